@@ -1,0 +1,113 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "kiln",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(
+            name: "CKilnArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
+            name: "CKilnZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CKilnCrypt",
+            pkgConfig: "libcrypt",
+            providers: [.apt(["libcrypt-dev"])]
+        ),
+
+        // Libraries, leaves first.
+        .target(name: "KilnSupport"),
+        .target(
+            name: "Appliance",
+            dependencies: [
+                "KilnSupport",
+                "CKilnCrypt",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "Autoinstall", dependencies: ["Appliance", "KilnSupport"]),
+        .target(
+            name: "Packages",
+            dependencies: [
+                "KilnSupport",
+                "CKilnArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DiskImage",
+            dependencies: [
+                "KilnSupport",
+                "CKilnZlib",
+                "CKilnArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "BuildVM",
+            dependencies: [
+                "KilnSupport",
+                "CKilnArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "NetBoot",
+            dependencies: [
+                "KilnSupport",
+                "Appliance",
+                "Autoinstall",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Builder",
+            dependencies: [
+                "KilnSupport", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KilnCommands",
+            dependencies: [
+                "KilnSupport", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "NetBoot", "Builder",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "kiln", dependencies: ["KilnCommands"]),
+
+        // Tests: one target per library.
+        .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
+        .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
+        .testTarget(name: "BuildVMTests", dependencies: ["BuildVM"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot"]),
+        .testTarget(name: "BuilderTests", dependencies: ["Builder"]),
+        .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// The Appliance module; see README.md's map of modules.

@@ -1,0 +1,1 @@
+// The Autoinstall module; see README.md's map of modules.

@@ -1,0 +1,1 @@
+// The BuildVM module; see README.md's map of modules.

@@ -1,0 +1,1 @@
+// The Builder module; see README.md's map of modules.

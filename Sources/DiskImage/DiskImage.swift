@@ -1,0 +1,1 @@
+// The DiskImage module; see README.md's map of modules.

@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import KilnSupport
+
+/// The only place that writes to the terminal: lines to stderr, a progress bar when stderr is a
+/// terminal, or JSON lines on stdout with `--json`.
+final class Console: @unchecked Sendable {
+    // @unchecked: every write holds `lock`.
+    private let lock = NSLock()
+    private let fd: Int32
+    private let json: Bool
+    private let animate: Bool
+    private var barShown = false
+    private var currentPhase = ""
+    private var lastDraw = ContinuousClock.now - .seconds(1)
+
+    static let standardError = Console(fd: 2, json: false)
+
+    init(fd: Int32 = 2, json: Bool) {
+        self.fd = fd
+        self.json = json
+        animate = !json && isatty(2) == 1
+    }
+
+    /// The sink a library reports through.
+    var sink: ProgressSink { ProgressSink { [self] event in self.handle(event) } }
+
+    /// Writes one complete line to standard error.
+    func write(_ line: String) {
+        lock.withLock {
+            clearBar()
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    /// Prints the final result object (with `--json`) as one JSON line on stdout.
+    func result(_ fields: [String: Any]) {
+        guard json else { return }
+        var object = fields
+        object["event"] = "result"
+        emitJSON(object)
+    }
+
+    private func handle(_ event: ProgressEvent) {
+        if json {
+            var object: [String: Any] = ["event": event.kind.rawValue, "phase": event.phase]
+            if !event.message.isEmpty { object["message"] = event.message }
+            if event.kind == .progress {
+                object["completed"] = event.completed
+                if let total = event.total { object["total"] = total }
+            }
+            emitJSON(object)
+            return
+        }
+        switch event.kind {
+        case .step:
+            lock.withLock { currentPhase = event.message }
+            write("kiln: \(event.message)")
+        case .info:
+            write("kiln: \(event.message)")
+        case .warning:
+            write("kiln: warning: \(event.message)")
+        case .progress:
+            guard animate else { return }
+            lock.withLock { drawBar(event) }
+        }
+    }
+
+    private func emitJSON(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        lock.withLock { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+    }
+
+    private func drawBar(_ event: ProgressEvent) {
+        let now = ContinuousClock.now
+        let finished = event.total.map { event.completed >= $0 } ?? false
+        guard finished || now - lastDraw > .milliseconds(100) else { return }
+        lastDraw = now
+        var text = "\r\u{1B}[K  \(event.phase)"
+        if let total = event.total, total > 0 {
+            let fraction = min(1, Double(event.completed) / Double(total))
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
+            text += String(format: " %3d%%", Int(fraction * 100))
+        } else {
+            text += " \(event.completed)"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+        barShown = true
+    }
+
+    private func clearBar() {
+        if barShown {
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            barShown = false
+        }
+    }
+}

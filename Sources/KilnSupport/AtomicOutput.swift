@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// An output file written under a temporary name beside its destination and renamed into place only
+/// when complete, so that a failed or interrupted command never leaves a half-written file.
+public final class AtomicOutput: @unchecked Sendable {
+    // @unchecked: one owner writes; `committed` is only read and set by that owner.
+
+    public let destination: String
+    public let temporaryPath: String
+    private var committed = false
+
+    /// Creates the temporary file (mode 0644) beside `destination`.
+    public init(_ destination: String) throws(OutputError) {
+        self.destination = destination
+        let url = URL(fileURLWithPath: destination)
+        let dir = url.deletingLastPathComponent().path
+        temporaryPath = "\(dir)/.\(url.lastPathComponent).kiln-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OutputError(path: destination, reason: String(cString: strerror(errno))) }
+        close(fd)
+        AtomicOutput.registry.add(temporaryPath)
+    }
+
+    /// Moves the finished file into place.
+    public func commit() throws(OutputError) {
+        guard rename(temporaryPath, destination) == 0 else {
+            throw OutputError(path: destination, reason: String(cString: strerror(errno)))
+        }
+        committed = true
+        AtomicOutput.registry.remove(temporaryPath)
+    }
+
+    /// Removes the temporary file unless it was committed.
+    public func discard() {
+        if !committed {
+            unlink(temporaryPath)
+            AtomicOutput.registry.remove(temporaryPath)
+        }
+    }
+
+    deinit { discard() }
+
+    /// Writes `data` to `path` atomically.
+    public static func write(_ data: Data, to path: String) throws(OutputError) {
+        let output = try AtomicOutput(path)
+        do {
+            try data.write(to: URL(fileURLWithPath: output.temporaryPath))
+        } catch {
+            output.discard()
+            throw OutputError(path: path, reason: "\(error.localizedDescription)")
+        }
+        try output.commit()
+    }
+
+    /// Writes `text` to `path` atomically.
+    public static func write(_ text: String, to path: String) throws(OutputError) {
+        try write(Data(text.utf8), to: path)
+    }
+
+    /// Removes every temporary file not yet committed; called when kiln is interrupted.
+    public static func discardAll() { registry.removeAll() }
+
+    private static let registry = Registry()
+
+    private final class Registry: @unchecked Sendable {
+        // @unchecked: every access holds `lock`.
+        private let lock = NSLock()
+        private var paths: Set<String> = []
+        func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+        func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+        func removeAll() {
+            lock.withLock {
+                for path in paths { unlink(path) }
+                paths.removeAll()
+            }
+        }
+    }
+}
+
+/// An output that could not be written.
+public struct OutputError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "cannot write \(path): \(reason)" }
+}

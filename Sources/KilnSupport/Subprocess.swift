@@ -1,0 +1,264 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Runs one program: argv without a shell, a minimal environment, its own process group, output to a
+/// log file (or a pipe the caller reads), and SIGTERM then SIGKILL when it must stop.
+///
+/// Every program kiln starts (QEMU, gpgv, qemu-img in tests) goes through this type, so that how a
+/// child is started, stopped and reported is decided in one place.
+public final class Subprocess: @unchecked Sendable {
+    // @unchecked: `pid` and `status` are guarded by `lock`; the rest is immutable after init.
+
+    /// Where the child's standard output and error go.
+    public enum Output: Sendable {
+        /// Both streams appended to this file.
+        case logFile(String)
+        /// Both streams into a pipe; read it from `outputHandle`.
+        case pipe
+        /// Both streams discarded.
+        case discard
+    }
+
+    /// How a finished child ended.
+    public enum Termination: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signalled(Int32)
+
+        public var description: String {
+            switch self {
+            case .exited(let code): return "exit status \(code)"
+            case .signalled(let signal): return "signal \(signal)"
+            }
+        }
+
+        public var succeeded: Bool { self == .exited(0) }
+    }
+
+    public let arguments: [String]
+    public let environment: [String: String]
+    public let output: Output
+    /// The read end of the output pipe when `output` is `.pipe`.
+    public private(set) var outputHandle: FileHandle?
+
+    private let lock = NSLock()
+    private var pid: pid_t = 0
+    private var status: Termination?
+
+    /// The variables a child sees unless the caller adds more: enough to find programs and speak C.
+    public static var minimalEnvironment: [String: String] {
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"]
+        if let home = ProcessInfo.processInfo.environment["HOME"] { env["HOME"] = home }
+        if let tmp = ProcessInfo.processInfo.environment["TMPDIR"] { env["TMPDIR"] = tmp }
+        return env
+    }
+
+    /// - Parameters:
+    ///   - arguments: the program (a path, or a name looked up in `environment["PATH"]`) and its arguments.
+    ///   - environment: the child's whole environment.
+    ///   - output: where standard output and error go.
+    public init(
+        _ arguments: [String],
+        environment: [String: String] = Subprocess.minimalEnvironment,
+        output: Output = .discard
+    ) {
+        precondition(!arguments.isEmpty, "a subprocess needs a program")
+        self.arguments = arguments
+        self.environment = environment
+        self.output = output
+    }
+
+    /// The command as a user could paste it into a shell.
+    public var commandLine: String { arguments.map(ShellQuote.quote).joined(separator: " ") }
+
+    /// The child's process id, once started.
+    public var processID: pid_t { lock.withLock { pid } }
+
+    /// Starts the child in a new process group. Standard input is /dev/null.
+    public func start() throws(SubprocessError) {
+        guard let program = Self.resolve(arguments[0], path: environment["PATH"]) else {
+            throw SubprocessError(command: commandLine, reason: "program not found: \(arguments[0])")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+
+        var pipeFDs: [Int32] = [-1, -1]
+        switch output {
+        case .logFile(let path):
+            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case .pipe:
+            guard pipe(&pipeFDs) == 0 else {
+                throw SubprocessError(command: commandLine, reason: "pipe: \(String(cString: strerror(errno)))")
+            }
+            // Neither end may leak into other children started meanwhile.
+            _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        case .discard:
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A process group of its own, so that stopping it reaches everything it started, and a
+        // terminal's ^C reaches kiln first, which then stops the child in order.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        sigaddset(&defaultSignals, SIGINT)
+        sigaddset(&defaultSignals, SIGTERM)
+        sigaddset(&defaultSignals, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, program, &actions, &attributes, argv, envp)
+        if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
+        guard rc == 0 else {
+            if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
+            throw SubprocessError(command: commandLine, reason: "cannot start: \(String(cString: strerror(rc)))")
+        }
+        if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
+        lock.withLock { pid = child }
+    }
+
+    /// Waits for the child to end, without blocking a cooperative thread for long.
+    public func wait() async -> Termination {
+        while true {
+            if let done = poll() { return done }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits for the child, blocking the calling thread.
+    public func waitBlocking() -> Termination {
+        lock.lock()
+        defer { lock.unlock() }
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+        let ended = Self.decode(raw)
+        status = ended
+        return ended
+    }
+
+    /// The child's termination if it has ended, without waiting.
+    public func poll() -> Termination? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let status { return status }
+        guard pid > 0 else { return nil }
+        var raw: Int32 = 0
+        let rc = waitpid(pid, &raw, WNOHANG)
+        guard rc == pid else { return nil }
+        let ended = Self.decode(raw)
+        status = ended
+        return ended
+    }
+
+    /// Stops the child's whole process group: SIGTERM, then SIGKILL after `grace`.
+    @discardableResult
+    public func stop(grace: Duration = .seconds(3)) async -> Termination {
+        if let done = poll() { return done }
+        let group = processID
+        signalGroup(group, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if let done = poll() { return done }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        signalGroup(group, SIGKILL)
+        return await wait()
+    }
+
+    /// Stops the child's process group at once, from any thread (a signal handler's path).
+    public func killNow() {
+        let group = processID
+        if group > 0 && poll() == nil { signalGroup(group, SIGKILL) }
+    }
+
+    /// Runs to the end and throws, with the command and how it ended, unless it exits 0.
+    public func run() async throws(SubprocessError) {
+        try start()
+        let ended = await wait()
+        guard ended.succeeded else {
+            throw SubprocessError(command: commandLine, reason: "ended with \(ended)", logPath: logPath)
+        }
+    }
+
+    /// Runs to the end and returns what it printed (standard output and error together).
+    public static func output(
+        _ arguments: [String], environment: [String: String] = Subprocess.minimalEnvironment
+    ) async throws(SubprocessError) -> (Termination, String) {
+        let child = Subprocess(arguments, environment: environment, output: .pipe)
+        try child.start()
+        let handle = child.outputHandle!
+        let data = await Task.detached { handle.readDataToEndOfFile() }.value
+        let ended = await child.wait()
+        return (ended, String(decoding: data, as: UTF8.self))
+    }
+
+    private var logPath: String? {
+        if case .logFile(let path) = output { return path }
+        return nil
+    }
+
+    private static func decode(_ raw: Int32) -> Termination {
+        let signal = raw & 0x7f
+        if signal == 0 { return .exited((raw >> 8) & 0xff) }
+        return .signalled(signal)
+    }
+
+    static func resolve(_ program: String, path: String?) -> String? {
+        if program.contains("/") { return program }
+        for dir in (path ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(program)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}
+
+private func signalGroup(_ group: pid_t, _ signal: Int32) {
+    if group > 0 { kill(-group, signal) }
+}
+
+/// A child that could not start or did not succeed.
+public struct SubprocessError: Error, CustomStringConvertible {
+    /// The shell-quoted command.
+    public var command: String
+    public var reason: String
+    /// The log file that holds what the child printed, if there is one.
+    public var logPath: String?
+
+    public init(command: String, reason: String, logPath: String? = nil) {
+        self.command = command
+        self.reason = reason
+        self.logPath = logPath
+    }
+
+    public var description: String {
+        var text = "\(command): \(reason)"
+        if let logPath { text += " (log: \(logPath))" }
+        return text
+    }
+}

@@ -1,0 +1,1 @@
+// The NetBoot module; see README.md's map of modules.

@@ -1,0 +1,1 @@
+// The Packages module; see README.md's map of modules.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what kiln needs to build and what its tests use as judges, only where it is missing:
+# Debian packages through apt, pykickstart (ksvalidator) from PyPI into .tools/venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # C libraries kiln links
+  libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
+  # the guest, images and their judges
+  qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
+  # archive signatures
+  gpgv debian-archive-keyring
+  # PXE clients and network namespaces
+  tftp-hpa atftp curl iproute2
+  # judges for install answers and exports
+  debconf libvirt-clients libxml2-utils python3-venv
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .tools/venv/bin/ksvalidator ]; then
+  echo "install-deps: installing pykickstart into .tools/venv" >&2
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q pykickstart
+fi
