@@ -290,14 +290,16 @@ struct ApplianceBuilder {
         }
         guard !order.isEmpty else { return hardware }
         var partitions: [Partition] = []
-        for (index, mount) in order.enumerated() {
+        var growing: String?
+        for mount in order {
             guard let layer = merged[mount] else { continue }
             let what = "partition '\(mount)'"
             guard check(layer.mountPoint, "mount point", Validate.isMountPoint) else { continue }
             let grow = layer.grow?.value ?? false
-            if grow, index != order.count - 1, let mark = layer.grow?.mark {
-                log.error(mark, "only the last partition can grow; \(what) is not last")
+            if grow, let mark = layer.grow?.mark, let first = growing {
+                log.error(mark, "only one partition can grow; \(first) grows already")
             }
+            if grow { growing = what }
             let size = layer.size?.value ?? (grow ? Size(mebibytes: 1024) : nil)
             if size == nil { log.error(layer.mountPoint.mark, "\(what) needs a size") }
             var type: FilesystemType = mount == "swap" ? .swap : mount == "/boot/efi" ? .vfat : .ext4
@@ -326,7 +328,8 @@ struct ApplianceBuilder {
             let mark = layers.flatMap(\.partitions).first?.mountPoint.mark ?? main.rootMark
             log.error(mark, "hardware.partitions has no root partition '/'")
         }
-        hardware.partitions = partitions
+        // The growing partition takes the end of the disk, wherever it was written.
+        hardware.partitions = partitions.filter { !$0.grow } + partitions.filter(\.grow)
         return hardware
     }
 
@@ -427,8 +430,8 @@ struct ApplianceBuilder {
                     let command = substitute(located)
                     if command.value.trimmingSpaces.isEmpty {
                         log.error(command.mark, "a post command must not be empty")
-                    } else if command.value.split(separator: "\n").contains(where: { $0.trimmingSpaces == "%end" }) {
-                        log.error(command.mark, "a post command cannot contain a line '%end' (it would end the kickstart section)")
+                    } else if let line = command.value.split(separator: "\n").first(where: Self.isKickstartSection) {
+                        log.error(command.mark, "a post command cannot hold the line '\(line.trimmingSpaces)' (kickstart would read it as a section)")
                     } else if command.value.contains("\u{0}") {
                         log.error(command.mark, "a post command must not contain NUL")
                     } else {
@@ -443,6 +446,15 @@ struct ApplianceBuilder {
             }
         }
         return post
+    }
+
+    /// `%end`, `%packages`, ...: lines that would end or open a kickstart section.
+    static func isKickstartSection(_ line: Substring) -> Bool {
+        let trimmed = line.trimmingSpaces
+        guard trimmed.hasPrefix("%") else { return false }
+        let word = trimmed.dropFirst().prefix { $0.isLetter || $0 == "-" }
+        return ["end", "post", "pre", "pre-install", "packages", "onerror", "traceback", "addon", "anaconda", "include",
+                "ksappend"].contains(String(word))
     }
 
     private func buildUsers(applianceName: String) -> [User] {
