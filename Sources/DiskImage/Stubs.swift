@@ -1,22 +1,19 @@
 enum VDI { static let signature: UInt32 = 0xBEDA_107F }
-final class VMDKReader: DiskReader {
+final class VHDReader: DiskReader {
     let info: ImageInfo
     init(file: ImageFile) throws(DiskImageError) { throw DiskImageError(.unsupported, "vmdk") }
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {}
     func dataRanges() throws(DiskImageError) -> [Range<UInt64>] { [] }
 }
-typealias VHDReader = VMDKReader
-typealias VHDXReader = VMDKReader
-typealias VDIReader = VMDKReader
-final class VMDKWriter: BlockWriter {
+final class VHDWriter: BlockWriter {
     let blockSize = 1
     let compression: BlockCompression? = nil
-    init(file: ImageFile, virtualSize: UInt64, streamOptimized: Bool, adapter: String, extentName: String) throws(DiskImageError) { throw DiskImageError(.unsupported, "vmdk") }
     init(file: ImageFile, virtualSize: UInt64, fixed: Bool) throws(DiskImageError) { throw DiskImageError(.unsupported, "vmdk") }
     init(file: ImageFile, virtualSize: UInt64) throws(DiskImageError) { throw DiskImageError(.unsupported, "vmdk") }
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {}
     func finish() throws(DiskImageError) {}
 }
-typealias VHDWriter = VMDKWriter
-typealias VHDXWriter = VMDKWriter
-typealias VDIWriter = VMDKWriter
+typealias VHDXWriter = VHDWriter
+typealias VDIWriter = VHDWriter
+typealias VHDXReader = VHDReader
+typealias VDIReader = VHDReader
