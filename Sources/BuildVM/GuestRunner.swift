@@ -40,8 +40,14 @@ public struct GuestRunner: Sendable {
     public let guest: BuilderGuest
     public let options: GuestRunOptions
 
-    /// The kernel command line: serial console, quiet, and a panic ends QEMU (`-no-reboot`).
-    static let kernelArguments = "console=ttyS0,115200 quiet panic=-1 rdinit=/init"
+    /// The kernel command line: serial console, quiet, a panic ends QEMU (`-no-reboot`), and what
+    /// shortens a boot under TCG (measured, ~3.2 s to /init without, ~1.7 s with): no crypto
+    /// self-tests, no PS/2 probing, no TSC watchdog, one UART, and no speculation mitigations (the
+    /// guest runs only kiln's job, and retpolines are costly when every instruction is emulated).
+    static let kernelArguments = [
+        "console=ttyS0,115200", "quiet", "panic=-1", "rdinit=/init", "cryptomgr.notests", "i8042.nokbd",
+        "i8042.noaux", "mitigations=off", "no_timer_check", "tsc=reliable", "8250.nr_uarts=1",
+    ].joined(separator: " ")
 
     public init(guest: BuilderGuest, options: GuestRunOptions = GuestRunOptions()) {
         self.guest = guest

@@ -29,6 +29,7 @@ enum GuestScripts {
         uptime() { read -r up _ < /proc/uptime; echo "$up"; }
         finish() {
             sync
+            usleep 50000  # lets the UART send the last message before the power goes
             poweroff -f
             sleep 60
         }
@@ -45,25 +46,26 @@ enum GuestScripts {
         done < /etc/kiln/modules
         kiln-event modules "$(uptime)"
 
+        # virtio_blk probes its disks while insmod runs; the retries only cover a slow probe.
         find_disk() {
             tries=0
-            while [ "$tries" -lt 200 ]; do
+            while [ "$tries" -lt "$2" ]; do
                 for dir in /sys/block/vd*; do
-                    [ -r "$dir/serial" ] || continue
-                    if [ "$(cat "$dir/serial")" = "$1" ]; then
+                    serial=
+                    [ -r "$dir/serial" ] && read -r serial < "$dir/serial"
+                    if [ "$serial" = "$1" ] && [ -b "/dev/${dir##*/}" ]; then
                         echo "/dev/${dir##*/}"
                         return 0
                     fi
                 done
-                usleep 25000
+                usleep 20000
                 tries=$((tries + 1))
             done
             return 1
         }
-        KILN_INPUT=$(find_disk \#(inputSerial)) || fail "no input disk (virtio serial \#(inputSerial))"
-        KILN_TARGET=$(find_disk \#(targetSerial)) || KILN_TARGET=
+        KILN_INPUT=$(find_disk \#(inputSerial) 250) || fail "no input disk (virtio serial \#(inputSerial))"
+        KILN_TARGET=$(find_disk \#(targetSerial) 1) || KILN_TARGET=
         export KILN_INPUT KILN_TARGET
-        while [ ! -b "$KILN_INPUT" ]; do usleep 10000; done
 
         cd /job || fail "no /job directory"
         cpio -i -d -m < "$KILN_INPUT" 2>/tmp/cpio.log || fail "cannot unpack the job from $KILN_INPUT: $(cat /tmp/cpio.log)"

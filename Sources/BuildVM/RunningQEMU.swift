@@ -18,6 +18,9 @@ public enum RunningQEMU {
         for machine in machines.withLock({ Array($0.values) }) { machine.killNow() }
     }
 
+    /// Their process ids (tests use them to prove nothing is left behind).
+    public static var processIDs: [Int32] { machines.withLock { $0.values.map { $0.process.processID } } }
+
     /// How many are running (tests use it to prove nothing is left behind).
     public static var count: Int { machines.withLock { $0.count } }
 }
