@@ -1,9 +1,16 @@
+import Appliance
 import ArgumentParser
+import Autoinstall
+import Foundation
 
 struct ImportKickstartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import-kickstart",
-        abstract: "Read an existing kickstart back into a description."
+        abstract: "Read an existing kickstart back into a description.",
+        discussion: """
+            Reads what kiln writes and the common hand-written forms (autopart, part --grow, %packages with \
+            -exclusions, %post). Parts a description cannot hold are named in warnings on stderr.
+            """
     )
 
     @Argument(help: "The kickstart.")
@@ -13,6 +20,18 @@ struct ImportKickstartCommand: AsyncParsableCommand {
     var output: String?
 
     func run() async throws {
-        throw CommandFailure("'kiln import-kickstart' is not available yet in this version of kiln")
+        guard let data = FileManager.default.contents(atPath: kickstart) else {
+            throw CommandFailure("cannot read \(kickstart)")
+        }
+        let base = ((kickstart as NSString).lastPathComponent as NSString).deletingPathExtension
+        let name = String(base.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
+        let result: KickstartImporter.Result
+        do {
+            result = try KickstartImporter().read(String(decoding: data, as: UTF8.self), name: name.isEmpty ? "imported" : name)
+        } catch {
+            throw CommandFailure("\(kickstart): \(error.message)")
+        }
+        for warning in result.warnings { Console.standardError.write("kiln: warning: \(kickstart): \(warning)") }
+        try emit(ApplianceWriter.yaml(result.appliance), to: output)
     }
 }

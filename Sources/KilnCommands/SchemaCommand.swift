@@ -1,15 +1,17 @@
+import Appliance
 import ArgumentParser
 
 struct SchemaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
-        abstract: "Print the JSON Schema of the description format."
+        abstract: "Print the JSON Schema of the description format.",
+        discussion: "Point an editor's YAML language server at it for completion and checks while typing."
     )
 
     @Option(name: .short, help: "Output file (default: standard output).")
     var output: String?
 
     func run() async throws {
-        throw CommandFailure("'kiln schema' is not available yet in this version of kiln")
+        try emit(ApplianceSchema.json, to: output)
     }
 }
