@@ -40,9 +40,13 @@ final class Deflater {
 
 /// Decompression of one block (qcow2 compressed cluster, VMDK grain).
 enum Inflate {
-    /// Inflates `input` into exactly `output.count` bytes; `zlibHeader` chooses RFC 1950 over raw deflate.
+    /// Inflates `input` into `output`; `zlibHeader` chooses RFC 1950 over raw deflate.
+    ///
+    /// - Parameter allowShort: a complete stream may fill only part of `output` (the rest is zeroed),
+    ///   as qemu writes the last, partial grain of a streamOptimized VMDK.
     static func inflate(
-        _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, zlibHeader: Bool
+        _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, zlibHeader: Bool,
+        allowShort: Bool = false
     ) -> Bool {
         var stream = z_stream()
         guard kiln_inflateInit2(&stream, zlibHeader ? 15 : -15) == Z_OK else { return false }
@@ -52,6 +56,11 @@ enum Inflate {
         stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.avail_out = uInt(output.count)
         let rc = CKilnZlib.inflate(&stream, Z_FINISH)
+        if allowShort && rc == Z_STREAM_END {
+            let produced = output.count - Int(stream.avail_out)
+            UnsafeMutableRawBufferPointer(rebasing: output[produced...]).initializeMemory(as: UInt8.self, repeating: 0)
+            return true
+        }
         // qcow2 compressed clusters may carry trailing bytes of the next sector: a full output is enough.
         return (rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR) && stream.avail_out == 0
     }

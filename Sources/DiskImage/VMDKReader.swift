@@ -118,7 +118,7 @@ final class VMDKReader: DiskReader {
         }
         let input = try file.readBytes(size, at: host + 12)
         var output = [UInt8](repeating: 0, count: grainBytes)
-        let ok = input.storage.withUnsafeBytes { i in output.withUnsafeMutableBytes { o in Inflate.inflate(i, into: o, zlibHeader: true) } }
+        let ok = input.storage.withUnsafeBytes { i in output.withUnsafeMutableBytes { o in Inflate.inflate(i, into: o, zlibHeader: true, allowShort: true) } }
         guard ok else { throw DiskImageError(.corrupt, "\(file.path): VMDK grain \(grain) does not inflate") }
         grainCache = (grain, output)
         return output
