@@ -12,7 +12,7 @@ packages=(
   # archive signatures
   gpgv debian-archive-keyring
   # PXE clients and network namespaces
-  tftp-hpa atftp curl iproute2
+  tftp-hpa atftp curl iproute2 nftables
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
 )

@@ -13,15 +13,15 @@ public struct TFTPServerConfiguration: Sendable {
     public var maximumTransfers: Int
     /// Transfers in flight at once from one client address.
     public var maximumTransfersPerClient: Int
-    /// The longest wait before a retransmission when the client does not negotiate `timeout`.
+    /// The client's timeout assumed when it does not negotiate `timeout`.
     public var defaultTimeout: TimeAmount
-    /// Timeouts in a row after which a transfer is abandoned.
-    public var retries: Int
+    /// How long a client may stay silent before its transfer is abandoned.
+    public var patience: TimeAmount
 
     public init(
         root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none, limits: TFTPLimits = TFTPLimits(),
         maximumTransfers: Int = 1024, maximumTransfersPerClient: Int = 64, defaultTimeout: TimeAmount = .seconds(1),
-        retries: Int = 8
+        patience: TimeAmount = .seconds(20)
     ) {
         self.root = root
         self.generated = generated
@@ -29,7 +29,7 @@ public struct TFTPServerConfiguration: Sendable {
         self.maximumTransfers = maximumTransfers
         self.maximumTransfersPerClient = maximumTransfersPerClient
         self.defaultTimeout = defaultTimeout
-        self.retries = retries
+        self.patience = patience
     }
 }
 
@@ -241,8 +241,9 @@ public final class TFTPServer: Sendable {
         var local = localAddress
         local.port = 0
         var timing = TFTPRetransmission()
-        timing.maximum = prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
-        timing.retries = configuration.retries
+        timing.clientTimeout = prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
+        timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
+        timing.patience = max(configuration.patience, timing.clientTimeout * 4)
         let settings = timing
         let eventLoop = group.next()
         let done = eventLoop.makePromise(of: TFTPTransferOutcome.self)

@@ -13,23 +13,32 @@ enum TFTPTransferOutcome: Sendable, Equatable {
 }
 
 /// Retransmission timing for one transfer.
+///
+/// The wait adapts to the measured round trip (four times the smoothed value, within `minimum` and the
+/// client's timeout), so that a lost packet on a LAN costs milliseconds, not the seconds that RFC 2349
+/// counts in. Each timeout in a row doubles the wait, past the client's own timeout and up to
+/// `backoffCap`: some clients (atftp) restart their timer on every packet, even one they ignore, so a
+/// server that kept repeating itself faster than that timer would never hear the ACK the client repeats
+/// when its timer runs out.
 struct TFTPRetransmission: Sendable {
-    /// The first wait, before any round trip is measured.
+    /// The client's timeout: the negotiated `timeout` (RFC 2349) or the server's assumption.
+    var clientTimeout: TimeAmount = .seconds(1)
+    /// The first wait for data, before any round trip is measured.
     var initial: TimeAmount = .milliseconds(250)
     /// The shortest wait, however fast the client answers.
-    var minimum: TimeAmount = .milliseconds(50)
-    /// The longest wait: the negotiated `timeout` (RFC 2349) or the server's default.
-    var maximum: TimeAmount = .seconds(1)
-    /// Timeouts in a row after which the transfer is abandoned.
-    var retries = 8
+    var minimum: TimeAmount = .milliseconds(25)
+    /// The longest wait after repeated timeouts.
+    var backoffCap: TimeAmount = .seconds(6)
+    /// How long the client may stay silent before the transfer is abandoned.
+    var patience: TimeAmount = .seconds(20)
+
+    /// The first wait for the ACK of an OACK: longer than the client's timeout, because atftp aborts on an
+    /// OACK that comes again after it has acknowledged one; its own repeated ACK should come first.
+    var optionAcknowledgement: TimeAmount { .nanoseconds(clientTimeout.nanoseconds * 3 / 2) }
 }
 
 /// One read transfer on its own socket (the server's transfer ID, RFC 1350 section 4), run on the
 /// channel's event loop so that the per-packet path has no thread hops.
-///
-/// The wait before retransmitting adapts to the measured round trip (four times the smoothed value,
-/// never below `minimum` or above `maximum`, doubled after each timeout), so that a lost packet on a LAN
-/// costs milliseconds, not the second that RFC 2349 counts in.
 final class TFTPTransferHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -43,13 +52,15 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private let timing: TFTPRetransmission
 
     private var finished = false
-    private var timeouts = 0
+    private var lastProgress = NIODeadline.now()
     private var retransmitTimeout: TimeAmount
     private var smoothedRoundTrip: TimeAmount?
     private var sentAt = NIODeadline.now()
     private var sentOnce = true
     private var deadline = NIODeadline.distantFuture
     private var timerArmed = false
+    private var timerFiresAt = NIODeadline.distantFuture
+    private var timer: Scheduled<Void>?
 
     init(
         client: SocketAddress, source: TFTPSource, parameters: TFTPTransferParameters, timing: TFTPRetransmission,
@@ -62,7 +73,8 @@ final class TFTPTransferHandler: ChannelInboundHandler {
         self.optionAcknowledgement = parameters.acknowledged
         self.awaitingOptionAck = !parameters.acknowledged.isEmpty
         self.timing = timing
-        self.retransmitTimeout = min(timing.initial, timing.maximum)
+        self.retransmitTimeout = parameters.acknowledged.isEmpty
+            ? min(timing.initial, timing.clientTimeout) : timing.optionAcknowledgement
         self.done = done
     }
 
@@ -128,13 +140,16 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     }
 
     private func measureRoundTrip() {
-        timeouts = 0
+        let now = NIODeadline.now()
+        lastProgress = now
         // Karn's rule: a window that was sent again gives no usable sample.
         if sentOnce {
-            let sample = NIODeadline.now() - sentAt
-            let smoothed = smoothedRoundTrip.map { .nanoseconds(($0.nanoseconds * 7 + sample.nanoseconds) / 8) } ?? sample
-            smoothedRoundTrip = smoothed
-            retransmitTimeout = max(timing.minimum, min(timing.maximum, .nanoseconds(smoothed.nanoseconds * 4)))
+            let sample = now - sentAt
+            smoothedRoundTrip = smoothedRoundTrip.map { .nanoseconds(($0.nanoseconds * 7 + sample.nanoseconds) / 8) } ?? sample
+        }
+        // Progress ends the backoff: the next loss is retried at the measured pace again.
+        if let smoothed = smoothedRoundTrip {
+            retransmitTimeout = max(timing.minimum, min(timing.clientTimeout, .nanoseconds(smoothed.nanoseconds * 4)))
         }
         sentOnce = true
     }
@@ -176,13 +191,18 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     /// per-window cost is a clock read rather than a cancel and a schedule.
     private func arm(context: ChannelHandlerContext) {
         deadline = .now() + retransmitTimeout
-        guard !timerArmed else { return }
+        if timerArmed {
+            // A later timer is fine (it re-arms itself when it fires early); an earlier deadline needs a new one.
+            guard deadline < timerFiresAt else { return }
+            timer?.cancel()
+        }
         schedule(context: context)
     }
 
     private func schedule(context: ChannelHandlerContext) {
         timerArmed = true
-        context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        timerFiresAt = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timerArmed = false
             guard !finished else { return }
             if NIODeadline.now() < deadline {
@@ -194,12 +214,11 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     }
 
     private func timedOut(context: ChannelHandlerContext) {
-        timeouts += 1
-        guard timeouts <= timing.retries else {
+        guard NIODeadline.now() - lastProgress < timing.patience else {
             finish(.timedOut, context: context)
             return
         }
-        retransmitTimeout = min(timing.maximum, retransmitTimeout * 2)
+        retransmitTimeout = min(timing.backoffCap, retransmitTimeout * 2)
         sentOnce = false
         if awaitingOptionAck {
             sendOptionAcknowledgement(context: context)
@@ -211,6 +230,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private func finish(_ outcome: TFTPTransferOutcome, context: ChannelHandlerContext) {
         guard !finished else { return }
         finished = true
+        timer?.cancel()
         done.succeed(outcome)
         context.close(promise: nil)
     }

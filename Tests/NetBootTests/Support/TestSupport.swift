@@ -14,7 +14,7 @@ enum Tools {
 
     static let tftpClients = has("tftp") && has("atftp") && has("curl") && has("sha256sum")
     /// Network namespaces and netem need root, iproute2 and the sch_netem module.
-    static let namespaces: Bool = getuid() == 0 && has("ip") && has("tc")
+    static let namespaces: Bool = getuid() == 0 && has("ip") && (has("tc") || has("nft"))
 
     /// The `kiln` executable beside the test bundle (`swift build --build-tests` builds both).
     static let kiln: String = {
@@ -155,6 +155,25 @@ final class NetworkNamespace {
     }
 
     func exec(_ arguments: [String]) -> [String] { ["ip", "netns", "exec", name] + arguments }
+
+    /// Drops 10% of the UDP packets in the namespace: tc netem if the kernel has it, else nftables. The
+    /// rule drops on input: a drop on output would make the sender's sendto fail with EPERM, unlike a loss.
+    func dropTenPercentOfUDP() async throws {
+        let netem = Subprocess(exec(["tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "10%"]))
+        if (try? await netem.run()) != nil { return }
+        let rules = """
+            table inet kiln_loss {
+              chain in {
+                type filter hook input priority 0; policy accept;
+                meta l4proto udp numgen random mod 100 < 10 drop
+              }
+            }
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).nft").path
+        try Data(rules.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await Subprocess(exec(["nft", "-f", file])).run()
+    }
 
     func delete() async {
         // End whatever still runs in it (only what this test started), then remove it.
