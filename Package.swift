@@ -27,6 +27,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
+            name: "CKilnYaml",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .systemLibrary(
             name: "CKilnCrypt",
             pkgConfig: "libcrypt",
             providers: [.apt(["libcrypt-dev"])]
@@ -39,6 +44,7 @@ let package = Package(
             dependencies: [
                 "KilnSupport",
                 "CKilnCrypt",
+                "CKilnYaml",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -1,4 +1,7 @@
+import Appliance
 import ArgumentParser
+import Autoinstall
+import KilnSupport
 
 struct KickstartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +16,22 @@ struct KickstartCommand: AsyncParsableCommand {
     var output: String?
 
     func run() async throws {
-        throw CommandFailure("'kiln kickstart' is not available yet in this version of kiln")
+        let appliance = try ApplianceLoader.loadForCommand(file)
+        let text: String
+        do {
+            text = try KickstartRenderer().render(appliance)
+        } catch {
+            throw CommandFailure("\(file): \(error.message)")
+        }
+        try emit(text, to: output)
+    }
+}
+
+/// Writes a command's text to `-o` atomically, or to standard output.
+func emit(_ text: String, to output: String?) throws {
+    if let output {
+        try AtomicOutput.write(text, to: output)
+    } else {
+        print(text, terminator: "")
     }
 }

@@ -1,0 +1,570 @@
+import Foundation
+
+/// Merges layers (parents first, the description last) with BoxGrinder's rules, substitutes
+/// variables, checks every value and makes the `Appliance`.
+struct ApplianceBuilder {
+    let layers: [Layer]
+    let main: Layer
+    let arch: String
+    let log: DiagnosticLog
+
+    private var variables: [String: String] = [:]
+
+    init(layers: [Layer], main: Layer, arch: String, log: DiagnosticLog) {
+        self.layers = layers
+        self.main = main
+        self.arch = arch
+        self.log = log
+    }
+
+    // MARK: Merging
+
+    /// The last value set by any layer: the child wins.
+    private func last<T>(_ field: (Layer) -> Located<T>?) -> Located<T>? {
+        layers.reversed().lazy.compactMap(field).first
+    }
+
+    /// The largest value set by any layer.
+    private func largest(_ field: (Layer) -> Located<Int>?) -> Located<Int>? {
+        layers.compactMap(field).max { $0.value < $1.value }
+    }
+
+    mutating func build() -> Appliance? {
+        let name = main.name
+        if name == nil { log.error(main.rootMark, "missing required key 'name'") }
+
+        let osName = last(\.osName)
+        let osVersion = last(\.osVersion)
+        if osName == nil { log.error(main.rootMark, "missing required key 'os.name'") }
+        if osVersion == nil { log.error(main.rootMark, "missing required key 'os.version'") }
+        let os = osName.flatMap { located -> OSName? in
+            guard let os = OSName(rawValue: located.value) else {
+                var message = "unknown os name '\(located.value)' (known: \(OSName.allCases.map(\.rawValue).joined(separator: ", ")))"
+                if let suggestion = closest(to: located.value, in: OSName.allCases.map(\.rawValue)) {
+                    message += "; did you mean '\(suggestion)'?"
+                }
+                log.error(located.mark, message)
+                return nil
+            }
+            return os
+        }
+        if let os, let version = osVersion { checkOSVersion(os, version) }
+
+        resolveVariables(os: osName?.value ?? "", version: osVersion?.value ?? "")
+        let applianceName = name.map(substitute)
+        if let applianceName { check(applianceName, "name", Validate.isApplianceName) }
+
+        var appliance = Appliance(
+            name: applianceName?.value ?? "",
+            os: OperatingSystem(name: os ?? .debian, version: osVersion?.value ?? ""),
+            sourcePath: main.file)
+        appliance.summary = last(\.summary).map(substitute).flatMap { summary in
+            check(summary, "summary", Validate.isOneLine) ? summary.value : nil
+        }
+        appliance.version = nonNegative(last(\.version), "version") ?? 1
+        appliance.release = nonNegative(last(\.release), "release") ?? 0
+        appliance.os.passwordHash = rootPasswordHash(applianceName: appliance.name)
+        if let value = last(\.locale).map(substitute), check(value, "os.locale", Validate.isLocale) {
+            appliance.os.locale = value.value
+        }
+        if let value = last(\.timezone).map(substitute), check(value, "os.timezone", Validate.isTimezone) {
+            appliance.os.timezone = value.value
+        }
+        if let value = last(\.keyboard).map(substitute), check(value, "os.keyboard", Validate.isKeyboard) {
+            appliance.os.keyboard = value.value
+        }
+        appliance.hardware = buildHardware()
+        appliance.packages = buildPackages(family: os?.family)
+        appliance.repos = buildRepos()
+        appliance.defaultRepos = !layers.contains { $0.defaultRepos?.value == false }
+        appliance.files = buildFiles()
+        appliance.post = buildPost()
+        appliance.variables = variables.filter { !Self.builtins.contains($0.key) }
+        appliance.hostname = last(\.hostname).map(substitute).flatMap { host in
+            check(host, "hostname", Validate.isHostname) ? host.value : nil
+        }
+        appliance.users = buildUsers(applianceName: appliance.name)
+        appliance.services = buildServices()
+        appliance.network = buildNetwork()
+        appliance.kernelArgs = last(\.kernelArgs).map(substitute).flatMap { args in
+            check(args, "kernel_args", Validate.isKernelArgs) ? args.value : nil
+        }
+        if let console = last(\.console) {
+            appliance.console = console.value.flatMap { text in buildConsole(Located(text, console.mark)) }
+        }
+        if let expect = last(\.testExpect).map(substitute) {
+            if expect.value.isEmpty { log.error(expect.mark, "test.expect must not be empty") }
+            appliance.test.expect = expect.value
+        }
+        if let timeout = last(\.testTimeout) {
+            if timeout.value <= 0 { log.error(timeout.mark, "test.timeout must be greater than zero") }
+            appliance.test.timeout = timeout.value
+        }
+        appliance.parents = layers.dropLast().reversed().compactMap { $0.name?.value }
+        if let os, os.family == .debian {
+            for repo in layers.flatMap(\.repos) where repo.mirrorlist != nil {
+                log.error(repo.mirrorlist!.mark, "mirrorlist is for RPM targets; a Debian archive needs a baseurl")
+            }
+        }
+        return log.isEmpty ? appliance : nil
+    }
+
+    // MARK: Variables
+
+    static let builtins: Set<String> = ["OS_NAME", "OS_VERSION", "ARCH", "BASE_ARCH"]
+
+    private mutating func resolveVariables(os: String, version: String) {
+        var raw: [String: Located<String>] = [:]
+        for layer in layers {
+            for (name, value) in layer.variables {
+                if !Validate.isVariableName(name.value) {
+                    log.error(name.mark, "variable name '\(name.value)' must be letters, digits and '_'")
+                    continue
+                }
+                if Self.builtins.contains(name.value) {
+                    log.error(name.mark, "variable '\(name.value)' is built in and cannot be set")
+                    continue
+                }
+                raw[name.value] = value
+            }
+        }
+        let baseArch = ["i386", "i486", "i586", "i686"].contains(arch) ? "i386" : arch
+        var resolved: [String: String] = ["OS_NAME": os, "OS_VERSION": version, "ARCH": arch, "BASE_ARCH": baseArch]
+        func resolve(_ name: String, _ stack: [String]) -> String? {
+            if let done = resolved[name] { return done }
+            guard let value = raw[name] else { return nil }
+            if stack.contains(name) {
+                log.error(value.mark, "variable '\(name)' refers to itself through \(stack.joined(separator: " -> "))")
+                return value.value
+            }
+            var text = value.value
+            for reference in Self.references(in: value.value) {
+                if let replacement = resolve(reference, stack + [name]) {
+                    text = text.replacingOccurrences(of: "#\(reference)#", with: replacement)
+                }
+            }
+            resolved[name] = text
+            return text
+        }
+        for name in raw.keys.sorted() { _ = resolve(name, []) }
+        variables = resolved
+    }
+
+    /// `#NAME#` references in `text`.
+    static func references(in text: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "#") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "#") else { break }
+            let name = String(after[..<close])
+            if !name.isEmpty, Validate.isVariableName(name) {
+                names.append(name)
+                rest = after[after.index(after: close)...]
+            } else {
+                rest = after
+            }
+        }
+        return names
+    }
+
+    private func substitute(_ located: Located<String>) -> Located<String> {
+        var text = located.value
+        for name in Self.references(in: located.value) {
+            if let value = variables[name] { text = text.replacingOccurrences(of: "#\(name)#", with: value) }
+        }
+        return Located(text, located.mark)
+    }
+
+    /// Substitutes and reports references to undefined variables (all fields but `post`).
+    private func substituteStrict(_ located: Located<String>, _ what: String) -> Located<String> {
+        let result = substitute(located)
+        for name in Self.references(in: result.value) where name.uppercased() == name {
+            log.error(located.mark, "\(what) uses undefined variable '#\(name)#'")
+        }
+        return result
+    }
+
+    // MARK: Checks
+
+    @discardableResult
+    private func check(_ value: Located<String>, _ what: String, _ rule: (String) -> Bool) -> Bool {
+        if rule(value.value) { return true }
+        log.error(value.mark, "\(what) '\(Validate.shown(value.value))' \(Validate.explanation(what))")
+        return false
+    }
+
+    private func nonNegative(_ value: Located<Int>?, _ what: String) -> Int? {
+        guard let value else { return nil }
+        if value.value < 0 { log.error(value.mark, "\(what) must not be negative") }
+        return value.value
+    }
+
+    private func checkOSVersion(_ os: OSName, _ version: Located<String>) {
+        if os.family == .debian {
+            if OperatingSystem.codename(os, version.value) == nil {
+                log.error(version.mark, "unknown \(os.rawValue) version '\(version.value)' (give a release number or a code name)")
+            }
+        } else if Int(version.value.prefix { $0.isNumber }) == nil || !Validate.isVersion(version.value) {
+            log.error(version.mark, "\(os.rawValue) version '\(version.value)' must be a release number, like 9 or 40")
+        }
+    }
+
+    private func rootPasswordHash(applianceName: String) -> String? {
+        // The layer that last set either key decides.
+        for layer in layers.reversed() {
+            if let hash = layer.osPasswordHash {
+                if layer.osPassword != nil {
+                    log.error(hash.mark, "give os.password or os.password_hash, not both")
+                }
+                guard PasswordHash.isCryptHash(hash.value) else {
+                    log.error(hash.mark, "os.password_hash is not a crypt hash (expected $6$SALT$HASH)")
+                    return nil
+                }
+                return hash.value
+            }
+            if let password = layer.osPassword {
+                return hashPassword(password, context: "\(applianceName)\u{0}root")
+            }
+        }
+        return nil
+    }
+
+    private func hashPassword(_ password: Located<String>, context: String) -> String? {
+        guard !password.value.isEmpty else {
+            log.error(password.mark, "password must not be empty")
+            return nil
+        }
+        guard let hash = PasswordHash.sha512(password.value, context: context) else {
+            log.error(password.mark, "libcrypt could not hash the password")
+            return nil
+        }
+        return hash
+    }
+
+    // MARK: Sections
+
+    private func buildHardware() -> Hardware {
+        var hardware = Hardware()
+        if let cpus = largest(\.cpus) {
+            if cpus.value < 1 || cpus.value > 1024 { log.error(cpus.mark, "hardware.cpus must be between 1 and 1024") }
+            hardware.cpus = cpus.value
+        }
+        for layer in layers {
+            if let memory = layer.memory, memory.value < 1 {
+                log.error(memory.mark, "hardware.memory must be greater than zero")
+            }
+        }
+        if let memory = largest(\.memory) { hardware.memory = memory.value }
+        if let firmware = last(\.firmware) {
+            if let value = Firmware(rawValue: firmware.value) {
+                hardware.firmware = value
+            } else {
+                log.error(firmware.mark, "hardware.firmware '\(firmware.value)' must be bios, uefi or hybrid")
+            }
+        }
+        hardware.diskSize = layers.compactMap(\.diskSize).max { $0.value < $1.value }?.value
+
+        var order: [String] = []
+        var merged: [String: Layer.PartitionLayer] = [:]
+        for layer in layers {
+            for partition in layer.partitions {
+                let mount = substitute(partition.mountPoint)
+                guard var existing = merged[mount.value] else {
+                    order.append(mount.value)
+                    var copy = partition
+                    copy.mountPoint = mount
+                    merged[mount.value] = copy
+                    continue
+                }
+                if let size = partition.size, existing.size.map({ $0.value < size.value }) ?? true { existing.size = size }
+                if let type = partition.type {
+                    if existing.type?.value != type.value { existing.options = nil }
+                    existing.type = type
+                }
+                existing.options = partition.options ?? existing.options
+                existing.passphrase = partition.passphrase ?? existing.passphrase
+                existing.grow = partition.grow ?? existing.grow
+                merged[mount.value] = existing
+            }
+        }
+        guard !order.isEmpty else { return hardware }
+        var partitions: [Partition] = []
+        var growing: String?
+        for mount in order {
+            guard let layer = merged[mount] else { continue }
+            let what = "partition '\(mount)'"
+            guard check(layer.mountPoint, "mount point", Validate.isMountPoint) else { continue }
+            let grow = layer.grow?.value ?? false
+            if grow, let mark = layer.grow?.mark, let first = growing {
+                log.error(mark, "only one partition can grow; \(first) grows already")
+            }
+            if grow { growing = what }
+            let size = layer.size?.value ?? (grow ? Size(mebibytes: 1024) : nil)
+            if size == nil { log.error(layer.mountPoint.mark, "\(what) needs a size") }
+            var type: FilesystemType = mount == "swap" ? .swap : mount == "/boot/efi" ? .vfat : .ext4
+            if let typeName = layer.type {
+                if let value = FilesystemType(rawValue: typeName.value) {
+                    type = value
+                } else {
+                    var message = "filesystem type '\(typeName.value)' of \(what) is not one of "
+                        + FilesystemType.allCases.map(\.rawValue).joined(separator: ", ")
+                    if let suggestion = closest(to: typeName.value, in: FilesystemType.allCases.map(\.rawValue)) {
+                        message += "; did you mean '\(suggestion)'?"
+                    }
+                    log.error(typeName.mark, message)
+                }
+            }
+            if (mount == "swap") != (type == .swap) {
+                log.error(layer.type?.mark ?? layer.mountPoint.mark, "swap needs type swap, and type swap needs the mount point 'swap'")
+            }
+            if let options = layer.options { check(options, "mount options", Validate.isMountOptions) }
+            if let passphrase = layer.passphrase { check(passphrase, "passphrase", Validate.isPassphrase) }
+            partitions.append(Partition(
+                mountPoint: mount, size: size ?? Size(mebibytes: 1), type: type, options: layer.options?.value,
+                passphrase: layer.passphrase?.value, grow: grow))
+        }
+        if !partitions.contains(where: { $0.mountPoint == "/" }) {
+            let mark = layers.flatMap(\.partitions).first?.mountPoint.mark ?? main.rootMark
+            log.error(mark, "hardware.partitions has no root partition '/'")
+        }
+        // The growing partition takes the end of the disk, wherever it was written.
+        hardware.partitions = partitions.filter { !$0.grow } + partitions.filter(\.grow)
+        return hardware
+    }
+
+    private func buildPackages(family: OSName.Family?) -> [String] {
+        var packages: [String] = []
+        for located in layers.flatMap(\.packages) {
+            let package = substituteStrict(located, "package")
+            guard check(package, "package name", Validate.isPackage) else { continue }
+            if family == .debian, package.value.hasPrefix("@") || package.value.hasPrefix("-") || package.value.contains("*") {
+                log.error(package.mark, "package '\(package.value)': groups, exclusions and wildcards are for RPM targets")
+                continue
+            }
+            packages.append(package.value)
+        }
+        return packages
+    }
+
+    private func buildRepos() -> [Repository] {
+        var repos: [Repository] = []
+        var names: [String: SourceMark] = [:]
+        for layer in layers {
+            for repo in layer.repos {
+                guard let name = repo.name.map({ substituteStrict($0, "repo name") }) else {
+                    log.error(repo.mark, "a repo needs a name")
+                    continue
+                }
+                check(name, "repo name", Validate.isRepoName)
+                if let first = names[name.value] {
+                    log.error(name.mark, "repo '\(name.value)' is listed twice (first at \(first))")
+                }
+                names[name.value] = name.mark
+                let baseurl = repo.baseurl.map { substituteStrict($0, "baseurl") }
+                let mirrorlist = repo.mirrorlist.map { substituteStrict($0, "mirrorlist") }
+                if (baseurl == nil) == (mirrorlist == nil) {
+                    log.error(repo.mark, "repo '\(name.value)' needs exactly one of baseurl and mirrorlist")
+                }
+                if let baseurl { check(baseurl, "baseurl", Validate.isURL) }
+                if let mirrorlist { check(mirrorlist, "mirrorlist", Validate.isURL) }
+                let suite = repo.suite.map { substituteStrict($0, "suite") }
+                if let suite { check(suite, "suite", Validate.isSuite) }
+                let components = (repo.components ?? []).map { substituteStrict($0, "component") }
+                for component in components { check(component, "component", Validate.isComponent) }
+                if let cost = repo.cost, cost.value < 0 { log.error(cost.mark, "cost must not be negative") }
+                var key: String?
+                if let located = repo.key.map({ substituteStrict($0, "key") }) {
+                    if Validate.isURL(located.value) {
+                        key = located.value
+                    } else if check(located, "key", Validate.isSafePath) {
+                        key = resolvePath(located.value, relativeTo: layer.file)
+                        if let key, !FileManager.default.fileExists(atPath: key) {
+                            log.error(located.mark, "key file '\(located.value)' not found")
+                        }
+                    }
+                }
+                repos.append(Repository(
+                    name: name.value, baseurl: baseurl?.value, mirrorlist: mirrorlist?.value,
+                    ephemeral: repo.ephemeral?.value ?? false, cost: repo.cost?.value, suite: suite?.value,
+                    components: components.map(\.value), key: key))
+            }
+        }
+        return repos
+    }
+
+    private func buildFiles() -> [FileGroup] {
+        var groups: [FileGroup] = []
+        for layer in layers {
+            for (target, sources) in layer.files {
+                let directory = substituteStrict(target, "files target")
+                guard check(directory, "files target", Validate.isAbsolutePath) else { continue }
+                var resolved: [FileSource] = []
+                for source in sources.map({ substituteStrict($0, "file") }) {
+                    if Validate.isURL(source.value) {
+                        resolved.append(.url(source.value))
+                        continue
+                    }
+                    guard check(source, "file", Validate.isSafePath) else { continue }
+                    let path = resolvePath(source.value, relativeTo: layer.file)
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue
+                    else {
+                        log.error(source.mark, "file '\(source.value)' not found (looked at \(path))")
+                        continue
+                    }
+                    resolved.append(.local(path))
+                }
+                groups.append(FileGroup(target: directory.value, sources: resolved))
+            }
+        }
+        return groups
+    }
+
+    private func buildPost() -> PostCommands {
+        var post = PostCommands()
+        for layer in layers {
+            for (platform, commands) in layer.post {
+                var list: [String] = []
+                for located in commands {
+                    let command = substitute(located)
+                    if command.value.trimmingSpaces.isEmpty {
+                        log.error(command.mark, "a post command must not be empty")
+                    } else if let line = command.value.split(separator: "\n").first(where: Self.isKickstartSection) {
+                        log.error(command.mark, "a post command cannot hold the line '\(line.trimmingSpaces)' (kickstart would read it as a section)")
+                    } else if command.value.contains("\u{0}") {
+                        log.error(command.mark, "a post command must not contain NUL")
+                    } else {
+                        list.append(command.value)
+                    }
+                }
+                if platform.value == "base" {
+                    post.base += list
+                } else if let value = Platform(rawValue: platform.value) {
+                    post.platforms[value, default: []] += list
+                }
+            }
+        }
+        return post
+    }
+
+    /// `%end`, `%packages`, ...: lines that would end or open a kickstart section.
+    static func isKickstartSection(_ line: Substring) -> Bool {
+        let trimmed = line.trimmingSpaces
+        guard trimmed.hasPrefix("%") else { return false }
+        let word = trimmed.dropFirst().prefix { $0.isLetter || $0 == "-" }
+        return ["end", "post", "pre", "pre-install", "packages", "onerror", "traceback", "addon", "anaconda", "include",
+                "ksappend"].contains(String(word))
+    }
+
+    private func buildUsers(applianceName: String) -> [User] {
+        var users: [User] = []
+        for layer in layers {
+            for entry in layer.users {
+                guard let name = entry.name.map(substitute) else {
+                    log.error(entry.mark, "a user needs a name")
+                    continue
+                }
+                check(name, "user name", Validate.isUserName)
+                if name.value == "root" { log.error(name.mark, "user 'root' is set by os.password, not users") }
+                var user = User(name: name.value, sudo: entry.sudo?.value ?? false)
+                for group in entry.groups.map(substitute) where check(group, "group", Validate.isUserName) {
+                    user.groups.append(group.value)
+                }
+                if let hash = entry.passwordHash {
+                    if entry.password != nil { log.error(hash.mark, "give password or password_hash, not both") }
+                    if PasswordHash.isCryptHash(hash.value) {
+                        user.passwordHash = hash.value
+                    } else {
+                        log.error(hash.mark, "password_hash is not a crypt hash (expected $6$SALT$HASH)")
+                    }
+                } else if let password = entry.password {
+                    user.passwordHash = hashPassword(password, context: "\(applianceName)\u{0}\(name.value)")
+                }
+                for key in entry.sshKeys.map(substitute) where check(key, "ssh key", Validate.isSSHKey) {
+                    user.sshKeys.append(key.value)
+                }
+                if let index = users.firstIndex(where: { $0.name == user.name }) {
+                    users[index] = user
+                } else {
+                    users.append(user)
+                }
+            }
+        }
+        return users
+    }
+
+    private func buildServices() -> Services {
+        var services = Services()
+        for located in layers.flatMap(\.servicesEnable).map(substitute)
+        where check(located, "service", Validate.isService) && !services.enable.contains(located.value) {
+            services.enable.append(located.value)
+        }
+        for located in layers.flatMap(\.servicesDisable).map(substitute)
+        where check(located, "service", Validate.isService) && !services.disable.contains(located.value) {
+            if services.enable.contains(located.value) {
+                log.error(located.mark, "service '\(located.value)' is both enabled and disabled")
+            }
+            services.disable.append(located.value)
+        }
+        return services
+    }
+
+    private func buildNetwork() -> [NetworkInterface] {
+        guard let entries = layers.reversed().lazy.compactMap(\.network).first else { return [] }
+        var interfaces: [NetworkInterface] = []
+        for entry in entries {
+            guard let name = entry.interface.map(substitute) else {
+                log.error(entry.mark, "a network entry needs an interface (a name, or 'default')")
+                continue
+            }
+            check(name, "interface", Validate.isInterface)
+            if interfaces.contains(where: { $0.interface == name.value }) {
+                log.error(name.mark, "interface '\(name.value)' is listed twice")
+            }
+            guard let address = entry.address.map(substitute) else {
+                if entry.dhcp?.value == false {
+                    log.error(entry.dhcp!.mark, "interface '\(name.value)' has dhcp: false but no address")
+                }
+                for item in [entry.gateway].compactMap({ $0 }) + entry.dns {
+                    log.error(item.mark, "gateway and dns need a static address")
+                }
+                interfaces.append(NetworkInterface(interface: name.value))
+                continue
+            }
+            if let dhcp = entry.dhcp, dhcp.value { log.error(dhcp.mark, "give dhcp: true or an address, not both") }
+            let parts = address.value.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, Validate.isIPv4(String(parts[0])), let prefix = Int(parts[1]), (0...32).contains(prefix)
+            else {
+                log.error(address.mark, "address '\(Validate.shown(address.value))' must be IPv4 with a prefix length, like 192.0.2.17/24")
+                continue
+            }
+            var config = StaticAddress(address: String(parts[0]), prefixLength: prefix)
+            if let gateway = entry.gateway.map(substitute), check(gateway, "gateway", Validate.isIPv4) {
+                config.gateway = gateway.value
+            }
+            for server in entry.dns.map(substitute) where check(server, "dns server", Validate.isIPAddress) {
+                config.dns.append(server.value)
+            }
+            interfaces.append(NetworkInterface(interface: name.value, staticAddress: config))
+        }
+        return interfaces
+    }
+
+    private func buildConsole(_ located: Located<String>) -> SerialConsole? {
+        let parts = located.value.split(separator: ",", omittingEmptySubsequences: false)
+        let device = String(parts[0])
+        let speedText = parts.count > 1 ? String(parts[1]).prefix { $0.isNumber } : "115200"
+        guard parts.count <= 2, Validate.isConsoleDevice(device), let speed = Int(speedText), speed > 0 else {
+            log.error(located.mark, "console '\(Validate.shown(located.value))' must be like ttyS0,115200 (or false)")
+            return nil
+        }
+        return SerialConsole(device: device, speed: speed)
+    }
+
+    private func resolvePath(_ path: String, relativeTo file: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        let dir = (file as NSString).deletingLastPathComponent
+        return ((dir as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+}

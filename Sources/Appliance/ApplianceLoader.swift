@@ -1,0 +1,136 @@
+import Foundation
+
+/// Reads a description file and its parents into an `Appliance`: composes the YAML (with alias
+/// bombs bounded), checks every key and value, merges parents with BoxGrinder's rules,
+/// substitutes `#NAME#` variables and hashes passwords given as text.
+///
+/// Every problem found is reported, each with its file, line and column.
+public struct ApplianceLoader: Sendable {
+    /// `#ARCH#` (`x86_64`); `#BASE_ARCH#` is derived from it as BoxGrinder does.
+    public var arch: String
+    /// Descriptions larger than this are refused before parsing.
+    public var maxFileSize = 1 << 20
+    /// Nodes a document may expand to through aliases.
+    public var maxNodes = 100_000
+
+    public init(arch: String = "x86_64") {
+        self.arch = arch
+    }
+
+    /// Loads `path` and everything it inherits from.
+    /// - Throws: `ApplianceError` with every problem found.
+    public func load(_ path: String) throws(ApplianceError) -> Appliance {
+        let log = DiagnosticLog()
+        let absolute = Self.absolute(path)
+        var layers: [Layer] = []
+        var visited: Set<String> = []
+        var main: Layer?
+        if let layer = readLayer(absolute, displayPath: path, log: log) {
+            main = layer
+            collectParents(of: layer, stack: [absolute], layers: &layers, visited: &visited, log: log)
+            layers.append(layer)
+        }
+        guard let main else { throw failure(log) }
+        var builder = ApplianceBuilder(layers: layers, main: main, arch: arch, log: log)
+        let appliance = builder.build()
+        guard log.isEmpty, let appliance else { throw failure(log) }
+        return appliance
+    }
+
+    private func failure(_ log: DiagnosticLog) -> ApplianceError {
+        let diagnostics = log.sorted()
+        let unreadable = diagnostics.allSatisfy { $0.message.hasPrefix("cannot read") }
+        return ApplianceError(code: unreadable ? .unreadable : .invalid, diagnostics: diagnostics)
+    }
+
+    /// Parents depth first, each after its own parents, each once.
+    private func collectParents(
+        of layer: Layer, stack: [String], layers: inout [Layer], visited: inout Set<String>, log: DiagnosticLog
+    ) {
+        for parent in layer.appliances {
+            guard let path = Self.locateParent(parent.value, besides: layer.file) else {
+                let dir = (layer.file as NSString).deletingLastPathComponent
+                log.error(parent.mark, "parent appliance '\(parent.value)' not found in \(dir)")
+                continue
+            }
+            if let index = stack.firstIndex(of: path) {
+                let names = (stack[index...] + [path]).map { ($0 as NSString).lastPathComponent }
+                log.error(parent.mark, "inheritance cycle: \(names.joined(separator: " -> "))")
+                continue
+            }
+            guard stack.count < 32 else {
+                log.error(parent.mark, "parents nested deeper than 32 levels")
+                continue
+            }
+            if visited.contains(path) { continue }
+            visited.insert(path)
+            guard let parentLayer = readLayer(path, displayPath: Self.display(path, like: layer.file), log: log) else {
+                continue
+            }
+            collectParents(of: parentLayer, stack: stack + [path], layers: &layers, visited: &visited, log: log)
+            layers.append(parentLayer)
+        }
+    }
+
+    private func readLayer(_ path: String, displayPath: String, log: DiagnosticLog) -> Layer? {
+        let start = SourceMark(file: displayPath, line: 1, column: 1)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            log.error(start, "cannot read \(displayPath): no such file or not readable")
+            return nil
+        }
+        guard data.count <= maxFileSize else {
+            log.error(start, "description is \(data.count) bytes; more than \(maxFileSize) is refused")
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            log.error(start, "description is not UTF-8 text")
+            return nil
+        }
+        var limits = YAMLComposer.Limits()
+        limits.maxNodes = maxNodes
+        let node: YAMLNode?
+        do {
+            node = try YAMLComposer(file: displayPath, limits: limits).compose(text)
+        } catch {
+            log.error(error.mark, error.message)
+            return nil
+        }
+        guard let node else {
+            log.error(start, "description is empty")
+            return nil
+        }
+        var layer = Layer(root: node, file: path, log: log)
+        layer.file = path
+        return layer
+    }
+
+    /// `name` beside `file`: as given, then with the child's extension, `.yaml`, `.yml`, `.appl`.
+    static func locateParent(_ name: String, besides file: String) -> String? {
+        let dir = (file as NSString).deletingLastPathComponent
+        let ext = (file as NSString).pathExtension
+        var candidates = [name]
+        for suffix in [ext, "yaml", "yml", "appl"] where !suffix.isEmpty {
+            candidates.append("\(name).\(suffix)")
+        }
+        for candidate in candidates {
+            let path = ((dir as NSString).appendingPathComponent(candidate) as NSString).standardizingPath
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return path
+            }
+        }
+        return nil
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        let cwd = FileManager.default.currentDirectoryPath
+        return ((cwd as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// Parent paths shown relative to the working directory when the child's was given that way.
+    private static func display(_ path: String, like child: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
+    }
+}

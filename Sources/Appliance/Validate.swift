@@ -1,0 +1,212 @@
+/// The shapes of values that reach kickstarts, preseeds and the target system. They are strict so
+/// that no value but a `post` command ever needs a shell to read it.
+enum Validate {
+    private static func all(_ text: String, _ allowed: (Unicode.Scalar) -> Bool) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy(allowed)
+    }
+
+    private static func alnum(_ c: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+    }
+
+    private static func startsAlnum(_ text: String) -> Bool {
+        text.unicodeScalars.first.map(alnum) ?? false
+    }
+
+    static func isApplianceName(_ text: String) -> Bool {
+        startsAlnum(text) && text.count <= 128 && all(text) { alnum($0) || "-_.".unicodeScalars.contains($0) }
+    }
+
+    static func isVariableName(_ text: String) -> Bool {
+        all(text) { alnum($0) || $0 == "_" }
+    }
+
+    static func isVersion(_ text: String) -> Bool {
+        all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
+    }
+
+    static func isOneLine(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+    }
+
+    static func isLocale(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "_.@-".unicodeScalars.contains($0) }
+    }
+
+    static func isTimezone(_ text: String) -> Bool {
+        startsAlnum(text) && !text.contains("..") && all(text) { alnum($0) || "_+-/".unicodeScalars.contains($0) }
+    }
+
+    static func isKeyboard(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "_-".unicodeScalars.contains($0) }
+    }
+
+    /// Debian and RPM names, `@group` (RPM comps groups may hold spaces), `-excluded`, globs.
+    static func isPackage(_ text: String) -> Bool {
+        if text.hasPrefix("@") {
+            let group = text.dropFirst().drop { $0 == "^" }
+            return startsAlnum(String(group)) && !group.hasSuffix(" ")
+                && all(String(group)) { alnum($0) || "._+-: ".unicodeScalars.contains($0) }
+        }
+        let name = text.hasPrefix("-") ? String(text.dropFirst()) : text
+        return (startsAlnum(name) || name.hasPrefix("*"))
+            && all(name) { alnum($0) || "._+:~*-".unicodeScalars.contains($0) }
+    }
+
+    static func isRepoName(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "._+-".unicodeScalars.contains($0) }
+    }
+
+    /// http, https, ftp or file URLs without spaces, quotes or shell characters.
+    static func isURL(_ text: String) -> Bool {
+        let schemes = ["http://", "https://", "ftp://", "file:///"]
+        guard let scheme = schemes.first(where: text.hasPrefix), text.count > scheme.count else { return false }
+        return all(text) { c in
+            alnum(c) || "-._~:/?#[]@!&()*+,;=%".unicodeScalars.contains(c)
+        } && !text.contains("`") && !text.contains("$")
+    }
+
+    static func isSuite(_ text: String) -> Bool {
+        startsAlnum(text) && !text.contains("..") && all(text) { alnum($0) || "._/-".unicodeScalars.contains($0) }
+    }
+
+    static func isComponent(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
+    }
+
+    /// A local path: no spaces, quotes or shell characters.
+    static func isSafePath(_ text: String) -> Bool {
+        all(text) { alnum($0) || "._/+@,=-".unicodeScalars.contains($0) }
+    }
+
+    static func isAbsolutePath(_ text: String) -> Bool {
+        text.hasPrefix("/") && isSafePath(text) && !text.split(separator: "/").contains("..")
+    }
+
+    static func isMountPoint(_ text: String) -> Bool {
+        text == "swap" || (isAbsolutePath(text) && (text == "/" || !text.hasSuffix("/")) && !text.contains("//"))
+    }
+
+    static func isMountOptions(_ text: String) -> Bool {
+        all(text) { alnum($0) || "_=,.:/-".unicodeScalars.contains($0) }
+    }
+
+    /// Printable, without the quotes and backslashes that kickstart and debconf would read.
+    static func isPassphrase(_ text: String) -> Bool {
+        text.count >= 8 && all(text) { $0.value >= 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" && $0 != "'" }
+    }
+
+    static func isHostname(_ text: String) -> Bool {
+        guard text.count <= 253 else { return false }
+        return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            let label = String(label)
+            return label.count <= 63 && startsAlnum(label) && !label.hasSuffix("-")
+                && all(label) { alnum($0) || $0 == "-" }
+        }
+    }
+
+    static func isUserName(_ text: String) -> Bool {
+        guard text.count <= 32, let first = text.unicodeScalars.first, ("a"..."z").contains(first) || first == "_"
+        else { return false }
+        return all(text) { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+    }
+
+    static func isService(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "@._:-".unicodeScalars.contains($0) }
+    }
+
+    static func isInterface(_ text: String) -> Bool {
+        text.count <= 15 && startsAlnum(text) && all(text) { alnum($0) || "_.:-".unicodeScalars.contains($0) }
+    }
+
+    static func isConsoleDevice(_ text: String) -> Bool {
+        text.hasPrefix("tty") && text.count > 3 && all(text) { alnum($0) }
+    }
+
+    static func isKernelArgs(_ text: String) -> Bool {
+        all(text) { alnum($0) || " _.,:=/+@-".unicodeScalars.contains($0) }
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+        }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        if isIPv4(text) { return true }
+        return text.contains(":") && text.count <= 45
+            && all(text) { ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) || $0 == ":" }
+    }
+
+    /// `TYPE BASE64 [COMMENT]` with a known key type; the comment without quotes or backslashes.
+    static func isSSHKey(_ text: String) -> Bool {
+        let fields = text.split(separator: " ", maxSplits: 2)
+        guard fields.count >= 2 else { return false }
+        let type = String(fields[0])
+        let known = type.hasPrefix("ssh-") || type.hasPrefix("ecdsa-sha2-") || type.hasPrefix("sk-")
+        guard known, all(type, { alnum($0) || "-@.".unicodeScalars.contains($0) }) else { return false }
+        guard all(String(fields[1]), { alnum($0) || "+/=".unicodeScalars.contains($0) }) else { return false }
+        if fields.count == 3 {
+            return all(String(fields[2])) { $0.value >= 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" && $0 != "'" }
+        }
+        return true
+    }
+
+    /// Long or odd values shortened for messages.
+    static func shown(_ text: String) -> String {
+        let printable = String(text.unicodeScalars.map { $0.value < 0x20 ? "?" : Character($0) })
+        return printable.count > 60 ? String(printable.prefix(57)) + "..." : printable
+    }
+
+    /// Why a value was refused, by what it is.
+    static func explanation(_ what: String) -> String {
+        switch what {
+        case "name": return "may hold only letters, digits, '-', '_' and '.'"
+        case "summary": return "must be one line"
+        case "package name": return "is not a package name (letters, digits, '.', '_', '+', '-'; '@group' for RPM)"
+        case "repo name": return "may hold only letters, digits, '.', '_', '+' and '-'"
+        case "baseurl", "mirrorlist": return "is not an http, https, ftp or file URL without spaces or shell characters"
+        case "hostname": return "is not a host name (letters, digits and '-' in dot-separated labels)"
+        case "user name", "group": return "must be lowercase letters, digits, '_' and '-', starting with a letter"
+        case "ssh key": return "is not an OpenSSH public key line (TYPE BASE64 [COMMENT], no quotes in the comment)"
+        case "service": return "is not a systemd unit name"
+        case "interface": return "is not an interface name (or 'default')"
+        case "kernel_args": return "may hold only letters, digits, spaces and _.,:=/+@-"
+        case "passphrase": return "must be at least 8 printable characters without quotes or backslashes"
+        case "mount point": return "must be 'swap' or an absolute path of letters, digits and ._+@-"
+        case "files target": return "must be an absolute directory of letters, digits and ._+@,=-"
+        case "file", "key": return "must be a URL or a path of letters, digits and ._/+@,=-"
+        case "gateway": return "is not an IPv4 address"
+        case "dns server": return "is not an IP address"
+        default: return "has characters that are not allowed here"
+        }
+    }
+}
+
+extension OperatingSystem {
+    private static let debianCodenames = [
+        "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie", "14": "forky",
+    ]
+    private static let ubuntuCodenames = [
+        "20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky", "25.10": "questing",
+    ]
+
+    /// The release's code name (`12` gives `bookworm`); a code name given as the version is kept.
+    public static func codename(_ os: OSName, _ version: String) -> String? {
+        switch os {
+        case .debian:
+            if let name = debianCodenames[String(version.prefix { $0.isNumber })] { return name }
+        case .ubuntu:
+            if let name = ubuntuCodenames[version] { return name }
+        default:
+            return nil
+        }
+        let isName = !version.isEmpty && version.unicodeScalars.allSatisfy { ("a"..."z").contains($0) }
+        return isName ? version : nil
+    }
+
+    /// The Debian or Ubuntu code name of this release, nil for RPM distributions.
+    public var codename: String? { Self.codename(name, version) }
+}

@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import KilnSupport
+import Synchronization
+import Testing
+
+@testable import BuildVM
+
+@Suite("builder guest under QEMU (TCG)", .enabled(if: Fixtures.canBoot, "needs qemu-system-x86_64 and apt-get"), .serialized)
+struct GuestRunTests {
+    func options(idle: Duration = .seconds(120)) -> GuestRunOptions {
+        var options = GuestRunOptions()
+        options.accelerator = .tcg
+        options.idleTimeout = idle
+        options.timeout = .seconds(300)
+        return options
+    }
+
+    @Test("the guest reads a job from the input disk, writes the target disk and reports a result")
+    func roundTrip() async throws {
+        let guest = try await Fixtures.guest()
+        let work = try Fixtures.temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let target = "\(work)/target.raw"
+        #expect(FileManager.default.createFile(atPath: target, contents: nil))
+        #expect(truncate(target, 64 << 20) == 0)
+
+        let payload = (0..<3000).map { "line \($0) of the payload\n" }.joined()
+        let script = """
+            set -e
+            kiln-event step "writing the target"
+            dd if=/job/data/payload.txt of="$KILN_TARGET" bs=4096 conv=notrunc 2>/dev/null
+            kiln-event result "payload-sha256=$(sha256sum /job/data/payload.txt | cut -d' ' -f1)"
+            kiln-event result "target=$KILN_TARGET input=$KILN_INPUT"
+            """
+        let job = GuestJob(script: script, files: [.init(path: "data/payload.txt", source: .bytes(Array(payload.utf8)))])
+        var options = options()
+        options.consoleLog = "\(work)/console.log"
+        let result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: target, workDirectory: work)
+
+        let written = try Data(contentsOf: URL(fileURLWithPath: target)).prefix(payload.utf8.count)
+        #expect(String(decoding: written, as: UTF8.self) == payload)
+        #expect(result.results.contains { $0.hasPrefix("target=/dev/vd") })
+        print("first message after \(result.firstMessageAfter), kernel uptime at /init \(result.kernelUptimeAtInit ?? -1) s, total \(result.elapsed)")
+        print(result.events.map { "\($0.sequence):\($0.name):\($0.payload)" }.joined(separator: "\n"))
+    }
+
+    @Test("a guest that stops printing is stopped, with an error that shows its last lines")
+    func hangIsStopped() async throws {
+        let guest = try await Fixtures.guest()
+        let work = try Fixtures.temporaryDirectory("hang")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let job = GuestJob(script: "kiln-event step 'about to hang'\necho last words before the hang\nsleep 600\n")
+        let started = ContinuousClock.now
+        do {
+            _ = try await GuestRunner(guest: guest, options: options(idle: .seconds(4))).run(
+                job, targetDisk: nil, workDirectory: work)
+            Issue.record("a hanging job returned")
+        } catch {
+            #expect(error.code == .timeout)
+            #expect(error.message.contains("printed nothing for 4 s"))
+            #expect(error.consoleTail.contains { $0.contains("last words before the hang") })
+        }
+        #expect(ContinuousClock.now - started < .seconds(120))
+        #expect(RunningQEMU.count == 0)
+    }
+
+    @Test("cancelling a run stops QEMU and leaves no process behind")
+    func cancellationStopsQEMU() async throws {
+        let guest = try await Fixtures.guest()
+        let work = try Fixtures.temporaryDirectory("cancel")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let job = GuestJob(script: "kiln-event step sleeping\nsleep 600\n")
+        let seen = PIDList()
+        let sink = ProgressSink { event in
+            if event.message == "sleeping" { seen.record(RunningQEMU.processIDs) }
+        }
+        let run = Task {
+            try await GuestRunner(guest: guest, options: options()).run(job, targetDisk: nil, workDirectory: work, progress: sink)
+        }
+        while seen.pids.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        run.cancel()
+        let outcome = await run.result
+        guard case .failure(let error as BuildVMError) = outcome else {
+            Issue.record("expected an interruption, got \(outcome)")
+            return
+        }
+        #expect(error.code == .interrupted)
+        #expect(RunningQEMU.count == 0)
+        for pid in seen.pids {
+            // The child was reaped: neither it nor its process group exists any more.
+            #expect(kill(pid, 0) == -1 && errno == ESRCH)
+            #expect(kill(-pid, 0) == -1 && errno == ESRCH)
+        }
+    }
+}
+
+final class PIDList: Sendable {
+    private let list = Mutex<[Int32]>([])
+    func record(_ pids: [Int32]) { list.withLock { $0 += pids } }
+    var pids: [Int32] { list.withLock { $0 } }
+}
