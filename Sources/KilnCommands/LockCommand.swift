@@ -27,6 +27,10 @@ struct LockCommand: AsyncParsableCommand {
     @Option(name: .customLong("apt-sources"), help: .hidden)
     var aptSources = "/etc/apt"
 
+    /// Also downloads every locked `.deb` into the cache, so that a later `--offline` build works.
+    @Flag(name: .customLong("download"), help: .hidden)
+    var download = false
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
@@ -48,6 +52,13 @@ struct LockCommand: AsyncParsableCommand {
             lockfile = try await Self.lock(request, to: destination, sink: console.sink)
         } catch {
             throw CommandFailure(error.description, hint: Self.hint(for: error))
+        }
+        if download {
+            do {
+                _ = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+            } catch {
+                throw CommandFailure(error.description, hint: Self.hint(for: error))
+            }
         }
         let bytes = lockfile.packages.reduce(Int64(0)) { $0 + $1.size }
         let elapsed = ContinuousClock.now - started

@@ -31,6 +31,20 @@ public struct Lockfile: Codable, Equatable, Sendable {
         public var size: Int64
         public var sha256: String
 
+        public init(
+            name: String, version: String, architecture: String, uri: String, suite: String, filename: String,
+            size: Int64, sha256: String
+        ) {
+            self.name = name
+            self.version = version
+            self.architecture = architecture
+            self.uri = uri
+            self.suite = suite
+            self.filename = filename
+            self.size = size
+            self.sha256 = sha256
+        }
+
         /// Where to download it.
         public var url: String { "\(uri)/\(filename)" }
         /// `name=version`.
@@ -48,6 +62,18 @@ public struct Lockfile: Codable, Equatable, Sendable {
     public var packages: [Package]
 
     public static let currentFormat = 1
+
+    public init(
+        format: Int = Lockfile.currentFormat, architecture: String, base: BaseSet, requested: [String],
+        archives: [Archive], packages: [Package]
+    ) {
+        self.format = format
+        self.architecture = architecture
+        self.base = base
+        self.requested = requested
+        self.archives = archives
+        self.packages = packages
+    }
 
     /// Records a resolution together with the Release files of its index.
     public init(resolution: Resolution, index: PackageIndex, requested: [String], base: BaseSet) {
