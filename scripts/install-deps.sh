@@ -9,6 +9,8 @@ packages=(
   libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
   # the guest, images and their judges
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
+  # judges for the builder guest's cpio and ELF readers
+  cpio binutils zstd
   # archive signatures
   gpgv debian-archive-keyring
   # PXE clients and network namespaces

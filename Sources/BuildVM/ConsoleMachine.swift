@@ -144,19 +144,24 @@ final class ConsoleMachine: Sendable {
                 if try watch(partial) == .finished { return .finished }
             }
             if ended, let termination = process.poll() { return .exited(termination) }
+            // The tail is taken before QEMU is stopped: its "terminating on signal" line says nothing.
             if Task.isCancelled {
+                let lines = tail
                 await stop()
-                throw BuildVMError(.interrupted, "interrupted; QEMU stopped", consoleTail: tail)
+                throw BuildVMError(.interrupted, "interrupted; QEMU stopped", consoleTail: lines)
             }
             let now = ContinuousClock.now
             if let idleTimeout, now - quietSince > idleTimeout {
+                let lines = tail
                 await stop()
                 throw BuildVMError(
-                    .timeout, "the guest printed nothing for \(Self.seconds(idleTimeout)) s; QEMU stopped", consoleTail: tail)
+                    .timeout, "the guest printed nothing for \(Self.seconds(idleTimeout)) s; QEMU stopped",
+                    consoleTail: lines)
             }
             if let deadline, now > deadline {
+                let lines = tail
                 await stop()
-                throw BuildVMError(.timeout, "the guest did not finish in time; QEMU stopped", consoleTail: tail)
+                throw BuildVMError(.timeout, "the guest did not finish in time; QEMU stopped", consoleTail: lines)
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
