@@ -20,9 +20,9 @@ enum InstallScript {
         }
 
         kiln-event step "partitioning the disk"
-        sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
-        # the kernel re-reads the table when nothing holds the disk
-        blockdev --rereadpt "$DISK" 2>/dev/null || sfdisk --quiet --relocate gpt-bak-std "$DISK" || true
+        /sbin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
+        # Busybox prefers its own applets to PATH: the real tools are called by their paths.
+        blockdev --rereadpt "$DISK" 2>/dev/null || true
         tries=0
         while [ ! -b "$(part 1)" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
 
@@ -30,8 +30,8 @@ enum InstallScript {
         while read -r number fs id label; do
             dev=$(part "$number")
             case "$fs" in
-                ext4|ext3) mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
-                vfat) mkfs.vfat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null ;;
+                ext4|ext3) /sbin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
+                vfat) /sbin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
                 swap) : ;;  # made from the target's mkswap, which takes a UUID
             esac
         done < /job/filesystems

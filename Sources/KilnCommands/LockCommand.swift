@@ -1,4 +1,5 @@
 import Appliance
+import Builder
 import ArgumentParser
 import Foundation
 import KilnSupport
@@ -73,13 +74,7 @@ struct LockCommand: AsyncParsableCommand {
     static func lock(_ request: PackageRequest, to destination: String, sink: ProgressSink) async throws(PackagesError)
         -> Lockfile
     {
-        let client = ArchiveClient(cache: PackageCache(root: PackageCache.defaultRoot()), progress: sink)
-        let index = try await client.index(request.sources)
-        sink(.step("resolve", "resolving \(request.packages.count) packages on the \(request.base.rawValue) base set"))
-        let resolution = try Resolver(index: index).resolve(request.packages, base: request.base)
-        let lockfile = Lockfile(resolution: resolution, index: index, requested: request.packages, base: request.base)
-        try lockfile.write(to: destination)
-        return lockfile
+        try await request.lock(to: destination, cache: PackageCache(root: PackageCache.defaultRoot()), progress: sink)
     }
 
     static func hint(for error: PackagesError) -> String? {
@@ -92,54 +87,3 @@ struct LockCommand: AsyncParsableCommand {
     }
 }
 
-/// What a Debian-family description asks the archive for: which suites, which packages on which
-/// base set. `kiln lock` and `kiln build` make it the same way, so that a lockfile answers a build.
-struct PackageRequest {
-    var sources: [ArchiveSource]
-    var packages: [String]
-    var base: BaseSet = .minbase
-
-    init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
-        guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
-            throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
-        }
-        var sources: [ArchiveSource] = []
-        for repo in appliance.repos {
-            guard let uri = repo.baseurl else {
-                throw PackagesError(.sources, "repo \(repo.name): Debian archives need a baseurl, not a mirrorlist")
-            }
-            if let key = repo.key, !key.hasPrefix("/") {
-                throw PackagesError(.sources, "repo \(repo.name): key must be a local keyring path, not \(key)")
-            }
-            sources.append(
-                ArchiveSource(
-                    uri: uri, suite: repo.suite ?? codename,
-                    components: repo.components.isEmpty ? ["main"] : repo.components, keyring: repo.key))
-        }
-        if appliance.defaultRepos {
-            sources += Self.retarget(hostSources, to: codename)
-        }
-        guard !sources.isEmpty else {
-            throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
-        }
-        self.sources = sources
-        let firmware = appliance.hardware.firmware
-        packages = appliance.packages + BuiltInPackages.debian(bios: firmware != .uefi, uefi: firmware != .bios)
-    }
-
-    /// The host's suites moved to the description's release: with a bookworm host and a trixie
-    /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
-    /// without a dash.
-    static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
-        guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
-            return sources
-        }
-        return sources.map { source in
-            var moved = source
-            if source.suite == hostRelease || source.suite.hasPrefix(hostRelease + "-") {
-                moved.suite = codename + source.suite.dropFirst(hostRelease.count)
-            }
-            return moved
-        }
-    }
-}

@@ -60,6 +60,9 @@ public struct Lockfile: Codable, Equatable, Sendable {
     public var archives: [Archive]
     /// Sorted by name.
     public var packages: [Package]
+    /// The packages kiln's builder guest is made from (kernel, busybox, mkfs tools), sorted by
+    /// name; absent in lockfiles that only answer installer-driven installs.
+    public var builder: [Package]?
 
     public static let currentFormat = 1
 
