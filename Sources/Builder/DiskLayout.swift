@@ -20,6 +20,12 @@ public struct DiskLayout: Sendable, Equatable {
         public var mountOptions: String?
         /// The GPT partition name.
         public var label: String
+
+        /// The file system's UUID as blkid and /dev/disk/by-uuid spell it (`809B-9115` for FAT).
+        public var filesystemUUID: String? {
+            guard let id = filesystemID else { return nil }
+            return filesystem == .vfat ? "\(id.prefix(4))-\(id.suffix(4))" : id
+        }
     }
 
     public var diskGUID: String
@@ -95,7 +101,7 @@ public struct DiskLayout: Sendable, Equatable {
     public var fstab: String {
         var lines = ["# written by kiln: <file system> <mount point> <type> <options> <dump> <pass>"]
         for slot in mountedSlots {
-            guard let fs = slot.filesystem, let id = slot.filesystemID else { continue }
+            guard let fs = slot.filesystem, let id = slot.filesystemUUID else { continue }
             let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
             if fs == .swap {
                 lines.append("UUID=\(id) none swap sw 0 0")

@@ -97,9 +97,8 @@ public struct InstallJob: Sendable {
     /// `NUMBER FS UUID` for the by-uuid links grub-mkconfig looks for.
     var uuids: String {
         layout.slots.enumerated().compactMap { index, slot -> String? in
-            guard let fs = slot.filesystem, let id = slot.filesystemID else { return nil }
-            let shown = fs == .vfat ? "\(id.prefix(4))-\(id.suffix(4))" : id
-            return "\(index + 1) \(fs.rawValue) \(shown)\n"
+            guard let fs = slot.filesystem, let id = slot.filesystemUUID else { return nil }
+            return "\(index + 1) \(fs.rawValue) \(id)\n"
         }.joined()
     }
 
