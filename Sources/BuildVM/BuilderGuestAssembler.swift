@@ -70,6 +70,9 @@ struct BuilderGuestAssembler {
                 throw BuildVMError(.assembly, "no package provides the program \(program)")
             }
             try copyWithLibraries(path, from: packages, into: &image, copied: &copiedLibraries)
+            // Debian's busybox prefers its own applets to PATH for bare names (mke2fs, mkfs.vfat):
+            // jobs call the real programs by these paths.
+            image.add("\(GuestScripts.programDirectory)/\(program)", .symlink(target: "/" + path))
         }
         for file in recipe.files where packages.resolve(file) != nil {
             try copy(file, from: packages, into: &image)

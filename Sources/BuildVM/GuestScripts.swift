@@ -8,6 +8,10 @@ enum GuestScripts {
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
 
+    /// Where the recipe's programs are linked by name. Debian's busybox runs its own applet for a
+    /// bare command name even when PATH holds the real program, so jobs use these paths.
+    static let programDirectory = "kiln/bin"
+
     /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
     /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
     /// runs `/job/run.sh` with `KILN_TARGET` and `KILN_INPUT` naming the disks, reports its exit

@@ -26,7 +26,8 @@ public struct GuestJob: Sendable {
 
     /// Becomes `/job/run.sh`, run by busybox `sh` with `/job` as its directory, `KILN_TARGET` and
     /// `KILN_INPUT` naming the disks. It reports with `kiln-event step|progress|info|result TEXT`;
-    /// its exit status is the job's.
+    /// its exit status is the job's. The recipe's programs are called as `/kiln/bin/NAME`
+    /// (busybox would run its own applet for a bare `mke2fs` or `mkfs.vfat`).
     public var script: String
     public var files: [File]
 

@@ -102,3 +102,62 @@ final class PIDList: Sendable {
     func record(_ pids: [Int32]) { list.withLock { $0 += pids } }
     var pids: [Int32] { list.withLock { $0 } }
 }
+
+@Suite("a target disk made in the builder guest", .enabled(if: Fixtures.canBoot && Fixtures.tool("partx") && Fixtures.tool("debugfs") && Fixtures.tool("blkid"), "needs qemu, apt-get, partx, debugfs, blkid"))
+struct TargetDiskTests {
+    @Test("GPT with BIOS boot, ESP and root; ext4 and vfat with the host's UUIDs; the root tar unpacked")
+    func partitionFormatUnpack() async throws {
+        let guest = try await Fixtures.guest()
+        let work = try Fixtures.temporaryDirectory("disk")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let tree = "\(work)/tree"
+        try FileManager.default.createDirectory(atPath: "\(tree)/etc", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(tree)/usr/bin", withIntermediateDirectories: true)
+        try "lab-07\n".write(toFile: "\(tree)/etc/hostname", atomically: false, encoding: .utf8)
+        try "#!/bin/sh\necho hello\n".write(toFile: "\(tree)/usr/bin/hello", atomically: false, encoding: .utf8)
+        chmod("\(tree)/usr/bin/hello", 0o755)
+        try await Subprocess(["tar", "-C", tree, "--owner=0", "--group=0", "-cf", "\(work)/root.tar", "."]).run()
+
+        let target = "\(work)/target.raw"
+        #expect(FileManager.default.createFile(atPath: target, contents: nil))
+        #expect(truncate(target, 256 << 20) == 0)
+        let layout = TargetDiskLayout(diskSize: 256 << 20, seed: "test-appliance", timestamp: 1_700_000_000)
+        let script = layout.guestScript(rootTar: "/job/root.tar") + """
+            kiln-event result "mode=$(stat -c %a /target/usr/bin/hello)"
+            echo "esp file" > /target/boot/efi/kiln.txt
+            """ + "\n" + TargetDiskLayout.unmountScript
+        let job = GuestJob(script: script, files: [.init(path: "root.tar", source: .hostFile("\(work)/root.tar"))])
+        var options = GuestRunOptions()
+        options.accelerator = .tcg
+        options.idleTimeout = .seconds(120)
+        let result: GuestRunResult
+        do {
+            result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: target, workDirectory: work)
+        } catch {
+            Issue.record(Comment(rawValue: "\(error)\n" + error.consoleTail.joined(separator: "\n")))
+            return
+        }
+        #expect(result.results == ["mode=755"])
+        print("disk job: \(result.elapsed); steps \(result.events.filter { $0.name == "step" }.map(\.payload))")
+
+        // The partition table, as util-linux reads it on the host.
+        let (_, table) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "NR,START,SECTORS,TYPE,UUID,NAME", target])
+        let rows = table.split(separator: "\n").map { $0.split(separator: " ").map { String($0).lowercased() } }
+        #expect(rows.count == 3)
+        #expect(rows.map { $0[3] } == [TargetDiskLayout.biosBootType, TargetDiskLayout.espType, TargetDiskLayout.linuxRootX86_64Type].map { $0.lowercased() })
+        #expect(rows.map { $0[4] } == [layout.biosBootPartitionUUID, layout.espPartitionUUID, layout.rootPartitionUUID])
+        #expect(rows.map { $0[5] } == ["bios-boot", "esp", "root"])
+        guard rows.count == 3, let espStart = Int(rows[1][1]), let rootStart = Int(rows[2][1]) else { return }
+
+        let (_, esp) = try await Subprocess.output(["blkid", "-p", "-O", String(espStart * 512), "-o", "export", target])
+        #expect(esp.contains("TYPE=vfat"))
+        #expect(esp.contains("UUID=\(layout.espVolumeID.prefix(4))-\(layout.espVolumeID.suffix(4))"))
+        let rootImage = "\(target)?offset=\(rootStart * 512)"
+        let (_, hostname) = try await Subprocess.output(["debugfs", "-R", "cat /etc/hostname", rootImage])
+        #expect(hostname.contains("lab-07"))
+        let (_, superblock) = try await Subprocess.output(["debugfs", "-R", "stats", rootImage])
+        #expect(superblock.contains("Filesystem UUID:          \(layout.rootFilesystemUUID)"))
+        let (check, report) = try await Subprocess.output(["e2fsck", "-fn", rootImage])
+        #expect(check.succeeded, "\(report)")
+    }
+}
