@@ -163,6 +163,13 @@ public struct GuestRunner: Sendable {
                 .kvm, "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
                 consoleTail: error.consoleTail)
         }
+        if case .exited(let termination) = ending, accelerator == .kvm, firstMessage == nil {
+            // Some hosts hang a KVM guest, others make QEMU abort on its first MSR write.
+            let tail = machine.tail
+            throw BuildVMError(
+                .kvm, "a KVM guest ended (\(termination)) before reaching /init: \(tail.last ?? "no output")",
+                consoleTail: tail)
+        }
         if case .finished = ending, exitStatus == nil {
             ending = try await machine.watch(idleTimeout: options.idleTimeout, deadline: deadline, watcher)
         }

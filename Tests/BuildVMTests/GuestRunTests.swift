@@ -161,3 +161,43 @@ struct TargetDiskTests {
         #expect(check.succeeded, "\(report)")
     }
 }
+
+@Suite("KVM probe", .enabled(if: Fixtures.canBoot && QEMUCommand.kvmDeviceUsable(), "needs /dev/kvm"), .serialized)
+struct KVMProbeTests {
+    /// On this project's machines /dev/kvm opens but guests hang; where KVM works, these tests check
+    /// the fast path instead.
+    @Test("auto falls back to TCG with one warning when a KVM guest does not reach /init; kvm fails clearly")
+    func probe() async throws {
+        let guest = try await Fixtures.guest()
+        let work = try Fixtures.temporaryDirectory("kvm")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let job = GuestJob(script: "kiln-event result ok\n")
+        let warnings = PIDList()
+        let sink = ProgressSink { event in if event.kind == .warning { warnings.record([0]) } }
+        var options = GuestRunOptions()
+        options.kvmProbeTimeout = .seconds(8)
+        options.idleTimeout = .seconds(120)
+
+        options.accelerator = .kvm
+        var kvmWorks = false
+        do {
+            let result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: nil, workDirectory: work)
+            kvmWorks = true
+            #expect(result.accelerator == .kvm && result.results == ["ok"])
+        } catch {
+            #expect(error.code == .kvm)
+            // Here a KVM guest either hangs or QEMU aborts; both must read as a KVM failure.
+            #expect(error.message == "a KVM guest did not reach /init within 8 s"
+                || error.message.hasPrefix("a KVM guest ended"))
+        }
+        #expect(RunningQEMU.count == 0)
+
+        KVMStatus.knownBroken.withLock { $0 = false }
+        options.accelerator = .auto
+        let result = try await GuestRunner(guest: guest, options: options).run(
+            job, targetDisk: nil, workDirectory: work, progress: sink)
+        #expect(result.results == ["ok"])
+        #expect(result.accelerator == (kvmWorks ? .kvm : .tcg))
+        #expect(warnings.pids.count == (kvmWorks ? 0 : 1))
+    }
+}
