@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Crypto
 import Foundation
 import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// kiln's builder guest, assembled: a kernel and an initramfs in the cache, named by the content
 /// hash of everything they were made from.

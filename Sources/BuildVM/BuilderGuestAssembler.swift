@@ -32,7 +32,9 @@ struct BuilderGuestAssembler {
     /// Every package's files in one tree; documentation and translations are left out.
     func unpack() throws(BuildVMError) -> FileTree {
         var tree = FileTree()
-        let skipped = ["usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/"]
+        let skipped = [
+            "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
+        ]
         for path in recipe.packages {
             try DebianPackage(path: path).extract(into: &tree) { file in
                 !skipped.contains { file.hasPrefix($0) }
@@ -80,7 +82,8 @@ struct BuilderGuestAssembler {
 
         let modules = try ModuleSet(tree: packages, kernelVersion: kernelVersion).loadOrder(for: recipe.modules)
         for module in modules { try copy(module, from: packages, into: &image) }
-        image.add("etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
+        image.add(
+            "etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
         return image
     }
 

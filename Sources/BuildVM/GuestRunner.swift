@@ -16,6 +16,9 @@ public struct GuestRunOptions: Sendable {
     /// A file that receives the whole console.
     public var consoleLog: String?
     public var qemu = "qemu-system-x86_64"
+    /// Seconds since the epoch that the guest's clock starts at (SOURCE_DATE_EPOCH), so that the
+    /// times the guest writes into file systems do not depend on when the build ran. Nil: the host's time.
+    public var clockStart: Int?
 
     public init() {}
 }
@@ -67,7 +70,8 @@ public struct GuestRunner: Sendable {
         defer { unlink(inputDisk) }
         var disks: [VirtualDisk] = []
         if let targetDisk {
-            disks.append(VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
+            disks.append(
+                VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
 
@@ -90,7 +94,7 @@ public struct GuestRunner: Sendable {
             }
             do {
                 return try await boot(disks, .kvm, progress: progress)
-            } catch where error.code == .kvm {
+            } catch  where error.code == .kvm {
                 KVMStatus.knownBroken.withLock { $0 = true }
                 progress(.warning("guest", "\(error.message); using TCG (slower)"))
                 return try await boot(disks, .tcg, progress: progress)
@@ -107,6 +111,7 @@ public struct GuestRunner: Sendable {
         command.memoryMiB = options.memoryMiB
         command.cpus = options.cpus
         command.kernel = (guest.kernel, guest.initramfs, Self.kernelArguments)
+        command.clockStart = options.clockStart
         command.disks = disks
         let machine = ConsoleMachine(arguments: command.arguments, logPath: options.consoleLog)
         progress(.step("guest", "booting the builder guest (\(accelerator.rawValue))"))
@@ -147,7 +152,8 @@ public struct GuestRunner: Sendable {
                 return .finished
             default: break
             }
-            return firstMessage != nil && events.count == 1 ? .finished : .keepWaiting
+            // The first message ends the first phase (the boot to /init), which has its own deadline.
+            return events.count == 1 ? .finished : .keepWaiting
         }
 
         // First the boot to /init: under KVM with its own short deadline, since a hung KVM guest
@@ -156,9 +162,10 @@ public struct GuestRunner: Sendable {
         let firstDeadline = [probeDeadline, deadline].compactMap { $0 }.min()
         var ending: ConsoleMachine.Ending
         do {
-            ending = try await machine.watch(idleTimeout: probeDeadline == nil ? options.idleTimeout : nil,
-                                             deadline: firstDeadline, watcher)
-        } catch where error.code == .timeout && probeDeadline != nil {
+            ending = try await machine.watch(
+                idleTimeout: probeDeadline == nil ? options.idleTimeout : nil,
+                deadline: firstDeadline, watcher)
+        } catch  where error.code == .timeout && probeDeadline != nil {
             throw BuildVMError(
                 .kvm, "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
                 consoleTail: error.consoleTail)

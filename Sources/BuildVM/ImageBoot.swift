@@ -46,7 +46,8 @@ public struct ImageBoot: Sendable {
             do {
                 try FileManager.default.copyItem(atPath: ovmfVariables, toPath: copy)
             } catch {
-                throw BuildVMError(.io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
+                throw BuildVMError(
+                    .io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
             }
             variables = copy
             command.uefi = (ovmfCode, copy)
@@ -66,7 +67,7 @@ public struct ImageBoot: Sendable {
                 return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
                     line in line.contains(marker) ? .finished : .keepWaiting
                 }
-            } catch where error.code == .timeout {
+            } catch  where error.code == .timeout {
                 throw BuildVMError(
                     .timeout, "\"\(marker)\" did not appear on the console within \(ConsoleMachine.seconds(timeout)) s",
                     consoleTail: error.consoleTail)

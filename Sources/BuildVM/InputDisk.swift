@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the builder guest runs: a shell script and the files it works on.
 public struct GuestJob: Sendable {
@@ -46,7 +47,8 @@ enum InputDisk {
 
     static func write(_ job: GuestJob, to path: String, modificationTime: Int = 0) throws(BuildVMError) {
         var tree: [(String, GuestJob.File)] = job.files.map { (ArchiveReader.normalize($0.path), $0) }
-        tree.append(("run.sh", GuestJob.File(path: "run.sh", source: .bytes(Array(job.script.utf8)), permissions: 0o755)))
+        tree.append(
+            ("run.sh", GuestJob.File(path: "run.sh", source: .bytes(Array(job.script.utf8)), permissions: 0o755)))
         tree.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
         var seen: Set<String> = []
         for (name, _) in tree where !seen.insert(name).inserted {

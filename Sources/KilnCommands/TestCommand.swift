@@ -70,9 +70,13 @@ struct TestCommand: AsyncParsableCommand {
             throw CommandFailure(lines: lines)
         }
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
-        console.write(String(format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@)", image, marker, seconds,
-                             outcome.format, firmware.rawValue))
-        console.result(["image": image, "format": outcome.format, "firmware": firmware.rawValue,
-                        "marker": marker, "seconds": seconds])
+        console.write(
+            String(
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@)", image, marker, seconds,
+                outcome.format, firmware.rawValue))
+        console.result([
+            "image": image, "format": outcome.format, "firmware": firmware.rawValue,
+            "marker": marker, "seconds": seconds,
+        ])
     }
 }

@@ -20,19 +20,25 @@ struct BuilderGuestTests {
         defer { try? FileManager.default.removeItem(atPath: other) }
         let second = try BuilderGuest.prepare(recipe, cacheDirectory: other)
         #expect(!second.cached && second.key == first.key)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: second.initramfs)) == Data(contentsOf: URL(fileURLWithPath: first.initramfs)))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: second.initramfs))
+                == Data(contentsOf: URL(fileURLWithPath: first.initramfs)))
 
         // A different epoch is a different guest.
         var later = recipe
         later.sourceDateEpoch = 1
         #expect(try BuilderGuest.cacheKey(later) != first.key)
 
-        let (status, listing) = try await Subprocess.output(["sh", "-c", "cpio -it --quiet < \"$1\"", "sh", first.initramfs])
+        let (status, listing) = try await Subprocess.output([
+            "sh", "-c", "cpio -it --quiet < \"$1\"", "sh", first.initramfs,
+        ])
         #expect(status.succeeded)
         let names = Set(listing.split(separator: "\n").map(String.init))
-        for needed in ["init", "bin/busybox", "bin/kiln-event", "dev/console", "etc/kiln/modules", "etc/mke2fs.conf",
-                       "kiln/bin/mke2fs", "kiln/bin/sfdisk", "kiln/bin/mkfs.vfat", "lib64/ld-linux-x86-64.so.2",
-                       "lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libext2fs.so.2"] {
+        for needed in [
+            "init", "bin/busybox", "bin/kiln-event", "dev/console", "etc/kiln/modules", "etc/mke2fs.conf",
+            "kiln/bin/mke2fs", "kiln/bin/sfdisk", "kiln/bin/mkfs.vfat", "lib64/ld-linux-x86-64.so.2",
+            "lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libext2fs.so.2",
+        ] {
             #expect(names.contains(needed), "the initramfs lacks \(needed)")
         }
         #expect(!names.contains { $0.hasPrefix("usr/share/doc") })

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Synchronization
@@ -8,7 +5,13 @@ import Testing
 
 @testable import BuildVM
 
-@Suite("builder guest under QEMU (TCG)", .enabled(if: Fixtures.canBoot, "needs qemu-system-x86_64 and apt-get"), .serialized)
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(
+    "builder guest under QEMU (TCG)", .enabled(if: Fixtures.canBoot, "needs qemu-system-x86_64 and apt-get"),
+    .serialized)
 struct GuestRunTests {
     func options(idle: Duration = .seconds(120)) -> GuestRunOptions {
         var options = GuestRunOptions()
@@ -34,16 +37,26 @@ struct GuestRunTests {
             dd if=/job/data/payload.txt of="$KILN_TARGET" bs=4096 conv=notrunc 2>/dev/null
             kiln-event result "payload-sha256=$(sha256sum /job/data/payload.txt | cut -d' ' -f1)"
             kiln-event result "target=$KILN_TARGET input=$KILN_INPUT"
+            kiln-event result "clock=$(date +%s)"
             """
-        let job = GuestJob(script: script, files: [.init(path: "data/payload.txt", source: .bytes(Array(payload.utf8)))])
+        let job = GuestJob(
+            script: script, files: [.init(path: "data/payload.txt", source: .bytes(Array(payload.utf8)))])
         var options = options()
         options.consoleLog = "\(work)/console.log"
-        let result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: target, workDirectory: work)
+        options.clockStart = 1_700_000_000
+        let result = try await GuestRunner(guest: guest, options: options).run(
+            job, targetDisk: target, workDirectory: work)
 
         let written = try Data(contentsOf: URL(fileURLWithPath: target)).prefix(payload.utf8.count)
         #expect(String(decoding: written, as: UTF8.self) == payload)
         #expect(result.results.contains { $0.hasPrefix("target=/dev/vd") })
-        print("first message after \(result.firstMessageAfter), kernel uptime at /init \(result.kernelUptimeAtInit ?? -1) s, total \(result.elapsed)")
+        let clock = result.results.first { $0.hasPrefix("clock=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
+        #expect((1_700_000_000..<1_700_000_600).contains(clock), "guest clock \(clock)")
+        let log = try String(contentsOfFile: "\(work)/console.log", encoding: .utf8)
+        #expect(log.contains("KILN:1:init:"))
+        print(
+            "first message after \(result.firstMessageAfter), kernel uptime at /init \(result.kernelUptimeAtInit ?? -1) s, total \(result.elapsed)"
+        )
         print(result.events.map { "\($0.sequence):\($0.name):\($0.payload)" }.joined(separator: "\n"))
     }
 
@@ -78,7 +91,8 @@ struct GuestRunTests {
             if event.message == "sleeping" { seen.record(RunningQEMU.processIDs) }
         }
         let run = Task {
-            try await GuestRunner(guest: guest, options: options()).run(job, targetDisk: nil, workDirectory: work, progress: sink)
+            try await GuestRunner(guest: guest, options: options()).run(
+                job, targetDisk: nil, workDirectory: work, progress: sink)
         }
         while seen.pids.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         run.cancel()
@@ -103,7 +117,11 @@ final class PIDList: Sendable {
     var pids: [Int32] { list.withLock { $0 } }
 }
 
-@Suite("a target disk made in the builder guest", .enabled(if: Fixtures.canBoot && Fixtures.tool("partx") && Fixtures.tool("debugfs") && Fixtures.tool("blkid"), "needs qemu, apt-get, partx, debugfs, blkid"))
+@Suite(
+    "a target disk made in the builder guest",
+    .enabled(
+        if: Fixtures.canBoot && Fixtures.tool("partx") && Fixtures.tool("debugfs") && Fixtures.tool("blkid"),
+        "needs qemu, apt-get, partx, debugfs, blkid"))
 struct TargetDiskTests {
     @Test("GPT with BIOS boot, ESP and root; ext4 and vfat with the host's UUIDs; the root tar unpacked")
     func partitionFormatUnpack() async throws {
@@ -122,17 +140,19 @@ struct TargetDiskTests {
         #expect(FileManager.default.createFile(atPath: target, contents: nil))
         #expect(truncate(target, 256 << 20) == 0)
         let layout = TargetDiskLayout(diskSize: 256 << 20, seed: "test-appliance", timestamp: 1_700_000_000)
-        let script = layout.guestScript(rootTar: "/job/root.tar") + """
-            kiln-event result "mode=$(stat -c %a /target/usr/bin/hello)"
-            echo "esp file" > /target/boot/efi/kiln.txt
-            """ + "\n" + TargetDiskLayout.unmountScript
+        let script =
+            layout.guestScript(rootTar: "/job/root.tar") + """
+                kiln-event result "mode=$(stat -c %a /target/usr/bin/hello)"
+                echo "esp file" > /target/boot/efi/kiln.txt
+                """ + "\n" + TargetDiskLayout.unmountScript
         let job = GuestJob(script: script, files: [.init(path: "root.tar", source: .hostFile("\(work)/root.tar"))])
         var options = GuestRunOptions()
         options.accelerator = .tcg
         options.idleTimeout = .seconds(120)
         let result: GuestRunResult
         do {
-            result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: target, workDirectory: work)
+            result = try await GuestRunner(guest: guest, options: options).run(
+                job, targetDisk: target, workDirectory: work)
         } catch {
             Issue.record(Comment(rawValue: "\(error)\n" + error.consoleTail.joined(separator: "\n")))
             return
@@ -141,15 +161,24 @@ struct TargetDiskTests {
         print("disk job: \(result.elapsed); steps \(result.events.filter { $0.name == "step" }.map(\.payload))")
 
         // The partition table, as util-linux reads it on the host.
-        let (_, table) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "NR,START,SECTORS,TYPE,UUID,NAME", target])
+        let (_, table) = try await Subprocess.output([
+            "partx", "--raw", "--noheadings", "-o", "NR,START,SECTORS,TYPE,UUID,NAME", target,
+        ])
         let rows = table.split(separator: "\n").map { $0.split(separator: " ").map { String($0).lowercased() } }
         #expect(rows.count == 3)
-        #expect(rows.map { $0[3] } == [TargetDiskLayout.biosBootType, TargetDiskLayout.espType, TargetDiskLayout.linuxRootX86_64Type].map { $0.lowercased() })
-        #expect(rows.map { $0[4] } == [layout.biosBootPartitionUUID, layout.espPartitionUUID, layout.rootPartitionUUID])
+        #expect(
+            rows.map { $0[3] }
+                == [TargetDiskLayout.biosBootType, TargetDiskLayout.espType, TargetDiskLayout.linuxRootX86_64Type].map {
+                    $0.lowercased()
+                })
+        #expect(
+            rows.map { $0[4] } == [layout.biosBootPartitionUUID, layout.espPartitionUUID, layout.rootPartitionUUID])
         #expect(rows.map { $0[5] } == ["bios-boot", "esp", "root"])
         guard rows.count == 3, let espStart = Int(rows[1][1]), let rootStart = Int(rows[2][1]) else { return }
 
-        let (_, esp) = try await Subprocess.output(["blkid", "-p", "-O", String(espStart * 512), "-o", "export", target])
+        let (_, esp) = try await Subprocess.output([
+            "blkid", "-p", "-O", String(espStart * 512), "-o", "export", target,
+        ])
         #expect(esp.contains("TYPE=vfat"))
         #expect(esp.contains("UUID=\(layout.espVolumeID.prefix(4))-\(layout.espVolumeID.suffix(4))"))
         let rootImage = "\(target)?offset=\(rootStart * 512)"
@@ -181,14 +210,16 @@ struct KVMProbeTests {
         options.accelerator = .kvm
         var kvmWorks = false
         do {
-            let result = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: nil, workDirectory: work)
+            let result = try await GuestRunner(guest: guest, options: options).run(
+                job, targetDisk: nil, workDirectory: work)
             kvmWorks = true
             #expect(result.accelerator == .kvm && result.results == ["ok"])
         } catch {
             #expect(error.code == .kvm)
             // Here a KVM guest either hangs or QEMU aborts; both must read as a KVM failure.
-            #expect(error.message == "a KVM guest did not reach /init within 8 s"
-                || error.message.hasPrefix("a KVM guest ended"))
+            #expect(
+                error.message == "a KVM guest did not reach /init within 8 s"
+                    || error.message.hasPrefix("a KVM guest ended"))
         }
         #expect(RunningQEMU.count == 0)
 

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Testing
 
 @testable import BuildVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A disk whose boot sector prints `text` on the first serial port (COM1, I/O port 0x3F8) and halts:
 /// the smallest image a real firmware boots from its own disk.
@@ -26,8 +27,11 @@ func serialBootDisk(at path: String, printing text: String) throws {
     try Data(image).write(to: URL(fileURLWithPath: path))
 }
 
-@Suite("kiln test's boot of a disk image", .enabled(if: Fixtures.tool("qemu-system-x86_64") && Fixtures.tool("qemu-img"),
-                                                    "needs qemu-system-x86_64 and qemu-img"))
+@Suite(
+    "kiln test's boot of a disk image",
+    .enabled(
+        if: Fixtures.tool("qemu-system-x86_64") && Fixtures.tool("qemu-img"),
+        "needs qemu-system-x86_64 and qemu-img"))
 struct ImageBootTests {
     @Test("a qcow2 image that prints a login prompt passes under SeaBIOS")
     func biosLoginPrompt() async throws {
@@ -64,8 +68,9 @@ struct ImageBootTests {
         #expect(RunningQEMU.count == 0)
     }
 
-    @Test("OVMF starts with a private copy of its variables and reaches its shell",
-          .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "needs ovmf"))
+    @Test(
+        "OVMF starts with a private copy of its variables and reaches its shell",
+        .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "needs ovmf"))
     func uefiFirmware() async throws {
         let work = try Fixtures.temporaryDirectory("uefi")
         defer { try? FileManager.default.removeItem(atPath: work) }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `kiln` binary that `swift build` put beside the test bundle.
 enum KilnExecutable {
@@ -31,8 +32,11 @@ enum KilnExecutable {
     }
 }
 
-@Suite("kiln test, the command", .enabled(if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
-                                          "needs the kiln binary and qemu-system-x86_64"))
+@Suite(
+    "kiln test, the command",
+    .enabled(
+        if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
+        "needs the kiln binary and qemu-system-x86_64"))
 struct TestCommandTests {
     func launch(_ arguments: [String]) throws -> (Process, Pipe) {
         let process = Process()
