@@ -7,7 +7,10 @@ public struct GuestRunOptions: Sendable {
     public var accelerator: Accelerator = .auto
     public var memoryMiB = 1024
     public var cpus = 2
-    /// Longest silence on the console before the guest counts as hung.
+    /// Longest time from QEMU's start to `/init`'s first message under TCG. The kernel boots
+    /// quietly, so the boot has this deadline instead of the idle timeout.
+    public var bootTimeout: Duration = .seconds(120)
+    /// Longest silence on the console, once `/init` runs, before the guest counts as hung.
     public var idleTimeout: Duration = .seconds(300)
     /// Longest run in all, if any.
     public var timeout: Duration?
@@ -156,19 +159,22 @@ public struct GuestRunner: Sendable {
             return events.count == 1 ? .finished : .keepWaiting
         }
 
-        // First the boot to /init: under KVM with its own short deadline, since a hung KVM guest
-        // prints nothing at all.
-        let probeDeadline = accelerator == .kvm ? started + options.kvmProbeTimeout : nil
-        let firstDeadline = [probeDeadline, deadline].compactMap { $0 }.min()
+        // First the boot to /init, with a deadline of its own: short under KVM, since a hung KVM
+        // guest prints nothing at all.
+        let bootDeadline = started + (accelerator == .kvm ? options.kvmProbeTimeout : options.bootTimeout)
         var ending: ConsoleMachine.Ending
         do {
             ending = try await machine.watch(
-                idleTimeout: probeDeadline == nil ? options.idleTimeout : nil,
-                deadline: firstDeadline, watcher)
-        } catch  where error.code == .timeout && probeDeadline != nil {
+                idleTimeout: nil, deadline: [bootDeadline, deadline].compactMap { $0 }.min(), watcher)
+        } catch where error.code == .timeout {
+            if accelerator == .kvm && deadline.map({ bootDeadline < $0 }) ?? true {
+                throw BuildVMError(
+                    .kvm,
+                    "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
+                    consoleTail: error.consoleTail)
+            }
             throw BuildVMError(
-                .kvm, "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
-                consoleTail: error.consoleTail)
+                .timeout, "the builder guest did not reach /init in time; QEMU stopped", consoleTail: error.consoleTail)
         }
         if case .exited(let termination) = ending, accelerator == .kvm, firstMessage == nil {
             // Some hosts hang a KVM guest, others make QEMU abort on its first MSR write.

@@ -1,11 +1,16 @@
 import Foundation
 import KilnSupport
+import Testing
 
 @testable import BuildVM
 
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// Every test that boots QEMU or assembles the guest, one at a time: the machine has two cores
+/// shared with other work, and parallel guests only make each one miss its deadlines.
+@Suite(.serialized) struct BootTests {}
 
 /// Shared test inputs: the builder guest's packages fetched with `apt-get download` (the host's
 /// own apt sources) and the guest assembled once per test process.
