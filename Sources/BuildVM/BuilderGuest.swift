@@ -69,6 +69,7 @@ public struct BuilderGuest: Sendable {
         add(formatVersion)
         add(GuestScripts.initScript)
         add(GuestScripts.eventScript)
+        add(GuestScripts.extentScript)
         for list in [recipe.programs, recipe.modules, recipe.files] {
             add(list.joined(separator: ","))
         }

@@ -63,6 +63,8 @@ struct BuilderGuestAssembler {
         image.add("etc/mtab", .symlink(target: "/proc/mounts"))
         try copy("bin/busybox", from: packages, into: &image)
         image.add("init", .file(contents: Array(GuestScripts.initScript.utf8) + [0x0A], permissions: 0o755))
+        image.add(
+            "bin/kiln-extent", .file(contents: Array(GuestScripts.extentScript.utf8) + [0x0A], permissions: 0o755))
         image.add("bin/kiln-event", .file(contents: Array(GuestScripts.eventScript.utf8) + [0x0A], permissions: 0o755))
 
         var copiedLibraries: Set<String> = []

@@ -166,7 +166,7 @@ public struct GuestRunner: Sendable {
         do {
             ending = try await machine.watch(
                 idleTimeout: nil, deadline: [bootDeadline, deadline].compactMap { $0 }.min(), watcher)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             if accelerator == .kvm && deadline.map({ bootDeadline < $0 }) ?? true {
                 throw BuildVMError(
                     .kvm,

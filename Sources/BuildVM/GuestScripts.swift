@@ -82,6 +82,22 @@ enum GuestScripts {
         finish
         """#
 
+    /// `/bin/kiln-extent NAME`: writes to standard output a file the host placed on the input disk
+    /// after the cpio stream (see `InputDisk`), straight from the block device.
+    static let extentScript = #"""
+        #!/bin/sh
+        # kiln-extent NAME: a file from the input disk, outside the cpio stream, to stdout.
+        while read -r offset size name; do
+            [ "$name" = "$1" ] || continue
+            mib=1048576
+            dd if="$KILN_INPUT" bs=$mib skip=$((offset / mib)) count=$(((size + mib - 1) / mib)) 2>/dev/null |
+                head -c "$size"
+            exit 0
+        done < /job/kiln-extents
+        echo "kiln-extent: no extent named $1" >&2
+        exit 1
+        """#
+
     /// `/bin/kiln-event EVENT [PAYLOAD...]`: one protocol line on the console. Job scripts call it
     /// too; the counter lives in `/run` so that every process shares it.
     static let eventScript = #"""

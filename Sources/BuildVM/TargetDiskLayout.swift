@@ -80,9 +80,9 @@ public struct TargetDiskLayout: Sendable, Equatable {
     public static let unmountScript = "sync\numount /target/boot/efi\numount /target\n"
 
     /// Shell for the guest: partition `$KILN_TARGET`, make the file systems, mount the root at
-    /// `/target` and the ESP at `/target/boot/efi`, and, given `rootTar` (a path under `/job`),
-    /// unpack it into `/target`. Reports each step with `kiln-event`.
-    public func guestScript(rootTar: String?) -> String {
+    /// `/target` and the ESP at `/target/boot/efi`, and, given `rootTarExtent` (the name of an
+    /// extent file of the job: a tar the host made), unpack it into `/target` straight from the disk. Reports each step with `kiln-event`.
+    public func guestScript(rootTarExtent: String?) -> String {
         var lines = [
             "set -e",
             "kiln-event step 'partitioning'",
@@ -99,10 +99,10 @@ public struct TargetDiskLayout: Sendable, Equatable {
             "mkdir -p /target/boot/efi",
             "mount -t vfat \"$ESP\" /target/boot/efi",
         ]
-        if let rootTar {
+        if let rootTarExtent {
             lines += [
                 "kiln-event step 'unpacking the root file system'",
-                "tar -x -f \(rootTar) -C /target",
+                "kiln-extent '\(rootTarExtent)' | tar -x -f - -C /target",
             ]
         }
         return lines.joined(separator: "\n") + "\n"

@@ -39,9 +39,21 @@ extension BootTests {
                 kiln-event result "payload-sha256=$(sha256sum /job/data/payload.txt | cut -d' ' -f1)"
                 kiln-event result "target=$KILN_TARGET input=$KILN_INPUT"
                 kiln-event result "clock=$(date +%s)"
+                kiln-event result "blob=$(kiln-extent blob.bin | sha256sum | cut -d' ' -f1)"
+                kiln-event result "small=$(kiln-extent small.txt)"
                 """
+            // A host file placed after the cpio stream, of a size that is no multiple of anything.
+            let blob = "\(work)/blob.bin"
+            let blobBytes = (0..<(3 << 20) + 12345).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+            try Data(blobBytes).write(to: URL(fileURLWithPath: blob))
+            let (_, blobDigest) = try await Subprocess.output(["sha256sum", blob])
             let job = GuestJob(
-                script: script, files: [.init(path: "data/payload.txt", source: .bytes(Array(payload.utf8)))])
+                script: script,
+                files: [
+                    .init(path: "data/payload.txt", source: .bytes(Array(payload.utf8))),
+                    .init(path: "blob.bin", source: .hostFile(blob), extent: true),
+                    .init(path: "small.txt", source: .bytes(Array("tiny".utf8)), extent: true),
+                ])
             var options = options()
             options.consoleLog = "\(work)/console.log"
             options.clockStart = 1_700_000_000
@@ -55,6 +67,8 @@ extension BootTests {
             #expect((1_700_000_000..<1_700_000_600).contains(clock), "guest clock \(clock)")
             let log = try String(contentsOfFile: "\(work)/console.log", encoding: .utf8)
             #expect(log.contains("KILN:1:init:"))
+            #expect(result.results.contains("blob=\(blobDigest.prefix(64))"))
+            #expect(result.results.contains("small=tiny"))
             print(
                 "first message after \(result.firstMessageAfter), kernel uptime at /init \(result.kernelUptimeAtInit ?? -1) s, total \(result.elapsed)"
             )
@@ -144,11 +158,12 @@ extension BootTests {
             #expect(truncate(target, 256 << 20) == 0)
             let layout = TargetDiskLayout(diskSize: 256 << 20, seed: "test-appliance", timestamp: 1_700_000_000)
             let script =
-                layout.guestScript(rootTar: "/job/root.tar") + """
+                layout.guestScript(rootTarExtent: "root.tar") + """
                     kiln-event result "mode=$(stat -c %a /target/usr/bin/hello)"
                     echo "esp file" > /target/boot/efi/kiln.txt
                     """ + "\n" + TargetDiskLayout.unmountScript
-            let job = GuestJob(script: script, files: [.init(path: "root.tar", source: .hostFile("\(work)/root.tar"))])
+            let job = GuestJob(
+                script: script, files: [.init(path: "root.tar", source: .hostFile("\(work)/root.tar"), extent: true)])
             var options = GuestRunOptions()
             options.accelerator = .tcg
             options.idleTimeout = .seconds(120)
