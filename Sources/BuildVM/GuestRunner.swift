@@ -149,6 +149,9 @@ public struct GuestRunner: Sendable {
                 if let done = parts.first.flatMap({ Int64($0) }) {
                     progress(.progress("guest", completed: done, total: parts.count > 1 ? Int64(parts[1]) : nil))
                 }
+            case "init":
+                let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
+                progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
             case "error": guestError = event.payload
             case "exit":
                 exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1
