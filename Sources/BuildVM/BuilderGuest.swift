@@ -17,7 +17,7 @@ public struct BuilderGuest: Sendable {
     public let cached: Bool
 
     /// Changes whenever the assembly itself changes in a way that alters its output.
-    static let formatVersion = "kiln-builder-guest-2"
+    static let formatVersion = "kiln-builder-guest-3"
 
     /// `$KILN_CACHE`, else `~/.cache/kiln`.
     public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)

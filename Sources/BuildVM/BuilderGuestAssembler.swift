@@ -83,10 +83,32 @@ struct BuilderGuestAssembler {
         }
 
         let modules = try ModuleSet(tree: packages, kernelVersion: kernelVersion).loadOrder(for: recipe.modules)
-        for module in modules { try copy(module, from: packages, into: &image) }
+        for module in modules {
+            try copy(module, from: packages, into: &image)
+            if case .file(let bytes?, let permissions)? = image.node(at: module) {
+                image.add(module, .file(contents: Self.withoutSignature(bytes), permissions: permissions))
+            }
+        }
         image.add(
             "etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
         return image
+    }
+
+    /// A kernel module without its appended signature: checking an RSA signature per module costs
+    /// tens of milliseconds under TCG, and Debian's kernels load unsigned modules (they only note a
+    /// taint) unless Secure Boot enforces signatures, which the builder guest never runs under.
+    ///
+    /// The signature trails the module: signature bytes, then `struct module_signature` (12 bytes,
+    /// its last field `sig_len` a big-endian 32-bit integer), then the 28-byte magic
+    /// "~Module signature appended~\n" (linux `include/linux/module_signature.h`).
+    static func withoutSignature(_ bytes: [UInt8]) -> [UInt8] {
+        let magic = Array("~Module signature appended~\n".utf8)
+        guard bytes.count > magic.count + 12, Array(bytes.suffix(magic.count)) == magic else { return bytes }
+        let lengthEnd = bytes.count - magic.count
+        let length = bytes[(lengthEnd - 4)..<lengthEnd].reduce(0) { $0 << 8 | Int($1) }
+        let total = length + 12 + magic.count
+        guard total < bytes.count else { return bytes }
+        return Array(bytes.prefix(bytes.count - total))
     }
 
     /// Copies `path` and every link met on the way to it.
