@@ -119,9 +119,10 @@ public struct GuestRunner: Sendable {
         let machine = ConsoleMachine(arguments: command.arguments, logPath: options.consoleLog)
         progress(.step("guest", "booting the builder guest (\(accelerator.rawValue))"))
         let started = ContinuousClock.now
-        try machine.start()
+        // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)
         defer { RunningQEMU.remove(machine) }
+        try machine.start()
         return try await machine.killingOnCancel { () async throws(BuildVMError) -> GuestRunResult in
             try await follow(machine, accelerator, started: started, progress: progress)
         }

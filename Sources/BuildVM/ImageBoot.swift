@@ -57,9 +57,10 @@ public struct ImageBoot: Sendable {
         let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog)
         progress(.step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue))"))
         let started = ContinuousClock.now
-        try machine.start()
+        // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)
         defer { RunningQEMU.remove(machine) }
+        try machine.start()
         let marker = self.marker
         let timeout = self.timeout
         let ending = try await machine.killingOnCancel { () async throws(BuildVMError) -> ConsoleMachine.Ending in
