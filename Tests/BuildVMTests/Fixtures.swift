@@ -22,9 +22,19 @@ enum Fixtures {
 
     static var canBoot: Bool { tool("qemu-system-x86_64") && tool("apt-get") }
 
-    /// A fresh directory under the system's temporary directory.
+    /// One directory per test process, removed when the process exits.
+    static let processRoot: String = {
+        let path = NSTemporaryDirectory() + "kiln-buildvm-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit {
+            try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "kiln-buildvm-tests-\(getpid())")
+        }
+        return path
+    }()
+
+    /// A fresh directory inside `processRoot`.
     static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "kiln-buildvm-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let path = "\(processRoot)/\(label)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
