@@ -63,12 +63,15 @@ extension BootTests {
             #expect(text.contains("  | Kernel panic - not syncing: a pretend panic"))
         }
 
-        @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU running")
+        @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU and no scratch files")
         func interruptLeavesNothing() async throws {
             let work = try Fixtures.temporaryDirectory("cmd")
             defer { try? FileManager.default.removeItem(atPath: work) }
             try serialBootDisk(at: "\(work)/disk.img", printing: "waiting forever\r\n")
-            let (process, _) = try launch(["test", "\(work)/disk.img", "--timeout", "120"])
+            // UEFI when there is OVMF: its variable store copy must go too.
+            let uefi = FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd")
+            let (process, _) = try launch(
+                ["test", "\(work)/disk.img", "--timeout", "120", "--firmware", uefi ? "uefi" : "bios"])
             var qemu: [pid_t] = []
             let deadline = ContinuousClock.now + .seconds(30)
             while qemu.isEmpty && ContinuousClock.now < deadline {
@@ -79,6 +82,8 @@ extension BootTests {
             kill(process.processIdentifier, SIGINT)
             process.waitUntilExit()
             #expect(process.terminationStatus == 130)
+            let scratch = NSTemporaryDirectory() + "kiln-test-\(process.processIdentifier)"
+            #expect(!FileManager.default.fileExists(atPath: scratch), "\(scratch) was left behind")
             for pid in qemu {
                 // Reaped by kiln or, once kiln has exited, by init: either way it must be gone.
                 var gone = false
