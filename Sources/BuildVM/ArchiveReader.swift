@@ -33,7 +33,9 @@ final class ArchiveReader {
     /// Opens the archive file at `path`.
     init(path: String) throws(BuildVMError) {
         name = path
-        guard let handle = archive_read_new() else { throw BuildVMError(.archive, "cannot allocate a reader for \(path)") }
+        guard let handle = archive_read_new() else {
+            throw BuildVMError(.archive, "cannot allocate a reader for \(path)")
+        }
         self.handle = handle
         archive_read_support_filter_all(handle)
         archive_read_support_format_all(handle)
@@ -44,7 +46,9 @@ final class ArchiveReader {
     /// Opens an archive held in `bytes` (an `ar` member, say); the bytes are copied and owned here.
     init(bytes: [UInt8], name: String) throws(BuildVMError) {
         self.name = name
-        guard let handle = archive_read_new() else { throw BuildVMError(.archive, "cannot allocate a reader for \(name)") }
+        guard let handle = archive_read_new() else {
+            throw BuildVMError(.archive, "cannot allocate a reader for \(name)")
+        }
         self.handle = handle
         archive_read_support_filter_all(handle)
         archive_read_support_format_all(handle)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Crypto
 import Foundation
 import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// kiln's builder guest, assembled: a kernel and an initramfs in the cache, named by the content
 /// hash of everything they were made from.
@@ -16,7 +17,7 @@ public struct BuilderGuest: Sendable {
     public let cached: Bool
 
     /// Changes whenever the assembly itself changes in a way that alters its output.
-    static let formatVersion = "kiln-builder-guest-1"
+    static let formatVersion = "kiln-builder-guest-3"
 
     /// `$KILN_CACHE`, else `~/.cache/kiln`.
     public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -68,6 +69,7 @@ public struct BuilderGuest: Sendable {
         add(formatVersion)
         add(GuestScripts.initScript)
         add(GuestScripts.eventScript)
+        add(GuestScripts.extentScript)
         for list in [recipe.programs, recipe.modules, recipe.files] {
             add(list.joined(separator: ","))
         }

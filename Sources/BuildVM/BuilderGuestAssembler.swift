@@ -32,7 +32,9 @@ struct BuilderGuestAssembler {
     /// Every package's files in one tree; documentation and translations are left out.
     func unpack() throws(BuildVMError) -> FileTree {
         var tree = FileTree()
-        let skipped = ["usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/"]
+        let skipped = [
+            "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
+        ]
         for path in recipe.packages {
             try DebianPackage(path: path).extract(into: &tree) { file in
                 !skipped.contains { file.hasPrefix($0) }
@@ -61,6 +63,8 @@ struct BuilderGuestAssembler {
         image.add("etc/mtab", .symlink(target: "/proc/mounts"))
         try copy("bin/busybox", from: packages, into: &image)
         image.add("init", .file(contents: Array(GuestScripts.initScript.utf8) + [0x0A], permissions: 0o755))
+        image.add(
+            "bin/kiln-extent", .file(contents: Array(GuestScripts.extentScript.utf8) + [0x0A], permissions: 0o755))
         image.add("bin/kiln-event", .file(contents: Array(GuestScripts.eventScript.utf8) + [0x0A], permissions: 0o755))
 
         var copiedLibraries: Set<String> = []
@@ -70,15 +74,41 @@ struct BuilderGuestAssembler {
                 throw BuildVMError(.assembly, "no package provides the program \(program)")
             }
             try copyWithLibraries(path, from: packages, into: &image, copied: &copiedLibraries)
+            // Debian's busybox prefers its own applets to PATH for bare names (mke2fs, mkfs.vfat):
+            // jobs call the real programs by these paths.
+            image.add("\(GuestScripts.programDirectory)/\(program)", .symlink(target: "/" + path))
         }
         for file in recipe.files where packages.resolve(file) != nil {
             try copy(file, from: packages, into: &image)
         }
 
         let modules = try ModuleSet(tree: packages, kernelVersion: kernelVersion).loadOrder(for: recipe.modules)
-        for module in modules { try copy(module, from: packages, into: &image) }
-        image.add("etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
+        for module in modules {
+            try copy(module, from: packages, into: &image)
+            if case .file(let bytes?, let permissions)? = image.node(at: module) {
+                image.add(module, .file(contents: Self.withoutSignature(bytes), permissions: permissions))
+            }
+        }
+        image.add(
+            "etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
         return image
+    }
+
+    /// A kernel module without its appended signature: checking an RSA signature per module costs
+    /// tens of milliseconds under TCG, and Debian's kernels load unsigned modules (they only note a
+    /// taint) unless Secure Boot enforces signatures, which the builder guest never runs under.
+    ///
+    /// The signature trails the module: signature bytes, then `struct module_signature` (12 bytes,
+    /// its last field `sig_len` a big-endian 32-bit integer), then the 28-byte magic
+    /// "~Module signature appended~\n" (linux `include/linux/module_signature.h`).
+    static func withoutSignature(_ bytes: [UInt8]) -> [UInt8] {
+        let magic = Array("~Module signature appended~\n".utf8)
+        guard bytes.count > magic.count + 12, Array(bytes.suffix(magic.count)) == magic else { return bytes }
+        let lengthEnd = bytes.count - magic.count
+        let length = bytes[(lengthEnd - 4)..<lengthEnd].reduce(0) { $0 << 8 | Int($1) }
+        let total = length + 12 + magic.count
+        guard total < bytes.count else { return bytes }
+        return Array(bytes.prefix(bytes.count - total))
     }
 
     /// Copies `path` and every link met on the way to it.

@@ -36,10 +36,9 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     /// not here: they run from the target itself.
     public static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
 
-    /// virtio disks (PCI), and vfat for the ESP; ext4 is built into Debian's kernels.
-    public static let standardModules = [
-        "virtio_pci", "virtio_blk", "virtio_console", "vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1", "ext4",
-    ]
+    /// virtio disks (PCI), and vfat for the ESP (code page 437, ASCII names: Debian's defaults);
+    /// ext4 is built into Debian's kernels.
+    public static let standardModules = ["virtio_pci", "virtio_blk", "vfat", "nls_cp437", "nls_ascii", "ext4"]
 
     public static let standardFiles = ["etc/mke2fs.conf"]
 

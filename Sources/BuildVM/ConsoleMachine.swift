@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One QEMU process whose serial console (and QEMU's own messages) kiln reads live through a pipe,
 /// line by line, keeping the last lines for error messages and everything in a log file.
@@ -88,7 +89,9 @@ final class ConsoleMachine: Sendable {
                     state.partial.removeAll(keepingCapacity: true)
                     state.pending.append(line)
                     state.tail.append(line)
-                    if state.tail.count > Self.tailLength * 2 { state.tail.removeFirst(state.tail.count - Self.tailLength) }
+                    if state.tail.count > Self.tailLength * 2 {
+                        state.tail.removeFirst(state.tail.count - Self.tailLength)
+                    }
                 } else {
                     state.partial.append(byte)
                 }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CKilnArchive
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Owns one libarchive write handle producing a newc ("070701") cpio archive, the format the Linux
 /// kernel unpacks as an initramfs, and frees it in `deinit`.
@@ -27,7 +28,9 @@ final class CpioWriter {
     init(path: String, compression: Compression, modificationTime: Int) throws(BuildVMError) {
         self.path = path
         self.modificationTime = modificationTime
-        guard let handle = archive_write_new() else { throw BuildVMError(.archive, "cannot allocate a writer for \(path)") }
+        guard let handle = archive_write_new() else {
+            throw BuildVMError(.archive, "cannot allocate a writer for \(path)")
+        }
         self.handle = handle
         try check(archive_write_set_format_cpio_newc(handle), "set the newc format")
         switch compression {
@@ -55,11 +58,13 @@ final class CpioWriter {
     }
 
     func addFile(_ path: String, permissions: UInt32, contents: [UInt8]) throws(BuildVMError) {
+        try checkSize(Int64(contents.count), path)
         try writeHeader(path, type: FileMode.regular, permissions: permissions, size: Int64(contents.count), links: 1)
         var offset = 0
         while offset < contents.count {
-            let written = contents.withUnsafeBytes {
-                archive_write_data(handle, $0.baseAddress! + offset, $0.count - offset)
+            let written = contents.withUnsafeBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return -1 }
+                return archive_write_data(handle, base + offset, bytes.count - offset)
             }
             if written <= 0 { throw failure("write \(path)") }
             offset += written
@@ -73,6 +78,7 @@ final class CpioWriter {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw BuildVMError(.io, "cannot stat \(hostPath)") }
+        try checkSize(Int64(info.st_size), hostPath)
         try writeHeader(path, type: FileMode.regular, permissions: permissions, size: Int64(info.st_size), links: 1)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var remaining = Int64(info.st_size)
@@ -126,7 +132,9 @@ final class CpioWriter {
         _ path: String, type: UInt32, permissions: UInt32, size: Int64, links: UInt32, symlink: String? = nil,
         extra: (OpaquePointer) -> Void = { _ in }
     ) throws(BuildVMError) {
-        guard let entry = archive_entry_new() else { throw BuildVMError(.archive, "cannot allocate an entry for \(path)") }
+        guard let entry = archive_entry_new() else {
+            throw BuildVMError(.archive, "cannot allocate an entry for \(path)")
+        }
         defer { archive_entry_free(entry) }
         archive_entry_set_pathname(entry, path)
         archive_entry_set_filetype(entry, type)
@@ -142,6 +150,13 @@ final class CpioWriter {
         if let symlink { archive_entry_set_symlink(entry, symlink) }
         extra(entry)
         try check(archive_write_header(handle, entry), "write the header of \(path)")
+    }
+
+    /// newc stores sizes in 8 hex digits: a file must be under 4 GiB.
+    private func checkSize(_ size: Int64, _ name: String) throws(BuildVMError) {
+        if size > Int64(UInt32.max) {
+            throw BuildVMError(.archive, "\(name): \(size) bytes is more than a newc cpio entry holds (4 GiB)")
+        }
     }
 
     private func check(_ rc: Int32, _ action: String) throws(BuildVMError) {

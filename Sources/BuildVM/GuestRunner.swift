@@ -7,7 +7,10 @@ public struct GuestRunOptions: Sendable {
     public var accelerator: Accelerator = .auto
     public var memoryMiB = 1024
     public var cpus = 2
-    /// Longest silence on the console before the guest counts as hung.
+    /// Longest time from QEMU's start to `/init`'s first message under TCG. The kernel boots
+    /// quietly, so the boot has this deadline instead of the idle timeout.
+    public var bootTimeout: Duration = .seconds(120)
+    /// Longest silence on the console, once `/init` runs, before the guest counts as hung.
     public var idleTimeout: Duration = .seconds(300)
     /// Longest run in all, if any.
     public var timeout: Duration?
@@ -16,6 +19,9 @@ public struct GuestRunOptions: Sendable {
     /// A file that receives the whole console.
     public var consoleLog: String?
     public var qemu = "qemu-system-x86_64"
+    /// Seconds since the epoch that the guest's clock starts at (SOURCE_DATE_EPOCH), so that the
+    /// times the guest writes into file systems do not depend on when the build ran. Nil: the host's time.
+    public var clockStart: Int?
 
     public init() {}
 }
@@ -67,7 +73,8 @@ public struct GuestRunner: Sendable {
         defer { unlink(inputDisk) }
         var disks: [VirtualDisk] = []
         if let targetDisk {
-            disks.append(VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
+            disks.append(
+                VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
 
@@ -90,7 +97,7 @@ public struct GuestRunner: Sendable {
             }
             do {
                 return try await boot(disks, .kvm, progress: progress)
-            } catch where error.code == .kvm {
+            } catch  where error.code == .kvm {
                 KVMStatus.knownBroken.withLock { $0 = true }
                 progress(.warning("guest", "\(error.message); using TCG (slower)"))
                 return try await boot(disks, .tcg, progress: progress)
@@ -107,13 +114,15 @@ public struct GuestRunner: Sendable {
         command.memoryMiB = options.memoryMiB
         command.cpus = options.cpus
         command.kernel = (guest.kernel, guest.initramfs, Self.kernelArguments)
+        command.clockStart = options.clockStart
         command.disks = disks
         let machine = ConsoleMachine(arguments: command.arguments, logPath: options.consoleLog)
         progress(.step("guest", "booting the builder guest (\(accelerator.rawValue))"))
         let started = ContinuousClock.now
-        try machine.start()
+        // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)
         defer { RunningQEMU.remove(machine) }
+        try machine.start()
         return try await machine.killingOnCancel { () async throws(BuildVMError) -> GuestRunResult in
             try await follow(machine, accelerator, started: started, progress: progress)
         }
@@ -141,27 +150,42 @@ public struct GuestRunner: Sendable {
                 if let done = parts.first.flatMap({ Int64($0) }) {
                     progress(.progress("guest", completed: done, total: parts.count > 1 ? Int64(parts[1]) : nil))
                 }
+            case "init":
+                let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
+                progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
             case "error": guestError = event.payload
             case "exit":
                 exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1
                 return .finished
             default: break
             }
-            return firstMessage != nil && events.count == 1 ? .finished : .keepWaiting
+            // The first message ends the first phase (the boot to /init), which has its own deadline.
+            return events.count == 1 ? .finished : .keepWaiting
         }
 
-        // First the boot to /init: under KVM with its own short deadline, since a hung KVM guest
-        // prints nothing at all.
-        let probeDeadline = accelerator == .kvm ? started + options.kvmProbeTimeout : nil
-        let firstDeadline = [probeDeadline, deadline].compactMap { $0 }.min()
+        // First the boot to /init, with a deadline of its own: short under KVM, since a hung KVM
+        // guest prints nothing at all.
+        let bootDeadline = started + (accelerator == .kvm ? options.kvmProbeTimeout : options.bootTimeout)
         var ending: ConsoleMachine.Ending
         do {
-            ending = try await machine.watch(idleTimeout: probeDeadline == nil ? options.idleTimeout : nil,
-                                             deadline: firstDeadline, watcher)
-        } catch where error.code == .timeout && probeDeadline != nil {
+            ending = try await machine.watch(
+                idleTimeout: nil, deadline: [bootDeadline, deadline].compactMap { $0 }.min(), watcher)
+        } catch  where error.code == .timeout {
+            if accelerator == .kvm && deadline.map({ bootDeadline < $0 }) ?? true {
+                throw BuildVMError(
+                    .kvm,
+                    "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
+                    consoleTail: error.consoleTail)
+            }
             throw BuildVMError(
-                .kvm, "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
-                consoleTail: error.consoleTail)
+                .timeout, "the builder guest did not reach /init in time; QEMU stopped", consoleTail: error.consoleTail)
+        }
+        if case .exited(let termination) = ending, accelerator == .kvm, firstMessage == nil {
+            // Some hosts hang a KVM guest, others make QEMU abort on its first MSR write.
+            let tail = machine.tail
+            throw BuildVMError(
+                .kvm, "a KVM guest ended (\(termination)) before reaching /init: \(tail.last ?? "no output")",
+                consoleTail: tail)
         }
         if case .finished = ending, exitStatus == nil {
             ending = try await machine.watch(idleTimeout: options.idleTimeout, deadline: deadline, watcher)

@@ -8,6 +8,10 @@ enum GuestScripts {
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
 
+    /// Where the recipe's programs are linked by name. Debian's busybox runs its own applet for a
+    /// bare command name even when PATH holds the real program, so jobs use these paths.
+    static let programDirectory = "kiln/bin"
+
     /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
     /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
     /// runs `/job/run.sh` with `KILN_TARGET` and `KILN_INPUT` naming the disks, reports its exit
@@ -76,6 +80,22 @@ enum GuestScripts {
         status=$?
         kiln-event exit "$status"
         finish
+        """#
+
+    /// `/bin/kiln-extent NAME`: writes to standard output a file the host placed on the input disk
+    /// after the cpio stream (see `InputDisk`), straight from the block device.
+    static let extentScript = #"""
+        #!/bin/sh
+        # kiln-extent NAME: a file from the input disk, outside the cpio stream, to stdout.
+        while read -r offset size name; do
+            [ "$name" = "$1" ] || continue
+            mib=1048576
+            dd if="$KILN_INPUT" bs=$mib skip=$((offset / mib)) count=$(((size + mib - 1) / mib)) 2>/dev/null |
+                head -c "$size"
+            exit 0
+        done < /job/kiln-extents
+        echo "kiln-extent: no extent named $1" >&2
+        exit 1
         """#
 
     /// `/bin/kiln-event EVENT [PAYLOAD...]`: one protocol line on the console. Job scripts call it

@@ -46,7 +46,8 @@ public struct ImageBoot: Sendable {
             do {
                 try FileManager.default.copyItem(atPath: ovmfVariables, toPath: copy)
             } catch {
-                throw BuildVMError(.io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
+                throw BuildVMError(
+                    .io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
             }
             variables = copy
             command.uefi = (ovmfCode, copy)
@@ -56,9 +57,10 @@ public struct ImageBoot: Sendable {
         let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog)
         progress(.step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue))"))
         let started = ContinuousClock.now
-        try machine.start()
+        // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)
         defer { RunningQEMU.remove(machine) }
+        try machine.start()
         let marker = self.marker
         let timeout = self.timeout
         let ending = try await machine.killingOnCancel { () async throws(BuildVMError) -> ConsoleMachine.Ending in
@@ -66,7 +68,7 @@ public struct ImageBoot: Sendable {
                 return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
                     line in line.contains(marker) ? .finished : .keepWaiting
                 }
-            } catch where error.code == .timeout {
+            } catch  where error.code == .timeout {
                 throw BuildVMError(
                     .timeout, "\"\(marker)\" did not appear on the console within \(ConsoleMachine.seconds(timeout)) s",
                     consoleTail: error.consoleTail)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A disk image's format, told by its magic bytes, as QEMU's `format=` names it.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the guest's CPU runs.
@@ -41,6 +41,8 @@ struct QEMUCommand: Sendable {
     /// Direct kernel boot: kernel, initramfs, command line.
     var kernel: (kernel: String, initramfs: String, arguments: String)?
     var disks: [VirtualDisk] = []
+    /// The guest's real-time clock at start, seconds since the epoch; it then runs with the guest.
+    var clockStart: Int?
     /// OVMF code and a writable copy of its variables, for UEFI.
     var uefi: (code: String, variables: String)?
 
@@ -57,6 +59,7 @@ struct QEMUCommand: Sendable {
         // No window, no monitor; the serial console goes to standard output, which kiln reads.
         argv += ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
         argv += ["-nic", "none", "-no-reboot"]
+        if let clockStart { argv += ["-rtc", "base=\(Self.rtcBase(clockStart)),clock=vm"] }
         if let uefi {
             argv += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(Self.escape(uefi.code))"]
             argv += ["-drive", "if=pflash,format=raw,unit=1,file=\(Self.escape(uefi.variables))"]
@@ -76,6 +79,16 @@ struct QEMUCommand: Sendable {
             argv += ["-device", device]
         }
         return argv
+    }
+
+    /// `-rtc base=` takes UTC as "2006-06-17T16:01:21".
+    static func rtcBase(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
 
     /// QEMU's option syntax doubles a comma inside a value.

@@ -56,11 +56,18 @@ struct TestCommand: AsyncParsableCommand {
         if boot.firmware == .uefi && !FileManager.default.fileExists(atPath: boot.ovmfCode) {
             throw CommandFailure("UEFI firmware not found at \(boot.ovmfCode)", hint: "install Debian's ovmf package")
         }
-        Interruption.onInterrupt { RunningQEMU.killAll() }
+        // The UEFI variable store's copy lives here; it goes on every exit, interrupted or not.
+        let work = NSTemporaryDirectory() + "kiln-test-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        Interruption.onInterrupt {
+            RunningQEMU.killAll()
+            try? FileManager.default.removeItem(atPath: work)
+        }
         let console = progress.console()
         let outcome: ImageBoot.Outcome
         do {
-            outcome = try await boot.run(workDirectory: NSTemporaryDirectory(), progress: console.sink)
+            outcome = try await boot.run(workDirectory: work, progress: console.sink)
         } catch {
             var lines = ["kiln: error: \(image): \(error.message)"]
             if !error.consoleTail.isEmpty {
@@ -70,9 +77,13 @@ struct TestCommand: AsyncParsableCommand {
             throw CommandFailure(lines: lines)
         }
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
-        console.write(String(format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@)", image, marker, seconds,
-                             outcome.format, firmware.rawValue))
-        console.result(["image": image, "format": outcome.format, "firmware": firmware.rawValue,
-                        "marker": marker, "seconds": seconds])
+        console.write(
+            String(
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@)", image, marker, seconds,
+                outcome.format, firmware.rawValue))
+        console.result([
+            "image": image, "format": outcome.format, "firmware": firmware.rawValue,
+            "marker": marker, "seconds": seconds,
+        ])
     }
 }

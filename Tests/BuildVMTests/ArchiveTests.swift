@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Testing
 
 @testable import BuildVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite("cpio writer, .deb reader, ELF reader")
 struct ArchiveTests {
@@ -18,8 +19,9 @@ struct ArchiveTests {
         return tree
     }
 
-    @Test("the newc archive is what GNU cpio lists, and the same bytes every time",
-          .enabled(if: Fixtures.tool("cpio"), "needs GNU cpio"))
+    @Test(
+        "the newc archive is what GNU cpio lists, and the same bytes every time",
+        .enabled(if: Fixtures.tool("cpio"), "needs GNU cpio"))
     func cpioIsDeterministicAndReadable() async throws {
         let work = try Fixtures.temporaryDirectory("cpio")
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -37,8 +39,9 @@ struct ArchiveTests {
             environment: Subprocess.minimalEnvironment.merging(["TZ": "UTC"]) { $1 })
         #expect(status.succeeded)
         let lines = listing.split(separator: "\n").map(String.init)
-        #expect(lines.map { $0.contains("bin/alias -> tool") ? "bin/alias" : String($0.split(separator: " ").last ?? "") }
-            == ["bin", "bin/alias", "bin/tool", "dev", "dev/console", "etc", "etc/conf"])
+        #expect(
+            lines.map { $0.contains("bin/alias -> tool") ? "bin/alias" : String($0.split(separator: " ").last ?? "") }
+                == ["bin", "bin/alias", "bin/tool", "dev", "dev/console", "etc", "etc/conf"])
         #expect(lines.contains { $0.hasPrefix("-rwxr-xr-x") && $0.contains(" root ") && $0.hasSuffix("bin/tool") })
         #expect(lines.contains { $0.hasPrefix("lrwxrwxrwx") && $0.hasSuffix("bin/alias -> tool") })
         #expect(lines.contains { $0.hasPrefix("crw-------") && $0.contains("5,") && $0.hasSuffix("dev/console") })
@@ -67,8 +70,9 @@ struct ArchiveTests {
         }
     }
 
-    @Test("a .deb's control fields and file list agree with dpkg-deb",
-          .enabled(if: Fixtures.tool("dpkg-deb") && Fixtures.tool("apt-get"), "needs dpkg-deb and apt-get"))
+    @Test(
+        "a .deb's control fields and file list agree with dpkg-deb",
+        .enabled(if: Fixtures.tool("dpkg-deb") && Fixtures.tool("apt-get"), "needs dpkg-deb and apt-get"))
     func debianPackage() async throws {
         let deb = try #require(try await Fixtures.packages().first { FileTree.basename($0).hasPrefix("dosfstools_") })
         let fields = try DebianPackage(path: deb).controlFields()
@@ -81,13 +85,16 @@ struct ArchiveTests {
         let (status, names) = try await Subprocess.output(
             ["sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -t", "sh", deb])
         #expect(status.succeeded)
-        let expected = Set(names.split(separator: "\n").map { ArchiveReader.normalize(String($0)) }.filter { !$0.isEmpty })
+        let expected = Set(
+            names.split(separator: "\n").map { ArchiveReader.normalize(String($0)) }.filter { !$0.isEmpty })
         #expect(Set(tree.nodes.keys) == expected)
         #expect(tree.node(at: "sbin/mkfs.vfat") == .symlink(target: "mkfs.fat"))
         #expect(tree.resolve("sbin/mkfs.vfat") == "sbin/mkfs.fat")
     }
 
-    @Test("DT_NEEDED and PT_INTERP agree with readelf", .enabled(if: Fixtures.tool("readelf"), "needs readelf (binutils)"))
+    @Test(
+        "DT_NEEDED and PT_INTERP agree with readelf", .enabled(if: Fixtures.tool("readelf"), "needs readelf (binutils)")
+    )
     func elfDependencies() async throws {
         let path = "/usr/bin/qemu-img"
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
@@ -104,8 +111,9 @@ struct ArchiveTests {
         #expect(throws: BuildVMError.self) { try ELFFile(bytes: Array("#!/bin/sh\n".utf8), name: "script") }
     }
 
-    @Test("kernel modules come after their dependencies",
-          .enabled(if: Fixtures.canBoot, "needs apt-get for the kernel package"))
+    @Test(
+        "kernel modules come after their dependencies",
+        .enabled(if: Fixtures.canBoot, "needs apt-get for the kernel package"))
     func moduleOrder() async throws {
         let assembler = BuilderGuestAssembler(recipe: BuilderGuestRecipe(packages: try await Fixtures.packages()))
         let tree = try assembler.unpack()
@@ -117,7 +125,9 @@ struct ArchiveTests {
         #expect(order.firstIndex(of: "virtio")! < order.firstIndex(of: "virtio_blk")!)
         #expect(order.firstIndex(of: "fat")! < order.firstIndex(of: "vfat")!)
         #expect(!order.contains("ext4"))  // built in
-        #expect(throws: BuildVMError.self) { try ModuleSet(tree: tree, kernelVersion: version).loadOrder(for: ["no_such"]) }
+        #expect(throws: BuildVMError.self) {
+            try ModuleSet(tree: tree, kernelVersion: version).loadOrder(for: ["no_such"])
+        }
     }
 
     @Test("protocol lines count only in sequence")
@@ -131,8 +141,9 @@ struct ArchiveTests {
         #expect(parser.parse("KILN:x:step:") == nil)
     }
 
-    @Test("image formats are told by their contents, as qemu-img made them",
-          .enabled(if: Fixtures.tool("qemu-img"), "needs qemu-img"))
+    @Test(
+        "image formats are told by their contents, as qemu-img made them",
+        .enabled(if: Fixtures.tool("qemu-img"), "needs qemu-img"))
     func imageFormats() async throws {
         let work = try Fixtures.temporaryDirectory("formats")
         defer { try? FileManager.default.removeItem(atPath: work) }

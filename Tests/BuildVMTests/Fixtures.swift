@@ -1,10 +1,16 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
+import Testing
 
 @testable import BuildVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Every test that boots QEMU or assembles the guest, one at a time: the machine has two cores
+/// shared with other work, and parallel guests only make each one miss its deadlines.
+@Suite(.serialized) struct BootTests {}
 
 /// Shared test inputs: the builder guest's packages fetched with `apt-get download` (the host's
 /// own apt sources) and the guest assembled once per test process.
@@ -16,9 +22,19 @@ enum Fixtures {
 
     static var canBoot: Bool { tool("qemu-system-x86_64") && tool("apt-get") }
 
-    /// A fresh directory under the system's temporary directory.
+    /// One directory per test process, removed when the process exits.
+    static let processRoot: String = {
+        let path = NSTemporaryDirectory() + "kiln-buildvm-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit {
+            try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "kiln-buildvm-tests-\(getpid())")
+        }
+        return path
+    }()
+
+    /// A fresh directory inside `processRoot`.
     static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "kiln-buildvm-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let path = "\(processRoot)/\(label)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -41,17 +57,24 @@ enum Fixtures {
             var names = BuilderGuestRecipe.debianPackages
             // The kernel metapackage holds no kernel: follow it to the versioned image package.
             let (_, depends) = try await Subprocess.output(["apt-cache", "depends", "linux-image-cloud-amd64"])
-            guard let image = depends.split(separator: "\n").compactMap({ line -> String? in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "Depends" else { return nil }
-                return parts[1].trimmingCharacters(in: .whitespaces)
-            }).first else { throw BuildVMError(.package, "apt-cache names no kernel for linux-image-cloud-amd64") }
-            names[names.firstIndex(of: "linux-image-cloud-amd64")!] = image
-            let download = Subprocess(["sh", "-c", "cd \"$1\" && shift && exec apt-get download -q \"$@\"", "sh", dir] + names)
+            guard
+                let image = depends.split(separator: "\n").compactMap({ line -> String? in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "Depends" else {
+                        return nil
+                    }
+                    return parts[1].trimmingCharacters(in: .whitespaces)
+                }).first
+            else { throw BuildVMError(.package, "apt-cache names no kernel for linux-image-cloud-amd64") }
+            names = names.map { $0 == "linux-image-cloud-amd64" ? image : $0 }
+            let download = Subprocess(
+                ["sh", "-c", "cd \"$1\" && shift && exec apt-get download -q \"$@\"", "sh", dir] + names)
             try await download.run()
-            let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".deb") }.sorted()
-            debs = files.map { "\(dir)/\($0)" }
-            return debs!
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".deb") }
+                .sorted()
+            let paths = files.map { "\(dir)/\($0)" }
+            debs = paths
+            return paths
         }
 
         func guest() async throws -> BuilderGuest {

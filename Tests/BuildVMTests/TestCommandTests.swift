@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `kiln` binary that `swift build` put beside the test bundle.
 enum KilnExecutable {
@@ -31,57 +32,67 @@ enum KilnExecutable {
     }
 }
 
-@Suite("kiln test, the command", .enabled(if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
-                                          "needs the kiln binary and qemu-system-x86_64"))
-struct TestCommandTests {
-    func launch(_ arguments: [String]) throws -> (Process, Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: KilnExecutable.path ?? "kiln")
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        return (process, err)
-    }
-
-    @Test("exit 1 and the console's tail when the prompt never comes")
-    func failurePrintsTail() throws {
-        let work = try Fixtures.temporaryDirectory("cmd")
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        try serialBootDisk(at: "\(work)/disk.img", printing: "Kernel panic - not syncing: a pretend panic\r\n")
-        let (process, err) = try launch(["test", "\(work)/disk.img", "--timeout", "2"])
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
-        #expect(text.contains("did not appear on the console within 2 s"))
-        #expect(text.contains("  | Kernel panic - not syncing: a pretend panic"))
-    }
-
-    @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU running")
-    func interruptLeavesNothing() async throws {
-        let work = try Fixtures.temporaryDirectory("cmd")
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        try serialBootDisk(at: "\(work)/disk.img", printing: "waiting forever\r\n")
-        let (process, _) = try launch(["test", "\(work)/disk.img", "--timeout", "120"])
-        var qemu: [pid_t] = []
-        let deadline = ContinuousClock.now + .seconds(30)
-        while qemu.isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            qemu = KilnExecutable.children(of: process.processIdentifier)
+extension BootTests {
+    @Suite(
+        "kiln test, the command",
+        .enabled(
+            if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
+            "needs the kiln binary and qemu-system-x86_64"))
+    struct TestCommandTests {
+        func launch(_ arguments: [String]) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: KilnExecutable.path ?? "kiln")
+            process.arguments = arguments
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            return (process, err)
         }
-        #expect(!qemu.isEmpty, "kiln started no QEMU")
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
-        for pid in qemu {
-            // Reaped by kiln or, once kiln has exited, by init: either way it must be gone.
-            var gone = false
-            for _ in 0..<100 where !gone {
-                gone = kill(pid, 0) == -1 && errno == ESRCH
-                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+
+        @Test("exit 1 and the console's tail when the prompt never comes")
+        func failurePrintsTail() throws {
+            let work = try Fixtures.temporaryDirectory("cmd")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "Kernel panic - not syncing: a pretend panic\r\n")
+            let (process, err) = try launch(["test", "\(work)/disk.img", "--timeout", "10"])
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1)
+            #expect(text.contains("did not appear on the console within 10 s"))
+            #expect(text.contains("  | Kernel panic - not syncing: a pretend panic"))
+        }
+
+        @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU and no scratch files")
+        func interruptLeavesNothing() async throws {
+            let work = try Fixtures.temporaryDirectory("cmd")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "waiting forever\r\n")
+            // UEFI when there is OVMF: its variable store copy must go too.
+            let uefi = FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd")
+            let (process, _) = try launch(
+                ["test", "\(work)/disk.img", "--timeout", "120", "--firmware", uefi ? "uefi" : "bios"])
+            var qemu: [pid_t] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while qemu.isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                qemu = KilnExecutable.children(of: process.processIdentifier)
             }
-            #expect(gone, "QEMU \(pid) still runs")
+            #expect(!qemu.isEmpty, "kiln started no QEMU")
+            kill(process.processIdentifier, SIGINT)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 130)
+            let scratch = NSTemporaryDirectory() + "kiln-test-\(process.processIdentifier)"
+            #expect(!FileManager.default.fileExists(atPath: scratch), "\(scratch) was left behind")
+            for pid in qemu {
+                // Reaped by kiln or, once kiln has exited, by init: either way it must be gone.
+                var gone = false
+                for _ in 0..<100 where !gone {
+                    gone = kill(pid, 0) == -1 && errno == ESRCH
+                    if !gone { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(gone, "QEMU \(pid) still runs")
+            }
         }
     }
 }
