@@ -19,8 +19,8 @@ public struct ImageBuild: Sendable {
         public var accelerator: Accelerator = .auto
         public var sourceDateEpoch: Int64 = 0
         public var cacheDirectory: String
-        /// Guest memory: the unpacked packages pass through the guest's RAM once.
-        public var guestMemoryMiB = 2048
+        /// Guest memory; the packages stream from the input disk, so it need not hold them.
+        public var guestMemoryMiB = 1024
 
         public init(outputDirectory: String, cacheDirectory: String) {
             self.outputDirectory = outputDirectory

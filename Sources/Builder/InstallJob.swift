@@ -52,7 +52,7 @@ public struct InstallJob: Sendable {
             .init(path: "uuids", source: .bytes(Array(uuids.utf8))),
             .init(path: "preinst-order", source: .bytes(Array(preinstOrder.utf8))),
             .init(path: "initramfs-hold", source: .bytes(Array(InstallScript.initramfsHold.utf8)), permissions: 0o755),
-            .init(path: "root.tar", source: .hostFile(rootTar)),
+            .init(path: "root.tar", source: .hostFile(rootTar), extent: true),
             .init(path: "overlay.tar", source: .hostFile(overlay)),
         ]
         let post = appliance.post.base

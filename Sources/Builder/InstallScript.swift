@@ -20,7 +20,7 @@ enum InstallScript {
         }
 
         kiln-event step "partitioning the disk"
-        /sbin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
+        /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
         # Busybox prefers its own applets to PATH: the real tools are called by their paths.
         blockdev --rereadpt "$DISK" 2>/dev/null || true
         tries=0
@@ -30,8 +30,8 @@ enum InstallScript {
         while read -r number fs id label; do
             dev=$(part "$number")
             case "$fs" in
-                ext4|ext3) /sbin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
-                vfat) /sbin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
+                ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
+                vfat) /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
                 swap) : ;;  # made from the target's mkswap, which takes a UUID
             esac
         done < /job/filesystems
@@ -43,8 +43,8 @@ enum InstallScript {
         done < /job/mounts
 
         kiln-event step "writing $PACKAGE_COUNT packages"
-        tar -x -f /job/root.tar -C "$T"
-        rm -f /job/root.tar
+        # streamed from the input disk: the unpacked packages never sit in the guest's memory
+        kiln-extent root.tar | tar -x -f - -C "$T"
 
         mkdir -p "$T/proc" "$T/sys" "$T/dev" "$T/run" "$T/tmp"
         mount -t proc proc "$T/proc"
