@@ -28,8 +28,9 @@ struct LockCommand: AsyncParsableCommand {
     @Option(name: .customLong("apt-sources"), help: .hidden)
     var aptSources = "/etc/apt"
 
-    /// Also downloads every locked `.deb` into the cache, so that a later `--offline` build works.
-    @Flag(name: .customLong("download"), help: .hidden)
+    /// Also downloads every locked `.deb` (the target's and the builder guest's) into the cache, so
+    /// that a later `--offline` build works.
+    @Flag(name: .customLong("download"), help: "Also download every locked package into the cache.")
     var download = false
 
     @OptionGroup var progress: ProgressOptions
@@ -56,7 +57,11 @@ struct LockCommand: AsyncParsableCommand {
         }
         if download {
             do {
-                _ = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+                let cache = PackageCache(root: PackageCache.defaultRoot())
+                _ = try await cache.fetch(lockfile, progress: console.sink)
+                var guestLock = lockfile
+                guestLock.packages = lockfile.builder ?? []
+                _ = try await cache.fetch(guestLock, progress: console.sink)
             } catch {
                 throw CommandFailure(error.description, hint: Self.hint(for: error))
             }

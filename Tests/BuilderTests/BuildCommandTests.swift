@@ -1,0 +1,213 @@
+import Foundation
+import KilnSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kiln build` as a user runs it: the default appliance, locked and fetched with network, then
+/// built with `--locked --offline` inside an empty network namespace, judged by qemu-img, util-linux
+/// and a real boot under SeaBIOS and OVMF.
+@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx"))
+struct BuildCommandTests {
+    @Test func defaultApplianceBuildsOfflineAndIsAValidDisk() async throws {
+        let build = try await BuildFixture.shared.build()
+        let qcow2 = "\(build.output)/debian-minimal.qcow2"
+        let raw = "\(build.output)/debian-minimal.raw"
+
+        let (checked, check) = try await Subprocess.output(["qemu-img", "check", qcow2])
+        #expect(checked.succeeded, "qemu-img check: \(check)")
+        #expect(check.contains("No errors were found"))
+        let (compared, comparison) = try await Subprocess.output(["qemu-img", "compare", raw, qcow2])
+        #expect(compared.succeeded && comparison.contains("Images are identical"), "\(comparison)")
+
+        // GPT: BIOS boot, ESP, root (the x86-64 root type), as the hybrid default asks.
+        let (_, table) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "NR,TYPE,NAME", raw])
+        let rows = table.split(separator: "\n").map { $0.split(separator: " ").map { $0.lowercased() } }
+        #expect(rows.map { $0.last ?? "" } == ["bios", "esp", "root"])
+        #expect(rows.map { $0.count > 1 ? $0[1] : "" } == [
+            "21686148-6449-6e6f-744e-656564454649", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+            "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+        ])
+
+        // The manifest names every output with its real size and SHA-256.
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/manifest.json"))) as? [String: Any]
+        let outputs = manifest?["outputs"] as? [[String: Any]] ?? []
+        #expect(Set(outputs.compactMap { $0["file"] as? String }) == ["debian-minimal.qcow2", "debian-minimal.raw"])
+        for output in outputs {
+            guard let file = output["file"] as? String else { continue }
+            let (_, sum) = try await Subprocess.output(["sha256sum", "\(build.output)/\(file)"])
+            #expect(sum.hasPrefix(output["sha256"] as? String ?? "-"), "\(file): manifest and file disagree")
+        }
+        let sbom = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/debian-minimal.spdx.json"))) as? [String: Any]
+        #expect(sbom?["spdxVersion"] as? String == "SPDX-2.3")
+        let packages = try String(contentsOfFile: "\(build.output)/debian-minimal.packages", encoding: .utf8)
+        #expect(packages.split(separator: "\n").contains { $0.hasPrefix("openssh-server ") })
+        #expect((sbom?["packages"] as? [Any])?.count == packages.split(separator: "\n").count + 1)
+        // Nothing but the outputs is left in the directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: build.output).sorted() == [
+            "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw", "debian-minimal.spdx.json",
+            "manifest.json",
+        ])
+    }
+
+    @Test(arguments: ["bios", "uefi"])
+    func defaultApplianceBootsToALoginPrompt(firmware: String) async throws {
+        let build = try await BuildFixture.shared.build()
+        let (code, _, err) = try BuildFixture.kiln([
+            "test", "\(build.output)/debian-minimal.qcow2", "--firmware", firmware, "--timeout", "600",
+        ])
+        #expect(code == 0, "kiln test --firmware \(firmware) failed:\n\(err)")
+    }
+
+    @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
+        let build = try await BuildFixture.shared.build()
+        let output = "\(build.directory)/interrupted"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BuildFixture.kilnPath)
+        process.arguments = [
+            "build", build.description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
+        ]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        // Wait until the guest runs, then interrupt as ^C would.
+        var seen = ""
+        let handle = err.fileHandleForReading
+        while !seen.contains("booting the builder guest") {
+            let data = handle.availableData
+            if data.isEmpty { break }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        #expect(seen.contains("booting the builder guest"), "the build ended before its guest started: \(seen)")
+        try await Task.sleep(for: .seconds(2))
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+        let (_, running) = try await Subprocess.output(["pgrep", "-f", "qemu-system-x86_64.*\(output)"])
+        #expect(running.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "QEMU still runs: \(running)")
+    }
+
+    @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {
+        let build = try await BuildFixture.shared.build()
+        // Same packages as the default appliance, so the same lockfile answers it.
+        let description = "\(build.directory)/failing-post.yaml"
+        try """
+            name: failing-post
+            appliances: [debian-minimal]
+            post:
+              base:
+                - echo kiln-post-marker-one
+                - "test -e /no/such/file-kiln"
+            """.write(toFile: description, atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: "\(build.description).lock", toPath: "\(description).lock")
+        let output = "\(build.directory)/failing"
+        let (code, _, err) = try BuildFixture.kiln([
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg",
+        ])
+        #expect(code == 1)
+        #expect(err.contains("post command 2 failed: test -e /no/such/file-kiln"), "\(err)")
+        #expect(err.contains("kiln-post-marker-one"), "the guest's log does not show the first command's output")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+    }
+}
+
+/// One build of the default appliance, shared by the tests above (a build takes minutes under TCG).
+actor BuildFixture {
+    static let shared = BuildFixture()
+
+    struct Built: Sendable {
+        /// The scratch directory holding the description, its lockfile and the outputs.
+        var directory: String
+        var description: String
+        var output: String
+    }
+
+    private var built: Task<Built, Error>?
+
+    static var canRun: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: kilnPath)
+            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum"]
+            .allSatisfy(FileManager.default.isExecutableFile(atPath:))
+            && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
+    }
+
+    static var kilnPath: String {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = url.appendingPathComponent("kiln").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            url.deleteLastPathComponent()
+        }
+        return "kiln"
+    }
+
+    static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
+    /// Runs kiln (optionally inside a network namespace) and returns its exit code, stdout, stderr.
+    static func kiln(_ arguments: [String], namespace: String? = nil) throws -> (Int32, String, String) {
+        let process = Process()
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip", "netns", "exec", namespace, kilnPath] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: kilnPath)
+            process.arguments = arguments
+        }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func build() async throws -> Built {
+        if let built { return try await built.value }
+        let task = Task { try await Self.makeBuild() }
+        built = task
+        return try await task.value
+    }
+
+    private static func makeBuild() async throws -> Built {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-build-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in ["debian-minimal.yaml"] {
+            try FileManager.default.copyItem(atPath: "\(repositoryRoot)/Appliances/\(name)", toPath: "\(directory)/\(name)")
+        }
+        let description = "\(directory)/debian-minimal.yaml"
+        // With network: resolve and fetch everything into the cache.
+        let (locked, _, lockErr) = try kiln(["lock", description, "--download"])
+        guard locked == 0 else { throw BuildFailure(message: "kiln lock failed:\n\(lockErr)") }
+
+        // Without: an empty network namespace has only a loopback that is down.
+        let namespace = "kilnbuild\(getpid())"
+        _ = try await Subprocess.output(["ip", "netns", "add", namespace])
+        defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace]) }
+        let output = "\(directory)/out"
+        let (code, _, err) = try kiln(
+            ["build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw"],
+            namespace: namespace)
+        guard code == 0 else { throw BuildFailure(message: "kiln build failed (\(code)):\n\(err)") }
+        return Built(directory: directory, description: description, output: output)
+    }
+
+    struct BuildFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
