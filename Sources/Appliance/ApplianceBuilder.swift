@@ -282,6 +282,7 @@ struct ApplianceBuilder {
                     if existing.type?.value != type.value { existing.options = nil }
                     existing.type = type
                 }
+                existing.sizeWritten = existing.sizeWritten || partition.sizeWritten
                 existing.options = partition.options ?? existing.options
                 existing.passphrase = partition.passphrase ?? existing.passphrase
                 existing.grow = partition.grow ?? existing.grow
@@ -301,7 +302,7 @@ struct ApplianceBuilder {
             }
             if grow { growing = what }
             let size = layer.size?.value ?? (grow ? Size(mebibytes: 1024) : nil)
-            if size == nil { log.error(layer.mountPoint.mark, "\(what) needs a size") }
+            if size == nil && !layer.sizeWritten { log.error(layer.mountPoint.mark, "\(what) needs a size") }
             var type: FilesystemType = mount == "swap" ? .swap : mount == "/boot/efi" ? .vfat : .ext4
             if let typeName = layer.type {
                 if let value = FilesystemType(rawValue: typeName.value) {

@@ -354,11 +354,13 @@ private struct ImportState {
             return
         }
         var mode = ""
+        var currentUser: String?
         var commands: [String] = []
         for entry in body {
             if entry.hasPrefix("# kiln: ") {
                 let marker = entry.dropFirst("# kiln: ".count).split(separator: " ")
                 mode = marker.first.map(String.init) ?? ""
+                currentUser = marker.count > 1 ? String(marker[1]) : nil
                 if mode == "sudo", marker.count > 1, let index = users.firstIndex(where: { $0.name == marker[1] }) {
                     users[index].sudo = true
                 }
@@ -366,6 +368,11 @@ private struct ImportState {
                 continue
             }
             if mode == "post" { commands.append(entry) }
+            if mode == "sshkey", entry.hasPrefix("printf '%s\\n' "), let user = currentUser,
+               let index = users.firstIndex(where: { $0.name == user }),
+               let words = try? KickstartImporter.split(entry, line: line), words.count >= 3 {
+                users[index].sshKeys.append(words[2])
+            }
         }
         if !commands.isEmpty { post.append(commands.joined(separator: "\n")) }
     }

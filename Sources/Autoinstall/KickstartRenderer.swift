@@ -47,7 +47,8 @@ public struct KickstartRenderer: Sendable {
             if !user.groups.isEmpty { line += " --groups=\(user.groups.joined(separator: ","))" }
             if let hash = user.passwordHash { line += " --iscrypted --password=\(hash)" }
             out.append(line)
-            for key in user.sshKeys { out.append("sshkey --username=\(user.name) \"\(key)\"") }
+            // pykickstart takes one sshkey per user; %post adds the others.
+            if let key = user.sshKeys.first { out.append("sshkey --username=\(user.name) \"\(key)\"") }
         }
         out += networkLines(appliance)
         var bootloader = "bootloader --location=mbr --timeout=1"
@@ -151,6 +152,16 @@ public struct KickstartRenderer: Sendable {
             lines.append("# kiln: sudo \(user.name)")
             lines.append("printf '%s\\n' \(ShellQuote.quote("\(user.name) ALL=(ALL) NOPASSWD: ALL")) > \(path)")
             lines.append("chmod 0440 \(path)")
+        }
+        for user in appliance.users where user.sshKeys.count > 1 {
+            let dir = "/home/\(user.name)/.ssh"
+            lines.append("# kiln: sshkey \(user.name)")
+            lines.append("install -d -m 0700 -o \(user.name) -g \(user.name) \(dir)")
+            for key in user.sshKeys.dropFirst() {
+                lines.append("printf '%s\\n' \(ShellQuote.quote(key)) >> \(dir)/authorized_keys")
+            }
+            lines.append("chown \(user.name):\(user.name) \(dir)/authorized_keys")
+            lines.append("chmod 0600 \(dir)/authorized_keys")
         }
         if !appliance.files.isEmpty {
             lines.append("# kiln: files")
