@@ -102,8 +102,8 @@ struct ApplianceBuilder {
         }
         appliance.parents = layers.dropLast().reversed().compactMap { $0.name?.value }
         if let os, os.family == .debian {
-            for repo in layers.flatMap(\.repos) where repo.mirrorlist != nil {
-                log.error(repo.mirrorlist!.mark, "mirrorlist is for RPM targets; a Debian archive needs a baseurl")
+            for mirrorlist in layers.flatMap(\.repos).compactMap(\.mirrorlist) {
+                log.error(mirrorlist.mark, "mirrorlist is for RPM targets; a Debian archive needs a baseurl")
             }
         }
         return log.isEmpty ? appliance : nil
@@ -524,8 +524,8 @@ struct ApplianceBuilder {
                 log.error(name.mark, "interface '\(name.value)' is listed twice")
             }
             guard let address = entry.address.map(substitute) else {
-                if entry.dhcp?.value == false {
-                    log.error(entry.dhcp!.mark, "interface '\(name.value)' has dhcp: false but no address")
+                if let dhcp = entry.dhcp, !dhcp.value {
+                    log.error(dhcp.mark, "interface '\(name.value)' has dhcp: false but no address")
                 }
                 for item in [entry.gateway].compactMap({ $0 }) + entry.dns {
                     log.error(item.mark, "gateway and dns need a static address")
