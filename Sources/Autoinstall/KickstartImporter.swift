@@ -303,6 +303,10 @@ private struct ImportState {
             return
         }
         if mount == "/boot/efi" { esp = true }
+        guard mount == "swap" || mount.hasPrefix("/") else {
+            warnings.append("line \(line): partition '\(mount)' (LVM, RAID) is not imported")
+            return
+        }
         let size = opts["--size"].flatMap { Int64($0) } ?? 1024
         let fstype = opts["--fstype"].map { $0 == "efi" ? "vfat" : $0 } ?? (mount == "swap" ? "swap" : "ext4")
         guard let type = FilesystemType(rawValue: fstype) else {
@@ -316,7 +320,7 @@ private struct ImportState {
             if passphrase == nil { warnings.append("line \(line): --encrypted without --passphrase: not encrypted") }
         }
         partitions.append(Partition(
-            mountPoint: mount == "/boot/efi" || mount.hasPrefix("/") || mount == "swap" ? mount : mount,
+            mountPoint: mount,
             size: Size(mebibytes: max(1, size)), type: type, options: opts["--fsoptions"], passphrase: passphrase,
             grow: opts["--grow"] != nil))
     }
