@@ -187,7 +187,8 @@ struct Layer {
         }
     }
 
-    private static func readPartition(_ mount: Located<String>, _ node: YAMLNode, _ read: NodeReader) -> PartitionLayer {
+    private static func readPartition(_ mount: Located<String>, _ node: YAMLNode, _ read: NodeReader) -> PartitionLayer
+    {
         var partition = PartitionLayer(mountPoint: mount)
         let what = "partition '\(mount.value)'"
         for (key, value) in read.map(node, what, keys: ["size", "type", "options", "passphrase", "grow"]) {

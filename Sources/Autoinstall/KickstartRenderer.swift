@@ -30,7 +30,9 @@ public struct KickstartRenderer: Sendable {
         guard appliance.os.name.family == .redHat else {
             throw AutoinstallError(
                 .wrongFamily,
-                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: kickstarts are for fedora, rhel, centos, rocky and almalinux (use kiln preseed)")
+                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: "
+                    + "kickstarts are for fedora, rhel, centos, rocky and almalinux (use kiln preseed)"
+            )
         }
         var out = Header.lines(appliance, generator: "Kickstart")
         out.append("text")
@@ -90,7 +92,8 @@ public struct KickstartRenderer: Sendable {
                 lines.append("network --bootproto=dhcp --device=\(device) --activate --onboot=on")
                 continue
             }
-            var line = "network --bootproto=static --device=\(device) --ip=\(config.address) --netmask=\(config.netmask)"
+            var line =
+                "network --bootproto=static --device=\(device) --ip=\(config.address) --netmask=\(config.netmask)"
             if let gateway = config.gateway { line += " --gateway=\(gateway)" }
             if !config.dns.isEmpty { line += " --nameserver=\(config.dns.joined(separator: ","))" }
             lines.append(line + " --activate --onboot=on")
@@ -107,7 +110,8 @@ public struct KickstartRenderer: Sendable {
         if firmware != .bios && !hasESP { lines.append("part /boot/efi --fstype=efi --size=600") }
         for partition in appliance.hardware.partitions {
             var line = "part \(partition.mountPoint) --size=\(partition.size.mebibytes)"
-            let fstype = partition.mountPoint == "/boot/efi" && partition.type == .vfat ? "efi" : partition.type.rawValue
+            let fstype =
+                partition.mountPoint == "/boot/efi" && partition.type == .vfat ? "efi" : partition.type.rawValue
             line += " --fstype=\(fstype)"
             if let options = partition.options { line += " --fsoptions=\"\(options)\"" }
             if partition.grow { line += " --grow" }

@@ -27,7 +27,8 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         let name = String(base.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
         let result: KickstartImporter.Result
         do {
-            result = try KickstartImporter().read(String(decoding: data, as: UTF8.self), name: name.isEmpty ? "imported" : name)
+            result = try KickstartImporter().read(
+                String(decoding: data, as: UTF8.self), name: name.isEmpty ? "imported" : name)
         } catch {
             throw CommandFailure("\(kickstart): \(error.message)")
         }
@@ -41,7 +42,9 @@ struct ImportKickstartCommand: AsyncParsableCommand {
     /// hold values a description refuses.
     private func problems(in yaml: String) -> [String] {
         let dir = NSTemporaryDirectory() + "kiln-import-\(UUID().uuidString)"
-        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return [] }
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else {
+            return []
+        }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/imported.yaml"
         guard (try? yaml.write(toFile: path, atomically: true, encoding: .utf8)) != nil else { return [] }

@@ -6,7 +6,9 @@ import Testing
 @Suite struct LoadingTests {
     @Test func everyExampleInAppliancesLoads() throws {
         let dir = packageRoot + "/Appliances"
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".appl") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+            $0.hasSuffix(".yaml") || $0.hasSuffix(".appl")
+        }
         #expect(names.count >= 5)
         for name in names {
             #expect(throws: Never.self, "\(name)") { _ = try ApplianceLoader().load("\(dir)/\(name)") }
@@ -42,13 +44,16 @@ import Testing
     ])
     func partitionSizes(text: String, mebibytes: Int64) throws {
         let workspace = try Workspace()
-        try workspace.write("a.yaml", minimalDescription + "hardware:\n  partitions:\n    \"/\":\n      size: \(text)\n")
+        try workspace.write(
+            "a.yaml", minimalDescription + "hardware:\n  partitions:\n    \"/\":\n      size: \(text)\n")
         #expect(try workspace.load("a.yaml").hardware.partitions[0].size.mebibytes == mebibytes)
     }
 
     @Test func textPasswordsAreStoredOnlyAsStableSHA512Hashes() throws {
         let workspace = try Workspace()
-        let text = minimalDescription.replacingOccurrences(of: "  version: \"12\"\n", with: "  version: \"12\"\n  password: s3cret-root\n")
+        let text =
+            minimalDescription.replacingOccurrences(
+                of: "  version: \"12\"\n", with: "  version: \"12\"\n  password: s3cret-root\n")
             + "users:\n  - name: ops\n    password: s3cret-ops\n"
         try workspace.write("a.yaml", text)
         let first = try workspace.load("a.yaml")
@@ -66,18 +71,20 @@ import Testing
 
     @Test func variablesAndBuiltinsAreSubstituted() throws {
         let workspace = try Workspace()
-        try workspace.write("a.yaml", minimalDescription + """
-            variables:
-              MIRROR: "http://mirror.example.org/#OS_NAME#"
-              SUITE: "#OS_VERSION#-#BASE_ARCH#"
-            repos:
-              - name: main
-                baseurl: "#MIRROR#/#ARCH#"
-                suite: "#SUITE#"
-            post:
-              base:
-                - "echo #SUITE# > /etc/suite"
-            """)
+        try workspace.write(
+            "a.yaml",
+            minimalDescription + """
+                variables:
+                  MIRROR: "http://mirror.example.org/#OS_NAME#"
+                  SUITE: "#OS_VERSION#-#BASE_ARCH#"
+                repos:
+                  - name: main
+                    baseurl: "#MIRROR#/#ARCH#"
+                    suite: "#SUITE#"
+                post:
+                  base:
+                    - "echo #SUITE# > /etc/suite"
+                """)
         let appliance = try workspace.load("a.yaml")
         #expect(appliance.repos[0].baseurl == "http://mirror.example.org/debian/x86_64")
         #expect(appliance.repos[0].suite == "12-x86_64")
@@ -88,7 +95,9 @@ import Testing
 @Suite struct InheritanceTests {
     @Test func mergesWithBoxGrinderRules() throws {
         let workspace = try Workspace()
-        try workspace.write("base.yaml", """
+        try workspace.write(
+            "base.yaml",
+            """
             name: base
             os:
               name: debian
@@ -109,7 +118,9 @@ import Testing
             post:
               base: ["echo parent"]
             """)
-        try workspace.write("child.yaml", """
+        try workspace.write(
+            "child.yaml",
+            """
             name: child
             appliances: [base]
             os:

@@ -26,32 +26,35 @@ import Testing
 
     @Test func wrongTypes() throws {
         let found = try errors(minimalDescription + "packages: nginx\nhardware:\n  cpus: two\n  memory: [1]\n")
-        #expect(found == [
-            "bad.yaml:5:11: packages must be a list, not a scalar",
-            "bad.yaml:7:9: hardware.cpus must be a whole number, not 'two'",
-            "bad.yaml:8:11: hardware.memory must be a number of GB or text with a unit, not a list",
-        ])
+        #expect(
+            found == [
+                "bad.yaml:5:11: packages must be a list, not a scalar",
+                "bad.yaml:7:9: hardware.cpus must be a whole number, not 'two'",
+                "bad.yaml:8:11: hardware.memory must be a number of GB or text with a unit, not a list",
+            ])
     }
 
     @Test func unknownKeysSuggestTheClosestOne() throws {
         let found = try errors(minimalDescription + "pakages: [nginx]\nhardware:\n  memroy: 512\n")
-        #expect(found == [
-            "bad.yaml:5:1: unknown key 'pakages' in the description; did you mean 'packages'?",
-            "bad.yaml:7:3: unknown key 'memroy' in hardware; did you mean 'memory'?",
-        ])
+        #expect(
+            found == [
+                "bad.yaml:5:1: unknown key 'pakages' in the description; did you mean 'packages'?",
+                "bad.yaml:7:3: unknown key 'memroy' in hardware; did you mean 'memory'?",
+            ])
     }
 
     @Test func zeroAndNegativeSizes() throws {
-        let found = try errors(minimalDescription + """
-            hardware:
-              partitions:
-                "/":
-                  size: 0
-                "/var":
-                  size: -2GiB
-                swap:
-                  size: 12XB
-            """)
+        let found = try errors(
+            minimalDescription + """
+                hardware:
+                  partitions:
+                    "/":
+                      size: 0
+                    "/var":
+                      size: -2GiB
+                    swap:
+                      size: 12XB
+                """)
         #expect(found.count == 3)
         #expect(found[0] == "bad.yaml:8:13: the size of partition '/' must be greater than zero, not 0")
         #expect(found[1] == "bad.yaml:10:13: the size of partition '/var' must be greater than zero, not -2GiB")
@@ -60,9 +63,10 @@ import Testing
 
     @Test func unknownOSName() throws {
         let found = try errors("name: x\nos:\n  name: debain\n  version: 12\n")
-        #expect(found == [
-            "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux); did you mean 'debian'?"
-        ])
+        #expect(
+            found == [
+                "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux); did you mean 'debian'?"
+            ])
     }
 
     @Test func missingParent() throws {
@@ -79,7 +83,8 @@ import Testing
     }
 
     @Test func namesWithShellMetacharacters() throws {
-        let found = try errors("""
+        let found = try errors(
+            """
             name: "web; rm -rf /"
             os:
               name: debian
@@ -100,12 +105,14 @@ import Testing
     }
 
     @Test func everyErrorInAFileIsReported() throws {
-        let found = try errors("name: x\nos:\n  name: fedora\n  version: abc\nhardware:\n  cpus: 0\nconsole: \"ttyS0;x\"\n")
+        let found = try errors(
+            "name: x\nos:\n  name: fedora\n  version: abc\nhardware:\n  cpus: 0\nconsole: \"ttyS0;x\"\n")
         #expect(found.count == 3, "\(found)")
     }
 
     @Test func billionLaughsEndsQuicklyWithAnError() throws {
-        var text = "name: lol\nos: {name: debian, version: '12'}\nlol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        var text =
+            "name: lol\nos: {name: debian, version: '12'}\nlol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         for level in 1...9 {
             let refs = Array(repeating: "*l\(level - 1)", count: 9).joined(separator: ", ")
             text += "lol\(level): &l\(level) [\(refs)]\n"

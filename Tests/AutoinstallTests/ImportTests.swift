@@ -72,7 +72,10 @@ import Testing
         #expect(appliance.network == [NetworkInterface(interface: "eth0")])
         #expect(appliance.console == SerialConsole(device: "ttyS0", speed: 9600))
         #expect(appliance.kernelArgs == "crashkernel=auto")
-        #expect(appliance.hardware.partitions == [Partition(mountPoint: "/data", size: Size(mebibytes: 2048), type: .xfs, grow: true)])
+        #expect(
+            appliance.hardware.partitions == [
+                Partition(mountPoint: "/data", size: Size(mebibytes: 2048), type: .xfs, grow: true)
+            ])
         #expect(appliance.packages == ["@core", "vim-enhanced", "-iwl*-firmware"])
         #expect(appliance.post.base == ["echo \"first\"\nsystemctl enable sshd"])
         #expect(result.warnings.contains { $0.contains("%pre") })

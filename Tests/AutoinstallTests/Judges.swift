@@ -13,7 +13,8 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path 
 enum Judge {
     /// ksvalidator on PATH, else the one `scripts/install-deps.sh` puts in .tools/venv.
     static let ksvalidator: String? = {
-        let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/ksvalidator" }
+        let candidates =
+            (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/ksvalidator" }
             + [packageRoot + "/.tools/venv/bin/ksvalidator"]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
@@ -66,7 +67,8 @@ enum Judge {
 }
 
 /// Apt sources for tests: what a host with an example mirror has.
-let exampleHostSources = HostAptSources.parseDeb822("""
+let exampleHostSources = HostAptSources.parseDeb822(
+    """
     Types: deb
     URIs: http://deb.example.org/debian
     Suites: bookworm bookworm-updates

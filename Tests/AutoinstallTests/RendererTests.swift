@@ -39,7 +39,9 @@ import Testing
         // run per version.
         var byVersion: [String: [String]] = [:]
         for appliance in appliances {
-            for (os, version) in [(OSName.fedora, "40"), (.fedora, "42"), (.almalinux, "8"), (.rocky, "9"), (.rhel, "10")] {
+            for (os, version) in [
+                (OSName.fedora, "40"), (.fedora, "42"), (.almalinux, "8"), (.rocky, "9"), (.rhel, "10"),
+            ] {
                 var copy = appliance
                 copy.os.name = os
                 copy.os.version = version
@@ -84,11 +86,12 @@ import Testing
         #expect(!lines.joined().contains("root-password"), "no password text in the output")
         // Repos by cost; the ephemeral one is not installed into the target.
         let repos = lines.filter { $0.hasPrefix("repo ") }
-        #expect(repos == [
-            "repo --name=baseos --baseurl=http://mirror.example.org/rocky/9/BaseOS/x86_64/os/ --cost=10",
-            "repo --name=appstream --mirrorlist=http://mirror.example.org/mirrorlist?repo=AppStream-9&arch=x86_64 --cost=20 --install",
-            "repo --name=extras --baseurl=http://mirror.example.org/rocky/9/extras/x86_64/os/ --install",
-        ])
+        #expect(
+            repos == [
+                "repo --name=baseos --baseurl=http://mirror.example.org/rocky/9/BaseOS/x86_64/os/ --cost=10",
+                "repo --name=appstream --mirrorlist=http://mirror.example.org/mirrorlist?repo=AppStream-9&arch=x86_64 --cost=20 --install",
+                "repo --name=extras --baseurl=http://mirror.example.org/rocky/9/extras/x86_64/os/ --install",
+            ])
     }
 
     @Test func embeddedFilesDecodeToTheirContents() throws {
@@ -154,9 +157,15 @@ import Testing
             "    in-target systemctl disable apt-daily.timer; \\",
         ]
         for line in expected { #expect(lines.contains(line), "missing: \(line)") }
-        #expect(text.contains("4096 4096 4096 ext4 $primary{ } method{ format } format{ } use_filesystem{ } filesystem{ ext4 } mountpoint{ / } options/noatime{ noatime } ."))
+        #expect(
+            text.contains(
+                "4096 4096 4096 ext4 $primary{ } method{ format } format{ } use_filesystem{ } filesystem{ ext4 } mountpoint{ / } options/noatime{ noatime } ."
+            ))
         #expect(text.contains("1024 1024 1024 linux-swap $primary{ } method{ swap } format{ } ."))
-        #expect(text.contains("2048 2048 2048 xfs $primary{ } method{ format } format{ } use_filesystem{ } filesystem{ xfs } mountpoint{ /var } ."))
+        #expect(
+            text.contains(
+                "2048 2048 2048 xfs $primary{ } method{ format } format{ } use_filesystem{ } filesystem{ xfs } mountpoint{ /var } ."
+            ))
         #expect(text.contains("1024 1024 -1 ext4"), "the growing partition has no maximum")
         #expect(text.contains("method{ biosgrub }") && !text.contains("method{ efi }"), "bios firmware: no ESP")
         #expect(!text.contains("add-kernel-opts"), "console: false and no kernel_args")
@@ -166,7 +175,9 @@ import Testing
 
     @Test func rpmDescriptionsAreRefused() throws {
         let appliance = try loadFixture("full-rocky.yaml")
-        #expect(throws: AutoinstallError.self) { _ = try PreseedRenderer(hostSources: exampleHostSources).render(appliance) }
+        #expect(throws: AutoinstallError.self) {
+            _ = try PreseedRenderer(hostSources: exampleHostSources).render(appliance)
+        }
     }
 }
 
@@ -174,28 +185,32 @@ import Testing
     @Test func readsDeb822AndOneLineSourcesFromAnInjectedRoot() throws {
         let root = NSTemporaryDirectory() + "kiln-apt-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.createDirectory(atPath: root + "/etc/apt/sources.list.d", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: root + "/etc/apt/sources.list.d", withIntermediateDirectories: true)
         try """
-            # comment
-            deb [signed-by=/usr/share/keyrings/x.gpg arch=amd64] http://one.example.org/debian bookworm main contrib
-            deb-src http://one.example.org/debian bookworm main
-            """.write(toFile: root + "/etc/apt/sources.list", atomically: true, encoding: .utf8)
+        # comment
+        deb [signed-by=/usr/share/keyrings/x.gpg arch=amd64] http://one.example.org/debian bookworm main contrib
+        deb-src http://one.example.org/debian bookworm main
+        """.write(toFile: root + "/etc/apt/sources.list", atomically: true, encoding: .utf8)
         try """
-            Types: deb deb-src
-            URIs: http://two.example.org/debian
-            Suites: bookworm
-              bookworm-updates
-            Components: main
+        Types: deb deb-src
+        URIs: http://two.example.org/debian
+        Suites: bookworm
+          bookworm-updates
+        Components: main
 
-            Enabled: no
-            Types: deb
-            URIs: http://off.example.org/debian
-            Suites: bookworm
-            """.write(toFile: root + "/etc/apt/sources.list.d/two.sources", atomically: true, encoding: .utf8)
+        Enabled: no
+        Types: deb
+        URIs: http://off.example.org/debian
+        Suites: bookworm
+        """.write(toFile: root + "/etc/apt/sources.list.d/two.sources", atomically: true, encoding: .utf8)
         let sources = HostAptSources.read(root: root)
-        #expect(sources == [
-            AptSource(uri: "http://one.example.org/debian", suites: ["bookworm"], components: ["main", "contrib"]),
-            AptSource(uri: "http://two.example.org/debian", suites: ["bookworm", "bookworm-updates"], components: ["main"]),
-        ])
+        #expect(
+            sources == [
+                AptSource(uri: "http://one.example.org/debian", suites: ["bookworm"], components: ["main", "contrib"]),
+                AptSource(
+                    uri: "http://two.example.org/debian", suites: ["bookworm", "bookworm-updates"], components: ["main"]
+                ),
+            ])
     }
 }

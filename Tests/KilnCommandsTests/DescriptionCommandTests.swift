@@ -33,15 +33,18 @@ private func exampleFiles() throws -> [String] {
         let (code, out, err) = try KilnBinary.run(["validate", "bad.yaml"], cwd: dir)
         #expect(code == 1)
         #expect(out.isEmpty)
-        #expect(err == """
-            bad.yaml:5:1: error: unknown key 'pakages' in the description; did you mean 'packages'?
-            bad.yaml:7:9: error: hardware.cpus must be between 1 and 1024
+        #expect(
+            err == """
+                bad.yaml:5:1: error: unknown key 'pakages' in the description; did you mean 'packages'?
+                bad.yaml:7:9: error: hardware.cpus must be between 1 and 1024
 
-            """)
+                """)
         let (ksCode, _, ksErr) = try KilnBinary.run(["kickstart", "bad.yaml", "-o", "out.ks"], cwd: dir)
         #expect(ksCode == 1)
         #expect(ksErr.hasPrefix("bad.yaml:5:1: error:"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["bad.yaml"], "nothing written, not even a temporary file")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir) == ["bad.yaml"],
+            "nothing written, not even a temporary file")
     }
 
     @Test func wrongFamilyIsAClearError() throws {
@@ -57,11 +60,15 @@ private func exampleFiles() throws -> [String] {
         var expected: [String] = []
         for file in try exampleFiles() {
             let base = (file as NSString).deletingPathExtension
-            var (code, _, _) = try KilnBinary.run(["kickstart", "Appliances/\(file)", "-o", "\(dir)/\(base).ks"], cwd: packageRoot)
+            var (code, _, _) = try KilnBinary.run(
+                ["kickstart", "Appliances/\(file)", "-o", "\(dir)/\(base).ks"], cwd: packageRoot)
             var output = "\(base).ks"
             if code != 0 {
                 (code, _, _) = try KilnBinary.run(
-                    ["preseed", "--apt-root", "Kickstarts/example-apt", "Appliances/\(file)", "-o", "\(dir)/\(base).preseed"],
+                    [
+                        "preseed", "--apt-root", "Kickstarts/example-apt", "Appliances/\(file)", "-o",
+                        "\(dir)/\(base).preseed",
+                    ],
                     cwd: packageRoot)
                 output = "\(base).preseed"
             }
@@ -69,7 +76,9 @@ private func exampleFiles() throws -> [String] {
             expected.append(output)
             let generated = FileManager.default.contents(atPath: "\(dir)/\(output)")
             let committed = FileManager.default.contents(atPath: "\(packageRoot)/Kickstarts/\(output)")
-            #expect(generated != nil && generated == committed, "Kickstarts/\(output) is out of date: run `make kickstarts`")
+            #expect(
+                generated != nil && generated == committed, "Kickstarts/\(output) is out of date: run `make kickstarts`"
+            )
         }
         let present = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/Kickstarts")
             .filter { $0.hasSuffix(".ks") || $0.hasSuffix(".preseed") }.sorted()
@@ -92,8 +101,10 @@ private func exampleFiles() throws -> [String] {
         #expect(code == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let properties = try #require(object["properties"] as? [String: Any])
-        for key in ["name", "os", "hardware", "packages", "repos", "appliances", "files", "post", "variables", "users",
-                    "services", "network", "kernel_args", "console", "test", "hostname", "default_repos"] {
+        for key in [
+            "name", "os", "hardware", "packages", "repos", "appliances", "files", "post", "variables", "users",
+            "services", "network", "kernel_args", "console", "test", "hostname", "default_repos",
+        ] {
             #expect(properties[key] != nil, "schema lacks \(key)")
         }
         #expect(object["additionalProperties"] as? Bool == false)
