@@ -260,6 +260,16 @@ public struct PreseedRenderer: Sendable {
         return lines
     }
 
+    /// `text` as a sed basic regular expression that matches only itself.
+    static func basicRegexLiteral(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if ".*[]^$\\".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
+
     static func lvName(_ mountPoint: String) -> String {
         if mountPoint == "/" { return "root" }
         if mountPoint == "swap" { return "swap" }
@@ -304,6 +314,13 @@ public struct PreseedRenderer: Sendable {
             }
             let path = "/target/etc/network/interfaces.d/\(interface.interface)"
             commands.append("printf '%s\\n' \(stanza.map(ShellQuote.quote).joined(separator: " ")) > \(path)")
+        }
+        // debian-installer writes every archive it used into sources.list; ephemeral ones leave it.
+        for repo in appliance.repos where repo.ephemeral {
+            guard let url = repo.baseurl else { continue }
+            let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+            let script = "\\|^deb \(Self.basicRegexLiteral(trimmed))/\\? |d"
+            commands.append("in-target sed -i \(ShellQuote.quote(script)) /etc/apt/sources.list")
         }
         for service in appliance.services.enable { commands.append("in-target systemctl enable \(service)") }
         for service in appliance.services.disable { commands.append("in-target systemctl disable \(service)") }

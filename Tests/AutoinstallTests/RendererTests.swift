@@ -173,6 +173,29 @@ import Testing
         #expect(!text.contains("ops-password"))
     }
 
+    /// The late command that drops an ephemeral archive, run by the real sed on a sources.list
+    /// like the one debian-installer writes.
+    @Test func ephemeralReposLeaveTheInstalledSourcesList() throws {
+        let text = try PreseedRenderer(hostSources: exampleHostSources).render(try loadFixture("full-debian.yaml"))
+        let line = try #require(text.split(separator: "\n").first { $0.contains("in-target sed -i") })
+        let words = try KickstartImporter.split(String(line.trimmingCharacters(in: .whitespaces).dropLast(3)), line: 1)
+        #expect(words.count == 5 && words[0] == "in-target" && words[4] == "/etc/apt/sources.list")
+        let file = try Judge.temporaryFile("""
+            deb http://deb.example.org/debian/ bookworm main non-free-firmware
+            deb https://tools.example.org/apt/ stable main
+            deb https://tools.example.org/apt-other/ stable main
+
+            """, suffix: ".list")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (status, output) = try Judge.run("/bin/sed", ["-i", words[3], file])
+        #expect(status == 0, "\(output)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == """
+            deb http://deb.example.org/debian/ bookworm main non-free-firmware
+            deb https://tools.example.org/apt-other/ stable main
+
+            """)
+    }
+
     @Test func rpmDescriptionsAreRefused() throws {
         let appliance = try loadFixture("full-rocky.yaml")
         #expect(throws: AutoinstallError.self) {
