@@ -105,7 +105,7 @@ public enum ApplianceSchema {
                     "locale": string("Default en_US.UTF-8"),
                     "timezone": string("Default Etc/UTC"),
                     "keyboard": string("Default us"),
-                ], required: ["name", "version"], "The operating system"),
+                ], "The operating system (name and version are required once the parents are merged)"),
             "hardware": object(
                 [
                     "cpus": ["type": "integer", "minimum": 1],
@@ -149,7 +149,7 @@ public enum ApplianceSchema {
                     "timeout": ["type": "integer", "minimum": 1],
                 ], "kiln test settings"),
         ]
-        var root = object(properties, required: ["name", "os"], "A kiln appliance description")
+        var root = object(properties, required: ["name"], "A kiln appliance description")
         root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         root["$id"] = "https://kiln.example.org/schema/appliance.json"
         root["title"] = "kiln appliance description"

@@ -109,4 +109,56 @@ private func exampleFiles() throws -> [String] {
         }
         #expect(object["additionalProperties"] as? Bool == false)
     }
+
+    /// The schema judged by python-jsonschema: a valid draft 2020-12 schema that accepts every
+    /// example and refuses unknown keys and negative sizes.
+    @Test(.enabled(if: pythonWithJSONSchema != nil, "needs jsonschema and PyYAML in .tools/venv (scripts/install-deps.sh)"))
+    func schemaAcceptsTheExamplesAndRefusesBadInput() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, _, _) = try KilnBinary.run(["schema", "-o", dir + "/schema.json"])
+        #expect(code == 0)
+        try "name: x\npakages: [a]\nhardware: {partitions: {\"/\": {size: -1}}}\n"
+            .write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let script = """
+            import json, sys, yaml, jsonschema
+            schema = json.load(open(sys.argv[1]))
+            jsonschema.Draft202012Validator.check_schema(schema)
+            validator = jsonschema.Draft202012Validator(schema)
+            for path in sys.argv[2:]:
+                for error in validator.iter_errors(yaml.safe_load(open(path))):
+                    print(path, error.message)
+            """
+        let examples = try exampleFiles().map { packageRoot + "/Appliances/" + $0 }
+        let python = try #require(pythonWithJSONSchema)
+        let (_, good, _) = try runProgram(python, ["-c", script, dir + "/schema.json"] + examples)
+        #expect(good.isEmpty, "\(good)")
+        let (_, bad, _) = try runProgram(python, ["-c", script, dir + "/schema.json", dir + "/bad.yaml"])
+        #expect(bad.contains("'pakages' was unexpected"))
+        #expect(bad.contains("-1 is not valid"))
+    }
+}
+
+/// The venv's python when it has jsonschema and PyYAML.
+private let pythonWithJSONSchema: String? = {
+    let python = packageRoot + "/.tools/venv/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python),
+        let (status, _, _) = try? runProgram(python, ["-c", "import jsonschema, yaml"]), status == 0
+    else { return nil }
+    return python
+}()
+
+private func runProgram(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
