@@ -25,8 +25,9 @@ enum Validate {
         all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
     }
 
+    /// One line, without a trailing backslash (debconf would join the next line to it).
     static func isOneLine(_ text: String) -> Bool {
-        !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+        !text.hasSuffix("\\") && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
     }
 
     static func isLocale(_ text: String) -> Bool {
@@ -169,7 +170,7 @@ enum Validate {
     static func explanation(_ what: String) -> String {
         switch what {
         case "name": return "may hold only letters, digits, '-', '_' and '.'"
-        case "summary": return "must be one line"
+        case "summary": return "must be one line, not ending in a backslash"
         case "package name": return "is not a package name (letters, digits, '.', '_', '+', '-'; '@group' for RPM)"
         case "repo name": return "may hold only letters, digits, '.', '_', '+' and '-'"
         case "baseurl", "mirrorlist": return "is not an http, https, ftp or file URL without spaces or shell characters"

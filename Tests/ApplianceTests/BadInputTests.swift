@@ -132,6 +132,11 @@ import Testing
         #expect(found.first?.hasPrefix("bad.yaml:2:3: a key must be text") == true, "\(found)")
     }
 
+    @Test func summaryCannotSwallowTheNextLineOfAPreseed() throws {
+        let found = try errors(minimalDescription + "summary: 'two lines \\'\n")
+        #expect(found == ["bad.yaml:5:10: summary 'two lines \\' must be one line, not ending in a backslash"])
+    }
+
     @Test func duplicateKeys() throws {
         let found = try errors(minimalDescription + "name: again\n")
         #expect(found == ["bad.yaml:5:1: duplicate key 'name' (first at line 1)"])
