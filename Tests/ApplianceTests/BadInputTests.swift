@@ -137,6 +137,19 @@ import Testing
         #expect(found == ["bad.yaml:5:10: summary 'two lines \\' must be one line, not ending in a backslash"])
     }
 
+    @Test func variableLoopsAndUndefinedVariables() throws {
+        let found = try errors(minimalDescription + """
+            variables:
+              A: "#B#"
+              B: "#A#"
+            repos:
+              - name: r
+                baseurl: "http://#HOST#/debian"
+            """)
+        #expect(found.contains { $0.hasPrefix("bad.yaml:6:6: variable 'A' refers to itself") }, "\(found)")
+        #expect(found.contains("bad.yaml:10:14: baseurl uses undefined variable '#HOST#'"), "\(found)")
+    }
+
     @Test func duplicateKeys() throws {
         let found = try errors(minimalDescription + "name: again\n")
         #expect(found == ["bad.yaml:5:1: duplicate key 'name' (first at line 1)"])
