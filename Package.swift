@@ -39,6 +39,7 @@ let package = Package(
 
         // Libraries, leaves first.
         .target(name: "KilnSupport"),
+        .target(name: "KilnArchive", dependencies: ["CKilnArchive"]),
         .target(
             name: "Appliance",
             dependencies: [
@@ -91,7 +92,8 @@ let package = Package(
         .target(
             name: "Builder",
             dependencies: [
-                "KilnSupport", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM",
+                "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -107,13 +109,14 @@ let package = Package(
 
         // Tests: one target per library.
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
+        .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot"]),
-        .testTarget(name: "BuilderTests", dependencies: ["Builder"]),
+        .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport"]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands"]),
     ]
 )

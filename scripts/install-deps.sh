@@ -9,10 +9,12 @@ packages=(
   libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
   # the guest, images and their judges
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
+  # judges for the builder guest's cpio and ELF readers
+  cpio binutils zstd
   # archive signatures
   gpgv debian-archive-keyring
   # PXE clients and network namespaces
-  tftp-hpa atftp curl iproute2
+  tftp-hpa atftp curl iproute2 nftables
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
 )

@@ -1,20 +1,158 @@
+import Appliance
 import ArgumentParser
+import BuildVM
+import Builder
+import DiskImage
+import Foundation
+import KilnSupport
+import Packages
 
 struct BuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
-        abstract: "Build disk images from a description inside kiln's own QEMU guest."
+        abstract: "Build disk images from a description inside kiln's own QEMU guest.",
+        discussion: """
+            Resolves the description's packages into FILE.lock (or uses it with --locked), fetches \
+            them into the cache ($KILN_CACHE, default ~/.cache/kiln), unpacks them on the host, and \
+            installs them onto a new disk inside kiln's builder guest. Writes DIR/NAME.FORMAT for each \
+            format, manifest.json, NAME.packages and NAME.spdx.json. SOURCE_DATE_EPOCH, if set, \
+            stamps the files kiln makes; otherwise the newest archive Release date in the lockfile does.
+            """
     )
 
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output directory.")
+    @Option(name: .short, help: "Output directory (default: out/NAME).")
     var output: String?
+
+    @Option(help: "Comma-separated formats: qcow2, raw, vmdk, vhd, vhdx, vdi.")
+    var format = "qcow2"
+
+    @Option(help: "auto (KVM if a guest runs under it, else TCG), kvm, or tcg.")
+    var accel: Accelerator = .auto
+
+    @Flag(help: "Use FILE.lock as it is; fail if it does not answer the description.")
+    var locked = false
+
+    @Flag(help: "Use only the cache: no network.")
+    var offline = false
+
+    /// Where the host's apt sources are read from (tests point it elsewhere).
+    @Option(name: .customLong("apt-sources"), help: .hidden)
+    var aptSources = "/etc/apt"
 
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
-        throw CommandFailure("'kiln build' is not available yet in this version of kiln")
+        let formats = try parseFormats()
+        let appliance = try ApplianceLoader.loadForCommand(file)
+        let console = progress.console()
+        Interruption.onInterrupt { RunningQEMU.killAll() }
+        let started = ContinuousClock.now
+
+        let request: PackageRequest
+        do {
+            request = try PackageRequest(
+                appliance: appliance,
+                hostSources: AptSources.load(
+                    listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d"))
+        } catch {
+            throw CommandFailure("\(file): \(error)")
+        }
+        let cache = PackageCache(root: PackageCache.defaultRoot())
+        let lockPath = "\(file).lock"
+        let lockfile: Lockfile
+        do {
+            lockfile = try await lock(request, at: lockPath, cache: cache, sink: console.sink)
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch let error as PackagesError {
+            throw CommandFailure(error.description, hint: LockCommand.hint(for: error))
+        }
+
+        let target: [LocalPackage]
+        let builder: [LocalPackage]
+        do {
+            target = try await cache.fetch(lockfile, offline: offline, progress: console.sink)
+            var guestLock = lockfile
+            guestLock.packages = lockfile.builder ?? []
+            builder = try await cache.fetch(guestLock, offline: offline, progress: console.sink)
+        } catch {
+            throw CommandFailure(error.description, hint: LockCommand.hint(for: error))
+        }
+
+        var options = ImageBuild.Options(
+            outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
+        options.formats = formats
+        options.accelerator = accel
+        options.sourceDateEpoch = sourceDateEpoch(lockfile)
+        let build = ImageBuild(
+            appliance: appliance, lockfile: lockfile, targetPackages: target, builderPackages: builder,
+            aptSources: request.sources, options: options)
+        let result: ImageBuild.Result
+        do {
+            result = try await build.run(progress: console.sink)
+        } catch {
+            var lines = ["kiln: error: \(file): \(error.message)"]
+            if !error.consoleTail.isEmpty {
+                lines.append("kiln: the builder guest's last lines:")
+                lines += error.consoleTail.suffix(30).map { "  | \($0)" }
+            }
+            throw CommandFailure(lines: lines)
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        for output in result.outputs {
+            console.write("kiln: wrote \(output.path) (\(output.size / 1_048_576) MiB)")
+        }
+        console.write(String(format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
+                             result.guestSeconds, result.accelerator.rawValue))
+        console.result([
+            "appliance": appliance.name, "manifest": result.manifest, "seconds": seconds,
+            "accelerator": result.accelerator.rawValue,
+            "outputs": result.outputs.map { ["path": $0.path, "format": $0.format.rawValue, "size": $0.size, "sha256": $0.sha256] },
+        ])
+    }
+
+    private func parseFormats() throws -> [ImageFormat] {
+        var formats: [ImageFormat] = []
+        for name in format.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            guard let format = ImageFormat(rawValue: name) else {
+                throw ValidationError("unknown format '\(name)'; kiln build writes qcow2, raw, vmdk, vhd, vhdx, vdi")
+            }
+            if !formats.contains(format) { formats.append(format) }
+        }
+        guard !formats.isEmpty else { throw ValidationError("--format names no format") }
+        // The raw image is converted last, so that the others read it before it moves.
+        return formats.filter { $0 != .raw } + formats.filter { $0 == .raw }
+    }
+
+    /// The lockfile to build from: FILE.lock as it is with --locked (or --offline, which cannot
+    /// resolve), else a fresh resolution written there.
+    private func lock(_ request: PackageRequest, at path: String, cache: PackageCache, sink: ProgressSink)
+        async throws -> Lockfile
+    {
+        if locked || offline {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CommandFailure(
+                    "\(path) does not exist", hint: "run 'kiln lock \(file)' first (with network), or build without --locked/--offline")
+            }
+            let lockfile = try Lockfile.read(path)
+            guard request.isAnswered(by: lockfile) else {
+                throw CommandFailure(
+                    "\(path) was made for other packages than \(file) asks for", hint: "run 'kiln lock \(file)' again")
+            }
+            return lockfile
+        }
+        return try await request.lock(to: path, cache: cache, progress: sink)
+    }
+
+    private func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {
+        if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let value = Int64(text) { return value }
+        let dates = lockfile.archives.compactMap { Release.parseDate($0.date) }
+        return Int64(dates.max()?.timeIntervalSince1970 ?? 0)
     }
 }
+
+extension Accelerator: ExpressibleByArgument {}

@@ -1,9 +1,15 @@
 import ArgumentParser
+import DiskImage
 
 struct ConvertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert a disk image from any supported format to any other."
+        abstract: "Convert a disk image from any supported format to any other.",
+        discussion: """
+            The input's format is detected from its content; the output's comes from --format or, without it, \
+            from OUT's extension (.raw/.img, .qcow2, .vmdk, .vhd, .vhdx, .vdi). With --compress, qcow2 gets \
+            zlib-compressed clusters and vmdk becomes streamOptimized (what ESXi imports).
+            """
     )
 
     @Argument(help: "The source image.")
@@ -12,9 +18,64 @@ struct ConvertCommand: AsyncParsableCommand {
     @Argument(help: "The image to write.")
     var outputPath: String
 
+    @Option(name: .long, help: "Output format: raw, qcow2, vmdk, vhd, vhdx, vdi.")
+    var format: String?
+
+    @Option(name: .long, help: "Subformat: streamOptimized or monolithicSparse (vmdk), fixed or dynamic (vhd).")
+    var subformat: String?
+
+    @Flag(name: .long, help: "Compress: zlib clusters for qcow2, streamOptimized for vmdk.")
+    var compress = false
+
     @OptionGroup var progress: ProgressOptions
 
+    func validate() throws {
+        if let format, ImageFormat(rawValue: format.lowercased()) == nil && format.lowercased() != "vpc" {
+            throw ValidationError("unknown format '\(format)' (expected raw, qcow2, vmdk, vhd, vhdx or vdi)")
+        }
+        if let subformat, ImageSubformat(rawValue: subformat) == nil {
+            throw ValidationError("unknown subformat '\(subformat)' (expected streamOptimized, monolithicSparse, fixed or dynamic)")
+        }
+    }
+
     func run() async throws {
-        throw CommandFailure("'kiln convert' is not available yet in this version of kiln")
+        let target: ImageFormat
+        if let format {
+            target = format.lowercased() == "vpc" ? .vhd : ImageFormat(rawValue: format.lowercased()) ?? .raw
+        } else if let fromName = ImageFormat.fromExtension(outputPath) {
+            target = fromName
+        } else {
+            throw CommandFailure("cannot tell the output format from '\(outputPath)': give --format")
+        }
+        var sub = subformat.flatMap(ImageSubformat.init(rawValue:))
+        if target == .vmdk && compress && sub == nil { sub = .streamOptimized }
+        if compress && !(target == .qcow2 || (target == .vmdk && sub == .streamOptimized)) {
+            throw CommandFailure("--compress applies to qcow2 and vmdk only, not \(target.rawValue)")
+        }
+        if let sub {
+            let allowed: [ImageSubformat] =
+                switch target {
+                case .vmdk: [.monolithicSparse, .streamOptimized]
+                case .vhd: [.fixed, .dynamic]
+                case .vhdx, .vdi: [.dynamic]
+                default: []
+                }
+            guard allowed.contains(sub) else {
+                throw CommandFailure("subformat \(sub.rawValue) does not apply to \(target.rawValue)")
+            }
+        }
+        let console = progress.console()
+        let options = ExportOptions(format: target, subformat: sub, compress: compress && target == .qcow2)
+        do {
+            let reader = try DiskImage.openChecked(input)
+            try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)
+            let written = try DiskImage.open(outputPath).info
+            console.result([
+                "output": outputPath, "format": target.rawValue, "virtual_size": written.virtualSize,
+                "file_size": written.fileSize, "allocated_bytes": written.allocatedBytes,
+            ])
+        } catch {
+            throw CommandFailure("\(error)")
+        }
     }
 }

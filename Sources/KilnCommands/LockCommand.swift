@@ -1,9 +1,21 @@
+import Appliance
+import Builder
 import ArgumentParser
+import Foundation
+import KilnSupport
+import Packages
 
 struct LockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock",
-        abstract: "Resolve a description's packages into a lockfile."
+        abstract: "Resolve a description's packages into a lockfile.",
+        discussion: """
+            Reads each archive suite's signed InRelease (checked with gpgv), its Packages index, and \
+            resolves the minbase set (Essential, Priority: required, apt), kiln's built-in packages \
+            (init, kernel, boot loaders) and the description's packages. Without repos in the \
+            description, the archives are the host's apt sources. Indexes are cached in $KILN_CACHE \
+            (default ~/.cache/kiln).
+            """
     )
 
     @Argument(help: "The description.")
@@ -12,9 +24,66 @@ struct LockCommand: AsyncParsableCommand {
     @Option(name: .short, help: "The lockfile (default: FILE.lock beside the description).")
     var output: String?
 
+    /// Where the host's apt sources are read from (tests and benchmarks point it elsewhere).
+    @Option(name: .customLong("apt-sources"), help: .hidden)
+    var aptSources = "/etc/apt"
+
+    /// Also downloads every locked `.deb` into the cache, so that a later `--offline` build works.
+    @Flag(name: .customLong("download"), help: .hidden)
+    var download = false
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
-        throw CommandFailure("'kiln lock' is not available yet in this version of kiln")
+        let appliance = try ApplianceLoader.loadForCommand(file)
+        let console = progress.console()
+        let request: PackageRequest
+        do {
+            request = try PackageRequest(
+                appliance: appliance,
+                hostSources: AptSources.load(
+                    listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d"))
+        } catch {
+            throw CommandFailure("\(file): \(error)")
+        }
+        let destination = output ?? "\(file).lock"
+        let started = ContinuousClock.now
+        let lockfile: Lockfile
+        do {
+            lockfile = try await Self.lock(request, to: destination, sink: console.sink)
+        } catch {
+            throw CommandFailure(error.description, hint: Self.hint(for: error))
+        }
+        if download {
+            do {
+                _ = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+            } catch {
+                throw CommandFailure(error.description, hint: Self.hint(for: error))
+            }
+        }
+        let bytes = lockfile.packages.reduce(Int64(0)) { $0 + $1.size }
+        let elapsed = ContinuousClock.now - started
+        console.sink(.info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
+        console.result([
+            "lockfile": destination, "packages": lockfile.packages.count, "bytes": bytes,
+            "milliseconds": elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000,
+        ])
+    }
+
+    /// Reads the archives, resolves, and writes the lockfile.
+    static func lock(_ request: PackageRequest, to destination: String, sink: ProgressSink) async throws(PackagesError)
+        -> Lockfile
+    {
+        try await request.lock(to: destination, cache: PackageCache(root: PackageCache.defaultRoot()), progress: sink)
+    }
+
+    static func hint(for error: PackagesError) -> String? {
+        switch error.code {
+        case .network: return "kiln reads archives from the description's repos or the host's apt sources"
+        case .signature: return "a repo's `key` names the keyring that signs it"
+        case .resolution: return "check the package names in the description"
+        default: return nil
+        }
     }
 }
+

@@ -1,17 +1,89 @@
 import ArgumentParser
+import BuildVM
+import Foundation
 
 struct TestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
-        abstract: "Boot an image under QEMU and wait for its login prompt."
+        abstract: "Boot an image under QEMU and wait for its login prompt.",
+        discussion: """
+            The image boots from its own boot loader (SeaBIOS, or OVMF with --firmware uefi) with its \
+            serial console read by kiln; the image file is never written. Its format (raw, qcow2, vmdk, \
+            vhd, vhdx, vdi) is told by its contents. On failure the console's last lines are printed and \
+            kiln exits 1.
+            """
     )
+
+    enum FirmwareChoice: String, ExpressibleByArgument, CaseIterable {
+        case bios, uefi
+    }
+
+    enum AcceleratorChoice: String, ExpressibleByArgument, CaseIterable {
+        case tcg, kvm
+    }
 
     @Argument(help: "The image.")
     var image: String
 
+    @Option(help: "The firmware: bios (SeaBIOS) or uefi (OVMF).")
+    var firmware: FirmwareChoice = .bios
+
+    @Option(help: "Seconds to wait for the marker.")
+    var timeout: Int = 300
+
+    @Option(name: .customLong("expect"), help: "The text to wait for on the serial console.")
+    var marker = "login:"
+
+    @Option(help: "tcg (software emulation) or kvm.")
+    var accel: AcceleratorChoice = .tcg
+
     @OptionGroup var progress: ProgressOptions
 
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        guard !marker.isEmpty else { throw ValidationError("--expect must not be empty") }
+    }
+
     func run() async throws {
-        throw CommandFailure("'kiln test' is not available yet in this version of kiln")
+        guard FileManager.default.isReadableFile(atPath: image) else {
+            throw CommandFailure("cannot read \(image): no such file or not readable")
+        }
+        var boot = ImageBoot(image: image)
+        boot.firmware = firmware == .uefi ? .uefi : .bios
+        boot.marker = marker
+        boot.timeout = .seconds(timeout)
+        boot.accelerator = accel == .kvm ? .kvm : .tcg
+        if boot.firmware == .uefi && !FileManager.default.fileExists(atPath: boot.ovmfCode) {
+            throw CommandFailure("UEFI firmware not found at \(boot.ovmfCode)", hint: "install Debian's ovmf package")
+        }
+        // The UEFI variable store's copy lives here; it goes on every exit, interrupted or not.
+        let work = NSTemporaryDirectory() + "kiln-test-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        Interruption.onInterrupt {
+            RunningQEMU.killAll()
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        let console = progress.console()
+        let outcome: ImageBoot.Outcome
+        do {
+            outcome = try await boot.run(workDirectory: work, progress: console.sink)
+        } catch {
+            var lines = ["kiln: error: \(image): \(error.message)"]
+            if !error.consoleTail.isEmpty {
+                lines.append("kiln: the console's last lines:")
+                lines += error.consoleTail.map { "  | \($0)" }
+            }
+            throw CommandFailure(lines: lines)
+        }
+        let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
+        console.write(
+            String(
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@)", image, marker, seconds,
+                outcome.format, firmware.rawValue))
+        console.result([
+            "image": image, "format": outcome.format, "firmware": firmware.rawValue,
+            "marker": marker, "seconds": seconds,
+        ])
     }
 }

@@ -62,8 +62,15 @@ public final class AtomicOutput: @unchecked Sendable {
         try write(Data(text.utf8), to: path)
     }
 
-    /// Removes every temporary file not yet committed; called when kiln is interrupted.
+    /// Removes every temporary file not yet committed, and every scratch directory still
+    /// registered; called when kiln is interrupted.
     public static func discardAll() { registry.removeAll() }
+
+    /// A work directory that an interruption removes with everything in it.
+    public static func registerScratchDirectory(_ path: String) { registry.addDirectory(path) }
+
+    /// The work directory was removed, or is to be kept.
+    public static func unregisterScratchDirectory(_ path: String) { registry.removeDirectory(path) }
 
     private static let registry = Registry()
 
@@ -71,12 +78,17 @@ public final class AtomicOutput: @unchecked Sendable {
         // @unchecked: every access holds `lock`.
         private let lock = NSLock()
         private var paths: Set<String> = []
+        private var directories: Set<String> = []
         func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
         func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+        func addDirectory(_ path: String) { lock.withLock { _ = directories.insert(path) } }
+        func removeDirectory(_ path: String) { lock.withLock { _ = directories.remove(path) } }
         func removeAll() {
             lock.withLock {
                 for path in paths { unlink(path) }
                 paths.removeAll()
+                for dir in directories { try? FileManager.default.removeItem(atPath: dir) }
+                directories.removeAll()
             }
         }
     }

@@ -90,7 +90,7 @@ public final class Subprocess: @unchecked Sendable {
         var pipeFDs: [Int32] = [-1, -1]
         switch output {
         case .logFile(let path):
-            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         case .pipe:
             guard pipe(&pipeFDs) == 0 else {

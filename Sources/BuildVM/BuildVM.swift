@@ -1,1 +1,0 @@
-// The BuildVM module; see README.md's map of modules.

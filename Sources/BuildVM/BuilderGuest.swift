@@ -1,0 +1,97 @@
+import Crypto
+import Foundation
+import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// kiln's builder guest, assembled: a kernel and an initramfs in the cache, named by the content
+/// hash of everything they were made from.
+public struct BuilderGuest: Sendable {
+    public let kernel: String
+    public let initramfs: String
+    /// SHA-256 (hex) of the recipe, the guest's scripts and every package's contents.
+    public let key: String
+    /// False when this call assembled it, true when it was already in the cache.
+    public let cached: Bool
+
+    /// Changes whenever the assembly itself changes in a way that alters its output.
+    static let formatVersion = "kiln-builder-guest-3"
+
+    /// `$KILN_CACHE`, else `~/.cache/kiln`.
+    public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
+        if let dir = environment["KILN_CACHE"], !dir.isEmpty { return dir }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return "\(home)/.cache/kiln"
+    }
+
+    /// Returns the builder guest for `recipe`, assembling it into `cacheDirectory/builder/<key>`
+    /// unless it is already there.
+    public static func prepare(
+        _ recipe: BuilderGuestRecipe, cacheDirectory: String, progress: ProgressSink = .none
+    ) throws(BuildVMError) -> BuilderGuest {
+        let key = try cacheKey(recipe)
+        let root = "\(cacheDirectory)/builder"
+        let dir = "\(root)/\(key)"
+        let kernel = "\(dir)/vmlinuz"
+        let initramfs = "\(dir)/initrd.img"
+        let files = FileManager.default
+        if files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs) {
+            return BuilderGuest(kernel: kernel, initramfs: initramfs, key: key, cached: true)
+        }
+        progress(.step("guest", "assembling the builder guest from \(recipe.packages.count) packages"))
+        let staging = "\(root)/.staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        } catch {
+            throw BuildVMError(.io, "cannot create \(staging): \(error.localizedDescription)")
+        }
+        defer { try? files.removeItem(atPath: staging) }
+        try BuilderGuestAssembler(recipe: recipe)
+            .assemble(kernelPath: "\(staging)/vmlinuz", initramfsPath: "\(staging)/initrd.img")
+        // A whole directory appears at once; if another kiln got there first, its copy is as good.
+        if rename(staging, dir) != 0 && !(files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs)) {
+            throw BuildVMError(.io, "cannot move the builder guest into \(dir): \(String(cString: strerror(errno)))")
+        }
+        return BuilderGuest(kernel: kernel, initramfs: initramfs, key: key, cached: false)
+    }
+
+    /// Hashes the recipe, the scripts, and each package's contents (not its name or time).
+    static func cacheKey(_ recipe: BuilderGuestRecipe) throws(BuildVMError) -> String {
+        var hasher = SHA256()
+        func add(_ text: String) {
+            hasher.update(data: Data(text.utf8))
+            hasher.update(data: Data([0]))
+        }
+        add(formatVersion)
+        add(GuestScripts.initScript)
+        add(GuestScripts.eventScript)
+        add(GuestScripts.extentScript)
+        for list in [recipe.programs, recipe.modules, recipe.files] {
+            add(list.joined(separator: ","))
+        }
+        add(recipe.compression)
+        add(String(recipe.sourceDateEpoch))
+        var digests: [String] = []
+        for path in recipe.packages { digests.append(try sha256(ofFile: path)) }
+        for digest in digests.sorted() { add(digest) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256(ofFile path: String) throws(BuildVMError) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw BuildVMError(.io, "cannot read \(path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+
+/// Makes the builder guest's kernel and initramfs from `.deb` files, natively on the host.
+struct BuilderGuestAssembler {
+    let recipe: BuilderGuestRecipe
+
+    static let programDirectories = ["sbin", "usr/sbin", "bin", "usr/bin"]
+    static let libraryDirectories = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib"]
+
+    /// Writes the kernel to `kernelPath` and the initramfs (newc cpio) to `initramfsPath`.
+    func assemble(kernelPath: String, initramfsPath: String) throws(BuildVMError) {
+        let packages = try unpack()
+        let (kernel, version) = try findKernel(in: packages)
+        guard case .file(let kernelBytes?, _)? = packages.node(at: kernel) else {
+            throw BuildVMError(.assembly, "\(kernel): kernel contents missing")
+        }
+        do {
+            try Data(kernelBytes).write(to: URL(fileURLWithPath: kernelPath))
+        } catch {
+            throw BuildVMError(.io, "cannot write \(kernelPath): \(error.localizedDescription)")
+        }
+        let image = try initramfsTree(from: packages, kernelVersion: version)
+        guard let compression = CpioWriter.Compression(rawValue: recipe.compression) else {
+            throw BuildVMError(.assembly, "unknown initramfs compression \(recipe.compression)")
+        }
+        let writer = try CpioWriter(
+            path: initramfsPath, compression: compression, modificationTime: recipe.sourceDateEpoch)
+        try writer.add(image)
+        try writer.finish()
+    }
+
+    /// Every package's files in one tree; documentation and translations are left out.
+    func unpack() throws(BuildVMError) -> FileTree {
+        var tree = FileTree()
+        let skipped = [
+            "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
+        ]
+        for path in recipe.packages {
+            try DebianPackage(path: path).extract(into: &tree) { file in
+                !skipped.contains { file.hasPrefix($0) }
+            }
+        }
+        return tree
+    }
+
+    /// The one `boot/vmlinuz-<version>` in the packages.
+    func findKernel(in tree: FileTree) throws(BuildVMError) -> (path: String, version: String) {
+        let kernels = tree.sortedPaths.filter { $0.hasPrefix("boot/vmlinuz-") }
+        guard kernels.count == 1, let kernel = kernels.first else {
+            let found = kernels.isEmpty ? "none" : kernels.joined(separator: ", ")
+            throw BuildVMError(.assembly, "need exactly one kernel (boot/vmlinuz-*) among the packages, found \(found)")
+        }
+        return (kernel, String(kernel.dropFirst("boot/vmlinuz-".count)))
+    }
+
+    /// The initramfs: busybox, `/init`, the programs with their libraries, the modules in load order.
+    func initramfsTree(from packages: FileTree, kernelVersion: String) throws(BuildVMError) -> FileTree {
+        var image = FileTree()
+        for dir in ["dev", "proc", "sys", "tmp", "run", "job", "target", "root", "etc/kiln"] {
+            image.add(dir, .directory(permissions: 0o755))
+        }
+        image.add("dev/console", .characterDevice(major: 5, minor: 1, permissions: 0o600))
+        image.add("etc/mtab", .symlink(target: "/proc/mounts"))
+        try copy("bin/busybox", from: packages, into: &image)
+        image.add("init", .file(contents: Array(GuestScripts.initScript.utf8) + [0x0A], permissions: 0o755))
+        image.add(
+            "bin/kiln-extent", .file(contents: Array(GuestScripts.extentScript.utf8) + [0x0A], permissions: 0o755))
+        image.add("bin/kiln-event", .file(contents: Array(GuestScripts.eventScript.utf8) + [0x0A], permissions: 0o755))
+
+        var copiedLibraries: Set<String> = []
+        for program in recipe.programs {
+            let candidates = Self.programDirectories.map { "\($0)/\(program)" }
+            guard let path = candidates.first(where: { packages.resolve($0) != nil }) else {
+                throw BuildVMError(.assembly, "no package provides the program \(program)")
+            }
+            try copyWithLibraries(path, from: packages, into: &image, copied: &copiedLibraries)
+            // Debian's busybox prefers its own applets to PATH for bare names (mke2fs, mkfs.vfat):
+            // jobs call the real programs by these paths.
+            image.add("\(GuestScripts.programDirectory)/\(program)", .symlink(target: "/" + path))
+        }
+        for file in recipe.files where packages.resolve(file) != nil {
+            try copy(file, from: packages, into: &image)
+        }
+
+        let modules = try ModuleSet(tree: packages, kernelVersion: kernelVersion).loadOrder(for: recipe.modules)
+        for module in modules {
+            try copy(module, from: packages, into: &image)
+            if case .file(let bytes?, let permissions)? = image.node(at: module) {
+                image.add(module, .file(contents: Self.withoutSignature(bytes), permissions: permissions))
+            }
+        }
+        image.add(
+            "etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
+        return image
+    }
+
+    /// A kernel module without its appended signature: checking an RSA signature per module costs
+    /// tens of milliseconds under TCG, and Debian's kernels load unsigned modules (they only note a
+    /// taint) unless Secure Boot enforces signatures, which the builder guest never runs under.
+    ///
+    /// The signature trails the module: signature bytes, then `struct module_signature` (12 bytes,
+    /// its last field `sig_len` a big-endian 32-bit integer), then the 28-byte magic
+    /// "~Module signature appended~\n" (linux `include/linux/module_signature.h`).
+    static func withoutSignature(_ bytes: [UInt8]) -> [UInt8] {
+        let magic = Array("~Module signature appended~\n".utf8)
+        guard bytes.count > magic.count + 12, Array(bytes.suffix(magic.count)) == magic else { return bytes }
+        let lengthEnd = bytes.count - magic.count
+        let length = bytes[(lengthEnd - 4)..<lengthEnd].reduce(0) { $0 << 8 | Int($1) }
+        let total = length + 12 + magic.count
+        guard total < bytes.count else { return bytes }
+        return Array(bytes.prefix(bytes.count - total))
+    }
+
+    /// Copies `path` and every link met on the way to it.
+    private func copy(_ path: String, from packages: FileTree, into image: inout FileTree) throws(BuildVMError) {
+        let (resolved, links) = packages.resolveRecordingLinks(path)
+        guard let resolved, let node = packages.node(at: resolved) else {
+            throw BuildVMError(.assembly, "no package provides \(path)")
+        }
+        for link in links {
+            if let linkNode = packages.node(at: link) { image.add(link, linkNode) }
+        }
+        if case .file(nil, _) = node { throw BuildVMError(.assembly, "\(resolved): contents were not kept") }
+        image.add(resolved, node)
+    }
+
+    /// Copies an ELF program or library, its interpreter, and what it needs, transitively.
+    private func copyWithLibraries(
+        _ path: String, from packages: FileTree, into image: inout FileTree, copied: inout Set<String>
+    ) throws(BuildVMError) {
+        try copy(path, from: packages, into: &image)
+        guard let resolved = packages.resolve(path), case .file(let bytes?, _)? = packages.node(at: resolved),
+            ELFFile.isELF(bytes)
+        else { return }
+        let elf = try ELFFile(bytes: bytes, name: resolved)
+        var wanted: [String] = []
+        if let interpreter = try elf.interpreter() { wanted.append(ArchiveReader.normalize(interpreter)) }
+        for library in try elf.neededLibraries() {
+            let candidates = Self.libraryDirectories.map { "\($0)/\(library)" }
+            guard let found = candidates.first(where: { packages.resolve($0) != nil }) else {
+                throw BuildVMError(.elf, "\(resolved) needs \(library), which no package provides")
+            }
+            wanted.append(found)
+        }
+        for library in wanted where !copied.contains(library) {
+            copied.insert(library)
+            try copyWithLibraries(library, from: packages, into: &image, copied: &copied)
+        }
+    }
+}

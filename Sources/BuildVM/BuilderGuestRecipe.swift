@@ -1,0 +1,52 @@
+/// What goes into the builder guest: the `.deb` files it is made from, and which of their programs,
+/// kernel modules and files the initramfs holds.
+public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
+    /// Local `.deb` files: a kernel image package, `busybox-static`, the programs' packages and the
+    /// packages of every library they need.
+    public var packages: [String]
+    /// Programs by name, looked up in `sbin`, `usr/sbin`, `bin`, `usr/bin` of the packages; each is
+    /// copied with the shared libraries it needs (its ELF `DT_NEEDED` closure).
+    public var programs: [String]
+    /// Kernel modules by name, loaded in this order after their dependencies (from `.modinfo`).
+    /// Names the kernel has built in are skipped.
+    public var modules: [String]
+    /// Other files copied when a package has them (configuration the programs read).
+    public var files: [String]
+    public var compression: String
+    /// Modification time of every initramfs entry (SOURCE_DATE_EPOCH).
+    public var sourceDateEpoch: Int
+
+    public init(
+        packages: [String],
+        programs: [String] = BuilderGuestRecipe.standardPrograms,
+        modules: [String] = BuilderGuestRecipe.standardModules,
+        files: [String] = BuilderGuestRecipe.standardFiles,
+        compression: String = "none",
+        sourceDateEpoch: Int = 0
+    ) {
+        self.packages = packages
+        self.programs = programs
+        self.modules = modules
+        self.files = files
+        self.compression = compression
+        self.sourceDateEpoch = sourceDateEpoch
+    }
+
+    /// The tools a disk build needs that busybox lacks or does poorly. The boot loader and dpkg are
+    /// not here: they run from the target itself.
+    public static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
+
+    /// virtio disks (PCI), and vfat for the ESP (code page 437, ASCII names: Debian's defaults);
+    /// ext4 is built into Debian's kernels.
+    public static let standardModules = ["virtio_pci", "virtio_blk", "vfat", "nls_cp437", "nls_ascii", "ext4"]
+
+    public static let standardFiles = ["etc/mke2fs.conf"]
+
+    /// Debian packages that hold everything above, for amd64 (bookworm names). The kernel package is
+    /// named by its metapackage; a resolver follows it to `linux-image-<version>-cloud-amd64`.
+    public static let debianPackages = [
+        "linux-image-cloud-amd64", "busybox-static", "fdisk", "e2fsprogs", "dosfstools",
+        "libc6", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libext2fs2", "libcom-err2",
+        "libreadline8", "libtinfo6",
+    ]
+}

@@ -1,0 +1,202 @@
+import Foundation
+import KilnSupport
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One QEMU process whose serial console (and QEMU's own messages) kiln reads live through a pipe,
+/// line by line, keeping the last lines for error messages and everything in a log file.
+final class ConsoleMachine: Sendable {
+    /// What the watcher decides after seeing output.
+    enum Verdict: Sendable {
+        case keepWaiting
+        case finished
+    }
+
+    /// How a wait ended without an error.
+    enum Ending: Sendable {
+        /// The watcher said `.finished`; QEMU may still run.
+        case finished
+        /// QEMU ended by itself.
+        case exited(Subprocess.Termination)
+    }
+
+    private struct State {
+        var pending: [String] = []
+        var partial: [UInt8] = []
+        var tail: [String] = []
+        var lastOutput = ContinuousClock.now
+        var endOfOutput = false
+    }
+
+    static let tailLength = 30
+
+    let process: Subprocess
+    private let state = Mutex(State())
+    private let logPath: String?
+
+    /// - Parameter logPath: a file that receives everything the console and QEMU print.
+    init(arguments: [String], logPath: String?) {
+        process = Subprocess(arguments, output: .pipe)
+        self.logPath = logPath
+    }
+
+    var commandLine: String { process.commandLine }
+
+    /// The last lines printed (the partial last line included), oldest first.
+    var tail: [String] {
+        state.withLock { state in
+            var lines = state.tail
+            if !state.partial.isEmpty { lines.append(Self.text(state.partial)) }
+            return Array(lines.suffix(Self.tailLength))
+        }
+    }
+
+    func start() throws(BuildVMError) {
+        do {
+            try process.start()
+        } catch {
+            throw BuildVMError(.qemu, "cannot start QEMU: \(error)")
+        }
+        guard let handle = process.outputHandle else { return }
+        let fd = handle.fileDescriptor
+        let logFD = logPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        // A thread of its own: the read blocks for as long as QEMU runs.
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 1 << 14)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                if logFD >= 0 { _ = buffer.withUnsafeBytes { write(logFD, $0.baseAddress, count) } }
+                self.received(buffer[0..<count])
+            }
+            if logFD >= 0 { close(logFD) }
+            self.state.withLock { $0.endOfOutput = true }
+            _ = handle  // keeps the descriptor open until the reading is done
+        }
+        thread.start()
+    }
+
+    private func received(_ bytes: ArraySlice<UInt8>) {
+        state.withLock { state in
+            state.lastOutput = ContinuousClock.now
+            for byte in bytes {
+                if byte == 0x0A {
+                    let line = Self.text(state.partial)
+                    state.partial.removeAll(keepingCapacity: true)
+                    state.pending.append(line)
+                    state.tail.append(line)
+                    if state.tail.count > Self.tailLength * 2 {
+                        state.tail.removeFirst(state.tail.count - Self.tailLength)
+                    }
+                } else {
+                    state.partial.append(byte)
+                }
+            }
+        }
+    }
+
+    /// A console line without its carriage return or the terminal escapes firmware likes to print.
+    private static func text(_ bytes: [UInt8]) -> String {
+        var clean: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x1B {
+                // CSI: ESC [ parameters final-byte (0x40...0x7E).
+                index += 1
+                if index < bytes.count && bytes[index] == 0x5B {
+                    index += 1
+                    while index < bytes.count && !(0x40...0x7E).contains(bytes[index]) { index += 1 }
+                }
+                index += 1
+                continue
+            }
+            if byte != 0x0D && byte != 0 { clean.append(byte) }
+            index += 1
+        }
+        return String(decoding: clean, as: UTF8.self)
+    }
+
+    /// Feeds every new line (and, with `partialLines`, an unfinished last line: a prompt has no
+    /// newline) to `watch` until it says `.finished`, QEMU ends, or a limit passes. On a limit or
+    /// cancellation QEMU is stopped and an error with the last console lines is thrown.
+    ///
+    /// - Parameters:
+    ///   - idleTimeout: longest silence on the console.
+    ///   - deadline: the latest time to finish at all.
+    func watch(
+        idleTimeout: Duration?, deadline: ContinuousClock.Instant?, partialLines: Bool = false,
+        _ watch: (String) throws(BuildVMError) -> Verdict
+    ) async throws(BuildVMError) -> Ending {
+        var seenPartial = ""
+        while true {
+            let (lines, partial, quietSince, ended) = state.withLock { state in
+                let lines = state.pending
+                state.pending.removeAll()
+                return (lines, Self.text(state.partial), state.lastOutput, state.endOfOutput)
+            }
+            for line in lines {
+                if try watch(line) == .finished { return .finished }
+            }
+            if partialLines && !partial.isEmpty && partial != seenPartial {
+                seenPartial = partial
+                if try watch(partial) == .finished { return .finished }
+            }
+            if ended, let termination = process.poll() { return .exited(termination) }
+            // The tail is taken before QEMU is stopped: its "terminating on signal" line says nothing.
+            if Task.isCancelled {
+                let lines = tail
+                await stop()
+                throw BuildVMError(.interrupted, "interrupted; QEMU stopped", consoleTail: lines)
+            }
+            let now = ContinuousClock.now
+            if let idleTimeout, now - quietSince > idleTimeout {
+                let lines = tail
+                await stop()
+                throw BuildVMError(
+                    .timeout, "the guest printed nothing for \(Self.seconds(idleTimeout)) s; QEMU stopped",
+                    consoleTail: lines)
+            }
+            if let deadline, now > deadline {
+                let lines = tail
+                await stop()
+                throw BuildVMError(.timeout, "the guest did not finish in time; QEMU stopped", consoleTail: lines)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Runs `body`, killing QEMU at once if the task is cancelled meanwhile.
+    func killingOnCancel<T: Sendable>(
+        _ body: () async throws(BuildVMError) -> T
+    ) async throws(BuildVMError) -> T {
+        let result: Result<T, BuildVMError> = await withTaskCancellationHandler {
+            do throws(BuildVMError) {
+                return .success(try await body())
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            killNow()
+        }
+        return try result.get()
+    }
+
+    /// Stops QEMU (SIGTERM, then SIGKILL) and waits until it is gone.
+    @discardableResult
+    func stop() async -> Subprocess.Termination {
+        await process.stop(grace: .seconds(2))
+    }
+
+    /// Kills QEMU at once, from any thread: the path for signal handlers and task cancellation.
+    func killNow() { process.killNow() }
+
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import KilnSupport
+import Synchronization
+
+/// How to run the builder guest.
+public struct GuestRunOptions: Sendable {
+    public var accelerator: Accelerator = .auto
+    public var memoryMiB = 1024
+    public var cpus = 2
+    /// Longest time from QEMU's start to `/init`'s first message under TCG. The kernel boots
+    /// quietly, so the boot has this deadline instead of the idle timeout.
+    public var bootTimeout: Duration = .seconds(120)
+    /// Longest silence on the console, once `/init` runs, before the guest counts as hung.
+    public var idleTimeout: Duration = .seconds(300)
+    /// Longest run in all, if any.
+    public var timeout: Duration?
+    /// How long a KVM guest gets to reach `/init` before kiln gives up on KVM.
+    public var kvmProbeTimeout: Duration = .seconds(20)
+    /// A file that receives the whole console.
+    public var consoleLog: String?
+    public var qemu = "qemu-system-x86_64"
+    /// Seconds since the epoch that the guest's clock starts at (SOURCE_DATE_EPOCH), so that the
+    /// times the guest writes into file systems do not depend on when the build ran. Nil: the host's time.
+    public var clockStart: Int?
+
+    public init() {}
+}
+
+/// What a finished job reported.
+public struct GuestRunResult: Sendable {
+    public var accelerator: Accelerator
+    /// Every protocol message, in order.
+    public var events: [GuestEvent]
+    /// The payloads of `result` messages.
+    public var results: [String] { events.filter { $0.name == "result" }.map(\.payload) }
+    /// From QEMU's start to the guest's first message (`/init` running).
+    public var firstMessageAfter: Duration
+    /// The guest kernel's uptime in seconds when `/init` first reported.
+    public var kernelUptimeAtInit: Double?
+    /// From QEMU's start to its end.
+    public var elapsed: Duration
+}
+
+/// Runs jobs in the builder guest under QEMU.
+public struct GuestRunner: Sendable {
+    public let guest: BuilderGuest
+    public let options: GuestRunOptions
+
+    /// The kernel command line: serial console, quiet, a panic ends QEMU (`-no-reboot`), and what
+    /// shortens a boot under TCG (measured, ~3.2 s to /init without, ~1.7 s with): no crypto
+    /// self-tests, no PS/2 probing, no TSC watchdog, one UART, and no speculation mitigations (the
+    /// guest runs only kiln's job, and retpolines are costly when every instruction is emulated).
+    static let kernelArguments = [
+        "console=ttyS0,115200", "quiet", "panic=-1", "rdinit=/init", "cryptomgr.notests", "i8042.nokbd",
+        "i8042.noaux", "mitigations=off", "no_timer_check", "tsc=reliable", "8250.nr_uarts=1",
+    ].joined(separator: " ")
+
+    public init(guest: BuilderGuest, options: GuestRunOptions = GuestRunOptions()) {
+        self.guest = guest
+        self.options = options
+    }
+
+    /// Boots the guest with `targetDisk` (a raw file, if any) and the job on a read-only input
+    /// disk written into `workDirectory`; returns when the guest has reported and powered off.
+    ///
+    /// - Throws: `BuildVMError` with the console's last lines when QEMU fails, the guest hangs or
+    ///   the job fails; `.interrupted` when the task is cancelled (QEMU is stopped first).
+    public func run(
+        _ job: GuestJob, targetDisk: String?, workDirectory: String, progress: ProgressSink = .none
+    ) async throws(BuildVMError) -> GuestRunResult {
+        let inputDisk = "\(workDirectory)/kiln-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cpio"
+        try InputDisk.write(job, to: inputDisk)
+        defer { unlink(inputDisk) }
+        var disks: [VirtualDisk] = []
+        if let targetDisk {
+            disks.append(
+                VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
+        }
+        disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
+
+        switch options.accelerator {
+        case .tcg:
+            return try await boot(disks, .tcg, progress: progress)
+        case .kvm:
+            guard QEMUCommand.kvmDeviceUsable() else {
+                throw BuildVMError(.kvm, "--accel kvm: /dev/kvm cannot be opened for reading and writing")
+            }
+            return try await boot(disks, .kvm, progress: progress)
+        case .auto:
+            if KVMStatus.knownBroken.withLock({ $0 }) {
+                progress(.warning("guest", "KVM did not work earlier in this run; using TCG (slower)"))
+                return try await boot(disks, .tcg, progress: progress)
+            }
+            guard QEMUCommand.kvmDeviceUsable() else {
+                progress(.warning("guest", "KVM is not available (/dev/kvm cannot be opened); using TCG (slower)"))
+                return try await boot(disks, .tcg, progress: progress)
+            }
+            do {
+                return try await boot(disks, .kvm, progress: progress)
+            } catch  where error.code == .kvm {
+                KVMStatus.knownBroken.withLock { $0 = true }
+                progress(.warning("guest", "\(error.message); using TCG (slower)"))
+                return try await boot(disks, .tcg, progress: progress)
+            }
+        }
+    }
+
+    private func boot(
+        _ disks: [VirtualDisk], _ accelerator: Accelerator, progress: ProgressSink
+    ) async throws(BuildVMError) -> GuestRunResult {
+        var command = QEMUCommand()
+        command.executable = options.qemu
+        command.accelerator = accelerator
+        command.memoryMiB = options.memoryMiB
+        command.cpus = options.cpus
+        command.kernel = (guest.kernel, guest.initramfs, Self.kernelArguments)
+        command.clockStart = options.clockStart
+        command.disks = disks
+        let machine = ConsoleMachine(arguments: command.arguments, logPath: options.consoleLog)
+        progress(.step("guest", "booting the builder guest (\(accelerator.rawValue))"))
+        let started = ContinuousClock.now
+        // Registered first, so that a signal arriving during the start still finds it.
+        RunningQEMU.add(machine)
+        defer { RunningQEMU.remove(machine) }
+        try machine.start()
+        return try await machine.killingOnCancel { () async throws(BuildVMError) -> GuestRunResult in
+            try await follow(machine, accelerator, started: started, progress: progress)
+        }
+    }
+
+    private func follow(
+        _ machine: ConsoleMachine, _ accelerator: Accelerator, started: ContinuousClock.Instant, progress: ProgressSink
+    ) async throws(BuildVMError) -> GuestRunResult {
+        let deadline = options.timeout.map { started + $0 }
+        var parser = GuestProtocolParser()
+        var events: [GuestEvent] = []
+        var firstMessage: ContinuousClock.Instant?
+        var exitStatus: Int?
+        var guestError: String?
+
+        let watcher = { (line: String) throws(BuildVMError) -> ConsoleMachine.Verdict in
+            guard let event = parser.parse(line) else { return .keepWaiting }
+            if firstMessage == nil { firstMessage = ContinuousClock.now }
+            events.append(event)
+            switch event.name {
+            case "step": progress(.step("guest", event.payload))
+            case "info": progress(.info("guest", event.payload))
+            case "progress":
+                let parts = event.payload.split(separator: " ").first?.split(separator: "/") ?? []
+                if let done = parts.first.flatMap({ Int64($0) }) {
+                    progress(.progress("guest", completed: done, total: parts.count > 1 ? Int64(parts[1]) : nil))
+                }
+            case "init":
+                let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
+                progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
+            case "error": guestError = event.payload
+            case "exit":
+                exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1
+                return .finished
+            default: break
+            }
+            // The first message ends the first phase (the boot to /init), which has its own deadline.
+            return events.count == 1 ? .finished : .keepWaiting
+        }
+
+        // First the boot to /init, with a deadline of its own: short under KVM, since a hung KVM
+        // guest prints nothing at all.
+        let bootDeadline = started + (accelerator == .kvm ? options.kvmProbeTimeout : options.bootTimeout)
+        var ending: ConsoleMachine.Ending
+        do {
+            ending = try await machine.watch(
+                idleTimeout: nil, deadline: [bootDeadline, deadline].compactMap { $0 }.min(), watcher)
+        } catch  where error.code == .timeout {
+            if accelerator == .kvm && deadline.map({ bootDeadline < $0 }) ?? true {
+                throw BuildVMError(
+                    .kvm,
+                    "a KVM guest did not reach /init within \(ConsoleMachine.seconds(options.kvmProbeTimeout)) s",
+                    consoleTail: error.consoleTail)
+            }
+            throw BuildVMError(
+                .timeout, "the builder guest did not reach /init in time; QEMU stopped", consoleTail: error.consoleTail)
+        }
+        if case .exited(let termination) = ending, accelerator == .kvm, firstMessage == nil {
+            // Some hosts hang a KVM guest, others make QEMU abort on its first MSR write.
+            let tail = machine.tail
+            throw BuildVMError(
+                .kvm, "a KVM guest ended (\(termination)) before reaching /init: \(tail.last ?? "no output")",
+                consoleTail: tail)
+        }
+        if case .finished = ending, exitStatus == nil {
+            ending = try await machine.watch(idleTimeout: options.idleTimeout, deadline: deadline, watcher)
+        }
+
+        if case .finished = ending {
+            // The guest powers itself off after its last message; wait for that briefly.
+            let grace = ContinuousClock.now + .seconds(30)
+            while machine.process.poll() == nil && ContinuousClock.now < grace {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            await machine.stop()
+        }
+        let elapsed = ContinuousClock.now - started
+        let tail = machine.tail
+        if let guestError {
+            throw BuildVMError(.guest, "the builder guest failed: \(guestError)", consoleTail: tail)
+        }
+        guard let exitStatus else {
+            if case .exited(let termination) = ending, firstMessage == nil {
+                throw BuildVMError(
+                    .qemu, "QEMU ended (\(termination)) before the guest started: \(tail.last ?? "no output")",
+                    consoleTail: tail)
+            }
+            throw BuildVMError(.guest, "the builder guest stopped without reporting an exit status", consoleTail: tail)
+        }
+        guard exitStatus == 0 else {
+            throw BuildVMError(.guest, "the job failed with exit status \(exitStatus)", consoleTail: tail)
+        }
+        let uptime = events.first { $0.name == "init" }.flatMap { Double($0.payload) }
+        return GuestRunResult(
+            accelerator: accelerator, events: events, firstMessageAfter: (firstMessage ?? started) - started,
+            kernelUptimeAtInit: uptime, elapsed: elapsed)
+    }
+}
+
+/// What this process learned about KVM: once a KVM guest has hung, later runs go straight to TCG.
+enum KVMStatus {
+    static let knownBroken = Mutex(false)
+}

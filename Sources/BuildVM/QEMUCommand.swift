@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where the guest's CPU runs.
+public enum Accelerator: String, Sendable, CaseIterable {
+    /// KVM if a guest boots under it within a short deadline, else TCG with a warning.
+    case auto
+    /// KVM or a clear failure.
+    case kvm
+    /// QEMU's software emulation, multi-threaded.
+    case tcg
+}
+
+/// A disk given to the guest as a virtio-blk device.
+struct VirtualDisk: Sendable {
+    var path: String
+    /// QEMU's `format=` ("raw", "qcow2", "vmdk", "vpc", "vhdx", "vdi").
+    var format: String
+    var readOnly: Bool
+    /// Writes go to a temporary overlay, never to the file (`kiln test`).
+    var snapshot: Bool = false
+    /// Visible in the guest as `/sys/block/vdX/serial`.
+    var serial: String?
+}
+
+/// Firmware for booting a disk image.
+public enum Firmware: String, Sendable, CaseIterable {
+    /// SeaBIOS, QEMU's default.
+    case bios
+    /// OVMF, with a private copy of its variable store.
+    case uefi
+}
+
+/// The QEMU command line, assembled in one place.
+struct QEMUCommand: Sendable {
+    var executable = "qemu-system-x86_64"
+    var accelerator: Accelerator = .tcg
+    var memoryMiB = 1024
+    var cpus = 2
+    /// Direct kernel boot: kernel, initramfs, command line.
+    var kernel: (kernel: String, initramfs: String, arguments: String)?
+    var disks: [VirtualDisk] = []
+    /// The guest's real-time clock at start, seconds since the epoch; it then runs with the guest.
+    var clockStart: Int?
+    /// OVMF code and a writable copy of its variables, for UEFI.
+    var uefi: (code: String, variables: String)?
+
+    var arguments: [String] {
+        var argv = [executable, "-nodefaults", "-no-user-config", "-machine", "q35"]
+        switch accelerator {
+        case .kvm:
+            argv += ["-accel", "kvm", "-cpu", "host"]
+        case .tcg, .auto:
+            // thread=multi: one host thread per vCPU, so 2 vCPUs use 2 cores.
+            argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        }
+        argv += ["-m", String(memoryMiB), "-smp", String(cpus)]
+        // No window, no monitor; the serial console goes to standard output, which kiln reads.
+        argv += ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+        argv += ["-nic", "none", "-no-reboot"]
+        if let clockStart { argv += ["-rtc", "base=\(Self.rtcBase(clockStart)),clock=vm"] }
+        if let uefi {
+            argv += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(Self.escape(uefi.code))"]
+            argv += ["-drive", "if=pflash,format=raw,unit=1,file=\(Self.escape(uefi.variables))"]
+        }
+        if let kernel {
+            argv += ["-kernel", kernel.kernel, "-initrd", kernel.initramfs, "-append", kernel.arguments]
+        }
+        for (index, disk) in disks.enumerated() {
+            var drive = "file=\(Self.escape(disk.path)),format=\(disk.format),if=none,id=disk\(index),cache=unsafe"
+            if disk.readOnly { drive += ",readonly=on" }
+            if disk.snapshot { drive += ",snapshot=on" }
+            if !disk.readOnly { drive += ",discard=unmap" }
+            argv += ["-drive", drive]
+            var device = "virtio-blk-pci,drive=disk\(index)"
+            if index == 0 && kernel == nil { device += ",bootindex=0" }
+            if let serial = disk.serial { device += ",serial=\(serial)" }
+            argv += ["-device", device]
+        }
+        return argv
+    }
+
+    /// `-rtc base=` takes UTC as "2006-06-17T16:01:21".
+    static func rtcBase(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+    }
+
+    /// QEMU's option syntax doubles a comma inside a value.
+    static func escape(_ value: String) -> String {
+        value.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
+    }
+
+    /// Can this user open /dev/kvm for reading and writing? (Necessary, not sufficient: guests hang
+    /// in nested KVM on some hosts, which only a boot finds out.)
+    static func kvmDeviceUsable() -> Bool {
+        let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
+    }
+}

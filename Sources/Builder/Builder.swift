@@ -1,1 +1,0 @@
-// The Builder module; see README.md's map of modules.

@@ -1,0 +1,162 @@
+import Appliance
+import Crypto
+
+/// Where each partition of the target disk goes: GPT with a BIOS boot partition and an ESP as the
+/// firmware needs them, then the description's partitions in order. Sizes in MiB, the first
+/// partition at 1 MiB; identifiers derived from a seed so that the same inputs give the same disk.
+public struct DiskLayout: Sendable, Equatable {
+    public struct Slot: Sendable, Equatable {
+        /// `bios`, `esp`, or the description's mount point (`/`, `/var`, `swap`).
+        public var role: String
+        public var startMiB: Int64
+        public var sizeMiB: Int64
+        /// GPT partition type GUID.
+        public var typeGUID: String
+        /// GPT partition GUID.
+        public var partitionGUID: String
+        /// The file system's UUID (a FAT volume id, 8 hex digits, for the ESP); nil for BIOS boot.
+        public var filesystemID: String?
+        public var filesystem: FilesystemType?
+        public var mountOptions: String?
+        /// The GPT partition name.
+        public var label: String
+
+        /// The file system's UUID as blkid and /dev/disk/by-uuid spell it (`809B-9115` for FAT).
+        public var filesystemUUID: String? {
+            guard let id = filesystemID else { return nil }
+            return filesystem == .vfat ? "\(id.prefix(4))-\(id.suffix(4))" : id
+        }
+    }
+
+    public var diskGUID: String
+    public var sizeMiB: Int64
+    public var slots: [Slot]
+
+    static let espSizeMiB: Int64 = 255
+    /// Room at the start (alignment, primary GPT) and at the end (backup GPT).
+    static let leadMiB: Int64 = 1
+    static let tailMiB: Int64 = 1
+
+    public init(hardware: Hardware, seed: String) throws(BuilderError) {
+        var slots: [Slot] = []
+        var next = Self.leadMiB
+        func add(_ role: String, _ size: Int64, _ type: String, _ fs: FilesystemType?, _ options: String?, _ label: String) {
+            let id = Self.uuid(seed, "partition:\(role)")
+            let fsID: String? = switch fs {
+            case nil: nil
+            case .vfat?: String(Self.uuid(seed, "fs:\(role)").replacingAll("-", "").prefix(8)).uppercased()
+            default: Self.uuid(seed, "fs:\(role)")
+            }
+            slots.append(Slot(role: role, startMiB: next, sizeMiB: size, typeGUID: type, partitionGUID: id,
+                              filesystemID: fsID, filesystem: fs, mountOptions: options, label: label))
+            next += size
+        }
+        if hardware.firmware != .uefi { add("bios", 1, Self.biosBootType, nil, nil, "bios") }
+        if hardware.firmware != .bios { add("esp", Self.espSizeMiB, Self.espType, .vfat, "umask=0077", "esp") }
+        let partitions = hardware.partitions
+        guard partitions.contains(where: { $0.mountPoint == "/" }) else {
+            throw BuilderError("the description has no / partition")
+        }
+        for partition in partitions {
+            switch partition.type {
+            case .ext4, .ext3, .vfat, .swap: break
+            case .xfs, .btrfs:
+                throw BuilderError(
+                    "\(partition.mountPoint): kiln build makes ext4, ext3, vfat and swap; \(partition.type.rawValue) is only for installer-driven installs for now")
+            }
+            if partition.passphrase != nil {
+                throw BuilderError("\(partition.mountPoint): encrypted partitions are only for installer-driven installs for now")
+            }
+        }
+        let fixed = Self.leadMiB + slots.reduce(0) { $0 + $1.sizeMiB } + partitions.reduce(0) { $0 + $1.size.mebibytes }
+            + Self.tailMiB
+        let disk = hardware.diskSize?.mebibytes ?? fixed
+        guard disk >= fixed else {
+            throw BuilderError("disk_size \(Size(mebibytes: disk)) is smaller than the partitions need (\(Size(mebibytes: fixed)))")
+        }
+        for (index, partition) in partitions.enumerated() {
+            var size = partition.size.mebibytes
+            if partition.grow && index == partitions.count - 1 { size += disk - fixed }
+            let type = partition.isSwap ? Self.swapType : (Self.mountTypes[partition.mountPoint] ?? Self.linuxType)
+            let label = partition.isSwap ? "swap" : partition.mountPoint == "/" ? "root"
+                : String(partition.mountPoint.dropFirst()).replacingAll("/", "-")
+            add(partition.mountPoint, size, type, partition.type, partition.options, label)
+        }
+        diskGUID = Self.uuid(seed, "disk")
+        sizeMiB = disk
+        self.slots = slots
+    }
+
+    /// sfdisk's script for the table (sfdisk(8), "Input format").
+    public var sfdiskScript: String {
+        var lines = ["label: gpt", "label-id: \(diskGUID)", "unit: sectors", "first-lba: 2048", ""]
+        for slot in slots {
+            lines.append(
+                "start=\(slot.startMiB * 2048), size=\(slot.sizeMiB * 2048), type=\(slot.typeGUID), uuid=\(slot.partitionGUID), name=\(slot.label)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `/etc/fstab`, by UUID, mount points in order of depth.
+    public var fstab: String {
+        var lines = ["# written by kiln: <file system> <mount point> <type> <options> <dump> <pass>"]
+        for slot in mountedSlots {
+            guard let fs = slot.filesystem, let id = slot.filesystemUUID else { continue }
+            let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
+            if fs == .swap {
+                lines.append("UUID=\(id) none swap sw 0 0")
+                continue
+            }
+            let options = slot.mountOptions ?? (fs == .vfat ? "defaults" : "errors=remount-ro")
+            let pass = mountPoint == "/" ? 1 : 2
+            lines.append("UUID=\(id) \(mountPoint) \(fs.rawValue) \(options) 0 \(pass)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Partitions with a file system, parents before children (`/` first, `/boot/efi` after `/boot`).
+    public var mountedSlots: [Slot] {
+        slots.filter { $0.filesystem != nil }.sorted { a, b in
+            func depth(_ slot: Slot) -> Int {
+                if slot.role == "swap" { return 100 }
+                let path = slot.role == "esp" ? "/boot/efi" : slot.role
+                return path == "/" ? 0 : path.split(separator: "/").count
+            }
+            return (depth(a), a.startMiB) < (depth(b), b.startMiB)
+        }
+    }
+
+    /// A version-4-shaped UUID from SHA-256 of the seed and a purpose.
+    static func uuid(_ seed: String, _ purpose: String) -> String {
+        var bytes = Array(SHA256.hash(data: Array("kiln:\(seed):\(purpose)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | 0x40
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        let hex = bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
+                     hex.dropFirst(20)]
+        return parts.joined(separator: "-")
+    }
+
+    // GPT partition types (UEFI spec 2.10 §5.3.3; the Discoverable Partitions Specification).
+    static let biosBootType = "21686148-6449-6E6F-744E-656564454649"
+    static let espType = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    static let linuxType = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+    static let swapType = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
+    static let mountTypes = [
+        "/": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
+        "/var": "4D21B016-B534-45C2-A9FB-5C16E091FD2D",
+        "/home": "933AC7E1-2EB4-4F13-B844-0E14E2AEF915",
+        "/srv": "3B8F8425-20E0-4F3B-907F-1A25A76F98E8",
+        "/var/tmp": "7EC6F557-3BC5-4ACA-B293-16EF5DF639D1",
+    ]
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

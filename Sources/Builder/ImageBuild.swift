@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Appliance
+import BuildVM
+import Crypto
+import DiskImage
+import Foundation
+import KilnSupport
+import Packages
+
+/// The build pipeline after packages are locked and fetched: assemble the builder guest, unpack
+/// the target's packages on the host, install in the guest, and write the requested formats with
+/// a manifest, a package list and an SBOM (SPEC, "How an image is built", steps 4 to 7).
+public struct ImageBuild: Sendable {
+    public struct Options: Sendable {
+        public var outputDirectory: String
+        public var formats: [ImageFormat] = [.qcow2]
+        public var accelerator: Accelerator = .auto
+        public var sourceDateEpoch: Int64 = 0
+        public var cacheDirectory: String
+        /// Guest memory: the unpacked packages pass through the guest's RAM once.
+        public var guestMemoryMiB = 2048
+
+        public init(outputDirectory: String, cacheDirectory: String) {
+            self.outputDirectory = outputDirectory
+            self.cacheDirectory = cacheDirectory
+        }
+    }
+
+    public struct Output: Sendable {
+        public var path: String
+        public var format: ImageFormat
+        public var size: Int64
+        public var sha256: String
+    }
+
+    public struct Result: Sendable {
+        public var outputs: [Output]
+        public var manifest: String
+        public var accelerator: Accelerator
+        public var guestSeconds: Double
+    }
+
+    public let appliance: Appliance
+    public let lockfile: Lockfile
+    public let targetPackages: [LocalPackage]
+    public let builderPackages: [LocalPackage]
+    public let aptSources: [ArchiveSource]
+    public let options: Options
+
+    public init(
+        appliance: Appliance, lockfile: Lockfile, targetPackages: [LocalPackage], builderPackages: [LocalPackage],
+        aptSources: [ArchiveSource], options: Options
+    ) {
+        self.appliance = appliance
+        self.lockfile = lockfile
+        self.targetPackages = targetPackages
+        self.builderPackages = builderPackages
+        self.aptSources = aptSources
+        self.options = options
+    }
+
+    /// Runs the build; outputs appear in the output directory only when everything succeeded.
+    public func run(progress: ProgressSink) async throws(BuilderError) -> Result {
+        let files = FileManager.default
+        do {
+            try files.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw BuilderError("cannot create \(options.outputDirectory): \(error.localizedDescription)")
+        }
+        let work = "\(options.outputDirectory)/.kiln-build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            try files.createDirectory(atPath: work, withIntermediateDirectories: true)
+        } catch {
+            throw BuilderError("cannot create \(work): \(error.localizedDescription)")
+        }
+        AtomicOutput.registerScratchDirectory(work)
+        defer {
+            try? files.removeItem(atPath: work)
+            AtomicOutput.unregisterScratchDirectory(work)
+        }
+
+        let recipe = BuilderGuestRecipe(packages: builderPackages.map(\.path), sourceDateEpoch: 0)
+        let guest: BuilderGuest
+        do {
+            guest = try BuilderGuest.prepare(recipe, cacheDirectory: options.cacheDirectory, progress: progress)
+        } catch {
+            throw BuilderError("cannot assemble the builder guest: \(error)")
+        }
+
+        progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
+        let rootTar = "\(work)/root.tar"
+        let root = try TargetRoot.write(
+            debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
+        let layout = try DiskLayout(hardware: appliance.hardware, seed: seed)
+        let job = try InstallJob(
+            appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
+            sourceDateEpoch: options.sourceDateEpoch
+        ).guestJob(workDirectory: work)
+
+        let raw = "\(work)/disk.raw"
+        guard files.createFile(atPath: raw, contents: nil), truncate(raw, off_t(layout.sizeMiB * 1_048_576)) == 0 else {
+            throw BuilderError("cannot create the target disk \(raw)")
+        }
+        var runOptions = GuestRunOptions()
+        runOptions.accelerator = options.accelerator
+        runOptions.memoryMiB = options.guestMemoryMiB
+        runOptions.consoleLog = "\(work)/guest.log"
+        let run: GuestRunResult
+        do {
+            run = try await GuestRunner(guest: guest, options: runOptions)
+                .run(job, targetDisk: raw, workDirectory: work, progress: progress)
+        } catch {
+            throw BuilderError(error.message, consoleTail: error.consoleTail)
+        }
+        unlink(rootTar)
+
+        progress(.step("export", "writing \(options.formats.map(\.rawValue).joined(separator: ", "))"))
+        var outputs: [Output] = []
+        for format in options.formats {
+            let destination = "\(options.outputDirectory)/\(appliance.name).\(format.rawValue)"
+            if format == .raw {
+                guard rename(raw, destination) == 0 else {
+                    throw BuilderError("cannot move the image to \(destination): \(String(cString: strerror(errno)))")
+                }
+            } else {
+                let source = options.formats.contains(.raw) && files.fileExists(atPath: "\(options.outputDirectory)/\(appliance.name).raw")
+                    ? "\(options.outputDirectory)/\(appliance.name).raw" : raw
+                do {
+                    try ImageConverter.convert(
+                        from: source, to: destination, options: ExportOptions(format: format), progress: progress)
+                } catch {
+                    throw BuilderError("cannot write \(destination): \(error)")
+                }
+            }
+            outputs.append(try Self.describe(destination, format: format))
+        }
+        let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
+        let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) / 1e18
+        return Result(outputs: outputs, manifest: manifest, accelerator: run.accelerator, guestSeconds: seconds)
+    }
+
+    /// What every derived identifier (disk and file system UUIDs) comes from: the description and
+    /// the exact packages, so that the same inputs give the same disk.
+    var seed: String {
+        var hasher = SHA256()
+        hasher.update(data: Data(descriptionDigest.utf8))
+        for package in lockfile.packages { hasher.update(data: Data(package.sha256.utf8)) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// SHA-256 of the description file as written.
+    var descriptionDigest: String {
+        let data = FileManager.default.contents(atPath: appliance.sourcePath) ?? Data(appliance.name.utf8)
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The archives the target keeps in its apt sources: those the build used.
+    var targetSources: String? {
+        guard !aptSources.isEmpty else { return nil }
+        return aptSources.map { source in
+            var lines = ["Types: deb", "URIs: \(source.uri)", "Suites: \(source.suite)",
+                         "Components: \(source.components.joined(separator: " "))"]
+            lines.append("Signed-By: \(source.effectiveKeyring)")
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n\n") + "\n"
+    }
+
+    static func describe(_ path: String, format: ImageFormat) throws(BuilderError) -> Output {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw BuilderError("cannot read \(path)") }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        while true {
+            let chunk = handle.readData(ofLength: 4 << 20)
+            if chunk.isEmpty { break }
+            size += Int64(chunk.count)
+            hasher.update(data: chunk)
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Output(path: path, format: format, size: size, sha256: digest)
+    }
+}

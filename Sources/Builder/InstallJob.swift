@@ -1,0 +1,112 @@
+import Appliance
+import BuildVM
+import Foundation
+import KilnArchive
+import KilnSupport
+
+/// Everything the builder guest needs to install one description: the fixed `InstallScript`, and
+/// the description's particulars as data files beside it.
+///
+/// Values are never spliced into shell code: the guest's loops read plain whitespace-free fields
+/// (numbers, UUIDs, file system names, mount points kiln validated), and the few values the target's
+/// `configure.sh` passes to programs (names, hashes, groups) are single-quoted with `ShellQuote`.
+public struct InstallJob: Sendable {
+    public var appliance: Appliance
+    public var layout: DiskLayout
+    public var root: TargetRoot
+    /// The uncompressed tar of the unpacked packages (`TargetRoot.write`).
+    public var rootTar: String
+    /// `deb822` text for `/etc/apt/sources.list.d/kiln.sources` in the target.
+    public var aptSources: String?
+    public var sourceDateEpoch: Int64
+    public var architecture = "amd64"
+
+    public init(
+        appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
+        sourceDateEpoch: Int64
+    ) {
+        self.appliance = appliance
+        self.layout = layout
+        self.root = root
+        self.rootTar = rootTar
+        self.aptSources = aptSources
+        self.sourceDateEpoch = sourceDateEpoch
+    }
+
+    /// Writes the overlay tar into `workDirectory` and returns the guest job.
+    public func guestJob(workDirectory: String) throws(BuilderError) -> GuestJob {
+        let overlay = "\(workDirectory)/overlay.tar"
+        do {
+            let writer = try ArchiveWriter(path: overlay, format: .gnuTar)
+            try TargetConfiguration(job: self).write(to: writer)
+            try writer.finish()
+        } catch {
+            throw BuilderError("cannot write the target's configuration: \(error)")
+        }
+
+        var files: [GuestJob.File] = [
+            .init(path: "settings.sh", source: .bytes(Array(settings.utf8))),
+            .init(path: "layout.sfdisk", source: .bytes(Array(layout.sfdiskScript.utf8))),
+            .init(path: "filesystems", source: .bytes(Array(filesystems.utf8))),
+            .init(path: "mounts", source: .bytes(Array(mounts.utf8))),
+            .init(path: "uuids", source: .bytes(Array(uuids.utf8))),
+            .init(path: "preinst-order", source: .bytes(Array(preinstOrder.utf8))),
+            .init(path: "initramfs-hold", source: .bytes(Array(InstallScript.initramfsHold.utf8)), permissions: 0o755),
+            .init(path: "root.tar", source: .hostFile(rootTar)),
+            .init(path: "overlay.tar", source: .hostFile(overlay)),
+        ]
+        let post = appliance.post.base
+        var names: [String] = []
+        for (index, command) in post.enumerated() {
+            let name = String(format: "%03d", index + 1)
+            names.append(name)
+            files.append(.init(path: "post/\(name)", source: .bytes(Array((command + "\n").utf8))))
+        }
+        files.append(.init(path: "post.list", source: .bytes(Array(names.map { $0 + "\n" }.joined().utf8))))
+        return GuestJob(script: InstallScript.text, files: files)
+    }
+
+    /// Shell assignments of numbers and fixed words only.
+    var settings: String {
+        """
+        SOURCE_DATE_EPOCH=\(sourceDateEpoch)
+        PACKAGE_COUNT=\(root.packages.count)
+        FIRMWARE=\(appliance.hardware.firmware.rawValue)
+        ARCH=\(architecture)
+
+        """
+    }
+
+    /// `NUMBER FS ID LABEL` per partition with a file system.
+    var filesystems: String {
+        layout.slots.enumerated().compactMap { index, slot -> String? in
+            guard let fs = slot.filesystem, let id = slot.filesystemID else { return nil }
+            return "\(index + 1) \(fs.rawValue) \(id) \(slot.label)\n"
+        }.joined()
+    }
+
+    /// `NUMBER FS MOUNTPOINT`, parents first.
+    var mounts: String {
+        layout.mountedSlots.compactMap { slot -> String? in
+            guard let fs = slot.filesystem, fs != .swap, let index = layout.slots.firstIndex(of: slot) else { return nil }
+            let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
+            return "\(index + 1) \(fs.rawValue) \(mountPoint == "/" ? "/" : mountPoint)\n"
+        }.joined()
+    }
+
+    /// `NUMBER FS UUID` for the by-uuid links grub-mkconfig looks for.
+    var uuids: String {
+        layout.slots.enumerated().compactMap { index, slot -> String? in
+            guard let fs = slot.filesystem, let id = slot.filesystemUUID else { return nil }
+            return "\(index + 1) \(fs.rawValue) \(id)\n"
+        }.joined()
+    }
+
+    /// Packages with a preinst, base-passwd first (it makes /etc/passwd, which others need), then in
+    /// unpack order.
+    var preinstOrder: String {
+        let keys = root.packages.filter(\.hasPreinst).map(\.databaseKey)
+        let first = keys.filter { $0 == "base-passwd" || $0 == "base-files" }.sorted()
+        return (first + keys.filter { !first.contains($0) }).map { $0 + "\n" }.joined()
+    }
+}

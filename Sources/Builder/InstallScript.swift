@@ -1,0 +1,157 @@
+/// The shell script the builder guest runs to turn an empty disk into the target (SPEC, "How an
+/// image is built", step 6). It runs under busybox `sh`, and in the target under its own `/bin/sh`.
+///
+/// Everything particular to one description comes from files beside it in `/job` (written by
+/// `InstallJob`); the script itself is the same for every build, so that no value from a
+/// description is ever read as shell code. Only `post` commands run as written, by design.
+enum InstallScript {
+    static let text = #"""
+        #!/bin/sh
+        # kiln: install the target onto $KILN_TARGET. Inputs are files in /job (see InstallJob).
+        set -eu
+        . /job/settings.sh
+        T=/target
+        DISK=$KILN_TARGET
+        [ -n "$DISK" ] || { kiln-event error "no target disk"; exit 1; }
+        export E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" SOURCE_DATE_EPOCH
+
+        part() { # part N -> /dev/vda N, naming as the kernel does
+            echo "$DISK$1"
+        }
+
+        kiln-event step "partitioning the disk"
+        /sbin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
+        # Busybox prefers its own applets to PATH: the real tools are called by their paths.
+        blockdev --rereadpt "$DISK" 2>/dev/null || true
+        tries=0
+        while [ ! -b "$(part 1)" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
+
+        kiln-event step "making file systems"
+        while read -r number fs id label; do
+            dev=$(part "$number")
+            case "$fs" in
+                ext4|ext3) /sbin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
+                vfat) /sbin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
+                swap) : ;;  # made from the target's mkswap, which takes a UUID
+            esac
+        done < /job/filesystems
+
+        kiln-event step "mounting"
+        while read -r number fs mountpoint; do
+            mkdir -p "$T$mountpoint"
+            mount -t "$fs" "$(part "$number")" "$T$mountpoint"
+        done < /job/mounts
+
+        kiln-event step "writing $PACKAGE_COUNT packages"
+        tar -x -f /job/root.tar -C "$T"
+        rm -f /job/root.tar
+
+        mkdir -p "$T/proc" "$T/sys" "$T/dev" "$T/run" "$T/tmp"
+        mount -t proc proc "$T/proc"
+        mount -t sysfs sysfs "$T/sys"
+        mount -t devtmpfs devtmpfs "$T/dev"
+        mkdir -p "$T/dev/pts" && mount -t devpts devpts "$T/dev/pts"
+        mount -t tmpfs tmpfs "$T/run"
+        chmod 1777 "$T/tmp"
+        # grub-mkconfig writes root=UUID= only when udev's link exists; there is no udev here
+        while read -r number fs id; do
+            mkdir -p /dev/disk/by-uuid "$T/dev/disk/by-uuid"
+            ln -sf "../../${DISK##*/}$number" "$T/dev/disk/by-uuid/$id"
+        done < /job/uuids
+
+        in_target() {
+            chroot "$T" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+                DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true INITRD=No \
+                SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"
+        }
+
+        # No service starts while packages are configured.
+        printf '#!/bin/sh\nexit 101\n' > "$T/usr/sbin/policy-rc.d"
+        chmod 755 "$T/usr/sbin/policy-rc.d"
+        # update-initramfs runs once, at the end, not once per trigger
+        cp /job/initramfs-hold "$T/usr/sbin/kiln-update-initramfs-hold"
+        chmod 755 "$T/usr/sbin/kiln-update-initramfs-hold"
+        in_target dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
+        ln -s kiln-update-initramfs-hold "$T/usr/sbin/update-initramfs"
+
+        kiln-event step "running the packages' pre-install scripts"
+        while read -r key; do
+            pkg=${key%%:*}
+            in_target env DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE="$pkg" DPKG_MAINTSCRIPT_ARCH="$ARCH" \
+                DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_ROOT= DPKG_ADMINDIR=/var/lib/dpkg \
+                "/var/lib/dpkg/info/$key.preinst" install
+        done < /job/preinst-order
+
+        kiln-event step "configuring $PACKAGE_COUNT packages"
+        in_target dpkg --configure -a --force-unsafe-io --no-triggers
+        in_target dpkg --triggers-only -a --force-unsafe-io
+
+        kiln-event step "configuring the system"
+        while read -r number fs id label; do
+            [ "$fs" = swap ] && in_target mkswap -U "$id" -L "$label" "$(part "$number")" > /dev/null
+        done < /job/filesystems
+        tar -x -f /job/overlay.tar -C "$T"
+        in_target sh /kiln/configure.sh
+        rm -rf "$T/kiln"
+
+        kiln-event step "making the initramfs"
+        rm -f "$T/usr/sbin/update-initramfs"
+        in_target dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
+        rm -f "$T/usr/sbin/kiln-update-initramfs-hold"
+        in_target update-initramfs -c -k all > /tmp/initramfs.log 2>&1 || { cat /tmp/initramfs.log; exit 1; }
+
+        kiln-event step "installing the boot loader"
+        if [ "$FIRMWARE" != uefi ]; then
+            in_target grub-install --target=i386-pc --no-floppy "$DISK" > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        fi
+        if [ "$FIRMWARE" != bios ]; then
+            in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram \
+                > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        fi
+        in_target update-grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+
+        if [ -s /job/post.list ]; then
+            kiln-event step "running post commands"
+            n=0
+            while IFS= read -r name; do
+                n=$((n + 1))
+                kiln-event info "post $n: $(head -c 200 "/job/post/$name" | head -n 1)"
+                cp "/job/post/$name" "$T/tmp/kiln-post"
+                if ! in_target /bin/sh -e /tmp/kiln-post; then
+                    kiln-event error "post command $n failed: $(head -n 1 "/job/post/$name")"
+                    exit 1
+                fi
+                rm -f "$T/tmp/kiln-post"
+            done < /job/post.list
+        fi
+
+        kiln-event step "cleaning up"
+        rm -f "$T/usr/sbin/policy-rc.d"
+        rm -rf "$T/var/cache/apt/"*.bin "$T/var/lib/apt/lists/"* "$T/var/cache/debconf/"*-old "$T/var/lib/dpkg/"*-old
+        rm -f "$T/etc/ssh/ssh_host_"*
+        : > "$T/etc/machine-id"
+        rm -f "$T/var/lib/dbus/machine-id" "$T/var/lib/systemd/random-seed"
+        find "$T/var/log" -type f -exec sh -c ': > "$1"' _ {} \;
+        rm -rf "$T/tmp/"* "$T/var/tmp/"*
+        rm -rf "$T/dev/disk"
+
+        umount "$T/dev/pts" "$T/dev" "$T/run" "$T/sys" "$T/proc"
+        kiln-event step "trimming free space"
+        sort -r -k3 /job/mounts | while read -r number fs mountpoint; do
+            fstrim "$T$mountpoint" 2>/dev/null || true
+        done
+        sort -r -k3 /job/mounts | while read -r number fs mountpoint; do
+            umount "$T$mountpoint"
+        done
+        sync
+        kiln-event result "installed"
+        """#
+
+    /// Stands in for update-initramfs while packages are configured (the real one runs once at the end).
+    static let initramfsHold = """
+        #!/bin/sh
+        # kiln: update-initramfs is deferred until every package is configured.
+        exit 0
+
+        """
+}

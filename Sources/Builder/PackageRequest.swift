@@ -1,0 +1,93 @@
+import Appliance
+import BuildVM
+import KilnSupport
+import Packages
+
+/// What a Debian-family description asks the archive for: which suites, which packages on which
+/// base set, and the builder guest's own packages. `kiln lock` and `kiln build` make it the same
+/// way, so that a lockfile answers a build.
+public struct PackageRequest: Sendable {
+    public var sources: [ArchiveSource]
+    /// The target's packages: the description's, and what kiln adds for a bootable image.
+    public var packages: [String]
+    public var base: BaseSet = .minbase
+    /// What the builder guest is assembled from.
+    public var builderPackages: [String] = BuilderGuestRecipe.debianPackages
+
+    public init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
+        guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
+            throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
+        }
+        var sources: [ArchiveSource] = []
+        for repo in appliance.repos {
+            guard let uri = repo.baseurl else {
+                throw PackagesError(.sources, "repo \(repo.name): Debian archives need a baseurl, not a mirrorlist")
+            }
+            if let key = repo.key, !key.hasPrefix("/") {
+                throw PackagesError(.sources, "repo \(repo.name): key must be a local keyring path, not \(key)")
+            }
+            sources.append(
+                ArchiveSource(
+                    uri: uri, suite: repo.suite ?? codename,
+                    components: repo.components.isEmpty ? ["main"] : repo.components, keyring: repo.key))
+        }
+        if appliance.defaultRepos {
+            sources += Self.retarget(hostSources, to: codename)
+        }
+        guard !sources.isEmpty else {
+            throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
+        }
+        self.sources = sources
+        packages = Array(Set(appliance.packages + Self.imagePackages(for: appliance))).sorted()
+    }
+
+    /// What kiln adds to a Debian image beyond the description's own packages: an init, a kernel,
+    /// the boot loaders for the firmware, merged-/usr, ifupdown with a DHCP client for the network,
+    /// and what the description's settings need (sudo, locales).
+    static func imagePackages(for appliance: Appliance) -> [String] {
+        let firmware = appliance.hardware.firmware
+        var names = BuiltInPackages.debian(bios: firmware != .uefi, uefi: firmware != .bios)
+        names += ["usr-is-merged", "ifupdown", "isc-dhcp-client"]
+        if appliance.users.contains(where: \.sudo) { names.append("sudo") }
+        if !["C", "C.UTF-8", "POSIX"].contains(appliance.os.locale) { names.append("locales") }
+        return names
+    }
+
+    /// The host's suites moved to the description's release: with a bookworm host and a trixie
+    /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
+    /// without a dash.
+    static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
+        guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
+            return sources
+        }
+        return sources.map { source in
+            var moved = source
+            if source.suite == hostRelease || source.suite.hasPrefix(hostRelease + "-") {
+                moved.suite = codename + source.suite.dropFirst(hostRelease.count)
+            }
+            return moved
+        }
+    }
+
+    /// Reads the archives, resolves the target's and the builder guest's packages, and writes the
+    /// lockfile.
+    public func lock(to destination: String, cache: PackageCache, progress: ProgressSink) async throws(PackagesError)
+        -> Lockfile
+    {
+        let client = ArchiveClient(cache: cache, progress: progress)
+        let index = try await client.index(sources)
+        progress(.step("resolve", "resolving \(packages.count) packages on the \(base.rawValue) base set"))
+        let resolver = Resolver(index: index)
+        let resolution = try resolver.resolve(packages, base: base)
+        var lockfile = Lockfile(resolution: resolution, index: index, requested: packages, base: base)
+        let guest = try resolver.resolve(builderPackages, base: .none)
+        lockfile.builder = Lockfile(resolution: guest, index: index, requested: builderPackages, base: .none).packages
+        try lockfile.write(to: destination)
+        return lockfile
+    }
+
+    /// Whether `lockfile` was made for this request, so that `--locked` may use it.
+    public func isAnswered(by lockfile: Lockfile) -> Bool {
+        lockfile.answers(requested: packages, base: base, architecture: "amd64") && lockfile.builder != nil
+    }
+}

@@ -1,0 +1,45 @@
+/// How a writer wants its blocks compressed before it receives them.
+enum BlockCompression: Sendable {
+    /// Raw deflate (no zlib header) with this window (qcow2: 12 bits, what qemu inflates).
+    case rawDeflate(windowBits: Int32)
+    /// A zlib stream (RFC 1950), as streamOptimized VMDK grains.
+    case zlib
+}
+
+/// The format-specific half of a conversion: receives the non-zero blocks of the image in ascending
+/// order and lays them out in its format; everything it is not given reads as zero.
+protocol BlockWriter: AnyObject {
+    /// The unit the writer allocates in (qcow2 cluster, VMDK grain, VHD/VHDX/VDI block).
+    var blockSize: Int { get }
+    /// Set when blocks must arrive compressed too.
+    var compression: BlockCompression? { get }
+    /// One block of `blockSize` bytes (zero-padded past the virtual size), never all zero.
+    ///
+    /// - Parameter compressed: the block compressed as `compression` asks, when it is set.
+    func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError)
+    /// Writes the tables and trailers; the file is complete afterwards.
+    func finish() throws(DiskImageError)
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum ZeroCheck {
+    private static let zeros = [UInt8](repeating: 0, count: 64 << 10)
+
+    /// Whether every byte of `buffer` is zero.
+    static func isZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        return zeros.withUnsafeBytes { zero in
+            while offset < buffer.count {
+                let n = min(zero.count, buffer.count - offset)
+                if memcmp(buffer.baseAddress! + offset, zero.baseAddress!, n) != 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+}

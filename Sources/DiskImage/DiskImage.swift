@@ -1,1 +1,0 @@
-// The DiskImage module; see README.md's map of modules.

@@ -1,0 +1,33 @@
+/// Why a disk image could not be read or written.
+public struct DiskImageError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        /// The file could not be opened, read or written.
+        case io
+        /// The file is not a valid image of the format it claims (bad magic, bad header, bad table).
+        case corrupt
+        /// The file ends before data that its headers point to.
+        case truncated
+        /// A valid image that uses a feature kiln does not handle.
+        case unsupported
+        /// The format detected from the content differs from the one the name or caller asked for.
+        case formatMismatch
+        /// The caller asked for something that makes no sense (unknown format, bad size).
+        case invalidArgument
+    }
+
+    public var code: Code
+    public var message: String
+    /// The underlying error, when one caused this.
+    public var cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        if let cause { return "\(message): \(cause)" }
+        return message
+    }
+}

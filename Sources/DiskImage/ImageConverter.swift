@@ -1,0 +1,212 @@
+import Foundation
+import KilnSupport
+
+/// What to write: the target format and how.
+public struct ExportOptions: Sendable {
+    public var format: ImageFormat
+    /// VMDK: monolithicSparse (default) or streamOptimized; VHD: dynamic (default) or fixed.
+    public var subformat: ImageSubformat?
+    /// qcow2: zlib-compressed clusters. (streamOptimized VMDK is always compressed.)
+    public var compress: Bool
+    /// zlib level for compressed output (qemu-img uses 6, zlib's default).
+    public var compressionLevel: Int32
+    /// Compression workers; defaults to the number of active cores.
+    public var threads: Int
+    /// VMDK descriptor's `ddb.adapterType` (ide, lsilogic, buslogic, legacyESX).
+    public var vmdkAdapter: String
+
+    public init(
+        format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false, compressionLevel: Int32 = 6,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil
+    ) {
+        self.format = format
+        self.subformat = subformat
+        self.compress = compress
+        self.compressionLevel = compressionLevel
+        self.threads = max(1, threads)
+        self.vmdkAdapter = vmdkAdapter ?? (subformat == .streamOptimized ? "lsilogic" : "ide")
+    }
+}
+
+/// Streams any image into any format: only the ranges the source says hold data are read, zero
+/// blocks stay unallocated, compression runs on every core, and the output appears only when complete.
+public enum ImageConverter {
+    /// Converts the image at `source` (format from its magic bytes, checked against its extension).
+    public static func convert(
+        from source: String, to destination: String, options: ExportOptions, progress: ProgressSink = .none
+    ) throws(DiskImageError) {
+        let reader = try DiskImage.openChecked(source)
+        try convert(reader, to: destination, options: options, progress: progress)
+    }
+
+    /// Writes `reader`'s guest bytes to `destination` in `options.format`.
+    public static func convert(
+        _ reader: any DiskReader, to destination: String, options: ExportOptions, progress: ProgressSink = .none
+    ) throws(DiskImageError) {
+        let output: AtomicOutput
+        do { output = try AtomicOutput(destination) } catch {
+            throw DiskImageError(.io, error.description)
+        }
+        do {
+            let file = try ImageFile(writing: output.temporaryPath, displayName: destination)
+            let writer = try makeWriter(options, file: file, virtualSize: reader.virtualSize, name: destination)
+            try pump(reader, into: writer, options: options, progress: progress)
+            try writer.finish()
+        } catch {
+            output.discard()
+            throw error
+        }
+        do { try output.commit() } catch { throw DiskImageError(.io, error.description) }
+    }
+
+    static func makeWriter(
+        _ options: ExportOptions, file: ImageFile, virtualSize: UInt64, name: String
+    ) throws(DiskImageError) -> any BlockWriter {
+        let fileName = URL(fileURLWithPath: name).lastPathComponent
+        switch options.format {
+        case .raw:
+            return try RawWriter(file: file, virtualSize: virtualSize)
+        case .qcow2:
+            return try Qcow2Writer(file: file, virtualSize: virtualSize, compressed: options.compress)
+        case .vmdk:
+            let stream = options.subformat == .streamOptimized
+            return try VMDKWriter(
+                file: file, virtualSize: virtualSize, streamOptimized: stream, adapter: options.vmdkAdapter,
+                extentName: fileName)
+        case .vhd:
+            return try VHDWriter(file: file, virtualSize: virtualSize, fixed: options.subformat == .fixed)
+        case .vhdx:
+            return try VHDXWriter(file: file, virtualSize: virtualSize)
+        case .vdi:
+            return try VDIWriter(file: file, virtualSize: virtualSize)
+        }
+    }
+
+    /// Feeds `writer` every non-zero block of `reader`, in order.
+    static func pump(
+        _ reader: any DiskReader, into writer: any BlockWriter, options: ExportOptions, progress: ProgressSink
+    ) throws(DiskImageError) {
+        let blockSize = writer.blockSize
+        let ranges = try reader.dataRanges()
+        let total = ranges.reduce(UInt64(0)) { $0 + UInt64($1.count) }
+        progress(.step("convert", "converting \(formatBytes(total)) of data to \(options.format.rawValue)"))
+        progress(.progress("convert", completed: 0, total: Int64(total)))
+
+        let batchBlocks = max(1, (options.compression(for: writer) == nil ? 8 << 20 : 4 << 20) / blockSize)
+        let batch = Batch(blocks: batchBlocks, blockSize: blockSize)
+        var deflaters: [Deflater] = []
+        if let kind = writer.compression {
+            for _ in 0..<options.threads { deflaters.append(try Deflater(kind, level: options.compressionLevel)) }
+        }
+        var done: UInt64 = 0
+        var lastBlock: UInt64? = nil
+
+        func flushBatch() throws(DiskImageError) {
+            if batch.count == 0 { return }
+            if !deflaters.isEmpty { batch.compress(with: deflaters) }
+            for i in 0..<batch.count where !batch.zero[i] {
+                if !deflaters.isEmpty && batch.compressed[i] == nil {
+                    throw DiskImageError(.io, "zlib failed to compress block \(batch.indices[i])")
+                }
+                try writer.write(block: batch.indices[i], data: batch.block(i), compressed: batch.compressed[i])
+            }
+            batch.reset()
+        }
+
+        for range in ranges {
+            var index = range.lowerBound / UInt64(blockSize)
+            let last = (range.upperBound - 1) / UInt64(blockSize)
+            if let lastBlock, index <= lastBlock { index = lastBlock + 1 }
+            while index <= last {
+                let slot = batch.count
+                batch.indices[slot] = index
+                let buffer = batch.mutableBlock(slot)
+                try reader.read(into: buffer, at: index * UInt64(blockSize))
+                batch.zero[slot] = ZeroCheck.isZero(UnsafeRawBufferPointer(buffer))
+                batch.count += 1
+                lastBlock = index
+                index += 1
+                if batch.count == batchBlocks {
+                    try flushBatch()
+                    progress(.progress("convert", completed: Int64(min(done + UInt64(batchBlocks * blockSize), total)), total: Int64(total)))
+                }
+                done += UInt64(blockSize)
+            }
+        }
+        try flushBatch()
+        progress(.progress("convert", completed: Int64(total), total: Int64(total)))
+    }
+
+    static func formatBytes(_ bytes: UInt64) -> String {
+        if bytes >= 1 << 30 { return String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+        return String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+    }
+}
+
+extension ExportOptions {
+    fileprivate func compression(for writer: any BlockWriter) -> BlockCompression? { writer.compression }
+}
+
+/// A batch of blocks read from the source, compressed in parallel, then written in order.
+private final class Batch: @unchecked Sendable {
+    // @unchecked: during `compress`, each worker touches only its own slots of `compressed` and reads
+    // only its own blocks of `storage`; everything else happens on the converting thread.
+    let blockSize: Int
+    let storage: UnsafeMutableRawBufferPointer
+    var indices: [UInt64]
+    var zero: [Bool]
+    var compressed: [[UInt8]?]
+    var count = 0
+
+    init(blocks: Int, blockSize: Int) {
+        self.blockSize = blockSize
+        storage = .allocate(byteCount: blocks * blockSize, alignment: 4096)
+        indices = Array(repeating: 0, count: blocks)
+        zero = Array(repeating: false, count: blocks)
+        compressed = Array(repeating: nil, count: blocks)
+    }
+
+    deinit { storage.deallocate() }
+
+    func mutableBlock(_ slot: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: storage[(slot * blockSize)..<((slot + 1) * blockSize)])
+    }
+
+    func block(_ slot: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(mutableBlock(slot)) }
+
+    func reset() {
+        count = 0
+        for i in compressed.indices { compressed[i] = nil }
+    }
+
+    func compress(with deflaters: [Deflater]) {
+        let workers = deflaters.count
+        let n = count
+        let pool = DeflaterPool(deflaters)
+        compressed.withUnsafeMutableBufferPointer { results in
+            let out = UnsafeSendable(results)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let deflater = pool.items[worker]
+                var slot = worker
+                while slot < n {
+                    if !self.zero[slot] { out.value[slot] = deflater.compress(self.block(slot)) }
+                    slot += workers
+                }
+            }
+        }
+    }
+}
+
+/// Deflaters handed one per worker; each worker uses only its own.
+private final class DeflaterPool: @unchecked Sendable {
+    // @unchecked: worker i uses only items[i].
+    let items: [Deflater]
+    init(_ items: [Deflater]) { self.items = items }
+}
+
+/// A buffer pointer handed to workers that write disjoint slots.
+private struct UnsafeSendable<T>: @unchecked Sendable {
+    // @unchecked: callers write disjoint elements only.
+    let value: T
+    init(_ value: T) { self.value = value }
+}

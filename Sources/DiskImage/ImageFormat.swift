@@ -1,0 +1,70 @@
+/// A disk image format kiln reads and writes.
+public enum ImageFormat: String, Sendable, CaseIterable, Codable {
+    case raw
+    case qcow2
+    case vmdk
+    case vhd
+    case vhdx
+    case vdi
+
+    /// The format a file name's extension names, if any (`.img` and `.raw` are raw).
+    public static func fromExtension(_ path: String) -> ImageFormat? {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
+        switch path[path.index(after: dot)...].lowercased() {
+        case "raw", "img": return .raw
+        case "qcow2", "qcow": return .qcow2
+        case "vmdk": return .vmdk
+        case "vhd", "vpc": return .vhd
+        case "vhdx": return .vhdx
+        case "vdi": return .vdi
+        default: return nil
+        }
+    }
+
+    /// The name qemu-img uses for the format.
+    public var qemuName: String { self == .vhd ? "vpc" : rawValue }
+}
+
+/// A variant within a format.
+public enum ImageSubformat: String, Sendable, Codable {
+    /// VMDK: one file, sparse grains, grain tables up front (Workstation, qemu's default).
+    case monolithicSparse
+    /// VMDK: compressed grains with markers, tables at the end (ESXi imports, OVA).
+    case streamOptimized
+    /// VHD: the raw data followed by a footer (Azure needs this, sized to a whole MiB).
+    case fixed
+    /// VHD, VHDX, VDI: blocks allocated as data arrives.
+    case dynamic
+}
+
+/// What a reader knows about an image.
+public struct ImageInfo: Sendable, Equatable {
+    public var format: ImageFormat
+    public var subformat: ImageSubformat?
+    /// Bytes the guest sees.
+    public var virtualSize: UInt64
+    /// Bytes the image file occupies on disk.
+    public var allocatedBytes: UInt64
+    /// Bytes of the image file.
+    public var fileSize: UInt64
+    /// Cluster, grain or block size, where the format has one.
+    public var clusterSize: Int?
+    /// A backing file the image reads through to (qcow2).
+    public var backingFile: String?
+    /// Whether some clusters are compressed.
+    public var compressed: Bool
+
+    public init(
+        format: ImageFormat, subformat: ImageSubformat? = nil, virtualSize: UInt64, allocatedBytes: UInt64,
+        fileSize: UInt64, clusterSize: Int? = nil, backingFile: String? = nil, compressed: Bool = false
+    ) {
+        self.format = format
+        self.subformat = subformat
+        self.virtualSize = virtualSize
+        self.allocatedBytes = allocatedBytes
+        self.fileSize = fileSize
+        self.clusterSize = clusterSize
+        self.backingFile = backingFile
+        self.compressed = compressed
+    }
+}

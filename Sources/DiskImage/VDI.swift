@@ -1,0 +1,153 @@
+/// VirtualBox VDI, header version 1.1 (VirtualBox's VDICore.h; qemu's block/vdi.c): a 64-byte text,
+/// signature and version, then the header; every field little-endian.
+enum VDI {
+    static let signature: UInt32 = 0xBEDA_107F
+    static let version: UInt32 = 0x0001_0001
+    static let typeDynamic: UInt32 = 1
+    static let typeStatic: UInt32 = 2
+    static let unallocated: UInt32 = 0xFFFF_FFFF
+    static let discarded: UInt32 = 0xFFFF_FFFE
+    static let blockSize: UInt32 = 1 << 20
+
+    // Field offsets from the start of the file.
+    static let headerSizeAt = 0x48, typeAt = 0x4C, offsetBlocksAt = 0x154, offsetDataAt = 0x158
+    static let sectorSizeAt = 0x168, diskSizeAt = 0x170, blockSizeAt = 0x178, blockExtraAt = 0x17C
+    static let blocksAt = 0x180, allocatedAt = 0x184, uuidCreateAt = 0x188, uuidModifyAt = 0x198
+
+    static func header(diskSize: UInt64, blocks: UInt32, allocated: UInt32, offsetBlocks: UInt32, offsetData: UInt32) -> Bytes {
+        var b = Bytes(count: 512)
+        b.putASCII("<<< kiln VirtualBox Disk Image >>>\n", at: 0)
+        b.putLE(signature, at: 0x40)
+        b.putLE(version, at: 0x44)
+        b.putLE(UInt32(0x180), at: headerSizeAt)  // header without the LCHS geometry, as qemu writes
+        b.putLE(typeDynamic, at: typeAt)
+        b.putLE(offsetBlocks, at: offsetBlocksAt)
+        b.putLE(offsetData, at: offsetDataAt)
+        b.putLE(UInt32(512), at: sectorSizeAt)
+        b.putLE(diskSize, at: diskSizeAt)
+        b.putLE(blockSize, at: blockSizeAt)
+        b.putLE(blocks, at: blocksAt)
+        b.putLE(allocated, at: allocatedAt)
+        b.put(GUID.random().plainBytes, at: uuidCreateAt)
+        b.put(GUID.random().plainBytes, at: uuidModifyAt)
+        return b
+    }
+}
+
+/// Writes a dynamic VDI: header, block map, then 1 MiB blocks appended in order.
+final class VDIWriter: BlockWriter {
+    let file: ImageFile
+    let blockSize = Int(VDI.blockSize)
+    let compression: BlockCompression? = nil
+    let size: UInt64
+    private var map: [UInt32]
+    private var allocated: UInt32 = 0
+    private let offsetData: UInt64
+    private let out: AppendBuffer
+
+    init(file: ImageFile, virtualSize: UInt64) throws(DiskImageError) {
+        self.file = file
+        size = virtualSize.roundedUp(to: 512)
+        let blocks = (size + UInt64(blockSize) - 1) / UInt64(blockSize)
+        guard blocks < UInt64(VDI.discarded) else { throw DiskImageError(.invalidArgument, "image too large for VDI") }
+        map = Array(repeating: VDI.unallocated, count: Int(blocks))
+        offsetData = (512 + UInt64(blocks * 4)).roundedUp(to: 1 << 20)
+        out = AppendBuffer(file: file, position: offsetData)
+    }
+
+    func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
+        map[Int(index)] = allocated
+        allocated += 1
+        try out.append(data)
+    }
+
+    func finish() throws(DiskImageError) {
+        try out.flush()
+        try file.write(
+            VDI.header(diskSize: size, blocks: UInt32(map.count), allocated: allocated, offsetBlocks: 512, offsetData: UInt32(offsetData)),
+            at: 0)
+        var table = Bytes(count: map.count * 4)
+        for (i, entry) in map.enumerated() { table.putLE(entry, at: i * 4) }
+        try file.write(table, at: 512)
+        if try file.size < offsetData { try file.truncate(to: offsetData) }
+    }
+}
+
+/// Reads dynamic and static VDIs.
+final class VDIReader: DiskReader {
+    let file: ImageFile
+    let info: ImageInfo
+    private let map: [UInt32]
+    private let blockSize: UInt64
+    private let dataStart: UInt64
+    private let fileSize: UInt64
+
+    init(file: ImageFile) throws(DiskImageError) {
+        self.file = file
+        let path = file.path
+        fileSize = try file.size
+        guard fileSize >= 512 else { throw DiskImageError(.truncated, "\(path) is truncated: shorter than a VDI header") }
+        let h = try file.readBytes(512, at: 0)
+        guard h.getLE(UInt32.self, at: 0x40) == VDI.signature else { throw DiskImageError(.corrupt, "\(path): no VDI signature") }
+        guard h.getLE(UInt32.self, at: 0x44) == VDI.version else {
+            throw DiskImageError(.unsupported, "\(path): VDI version 0x\(String(h.getLE(UInt32.self, at: 0x44), radix: 16)) is not supported")
+        }
+        let type = h.getLE(UInt32.self, at: VDI.typeAt)
+        guard type == VDI.typeDynamic || type == VDI.typeStatic else {
+            throw DiskImageError(.unsupported, "\(path): VDI image type \(type) is not supported")
+        }
+        guard h.getLE(UInt32.self, at: VDI.sectorSizeAt) == 512 else { throw DiskImageError(.corrupt, "\(path): VDI sector size is not 512") }
+        blockSize = UInt64(h.getLE(UInt32.self, at: VDI.blockSizeAt))
+        guard blockSize >= 512, blockSize <= 256 << 20, blockSize % 512 == 0 else {
+            throw DiskImageError(.corrupt, "\(path): VDI block size \(blockSize) is invalid")
+        }
+        guard h.getLE(UInt32.self, at: VDI.blockExtraAt) == 0 else { throw DiskImageError(.unsupported, "\(path): VDI block extra data is not supported") }
+        let diskSize = h.getLE(UInt64.self, at: VDI.diskSizeAt)
+        let blocks = h.getLE(UInt32.self, at: VDI.blocksAt)
+        guard UInt64(blocks) * blockSize >= diskSize, blocks < 1 << 26 else {
+            throw DiskImageError(.corrupt, "\(path): VDI has \(blocks) blocks for \(diskSize) bytes")
+        }
+        let mapOffset = UInt64(h.getLE(UInt32.self, at: VDI.offsetBlocksAt))
+        dataStart = UInt64(h.getLE(UInt32.self, at: VDI.offsetDataAt))
+        guard mapOffset + UInt64(blocks) * 4 <= fileSize else {
+            throw DiskImageError(.truncated, "\(path) is truncated: the VDI block map lies past the end of the file")
+        }
+        let table = try file.readBytes(Int(blocks) * 4, at: mapOffset)
+        map = (0..<Int(blocks)).map { table.getLE(UInt32.self, at: $0 * 4) }
+        info = ImageInfo(
+            format: .vdi, subformat: type == VDI.typeDynamic ? .dynamic : nil, virtualSize: diskSize,
+            allocatedBytes: file.allocatedBytes, fileSize: fileSize, clusterSize: Int(blockSize))
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
+        var done = 0
+        while done < buffer.count {
+            let position = offset + UInt64(done)
+            let inBlock = Int(position % blockSize)
+            let n = min(Int(blockSize) - inBlock, buffer.count - done)
+            let out = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + n)])
+            let index = Int(position / blockSize)
+            let entry = position < info.virtualSize && index < map.count ? map[index] : VDI.unallocated
+            if entry >= VDI.discarded {
+                out.initializeMemory(as: UInt8.self, repeating: 0)
+            } else {
+                let host = dataStart + UInt64(entry) * blockSize
+                guard host + blockSize <= fileSize else {
+                    throw DiskImageError(.truncated, "\(file.path) is truncated: VDI block \(index) lies past the end of the file")
+                }
+                try file.read(into: out, at: host + UInt64(inBlock))
+            }
+            done += n
+        }
+    }
+
+    func dataRanges() throws(DiskImageError) -> [Range<UInt64>] {
+        var ranges: [Range<UInt64>] = []
+        for (i, entry) in map.enumerated() where entry < VDI.discarded {
+            let start = UInt64(i) * blockSize
+            if start >= info.virtualSize { break }
+            ranges.append(start..<min(start + blockSize, info.virtualSize))
+        }
+        return mergeRanges(ranges)
+    }
+}

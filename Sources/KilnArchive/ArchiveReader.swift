@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKilnArchive
+
+/// Owns one libarchive read handle, over a file or over bytes it keeps, and frees both in `deinit`.
+public final class ArchiveReader {
+    public enum Format: Sendable {
+        /// A single compressed stream (`Packages.xz`): one entry holding the decompressed bytes.
+        case raw
+        /// The `ar` container of a `.deb`.
+        case ar
+        /// Any archive format libarchive knows (tar, cpio, ar, ...), under any filter.
+        case any
+    }
+
+    private let handle: OpaquePointer
+    private var memory: UnsafeMutableRawBufferPointer?
+    /// Names the archive in errors.
+    public let name: String
+
+    /// Opens the file at `path`.
+    public convenience init(path: String, format: Format = .any) throws(ArchiveError) {
+        try self.init(name: path, format: format) { archive_read_open_filename($0, path, 1 << 16) }
+    }
+
+    /// Opens an archive held in `bytes`, copied so that the caller's buffer need not outlive it.
+    public convenience init(bytes: some Collection<UInt8>, name: String, format: Format = .any) throws(ArchiveError) {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        _ = copy.initializeMemory(as: UInt8.self, from: bytes)
+        do {
+            try self.init(name: name, format: format) { archive_read_open_memory($0, copy.baseAddress, bytes.count) }
+        } catch {
+            copy.deallocate()
+            throw error
+        }
+        memory = copy
+    }
+
+    private init(name: String, format: Format, open: (OpaquePointer) -> Int32) throws(ArchiveError) {
+        guard let handle = archive_read_new() else { throw ArchiveError(name, "cannot allocate a reader") }
+        self.handle = handle
+        self.name = name
+        switch format {
+        case .raw:
+            archive_read_support_filter_all(handle)
+            archive_read_support_format_raw(handle)
+        case .ar:
+            archive_read_support_format_ar(handle)
+        case .any:
+            archive_read_support_filter_all(handle)
+            archive_read_support_format_all(handle)
+            archive_read_support_format_ar(handle)
+        }
+        // On failure, deinit frees the handle.
+        if open(handle) < ARCHIVE_WARN { throw failure("cannot open") }
+    }
+
+    deinit {
+        archive_read_free(handle)
+        memory?.deallocate()
+    }
+
+    /// The next entry's header, or nil at the end of the archive.
+    public func next() throws(ArchiveError) -> ArchiveEntry? {
+        var entry: OpaquePointer?
+        let rc = archive_read_next_header(handle, &entry)
+        if rc == ARCHIVE_EOF { return nil }
+        if rc < ARCHIVE_WARN { throw failure("cannot read an entry header") }
+        guard let entry else { throw ArchiveError(name, "an entry without a header") }
+        return Self.header(of: entry)
+    }
+
+    /// The current entry's contents, whole.
+    public func readData() throws(ArchiveError) -> [UInt8] {
+        var result: [UInt8] = []
+        try readData { result.append(contentsOf: $0) }
+        return result
+    }
+
+    /// The current entry's contents in chunks of up to 1 MiB, never whole in memory.
+    public func readData(_ chunk: (UnsafeRawBufferPointer) throws(ArchiveError) -> Void) throws(ArchiveError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = archive_read_data(handle, buffer.baseAddress, buffer.count)
+            if count == 0 { return }
+            if count < 0 { throw failure("cannot read data") }
+            try chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    /// Skips the current entry's contents.
+    public func skipData() throws(ArchiveError) {
+        if archive_read_data_skip(handle) < ARCHIVE_WARN { throw failure("cannot skip data") }
+    }
+
+    private static func header(of entry: OpaquePointer) -> ArchiveEntry {
+        let path = ArchiveEntry.normalize(archive_entry_pathname(entry).map { String(cString: $0) } ?? "")
+        let mode = UInt32(archive_entry_mode(entry))
+        let kind: ArchiveEntry.Kind
+        if let link = archive_entry_hardlink(entry) {
+            kind = .hardlink(target: ArchiveEntry.normalize(String(cString: link)))
+        } else {
+            switch mode & FileType.mask {
+            case FileType.directory: kind = .directory
+            case FileType.symlink:
+                kind = .symlink(target: archive_entry_symlink(entry).map { String(cString: $0) } ?? "")
+            case FileType.characterDevice:
+                kind = .characterDevice(
+                    major: UInt32(archive_entry_rdevmajor(entry)), minor: UInt32(archive_entry_rdevminor(entry)))
+            case FileType.blockDevice:
+                kind = .blockDevice(
+                    major: UInt32(archive_entry_rdevmajor(entry)), minor: UInt32(archive_entry_rdevminor(entry)))
+            case FileType.fifo: kind = .fifo
+            default: kind = .file
+            }
+        }
+        return ArchiveEntry(
+            path: path, kind: kind, permissions: mode & 0o7777, uid: archive_entry_uid(entry),
+            gid: archive_entry_gid(entry), userName: archive_entry_uname(entry).map { String(cString: $0) },
+            groupName: archive_entry_gname(entry).map { String(cString: $0) },
+            modificationTime: Int64(archive_entry_mtime(entry)), size: archive_entry_size(entry))
+    }
+
+    private func failure(_ action: String) -> ArchiveError {
+        let reason = archive_error_string(handle).map { String(cString: $0) } ?? "error \(archive_errno(handle))"
+        return ArchiveError(name, "\(action): \(reason)")
+    }
+}

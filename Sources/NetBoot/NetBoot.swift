@@ -1,1 +1,0 @@
-// The NetBoot module; see README.md's map of modules.

@@ -1,0 +1,106 @@
+/// What the server agrees to for one read transfer: the outcome of RFC 2347 option negotiation.
+public struct TFTPTransferParameters: Sendable, Equatable {
+    /// RFC 2348: bytes of data per DATA packet, 8...65464 (512 without the option).
+    public var blockSize: Int = 512
+    /// RFC 7440: DATA packets sent before waiting for an ACK (1 without the option).
+    public var windowSize: Int = 1
+    /// RFC 2349: the retransmission timeout the client asked for, in seconds.
+    public var timeoutSeconds: Int?
+    /// The options to acknowledge in an OACK, in the client's order; empty means no OACK (RFC 1350 behaviour).
+    public var acknowledged: [TFTPOption] = []
+
+    public init() {}
+}
+
+/// The server's limits on what a client may ask for.
+public struct TFTPLimits: Sendable, Equatable {
+    /// The largest window the server accepts; larger requests are answered with this (RFC 7440 section 3).
+    public var maximumWindowSize: Int = 64
+    /// The largest block the server accepts; larger requests within RFC 2348's range get this.
+    public var maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound
+
+    public init(maximumWindowSize: Int = 64, maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound) {
+        self.maximumWindowSize = maximumWindowSize
+        self.maximumBlockSize = maximumBlockSize
+    }
+}
+
+/// RFC 2347 negotiation for a read request.
+public enum TFTPNegotiation {
+    /// RFC 2348 section "Block Size Option Specification".
+    public static let blockSizeRange = 8...65464
+    /// RFC 2349: timeout in seconds.
+    public static let timeoutRange = 1...255
+    /// RFC 7440: window size.
+    public static let windowSizeRange = 1...65535
+
+    /// The transfer modes of RFC 1350; `mail` is for writes and so refused.
+    public enum Mode: Sendable, Equatable {
+        case octet
+        case netascii
+    }
+
+    /// Parses the mode of a read request.
+    /// - Throws: `NetBootError(.refused)` for `mail` or an unknown mode.
+    public static func mode(_ text: String) throws -> Mode {
+        switch text.lowercased() {
+        case "octet": return .octet
+        case "netascii": return .netascii
+        default: throw NetBootError(.refused, "unsupported transfer mode '\(text)'")
+        }
+    }
+
+    /// Checks the options of a request before the file is looked at: values out of their RFC's range are
+    /// refused (ERROR 8), unknown options ignored (RFC 2347), repeats of an option ignored.
+    ///
+    /// - Parameters:
+    ///   - options: the request's options.
+    ///   - transferSize: the size the transfer will have, for `tsize` (RFC 2349); nil to leave `tsize` out.
+    ///   - limits: the server's limits.
+    /// - Throws: `NetBootError(.refused)` naming the option and value.
+    public static func negotiate(
+        _ options: [TFTPOption], transferSize: Int?, limits: TFTPLimits = TFTPLimits()
+    ) throws -> TFTPTransferParameters {
+        var parameters = TFTPTransferParameters()
+        var seen: Set<String> = []
+        for option in options {
+            let name = option.name.lowercased()
+            guard !seen.contains(name) else { continue }
+            seen.insert(name)
+            switch name {
+            case "blksize":
+                guard let value = decimal(option.value), blockSizeRange.contains(value) else {
+                    throw NetBootError(.refused, "blksize '\(option.value)' is outside 8...65464")
+                }
+                parameters.blockSize = min(value, limits.maximumBlockSize)
+                parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(parameters.blockSize)"))
+            case "windowsize":
+                guard let value = decimal(option.value), windowSizeRange.contains(value) else {
+                    throw NetBootError(.refused, "windowsize '\(option.value)' is outside 1...65535")
+                }
+                parameters.windowSize = min(value, limits.maximumWindowSize)
+                parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(parameters.windowSize)"))
+            case "timeout":
+                // RFC 2349: a server that does not accept the value leaves the option out of the OACK.
+                guard let value = decimal(option.value), timeoutRange.contains(value) else { continue }
+                parameters.timeoutSeconds = value
+                parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(value)"))
+            case "tsize":
+                // A read request carries 0; the answer is the size (RFC 2349). Unknown size: leave it out.
+                guard decimal(option.value) != nil, let transferSize else { continue }
+                parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(transferSize)"))
+            default:
+                continue
+            }
+        }
+        return parameters
+    }
+
+    /// A non-negative decimal of at most 10 digits, nothing else (no sign, no spaces).
+    static func decimal(_ text: String) -> Int? {
+        guard !text.isEmpty, text.utf8.count <= 10, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            return nil
+        }
+        return Int(text)
+    }
+}

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// The bytes one transfer sends: an open file read at offsets (so a window can be sent again), or a
+/// buffer generated in memory.
+final class TFTPSource: @unchecked Sendable {
+    // @unchecked: immutable after init; the descriptor is only read with pread, which has no shared offset.
+    private enum Storage {
+        case file(Int32)
+        case memory(ByteBuffer)
+    }
+
+    private let storage: Storage
+    let size: Int
+
+    /// Takes ownership of `descriptor`.
+    init(descriptor: Int32, size: Int) {
+        storage = .file(descriptor)
+        self.size = size
+    }
+
+    init(bytes: ByteBuffer) {
+        storage = .memory(bytes)
+        size = bytes.readableBytes
+    }
+
+    deinit {
+        if case .file(let descriptor) = storage { close(descriptor) }
+    }
+
+    /// Reads everything (for netascii, which changes the length of the text).
+    func readAll() throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        try read(offset: 0, length: size, into: &buffer)
+        return buffer
+    }
+
+    /// Appends `length` bytes from `offset` to `buffer`.
+    /// - Throws: `NetBootError(.io)` when the file is shorter than it was or cannot be read.
+    func read(offset: Int, length: Int, into buffer: inout ByteBuffer) throws {
+        guard length > 0 else { return }
+        switch storage {
+        case .memory(let bytes):
+            guard let slice = bytes.getSlice(at: bytes.readerIndex + offset, length: length) else {
+                throw NetBootError(.io, "read past the end of a generated file")
+            }
+            buffer.writeImmutableBuffer(slice)
+        case .file(let descriptor):
+            var done = 0
+            while done < length {
+                let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { pointer in
+                    let result = pread(descriptor, pointer.baseAddress, length - done, off_t(offset + done))
+                    return max(result, 0) == result ? result : 0
+                }
+                guard count > 0 else {
+                    throw NetBootError(.io, "file became shorter or unreadable during the transfer")
+                }
+                done += count
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Crypto
+import Foundation
+import KilnSupport
+import Logging
+
+/// Talks to Debian archives: fetches each suite's `InRelease`, has `gpgv` check its signature,
+/// then fetches the Packages indexes it lists (through the cache, checked against the Release's
+/// SHA-256 and size) and parses them.
+public final class ArchiveClient: Sendable {
+    public let architecture: String
+    public let cache: PackageCache
+    let fetcher: HTTPFetcher
+    let progress: ProgressSink
+    let logger: Logger
+
+    public init(
+        cache: PackageCache, architecture: String = "amd64", progress: ProgressSink = .none,
+        logger: Logger = Logger(label: "kiln.packages")
+    ) {
+        self.cache = cache
+        self.architecture = architecture
+        self.progress = progress
+        self.logger = logger
+        fetcher = HTTPFetcher()
+    }
+
+    /// The suite's `InRelease`, its signature checked with `gpgv` against the source's keyring.
+    public func release(_ source: ArchiveSource, now: Date = Date()) async throws(PackagesError) -> Release {
+        let url = source.distsURL("InRelease")
+        let signed = try await fetcher.data(url)
+        let text = try await Self.verify(signed, keyring: source.effectiveKeyring, origin: url)
+        let digest = SHA256.hash(data: signed).hex
+        logger.debug("verified \(url)", metadata: ["sha256": "\(digest)"])
+        return try Release(signedText: text, source: source, inReleaseSHA256: digest, now: now)
+    }
+
+    /// Checks a clearsigned file with `gpgv --keyring KEYRING` and returns the text that the
+    /// signature covers (what gpgv writes with `--output`), so that nothing unsigned is parsed.
+    static func verify(_ signed: Data, keyring: String, origin: String) async throws(PackagesError) -> String {
+        guard FileManager.default.isReadableFile(atPath: keyring) else {
+            throw PackagesError(
+                .signature, "cannot read keyring \(keyring) for \(origin)",
+                cause: keyring == ArchiveSource.defaultKeyring ? "install debian-archive-keyring" : nil)
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-gpgv-\(UUID().uuidString)").path
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try signed.write(to: URL(fileURLWithPath: "\(dir)/InRelease"))
+        } catch {
+            throw PackagesError(.cache, "cannot write \(dir)", cause: error.localizedDescription)
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var environment = Subprocess.minimalEnvironment
+        // gpgv wants a home for its trustdb lookups; an empty private one keeps the user's out of it.
+        environment["GNUPGHOME"] = dir
+        let (ended, output): (Subprocess.Termination, String)
+        do {
+            (ended, output) = try await Subprocess.output(
+                ["gpgv", "--keyring", keyring, "--output", "\(dir)/Release", "\(dir)/InRelease"],
+                environment: environment)
+        } catch {
+            throw PackagesError(.signature, "cannot run gpgv for \(origin)", cause: error.description)
+        }
+        guard ended.succeeded, let text = FileManager.default.contents(atPath: "\(dir)/Release") else {
+            let said = output.split(separator: "\n").filter { $0.hasPrefix("gpgv:") }.joined(separator: "; ")
+            throw PackagesError(.signature, "\(origin): signature not accepted by gpgv with \(keyring)", cause: said)
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// All packages of one suite's components for `architecture`.
+    public func packages(_ release: Release) async throws(PackagesError) -> [BinaryPackage] {
+        var packages: [BinaryPackage] = []
+        for component in release.source.components {
+            let base = "\(component)/binary-\(architecture)/Packages"
+            guard let (name, entry) = [".xz", ".gz", ""].lazy.compactMap({ suffix in
+                release.files[base + suffix].map { (base + suffix, $0) }
+            }).first else {
+                throw PackagesError(.format, "\(release.source.label) lists no \(base) index")
+            }
+            let url = release.source.distsURL(name)
+            let path = try await cache.store(
+                url, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
+            guard let compressed = FileManager.default.contents(atPath: path) else {
+                throw PackagesError(.cache, "cannot read \(path)")
+            }
+            let bytes = name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
+            packages += try BinaryPackage.parseIndex(bytes, source: release.source, origin: url)
+        }
+        return packages
+    }
+
+    /// Fetches and checks every suite, then indexes their packages together.
+    public func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
+        progress(.step("index", "reading \(sources.count) archive suite\(sources.count == 1 ? "" : "s")"))
+        let results = await withTaskGroup(of: (Int, Result<(Release, [BinaryPackage]), PackagesError>).self) { group in
+            for (position, source) in sources.enumerated() {
+                group.addTask {
+                    do throws(PackagesError) {
+                        let release = try await self.release(source, now: now)
+                        return (position, .success((release, try await self.packages(release))))
+                    } catch {
+                        return (position, .failure(error))
+                    }
+                }
+            }
+            var collected: [(Int, Result<(Release, [BinaryPackage]), PackagesError>)] = []
+            for await result in group { collected.append(result) }
+            return collected.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var releases: [Release] = []
+        var packages: [BinaryPackage] = []
+        for result in results {
+            let (release, some) = try result.get()
+            releases.append(release)
+            packages += some
+        }
+        let index = try PackageIndex(packages: packages, architecture: architecture, releases: releases)
+        progress(.info("index", "\(index.count) packages in \(releases.count) suites"))
+        return index
+    }
+}

@@ -1,0 +1,107 @@
+/// One binary package as a Packages index describes it. Relationship fields are kept as text and
+/// parsed when the resolver reaches the package: an index holds 60 000 stanzas and a build needs
+/// a few hundred.
+public struct BinaryPackage: Sendable {
+    public var name: String
+    public var version: DebianVersion
+    public var architecture: String
+    public var multiArch: String?
+    public var priority: String?
+    public var essential: Bool
+    public var depends: String?
+    public var preDepends: String?
+    public var provides: String?
+    public var conflicts: String?
+    public var breaks: String?
+    /// The path below the archive's base URI (`pool/main/...`).
+    public var filename: String
+    public var size: Int64
+    public var sha256: String
+    /// The suite this stanza came from.
+    public var source: ArchiveSource
+
+    /// The fields the index parser keeps; others are skipped.
+    static let fieldNames: Set<String> = [
+        "Package", "Version", "Architecture", "Multi-Arch", "Priority", "Essential", "Depends", "Pre-Depends",
+        "Provides", "Conflicts", "Breaks", "Filename", "Size", "SHA256",
+    ]
+
+    /// Builds a package from a Packages stanza.
+    init(stanza: Stanza, source: ArchiveSource, origin: String) throws(PackagesError) {
+        func field(_ name: String) -> String? {
+            for field in stanza.fields where field.name == name { return field.value }
+            return nil
+        }
+        func required(_ name: String) throws(PackagesError) -> String {
+            guard let value = field(name), !value.isEmpty else {
+                throw PackagesError(.format, "\(origin):\(stanza.line): the stanza has no \(name) field")
+            }
+            return value
+        }
+        name = try required("Package")
+        let versionText = try required("Version")
+        do {
+            version = try DebianVersion(versionText)
+        } catch {
+            throw PackagesError(.format, "\(origin):\(stanza.line): package \(name)", cause: error.message)
+        }
+        architecture = try required("Architecture")
+        multiArch = field("Multi-Arch")
+        priority = field("Priority")
+        essential = field("Essential") == "yes"
+        depends = field("Depends")
+        preDepends = field("Pre-Depends")
+        provides = field("Provides")
+        conflicts = field("Conflicts")
+        breaks = field("Breaks")
+        filename = try required("Filename")
+        guard let size = Int64(try required("Size")) else {
+            throw PackagesError(.format, "\(origin):\(stanza.line): package \(name) has a bad Size")
+        }
+        self.size = size
+        sha256 = try required("SHA256").lowercased()
+        self.source = source
+    }
+
+    public init(
+        name: String, version: DebianVersion, architecture: String, multiArch: String? = nil, priority: String? = nil,
+        essential: Bool = false, depends: String? = nil, preDepends: String? = nil, provides: String? = nil,
+        conflicts: String? = nil, breaks: String? = nil, filename: String, size: Int64, sha256: String,
+        source: ArchiveSource
+    ) {
+        self.name = name
+        self.version = version
+        self.architecture = architecture
+        self.multiArch = multiArch
+        self.priority = priority
+        self.essential = essential
+        self.depends = depends
+        self.preDepends = preDepends
+        self.provides = provides
+        self.conflicts = conflicts
+        self.breaks = breaks
+        self.filename = filename
+        self.size = size
+        self.sha256 = sha256
+        self.source = source
+    }
+
+    /// `name=version`, how messages name a package.
+    public var label: String { "\(name)=\(version)" }
+
+    /// The file's URL in its archive.
+    public var url: String { source.poolURL(filename) }
+
+    /// Parses all packages of a decompressed Packages index.
+    static func parseIndex(_ bytes: [UInt8], source: ArchiveSource, origin: String) throws(PackagesError)
+        -> [BinaryPackage]
+    {
+        let stanzas = try ControlFile.parse(bytes, keeping: fieldNames, origin: origin)
+        var packages: [BinaryPackage] = []
+        packages.reserveCapacity(stanzas.count)
+        for stanza in stanzas {
+            packages.append(try BinaryPackage(stanza: stanza, source: source, origin: origin))
+        }
+        return packages
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import KilnSupport
+
+/// A resolved package set, written as sorted, indented JSON so that it diffs well and two
+/// resolutions of the same archive state give the same bytes. Everything a build needs to fetch
+/// and verify each `.deb` without reading an index again is in it.
+public struct Lockfile: Codable, Equatable, Sendable {
+    /// One suite the packages came from, with the signed Release it was read at.
+    public struct Archive: Codable, Equatable, Sendable {
+        public var uri: String
+        public var suite: String
+        public var components: [String]
+        public var keyring: String
+        /// The Release's `Date:`.
+        public var date: String
+        public var validUntil: String?
+        /// SHA-256 of the `InRelease` file the packages were resolved from.
+        public var inReleaseSHA256: String
+    }
+
+    /// One package to install.
+    public struct Package: Codable, Equatable, Sendable {
+        public var name: String
+        public var version: String
+        public var architecture: String
+        /// The archive's base URI and suite this package was taken from.
+        public var uri: String
+        public var suite: String
+        /// The path below `uri` (`pool/main/...`).
+        public var filename: String
+        public var size: Int64
+        public var sha256: String
+
+        public init(
+            name: String, version: String, architecture: String, uri: String, suite: String, filename: String,
+            size: Int64, sha256: String
+        ) {
+            self.name = name
+            self.version = version
+            self.architecture = architecture
+            self.uri = uri
+            self.suite = suite
+            self.filename = filename
+            self.size = size
+            self.sha256 = sha256
+        }
+
+        /// Where to download it.
+        public var url: String { "\(uri)/\(filename)" }
+        /// `name=version`.
+        public var label: String { "\(name)=\(version)" }
+    }
+
+    /// Bumped when the meaning of a field changes.
+    public var format: Int
+    public var architecture: String
+    public var base: BaseSet
+    /// The package names asked for (the description's and kiln's built-in ones), sorted.
+    public var requested: [String]
+    public var archives: [Archive]
+    /// Sorted by name.
+    public var packages: [Package]
+    /// The packages kiln's builder guest is made from (kernel, busybox, mkfs tools), sorted by
+    /// name; absent in lockfiles that only answer installer-driven installs.
+    public var builder: [Package]?
+
+    public static let currentFormat = 1
+
+    public init(
+        format: Int = Lockfile.currentFormat, architecture: String, base: BaseSet, requested: [String],
+        archives: [Archive], packages: [Package]
+    ) {
+        self.format = format
+        self.architecture = architecture
+        self.base = base
+        self.requested = requested
+        self.archives = archives
+        self.packages = packages
+    }
+
+    /// Records a resolution together with the Release files of its index.
+    public init(resolution: Resolution, index: PackageIndex, requested: [String], base: BaseSet) {
+        format = Self.currentFormat
+        architecture = index.architecture
+        self.base = base
+        self.requested = Array(Set(requested)).sorted()
+        archives = index.releases.map { release in
+            Archive(
+                uri: release.source.uri, suite: release.source.suite, components: release.source.components,
+                keyring: release.source.effectiveKeyring, date: release.date, validUntil: release.validUntil,
+                inReleaseSHA256: release.inReleaseSHA256)
+        }
+        packages = resolution.packages.map { package in
+            Package(
+                name: package.name, version: package.version.description, architecture: package.architecture,
+                uri: package.source.uri, suite: package.source.suite, filename: package.filename, size: package.size,
+                sha256: package.sha256)
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// Whether this lockfile was made for the same request, so that `--locked` may use it.
+    public func answers(requested: [String], base: BaseSet, architecture: String) -> Bool {
+        self.requested == Array(Set(requested)).sorted() && self.base == base && self.architecture == architecture
+    }
+
+    /// The JSON text, keys sorted, ending with a newline.
+    public func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain strings and numbers cannot fail.
+        let data = (try? encoder.encode(self)) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// Writes the lockfile atomically.
+    public func write(to path: String) throws(PackagesError) {
+        do {
+            try AtomicOutput.write(encoded(), to: path)
+        } catch {
+            throw PackagesError(.cache, error.description)
+        }
+    }
+
+    /// Reads and checks a lockfile.
+    public static func read(_ path: String) throws(PackagesError) -> Lockfile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PackagesError(.cache, "cannot read lockfile \(path)")
+        }
+        let lockfile: Lockfile
+        do {
+            lockfile = try JSONDecoder().decode(Lockfile.self, from: data)
+        } catch {
+            throw PackagesError(.format, "\(path): not a kiln lockfile", cause: "\(error)")
+        }
+        guard lockfile.format == currentFormat else {
+            throw PackagesError(.format, "\(path): lockfile format \(lockfile.format), this kiln reads \(currentFormat)")
+        }
+        for package in lockfile.packages where package.sha256.count != 64 || package.size < 0 {
+            throw PackagesError(.format, "\(path): package \(package.label) has a bad size or SHA-256")
+        }
+        return lockfile
+    }
+}
+
+/// The packages kiln adds to every bootable Debian image, beyond the description's own: an init,
+/// a kernel for virtual machines, and the boot loaders for the firmware asked for. `kiln lock` and
+/// `kiln build` both take them from here, so that a lockfile answers a build's request.
+public enum BuiltInPackages {
+    public static func debian(bios: Bool, uefi: Bool) -> [String] {
+        var names = ["systemd-sysv", "linux-image-cloud-amd64"]
+        if bios { names.append("grub-pc") }
+        if uefi { names.append("grub-efi-amd64-bin") }
+        return names
+    }
+}

@@ -1,0 +1,53 @@
+/// Every package of a set of suites for one architecture, by name and by what they provide.
+/// Where several suites carry a name, each version is kept once, highest first; the highest is the
+/// candidate, as apt chooses with default pins.
+public struct PackageIndex: Sendable {
+    public struct Provider: Sendable {
+        public var package: BinaryPackage
+        /// The version in `Provides: name (= version)`, if given.
+        public var version: DebianVersion?
+    }
+
+    public let architecture: String
+    /// The Release files the packages came from.
+    public let releases: [Release]
+    /// Versions of each name, highest first.
+    public let byName: [String: [BinaryPackage]]
+    /// Packages providing each virtual name (every version that provides it).
+    public let providers: [String: [Provider]]
+
+    /// - Parameter packages: packages in suite order; those of other architectures are dropped.
+    public init(packages: [BinaryPackage], architecture: String, releases: [Release] = []) throws(PackagesError) {
+        var byName: [String: [BinaryPackage]] = [:]
+        for package in packages where package.architecture == architecture || package.architecture == "all" {
+            var versions = byName[package.name, default: []]
+            if !versions.contains(where: { $0.version == package.version }) { versions.append(package) }
+            byName[package.name] = versions
+        }
+        var providers: [String: [Provider]] = [:]
+        for name in byName.keys.sorted() {
+            guard var versions = byName[name] else { continue }
+            versions.sort { $0.version > $1.version }
+            byName[name] = versions
+            for package in versions {
+                guard let provides = package.provides else { continue }
+                for clause in try Relation.parseField(provides, origin: package.label) {
+                    for provided in clause {
+                        providers[provided.name, default: []].append(
+                            Provider(package: package, version: provided.constraint?.version))
+                    }
+                }
+            }
+        }
+        self.architecture = architecture
+        self.releases = releases
+        self.byName = byName
+        self.providers = providers
+    }
+
+    /// The version apt would install of `name`: the highest.
+    public func candidate(_ name: String) -> BinaryPackage? { byName[name]?.first }
+
+    /// How many names the index holds.
+    public var count: Int { byName.count }
+}

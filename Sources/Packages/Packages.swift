@@ -1,1 +1,0 @@
-// The Packages module; see README.md's map of modules.

@@ -1,0 +1,63 @@
+import Foundation
+
+/// The signed `InRelease` of one suite, after `gpgv` accepted it: when it was made, until when it
+/// is valid, and the SHA-256 and size of every index it lists.
+public struct Release: Sendable {
+    public struct FileEntry: Sendable, Equatable {
+        public var sha256: String
+        public var size: Int64
+    }
+
+    public var source: ArchiveSource
+    /// `Date:` as written (RFC 2822).
+    public var date: String
+    public var validUntil: String?
+    public var codename: String?
+    public var suiteName: String?
+    /// Index paths relative to `dists/<suite>/`, from the `SHA256:` field.
+    public var files: [String: FileEntry]
+    /// SHA-256 of the whole `InRelease` file as fetched.
+    public var inReleaseSHA256: String
+
+    /// Parses the signed text (what `gpgv --output` wrote: the Release fields without the armor).
+    public init(signedText: String, source: ArchiveSource, inReleaseSHA256: String, now: Date = Date())
+        throws(PackagesError)
+    {
+        let origin = source.distsURL("InRelease")
+        guard let stanza = try ControlFile.parse(signedText, origin: origin).first else {
+            throw PackagesError(.format, "\(origin): empty Release file")
+        }
+        guard let date = stanza["Date"] else { throw PackagesError(.format, "\(origin): no Date field") }
+        guard let list = stanza["SHA256"] else { throw PackagesError(.format, "\(origin): no SHA256 field") }
+        var files: [String: FileEntry] = [:]
+        for line in list.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let size = Int64(parts[1]), parts[0].count == 64 else {
+                throw PackagesError(.format, "\(origin): bad SHA256 line '\(line)'")
+            }
+            files[String(parts[2])] = FileEntry(sha256: String(parts[0]).lowercased(), size: size)
+        }
+        self.source = source
+        self.date = date
+        self.validUntil = stanza["Valid-Until"]
+        self.codename = stanza["Codename"]
+        self.suiteName = stanza["Suite"]
+        self.files = files
+        self.inReleaseSHA256 = inReleaseSHA256
+        if let validUntil, let expiry = Self.parseDate(validUntil), expiry < now {
+            throw PackagesError(.signature, "\(origin): the Release file expired on \(validUntil)")
+        }
+    }
+
+    /// An RFC 2822 date as Release files write it ("Sat, 11 Jul 2026 10:16:37 UTC").
+    public static func parseDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEE, dd MMM yyyy HH:mm:ss Z", "dd MMM yyyy HH:mm:ss zzz"] {
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) { return date }
+        }
+        return nil
+    }
+}

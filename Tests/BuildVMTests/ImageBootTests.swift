@@ -1,0 +1,90 @@
+import Foundation
+import KilnSupport
+import Testing
+
+@testable import BuildVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A disk whose boot sector prints `text` on the first serial port (COM1, I/O port 0x3F8) and halts:
+/// the smallest image a real firmware boots from its own disk.
+func serialBootDisk(at path: String, printing text: String) throws {
+    // 16-bit real mode, loaded at 0000:7C00:
+    //   cli; xor ax,ax; mov ds,ax; cld; mov si,0x7C17; mov dx,0x3F8
+    //   next: lodsb; test al,al; jz halt; out dx,al; jmp next
+    //   halt: hlt; jmp halt
+    // followed by the NUL-terminated text at 0x7C17.
+    let code: [UInt8] = [
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xFC, 0xBE, 0x17, 0x7C, 0xBA, 0xF8, 0x03,
+        0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8, 0xF4, 0xEB, 0xFD,
+    ]
+    var sector = code + Array(text.utf8) + [0]
+    precondition(sector.count <= 510, "the text does not fit in a boot sector")
+    sector += [UInt8](repeating: 0, count: 510 - sector.count) + [0x55, 0xAA]  // MBR boot signature
+    let image = sector + [UInt8](repeating: 0, count: (1 << 20) - 512)
+    try Data(image).write(to: URL(fileURLWithPath: path))
+}
+
+extension BootTests {
+    @Suite(
+        "kiln test's boot of a disk image",
+        .enabled(
+            if: Fixtures.tool("qemu-system-x86_64") && Fixtures.tool("qemu-img"),
+            "needs qemu-system-x86_64 and qemu-img"))
+    struct ImageBootTests {
+        @Test("a qcow2 image that prints a login prompt passes under SeaBIOS")
+        func biosLoginPrompt() async throws {
+            let work = try Fixtures.temporaryDirectory("boot")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.raw", printing: "\r\nKiln test image\r\nkiln-test login: ")
+            try await Subprocess(["qemu-img", "convert", "-O", "qcow2", "\(work)/disk.raw", "\(work)/disk.qcow2"]).run()
+            var boot = ImageBoot(image: "\(work)/disk.qcow2")
+            boot.timeout = .seconds(60)
+            let outcome = try await boot.run(workDirectory: work)
+            #expect(outcome.format == "qcow2")
+            #expect(outcome.consoleTail.contains { $0.contains("kiln-test login:") })
+            // Snapshot mode: the image is as it was.
+            let (status, _) = try await Subprocess.output(["qemu-img", "check", "\(work)/disk.qcow2"])
+            #expect(status.succeeded)
+        }
+
+        @Test("a marker that never comes fails after the timeout with the console's last lines")
+        func missingMarker() async throws {
+            let work = try Fixtures.temporaryDirectory("boot")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "\r\nno prompt here, only this line\r\n")
+            var boot = ImageBoot(image: "\(work)/disk.img")
+            boot.timeout = .seconds(10)
+            do {
+                _ = try await boot.run(workDirectory: work)
+                Issue.record("the boot passed without its marker")
+            } catch {
+                #expect(error.code == .timeout)
+                #expect(error.message == "\"login:\" did not appear on the console within 10 s")
+                #expect(error.consoleTail.contains { $0.contains("no prompt here, only this line") })
+                #expect(!error.consoleTail.contains { $0.contains("terminating on signal") })
+            }
+            #expect(RunningQEMU.count == 0)
+        }
+
+        @Test(
+            "OVMF starts with a private copy of its variables and reaches its shell",
+            .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "needs ovmf"))
+        func uefiFirmware() async throws {
+            let work = try Fixtures.temporaryDirectory("uefi")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.raw", printing: "legacy boot sector\r\n")
+            var boot = ImageBoot(image: "\(work)/disk.raw")
+            boot.firmware = .uefi
+            // No EFI boot loader on the disk, so OVMF ends in its shell.
+            boot.marker = "UEFI Interactive Shell"
+            boot.timeout = .seconds(120)
+            let outcome = try await boot.run(workDirectory: work)
+            #expect(outcome.format == "raw")
+            // The variable store copy is gone.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: work) == ["disk.raw"])
+        }
+    }
+}

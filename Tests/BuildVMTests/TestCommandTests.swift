@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `kiln` binary that `swift build` put beside the test bundle.
+enum KilnExecutable {
+    static var path: String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = url.appendingPathComponent("kiln").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            url.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    /// The children of `parent`, from /proc.
+    static func children(of parent: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            // Fields after "(comm)": state, ppid, ...
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == parent ? pid : nil
+        }
+    }
+}
+
+extension BootTests {
+    @Suite(
+        "kiln test, the command",
+        .enabled(
+            if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
+            "needs the kiln binary and qemu-system-x86_64"))
+    struct TestCommandTests {
+        func launch(_ arguments: [String]) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: KilnExecutable.path ?? "kiln")
+            process.arguments = arguments
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            return (process, err)
+        }
+
+        @Test("exit 1 and the console's tail when the prompt never comes")
+        func failurePrintsTail() throws {
+            let work = try Fixtures.temporaryDirectory("cmd")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "Kernel panic - not syncing: a pretend panic\r\n")
+            let (process, err) = try launch(["test", "\(work)/disk.img", "--timeout", "10"])
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1)
+            #expect(text.contains("did not appear on the console within 10 s"))
+            #expect(text.contains("  | Kernel panic - not syncing: a pretend panic"))
+        }
+
+        @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU and no scratch files")
+        func interruptLeavesNothing() async throws {
+            let work = try Fixtures.temporaryDirectory("cmd")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "waiting forever\r\n")
+            // UEFI when there is OVMF: its variable store copy must go too.
+            let uefi = FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd")
+            let (process, _) = try launch(
+                ["test", "\(work)/disk.img", "--timeout", "120", "--firmware", uefi ? "uefi" : "bios"])
+            var qemu: [pid_t] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while qemu.isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                qemu = KilnExecutable.children(of: process.processIdentifier)
+            }
+            #expect(!qemu.isEmpty, "kiln started no QEMU")
+            kill(process.processIdentifier, SIGINT)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 130)
+            let scratch = NSTemporaryDirectory() + "kiln-test-\(process.processIdentifier)"
+            #expect(!FileManager.default.fileExists(atPath: scratch), "\(scratch) was left behind")
+            for pid in qemu {
+                // Reaped by kiln or, once kiln has exited, by init: either way it must be gone.
+                var gone = false
+                for _ in 0..<100 where !gone {
+                    gone = kill(pid, 0) == -1 && errno == ESRCH
+                    if !gone { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(gone, "QEMU \(pid) still runs")
+            }
+        }
+    }
+}
