@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test clean
+.PHONY: deps build demo test kickstarts clean
 
 deps:
 	@scripts/install-deps.sh
@@ -11,7 +11,23 @@ build: deps
 	$(SWIFT) build -c release
 
 demo: build
-	.build/release/kiln --help
+	.build/release/kiln validate Appliances/*
+	@mkdir -p out
+	.build/release/kiln preseed Appliances/debian-minimal.yaml -o out/debian-minimal.preseed
+	@echo "demo: wrote out/debian-minimal.preseed"
+
+# Regenerates Kickstarts/ from Appliances/: a kickstart for RPM-family descriptions, else a preseed
+# (made from the example apt sources in Kickstarts/example-apt, not this machine's).
+kickstarts: build
+	@for f in Appliances/*.yaml Appliances/*.appl; do \
+	  n=$$(basename "$${f%.*}"); \
+	  if .build/release/kiln kickstart "$$f" -o "Kickstarts/$$n.ks" 2>/dev/null; then \
+	    rm -f "Kickstarts/$$n.preseed"; echo "Kickstarts/$$n.ks"; \
+	  else \
+	    .build/release/kiln preseed --apt-root Kickstarts/example-apt "$$f" -o "Kickstarts/$$n.preseed" || exit 1; \
+	    rm -f "Kickstarts/$$n.ks"; echo "Kickstarts/$$n.preseed"; \
+	  fi; \
+	done
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -31,8 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -x .tools/venv/bin/ksvalidator ]; then
-  echo "install-deps: installing pykickstart into .tools/venv" >&2
-  python3 -m venv .tools/venv
-  .tools/venv/bin/pip install -q pykickstart
+# pykickstart (ksvalidator) judges kickstarts; jsonschema and PyYAML judge `kiln schema`.
+if [ ! -x .tools/venv/bin/ksvalidator ] || ! .tools/venv/bin/python -c 'import jsonschema, yaml' 2>/dev/null; then
+  echo "install-deps: installing pykickstart, jsonschema and PyYAML into .tools/venv" >&2
+  [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q pykickstart jsonschema pyyaml
 fi

@@ -286,7 +286,9 @@ public struct User: Sendable, Equatable {
     /// Passwordless sudo.
     public var sudo: Bool
 
-    public init(name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false) {
+    public init(
+        name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false
+    ) {
         self.name = name
         self.groups = groups
         self.passwordHash = passwordHash

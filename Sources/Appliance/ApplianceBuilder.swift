@@ -39,7 +39,9 @@ struct ApplianceBuilder {
         if osVersion == nil { log.error(main.rootMark, "missing required key 'os.version'") }
         let os = osName.flatMap { located -> OSName? in
             guard let os = OSName(rawValue: located.value) else {
-                var message = "unknown os name '\(located.value)' (known: \(OSName.allCases.map(\.rawValue).joined(separator: ", ")))"
+                var message =
+                    "unknown os name '\(located.value)' (known: "
+                    + OSName.allCases.map(\.rawValue).joined(separator: ", ") + ")"
                 if let suggestion = closest(to: located.value, in: OSName.allCases.map(\.rawValue)) {
                     message += "; did you mean '\(suggestion)'?"
                 }
@@ -102,8 +104,8 @@ struct ApplianceBuilder {
         }
         appliance.parents = layers.dropLast().reversed().compactMap { $0.name?.value }
         if let os, os.family == .debian {
-            for repo in layers.flatMap(\.repos) where repo.mirrorlist != nil {
-                log.error(repo.mirrorlist!.mark, "mirrorlist is for RPM targets; a Debian archive needs a baseurl")
+            for mirrorlist in layers.flatMap(\.repos).compactMap(\.mirrorlist) {
+                log.error(mirrorlist.mark, "mirrorlist is for RPM targets; a Debian archive needs a baseurl")
             }
         }
         return log.isEmpty ? appliance : nil
@@ -203,7 +205,9 @@ struct ApplianceBuilder {
     private func checkOSVersion(_ os: OSName, _ version: Located<String>) {
         if os.family == .debian {
             if OperatingSystem.codename(os, version.value) == nil {
-                log.error(version.mark, "unknown \(os.rawValue) version '\(version.value)' (give a release number or a code name)")
+                log.error(
+                    version.mark,
+                    "unknown \(os.rawValue) version '\(version.value)' (give a release number or a code name)")
             }
         } else if Int(version.value.prefix { $0.isNumber }) == nil || !Validate.isVersion(version.value) {
             log.error(version.mark, "\(os.rawValue) version '\(version.value)' must be a release number, like 9 or 40")
@@ -277,11 +281,14 @@ struct ApplianceBuilder {
                     merged[mount.value] = copy
                     continue
                 }
-                if let size = partition.size, existing.size.map({ $0.value < size.value }) ?? true { existing.size = size }
+                if let size = partition.size, existing.size.map({ $0.value < size.value }) ?? true {
+                    existing.size = size
+                }
                 if let type = partition.type {
                     if existing.type?.value != type.value { existing.options = nil }
                     existing.type = type
                 }
+                existing.sizeWritten = existing.sizeWritten || partition.sizeWritten
                 existing.options = partition.options ?? existing.options
                 existing.passphrase = partition.passphrase ?? existing.passphrase
                 existing.grow = partition.grow ?? existing.grow
@@ -301,13 +308,14 @@ struct ApplianceBuilder {
             }
             if grow { growing = what }
             let size = layer.size?.value ?? (grow ? Size(mebibytes: 1024) : nil)
-            if size == nil { log.error(layer.mountPoint.mark, "\(what) needs a size") }
+            if size == nil && !layer.sizeWritten { log.error(layer.mountPoint.mark, "\(what) needs a size") }
             var type: FilesystemType = mount == "swap" ? .swap : mount == "/boot/efi" ? .vfat : .ext4
             if let typeName = layer.type {
                 if let value = FilesystemType(rawValue: typeName.value) {
                     type = value
                 } else {
-                    var message = "filesystem type '\(typeName.value)' of \(what) is not one of "
+                    var message =
+                        "filesystem type '\(typeName.value)' of \(what) is not one of "
                         + FilesystemType.allCases.map(\.rawValue).joined(separator: ", ")
                     if let suggestion = closest(to: typeName.value, in: FilesystemType.allCases.map(\.rawValue)) {
                         message += "; did you mean '\(suggestion)'?"
@@ -316,13 +324,16 @@ struct ApplianceBuilder {
                 }
             }
             if (mount == "swap") != (type == .swap) {
-                log.error(layer.type?.mark ?? layer.mountPoint.mark, "swap needs type swap, and type swap needs the mount point 'swap'")
+                log.error(
+                    layer.type?.mark ?? layer.mountPoint.mark,
+                    "swap needs type swap, and type swap needs the mount point 'swap'")
             }
             if let options = layer.options { check(options, "mount options", Validate.isMountOptions) }
             if let passphrase = layer.passphrase { check(passphrase, "passphrase", Validate.isPassphrase) }
-            partitions.append(Partition(
-                mountPoint: mount, size: size ?? Size(mebibytes: 1), type: type, options: layer.options?.value,
-                passphrase: layer.passphrase?.value, grow: grow))
+            partitions.append(
+                Partition(
+                    mountPoint: mount, size: size ?? Size(mebibytes: 1), type: type, options: layer.options?.value,
+                    passphrase: layer.passphrase?.value, grow: grow))
         }
         if !partitions.contains(where: { $0.mountPoint == "/" }) {
             let mark = layers.flatMap(\.partitions).first?.mountPoint.mark ?? main.rootMark
@@ -338,8 +349,11 @@ struct ApplianceBuilder {
         for located in layers.flatMap(\.packages) {
             let package = substituteStrict(located, "package")
             guard check(package, "package name", Validate.isPackage) else { continue }
-            if family == .debian, package.value.hasPrefix("@") || package.value.hasPrefix("-") || package.value.contains("*") {
-                log.error(package.mark, "package '\(package.value)': groups, exclusions and wildcards are for RPM targets")
+            if family == .debian,
+                package.value.hasPrefix("@") || package.value.hasPrefix("-") || package.value.contains("*")
+            {
+                log.error(
+                    package.mark, "package '\(package.value)': groups, exclusions and wildcards are for RPM targets")
                 continue
             }
             packages.append(package.value)
@@ -384,10 +398,11 @@ struct ApplianceBuilder {
                         }
                     }
                 }
-                repos.append(Repository(
-                    name: name.value, baseurl: baseurl?.value, mirrorlist: mirrorlist?.value,
-                    ephemeral: repo.ephemeral?.value ?? false, cost: repo.cost?.value, suite: suite?.value,
-                    components: components.map(\.value), key: key))
+                repos.append(
+                    Repository(
+                        name: name.value, baseurl: baseurl?.value, mirrorlist: mirrorlist?.value,
+                        ephemeral: repo.ephemeral?.value ?? false, cost: repo.cost?.value, suite: suite?.value,
+                        components: components.map(\.value), key: key))
             }
         }
         return repos
@@ -408,7 +423,8 @@ struct ApplianceBuilder {
                     guard check(source, "file", Validate.isSafePath) else { continue }
                     let path = resolvePath(source.value, relativeTo: layer.file)
                     var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+                        !isDirectory.boolValue
                     else {
                         log.error(source.mark, "file '\(source.value)' not found (looked at \(path))")
                         continue
@@ -431,7 +447,11 @@ struct ApplianceBuilder {
                     if command.value.trimmingSpaces.isEmpty {
                         log.error(command.mark, "a post command must not be empty")
                     } else if let line = command.value.split(separator: "\n").first(where: Self.isKickstartSection) {
-                        log.error(command.mark, "a post command cannot hold the line '\(line.trimmingSpaces)' (kickstart would read it as a section)")
+                        log.error(
+                            command.mark,
+                            "a post command cannot hold the line '\(line.trimmingSpaces)' "
+                                + "(kickstart would read it as a section)"
+                        )
                     } else if command.value.contains("\u{0}") {
                         log.error(command.mark, "a post command must not contain NUL")
                     } else {
@@ -453,8 +473,10 @@ struct ApplianceBuilder {
         let trimmed = line.trimmingSpaces
         guard trimmed.hasPrefix("%") else { return false }
         let word = trimmed.dropFirst().prefix { $0.isLetter || $0 == "-" }
-        return ["end", "post", "pre", "pre-install", "packages", "onerror", "traceback", "addon", "anaconda", "include",
-                "ksappend"].contains(String(word))
+        return [
+            "end", "post", "pre", "pre-install", "packages", "onerror", "traceback", "addon", "anaconda", "include",
+            "ksappend",
+        ].contains(String(word))
     }
 
     private func buildUsers(applianceName: String) -> [User] {
@@ -523,8 +545,8 @@ struct ApplianceBuilder {
                 log.error(name.mark, "interface '\(name.value)' is listed twice")
             }
             guard let address = entry.address.map(substitute) else {
-                if entry.dhcp?.value == false {
-                    log.error(entry.dhcp!.mark, "interface '\(name.value)' has dhcp: false but no address")
+                if let dhcp = entry.dhcp, !dhcp.value {
+                    log.error(dhcp.mark, "interface '\(name.value)' has dhcp: false but no address")
                 }
                 for item in [entry.gateway].compactMap({ $0 }) + entry.dns {
                     log.error(item.mark, "gateway and dns need a static address")
@@ -534,9 +556,12 @@ struct ApplianceBuilder {
             }
             if let dhcp = entry.dhcp, dhcp.value { log.error(dhcp.mark, "give dhcp: true or an address, not both") }
             let parts = address.value.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, Validate.isIPv4(String(parts[0])), let prefix = Int(parts[1]), (0...32).contains(prefix)
+            guard parts.count == 2, Validate.isIPv4(String(parts[0])), let prefix = Int(parts[1]),
+                (0...32).contains(prefix)
             else {
-                log.error(address.mark, "address '\(Validate.shown(address.value))' must be IPv4 with a prefix length, like 192.0.2.17/24")
+                log.error(
+                    address.mark,
+                    "address '\(Validate.shown(address.value))' must be IPv4 with a prefix length, like 192.0.2.17/24")
                 continue
             }
             var config = StaticAddress(address: String(parts[0]), prefixLength: prefix)

@@ -6,7 +6,8 @@ import Foundation
 public enum ApplianceSchema {
     /// The schema as pretty-printed JSON with sorted keys.
     public static var json: String {
-        let data = (try? JSONSerialization.data(withJSONObject: schema, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: schema, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
@@ -22,7 +23,9 @@ public enum ApplianceSchema {
         return ["type": "array", "description": description, "items": item]
     }
 
-    private static func object(_ properties: [String: Any], required: [String] = [], _ description: String) -> [String: Any] {
+    private static func object(_ properties: [String: Any], required: [String] = [], _ description: String) -> [String:
+        Any]
+    {
         var result: [String: Any] = [
             "type": "object", "description": description, "properties": properties, "additionalProperties": false,
         ]
@@ -30,49 +33,60 @@ public enum ApplianceSchema {
         return result
     }
 
-    private static var size: [String: Any] { [
-        "description": "A number of GB as BoxGrinder reads it (1 GB = 1024 MiB), or text with a unit: 512MiB, 4GiB, 1TiB, or SI 500MB, 8GB",
-        "oneOf": [
-            ["type": "number", "exclusiveMinimum": 0],
-            ["type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*(MiB|GiB|TiB|MB|GB|TB|M|G|T)?$"],
-        ],
-    ] }
+    private static var size: [String: Any] {
+        [
+            "description":
+                "A number of GB as BoxGrinder reads it (1 GB = 1024 MiB), "
+                + "or text with a unit: 512MiB, 4GiB, 1TiB, or SI 500MB, 8GB",
+            "oneOf": [
+                ["type": "number", "exclusiveMinimum": 0],
+                ["type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*(MiB|GiB|TiB|MB|GB|TB|M|G|T)?$"],
+            ],
+        ]
+    }
 
     private static var text: [String: Any] { ["type": ["string", "number"]] }
 
     private static var schema: [String: Any] {
-        let partition = object([
-            "size": size,
-            "type": ["enum": FilesystemType.allCases.map(\.rawValue), "description": "Filesystem (default ext4; swap for swap)"],
-            "options": string("Mount options, as fstab takes them", pattern: "^[A-Za-z0-9_=,.:/-]+$"),
-            "passphrase": string("LUKS passphrase: the partition is encrypted (kept as text: installers need it)"),
-            "grow": ["type": "boolean", "description": "Take the rest of the disk"],
-        ], "One partition")
-        let repo = object([
-            "name": string("Repository name", pattern: "^[A-Za-z0-9#][A-Za-z0-9._+#-]*$"),
-            "baseurl": string("http, https, ftp or file URL"),
-            "mirrorlist": string("Mirror list URL (RPM targets)"),
-            "ephemeral": ["type": "boolean", "description": "Used only while installing"],
-            "cost": ["type": "integer", "minimum": 0, "description": "Lower is preferred (kickstart --cost)"],
-            "suite": string("Debian suite (default: the release's code name)"),
-            "components": strings("Debian components (default main)"),
-            "key": string("Keyring file (relative to the description) or URL"),
-        ], required: ["name"], "A package repository")
-        let user = object([
-            "name": string("Login name", pattern: "^[a-z_][a-z0-9_-]*$"),
-            "groups": strings("Supplementary groups", pattern: "^[a-z_][a-z0-9_-]*$"),
-            "password": string("Password as text: stored only as a SHA-512 crypt hash"),
-            "password_hash": string("Crypt hash", pattern: "^\\$"),
-            "ssh_keys": strings("OpenSSH public keys"),
-            "sudo": ["type": "boolean", "description": "Passwordless sudo"],
-        ], required: ["name"], "An account")
-        let interface = object([
-            "interface": string("Interface name, or default for the first NIC"),
-            "dhcp": ["type": "boolean"],
-            "address": string("IPv4 address with prefix length", pattern: "^[0-9.]+/[0-9]+$"),
-            "gateway": string("IPv4 gateway"),
-            "dns": strings("Name servers"),
-        ], required: ["interface"], "A network interface (DHCP unless address is given)")
+        let partition = object(
+            [
+                "size": size,
+                "type": [
+                    "enum": FilesystemType.allCases.map(\.rawValue),
+                    "description": "Filesystem (default ext4; swap for swap)",
+                ],
+                "options": string("Mount options, as fstab takes them", pattern: "^[A-Za-z0-9_=,.:/-]+$"),
+                "passphrase": string("LUKS passphrase: the partition is encrypted (kept as text: installers need it)"),
+                "grow": ["type": "boolean", "description": "Take the rest of the disk"],
+            ], "One partition")
+        let repo = object(
+            [
+                "name": string("Repository name", pattern: "^[A-Za-z0-9#][A-Za-z0-9._+#-]*$"),
+                "baseurl": string("http, https, ftp or file URL"),
+                "mirrorlist": string("Mirror list URL (RPM targets)"),
+                "ephemeral": ["type": "boolean", "description": "Used only while installing"],
+                "cost": ["type": "integer", "minimum": 0, "description": "Lower is preferred (kickstart --cost)"],
+                "suite": string("Debian suite (default: the release's code name)"),
+                "components": strings("Debian components (default main)"),
+                "key": string("Keyring file (relative to the description) or URL"),
+            ], required: ["name"], "A package repository")
+        let user = object(
+            [
+                "name": string("Login name", pattern: "^[a-z_][a-z0-9_-]*$"),
+                "groups": strings("Supplementary groups", pattern: "^[a-z_][a-z0-9_-]*$"),
+                "password": string("Password as text: stored only as a SHA-512 crypt hash"),
+                "password_hash": string("Crypt hash", pattern: "^\\$"),
+                "ssh_keys": strings("OpenSSH public keys"),
+                "sudo": ["type": "boolean", "description": "Passwordless sudo"],
+            ], required: ["name"], "An account")
+        let interface = object(
+            [
+                "interface": string("Interface name, or default for the first NIC"),
+                "dhcp": ["type": "boolean"],
+                "address": string("IPv4 address with prefix length", pattern: "^[0-9.]+/[0-9]+$"),
+                "gateway": string("IPv4 gateway"),
+                "dns": strings("Name servers"),
+            ], required: ["interface"], "A network interface (DHCP unless address is given)")
         let commandList: [String: Any] = ["type": "array", "items": ["type": "string", "minLength": 1]]
         var postProperties: [String: Any] = ["base": commandList]
         for platform in Platform.allCases { postProperties[platform.rawValue] = commandList }
@@ -82,25 +96,30 @@ public enum ApplianceSchema {
             "summary": string("One line about the appliance"),
             "version": ["type": "integer", "minimum": 0, "default": 1],
             "release": ["type": "integer", "minimum": 0, "default": 0],
-            "os": object([
-                "name": ["enum": OSName.allCases.map(\.rawValue)],
-                "version": text,
-                "password": string("Root password as text: stored only as a SHA-512 crypt hash"),
-                "password_hash": string("Root password as a crypt hash", pattern: "^\\$"),
-                "locale": string("Default en_US.UTF-8"),
-                "timezone": string("Default Etc/UTC"),
-                "keyboard": string("Default us"),
-            ], required: ["name", "version"], "The operating system"),
-            "hardware": object([
-                "cpus": ["type": "integer", "minimum": 1],
-                "memory": ["description": "MiB, or text with a unit", "oneOf": [["type": "integer", "minimum": 1], ["type": "string"]]],
-                "partitions": [
-                    "type": "object", "description": "Mount point (/, /boot, swap, ...) to partition",
-                    "additionalProperties": partition,
-                ],
-                "firmware": ["enum": Firmware.allCases.map(\.rawValue), "default": "hybrid"],
-                "disk_size": size,
-            ], "Virtual hardware and the disk layout"),
+            "os": object(
+                [
+                    "name": ["enum": OSName.allCases.map(\.rawValue)],
+                    "version": text,
+                    "password": string("Root password as text: stored only as a SHA-512 crypt hash"),
+                    "password_hash": string("Root password as a crypt hash", pattern: "^\\$"),
+                    "locale": string("Default en_US.UTF-8"),
+                    "timezone": string("Default Etc/UTC"),
+                    "keyboard": string("Default us"),
+                ], "The operating system (name and version are required once the parents are merged)"),
+            "hardware": object(
+                [
+                    "cpus": ["type": "integer", "minimum": 1],
+                    "memory": [
+                        "description": "MiB, or text with a unit",
+                        "oneOf": [["type": "integer", "minimum": 1], ["type": "string"]],
+                    ],
+                    "partitions": [
+                        "type": "object", "description": "Mount point (/, /boot, swap, ...) to partition",
+                        "additionalProperties": partition,
+                    ],
+                    "firmware": ["enum": Firmware.allCases.map(\.rawValue), "default": "hybrid"],
+                    "disk_size": size,
+                ], "Virtual hardware and the disk layout"),
             "packages": strings("Package names; @group and -exclusion for RPM targets"),
             "repos": ["type": "array", "items": repo],
             "default_repos": ["type": "boolean", "default": true],
@@ -116,19 +135,21 @@ public enum ApplianceSchema {
             ],
             "hostname": string("Host name of the target"),
             "users": ["type": "array", "items": user],
-            "services": object(["enable": strings("Units to enable"), "disable": strings("Units to disable")], "systemd units"),
+            "services": object(
+                ["enable": strings("Units to enable"), "disable": strings("Units to disable")], "systemd units"),
             "network": ["type": "array", "items": interface, "description": "Default: DHCP on the first interface"],
             "kernel_args": string("Extra kernel command line"),
             "console": [
                 "description": "Serial console (default ttyS0,115200); false turns it off",
                 "oneOf": [["type": "string", "pattern": "^tty[A-Za-z0-9]+(,[0-9]+)?$"], ["const": false]],
             ],
-            "test": object([
-                "expect": string("What kiln test waits for on the serial console"),
-                "timeout": ["type": "integer", "minimum": 1],
-            ], "kiln test settings"),
+            "test": object(
+                [
+                    "expect": string("What kiln test waits for on the serial console"),
+                    "timeout": ["type": "integer", "minimum": 1],
+                ], "kiln test settings"),
         ]
-        var root = object(properties, required: ["name", "os"], "A kiln appliance description")
+        var root = object(properties, required: ["name"], "A kiln appliance description")
         root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         root["$id"] = "https://kiln.example.org/schema/appliance.json"
         root["title"] = "kiln appliance description"

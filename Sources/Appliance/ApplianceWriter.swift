@@ -13,7 +13,9 @@ public enum ApplianceWriter {
         if let summary = appliance.summary { add("summary", text(summary)) }
         if appliance.version != 1 { add("version", number(appliance.version)) }
         if appliance.release != 0 { add("release", number(appliance.release)) }
-        var os: [(Node, Node)] = [(text("name"), text(appliance.os.name.rawValue)), (text("version"), quoted(appliance.os.version))]
+        var os: [(Node, Node)] = [
+            (text("name"), text(appliance.os.name.rawValue)), (text("version"), quoted(appliance.os.version)),
+        ]
         if let hash = appliance.os.passwordHash { os.append((text("password_hash"), quoted(hash))) }
         let defaults = OperatingSystem(name: appliance.os.name, version: appliance.os.version)
         if appliance.os.locale != defaults.locale { os.append((text("locale"), text(appliance.os.locale))) }
@@ -25,14 +27,22 @@ public enum ApplianceWriter {
         if !appliance.repos.isEmpty { add("repos", .sequence(.init(appliance.repos.map(repo)))) }
         if !appliance.defaultRepos { add("default_repos", .scalar(.init("false"))) }
         if !appliance.files.isEmpty {
-            add("files", .mapping(.init(appliance.files.map { group in
-                (text(group.target), list(group.sources.map { source in
-                    switch source {
-                    case .local(let path): return path
-                    case .url(let url): return url
-                    }
-                }))
-            })))
+            add(
+                "files",
+                .mapping(
+                    .init(
+                        appliance.files.map { group in
+                            (
+                                text(group.target),
+                                list(
+                                    group.sources.map { source in
+                                        switch source {
+                                        case .local(let path): return path
+                                        case .url(let url): return url
+                                        }
+                                    })
+                            )
+                        })))
         }
         var post: [(Node, Node)] = []
         if !appliance.post.base.isEmpty { post.append((text("base"), list(appliance.post.base))) }
@@ -43,7 +53,10 @@ public enum ApplianceWriter {
         }
         if !post.isEmpty { add("post", .mapping(.init(post))) }
         if !appliance.variables.isEmpty {
-            add("variables", .mapping(.init(appliance.variables.sorted { $0.key < $1.key }.map { (text($0.key), quoted($0.value)) })))
+            add(
+                "variables",
+                .mapping(.init(appliance.variables.sorted { $0.key < $1.key }.map { (text($0.key), quoted($0.value)) }))
+            )
         }
         if let hostname = appliance.hostname { add("hostname", text(hostname)) }
         if !appliance.users.isEmpty { add("users", .sequence(.init(appliance.users.map(user)))) }
@@ -57,13 +70,18 @@ public enum ApplianceWriter {
             add("console", appliance.console.map { text($0.description) } ?? .scalar(.init("false")))
         }
         if appliance.test != TestSettings() {
-            add("test", .mapping(.init([
-                (text("expect"), quoted(appliance.test.expect)), (text("timeout"), number(appliance.test.timeout)),
-            ])))
+            add(
+                "test",
+                .mapping(
+                    .init([
+                        (text("expect"), quoted(appliance.test.expect)),
+                        (text("timeout"), number(appliance.test.timeout)),
+                    ])))
         }
         let node = Node.mapping(.init(root))
         // Serializing a tree built here cannot fail; an empty text would be refused by the loader.
-        return (try? Yams.serialize(node: node, indent: 2, width: -1, allowUnicode: true, newLineScalarStyle: .literal)) ?? ""
+        return (try? Yams.serialize(node: node, indent: 2, width: -1, allowUnicode: true, newLineScalarStyle: .literal))
+            ?? ""
     }
 
     private static func hardware(_ hardware: Hardware) -> Node {
@@ -71,14 +89,24 @@ public enum ApplianceWriter {
         let defaults = Hardware()
         if hardware.cpus != defaults.cpus { pairs.append((text("cpus"), number(hardware.cpus))) }
         if hardware.memory != defaults.memory { pairs.append((text("memory"), number(hardware.memory))) }
-        pairs.append((text("partitions"), .mapping(.init(hardware.partitions.map { partition in
-            var fields: [(Node, Node)] = [(text("size"), text(partition.size.description)),
-                                          (text("type"), text(partition.type.rawValue))]
-            if let options = partition.options { fields.append((text("options"), text(options))) }
-            if let passphrase = partition.passphrase { fields.append((text("passphrase"), quoted(passphrase))) }
-            if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
-            return (text(partition.mountPoint), .mapping(.init(fields)))
-        }))))
+        pairs.append(
+            (
+                text("partitions"),
+                .mapping(
+                    .init(
+                        hardware.partitions.map { partition in
+                            var fields: [(Node, Node)] = [
+                                (text("size"), text(partition.size.description)),
+                                (text("type"), text(partition.type.rawValue)),
+                            ]
+                            if let options = partition.options { fields.append((text("options"), text(options))) }
+                            if let passphrase = partition.passphrase {
+                                fields.append((text("passphrase"), quoted(passphrase)))
+                            }
+                            if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
+                            return (text(partition.mountPoint), .mapping(.init(fields)))
+                        }))
+            ))
         if hardware.firmware != defaults.firmware { pairs.append((text("firmware"), text(hardware.firmware.rawValue))) }
         if let size = hardware.diskSize { pairs.append((text("disk_size"), text(size.description))) }
         return .mapping(.init(pairs))
@@ -119,7 +147,8 @@ public enum ApplianceWriter {
 
     /// Text that reads back as text: quoted when it would look like another type.
     private static func text(_ value: String) -> Node {
-        let looksTyped = Int(value) != nil || Double(value) != nil
+        let looksTyped =
+            Int(value) != nil || Double(value) != nil
             || ["true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"].contains(value.lowercased())
         return .scalar(.init(value, .implicit, looksTyped || value.isEmpty ? .doubleQuoted : .any))
     }

@@ -4,6 +4,8 @@ struct Layer {
     struct PartitionLayer {
         var mountPoint: Located<String>
         var size: Located<Size>?
+        /// The key was there, even if its value was refused (so no second error about it).
+        var sizeWritten = false
         var type: Located<String>?
         var options: Located<String>?
         var passphrase: Located<String>?
@@ -185,12 +187,15 @@ struct Layer {
         }
     }
 
-    private static func readPartition(_ mount: Located<String>, _ node: YAMLNode, _ read: NodeReader) -> PartitionLayer {
+    private static func readPartition(_ mount: Located<String>, _ node: YAMLNode, _ read: NodeReader) -> PartitionLayer
+    {
         var partition = PartitionLayer(mountPoint: mount)
         let what = "partition '\(mount.value)'"
         for (key, value) in read.map(node, what, keys: ["size", "type", "options", "passphrase", "grow"]) {
             switch key.value {
-            case "size": partition.size = read.size(value, "the size of \(what)")
+            case "size":
+                partition.size = read.size(value, "the size of \(what)")
+                partition.sizeWritten = true
             case "type": partition.type = read.string(value, "the type of \(what)")
             case "options": partition.options = read.string(value, "the options of \(what)")
             case "passphrase": partition.passphrase = read.string(value, "the passphrase of \(what)")

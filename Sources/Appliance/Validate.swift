@@ -25,8 +25,9 @@ enum Validate {
         all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
     }
 
+    /// One line, without a trailing backslash (debconf would join the next line to it).
     static func isOneLine(_ text: String) -> Bool {
-        !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+        !text.hasSuffix("\\") && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
     }
 
     static func isLocale(_ text: String) -> Bool {
@@ -129,15 +130,18 @@ enum Validate {
 
     static func isIPv4(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { part in
-            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
-        }
+        return parts.count == 4
+            && parts.allSatisfy { part in
+                !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+            }
     }
 
     static func isIPAddress(_ text: String) -> Bool {
         if isIPv4(text) { return true }
         return text.contains(":") && text.count <= 45
-            && all(text) { ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) || $0 == ":" }
+            && all(text) {
+                ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) || $0 == ":"
+            }
     }
 
     /// `TYPE BASE64 [COMMENT]` with a known key type; the comment without quotes or backslashes.
@@ -149,7 +153,9 @@ enum Validate {
         guard known, all(type, { alnum($0) || "-@.".unicodeScalars.contains($0) }) else { return false }
         guard all(String(fields[1]), { alnum($0) || "+/=".unicodeScalars.contains($0) }) else { return false }
         if fields.count == 3 {
-            return all(String(fields[2])) { $0.value >= 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" && $0 != "'" }
+            return all(String(fields[2])) {
+                $0.value >= 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" && $0 != "'"
+            }
         }
         return true
     }
@@ -164,7 +170,7 @@ enum Validate {
     static func explanation(_ what: String) -> String {
         switch what {
         case "name": return "may hold only letters, digits, '-', '_' and '.'"
-        case "summary": return "must be one line"
+        case "summary": return "must be one line, not ending in a backslash"
         case "package name": return "is not a package name (letters, digits, '.', '_', '+', '-'; '@group' for RPM)"
         case "repo name": return "may hold only letters, digits, '.', '_', '+' and '-'"
         case "baseurl", "mirrorlist": return "is not an http, https, ftp or file URL without spaces or shell characters"
@@ -190,7 +196,8 @@ extension OperatingSystem {
         "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie", "14": "forky",
     ]
     private static let ubuntuCodenames = [
-        "20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky", "25.10": "questing",
+        "20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky",
+        "25.10": "questing",
     ]
 
     /// The release's code name (`12` gives `bookworm`); a code name given as the version is kept.

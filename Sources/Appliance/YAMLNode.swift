@@ -108,8 +108,9 @@ struct YAMLComposer {
     private func composeNode(
         _ event: Event, _ session: ParserSession, _ state: inout State, depth: Int
     ) throws(Failure) -> YAMLNode {
-        let mark = SourceMark(file: file, line: Int(event.raw.start_mark.line) + 1,
-                              column: Int(event.raw.start_mark.column) + 1)
+        let mark = SourceMark(
+            file: file, line: Int(event.raw.start_mark.line) + 1,
+            column: Int(event.raw.start_mark.column) + 1)
         switch event.type {
         case YAML_ALIAS_EVENT:
             let name = Event.string(event.raw.data.alias.anchor) ?? ""
@@ -119,14 +120,19 @@ struct YAMLComposer {
             return node
         case YAML_SCALAR_EVENT:
             let scalar = event.raw.data.scalar
-            let text = scalar.value.map { String(decoding: UnsafeBufferPointer(start: $0, count: scalar.length), as: UTF8.self) } ?? ""
+            let text =
+                scalar.value.map {
+                    String(decoding: UnsafeBufferPointer(start: $0, count: scalar.length), as: UTF8.self)
+                } ?? ""
             let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE && scalar.tag == nil
             try count(1, at: mark, &state)
             let node = YAMLNode(kind: .scalar(text, plain: plain), mark: mark, expandedSize: 1)
             if let anchor = Event.string(scalar.anchor) { state.anchors[anchor] = node }
             return node
         case YAML_SEQUENCE_START_EVENT:
-            guard depth < limits.maxDepth else { throw Failure(mark: mark, message: "YAML nested deeper than \(limits.maxDepth) levels") }
+            guard depth < limits.maxDepth else {
+                throw Failure(mark: mark, message: "YAML nested deeper than \(limits.maxDepth) levels")
+            }
             let anchor = Event.string(event.raw.data.sequence_start.anchor)
             try count(1, at: mark, &state)
             var items: [YAMLNode] = []
@@ -142,7 +148,9 @@ struct YAMLComposer {
             if let anchor { state.anchors[anchor] = node }
             return node
         case YAML_MAPPING_START_EVENT:
-            guard depth < limits.maxDepth else { throw Failure(mark: mark, message: "YAML nested deeper than \(limits.maxDepth) levels") }
+            guard depth < limits.maxDepth else {
+                throw Failure(mark: mark, message: "YAML nested deeper than \(limits.maxDepth) levels")
+            }
             let anchor = Event.string(event.raw.data.mapping_start.anchor)
             try count(1, at: mark, &state)
             var pairs: [(key: YAMLNode, value: YAMLNode)] = []
@@ -216,8 +224,9 @@ struct YAMLComposer {
             let problem = parser.problem.map { String(cString: $0) } ?? "malformed YAML"
             var message = "malformed YAML: \(problem)"
             if let context = parser.context.map({ String(cString: $0) }) { message += " \(context)" }
-            let mark = SourceMark(file: file, line: Int(parser.problem_mark.line) + 1,
-                                  column: Int(parser.problem_mark.column) + 1)
+            let mark = SourceMark(
+                file: file, line: Int(parser.problem_mark.line) + 1,
+                column: Int(parser.problem_mark.column) + 1)
             throw Failure(mark: mark, message: message)
         }
         event.valid = true
@@ -225,8 +234,10 @@ struct YAMLComposer {
     }
 
     private func failure(_ event: Event, _ message: String) -> Failure {
-        Failure(mark: SourceMark(file: file, line: Int(event.raw.start_mark.line) + 1,
-                                 column: Int(event.raw.start_mark.column) + 1), message: message)
+        Failure(
+            mark: SourceMark(
+                file: file, line: Int(event.raw.start_mark.line) + 1,
+                column: Int(event.raw.start_mark.column) + 1), message: message)
     }
 }
 

@@ -27,7 +27,8 @@ public enum HostAptSources {
         let dir = (base as NSString).appendingPathComponent("sources.list.d")
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
         for name in names {
-            guard let text = try? String(contentsOfFile: (dir as NSString).appendingPathComponent(name), encoding: .utf8)
+            guard
+                let text = try? String(contentsOfFile: (dir as NSString).appendingPathComponent(name), encoding: .utf8)
             else { continue }
             if name.hasSuffix(".sources") {
                 sources += parseDeb822(text)

@@ -46,7 +46,8 @@ public struct FileReader: Sendable {
         guard let contents = read(path) else { throw AutoinstallError(.unreadableFile, "cannot read \(path)") }
         guard contents.data.count <= Self.maxSize else {
             throw AutoinstallError(
-                .unsupported, "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes")
+                .unsupported,
+                "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes")
         }
         return contents
     }

@@ -96,7 +96,9 @@ public struct KickstartImporter: Sendable {
                 inWord = true
             }
         }
-        if quote != nil { throw AutoinstallError(.invalidKickstart, "line \(number): unterminated quote", line: number) }
+        if quote != nil {
+            throw AutoinstallError(.invalidKickstart, "line \(number): unterminated quote", line: number)
+        }
         if inWord { words.append(current) }
         return words
     }
@@ -161,7 +163,9 @@ private struct ImportState {
     }
 
     /// `--name=value` and `--name value` options, and the words that are not options.
-    private func options(_ words: ArraySlice<String>, flags: Set<String>) -> (options: [String: String], positional: [String]) {
+    private func options(_ words: ArraySlice<String>, flags: Set<String>) -> (
+        options: [String: String], positional: [String]
+    ) {
         var options: [String: String] = [:]
         var positional: [String] = []
         var iterator = Array(words)
@@ -193,7 +197,8 @@ private struct ImportState {
             locale = rest.first
         case "keyboard":
             let (opts, positional) = options(rest, flags: [])
-            keyboard = opts["--vckeymap"] ?? opts["--xlayouts"]?.split(separator: ",").first.map(String.init)
+            keyboard =
+                opts["--vckeymap"] ?? opts["--xlayouts"]?.split(separator: ",").first.map(String.init)
                 ?? positional.first
         case "timezone":
             let (_, positional) = options(rest, flags: ["--utc", "--isUtc", "--nontp"])
@@ -211,7 +216,11 @@ private struct ImportState {
             var user = User(name: userName)
             user.groups = (opts["--groups"] ?? "").split(separator: ",").map(String.init)
             if let password = opts["--password"] {
-                if opts["--iscrypted"] != nil { user.passwordHash = password } else { plainPasswords[userName] = password }
+                if opts["--iscrypted"] != nil {
+                    user.passwordHash = password
+                } else {
+                    plainPasswords[userName] = password
+                }
             }
             users.append(user)
         case "sshkey":
@@ -225,7 +234,8 @@ private struct ImportState {
         case "network":
             network(rest, line: line)
         case "bootloader":
-            let (opts, _) = options(rest, flags: ["--md5pass", "--iscrypted", "--nombr", "--leavebootorder", "--noefi"])
+            let (opts, _) = options(
+                rest, flags: ["--md5pass", "--iscrypted", "--nombr", "--leavebootorder", "--noefi"])
             var args: [String] = []
             for word in (opts["--append"] ?? "").split(separator: " ").map(String.init) {
                 if word == "console=tty0" { continue }
@@ -255,16 +265,17 @@ private struct ImportState {
                 warnings.append("line \(line): repo without --name skipped")
                 break
             }
-            repos.append(Repository(
-                name: repoName, baseurl: opts["--baseurl"], mirrorlist: opts["--mirrorlist"],
-                ephemeral: opts["--install"] == nil, cost: opts["--cost"].flatMap { Int($0) }))
+            repos.append(
+                Repository(
+                    name: repoName, baseurl: opts["--baseurl"], mirrorlist: opts["--mirrorlist"],
+                    ephemeral: opts["--install"] == nil, cost: opts["--cost"].flatMap { Int($0) }))
         case "services":
             let (opts, _) = options(rest, flags: [])
             enable += (opts["--enabled"] ?? "").split(separator: ",").map(String.init)
             disable += (opts["--disabled"] ?? "").split(separator: ",").map(String.init)
         case "text", "graphical", "cmdline", "skipx", "firstboot", "selinux", "firewall", "reboot", "poweroff", "halt",
-             "shutdown", "zerombr", "clearpart", "reqpart", "ignoredisk", "install", "eula", "logging", "authselect",
-             "auth", "authconfig", "timesource", "bootloader-location":
+            "shutdown", "zerombr", "clearpart", "reqpart", "ignoredisk", "install", "eula", "logging", "authselect",
+            "auth", "authconfig", "timesource", "bootloader-location":
             break
         default:
             warnings.append("line \(line): '\(words[0])' is not imported")
@@ -279,8 +290,11 @@ private struct ImportState {
         if opts["--bootproto"] == "static", let ip = opts["--ip"] {
             let prefix = opts["--netmask"].map(Self.prefixLength) ?? 24
             let dns = (opts["--nameserver"] ?? "").split(separator: ",").map(String.init)
-            network.append(NetworkInterface(
-                interface: device, staticAddress: StaticAddress(address: ip, prefixLength: prefix, gateway: opts["--gateway"], dns: dns)))
+            network.append(
+                NetworkInterface(
+                    interface: device,
+                    staticAddress: StaticAddress(
+                        address: ip, prefixLength: prefix, gateway: opts["--gateway"], dns: dns)))
         } else {
             network.append(NetworkInterface(interface: device))
         }
@@ -292,7 +306,9 @@ private struct ImportState {
 
     private mutating func partition(_ words: ArraySlice<String>, line: Int) {
         guard let mount = words.first else { return }
-        let (opts, _) = options(words.dropFirst(), flags: ["--grow", "--encrypted", "--asprimary", "--noformat", "--recommended", "--hibernation"])
+        let (opts, _) = options(
+            words.dropFirst(),
+            flags: ["--grow", "--encrypted", "--asprimary", "--noformat", "--recommended", "--hibernation"])
         if mount == "biosboot" || opts["--fstype"] == "biosboot" {
             biosBoot = true
             return
@@ -303,11 +319,16 @@ private struct ImportState {
             return
         }
         if mount == "/boot/efi" { esp = true }
+        guard mount == "swap" || mount.hasPrefix("/") else {
+            warnings.append("line \(line): partition '\(mount)' (LVM, RAID) is not imported")
+            return
+        }
         let size = opts["--size"].flatMap { Int64($0) } ?? 1024
         let fstype = opts["--fstype"].map { $0 == "efi" ? "vfat" : $0 } ?? (mount == "swap" ? "swap" : "ext4")
         guard let type = FilesystemType(rawValue: fstype) else {
             warnings.append("line \(line): filesystem '\(fstype)' of \(mount) is not supported; ext4 used")
-            partitions.append(Partition(mountPoint: mount, size: Size(mebibytes: size), type: .ext4, grow: opts["--grow"] != nil))
+            partitions.append(
+                Partition(mountPoint: mount, size: Size(mebibytes: size), type: .ext4, grow: opts["--grow"] != nil))
             return
         }
         var passphrase: String?
@@ -315,10 +336,11 @@ private struct ImportState {
             passphrase = opts["--passphrase"]
             if passphrase == nil { warnings.append("line \(line): --encrypted without --passphrase: not encrypted") }
         }
-        partitions.append(Partition(
-            mountPoint: mount == "/boot/efi" || mount.hasPrefix("/") || mount == "swap" ? mount : mount,
-            size: Size(mebibytes: max(1, size)), type: type, options: opts["--fsoptions"], passphrase: passphrase,
-            grow: opts["--grow"] != nil))
+        partitions.append(
+            Partition(
+                mountPoint: mount,
+                size: Size(mebibytes: max(1, size)), type: type, options: opts["--fsoptions"], passphrase: passphrase,
+                grow: opts["--grow"] != nil))
     }
 
     mutating func section(_ words: [String], body: [String], line: Int) {
@@ -335,7 +357,9 @@ private struct ImportState {
                 warnings.append("line \(line): %post --nochroot is not imported")
                 return
             }
-            if let interpreter = opts["--interpreter"], !["/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"].contains(interpreter) {
+            if let interpreter = opts["--interpreter"],
+                !["/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"].contains(interpreter)
+            {
                 warnings.append("line \(line): %post --interpreter=\(interpreter) is not imported")
                 return
             }
@@ -354,11 +378,13 @@ private struct ImportState {
             return
         }
         var mode = ""
+        var currentUser: String?
         var commands: [String] = []
         for entry in body {
             if entry.hasPrefix("# kiln: ") {
                 let marker = entry.dropFirst("# kiln: ".count).split(separator: " ")
                 mode = marker.first.map(String.init) ?? ""
+                currentUser = marker.count > 1 ? String(marker[1]) : nil
                 if mode == "sudo", marker.count > 1, let index = users.firstIndex(where: { $0.name == marker[1] }) {
                     users[index].sudo = true
                 }
@@ -366,6 +392,12 @@ private struct ImportState {
                 continue
             }
             if mode == "post" { commands.append(entry) }
+            if mode == "sshkey", entry.hasPrefix("printf '%s\\n' "), let user = currentUser,
+                let index = users.firstIndex(where: { $0.name == user }),
+                let words = try? KickstartImporter.split(entry, line: line), words.count >= 3
+            {
+                users[index].sshKeys.append(words[2])
+            }
         }
         if !commands.isEmpty { post.append(commands.joined(separator: "\n")) }
     }
@@ -392,12 +424,15 @@ private struct ImportState {
         hardware.firmware = biosBoot && esp ? .hybrid : biosBoot ? .bios : esp ? .uefi : .hybrid
         var allRepos = repos
         if let install = installURL,
-           !repos.contains(where: { $0.baseurl == install.url || $0.mirrorlist == install.url }) {
-            allRepos.insert(Repository(
-                name: "install", baseurl: install.mirrorlist ? nil : install.url,
-                mirrorlist: install.mirrorlist ? install.url : nil, ephemeral: true, cost: 0), at: 0)
+            !repos.contains(where: { $0.baseurl == install.url || $0.mirrorlist == install.url })
+        {
+            allRepos.insert(
+                Repository(
+                    name: "install", baseurl: install.mirrorlist ? nil : install.url,
+                    mirrorlist: install.mirrorlist ? install.url : nil, ephemeral: true, cost: 0), at: 0)
         }
-        let network = self.network.count == 1 && self.network[0] == NetworkInterface(interface: "default") ? [] : self.network
+        let network =
+            self.network.count == 1 && self.network[0] == NetworkInterface(interface: "default") ? [] : self.network
         var appliance = Appliance(
             name: applianceName, summary: summary, version: version, release: release, os: os, hardware: hardware,
             packages: packages, repos: allRepos, defaultRepos: installURL == nil, post: PostCommands(base: post),
@@ -413,7 +448,8 @@ private struct ImportState {
         for url in urls {
             let parts = url.lowercased().split(whereSeparator: { "/?&=-_.".contains($0) })
             for os in [OSName.rocky, .almalinux, .centos, .rhel, .fedora] {
-                guard let at = parts.firstIndex(where: { $0 == os.rawValue || ($0 == "alma" && os == .almalinux) }) else { continue }
+                guard let at = parts.firstIndex(where: { $0 == os.rawValue || ($0 == "alma" && os == .almalinux) })
+                else { continue }
                 let version = parts[at...].first { Int($0) != nil }.map(String.init)
                 return (os, version ?? (os == .fedora ? "40" : "9"))
             }

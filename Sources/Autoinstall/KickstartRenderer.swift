@@ -30,7 +30,9 @@ public struct KickstartRenderer: Sendable {
         guard appliance.os.name.family == .redHat else {
             throw AutoinstallError(
                 .wrongFamily,
-                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: kickstarts are for fedora, rhel, centos, rocky and almalinux (use kiln preseed)")
+                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: "
+                    + "kickstarts are for fedora, rhel, centos, rocky and almalinux (use kiln preseed)"
+            )
         }
         var out = Header.lines(appliance, generator: "Kickstart")
         out.append("text")
@@ -47,7 +49,8 @@ public struct KickstartRenderer: Sendable {
             if !user.groups.isEmpty { line += " --groups=\(user.groups.joined(separator: ","))" }
             if let hash = user.passwordHash { line += " --iscrypted --password=\(hash)" }
             out.append(line)
-            for key in user.sshKeys { out.append("sshkey --username=\(user.name) \"\(key)\"") }
+            // pykickstart takes one sshkey per user; %post adds the others.
+            if let key = user.sshKeys.first { out.append("sshkey --username=\(user.name) \"\(key)\"") }
         }
         out += networkLines(appliance)
         var bootloader = "bootloader --location=mbr --timeout=1"
@@ -89,7 +92,8 @@ public struct KickstartRenderer: Sendable {
                 lines.append("network --bootproto=dhcp --device=\(device) --activate --onboot=on")
                 continue
             }
-            var line = "network --bootproto=static --device=\(device) --ip=\(config.address) --netmask=\(config.netmask)"
+            var line =
+                "network --bootproto=static --device=\(device) --ip=\(config.address) --netmask=\(config.netmask)"
             if let gateway = config.gateway { line += " --gateway=\(gateway)" }
             if !config.dns.isEmpty { line += " --nameserver=\(config.dns.joined(separator: ","))" }
             lines.append(line + " --activate --onboot=on")
@@ -106,7 +110,8 @@ public struct KickstartRenderer: Sendable {
         if firmware != .bios && !hasESP { lines.append("part /boot/efi --fstype=efi --size=600") }
         for partition in appliance.hardware.partitions {
             var line = "part \(partition.mountPoint) --size=\(partition.size.mebibytes)"
-            let fstype = partition.mountPoint == "/boot/efi" && partition.type == .vfat ? "efi" : partition.type.rawValue
+            let fstype =
+                partition.mountPoint == "/boot/efi" && partition.type == .vfat ? "efi" : partition.type.rawValue
             line += " --fstype=\(fstype)"
             if let options = partition.options { line += " --fsoptions=\"\(options)\"" }
             if partition.grow { line += " --grow" }
@@ -151,6 +156,16 @@ public struct KickstartRenderer: Sendable {
             lines.append("# kiln: sudo \(user.name)")
             lines.append("printf '%s\\n' \(ShellQuote.quote("\(user.name) ALL=(ALL) NOPASSWD: ALL")) > \(path)")
             lines.append("chmod 0440 \(path)")
+        }
+        for user in appliance.users where user.sshKeys.count > 1 {
+            let dir = "/home/\(user.name)/.ssh"
+            lines.append("# kiln: sshkey \(user.name)")
+            lines.append("install -d -m 0700 -o \(user.name) -g \(user.name) \(dir)")
+            for key in user.sshKeys.dropFirst() {
+                lines.append("printf '%s\\n' \(ShellQuote.quote(key)) >> \(dir)/authorized_keys")
+            }
+            lines.append("chown \(user.name):\(user.name) \(dir)/authorized_keys")
+            lines.append("chmod 0600 \(dir)/authorized_keys")
         }
         if !appliance.files.isEmpty {
             lines.append("# kiln: files")

@@ -25,7 +25,9 @@ public struct PreseedRenderer: Sendable {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
             throw AutoinstallError(
                 .wrongFamily,
-                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: preseeds are for debian and ubuntu (use kiln kickstart)")
+                "\(appliance.name) is a \(appliance.os.name.rawValue) appliance: "
+                    + "preseeds are for debian and ubuntu (use kiln kickstart)"
+            )
         }
         var out = ["#_preseed_V1"] + Header.lines(appliance, generator: "Preseed")
         out.append("")
@@ -138,7 +140,9 @@ public struct PreseedRenderer: Sendable {
             guard let host = candidates.first(where: { $0.suites.contains(codename) }) ?? candidates.first else {
                 throw AutoinstallError(
                     .noMirror,
-                    "\(appliance.name) names no repos and the host has no apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): add a repo with a baseurl")
+                    "\(appliance.name) names no repos and the host has no apt sources "
+                        + "(/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): add a repo with a baseurl"
+                )
             }
             mirrorURL = host.uri
             components = host.components
@@ -147,7 +151,8 @@ public struct PreseedRenderer: Sendable {
             }
         }
         guard let mirror = Self.splitURL(mirrorURL) else {
-            throw AutoinstallError(.unsupported, "debian-installer needs an http, https or ftp mirror, not \(mirrorURL)")
+            throw AutoinstallError(
+                .unsupported, "debian-installer needs an http, https or ftp mirror, not \(mirrorURL)")
         }
         lines.append("d-i mirror/country string manual")
         lines.append("d-i mirror/protocol string \(mirror.scheme)")
@@ -194,7 +199,9 @@ public struct PreseedRenderer: Sendable {
         }
         if encrypted && !partitions.contains(where: { $0.mountPoint == "/boot" }) {
             recipe.append(
-                "1024 1024 1024 ext4 $primary{ } $bootable{ } method{ format } format{ } use_filesystem{ } filesystem{ ext4 } mountpoint{ /boot } .")
+                "1024 1024 1024 ext4 $primary{ } $bootable{ } method{ format } format{ } use_filesystem{ } "
+                    + "filesystem{ ext4 } mountpoint{ /boot } ."
+            )
         }
         for partition in partitions {
             let size = partition.size.mebibytes
@@ -253,6 +260,16 @@ public struct PreseedRenderer: Sendable {
         return lines
     }
 
+    /// `text` as a sed basic regular expression that matches only itself.
+    static func basicRegexLiteral(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if ".*[]^$\\".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
+
     static func lvName(_ mountPoint: String) -> String {
         if mountPoint == "/" { return "root" }
         if mountPoint == "swap" { return "swap" }
@@ -271,7 +288,10 @@ public struct PreseedRenderer: Sendable {
             if !user.sshKeys.isEmpty {
                 let dir = "/target/home/\(user.name)/.ssh"
                 commands.append("mkdir -p \(dir)")
-                commands.append("printf '%s\\n' \(user.sshKeys.map(ShellQuote.quote).joined(separator: " ")) > \(dir)/authorized_keys")
+                commands.append(
+                    "printf '%s\\n' " + user.sshKeys.map(ShellQuote.quote).joined(separator: " ")
+                        + " > \(dir)/authorized_keys"
+                )
                 commands.append("chmod 0700 \(dir)")
                 commands.append("chmod 0600 \(dir)/authorized_keys")
                 commands.append("in-target chown -R \(user.name):\(user.name) /home/\(user.name)/.ssh")
@@ -295,12 +315,20 @@ public struct PreseedRenderer: Sendable {
             let path = "/target/etc/network/interfaces.d/\(interface.interface)"
             commands.append("printf '%s\\n' \(stanza.map(ShellQuote.quote).joined(separator: " ")) > \(path)")
         }
+        // debian-installer writes every archive it used into sources.list; ephemeral ones leave it.
+        for repo in appliance.repos where repo.ephemeral {
+            guard let url = repo.baseurl else { continue }
+            let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+            let script = "\\|^deb \(Self.basicRegexLiteral(trimmed))/\\? |d"
+            commands.append("in-target sed -i \(ShellQuote.quote(script)) /etc/apt/sources.list")
+        }
         for service in appliance.services.enable { commands.append("in-target systemctl enable \(service)") }
         for service in appliance.services.disable { commands.append("in-target systemctl disable \(service)") }
         for group in appliance.files {
             commands.append("mkdir -p \(ShellQuote.quote("/target" + group.target))")
             for source in group.sources {
-                let target = ShellQuote.quote("/target" + (group.target as NSString).appendingPathComponent(source.fileName))
+                let target = ShellQuote.quote(
+                    "/target" + (group.target as NSString).appendingPathComponent(source.fileName))
                 switch source {
                 case .url(let url):
                     commands.append("wget -q -O \(target) \(ShellQuote.quote(url))")
@@ -308,7 +336,10 @@ public struct PreseedRenderer: Sendable {
                     let contents = try readFile(path)
                     let encoded = contents.data.base64EncodedString()
                     commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-file")
-                    commands.append("in-target sh -c 'base64 -d /tmp/kiln-file > \"$1\"' sh \(ShellQuote.quote((group.target as NSString).appendingPathComponent(source.fileName)))")
+                    commands.append(
+                        "in-target sh -c 'base64 -d /tmp/kiln-file > \"$1\"' sh "
+                            + ShellQuote.quote((group.target as NSString).appendingPathComponent(source.fileName))
+                    )
                     commands.append("chmod \(contents.executable ? "0755" : "0644") \(target)")
                     commands.append("rm -f /target/tmp/kiln-file")
                 }
@@ -319,7 +350,8 @@ public struct PreseedRenderer: Sendable {
                 // A debconf value is one line: several lines travel as base64 into the target.
                 let encoded = Data(command.utf8).base64EncodedString()
                 commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-post")
-                commands.append("in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh && sh -e /tmp/kiln-post.sh'")
+                commands.append(
+                    "in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh && sh -e /tmp/kiln-post.sh'")
                 commands.append("rm -f /target/tmp/kiln-post /target/tmp/kiln-post.sh")
             } else {
                 commands.append("in-target sh -c \(ShellQuote.quote(command))")
