@@ -93,6 +93,8 @@ public final class ArchiveClient: Sendable {
     /// Fetches and checks every suite, then indexes their packages together.
     public func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
         progress(.step("index", "reading \(sources.count) archive suite\(sources.count == 1 ? "" : "s")"))
+        // Each suite's result goes into its own slot, so that the index (and which suite a
+        // package shared by two suites is taken from) follows the sources' order, not arrival.
         let results = await withTaskGroup(of: (Int, Result<(Release, [BinaryPackage]), PackagesError>).self) { group in
             for (position, source) in sources.enumerated() {
                 group.addTask {
@@ -104,13 +106,16 @@ public final class ArchiveClient: Sendable {
                     }
                 }
             }
-            var collected: [(Int, Result<(Release, [BinaryPackage]), PackagesError>)] = []
-            for await result in group { collected.append(result) }
-            return collected.sorted { $0.0 < $1.0 }.map(\.1)
+            var slots = [Result<(Release, [BinaryPackage]), PackagesError>?](repeating: nil, count: sources.count)
+            for await (position, result) in group { slots[position] = result }
+            return slots
         }
         var releases: [Release] = []
         var packages: [BinaryPackage] = []
-        for result in results {
+        for (position, result) in results.enumerated() {
+            guard let result else {
+                throw PackagesError(.network, "\(sources[position].label): not fetched")
+            }
             let (release, some) = try result.get()
             releases.append(release)
             packages += some

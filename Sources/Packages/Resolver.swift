@@ -81,6 +81,8 @@ extension Resolver {
         var chosen: [String: BinaryPackage] = [:]
         /// Virtual names provided by chosen packages.
         var provided: [String: [PackageIndex.Provider]] = [:]
+        /// Conflicts and Breaks of the chosen packages, parsed once.
+        var negatives: [String: [Relation]] = [:]
         /// Dependency clauses still to look at: those without alternatives first.
         var single: [(clause: [Relation], from: BinaryPackage)] = []
         var multiple: [(clause: [Relation], from: BinaryPackage)] = []
@@ -122,6 +124,7 @@ extension Resolver {
                 return
             }
             chosen[package.name] = package
+            negatives[package.name] = Self.negative(package)
             if let provides = package.provides {
                 for clause in try Relation.parseField(provides, origin: package.label) {
                     for relation in clause {
@@ -227,9 +230,9 @@ extension Resolver {
             for relation in Self.negative(candidate) {
                 if let hit = matches(relation, excluding: candidate.name) { return hit }
             }
-            for package in chosen.values where package.name != candidate.name {
-                for relation in Self.negative(package) where Self.hits(relation, candidate) {
-                    return package.label
+            for (name, relations) in negatives where name != candidate.name {
+                for relation in relations where Self.hits(relation, candidate) {
+                    return chosen[name]?.label ?? name
                 }
             }
             return nil
@@ -270,7 +273,7 @@ extension Resolver {
         func checkConflicts() throws(PackagesError) {
             var problems: [String] = []
             for package in chosen.values.sorted(by: { $0.name < $1.name }) {
-                for relation in Self.negative(package) {
+                for relation in negatives[package.name] ?? [] {
                     if let hit = matches(relation, excluding: package.name) {
                         problems.append("\(package.label) conflicts with or breaks \(hit) (\(relation))")
                     }
