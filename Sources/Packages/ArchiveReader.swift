@@ -13,6 +13,10 @@ final class ArchiveReader {
         case tar
     }
 
+    /// The `S_IFMT` bits of a regular file and a directory (POSIX tar's values).
+    static let regularFile: UInt32 = 0o100000
+    static let directory: UInt32 = 0o040000
+
     /// What `nextEntry` found.
     struct Entry {
         var path: String
@@ -24,8 +28,8 @@ final class ArchiveReader {
         var uid: Int64
         var gid: Int64
         var modificationTime: Int64
-        var symlinkTarget: String?
-        var hardlinkTarget: String?
+        var symlinkTarget: String? = nil
+        var hardlinkTarget: String? = nil
     }
 
     private let handle: OpaquePointer
