@@ -31,6 +31,10 @@ struct LockCommand: AsyncParsableCommand {
     @Flag(name: .customLong("download"), help: .hidden)
     var download = false
 
+    /// Also unpacks the locked packages into one tar for the builder guest (see RootfsBundle).
+    @Option(name: .customLong("bundle"), help: .hidden)
+    var bundle: String?
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
@@ -53,9 +57,14 @@ struct LockCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.description, hint: Self.hint(for: error))
         }
-        if download {
+        if download || bundle != nil {
             do {
-                _ = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+                let local = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+                if let bundle {
+                    let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
+                    let summary = try RootfsBundle.write(local, to: bundle, epoch: epoch, progress: console.sink)
+                    console.sink(.info("unpack", "wrote \(bundle): \(summary.entries) entries, \(summary.bytes / 1_000_000) MB"))
+                }
             } catch {
                 throw CommandFailure(error.description, hint: Self.hint(for: error))
             }

@@ -16,6 +16,7 @@ final class ArchiveReader {
     /// The `S_IFMT` bits of a regular file and a directory (POSIX tar's values).
     static let regularFile: UInt32 = 0o100000
     static let directory: UInt32 = 0o040000
+    static let symbolicLink: UInt32 = 0o120000
 
     /// What `nextEntry` found.
     struct Entry {

@@ -1,7 +1,8 @@
 import CKilnArchive
 import Foundation
 
-/// One libarchive write handle producing an uncompressed POSIX (pax restricted) tar file. It owns
+/// One libarchive write handle producing an uncompressed GNU tar file (the format of `.deb` data
+/// parts; GNU and busybox tar read it, and long names need no pax headers). It owns
 /// the handle and frees it; every libarchive status becomes a `PackagesError` here.
 final class ArchiveWriter {
     private let handle: OpaquePointer
@@ -12,7 +13,7 @@ final class ArchiveWriter {
         guard let handle = archive_write_new() else { throw PackagesError(.archive, "\(path): out of memory") }
         self.handle = handle
         self.path = path
-        try check(archive_write_set_format_pax_restricted(handle), "cannot set the tar format")
+        try check(archive_write_set_format_gnutar(handle), "cannot set the tar format")
         // No padding of the last block beyond tar's own: the file is read by tar, not written to tape.
         try check(archive_write_set_bytes_in_last_block(handle, 1), "cannot set the block size")
         try check(archive_write_open_filename(handle, path), "cannot open")
@@ -65,6 +66,14 @@ final class ArchiveWriter {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// A symbolic link.
+    func symlink(_ path: String, to target: String, mtime: Int64) throws(PackagesError) {
+        try header(
+            ArchiveReader.Entry(
+                path: path, size: 0, fileType: ArchiveReader.symbolicLink, permissions: 0o777, uid: 0, gid: 0,
+                modificationTime: mtime, symlinkTarget: target))
     }
 
     /// A directory.

@@ -7,16 +7,22 @@ import KilnSupport
 /// that no decompression and no `dpkg --unpack` runs under emulation.
 ///
 /// The tar holds, in lockfile order:
+/// 0. with `mergedUsr` (Debian 12 and later): `bin`, `sbin`, `lib`, `lib64` as symbolic links into
+///    `usr`, and every package path below them written below `usr` instead (as debootstrap and
+///    mmdebstrap set up merged /usr; the dpkg database keeps the packaged paths);
 /// 1. every package's files (`data.tar`), owners and modes as packaged, modification times
 ///    clamped to `SOURCE_DATE_EPOCH` when given;
 /// 2. dpkg's database for them: `var/lib/dpkg/info/<pkg>.list`, `.md5sums`, `.conffiles`, the
 ///    maintainer scripts (`preinst`, `postinst`, `prerm`, `postrm`, `config`, `templates`,
 ///    `triggers`, `shlibs`, `symbols`) and `var/lib/dpkg/status` with every package
 ///    `install ok unpacked`;
-/// 3. `var/lib/kiln/preinst-order`: the packages whose `preinst` must run, one per line, in order.
+/// 3. `var/lib/kiln/preinst-order`: the packages whose `preinst` must run, in order, one per line
+///    as `INFONAME PACKAGE ARCH` (the info file is `/var/lib/dpkg/info/INFONAME.preinst`).
 ///
 /// In the guest, as multistrap does after `dpkg -x`: extract, run each listed
-/// `/var/lib/dpkg/info/<pkg>.preinst install` in order, then `dpkg --configure -a` (with
+/// `/var/lib/dpkg/info/INFONAME.preinst install` in order with the variables dpkg gives scripts
+/// (`DPKG_MAINTSCRIPT_PACKAGE=PACKAGE DPKG_MAINTSCRIPT_ARCH=ARCH DPKG_MAINTSCRIPT_NAME=preinst
+/// DPKG_ROOT=`; dpkg-maintscript-helper needs them), then `dpkg --configure -a` (with
 /// `--force-unsafe-io`), which runs every postinst in dependency order and the triggers once.
 public struct RootfsBundle: Sendable {
     /// What was written.
@@ -34,7 +40,8 @@ public struct RootfsBundle: Sendable {
     /// - Parameter epoch: `SOURCE_DATE_EPOCH`: later modification times are clamped to it, and the
     ///   generated files get it (0 when nil), so that the bundle is reproducible.
     public static func write(
-        _ packages: [LocalPackage], to path: String, epoch: Int64? = nil, progress: ProgressSink = .none
+        _ packages: [LocalPackage], to path: String, epoch: Int64? = nil, mergedUsr: Bool = true,
+        progress: ProgressSink = .none
     ) throws(PackagesError) -> Summary {
         let output: AtomicOutput
         do {
@@ -50,6 +57,15 @@ public struct RootfsBundle: Sendable {
         var preinstOrder: [String] = []
         var info: [(name: String, bytes: [UInt8], mode: UInt32)] = []
         progress(.step("unpack", "unpacking \(packages.count) packages on the host"))
+        if mergedUsr {
+            try writer.directory("usr", mtime: stamp)
+            for name in Self.mergedDirectories {
+                try writer.directory("usr/\(name)", mtime: stamp)
+                try writer.symlink(name, to: "usr/\(name)", mtime: stamp)
+                entries += 2
+            }
+            entries += 1
+        }
 
         for (number, local) in packages.enumerated() {
             var listed: [String] = []
@@ -62,8 +78,13 @@ public struct RootfsBundle: Sendable {
                 let name = Self.normalize(entry.path)
                 listed.append(name.isEmpty ? "/." : "/" + name)
                 if name.isEmpty { return }
-                entry.path = name
-                if let target = entry.hardlinkTarget { entry.hardlinkTarget = Self.normalize(target) }
+                if mergedUsr && Self.mergedDirectories.contains(name) && entry.fileType == ArchiveReader.directory {
+                    return
+                }
+                entry.path = mergedUsr ? Self.merge(name) : name
+                if let target = entry.hardlinkTarget {
+                    entry.hardlinkTarget = mergedUsr ? Self.merge(Self.normalize(target)) : Self.normalize(target)
+                }
                 if let epoch, entry.modificationTime > epoch { entry.modificationTime = epoch }
                 try writer.header(entry)
                 entries += 1
@@ -87,7 +108,7 @@ public struct RootfsBundle: Sendable {
                 guard let bytes = deb.controlFiles[script] else { continue }
                 let executable = !["templates", "triggers", "shlibs", "symbols"].contains(script)
                 info.append(("\(infoName).\(script)", bytes, executable ? 0o755 : 0o644))
-                if script == "preinst" { preinstOrder.append(infoName) }
+                if script == "preinst" { preinstOrder.append("\(infoName) \(deb.name) \(deb.architecture)") }
             }
             status.append(Self.statusStanza(deb, conffiles: deb.conffiles.map { ($0, conffileDigests[$0]) }))
             progress(.progress("unpack", completed: Int64(number + 1), total: Int64(packages.count)))
@@ -115,6 +136,14 @@ public struct RootfsBundle: Sendable {
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
         return Summary(path: path, packages: packages.count, entries: entries, bytes: size ?? 0)
+    }
+
+    static let mergedDirectories = ["bin", "sbin", "lib", "lib64"]
+
+    /// `bin/x` becomes `usr/bin/x` (and so for the other merged directories).
+    static func merge(_ path: String) -> String {
+        for name in mergedDirectories where path.hasPrefix(name + "/") { return "usr/" + path }
+        return path
     }
 
     /// `./usr/bin/x` and `/usr/bin/x` become `usr/bin/x`; `./` becomes empty.

@@ -60,7 +60,7 @@ import Testing
             try await Self.buildDeb(in: dir, name: "alpha", compression: "xz"),
             try await Self.buildDeb(in: dir, name: "beta", compression: "gzip"),
         ]
-        let summary = try RootfsBundle.write(packages, to: "\(dir)/bundle.tar", epoch: 1_700_000_000)
+        let summary = try RootfsBundle.write(packages, to: "\(dir)/bundle.tar", epoch: 1_700_000_000, mergedUsr: false)
         #expect(summary.packages == 2)
 
         try FileManager.default.createDirectory(atPath: "\(dir)/ours", withIntermediateDirectories: true)
@@ -90,11 +90,18 @@ import Testing
         #expect(status.contains("Conffiles:\n /etc/alpha.conf \(md5)"))
         #expect(status.contains("Description: a test package\n with a second line\n .\n and a paragraph"))
         #expect(FileManager.default.isExecutableFile(atPath: "\(admin)/info/alpha:amd64.postinst"))
-        #expect(try String(contentsOfFile: "\(dir)/ours/var/lib/kiln/preinst-order", encoding: .utf8) == "alpha:amd64\nbeta:amd64\n")
+        #expect(try String(contentsOfFile: "\(dir)/ours/var/lib/kiln/preinst-order", encoding: .utf8) == "alpha:amd64 alpha amd64\nbeta:amd64 beta amd64\n")
 
         // Same inputs and epoch: the same bytes.
-        _ = try RootfsBundle.write(packages, to: "\(dir)/again.tar", epoch: 1_700_000_000)
+        _ = try RootfsBundle.write(packages, to: "\(dir)/again.tar", epoch: 1_700_000_000, mergedUsr: false)
         #expect(FileManager.default.contentsEqual(atPath: "\(dir)/bundle.tar", andPath: "\(dir)/again.tar"))
+
+        // Merged /usr: the top-level directories are links, and what packages put there lands in usr.
+        _ = try RootfsBundle.write(packages, to: "\(dir)/merged.tar", epoch: 1_700_000_000)
+        try FileManager.default.createDirectory(atPath: "\(dir)/merged", withIntermediateDirectories: true)
+        #expect(try await TestSupport.run(["tar", "-xpf", "\(dir)/merged.tar", "-C", "\(dir)/merged"]).0 == 0)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/merged/bin") == "usr/bin")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/merged/bin/alpha"))
     }
 
     @Test func notADebIsAClearError() throws {
