@@ -90,6 +90,18 @@ public final class ArchiveClient: Sendable {
         return packages
     }
 
+    /// One suite's Release and packages, its failure as a value. (Child tasks call this rather than
+    /// catching typed errors in their own closure: release builds of Swift 6.3 corrupted the
+    /// closure's captures that way.)
+    private func suite(_ source: ArchiveSource, now: Date) async -> Result<(Release, [BinaryPackage]), PackagesError> {
+        do {
+            let release = try await self.release(source, now: now)
+            return .success((release, try await packages(release)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// Fetches and checks every suite, then indexes their packages together.
     public func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
         progress(.step("index", "reading \(sources.count) archive suite\(sources.count == 1 ? "" : "s")"))
@@ -97,14 +109,7 @@ public final class ArchiveClient: Sendable {
         // package shared by two suites is taken from) follows the sources' order, not arrival.
         let results = await withTaskGroup(of: (Int, Result<(Release, [BinaryPackage]), PackagesError>).self) { group in
             for (position, source) in sources.enumerated() {
-                group.addTask {
-                    do throws(PackagesError) {
-                        let release = try await self.release(source, now: now)
-                        return (position, .success((release, try await self.packages(release))))
-                    } catch {
-                        return (position, .failure(error))
-                    }
-                }
+                group.addTask { (position, await self.suite(source, now: now)) }
             }
             var slots = [Result<(Release, [BinaryPackage]), PackagesError>?](repeating: nil, count: sources.count)
             for await (position, result) in group { slots[position] = result }

@@ -39,10 +39,11 @@ final class ArchiveReader {
 
     /// Opens `bytes` (copied, so the caller's buffer need not outlive the reader).
     convenience init(bytes: some Collection<UInt8>, format: Format, origin: String) throws(PackagesError) {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = copy.initializeMemory(as: UInt8.self, from: bytes)
+        let array = Array(bytes)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 16)
+        array.withUnsafeBytes { source in copy.copyMemory(from: source) }
         try self.init(format: format, origin: origin) { handle in
-            archive_read_open_memory(handle, copy.baseAddress, bytes.count)
+            archive_read_open_memory(handle, copy.baseAddress, array.count)
         }
         memory = copy
     }

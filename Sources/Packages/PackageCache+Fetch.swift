@@ -37,16 +37,7 @@ extension PackageCache {
                 var queue = missing[...]
                 func startNext() {
                     guard let package = queue.popFirst() else { return }
-                    group.addTask {
-                        do throws(PackagesError) {
-                            _ = try await self.store(
-                                package.url, kind: .debs, sha256: package.sha256, size: package.size, fetcher: fetcher,
-                                progress: { counter.add($0) })
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
+                    group.addTask { await self.storeReporting(package, fetcher: fetcher, counter: counter) }
                 }
                 for _ in 0..<max(1, concurrency) { startNext() }
                 for await failure in group {
@@ -62,6 +53,22 @@ extension PackageCache {
             counter.finish()
         }
         return lockfile.packages.map { LocalPackage(package: $0, path: path(.debs, sha256: $0.sha256)) }
+    }
+}
+
+extension PackageCache {
+    /// One download, its failure as a value (see `ArchiveClient.suite` for why not in the closure).
+    fileprivate func storeReporting(_ package: Lockfile.Package, fetcher: HTTPFetcher, counter: ByteCounter) async
+        -> PackagesError?
+    {
+        do {
+            _ = try await store(
+                package.url, kind: .debs, sha256: package.sha256, size: package.size, fetcher: fetcher,
+                progress: { counter.add($0) })
+            return nil
+        } catch {
+            return error
+        }
     }
 }
 
