@@ -59,11 +59,13 @@ struct LockCommand: AsyncParsableCommand {
         }
         if download || bundle != nil {
             do {
-                let local = try await PackageCache(root: PackageCache.defaultRoot()).fetch(lockfile, progress: console.sink)
+                let local = try await PackageCache(root: PackageCache.defaultRoot()).fetch(
+                    lockfile, progress: console.sink)
                 if let bundle {
                     let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
                     let summary = try RootfsBundle.write(local, to: bundle, epoch: epoch, progress: console.sink)
-                    console.sink(.info("unpack", "wrote \(bundle): \(summary.entries) entries, \(summary.bytes / 1_000_000) MB"))
+                    console.sink(
+                        .info("unpack", "wrote \(bundle): \(summary.entries) entries, \(summary.bytes / 1_000_000) MB"))
                 }
             } catch {
                 throw CommandFailure(error.description, hint: Self.hint(for: error))
@@ -71,7 +73,8 @@ struct LockCommand: AsyncParsableCommand {
         }
         let bytes = lockfile.packages.reduce(Int64(0)) { $0 + $1.size }
         let elapsed = ContinuousClock.now - started
-        console.sink(.info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
+        console.sink(
+            .info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
         console.result([
             "lockfile": destination, "packages": lockfile.packages.count, "bytes": bytes,
             "milliseconds": elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000,
@@ -110,7 +113,8 @@ struct PackageRequest {
 
     init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
-            throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
+            throw PackagesError(
+                .sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
         }
         var sources: [ArchiveSource] = []
         for repo in appliance.repos {

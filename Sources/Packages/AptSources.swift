@@ -94,7 +94,8 @@ public enum AptSources {
             let keyring = try signedBy(stanza["Signed-By"], place: place)
             for uri in uris {
                 for suite in suites {
-                    sources.append(try source(uri: uri, suite: suite, components: components, keyring: keyring, place: place))
+                    sources.append(
+                        try source(uri: uri, suite: suite, components: components, keyring: keyring, place: place))
                 }
             }
         }

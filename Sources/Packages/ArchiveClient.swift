@@ -73,9 +73,11 @@ public final class ArchiveClient: Sendable {
         var packages: [BinaryPackage] = []
         for component in release.source.components {
             let base = "\(component)/binary-\(architecture)/Packages"
-            guard let (name, entry) = [".xz", ".gz", ""].lazy.compactMap({ suffix in
-                release.files[base + suffix].map { (base + suffix, $0) }
-            }).first else {
+            guard
+                let (name, entry) = [".xz", ".gz", ""].lazy.compactMap({ suffix in
+                    release.files[base + suffix].map { (base + suffix, $0) }
+                }).first
+            else {
                 throw PackagesError(.format, "\(release.source.label) lists no \(base) index")
             }
             let url = release.source.distsURL(name)
@@ -84,7 +86,8 @@ public final class ArchiveClient: Sendable {
             guard let compressed = FileManager.default.contents(atPath: path) else {
                 throw PackagesError(.cache, "cannot read \(path)")
             }
-            let bytes = name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
+            let bytes =
+                name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
             packages += try BinaryPackage.parseIndex(bytes, source: release.source, origin: url)
         }
         return packages

@@ -55,7 +55,8 @@ final class ArchiveWriter {
     func file(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644, mtime: Int64) throws(PackagesError) {
         try header(
             ArchiveReader.Entry(
-                path: path, size: Int64(bytes.count), fileType: ArchiveReader.regularFile, permissions: mode, uid: 0, gid: 0,
+                path: path, size: Int64(bytes.count), fileType: ArchiveReader.regularFile, permissions: mode, uid: 0,
+                gid: 0,
                 modificationTime: mtime))
         var failure: PackagesError?
         bytes.withUnsafeBytes { buffer in

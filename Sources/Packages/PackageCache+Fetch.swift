@@ -25,7 +25,9 @@ extension PackageCache {
             let shown = missing.prefix(10).map(\.label).joined(separator: ", ")
             let more = missing.count > 10 ? " and \(missing.count - 10) more" : ""
             throw PackagesError(
-                .offline, "--offline: \(missing.count) package\(missing.count == 1 ? " is" : "s are") not in the cache \(root): \(shown)\(more)")
+                .offline,
+                "--offline: \(missing.count) package\(missing.count == 1 ? " is" : "s are") not in the cache \(root): \(shown)\(more)"
+            )
         }
         if !missing.isEmpty {
             let total = missing.reduce(Int64(0)) { $0 + $1.size }

@@ -24,13 +24,15 @@ public enum PackagePlan {
         if locked || offline {
             guard FileManager.default.fileExists(atPath: lockPath) else {
                 throw PackagesError(
-                    .offline, "\(locked ? "--locked" : "--offline") needs the lockfile \(lockPath); run 'kiln lock' first")
+                    .offline,
+                    "\(locked ? "--locked" : "--offline") needs the lockfile \(lockPath); run 'kiln lock' first")
             }
             lockfile = try Lockfile.read(lockPath)
             guard lockfile.answers(requested: requested, base: base, architecture: architecture) else {
                 throw PackagesError(
                     .resolution,
-                    "\(lockPath) was made for other packages (\(lockfile.requested.joined(separator: " "))); run 'kiln lock' again")
+                    "\(lockPath) was made for other packages (\(lockfile.requested.joined(separator: " "))); run 'kiln lock' again"
+                )
             }
         } else {
             let client = ArchiveClient(cache: cache, architecture: architecture, progress: progress)

@@ -96,7 +96,8 @@ extension Resolver {
             if let versions = index.byName[name] {
                 guard let package = versions.first(where: { relation.admits($0.version) }) else {
                     let known = versions.map(\.version.description).joined(separator: ", ")
-                    throw PackagesError(.resolution, "no version \(version?.description ?? "") of \(name) (there is \(known))")
+                    throw PackagesError(
+                        .resolution, "no version \(version?.description ?? "") of \(name) (there is \(known))")
                 }
                 try add(package, reason: reason)
                 return
@@ -256,7 +257,8 @@ extension Resolver {
                 let clauses = try? Relation.parseField(provides)
             else { return false }
             return clauses.joined().contains { provided in
-                provided.name == relation.name && (relation.constraint == nil || relation.admits(provided.constraint?.version))
+                provided.name == relation.name
+                    && (relation.constraint == nil || relation.admits(provided.constraint?.version))
             }
         }
 
@@ -280,7 +282,9 @@ extension Resolver {
                 }
             }
             guard problems.isEmpty else {
-                throw PackagesError(.resolution, "the chosen packages cannot be installed together: " + problems.joined(separator: "; "))
+                throw PackagesError(
+                    .resolution, "the chosen packages cannot be installed together: " + problems.joined(separator: "; ")
+                )
             }
         }
     }

@@ -33,7 +33,9 @@ public struct RootfsBundle: Sendable {
         public var bytes: Int64
     }
 
-    static let scripts = ["preinst", "postinst", "prerm", "postrm", "config", "templates", "triggers", "shlibs", "symbols"]
+    static let scripts = [
+        "preinst", "postinst", "prerm", "postrm", "config", "templates", "triggers", "shlibs", "symbols",
+    ]
 
     /// Writes the bundle for `packages` (from `PackageCache.fetch`) to `path` atomically.
     ///
@@ -103,7 +105,9 @@ public struct RootfsBundle: Sendable {
             let infoName = deb.infoName
             info.append(("\(infoName).list", Array((listed.joined(separator: "\n") + "\n").utf8), 0o644))
             if let md5sums = deb.controlFiles["md5sums"] { info.append(("\(infoName).md5sums", md5sums, 0o644)) }
-            if let conffiles = deb.controlFiles["conffiles"] { info.append(("\(infoName).conffiles", conffiles, 0o644)) }
+            if let conffiles = deb.controlFiles["conffiles"] {
+                info.append(("\(infoName).conffiles", conffiles, 0o644))
+            }
             for script in scripts {
                 guard let bytes = deb.controlFiles[script] else { continue }
                 let executable = !["templates", "triggers", "shlibs", "symbols"].contains(script)
@@ -114,9 +118,10 @@ public struct RootfsBundle: Sendable {
             progress(.progress("unpack", completed: Int64(number + 1), total: Int64(packages.count)))
         }
 
-        for directory in ["var", "var/lib", "var/lib/dpkg", "var/lib/dpkg/info", "var/lib/dpkg/triggers",
-            "var/lib/dpkg/updates", "var/lib/kiln"]
-        {
+        for directory in [
+            "var", "var/lib", "var/lib/dpkg", "var/lib/dpkg/info", "var/lib/dpkg/triggers",
+            "var/lib/dpkg/updates", "var/lib/kiln",
+        ] {
             try writer.directory(directory, mtime: stamp)
         }
         for item in info.sorted(by: { $0.name < $1.name }) {

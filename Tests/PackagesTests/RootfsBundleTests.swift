@@ -16,17 +16,17 @@ import Testing
             try fm.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
         }
         try """
-            Package: \(name)
-            Version: 1.0-1
-            Architecture: amd64
-            Maintainer: Tester <tester@example.org>
-            Multi-Arch: same
-            Description: a test package
-             with a second line
-             .
-             and a paragraph
+        Package: \(name)
+        Version: 1.0-1
+        Architecture: amd64
+        Maintainer: Tester <tester@example.org>
+        Multi-Arch: same
+        Description: a test package
+         with a second line
+         .
+         and a paragraph
 
-            """.write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
+        """.write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
         try "#!/bin/sh\nexit 0\n".write(toFile: "\(root)/DEBIAN/postinst", atomically: true, encoding: .utf8)
         try "#!/bin/sh\nexit 0\n".write(toFile: "\(root)/DEBIAN/preinst", atomically: true, encoding: .utf8)
         try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(root)/DEBIAN/postinst")
@@ -72,9 +72,11 @@ import Testing
         let (same, difference) = try await TestSupport.run(
             ["diff", "-r", "--no-dereference", "-x", "var", "\(dir)/ours", "\(dir)/theirs"])
         #expect(same == 0, "\(difference)")
-        let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/ours/usr/bin/alpha")[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: "\(dir)/ours/usr/bin/alpha")[.posixPermissions] as? Int
         #expect(mode == 0o4755)
-        let links = try FileManager.default.attributesOfItem(atPath: "\(dir)/ours/usr/bin/alpha")[.referenceCount] as? Int
+        let links =
+            try FileManager.default.attributesOfItem(atPath: "\(dir)/ours/usr/bin/alpha")[.referenceCount] as? Int
         #expect(links == 2)
 
         let admin = "\(dir)/ours/var/lib/dpkg"
@@ -90,7 +92,9 @@ import Testing
         #expect(status.contains("Conffiles:\n /etc/alpha.conf \(md5)"))
         #expect(status.contains("Description: a test package\n with a second line\n .\n and a paragraph"))
         #expect(FileManager.default.isExecutableFile(atPath: "\(admin)/info/alpha:amd64.postinst"))
-        #expect(try String(contentsOfFile: "\(dir)/ours/var/lib/kiln/preinst-order", encoding: .utf8) == "alpha:amd64 alpha amd64\nbeta:amd64 beta amd64\n")
+        #expect(
+            try String(contentsOfFile: "\(dir)/ours/var/lib/kiln/preinst-order", encoding: .utf8)
+                == "alpha:amd64 alpha amd64\nbeta:amd64 beta amd64\n")
 
         // Same inputs and epoch: the same bytes.
         _ = try RootfsBundle.write(packages, to: "\(dir)/again.tar", epoch: 1_700_000_000, mergedUsr: false)
