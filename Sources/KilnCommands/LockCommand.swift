@@ -130,7 +130,7 @@ struct PackageRequest {
                     components: repo.components.isEmpty ? ["main"] : repo.components, keyring: repo.key))
         }
         if appliance.defaultRepos {
-            sources += Self.retarget(hostSources, to: codename)
+            sources += AptSources.retarget(hostSources, to: codename)
         }
         guard !sources.isEmpty else {
             throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
@@ -138,21 +138,5 @@ struct PackageRequest {
         self.sources = sources
         let firmware = appliance.hardware.firmware
         packages = appliance.packages + BuiltInPackages.debian(bios: firmware != .uefi, uefi: firmware != .bios)
-    }
-
-    /// The host's suites moved to the description's release: with a bookworm host and a trixie
-    /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
-    /// without a dash.
-    static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
-        guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
-            return sources
-        }
-        return sources.map { source in
-            var moved = source
-            if source.suite == hostRelease || source.suite.hasPrefix(hostRelease + "-") {
-                moved.suite = codename + source.suite.dropFirst(hostRelease.count)
-            }
-            return moved
-        }
     }
 }

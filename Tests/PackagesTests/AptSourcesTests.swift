@@ -95,4 +95,19 @@ import Testing
                 "http://a.example.org/debian", "http://b.example.org/debian", "http://c.example.org/debian",
             ])
     }
+
+    @Test func hostSuitesMoveToTheDescriptionsRelease() {
+        let host = [
+            ArchiveSource(uri: "http://archive.example.org/debian", suite: "bookworm", components: ["main"]),
+            ArchiveSource(uri: "http://archive.example.org/debian", suite: "bookworm-updates", components: ["main"]),
+            ArchiveSource(
+                uri: "http://security.example.org/debian-security", suite: "bookworm-security", components: ["main"]),
+            ArchiveSource(uri: "http://other.example.org/repo", suite: "stable", components: ["main"]),
+        ]
+        #expect(
+            AptSources.retarget(host, to: "trixie").map(\.suite) == [
+                "trixie", "trixie-updates", "trixie-security", "stable",
+            ])
+        #expect(AptSources.retarget(host, to: "bookworm") == host)
+    }
 }
