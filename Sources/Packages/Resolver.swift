@@ -66,7 +66,7 @@ public struct Resolver: Sendable {
                 }
             }
             roots.insert(name)
-            try state.choose(name: name, version: version, reason: "the request")
+            try state.choose(name: name, version: version, reason: "the requested packages")
         }
         try state.settle()
         try state.checkConflicts()
