@@ -42,10 +42,9 @@ final class ArchiveReader {
         let array = Array(bytes)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 16)
         array.withUnsafeBytes { source in copy.copyMemory(from: source) }
-        try self.init(format: format, origin: origin) { handle in
+        try self.init(format: format, origin: origin, memory: copy) { handle in
             archive_read_open_memory(handle, copy.baseAddress, array.count)
         }
-        memory = copy
     }
 
     /// Opens the file at `path`.
@@ -55,10 +54,18 @@ final class ArchiveReader {
         }
     }
 
-    private init(format: Format, origin: String, open: (OpaquePointer) -> Int32) throws(PackagesError) {
-        guard let handle = archive_read_new() else { throw PackagesError(.archive, "\(origin): out of memory") }
+    /// - Parameter memory: the bytes `open` reads, owned (and freed) by the reader from here on.
+    private init(
+        format: Format, origin: String, memory: UnsafeMutableRawBufferPointer? = nil, open: (OpaquePointer) -> Int32
+    ) throws(PackagesError) {
+        guard let handle = archive_read_new() else {
+            memory?.deallocate()
+            throw PackagesError(.archive, "\(origin): out of memory")
+        }
         self.handle = handle
         self.origin = origin
+        // Set before anything can fail, so that deinit frees it.
+        self.memory = memory
         switch format {
         case .raw:
             archive_read_support_filter_all(handle)
