@@ -32,7 +32,7 @@ public struct PackageRequest: Sendable {
                     components: repo.components.isEmpty ? ["main"] : repo.components, keyring: repo.key))
         }
         if appliance.defaultRepos {
-            sources += Self.retarget(hostSources, to: codename)
+            sources += AptSources.retarget(hostSources, to: codename)
         }
         guard !sources.isEmpty else {
             throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
@@ -53,41 +53,24 @@ public struct PackageRequest: Sendable {
         return names
     }
 
-    /// The host's suites moved to the description's release: with a bookworm host and a trixie
-    /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
-    /// without a dash.
-    static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
-        guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
-            return sources
-        }
-        return sources.map { source in
-            var moved = source
-            if source.suite == hostRelease || source.suite.hasPrefix(hostRelease + "-") {
-                moved.suite = codename + source.suite.dropFirst(hostRelease.count)
-            }
-            return moved
-        }
-    }
-
     /// Reads the archives, resolves the target's and the builder guest's packages, and writes the
     /// lockfile.
     public func lock(to destination: String, cache: PackageCache, progress: ProgressSink) async throws(PackagesError)
         -> Lockfile
     {
-        let client = ArchiveClient(cache: cache, progress: progress)
-        let index = try await client.index(sources)
-        progress(.step("resolve", "resolving \(packages.count) packages on the \(base.rawValue) base set"))
-        let resolver = Resolver(index: index)
-        let resolution = try resolver.resolve(packages, base: base)
-        var lockfile = Lockfile(resolution: resolution, index: index, requested: packages, base: base)
-        let guest = try resolver.resolve(builderPackages, base: .none)
-        lockfile.builder = Lockfile(resolution: guest, index: index, requested: builderPackages, base: .none).packages
+        let lockfile = try await PackagePlan.resolve(
+            sources: sources, requested: packages, builderRequested: builderPackages, base: base, cache: cache,
+            progress: progress)
         try lockfile.write(to: destination)
         return lockfile
     }
 
-    /// Whether `lockfile` was made for this request, so that `--locked` may use it.
-    public func isAnswered(by lockfile: Lockfile) -> Bool {
-        lockfile.answers(requested: packages, base: base, architecture: "amd64") && lockfile.builder != nil
+    /// Locks (or, with `locked` or `offline`, reads `lockPath`) and fetches everything a build needs.
+    public func prepare(lockPath: String, locked: Bool, offline: Bool, cache: PackageCache, progress: ProgressSink)
+        async throws(PackagesError) -> PackagePlan.Prepared
+    {
+        try await PackagePlan.prepare(
+            sources: sources, requested: packages, builderRequested: builderPackages, base: base, lockPath: lockPath,
+            locked: locked, offline: offline, cache: cache, progress: progress)
     }
 }

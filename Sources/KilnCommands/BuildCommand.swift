@@ -60,27 +60,15 @@ struct BuildCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(file): \(error)")
         }
-        let cache = PackageCache(root: PackageCache.defaultRoot())
-        let lockPath = "\(file).lock"
-        let lockfile: Lockfile
+        let prepared: PackagePlan.Prepared
         do {
-            lockfile = try await lock(request, at: lockPath, cache: cache, sink: console.sink)
-        } catch let failure as CommandFailure {
-            throw failure
-        } catch let error as PackagesError {
-            throw CommandFailure(error.description, hint: LockCommand.hint(for: error))
-        }
-
-        let target: [LocalPackage]
-        let builder: [LocalPackage]
-        do {
-            target = try await cache.fetch(lockfile, offline: offline, progress: console.sink)
-            var guestLock = lockfile
-            guestLock.packages = lockfile.builder ?? []
-            builder = try await cache.fetch(guestLock, offline: offline, progress: console.sink)
+            prepared = try await request.prepare(
+                lockPath: "\(file).lock", locked: locked, offline: offline,
+                cache: PackageCache(root: PackageCache.defaultRoot()), progress: console.sink)
         } catch {
             throw CommandFailure(error.description, hint: LockCommand.hint(for: error))
         }
+        let lockfile = prepared.lockfile
 
         var options = ImageBuild.Options(
             outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
@@ -88,7 +76,7 @@ struct BuildCommand: AsyncParsableCommand {
         options.accelerator = accel
         options.sourceDateEpoch = sourceDateEpoch(lockfile)
         let build = ImageBuild(
-            appliance: appliance, lockfile: lockfile, targetPackages: target, builderPackages: builder,
+            appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages, builderPackages: prepared.builderPackages,
             aptSources: request.sources, options: options)
         let result: ImageBuild.Result
         do {
@@ -126,26 +114,6 @@ struct BuildCommand: AsyncParsableCommand {
         guard !formats.isEmpty else { throw ValidationError("--format names no format") }
         // The raw image is converted last, so that the others read it before it moves.
         return formats.filter { $0 != .raw } + formats.filter { $0 == .raw }
-    }
-
-    /// The lockfile to build from: FILE.lock as it is with --locked (or --offline, which cannot
-    /// resolve), else a fresh resolution written there.
-    private func lock(_ request: PackageRequest, at path: String, cache: PackageCache, sink: ProgressSink)
-        async throws -> Lockfile
-    {
-        if locked || offline {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CommandFailure(
-                    "\(path) does not exist", hint: "run 'kiln lock \(file)' first (with network), or build without --locked/--offline")
-            }
-            let lockfile = try Lockfile.read(path)
-            guard request.isAnswered(by: lockfile) else {
-                throw CommandFailure(
-                    "\(path) was made for other packages than \(file) asks for", hint: "run 'kiln lock \(file)' again")
-            }
-            return lockfile
-        }
-        return try await request.lock(to: path, cache: cache, progress: sink)
     }
 
     private func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {

@@ -33,6 +33,7 @@ struct LockCommand: AsyncParsableCommand {
     @Flag(name: .customLong("download"), help: "Also download every locked package into the cache.")
     var download = false
 
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
@@ -68,7 +69,8 @@ struct LockCommand: AsyncParsableCommand {
         }
         let bytes = lockfile.packages.reduce(Int64(0)) { $0 + $1.size }
         let elapsed = ContinuousClock.now - started
-        console.sink(.info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
+        console.sink(
+            .info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
         console.result([
             "lockfile": destination, "packages": lockfile.packages.count, "bytes": bytes,
             "milliseconds": elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000,

@@ -94,7 +94,8 @@ public enum AptSources {
             let keyring = try signedBy(stanza["Signed-By"], place: place)
             for uri in uris {
                 for suite in suites {
-                    sources.append(try source(uri: uri, suite: suite, components: components, keyring: keyring, place: place))
+                    sources.append(
+                        try source(uri: uri, suite: suite, components: components, keyring: keyring, place: place))
                 }
             }
         }
@@ -146,6 +147,22 @@ public enum AptSources {
                     place: place))
         }
         return sources
+    }
+
+    /// The host's suites moved to the description's release: with a bookworm host and a trixie
+    /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
+    /// without a dash.
+    public static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
+        guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
+            return sources
+        }
+        return sources.map { source in
+            var moved = source
+            if source.suite == hostRelease || source.suite.hasPrefix(hostRelease + "-") {
+                moved.suite = codename + source.suite.dropFirst(hostRelease.count)
+            }
+            return moved
+        }
     }
 
     private static func source(uri: String, suite: String, components: [String], keyring: String?, place: String)

@@ -73,9 +73,11 @@ public final class ArchiveClient: Sendable {
         var packages: [BinaryPackage] = []
         for component in release.source.components {
             let base = "\(component)/binary-\(architecture)/Packages"
-            guard let (name, entry) = [".xz", ".gz", ""].lazy.compactMap({ suffix in
-                release.files[base + suffix].map { (base + suffix, $0) }
-            }).first else {
+            guard
+                let (name, entry) = [".xz", ".gz", ""].lazy.compactMap({ suffix in
+                    release.files[base + suffix].map { (base + suffix, $0) }
+                }).first
+            else {
                 throw PackagesError(.format, "\(release.source.label) lists no \(base) index")
             }
             let url = release.source.distsURL(name)
@@ -84,33 +86,44 @@ public final class ArchiveClient: Sendable {
             guard let compressed = FileManager.default.contents(atPath: path) else {
                 throw PackagesError(.cache, "cannot read \(path)")
             }
-            let bytes = name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
+            let bytes =
+                name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
             packages += try BinaryPackage.parseIndex(bytes, source: release.source, origin: url)
         }
         return packages
     }
 
+    /// One suite's Release and packages, its failure as a value. (Child tasks call this rather than
+    /// catching typed errors in their own closure: release builds of Swift 6.3 corrupted the
+    /// closure's captures that way.)
+    private func suite(_ source: ArchiveSource, now: Date) async -> Result<(Release, [BinaryPackage]), PackagesError> {
+        do {
+            let release = try await self.release(source, now: now)
+            return .success((release, try await packages(release)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// Fetches and checks every suite, then indexes their packages together.
     public func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
         progress(.step("index", "reading \(sources.count) archive suite\(sources.count == 1 ? "" : "s")"))
+        // Each suite's result goes into its own slot, so that the index (and which suite a
+        // package shared by two suites is taken from) follows the sources' order, not arrival.
         let results = await withTaskGroup(of: (Int, Result<(Release, [BinaryPackage]), PackagesError>).self) { group in
             for (position, source) in sources.enumerated() {
-                group.addTask {
-                    do throws(PackagesError) {
-                        let release = try await self.release(source, now: now)
-                        return (position, .success((release, try await self.packages(release))))
-                    } catch {
-                        return (position, .failure(error))
-                    }
-                }
+                group.addTask { (position, await self.suite(source, now: now)) }
             }
-            var collected: [(Int, Result<(Release, [BinaryPackage]), PackagesError>)] = []
-            for await result in group { collected.append(result) }
-            return collected.sorted { $0.0 < $1.0 }.map(\.1)
+            var slots = [Result<(Release, [BinaryPackage]), PackagesError>?](repeating: nil, count: sources.count)
+            for await (position, result) in group { slots[position] = result }
+            return slots
         }
         var releases: [Release] = []
         var packages: [BinaryPackage] = []
-        for result in results {
+        for (position, result) in results.enumerated() {
+            guard let result else {
+                throw PackagesError(.network, "\(sources[position].label): not fetched")
+            }
             let (release, some) = try result.get()
             releases.append(release)
             packages += some

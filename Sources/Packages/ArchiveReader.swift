@@ -13,6 +13,11 @@ final class ArchiveReader {
         case tar
     }
 
+    /// The `S_IFMT` bits of a regular file and a directory (POSIX tar's values).
+    static let regularFile: UInt32 = 0o100000
+    static let directory: UInt32 = 0o040000
+    static let symbolicLink: UInt32 = 0o120000
+
     /// What `nextEntry` found.
     struct Entry {
         var path: String
@@ -24,8 +29,8 @@ final class ArchiveReader {
         var uid: Int64
         var gid: Int64
         var modificationTime: Int64
-        var symlinkTarget: String?
-        var hardlinkTarget: String?
+        var symlinkTarget: String? = nil
+        var hardlinkTarget: String? = nil
     }
 
     private let handle: OpaquePointer
@@ -34,12 +39,12 @@ final class ArchiveReader {
 
     /// Opens `bytes` (copied, so the caller's buffer need not outlive the reader).
     convenience init(bytes: some Collection<UInt8>, format: Format, origin: String) throws(PackagesError) {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = copy.initializeMemory(as: UInt8.self, from: bytes)
-        try self.init(format: format, origin: origin) { handle in
-            archive_read_open_memory(handle, copy.baseAddress, bytes.count)
+        let array = Array(bytes)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 16)
+        array.withUnsafeBytes { source in copy.copyMemory(from: source) }
+        try self.init(format: format, origin: origin, memory: copy) { handle in
+            archive_read_open_memory(handle, copy.baseAddress, array.count)
         }
-        memory = copy
     }
 
     /// Opens the file at `path`.
@@ -49,10 +54,18 @@ final class ArchiveReader {
         }
     }
 
-    private init(format: Format, origin: String, open: (OpaquePointer) -> Int32) throws(PackagesError) {
-        guard let handle = archive_read_new() else { throw PackagesError(.archive, "\(origin): out of memory") }
+    /// - Parameter memory: the bytes `open` reads, owned (and freed) by the reader from here on.
+    private init(
+        format: Format, origin: String, memory: UnsafeMutableRawBufferPointer? = nil, open: (OpaquePointer) -> Int32
+    ) throws(PackagesError) {
+        guard let handle = archive_read_new() else {
+            memory?.deallocate()
+            throw PackagesError(.archive, "\(origin): out of memory")
+        }
         self.handle = handle
         self.origin = origin
+        // Set before anything can fail, so that deinit frees it.
+        self.memory = memory
         switch format {
         case .raw:
             archive_read_support_filter_all(handle)

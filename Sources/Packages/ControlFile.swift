@@ -40,7 +40,8 @@ public enum ControlFile {
         let result: Result<[Stanza], PackagesError> =
             bytes.withContiguousStorageIfAvailable { buffer in
                 Result { () throws(PackagesError) in try parseBuffer(buffer, keeping: keeping, origin: origin) }
-            } ?? Result { () throws(PackagesError) in
+            }
+            ?? Result { () throws(PackagesError) in
                 try Array(bytes).withUnsafeBufferPointer { buffer throws(PackagesError) in
                     try parseBuffer(buffer, keeping: keeping, origin: origin)
                 }

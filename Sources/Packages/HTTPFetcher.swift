@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// What a finished download was: its size and SHA-256, computed while the bytes arrived.
@@ -70,7 +70,8 @@ final class HTTPFetcher: Sendable {
         guard let target = URL(string: url) else { throw PackagesError(.network, "malformed URL \(url)") }
         let task = session.dataTask(with: URLRequest(url: target))
         let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<FetchedFile, PackagesError>, Never>) in
+            await withCheckedContinuation {
+                (continuation: CheckedContinuation<Result<FetchedFile, PackagesError>, Never>) in
                 delegate.register(
                     task.taskIdentifier, Transfer(url: url, sink: sink, progress: progress, continuation: continuation))
                 task.resume()
@@ -89,7 +90,9 @@ final class HTTPFetcher: Sendable {
     private static func copyLocal(
         _ path: String, url: String, to handle: FileHandle, progress: @Sendable (Int64) -> Void
     ) throws(PackagesError) -> FetchedFile {
-        guard let input = FileHandle(forReadingAtPath: path) else { throw PackagesError(.network, "cannot read \(url)") }
+        guard let input = FileHandle(forReadingAtPath: path) else {
+            throw PackagesError(.network, "cannot read \(url)")
+        }
         defer { try? input.close() }
         var hasher = SHA256()
         var size: Int64 = 0
@@ -188,7 +191,8 @@ final class HTTPFetcher: Sendable {
                 transfer.continuation.resume(returning: .failure(failure))
             } else if let error {
                 transfer.continuation.resume(
-                    returning: .failure(PackagesError(.network, "cannot fetch \(transfer.url)", cause: error.localizedDescription)))
+                    returning: .failure(
+                        PackagesError(.network, "cannot fetch \(transfer.url)", cause: error.localizedDescription)))
             } else {
                 transfer.continuation.resume(
                     returning: .success(FetchedFile(size: transfer.size, sha256: transfer.hasher.finalize().hex)))

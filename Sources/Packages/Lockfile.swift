@@ -133,7 +133,8 @@ public struct Lockfile: Codable, Equatable, Sendable {
             throw PackagesError(.format, "\(path): not a kiln lockfile", cause: "\(error)")
         }
         guard lockfile.format == currentFormat else {
-            throw PackagesError(.format, "\(path): lockfile format \(lockfile.format), this kiln reads \(currentFormat)")
+            throw PackagesError(
+                .format, "\(path): lockfile format \(lockfile.format), this kiln reads \(currentFormat)")
         }
         for package in lockfile.packages where package.sha256.count != 64 || package.size < 0 {
             throw PackagesError(.format, "\(path): package \(package.label) has a bad size or SHA-256")

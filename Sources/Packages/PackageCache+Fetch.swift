@@ -25,7 +25,9 @@ extension PackageCache {
             let shown = missing.prefix(10).map(\.label).joined(separator: ", ")
             let more = missing.count > 10 ? " and \(missing.count - 10) more" : ""
             throw PackagesError(
-                .offline, "--offline: \(missing.count) package\(missing.count == 1 ? " is" : "s are") not in the cache \(root): \(shown)\(more)")
+                .offline,
+                "--offline: \(missing.count) package\(missing.count == 1 ? " is" : "s are") not in the cache \(root): \(shown)\(more)"
+            )
         }
         if !missing.isEmpty {
             let total = missing.reduce(Int64(0)) { $0 + $1.size }
@@ -37,16 +39,7 @@ extension PackageCache {
                 var queue = missing[...]
                 func startNext() {
                     guard let package = queue.popFirst() else { return }
-                    group.addTask {
-                        do throws(PackagesError) {
-                            _ = try await self.store(
-                                package.url, kind: .debs, sha256: package.sha256, size: package.size, fetcher: fetcher,
-                                progress: { counter.add($0) })
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
+                    group.addTask { await self.storeReporting(package, fetcher: fetcher, counter: counter) }
                 }
                 for _ in 0..<max(1, concurrency) { startNext() }
                 for await failure in group {
@@ -62,6 +55,22 @@ extension PackageCache {
             counter.finish()
         }
         return lockfile.packages.map { LocalPackage(package: $0, path: path(.debs, sha256: $0.sha256)) }
+    }
+}
+
+extension PackageCache {
+    /// One download, its failure as a value (see `ArchiveClient.suite` for why not in the closure).
+    fileprivate func storeReporting(_ package: Lockfile.Package, fetcher: HTTPFetcher, counter: ByteCounter) async
+        -> PackagesError?
+    {
+        do {
+            _ = try await store(
+                package.url, kind: .debs, sha256: package.sha256, size: package.size, fetcher: fetcher,
+                progress: { counter.add($0) })
+            return nil
+        } catch {
+            return error
+        }
     }
 }
 

@@ -51,7 +51,13 @@ public struct PackageCache: Sendable {
             throw PackagesError(.cache, "cannot write \(destination)", cause: error.reason)
         }
         defer { output.discard() }
-        let fetched = try await fetcher.download(url, to: output.temporaryPath, progress: progress)
+        // One retry: a mirror behind a load balancer drops the odd connection.
+        let fetched: FetchedFile
+        do {
+            fetched = try await fetcher.download(url, to: output.temporaryPath, progress: progress)
+        } catch where error.code == .network && !Task.isCancelled {
+            fetched = try await fetcher.download(url, to: output.temporaryPath, progress: progress)
+        }
         guard fetched.size == size else {
             throw PackagesError(.integrity, "\(url): size \(fetched.size) differs from the expected \(size)")
         }

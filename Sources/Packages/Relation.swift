@@ -76,7 +76,8 @@ public struct Relation: Sendable, Hashable, CustomStringConvertible {
 
     private static func parseOne(_ text: Substring, field: String, origin: String) throws(PackagesError) -> Relation {
         func fail(_ why: String) -> PackagesError {
-            PackagesError(.format, "\(origin.isEmpty ? "" : "\(origin): ")bad relation '\(text.trimmingBlanks)' (\(why))")
+            PackagesError(
+                .format, "\(origin.isEmpty ? "" : "\(origin): ")bad relation '\(text.trimmingBlanks)' (\(why))")
         }
         var rest = stripRestrictions(text)
         var constraint: (op: Operator, version: DebianVersion)?

@@ -66,7 +66,7 @@ public struct Resolver: Sendable {
                 }
             }
             roots.insert(name)
-            try state.choose(name: name, version: version, reason: "the request")
+            try state.choose(name: name, version: version, reason: "the requested packages")
         }
         try state.settle()
         try state.checkConflicts()
@@ -81,6 +81,8 @@ extension Resolver {
         var chosen: [String: BinaryPackage] = [:]
         /// Virtual names provided by chosen packages.
         var provided: [String: [PackageIndex.Provider]] = [:]
+        /// Conflicts and Breaks of the chosen packages, parsed once.
+        var negatives: [String: [Relation]] = [:]
         /// Dependency clauses still to look at: those without alternatives first.
         var single: [(clause: [Relation], from: BinaryPackage)] = []
         var multiple: [(clause: [Relation], from: BinaryPackage)] = []
@@ -94,7 +96,8 @@ extension Resolver {
             if let versions = index.byName[name] {
                 guard let package = versions.first(where: { relation.admits($0.version) }) else {
                     let known = versions.map(\.version.description).joined(separator: ", ")
-                    throw PackagesError(.resolution, "no version \(version?.description ?? "") of \(name) (there is \(known))")
+                    throw PackagesError(
+                        .resolution, "no version \(version?.description ?? "") of \(name) (there is \(known))")
                 }
                 try add(package, reason: reason)
                 return
@@ -122,6 +125,7 @@ extension Resolver {
                 return
             }
             chosen[package.name] = package
+            negatives[package.name] = Self.negative(package)
             if let provides = package.provides {
                 for clause in try Relation.parseField(provides, origin: package.label) {
                     for relation in clause {
@@ -227,9 +231,9 @@ extension Resolver {
             for relation in Self.negative(candidate) {
                 if let hit = matches(relation, excluding: candidate.name) { return hit }
             }
-            for package in chosen.values where package.name != candidate.name {
-                for relation in Self.negative(package) where Self.hits(relation, candidate) {
-                    return package.label
+            for (name, relations) in negatives where name != candidate.name {
+                for relation in relations where Self.hits(relation, candidate) {
+                    return chosen[name]?.label ?? name
                 }
             }
             return nil
@@ -253,7 +257,8 @@ extension Resolver {
                 let clauses = try? Relation.parseField(provides)
             else { return false }
             return clauses.joined().contains { provided in
-                provided.name == relation.name && (relation.constraint == nil || relation.admits(provided.constraint?.version))
+                provided.name == relation.name
+                    && (relation.constraint == nil || relation.admits(provided.constraint?.version))
             }
         }
 
@@ -270,14 +275,16 @@ extension Resolver {
         func checkConflicts() throws(PackagesError) {
             var problems: [String] = []
             for package in chosen.values.sorted(by: { $0.name < $1.name }) {
-                for relation in Self.negative(package) {
+                for relation in negatives[package.name] ?? [] {
                     if let hit = matches(relation, excluding: package.name) {
                         problems.append("\(package.label) conflicts with or breaks \(hit) (\(relation))")
                     }
                 }
             }
             guard problems.isEmpty else {
-                throw PackagesError(.resolution, "the chosen packages cannot be installed together: " + problems.joined(separator: "; "))
+                throw PackagesError(
+                    .resolution, "the chosen packages cannot be installed together: " + problems.joined(separator: "; ")
+                )
             }
         }
     }

@@ -77,7 +77,8 @@ import Testing
     }
 
     @Test func loadReadsListThenPartsInOrder() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-sources-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-sources-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: "\(dir)/parts", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "deb http://a.example.org/debian bookworm main\n".write(
@@ -89,6 +90,24 @@ import Testing
         try "deb http://ignored.example.org/debian bookworm main\n".write(
             toFile: "\(dir)/parts/30-x.list.disabled", atomically: true, encoding: .utf8)
         let sources = try AptSources.load(listFile: "\(dir)/sources.list", partsDirectory: "\(dir)/parts")
-        #expect(sources.map(\.uri) == ["http://a.example.org/debian", "http://b.example.org/debian", "http://c.example.org/debian"])
+        #expect(
+            sources.map(\.uri) == [
+                "http://a.example.org/debian", "http://b.example.org/debian", "http://c.example.org/debian",
+            ])
+    }
+
+    @Test func hostSuitesMoveToTheDescriptionsRelease() {
+        let host = [
+            ArchiveSource(uri: "http://archive.example.org/debian", suite: "bookworm", components: ["main"]),
+            ArchiveSource(uri: "http://archive.example.org/debian", suite: "bookworm-updates", components: ["main"]),
+            ArchiveSource(
+                uri: "http://security.example.org/debian-security", suite: "bookworm-security", components: ["main"]),
+            ArchiveSource(uri: "http://other.example.org/repo", suite: "stable", components: ["main"]),
+        ]
+        #expect(
+            AptSources.retarget(host, to: "trixie").map(\.suite) == [
+                "trixie", "trixie-updates", "trixie-security", "stable",
+            ])
+        #expect(AptSources.retarget(host, to: "bookworm") == host)
     }
 }

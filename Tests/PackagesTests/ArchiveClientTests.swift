@@ -97,7 +97,8 @@ import Testing
         let source = ArchiveSource(uri: "file://\(dir)/repo", suite: "stable", components: ["main"])
 
         func release(sha256: String) throws -> Release {
-            let text = "Date: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n \(sha256) \(xz.count) main/binary-amd64/Packages.xz\n"
+            let text =
+                "Date: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n \(sha256) \(xz.count) main/binary-amd64/Packages.xz\n"
             return try Release(signedText: text, source: source, inReleaseSHA256: "x")
         }
         let client = ArchiveClient(cache: PackageCache(root: "\(dir)/cache"))

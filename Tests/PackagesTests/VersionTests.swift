@@ -43,7 +43,8 @@ import Testing
         for _ in 0..<60 {
             let a = parsed.randomElement(using: &generator) ?? parsed[0]
             let b = parsed.randomElement(using: &generator) ?? parsed[0]
-            #expect(DebianVersion.compare(a, b) == (try await Self.dpkgOrder(a.description, b.description)), "\(a) vs \(b)")
+            #expect(
+                DebianVersion.compare(a, b) == (try await Self.dpkgOrder(a.description, b.description)), "\(a) vs \(b)")
         }
     }
 
@@ -57,7 +58,8 @@ import Testing
 
     @Test func relationFields() throws {
         let clauses = try Relation.parseField(
-            "libc6 (>= 2.36), debconf (>= 0.5) | debconf-2.0, python3:any (<< 3.12), foo [amd64] <!nocheck>, bar (<= 1) ,  baz(>>2~)")
+            "libc6 (>= 2.36), debconf (>= 0.5) | debconf-2.0, python3:any (<< 3.12), foo [amd64] <!nocheck>, bar (<= 1) ,  baz(>>2~)"
+        )
         #expect(clauses.count == 6)
         #expect(clauses[0] == [Relation(name: "libc6", constraint: (.laterOrEqual, try DebianVersion("2.36")))])
         #expect(clauses[1].map(\.name) == ["debconf", "debconf-2.0"])
@@ -68,7 +70,10 @@ import Testing
         #expect(clauses[5][0].admits(try DebianVersion("2")))
         #expect(!clauses[5][0].admits(try DebianVersion("2~")))
         #expect(!clauses[0][0].admits(nil))
-        #expect(try Relation.parseField("a (< 1), b (> 1)").map { $0[0].constraint?.op } == [.earlierOrEqual, .laterOrEqual])
+        #expect(
+            try Relation.parseField("a (< 1), b (> 1)").map { $0[0].constraint?.op } == [
+                .earlierOrEqual, .laterOrEqual,
+            ])
         #expect(throws: PackagesError.self) { try Relation.parseField("libc6 (~= 2)") }
         #expect(throws: PackagesError.self) { try Relation.parseField("two words") }
     }

@@ -1,0 +1,73 @@
+import Foundation
+import KilnSupport
+
+/// The package half of a build in one call: resolve (or reuse the lockfile), then fetch into the
+/// cache. `kiln build` calls this; `kiln lock` is its first half.
+public enum PackagePlan {
+    /// What a build installs.
+    public struct Prepared: Sendable {
+        public var lockfile: Lockfile
+        /// The verified `.deb` files, in lockfile order.
+        public var packages: [LocalPackage]
+        /// The builder guest's verified `.deb` files (empty when none were asked for).
+        public var builderPackages: [LocalPackage]
+    }
+
+    /// Reads the archives and resolves `requested` on `base`, and `builderRequested` (the builder
+    /// guest's packages) on nothing, from the same index, into one lockfile.
+    public static func resolve(
+        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], base: BaseSet = .minbase,
+        architecture: String = "amd64", cache: PackageCache, progress: ProgressSink = .none
+    ) async throws(PackagesError) -> Lockfile {
+        let client = ArchiveClient(cache: cache, architecture: architecture, progress: progress)
+        let index = try await client.index(sources)
+        progress(.step("resolve", "resolving \(requested.count) packages on the \(base.rawValue) base set"))
+        let resolver = Resolver(index: index)
+        var lockfile = Lockfile(
+            resolution: try resolver.resolve(requested, base: base), index: index, requested: requested, base: base)
+        if !builderRequested.isEmpty {
+            let guest = try resolver.resolve(builderRequested, base: .none)
+            lockfile.builder = Lockfile(resolution: guest, index: index, requested: builderRequested, base: .none).packages
+        }
+        return lockfile
+    }
+
+    /// - Parameters:
+    ///   - lockPath: the lockfile to read (with `locked`) or to write (otherwise).
+    ///   - locked: use the lockfile as it is and never resolve; it must have been made for the same
+    ///     request (names, base set, architecture).
+    ///   - offline: read no archive: implies using the lockfile, and only the cache's files.
+    public static func prepare(
+        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], base: BaseSet = .minbase,
+        architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool, cache: PackageCache,
+        progress: ProgressSink = .none
+    ) async throws(PackagesError) -> Prepared {
+        let lockfile: Lockfile
+        if locked || offline {
+            guard FileManager.default.fileExists(atPath: lockPath) else {
+                throw PackagesError(
+                    .offline,
+                    "\(locked ? "--locked" : "--offline") needs the lockfile \(lockPath); run 'kiln lock' first")
+            }
+            lockfile = try Lockfile.read(lockPath)
+            guard lockfile.answers(requested: requested, base: base, architecture: architecture),
+                builderRequested.isEmpty || lockfile.builder != nil
+            else {
+                throw PackagesError(
+                    .resolution,
+                    "\(lockPath) was made for other packages (\(lockfile.requested.joined(separator: " "))); run 'kiln lock' again"
+                )
+            }
+        } else {
+            lockfile = try await resolve(
+                sources: sources, requested: requested, builderRequested: builderRequested, base: base,
+                architecture: architecture, cache: cache, progress: progress)
+            try lockfile.write(to: lockPath)
+        }
+        let packages = try await cache.fetch(lockfile, offline: offline, progress: progress)
+        var guestLock = lockfile
+        guestLock.packages = lockfile.builder ?? []
+        let builderPackages = try await cache.fetch(guestLock, offline: offline, progress: progress)
+        return Prepared(lockfile: lockfile, packages: packages, builderPackages: builderPackages)
+    }
+}
