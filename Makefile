@@ -10,11 +10,13 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# The main job: the default appliance built into a bootable image, then booted to its login prompt.
 demo: build
 	.build/release/kiln validate Appliances/*
 	@mkdir -p out
 	.build/release/kiln preseed Appliances/debian-minimal.yaml -o out/debian-minimal.preseed
-	@echo "demo: wrote out/debian-minimal.preseed"
+	.build/release/kiln build Appliances/debian-minimal.yaml -o out/debian-minimal --format qcow2
+	.build/release/kiln test out/debian-minimal/debian-minimal.qcow2 --timeout 600
 
 # Regenerates Kickstarts/ from Appliances/: a kickstart for RPM-family descriptions, else a preseed
 # (made from the example apt sources in Kickstarts/example-apt, not this machine's).
