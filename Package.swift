@@ -55,7 +55,7 @@ let package = Package(
             name: "Packages",
             dependencies: [
                 "KilnSupport",
-                "CKilnArchive",
+                "KilnArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,7 +73,7 @@ let package = Package(
             name: "BuildVM",
             dependencies: [
                 "KilnSupport",
-                "CKilnArchive",
+                "KilnArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
-        .testTarget(name: "BuildVMTests", dependencies: ["BuildVM"]),
+        .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot"]),
         .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport"]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands"]),

@@ -1,3 +1,4 @@
+import KilnArchive
 import Foundation
 
 /// Makes the builder guest's kernel and initramfs from `.deb` files, natively on the host.
@@ -134,7 +135,7 @@ struct BuilderGuestAssembler {
         else { return }
         let elf = try ELFFile(bytes: bytes, name: resolved)
         var wanted: [String] = []
-        if let interpreter = try elf.interpreter() { wanted.append(ArchiveReader.normalize(interpreter)) }
+        if let interpreter = try elf.interpreter() { wanted.append(ArchiveEntry.normalize(interpreter)) }
         for library in try elf.neededLibraries() {
             let candidates = Self.libraryDirectories.map { "\($0)/\(library)" }
             guard let found = candidates.first(where: { packages.resolve($0) != nil }) else {

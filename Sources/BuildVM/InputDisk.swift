@@ -1,3 +1,4 @@
+import KilnArchive
 import Foundation
 
 #if canImport(Glibc)
@@ -56,7 +57,7 @@ enum InputDisk {
     static let manifestName = "kiln-extents"
 
     static func write(_ job: GuestJob, to path: String, modificationTime: Int = 0) throws(BuildVMError) {
-        var files: [(String, GuestJob.File)] = job.files.map { (ArchiveReader.normalize($0.path), $0) }
+        var files: [(String, GuestJob.File)] = job.files.map { (ArchiveEntry.normalize($0.path), $0) }
         files.append(
             ("run.sh", GuestJob.File(path: "run.sh", source: .bytes(Array(job.script.utf8)), permissions: 0o755)))
         var seen: Set<String> = [manifestName]

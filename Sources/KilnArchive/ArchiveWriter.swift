@@ -85,6 +85,9 @@ public final class ArchiveWriter {
         archive_entry_set_mtime(raw, time_t(entry.modificationTime), 0)
         archive_entry_set_ino64(raw, nextInode)
         archive_entry_set_dev(raw, 0)
+        archive_entry_set_nlink(raw, 1)
+        // cpio wants a size on every header; only files (set below) have one other than zero.
+        archive_entry_set_size(raw, 0)
         nextInode += 1
         switch entry.kind {
         case .file:

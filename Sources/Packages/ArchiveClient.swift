@@ -87,7 +87,7 @@ public final class ArchiveClient: Sendable {
                 throw PackagesError(.cache, "cannot read \(path)")
             }
             let bytes =
-                name.hasSuffix("Packages") ? Array(compressed) : try ArchiveReader.decompress(compressed, origin: url)
+                name.hasSuffix("Packages") ? Array(compressed) : try Decompress.stream(compressed, origin: url)
             packages += try BinaryPackage.parseIndex(bytes, source: release.source, origin: url)
         }
         return packages

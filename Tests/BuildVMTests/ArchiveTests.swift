@@ -1,3 +1,4 @@
+import KilnArchive
 import Foundation
 import KilnSupport
 import Testing
@@ -86,7 +87,7 @@ struct ArchiveTests {
             ["sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -t", "sh", deb])
         #expect(status.succeeded)
         let expected = Set(
-            names.split(separator: "\n").map { ArchiveReader.normalize(String($0)) }.filter { !$0.isEmpty })
+            names.split(separator: "\n").map { ArchiveEntry.normalize(String($0)) }.filter { !$0.isEmpty })
         #expect(Set(tree.nodes.keys) == expected)
         #expect(tree.node(at: "sbin/mkfs.vfat") == .symlink(target: "mkfs.fat"))
         #expect(tree.resolve("sbin/mkfs.vfat") == "sbin/mkfs.fat")
