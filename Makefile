@@ -12,7 +12,7 @@ build: deps
 
 # The main job: the default appliance built into a bootable image, then booted to its login prompt.
 demo: build
-	.build/release/kiln validate Appliances/*
+	.build/release/kiln validate Appliances/*.yaml Appliances/*.appl
 	@mkdir -p out
 	.build/release/kiln preseed Appliances/debian-minimal.yaml -o out/debian-minimal.preseed
 	.build/release/kiln build Appliances/debian-minimal.yaml -o out/debian-minimal --format qcow2
