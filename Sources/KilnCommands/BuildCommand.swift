@@ -51,15 +51,7 @@ struct BuildCommand: AsyncParsableCommand {
         Interruption.onInterrupt { RunningQEMU.killAll() }
         let started = ContinuousClock.now
 
-        let request: PackageRequest
-        do {
-            request = try PackageRequest(
-                appliance: appliance,
-                hostSources: AptSources.load(
-                    listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d"))
-        } catch {
-            throw CommandFailure("\(file): \(error)")
-        }
+        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources)
         let prepared: PackagePlan.Prepared
         do {
             prepared = try await request.prepare(

@@ -39,15 +39,7 @@ struct LockCommand: AsyncParsableCommand {
     func run() async throws {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let console = progress.console()
-        let request: PackageRequest
-        do {
-            request = try PackageRequest(
-                appliance: appliance,
-                hostSources: AptSources.load(
-                    listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d"))
-        } catch {
-            throw CommandFailure("\(file): \(error)")
-        }
+        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources)
         let destination = output ?? "\(file).lock"
         let started = ContinuousClock.now
         let lockfile: Lockfile
@@ -94,3 +86,19 @@ struct LockCommand: AsyncParsableCommand {
     }
 }
 
+
+extension PackageRequest {
+    /// The request `kiln lock` and `kiln build` make, with the host's apt sources read from `aptRoot`.
+    static func forCommand(_ appliance: Appliance, file: String, aptRoot: String) throws(CommandFailure)
+        -> PackageRequest
+    {
+        do {
+            return try PackageRequest(
+                appliance: appliance,
+                hostSources: AptSources.load(
+                    listFile: "\(aptRoot)/sources.list", partsDirectory: "\(aptRoot)/sources.list.d"))
+        } catch {
+            throw CommandFailure("\(file): \(error)")
+        }
+    }
+}
