@@ -80,7 +80,15 @@ struct ServeCommand: AsyncParsableCommand {
             servers.append { try await server.run() }
         }
         if http != "off" {
-            _ = try parse(http, option: "--http", defaultPort: 80)
+            let address = try parse(http, option: "--http", defaultPort: 80)
+            let server: HTTPBootServer
+            do {
+                server = try await HTTPBootServer.bind(host: address.host, port: address.port, root: root, logger: logger)
+            } catch let error as NetBootError {
+                throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
+            }
+            Console.standardError.write("kiln: HTTP on \(server.boundAddress) serving \(root.path)")
+            servers.append { try await server.run() }
         }
         guard !servers.isEmpty else { throw CommandFailure("nothing to serve: both --tftp and --http are off") }
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -190,6 +190,8 @@ public final class TFTPServer: Sendable {
         }
     }
 
+    static let netasciiLimit = 16 << 20
+
     private struct Prepared: Sendable {
         var source: TFTPSource
         var parameters: TFTPTransferParameters
@@ -229,6 +231,10 @@ public final class TFTPServer: Sendable {
             }
         }
         if mode == .netascii {
+            // netascii changes the length, so the text is converted whole, in memory: boot menus, not kernels.
+            guard source.size <= TFTPServer.netasciiLimit else {
+                throw TFTPFailure(.accessViolation, "netascii is served for files up to 16 MiB; use octet")
+            }
             source = TFTPSource(bytes: ByteBuffer(bytes: Netascii.encode(try source.readAll().readableBytesView)))
         }
         let parameters = try TFTPNegotiation.negotiate(
