@@ -15,7 +15,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The lab file.")
     var config: String?
 
-    @Option(name: .customLong("tftp-root"), help: ArgumentHelp("Serve this folder, with no lab file.", valueName: "dir"))
+    @Option(
+        name: .customLong("tftp-root"), help: ArgumentHelp("Serve this folder, with no lab file.", valueName: "dir"))
     var tftpRoot: String?
 
     @Option(help: ArgumentHelp("TFTP address and port ('off' for none).", valueName: "addr:port"))
@@ -83,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
             let address = try parse(http, option: "--http", defaultPort: 80)
             let server: HTTPBootServer
             do {
-                server = try await HTTPBootServer.bind(host: address.host, port: address.port, root: root, logger: logger)
+                server = try await HTTPBootServer.bind(
+                    host: address.host, port: address.port, root: root, logger: logger)
             } catch let error as NetBootError {
                 throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
             }

@@ -37,7 +37,8 @@ struct DHCPCodecTests {
     }
 
     @Test func architectureChoosesTheBootLoader() throws {
-        let loaders = BootLoaders(bios: "pxelinux.0", uefi64: "grubnetx64.efi", ipxeScript: "http://192.0.2.1/boot.ipxe")
+        let loaders = BootLoaders(
+            bios: "pxelinux.0", uefi64: "grubnetx64.efi", ipxeScript: "http://192.0.2.1/boot.ipxe")
         let server = try #require(IPv4Address("192.0.2.1"))
         for (arch, file) in [(UInt16(0), "pxelinux.0"), (7, "grubnetx64.efi"), (9, "grubnetx64.efi")] {
             let request = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: arch)))
@@ -58,7 +59,8 @@ struct DHCPCodecTests {
         // iPXE: its user class (with or without the RFC 3004 length byte) chains it to the HTTP script.
         for userClass in [Array("iPXE".utf8), [4] + Array("iPXE".utf8)] {
             let ipxe = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: 0, userClass: userClass)))
-            #expect(ProxyDHCP.reply(to: ipxe, server: server, loaders: loaders)?.bootFile == "http://192.0.2.1/boot.ipxe")
+            #expect(
+                ProxyDHCP.reply(to: ipxe, server: server, loaders: loaders)?.bootFile == "http://192.0.2.1/boot.ipxe")
         }
         // ARM64 UEFI: nothing configured for it, no answer.
         let arm = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: 11)))
@@ -66,7 +68,8 @@ struct DHCPCodecTests {
     }
 
     @Test func ordinaryClientsGetNoProxyAnswer() throws {
-        var message = DHCPMessage(op: 1, transactionID: 1, clientHardware: [1, 2, 3, 4, 5, 6] + Array(repeating: 0, count: 10))
+        var message = DHCPMessage(
+            op: 1, transactionID: 1, clientHardware: [1, 2, 3, 4, 5, 6] + Array(repeating: 0, count: 10))
         message.options.messageType = .discover
         let decoded = try DHCPMessage.decode(message.encoded())
         #expect(decoded == message)

@@ -13,7 +13,8 @@ struct HTTPServerTests {
         let folder = try TemporaryFolder()
         let source = try folder.randomFile("root/initrd.gz", size: 3 * 1024 * 1024 + 17)
         try Data("SECRET".utf8).write(to: URL(fileURLWithPath: folder.path + "/secret"))
-        try FileManager.default.createSymbolicLink(atPath: folder.path + "/root/escape", withDestinationPath: "../secret")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.path + "/root/escape", withDestinationPath: "../secret")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
         try await withKilnServer(root: folder.path + "/root", http: true, logDir: folder.path) { server in
             let base = "http://127.0.0.1:\(try #require(server.httpPort))"
@@ -27,8 +28,10 @@ struct HTTPServerTests {
             #expect(head.contains("Content-Length: \(bytes.count)"))
             #expect(head.contains("Accept-Ranges: bytes"))
 
-            for (range, expected) in [("100-1123", bytes[100..<1124]), ("-100", bytes[(bytes.count - 100)...]),
-                ("3145700-", bytes[3_145_700...])] {
+            for (range, expected) in [
+                ("100-1123", bytes[100..<1124]), ("-100", bytes[(bytes.count - 100)...]),
+                ("3145700-", bytes[3_145_700...]),
+            ] {
                 let (status, output) = try await runTool(
                     ["curl", "-sS", "-o", out, "-w", "%{http_code}", "-r", range, "\(base)/initrd.gz"])
                 #expect(status.succeeded && output == "206", "range \(range): \(output)")
@@ -37,7 +40,8 @@ struct HTTPServerTests {
 
             func code(_ path: String, _ extra: [String] = []) async throws -> (String, String) {
                 try? FileManager.default.removeItem(atPath: out)
-                let (_, status) = try await runTool(["curl", "-sS", "--path-as-is", "-o", out, "-w", "%{http_code}"] + extra + [base + path])
+                let (_, status) = try await runTool(
+                    ["curl", "-sS", "--path-as-is", "-o", out, "-w", "%{http_code}"] + extra + [base + path])
                 return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
             }
             #expect(try await code("/initrd.gz", ["-r", "99999999-"]).0 == "416")
@@ -62,8 +66,10 @@ struct HTTPServerTests {
         let root = try BootRoot(folder.path + "/root")
         let logger = Logger(label: "test")
         let tftp = try await TFTPServer.bind(
-            host: "127.0.0.1", port: 0, configuration: TFTPServerConfiguration(root: root, generated: generated), logger: logger)
-        let http = try await HTTPBootServer.bind(host: "127.0.0.1", port: 0, root: root, generated: generated, logger: logger)
+            host: "127.0.0.1", port: 0, configuration: TFTPServerConfiguration(root: root, generated: generated),
+            logger: logger)
+        let http = try await HTTPBootServer.bind(
+            host: "127.0.0.1", port: 0, root: root, generated: generated, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await tftp.run() }
             group.addTask { try await http.run() }

@@ -43,7 +43,8 @@ public struct DHCPOptions: Sendable, Equatable {
     public init() {}
 
     public static func == (a: DHCPOptions, b: DHCPOptions) -> Bool {
-        a.items.count == b.items.count && zip(a.items, b.items).allSatisfy { $0.code == $1.code && $0.value == $1.value }
+        a.items.count == b.items.count
+            && zip(a.items, b.items).allSatisfy { $0.code == $1.code && $0.value == $1.value }
     }
 
     /// The value of `code`; several occurrences are concatenated (RFC 3396).
@@ -70,7 +71,8 @@ public struct DHCPOptions: Sendable, Equatable {
             let code = DHCPOptionCode(rawValue: raw)
             if code == .pad { continue }
             if code == .end { break }
-            guard let length = buffer.readInteger(as: UInt8.self), let value = buffer.readBytes(length: Int(length)) else {
+            guard let length = buffer.readInteger(as: UInt8.self), let value = buffer.readBytes(length: Int(length))
+            else {
                 throw NetBootError(.malformedPacket, "DHCP option \(raw) runs past the end of the message")
             }
             options.items.append((code, value))

@@ -88,7 +88,8 @@ public enum ProxyDHCP {
         options[.vendorSpecific] = [6, 1, 8, 255]
         options.setString(.tftpServerName, server.description)
         options.setString(.bootFileName, file)
-        var reply = DHCPMessage(op: DHCPMessage.bootReply, transactionID: request.transactionID,
+        var reply = DHCPMessage(
+            op: DHCPMessage.bootReply, transactionID: request.transactionID,
             clientHardware: request.clientHardware, options: options)
         reply.hardwareType = request.hardwareType
         reply.hardwareLength = request.hardwareLength

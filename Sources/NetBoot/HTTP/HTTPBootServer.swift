@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A read-only HTTP/1.1 server for installers: generated files first, then files under the boot root,
 /// GET and HEAD, single byte ranges (RFC 9110 section 14), keep-alive.
@@ -52,7 +53,8 @@ public final class HTTPBootServer: Sendable {
         guard let address = listener.channel.localAddress else {
             throw NetBootError(.io, "HTTP socket on \(HostPort.format(host, port)) has no address")
         }
-        return HTTPBootServer(listener: listener, localAddress: address, root: root, generated: generated, logger: logger)
+        return HTTPBootServer(
+            listener: listener, localAddress: address, root: root, generated: generated, logger: logger)
     }
 
     /// The bound address as kiln writes it.
@@ -99,15 +101,19 @@ public final class HTTPBootServer: Sendable {
 
     /// Answers one request; returns whether the connection stays open.
     private func respond(
-        to request: HTTPRequestHead, from peer: SocketAddress?, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        to request: HTTPRequestHead, from peer: SocketAddress?,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         let keepAlive = request.isKeepAlive
         var metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
         func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:], body: ByteBuffer? = nil) async throws {
             var headers = headers
-            if headers["Content-Length"].isEmpty { headers.add(name: "Content-Length", value: "\(body?.readableBytes ?? 0)") }
+            if headers["Content-Length"].isEmpty {
+                headers.add(name: "Content-Length", value: "\(body?.readableBytes ?? 0)")
+            }
             headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+            try await outbound.write(
+                .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
             if let body, request.method != .HEAD { try await outbound.write(.body(.byteBuffer(body))) }
             try await outbound.write(.end(nil))
         }
@@ -149,7 +155,9 @@ public final class HTTPBootServer: Sendable {
             case .range(let requested):
                 range = requested
                 status = .partialContent
-                headers.add(name: "Content-Range", value: "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(source.size)")
+                headers.add(
+                    name: "Content-Range",
+                    value: "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(source.size)")
             case .unsatisfiable:
                 try await send(.rangeNotSatisfiable, ["Content-Range": "bytes */\(source.size)"])
                 return keepAlive
@@ -157,7 +165,10 @@ public final class HTTPBootServer: Sendable {
         }
         headers.add(name: "Content-Length", value: "\(range.count)")
         try await outbound.write(
-            .head(HTTPResponseHead(version: request.version, status: status, headers: headers.adding("Connection", keepAlive ? "keep-alive" : "close"))))
+            .head(
+                HTTPResponseHead(
+                    version: request.version, status: status,
+                    headers: headers.adding("Connection", keepAlive ? "keep-alive" : "close"))))
         if request.method == .GET {
             let chunk = 256 * 1024
             var offset = range.lowerBound

@@ -143,7 +143,8 @@ public final class TFTPServer: Sendable {
             }
             let key = client.ipAddress ?? "\(client)"
             let admitted = slots.withLock {
-                $0.reserve(key, total: configuration.maximumTransfers, perClient: configuration.maximumTransfersPerClient)
+                $0.reserve(
+                    key, total: configuration.maximumTransfers, perClient: configuration.maximumTransfersPerClient)
             }
             guard admitted else {
                 logger.warning("tftp: too many transfers, request dropped", metadata: ["client": "\(client)"])
@@ -152,7 +153,8 @@ public final class TFTPServer: Sendable {
             return Accepted(request: request, client: client, clientKey: key)
         case .writeRequest(let request):
             logger.info(
-                "tftp: write refused", metadata: ["client": "\(client)", "file": "\(String(decoding: request.filename, as: UTF8.self))"])
+                "tftp: write refused",
+                metadata: ["client": "\(client)", "file": "\(String(decoding: request.filename, as: UTF8.self))"])
             reply(.error(code: .accessViolation, message: "this server is read-only"), to: client)
             return nil
         default:
@@ -178,7 +180,9 @@ public final class TFTPServer: Sendable {
             case .timedOut:
                 logger.warning("tftp: client stopped answering", metadata: metadata)
             case .abortedByClient(let code, let message):
-                logger.info("tftp: client aborted", metadata: metadata.merging(["code": "\(code)", "message": "\(message)"]) { $1 })
+                logger.info(
+                    "tftp: client aborted",
+                    metadata: metadata.merging(["code": "\(code)", "message": "\(message)"]) { $1 })
             case .failed(let reason):
                 logger.warning("tftp: transfer failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
             }
@@ -247,7 +251,8 @@ public final class TFTPServer: Sendable {
         var local = localAddress
         local.port = 0
         var timing = TFTPRetransmission()
-        timing.clientTimeout = prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
+        timing.clientTimeout =
+            prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
         timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
         timing.patience = max(configuration.patience, timing.clientTimeout * 4)
         let settings = timing

@@ -74,7 +74,8 @@ final class TFTPTransferHandler: ChannelInboundHandler {
         self.optionAcknowledgement = parameters.acknowledged
         self.awaitingOptionAck = !parameters.acknowledged.isEmpty
         self.timing = timing
-        self.retransmitTimeout = parameters.acknowledged.isEmpty
+        self.retransmitTimeout =
+            parameters.acknowledged.isEmpty
             ? min(timing.initial, timing.clientTimeout) : timing.optionAcknowledgement
         self.done = done
     }
@@ -167,7 +168,8 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private func sendOptionAcknowledgement(context: ChannelHandlerContext) {
         let packet = TFTPPacket.optionAcknowledgement(optionAcknowledgement)
         context.writeAndFlush(
-            wrapOutboundOut(AddressedEnvelope(remoteAddress: client, data: packet.encoded(allocator: context.channel.allocator))),
+            wrapOutboundOut(
+                AddressedEnvelope(remoteAddress: client, data: packet.encoded(allocator: context.channel.allocator))),
             promise: nil)
         sentAt = .now()
         arm(context: context)

@@ -2,7 +2,7 @@ import Foundation
 import KilnSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Programs the tests use as real peers, looked up once.
@@ -18,7 +18,8 @@ enum Tools {
 
     /// The `kiln` executable beside the test bundle (`swift build --build-tests` builds both).
     static let kiln: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary may sit inside a .xctest bundle folder.
         if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
@@ -73,7 +74,8 @@ final class TemporaryFolder: Sendable {
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its exit status and output.
 @discardableResult
-func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (status: Subprocess.Termination, output: String) {
+func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (status: Subprocess.Termination, output: String)
+{
     let (status, output) = try await Subprocess.output(["timeout", "-k", "5", "\(timeout)"] + arguments)
     return (status, output)
 }
@@ -99,14 +101,17 @@ final class KilnServer: Sendable {
     ) async throws {
         log = logDir + "/kiln-\(UUID().uuidString.prefix(8)).log"
         let address = host.contains(":") ? "[\(host)]:0" : "\(host):0"
-        var argv = [Tools.kiln, "serve", "--tftp-root", root, "--tftp", address, "--http", http ? address : "off"] + extra
+        var argv =
+            [Tools.kiln, "serve", "--tftp-root", root, "--tftp", address, "--http", http ? address : "off"] + extra
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
         process = Subprocess(argv, output: .logFile(log))
         try process.start()
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let port = Self.port(after: "kiln: TFTP on ", in: text), !http || Self.port(after: "kiln: HTTP on ", in: text) != nil {
+            if let port = Self.port(after: "kiln: TFTP on ", in: text),
+                !http || Self.port(after: "kiln: HTTP on ", in: text) != nil
+            {
                 self.port = port
                 self.httpPort = http ? Self.port(after: "kiln: HTTP on ", in: text) : nil
                 return
