@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Testing
 
@@ -101,5 +102,40 @@ struct DHCPCodecTests {
         #expect(IPv4Address("192.0.2") == nil && IPv4Address("256.0.0.1") == nil)
         #expect(MACAddress("52-54-00-AB-cd-EF")?.description == "52:54:00:ab:cd:ef")
         #expect(MACAddress("52:54:00:ab:cd") == nil)
+    }
+}
+
+@Suite("proxyDHCP on a socket")
+struct ProxyDHCPServerTests {
+    /// A PXE client that already has an address asks the boot server port (4011 in a lab; a free port
+    /// on loopback here) and gets the boot file back, unicast.
+    @Test func bootServerRequestIsAnsweredWithTheBootFile() async throws {
+        let server = try await ProxyDHCPServer.bind(
+            host: "127.0.0.1", port: 0, serverAddress: try #require(IPv4Address("127.0.0.1")),
+            loaders: BootLoaders(bios: "pxelinux.0", uefi64: "grubnetx64.efi"), logger: Logger(label: "test"))
+        let port = try #require(server.localAddress.port)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var request = DHCPMessage(
+                op: 1, transactionID: 0x1234_5678,
+                clientHardware: [0x52, 0x54, 0, 1, 2, 3] + Array(repeating: 0, count: 10))
+            request.options.messageType = .request
+            request.options.setString(.vendorClass, "PXEClient:Arch:00000:UNDI:002001")
+            request.options[.clientArchitecture] = [0, 0]
+            let client = try RawUDP()
+            // Not a boot request: no answer.
+            var plain = request
+            plain.options[.vendorClass] = nil
+            client.send(Array(plain.encoded().readableBytesView), to: port)
+            #expect(client.receive(timeout: .milliseconds(300)) == nil)
+            client.send(Array(request.encoded().readableBytesView), to: port)
+            let reply = try DHCPMessage.decode(
+                ByteBuffer(bytes: try #require(client.receive(timeout: .seconds(2))).bytes))
+            #expect(reply.transactionID == 0x1234_5678)
+            #expect(reply.options.messageType == .ack)
+            #expect(reply.bootFile == "pxelinux.0")
+            #expect(reply.options.vendorClass == "PXEClient")
+            group.cancelAll()
+        }
     }
 }
