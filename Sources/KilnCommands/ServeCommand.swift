@@ -15,7 +15,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The lab file.")
     var config: String?
 
-    @Option(name: .customLong("tftp-root"), help: ArgumentHelp("Serve this folder, with no lab file.", valueName: "dir"))
+    @Option(
+        name: .customLong("tftp-root"), help: ArgumentHelp("Serve this folder, with no lab file.", valueName: "dir"))
     var tftpRoot: String?
 
     @Option(help: ArgumentHelp("TFTP address and port ('off' for none).", valueName: "addr:port"))
@@ -80,7 +81,16 @@ struct ServeCommand: AsyncParsableCommand {
             servers.append { try await server.run() }
         }
         if http != "off" {
-            _ = try parse(http, option: "--http", defaultPort: 80)
+            let address = try parse(http, option: "--http", defaultPort: 80)
+            let server: HTTPBootServer
+            do {
+                server = try await HTTPBootServer.bind(
+                    host: address.host, port: address.port, root: root, logger: logger)
+            } catch let error as NetBootError {
+                throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
+            }
+            Console.standardError.write("kiln: HTTP on \(server.boundAddress) serving \(root.path)")
+            servers.append { try await server.run() }
         }
         guard !servers.isEmpty else { throw CommandFailure("nothing to serve: both --tftp and --http are off") }
         try await withThrowingTaskGroup(of: Void.self) { group in

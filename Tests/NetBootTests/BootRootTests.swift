@@ -9,7 +9,8 @@ struct BootRootTests {
     private func makeRoot() throws -> (BootRoot, URL) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-root-\(UUID().uuidString)")
         let root = base.appendingPathComponent("root")
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try Data("boot".utf8).write(to: root.appendingPathComponent("pxelinux.0"))
         try Data("menu".utf8).write(to: root.appendingPathComponent("sub/menu"))
         try Data("secret".utf8).write(to: base.appendingPathComponent("secret"))

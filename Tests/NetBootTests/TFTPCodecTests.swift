@@ -64,7 +64,9 @@ struct TFTPNegotiationTests {
         #expect(parameters.blockSize == 1468)
         #expect(parameters.windowSize == 16)
         #expect(parameters.timeoutSeconds == 3)
-        #expect(parameters.acknowledged == options([("TSIZE", "4096"), ("blksize", "1468"), ("windowsize", "16"), ("timeout", "3")]))
+        #expect(
+            parameters.acknowledged
+                == options([("TSIZE", "4096"), ("blksize", "1468"), ("windowsize", "16"), ("timeout", "3")]))
     }
 
     @Test func noOptionsMeansNoOptionAcknowledgement() throws {
@@ -73,8 +75,10 @@ struct TFTPNegotiationTests {
         #expect(parameters.blockSize == 512 && parameters.windowSize == 1)
     }
 
-    @Test(arguments: [("blksize", "0"), ("blksize", "7"), ("blksize", "65465"), ("blksize", "100000"),
-        ("blksize", "abc"), ("blksize", "-8"), ("blksize", ""), ("windowsize", "0"), ("windowsize", "65536")])
+    @Test(arguments: [
+        ("blksize", "0"), ("blksize", "7"), ("blksize", "65465"), ("blksize", "100000"),
+        ("blksize", "abc"), ("blksize", "-8"), ("blksize", ""), ("windowsize", "0"), ("windowsize", "65536"),
+    ])
     func outOfRangeValuesAreRefused(_ option: (String, String)) {
         #expect(throws: NetBootError.self) {
             try TFTPNegotiation.negotiate(options([option]), transferSize: 1)
@@ -88,6 +92,14 @@ struct TFTPNegotiationTests {
             options([("windowsize", "65535")]), transferSize: 1, limits: TFTPLimits(maximumWindowSize: 32))
         #expect(limited.windowSize == 32)
         #expect(limited.acknowledged == options([("windowsize", "32")]))
+        // 16 blocks of 8192 would be 128 KiB in flight: the window is cut to 64 KiB, whatever the order.
+        let fitted = try TFTPNegotiation.negotiate(
+            options([("windowsize", "16"), ("blksize", "8192")]), transferSize: 1)
+        #expect(fitted.windowSize == 8)
+        #expect(fitted.acknowledged == options([("windowsize", "8"), ("blksize", "8192")]))
+        #expect(
+            try TFTPNegotiation.negotiate(options([("blksize", "65464"), ("windowsize", "4")]), transferSize: 1)
+                .windowSize == 1)
     }
 
     @Test func badTimeoutAndUnknownSizeAreLeftOut() throws {

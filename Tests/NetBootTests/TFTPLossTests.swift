@@ -18,13 +18,20 @@ struct TFTPLossTests {
         let namespace = try await NetworkNamespace()
         do {
             try await namespace.dropTenPercentOfUDP()
-            try await withKilnServer(root: folder.path + "/root", namespace: namespace.name, logDir: folder.path) { server in
+            try await withKilnServer(root: folder.path + "/root", namespace: namespace.name, logDir: folder.path) {
+                server in
                 let port = "\(server.port)"
                 let out = folder.path + "/out"
                 let runs: [(String, [String])] = [
                     (small, ["tftp", "-m", "binary", "127.0.0.1", port, "-c", "get", "128k.bin", out]),
-                    (large, ["atftp", "--option", "timeout 1", "--option", "blksize 1468", "--option", "windowsize 16", "-g", "-r", "1m.bin",
-                        "-l", out, "127.0.0.1", port]),
+                    (
+                        large,
+                        [
+                            "atftp", "--option", "timeout 1", "--option", "blksize 1468", "--option", "windowsize 16",
+                            "-g", "-r", "1m.bin",
+                            "-l", out, "127.0.0.1", port,
+                        ]
+                    ),
                     (small, ["curl", "-sS", "-o", out, "--tftp-blksize", "1468", "tftp://127.0.0.1:\(port)/128k.bin"]),
                 ]
                 for (source, argv) in runs {

@@ -23,10 +23,21 @@ struct TFTPServerTests {
                 (oneKiB, ["tftp", "-m", "binary", "127.0.0.1", port, "-c", "get", "1k.bin", out]),
                 (fiveMiB, ["tftp", "-m", "binary", "127.0.0.1", port, "-c", "get", "5m.bin", out]),
                 (oneKiB, ["atftp", "-g", "-r", "1k.bin", "-l", out, "127.0.0.1", port]),
-                (fiveMiB, ["atftp", "--option", "blksize 1468", "--option", "windowsize 16", "-g", "-r", "5m.bin", "-l", out,
-                    "127.0.0.1", port]),
-                (hundredMiB, ["atftp", "--option", "blksize 512", "--option", "windowsize 16", "-g", "-r", "100m.bin",
-                    "-l", out, "127.0.0.1", port]),
+                (
+                    fiveMiB,
+                    [
+                        "atftp", "--option", "blksize 1468", "--option", "windowsize 16", "-g", "-r", "5m.bin", "-l",
+                        out,
+                        "127.0.0.1", port,
+                    ]
+                ),
+                (
+                    hundredMiB,
+                    [
+                        "atftp", "--option", "blksize 512", "--option", "windowsize 16", "-g", "-r", "100m.bin",
+                        "-l", out, "127.0.0.1", port,
+                    ]
+                ),
                 (oneKiB, ["curl", "-sS", "-o", out, "tftp://127.0.0.1:\(port)/1k.bin"]),
                 (fiveMiB, ["curl", "-sS", "-o", out, "--tftp-blksize", "1468", "tftp://127.0.0.1:\(port)/5m.bin"]),
             ]
@@ -50,10 +61,13 @@ struct TFTPServerTests {
             let client = try RawUDP()
             client.send(Wire.request(1, Array("menu.txt".utf8), mode: "netascii"), to: server.port)
             let reply = try #require(client.receive())
-            #expect(Array(reply.bytes.dropFirst(4)) == Array("default local\r\nlabel local\r\n  localboot 0\r\0\r\n".utf8))
+            #expect(
+                Array(reply.bytes.dropFirst(4)) == Array("default local\r\nlabel local\r\n  localboot 0\r\0\r\n".utf8))
             let out = folder.path + "/menu.out"
-            let (status, output) = try await runTool(["tftp", "-m", "netascii", "127.0.0.1", "\(server.port)", "-c", "get",
-                "menu.txt", out])
+            let (status, output) = try await runTool([
+                "tftp", "-m", "netascii", "127.0.0.1", "\(server.port)", "-c", "get",
+                "menu.txt", out,
+            ])
             #expect(status.succeeded, "\(output)")
             #expect(try String(contentsOfFile: out, encoding: .utf8) == text)
         }
@@ -64,10 +78,14 @@ struct TFTPServerTests {
         let source = try folder.randomFile("root/f.bin", size: 300 * Self.kib)
         try await withKilnServer(root: folder.path + "/root", host: "::1", logDir: folder.path) { server in
             let out = folder.path + "/out"
-            let (status, output) = try await runTool(["curl", "-sS", "-g", "-o", out, "tftp://[::1]:\(server.port)/f.bin"])
+            let (status, output) = try await runTool([
+                "curl", "-sS", "-g", "-o", out, "tftp://[::1]:\(server.port)/f.bin",
+            ])
             #expect(status.succeeded, "\(output)")
             #expect(try await sha256(out) == (try await sha256(source)))
-            let (hpa, hpaOutput) = try await runTool(["tftp", "-6", "-m", "binary", "::1", "\(server.port)", "-c", "get", "f.bin", out])
+            let (hpa, hpaOutput) = try await runTool([
+                "tftp", "-6", "-m", "binary", "::1", "\(server.port)", "-c", "get", "f.bin", out,
+            ])
             #expect(hpa.succeeded, "\(hpaOutput)")
             #expect(try await sha256(out) == (try await sha256(source)))
         }
@@ -77,7 +95,8 @@ struct TFTPServerTests {
         let folder = try TemporaryFolder()
         try FileManager.default.createDirectory(atPath: folder.path + "/root/sub", withIntermediateDirectories: true)
         try Data("SECRET".utf8).write(to: URL(fileURLWithPath: folder.path + "/secret"))
-        try FileManager.default.createSymbolicLink(atPath: folder.path + "/root/escape", withDestinationPath: "../secret")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.path + "/root/escape", withDestinationPath: "../secret")
         try FileManager.default.createSymbolicLink(atPath: folder.path + "/root/sub/up", withDestinationPath: "../..")
         try await withKilnServer(root: folder.path + "/root", logDir: folder.path) { server in
 
@@ -92,7 +111,9 @@ struct TFTPServerTests {
                 let client = try RawUDP()
                 client.send(Wire.request(1, name), to: server.port)
                 let reply = try #require(client.receive(timeout: .seconds(2)), "no answer for \(name)")
-                #expect(Wire.opcode(reply.bytes) == 5, "\(String(decoding: name, as: UTF8.self)) got \(reply.bytes.prefix(4))")
+                #expect(
+                    Wire.opcode(reply.bytes) == 5,
+                    "\(String(decoding: name, as: UTF8.self)) got \(reply.bytes.prefix(4))")
                 #expect(!String(decoding: reply.bytes, as: UTF8.self).contains("SECRET"))
             }
             // The same through a real client: an error, and no secret on disk.
@@ -143,7 +164,8 @@ struct TFTPServerTests {
             client.send(Wire.request(2, Array("new.txt".utf8)), to: server.port)
             let reply = try #require(client.receive(timeout: .seconds(2)))
             #expect(Wire.opcode(reply.bytes) == 5 && Wire.number(reply.bytes) == 2)
-            _ = try await runTool(["tftp", "127.0.0.1", "\(server.port)", "-c", "put", folder.path + "/upload.txt", "new.txt"],
+            _ = try await runTool(
+                ["tftp", "127.0.0.1", "\(server.port)", "-c", "put", folder.path + "/upload.txt", "new.txt"],
                 timeout: 20)
             #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path + "/root").isEmpty)
         }
@@ -168,15 +190,17 @@ struct TFTPServerTests {
             #expect(Wire.opcode(refusal.bytes) == 5 && Wire.number(refusal.bytes) == 5)
 
             // The same ACK twenty times: a server with the Sorcerer's Apprentice bug answers each with block 2;
-        // kiln sends it once, plus at most its own timed retransmissions (25 ms, then 50, 100...).
-        for _ in 0..<20 { client.send(Wire.ack(1), to: transferPort) }
-        var copies: [[UInt8]] = []
-        let until = ContinuousClock.now + .milliseconds(150)
-        while ContinuousClock.now < until { if let next = client.receive(timeout: .milliseconds(20)) { copies.append(next.bytes) } }
-        #expect(copies.allSatisfy { Wire.number($0) == 2 })
-        #expect((1...4).contains(copies.count), "block 2 came \(copies.count) times")
-        received += try #require(copies.first).dropFirst(4)
-        var block: UInt16 = 2
+            // kiln sends it once, plus at most its own timed retransmissions (25 ms, then 50, 100...).
+            for _ in 0..<20 { client.send(Wire.ack(1), to: transferPort) }
+            var copies: [[UInt8]] = []
+            let until = ContinuousClock.now + .milliseconds(150)
+            while ContinuousClock.now < until {
+                if let next = client.receive(timeout: .milliseconds(20)) { copies.append(next.bytes) }
+            }
+            #expect(copies.allSatisfy { Wire.number($0) == 2 })
+            #expect((1...4).contains(copies.count), "block 2 came \(copies.count) times")
+            received += try #require(copies.first).dropFirst(4)
+            var block: UInt16 = 2
             while true {
                 client.send(Wire.ack(block), to: transferPort)
                 guard let next = client.receive(timeout: .seconds(2)) else { break }
@@ -196,7 +220,8 @@ struct TFTPServerTests {
         let folder = try TemporaryFolder()
         try folder.randomFile("root/f.bin", size: 4 * Self.kib)
         try await withKilnServer(
-            root: folder.path + "/root", extra: ["--max-transfers-per-client", "2"], logDir: folder.path) { server in
+            root: folder.path + "/root", extra: ["--max-transfers-per-client", "2"], logDir: folder.path
+        ) { server in
             let clients = try (0..<3).map { _ in try RawUDP() }
             for client in clients.prefix(2) {
                 client.send(Wire.rrq("f.bin"), to: server.port)
@@ -212,11 +237,15 @@ struct TFTPServerTests {
         let folder = try TemporaryFolder()
         let source = try folder.randomFile("root/f.bin", size: 512 * Self.kib)
         try await withKilnServer(
-            root: folder.path + "/root", extra: ["--max-transfers-per-client", "200"], logDir: folder.path) { server in
+            root: folder.path + "/root", extra: ["--max-transfers-per-client", "200"], logDir: folder.path
+        ) { server in
             let count = 200
             try FileManager.default.createDirectory(atPath: folder.path + "/out", withIntermediateDirectories: true)
             // One curl process running 200 transfers at once, each on its own socket.
-            var argv = ["curl", "-sS", "--parallel", "--parallel-immediate", "--parallel-max", "\(count)", "--tftp-blksize", "1468"]
+            var argv = [
+                "curl", "-sS", "--parallel", "--parallel-immediate", "--parallel-max", "\(count)", "--tftp-blksize",
+                "1468",
+            ]
             for i in 0..<count { argv += ["-o", folder.path + "/out/\(i)", "tftp://127.0.0.1:\(server.port)/f.bin"] }
             let (status, output) = try await runTool(argv, timeout: 300)
             #expect(status.succeeded, "\(output.prefix(500))")

@@ -18,10 +18,18 @@ public struct TFTPLimits: Sendable, Equatable {
     public var maximumWindowSize: Int = 64
     /// The largest block the server accepts; larger requests within RFC 2348's range get this.
     public var maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound
+    /// The most data in one window: a window of 16 blocks of 8 KiB overflows a client's default 208 KiB
+    /// socket buffer on loopback (and small NIC rings on a LAN), and every loss then costs a timeout; a
+    /// smaller window is granted instead (RFC 7440 section 3 lets the server answer a smaller value).
+    public var maximumWindowBytes: Int = 64 * 1024
 
-    public init(maximumWindowSize: Int = 64, maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound) {
+    public init(
+        maximumWindowSize: Int = 64, maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound,
+        maximumWindowBytes: Int = 64 * 1024
+    ) {
         self.maximumWindowSize = maximumWindowSize
         self.maximumBlockSize = maximumBlockSize
+        self.maximumWindowBytes = maximumWindowBytes
     }
 }
 
@@ -63,6 +71,7 @@ public enum TFTPNegotiation {
     ) throws -> TFTPTransferParameters {
         var parameters = TFTPTransferParameters()
         var seen: Set<String> = []
+        var windowIndex: Int?
         for option in options {
             let name = option.name.lowercased()
             guard !seen.contains(name) else { continue }
@@ -79,6 +88,7 @@ public enum TFTPNegotiation {
                     throw NetBootError(.refused, "windowsize '\(option.value)' is outside 1...65535")
                 }
                 parameters.windowSize = min(value, limits.maximumWindowSize)
+                windowIndex = parameters.acknowledged.count
                 parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(parameters.windowSize)"))
             case "timeout":
                 // RFC 2349: a server that does not accept the value leaves the option out of the OACK.
@@ -92,6 +102,12 @@ public enum TFTPNegotiation {
             default:
                 continue
             }
+        }
+        // The block size is known only once every option is read: then the window is fitted to the byte cap.
+        if let windowIndex {
+            let fitted = max(1, min(parameters.windowSize, limits.maximumWindowBytes / parameters.blockSize))
+            parameters.windowSize = fitted
+            parameters.acknowledged[windowIndex].value = "\(fitted)"
         }
         return parameters
     }

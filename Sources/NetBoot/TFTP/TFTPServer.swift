@@ -143,7 +143,8 @@ public final class TFTPServer: Sendable {
             }
             let key = client.ipAddress ?? "\(client)"
             let admitted = slots.withLock {
-                $0.reserve(key, total: configuration.maximumTransfers, perClient: configuration.maximumTransfersPerClient)
+                $0.reserve(
+                    key, total: configuration.maximumTransfers, perClient: configuration.maximumTransfersPerClient)
             }
             guard admitted else {
                 logger.warning("tftp: too many transfers, request dropped", metadata: ["client": "\(client)"])
@@ -152,7 +153,8 @@ public final class TFTPServer: Sendable {
             return Accepted(request: request, client: client, clientKey: key)
         case .writeRequest(let request):
             logger.info(
-                "tftp: write refused", metadata: ["client": "\(client)", "file": "\(String(decoding: request.filename, as: UTF8.self))"])
+                "tftp: write refused",
+                metadata: ["client": "\(client)", "file": "\(String(decoding: request.filename, as: UTF8.self))"])
             reply(.error(code: .accessViolation, message: "this server is read-only"), to: client)
             return nil
         default:
@@ -178,7 +180,9 @@ public final class TFTPServer: Sendable {
             case .timedOut:
                 logger.warning("tftp: client stopped answering", metadata: metadata)
             case .abortedByClient(let code, let message):
-                logger.info("tftp: client aborted", metadata: metadata.merging(["code": "\(code)", "message": "\(message)"]) { $1 })
+                logger.info(
+                    "tftp: client aborted",
+                    metadata: metadata.merging(["code": "\(code)", "message": "\(message)"]) { $1 })
             case .failed(let reason):
                 logger.warning("tftp: transfer failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
             }
@@ -189,6 +193,8 @@ public final class TFTPServer: Sendable {
             logger.warning("tftp: transfer failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
         }
     }
+
+    static let netasciiLimit = 16 << 20
 
     private struct Prepared: Sendable {
         var source: TFTPSource
@@ -229,6 +235,10 @@ public final class TFTPServer: Sendable {
             }
         }
         if mode == .netascii {
+            // netascii changes the length, so the text is converted whole, in memory: boot menus, not kernels.
+            guard source.size <= TFTPServer.netasciiLimit else {
+                throw TFTPFailure(.accessViolation, "netascii is served for files up to 16 MiB; use octet")
+            }
             source = TFTPSource(bytes: ByteBuffer(bytes: Netascii.encode(try source.readAll().readableBytesView)))
         }
         let parameters = try TFTPNegotiation.negotiate(
@@ -241,7 +251,8 @@ public final class TFTPServer: Sendable {
         var local = localAddress
         local.port = 0
         var timing = TFTPRetransmission()
-        timing.clientTimeout = prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
+        timing.clientTimeout =
+            prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
         timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
         timing.patience = max(configuration.patience, timing.clientTimeout * 4)
         let settings = timing

@@ -55,6 +55,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private var lastProgress = NIODeadline.now()
     private var retransmitTimeout: TimeAmount
     private var smoothedRoundTrip: TimeAmount?
+    private var roundTripVariation: Int64 = 0
     private var sentAt = NIODeadline.now()
     private var sentOnce = true
     private var deadline = NIODeadline.distantFuture
@@ -73,7 +74,8 @@ final class TFTPTransferHandler: ChannelInboundHandler {
         self.optionAcknowledgement = parameters.acknowledged
         self.awaitingOptionAck = !parameters.acknowledged.isEmpty
         self.timing = timing
-        self.retransmitTimeout = parameters.acknowledged.isEmpty
+        self.retransmitTimeout =
+            parameters.acknowledged.isEmpty
             ? min(timing.initial, timing.clientTimeout) : timing.optionAcknowledgement
         self.done = done
     }
@@ -144,12 +146,21 @@ final class TFTPTransferHandler: ChannelInboundHandler {
         lastProgress = now
         // Karn's rule: a window that was sent again gives no usable sample.
         if sentOnce {
-            let sample = now - sentAt
-            smoothedRoundTrip = smoothedRoundTrip.map { .nanoseconds(($0.nanoseconds * 7 + sample.nanoseconds) / 8) } ?? sample
+            // RFC 6298 section 2: smoothed round trip and its variation, gains 1/8 and 1/4.
+            let sample = (now - sentAt).nanoseconds
+            if let smoothed = smoothedRoundTrip?.nanoseconds {
+                roundTripVariation = (roundTripVariation * 3 + abs(smoothed - sample)) / 4
+                smoothedRoundTrip = .nanoseconds((smoothed * 7 + sample) / 8)
+            } else {
+                roundTripVariation = sample / 2
+                smoothedRoundTrip = .nanoseconds(sample)
+            }
         }
-        // Progress ends the backoff: the next loss is retried at the measured pace again.
+        // Progress ends the backoff: the next loss is retried at the measured pace again. A client that
+        // answers irregularly (a loaded machine) gets a longer wait rather than spurious repeats.
         if let smoothed = smoothedRoundTrip {
-            retransmitTimeout = max(timing.minimum, min(timing.clientTimeout, .nanoseconds(smoothed.nanoseconds * 4)))
+            let wait = TimeAmount.nanoseconds(smoothed.nanoseconds + max(smoothed.nanoseconds, 4 * roundTripVariation))
+            retransmitTimeout = max(timing.minimum, min(timing.clientTimeout, wait))
         }
         sentOnce = true
     }
@@ -157,7 +168,8 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private func sendOptionAcknowledgement(context: ChannelHandlerContext) {
         let packet = TFTPPacket.optionAcknowledgement(optionAcknowledgement)
         context.writeAndFlush(
-            wrapOutboundOut(AddressedEnvelope(remoteAddress: client, data: packet.encoded(allocator: context.channel.allocator))),
+            wrapOutboundOut(
+                AddressedEnvelope(remoteAddress: client, data: packet.encoded(allocator: context.channel.allocator))),
             promise: nil)
         sentAt = .now()
         arm(context: context)

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A bare UDP socket for sending exact bytes to the server: malformed packets, traversal names, a
@@ -46,20 +46,27 @@ final class RawUDP {
     /// The next datagram and the port it came from, or nil after `timeout`.
     func receive(timeout: Duration = .milliseconds(500)) -> (bytes: [UInt8], port: Int)? {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(
+            timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         guard poll(&poller, 1, milliseconds) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65536 + 4)
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let count = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length)
+            }
         }
         guard count >= 0 else { return nil }
         let port = withUnsafePointer(to: &storage) { pointer -> Int in
             if ipv6 {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(in_port_t(bigEndian: $0.pointee.sin6_port)) }
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    Int(in_port_t(bigEndian: $0.pointee.sin6_port))
+                }
             }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(in_port_t(bigEndian: $0.pointee.sin_port)) }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                Int(in_port_t(bigEndian: $0.pointee.sin_port))
+            }
         }
         return (Array(buffer[0..<count]), port)
     }
@@ -67,7 +74,9 @@ final class RawUDP {
 
 /// TFTP packets written by hand, independent of the codec under test.
 enum Wire {
-    static func request(_ opcode: UInt8, _ name: [UInt8], mode: String = "octet", options: [(String, String)] = []) -> [UInt8] {
+    static func request(_ opcode: UInt8, _ name: [UInt8], mode: String = "octet", options: [(String, String)] = [])
+        -> [UInt8]
+    {
         var bytes: [UInt8] = [0, opcode] + name + [0] + Array(mode.utf8) + [0]
         for (key, value) in options { bytes += Array(key.utf8) + [0] + Array(value.utf8) + [0] }
         return bytes
@@ -79,7 +88,11 @@ enum Wire {
 
     static func ack(_ block: UInt16) -> [UInt8] { [0, 4, UInt8(block >> 8), UInt8(block & 0xFF)] }
 
-    static func opcode(_ bytes: [UInt8]) -> UInt16? { bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil }
+    static func opcode(_ bytes: [UInt8]) -> UInt16? {
+        bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
+    }
 
-    static func number(_ bytes: [UInt8]) -> UInt16? { bytes.count >= 4 ? UInt16(bytes[2]) << 8 | UInt16(bytes[3]) : nil }
+    static func number(_ bytes: [UInt8]) -> UInt16? {
+        bytes.count >= 4 ? UInt16(bytes[2]) << 8 | UInt16(bytes[3]) : nil
+    }
 }

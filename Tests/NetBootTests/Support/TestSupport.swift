@@ -2,7 +2,7 @@ import Foundation
 import KilnSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Programs the tests use as real peers, looked up once.
@@ -18,7 +18,8 @@ enum Tools {
 
     /// The `kiln` executable beside the test bundle (`swift build --build-tests` builds both).
     static let kiln: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary may sit inside a .xctest bundle folder.
         if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
@@ -73,7 +74,8 @@ final class TemporaryFolder: Sendable {
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its exit status and output.
 @discardableResult
-func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (status: Subprocess.Termination, output: String) {
+func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (status: Subprocess.Termination, output: String)
+{
     let (status, output) = try await Subprocess.output(["timeout", "-k", "5", "\(timeout)"] + arguments)
     return (status, output)
 }
@@ -88,26 +90,30 @@ final class KilnServer: Sendable {
     let process: Subprocess
     let log: String
     let port: Int
+    /// The HTTP port, when started with `http: true`.
+    let httpPort: Int?
 
     /// Starts `kiln serve --tftp-root ROOT --tftp HOST:0 --http off EXTRA...`, in `namespace` if given,
     /// and waits for the line that names the bound port.
-    init(root: String, host: String = "127.0.0.1", extra: [String] = [], namespace: String? = nil, logDir: String)
-        async throws
-    {
+    init(
+        root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
+        logDir: String
+    ) async throws {
         log = logDir + "/kiln-\(UUID().uuidString.prefix(8)).log"
         let address = host.contains(":") ? "[\(host)]:0" : "\(host):0"
-        var argv = [Tools.kiln, "serve", "--tftp-root", root, "--tftp", address, "--http", "off"] + extra
+        var argv =
+            [Tools.kiln, "serve", "--tftp-root", root, "--tftp", address, "--http", http ? address : "off"] + extra
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
         process = Subprocess(argv, output: .logFile(log))
         try process.start()
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("kiln: TFTP on ") }),
-                let portText = line.dropFirst("kiln: TFTP on ".count).split(separator: " ").first?.split(separator: ":").last,
-                let port = Int(portText)
+            if let port = Self.port(after: "kiln: TFTP on ", in: text),
+                !http || Self.port(after: "kiln: HTTP on ", in: text) != nil
             {
                 self.port = port
+                self.httpPort = http ? Self.port(after: "kiln: HTTP on ", in: text) : nil
                 return
             }
             if let ended = process.poll() {
@@ -123,6 +129,13 @@ final class KilnServer: Sendable {
 
     var isRunning: Bool { process.poll() == nil }
 
+    private static func port(after prefix: String, in text: String) -> Int? {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+            let portText = line.dropFirst(prefix.count).split(separator: " ").first?.split(separator: ":").last
+        else { return nil }
+        return Int(portText)
+    }
+
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     func stop() async { await process.stop() }
@@ -130,10 +143,11 @@ final class KilnServer: Sendable {
 
 /// Runs `body` with a `kiln serve` process and stops the process afterwards, whatever happens.
 func withKilnServer<T>(
-    root: String, host: String = "127.0.0.1", extra: [String] = [], namespace: String? = nil, logDir: String,
-    _ body: (KilnServer) async throws -> T
+    root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
+    logDir: String, _ body: (KilnServer) async throws -> T
 ) async throws -> T {
-    let server = try await KilnServer(root: root, host: host, extra: extra, namespace: namespace, logDir: logDir)
+    let server = try await KilnServer(
+        root: root, host: host, http: http, extra: extra, namespace: namespace, logDir: logDir)
     do {
         let result = try await body(server)
         await server.stop()

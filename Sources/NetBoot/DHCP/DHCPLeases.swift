@@ -1,0 +1,110 @@
+import Foundation
+import KilnSupport
+
+/// The address book of kiln's full DHCP server for an isolated lab network: fixed addresses for known
+/// hosts, a pool for the rest, and leases kept in a text file that is replaced atomically after every
+/// change (`AtomicOutput`), so that a restart loses none.
+///
+/// The file has one lease per line, `MAC ADDRESS EXPIRES` (expiry in seconds since 1970), after a comment
+/// line; it is meant to be read by people too.
+public struct DHCPLeases: Sendable, Equatable {
+    public struct Lease: Sendable, Equatable {
+        public var mac: MACAddress
+        public var address: IPv4Address
+        /// Seconds since 1970.
+        public var expires: Int64
+    }
+
+    public let pool: ClosedRange<IPv4Address>
+    /// Known hosts' addresses, never given to anyone else.
+    public let fixed: [MACAddress: IPv4Address]
+    public private(set) var leases: [MACAddress: Lease] = [:]
+
+    public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address] = [:]) {
+        self.pool = pool
+        self.fixed = fixed
+    }
+
+    /// The address to offer `mac`: its fixed address, its current lease, the address it asks for when
+    /// free, or the lowest free address of the pool; nil when the pool is full.
+    public func offer(for mac: MACAddress, requested: IPv4Address? = nil, now: Int64) -> IPv4Address? {
+        if let address = fixed[mac] { return address }
+        if let lease = leases[mac] { return lease.address }
+        if let requested, isFree(requested, now: now) { return requested }
+        var candidate = pool.lowerBound.value
+        while candidate <= pool.upperBound.value {
+            if isFree(IPv4Address(candidate), now: now) { return IPv4Address(candidate) }
+            candidate += 1
+        }
+        return nil
+    }
+
+    /// Binds `address` to `mac` until `now + seconds` (a REQUEST that is ACKed).
+    /// - Throws: `NetBootError(.refused)` when the address belongs to another host or lies outside the pool.
+    public mutating func bind(_ address: IPv4Address, to mac: MACAddress, seconds: Int64, now: Int64) throws {
+        if let own = fixed[mac] {
+            guard own == address else { throw NetBootError(.refused, "\(mac) has the fixed address \(own)") }
+        } else {
+            guard pool.contains(address) else { throw NetBootError(.refused, "\(address) is outside the pool") }
+            if let holder = holder(of: address, now: now), holder != mac {
+                throw NetBootError(.refused, "\(address) is leased to \(holder)")
+            }
+        }
+        leases[mac] = Lease(mac: mac, address: address, expires: now + seconds)
+    }
+
+    /// Ends `mac`'s lease (a RELEASE).
+    public mutating func release(_ mac: MACAddress) { leases[mac] = nil }
+
+    private func holder(of address: IPv4Address, now: Int64) -> MACAddress? {
+        if let owner = fixed.first(where: { $0.value == address })?.key { return owner }
+        return leases.values.first { $0.address == address && $0.expires > now }?.mac
+    }
+
+    private func isFree(_ address: IPv4Address, now: Int64) -> Bool {
+        pool.contains(address) && holder(of: address, now: now) == nil
+    }
+
+    /// The lease file's text, sorted by address.
+    public var fileText: String {
+        var text = "# kiln DHCP leases: MAC ADDRESS EXPIRES (seconds since 1970)\n"
+        for lease in leases.values.sorted(by: { $0.address < $1.address }) {
+            text += "\(lease.mac) \(lease.address) \(lease.expires)\n"
+        }
+        return text
+    }
+
+    /// Writes the lease file under a temporary name and renames it into place.
+    /// - Throws: `NetBootError(.io)` naming the path.
+    public func save(to path: String) throws {
+        do {
+            try AtomicOutput.write(fileText, to: path)
+        } catch {
+            throw NetBootError(.io, "cannot write the lease file \(path)", underlying: error)
+        }
+    }
+
+    /// Reads the leases of `path` into this book; a missing file is an empty one.
+    /// - Throws: `NetBootError(.configuration)` naming the file and line of a line that does not parse.
+    public mutating func load(from path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw NetBootError(.io, "cannot read the lease file \(path)", underlying: error)
+        }
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let fields = trimmed.split(separator: " ")
+            guard fields.count == 3, let mac = MACAddress(String(fields[0])),
+                let address = IPv4Address(String(fields[1])),
+                let expires = Int64(fields[2])
+            else {
+                throw NetBootError(.configuration, "\(path):\(index + 1): not a lease line: '\(trimmed)'")
+            }
+            leases[mac] = Lease(mac: mac, address: address, expires: expires)
+        }
+    }
+}

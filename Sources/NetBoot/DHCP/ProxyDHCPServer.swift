@@ -1,0 +1,91 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A proxyDHCP responder on one UDP socket: port 67 beside the lab's DHCP server, or port 4011 where
+/// PXE clients send their boot-server REQUEST (PXE 2.1 section 2.2.4). Answers only network-boot requests
+/// (`ProxyDHCP.reply`), never gives an address.
+public final class ProxyDHCPServer: Sendable {
+    private typealias Envelope = AddressedEnvelope<ByteBuffer>
+
+    public let localAddress: SocketAddress
+    private let channel: NIOAsyncChannel<Envelope, Envelope>
+    private let serverAddress: IPv4Address
+    private let loaders: BootLoaders
+    private let logger: Logger
+
+    private init(
+        channel: NIOAsyncChannel<Envelope, Envelope>, localAddress: SocketAddress, serverAddress: IPv4Address,
+        loaders: BootLoaders, logger: Logger
+    ) {
+        self.channel = channel
+        self.localAddress = localAddress
+        self.serverAddress = serverAddress
+        self.loaders = loaders
+        self.logger = logger
+    }
+
+    /// Binds `host:port` with broadcast allowed.
+    /// - Parameters:
+    ///   - serverAddress: this host's IPv4 address on the lab network: the next server in replies.
+    /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
+    public static func bind(
+        host: String, port: Int, serverAddress: IPv4Address, loaders: BootLoaders, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ProxyDHCPServer {
+        let channel: NIOAsyncChannel<Envelope, Envelope>
+        do {
+            channel = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(.so_broadcast), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw NetBootError(.io, "cannot listen for DHCP on \(HostPort.format(host, port))", underlying: error)
+        }
+        guard let address = channel.channel.localAddress else {
+            throw NetBootError(.io, "DHCP socket on \(HostPort.format(host, port)) has no address")
+        }
+        return ProxyDHCPServer(
+            channel: channel, localAddress: address, serverAddress: serverAddress, loaders: loaders, logger: logger)
+    }
+
+    /// Serves until the calling task is cancelled.
+    public func run() async throws {
+        try await channel.executeThenClose { inbound, outbound in
+            for try await envelope in inbound {
+                guard let request = try? DHCPMessage.decode(envelope.data),
+                    let reply = ProxyDHCP.reply(to: request, server: serverAddress, loaders: loaders)
+                else { continue }
+                let destination: SocketAddress
+                do {
+                    destination = try Self.destination(for: request, from: envelope.remoteAddress)
+                } catch {
+                    continue
+                }
+                logger.info(
+                    "dhcp: proxy reply",
+                    metadata: [
+                        "mac": "\(request.macAddress.map { "\($0)" } ?? "?")", "file": "\(reply.bootFile)",
+                        "to": "\(destination)",
+                    ])
+                try await outbound.write(Envelope(remoteAddress: destination, data: reply.encoded()))
+            }
+        }
+    }
+
+    /// RFC 2131 section 4.1: to the relay if there is one, to the client's own address if it has one,
+    /// otherwise broadcast to port 68.
+    static func destination(for request: DHCPMessage, from source: SocketAddress) throws -> SocketAddress {
+        if request.relayAddress != .zero {
+            return try SocketAddress(ipAddress: request.relayAddress.description, port: 67)
+        }
+        if let ip = source.ipAddress, ip != "0.0.0.0", let port = source.port {
+            return try SocketAddress(ipAddress: ip, port: port)
+        }
+        return try SocketAddress(ipAddress: "255.255.255.255", port: 68)
+    }
+}

@@ -1,0 +1,263 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A read-only HTTP/1.1 server for installers: generated files first, then files under the boot root,
+/// GET and HEAD, single byte ranges (RFC 9110 section 14), keep-alive.
+public final class HTTPBootServer: Sendable {
+    private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    public let localAddress: SocketAddress
+    private let listener: NIOAsyncChannel<Connection, Never>
+    private let root: BootRoot
+    private let generated: any BootFileProvider
+    private let logger: Logger
+
+    private init(
+        listener: NIOAsyncChannel<Connection, Never>, localAddress: SocketAddress, root: BootRoot,
+        generated: any BootFileProvider, logger: Logger
+    ) {
+        self.listener = listener
+        self.localAddress = localAddress
+        self.root = root
+        self.generated = generated
+        self.logger = logger
+    }
+
+    /// Binds the listening socket; `run()` then serves.
+    /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
+    public static func bind(
+        host: String, port: Int, root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none,
+        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> HTTPBootServer {
+        let listener: NIOAsyncChannel<Connection, Never>
+        do {
+            listener = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        return try Connection(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw NetBootError(.io, "cannot listen for HTTP on \(HostPort.format(host, port))", underlying: error)
+        }
+        guard let address = listener.channel.localAddress else {
+            throw NetBootError(.io, "HTTP socket on \(HostPort.format(host, port)) has no address")
+        }
+        return HTTPBootServer(
+            listener: listener, localAddress: address, root: root, generated: generated, logger: logger)
+    }
+
+    /// The bound address as kiln writes it.
+    public var boundAddress: HostPort {
+        HostPort(host: localAddress.ipAddress ?? "\(localAddress)", port: localAddress.port ?? 0)
+    }
+
+    /// Serves until the calling task is cancelled.
+    public func run() async throws {
+        try await listener.executeThenClose { connections in
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await connection in connections {
+                    group.addTask {
+                        do {
+                            try await self.serve(connection)
+                        } catch {
+                            self.logger.debug("http: connection ended", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func serve(_ connection: Connection) async throws {
+        let peer = connection.channel.remoteAddress
+        try await connection.executeThenClose { inbound, outbound in
+            var head: HTTPRequestHead?
+            for try await part in inbound {
+                switch part {
+                case .head(let request):
+                    head = request
+                case .body:
+                    continue
+                case .end:
+                    guard let request = head else { continue }
+                    head = nil
+                    let keepAlive = try await respond(to: request, from: peer, outbound: outbound)
+                    if !keepAlive { return }
+                }
+            }
+        }
+    }
+
+    /// Answers one request; returns whether the connection stays open.
+    private func respond(
+        to request: HTTPRequestHead, from peer: SocketAddress?,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Bool {
+        let keepAlive = request.isKeepAlive
+        var metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
+        func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:], body: ByteBuffer? = nil) async throws {
+            var headers = headers
+            if headers["Content-Length"].isEmpty {
+                headers.add(name: "Content-Length", value: "\(body?.readableBytes ?? 0)")
+            }
+            headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+            try await outbound.write(
+                .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+            if let body, request.method != .HEAD { try await outbound.write(.body(.byteBuffer(body))) }
+            try await outbound.write(.end(nil))
+        }
+        guard request.method == .GET || request.method == .HEAD else {
+            try await send(.methodNotAllowed, ["Allow": "GET, HEAD"])
+            return keepAlive
+        }
+        let relative: String
+        do {
+            guard let path = HTTPBootServer.decodePath(request.uri) else {
+                throw NetBootError(.refused, "bad percent-encoding in '\(request.uri)'")
+            }
+            relative = try root.relativePath(for: Array(path.utf8))
+        } catch let error as NetBootError {
+            logger.info("http: refused", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+            try await send(.forbidden)
+            return keepAlive
+        }
+        let source: TFTPSource
+        if let bytes = try await generated.file(at: relative, for: BootClient(address: peer, transport: .http)) {
+            source = TFTPSource(bytes: ByteBuffer(bytes: bytes))
+        } else {
+            do {
+                let opened = try root.open(relative)
+                source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
+            } catch let error as NetBootError {
+                try await send(error.code == .notFound ? .notFound : .forbidden)
+                logger.info("http: not served", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+                return keepAlive
+            }
+        }
+        var headers: HTTPHeaders = ["Accept-Ranges": "bytes", "Content-Type": HTTPBootServer.contentType(relative)]
+        var range = 0..<source.size
+        var status = HTTPResponseStatus.ok
+        if let header = request.headers.first(name: "Range") {
+            switch ByteRange.parse(header, size: source.size) {
+            case .whole:
+                break
+            case .range(let requested):
+                range = requested
+                status = .partialContent
+                headers.add(
+                    name: "Content-Range",
+                    value: "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(source.size)")
+            case .unsatisfiable:
+                try await send(.rangeNotSatisfiable, ["Content-Range": "bytes */\(source.size)"])
+                return keepAlive
+            }
+        }
+        headers.add(name: "Content-Length", value: "\(range.count)")
+        try await outbound.write(
+            .head(
+                HTTPResponseHead(
+                    version: request.version, status: status,
+                    headers: headers.adding("Connection", keepAlive ? "keep-alive" : "close"))))
+        if request.method == .GET {
+            let chunk = 256 * 1024
+            var offset = range.lowerBound
+            while offset < range.upperBound {
+                let length = min(chunk, range.upperBound - offset)
+                var buffer = ByteBufferAllocator().buffer(capacity: length)
+                try source.read(offset: offset, length: length, into: &buffer)
+                try await outbound.write(.body(.byteBuffer(buffer)))
+                offset += length
+            }
+        }
+        try await outbound.write(.end(nil))
+        metadata["bytes"] = "\(range.count)"
+        metadata["status"] = "\(status.code)"
+        logger.info("http: sent", metadata: metadata)
+        return keepAlive
+    }
+
+    /// The path of a request target, percent-decoded, without query or fragment; nil when the encoding is bad.
+    static func decodePath(_ uri: String) -> String? {
+        var target = Substring(uri)
+        if let end = target.firstIndex(where: { $0 == "?" || $0 == "#" }) { target = target[..<end] }
+        var bytes: [UInt8] = []
+        var iterator = Array(target.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
+            // A NUL can end a name in C; no request needs one.
+            guard value != 0 else { return nil }
+            bytes.append(value)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func contentType(_ path: String) -> String {
+        switch path.split(separator: ".").last.map({ $0.lowercased() }) {
+        case "cfg", "txt", "ks", "seed", "ipxe", "sh", "conf": return "text/plain; charset=utf-8"
+        case "html": return "text/html; charset=utf-8"
+        case "gz": return "application/gzip"
+        case "xz": return "application/x-xz"
+        case "deb", "udeb": return "application/vnd.debian.binary-package"
+        default: return "application/octet-stream"
+        }
+    }
+}
+
+extension HTTPHeaders {
+    fileprivate func adding(_ name: String, _ value: String) -> HTTPHeaders {
+        var copy = self
+        copy.add(name: name, value: value)
+        return copy
+    }
+}
+
+/// A `Range` header for one byte range (RFC 9110 section 14.1.2). Several ranges are answered with the
+/// whole file, which the RFC allows.
+enum ByteRange: Equatable {
+    case whole
+    case range(Range<Int>)
+    case unsatisfiable
+
+    static func parse(_ header: String, size: Int) -> ByteRange {
+        let text = header.trimmingSpaces()
+        guard text.hasPrefix("bytes=") else { return .whole }
+        let spec = text.dropFirst("bytes=".count)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
+        let first = spec[..<dash].trimmingSpaces()
+        let last = spec[spec.index(after: dash)...].trimmingSpaces()
+        if first.isEmpty {
+            // A suffix: the last N bytes.
+            guard let count = Int(last) else { return .whole }
+            guard count > 0, size > 0 else { return .unsatisfiable }
+            return .range(max(0, size - count)..<size)
+        }
+        guard let start = Int(first) else { return .whole }
+        guard start < size else { return .unsatisfiable }
+        if last.isEmpty { return .range(start..<size) }
+        guard let end = Int(last), end >= start else { return .whole }
+        return .range(start..<min(end + 1, size))
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
