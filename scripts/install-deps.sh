@@ -15,6 +15,8 @@ packages=(
   tftp-hpa atftp curl iproute2
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
+  # benchmarks: GNU time for peak RSS
+  time
 )
 
 missing=()
