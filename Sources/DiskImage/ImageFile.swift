@@ -163,26 +163,31 @@ final class ImageFile: @unchecked Sendable {
 final class AppendBuffer {
     let file: ImageFile
     private(set) var position: UInt64
-    private var buffer: [UInt8] = []
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
     private var bufferStart: UInt64
-    private let limit = 8 << 20
 
     init(file: ImageFile, position: UInt64) {
         self.file = file
         self.position = position
         bufferStart = position
-        buffer.reserveCapacity(limit)
+        buffer = .allocate(byteCount: 8 << 20, alignment: 4096)
     }
 
+    deinit { buffer.deallocate() }
+
     func append(_ bytes: UnsafeRawBufferPointer) throws(DiskImageError) {
-        if buffer.count + bytes.count > limit { try flush() }
-        if bytes.count >= limit {
+        if used + bytes.count > buffer.count { try flush() }
+        if bytes.count >= buffer.count {
             try file.write(bytes, at: position)
             position += UInt64(bytes.count)
             bufferStart = position
             return
         }
-        buffer.append(contentsOf: bytes)
+        if bytes.count > 0 {
+            (buffer.baseAddress! + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        used += bytes.count
         position += UInt64(bytes.count)
     }
 
@@ -200,21 +205,10 @@ final class AppendBuffer {
         if target > position { try append([UInt8](repeating: 0, count: Int(target - position))) }
     }
 
-    /// Skips `count` bytes, leaving a hole (zeros) in the file.
-    func skip(_ count: UInt64) throws(DiskImageError) {
-        try flush()
-        position += count
-        bufferStart = position
-    }
-
     func flush() throws(DiskImageError) {
-        if !buffer.isEmpty {
-            var failure: DiskImageError?
-            buffer.withUnsafeBytes { raw in
-                do throws(DiskImageError) { try file.write(raw, at: bufferStart) } catch { failure = error }
-            }
-            if let failure { throw failure }
-            buffer.removeAll(keepingCapacity: true)
+        if used > 0 {
+            try file.write(UnsafeRawBufferPointer(rebasing: buffer[0..<used]), at: bufferStart)
+            used = 0
         }
         bufferStart = position
     }
