@@ -116,26 +116,37 @@ public enum ImageConverter {
             batch.reset()
         }
 
+        /// Reads the batch's blocks, one call per run of consecutive blocks, then marks the zero ones.
+        func fillBatch() throws(DiskImageError) {
+            var start = 0
+            while start < batch.count {
+                var end = start + 1
+                while end < batch.count && batch.indices[end] == batch.indices[end - 1] + 1 { end += 1 }
+                let run = UnsafeMutableRawBufferPointer(rebasing: batch.storage[(start * blockSize)..<(end * blockSize)])
+                try reader.read(into: run, at: batch.indices[start] * UInt64(blockSize))
+                start = end
+            }
+            for slot in 0..<batch.count { batch.zero[slot] = ZeroCheck.isZero(batch.block(slot)) }
+        }
+
         for range in ranges {
             var index = range.lowerBound / UInt64(blockSize)
             let last = (range.upperBound - 1) / UInt64(blockSize)
             if let lastBlock, index <= lastBlock { index = lastBlock + 1 }
             while index <= last {
-                let slot = batch.count
-                batch.indices[slot] = index
-                let buffer = batch.mutableBlock(slot)
-                try reader.read(into: buffer, at: index * UInt64(blockSize))
-                batch.zero[slot] = ZeroCheck.isZero(UnsafeRawBufferPointer(buffer))
+                batch.indices[batch.count] = index
                 batch.count += 1
                 lastBlock = index
                 index += 1
-                if batch.count == batchBlocks {
-                    try flushBatch()
-                    progress(.progress("convert", completed: Int64(min(done + UInt64(batchBlocks * blockSize), total)), total: Int64(total)))
-                }
                 done += UInt64(blockSize)
+                if batch.count == batchBlocks {
+                    try fillBatch()
+                    try flushBatch()
+                    progress(.progress("convert", completed: Int64(min(done, total)), total: Int64(total)))
+                }
             }
         }
+        try fillBatch()
         try flushBatch()
         progress(.progress("convert", completed: Int64(total), total: Int64(total)))
     }

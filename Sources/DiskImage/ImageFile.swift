@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// One open file descriptor with positioned reads and writes; closed when the owner goes away.
 final class ImageFile: @unchecked Sendable {
@@ -159,26 +160,38 @@ final class ImageFile: @unchecked Sendable {
     }
 }
 
-/// Sequential output with a large buffer, so that appending many small pieces costs few syscalls.
+/// Sequential output through two large buffers: one fills while the other is written by a background
+/// thread, so that copying into the page cache overlaps reading the source.
 final class AppendBuffer {
     let file: ImageFile
     private(set) var position: UInt64
-    private let buffer: UnsafeMutableRawBufferPointer
+    private let capacity = 8 << 20
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var spare: UnsafeMutableRawBufferPointer
     private var used = 0
     private var bufferStart: UInt64
+    private let writer = DispatchQueue(label: "kiln.append-buffer")
+    private let pending = DispatchGroup()
+    private let failure = WriteFailure()
 
     init(file: ImageFile, position: UInt64) {
         self.file = file
         self.position = position
         bufferStart = position
-        buffer = .allocate(byteCount: 8 << 20, alignment: 4096)
+        buffer = .allocate(byteCount: capacity, alignment: 4096)
+        spare = .allocate(byteCount: capacity, alignment: 4096)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        pending.wait()
+        buffer.deallocate()
+        spare.deallocate()
+    }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws(DiskImageError) {
-        if used + bytes.count > buffer.count { try flush() }
-        if bytes.count >= buffer.count {
+        if used + bytes.count > capacity { try hand() }
+        if bytes.count >= capacity {
+            try wait()
             try file.write(bytes, at: position)
             position += UInt64(bytes.count)
             bufferStart = position
@@ -205,11 +218,49 @@ final class AppendBuffer {
         if target > position { try append([UInt8](repeating: 0, count: Int(target - position))) }
     }
 
-    func flush() throws(DiskImageError) {
-        if used > 0 {
-            try file.write(UnsafeRawBufferPointer(rebasing: buffer[0..<used]), at: bufferStart)
-            used = 0
+    /// Starts writing the full buffer in the background and switches to the spare one.
+    private func hand() throws(DiskImageError) {
+        try wait()
+        guard used > 0 else {
+            bufferStart = position
+            return
         }
+        let full = UnsafeSendableBuffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+        let offset = bufferStart
+        let file = self.file
+        let failure = self.failure
+        writer.async(group: pending) {
+            do throws(DiskImageError) { try file.write(full.value, at: offset) } catch { failure.set(error) }
+        }
+        swap(&buffer, &spare)
+        used = 0
         bufferStart = position
     }
+
+    private func wait() throws(DiskImageError) {
+        pending.wait()
+        if let error = failure.get() { throw error }
+    }
+
+    /// Writes everything appended so far; the file is up to date afterwards.
+    func flush() throws(DiskImageError) {
+        try hand()
+        try wait()
+    }
+}
+
+/// The first error of a background write.
+private final class WriteFailure: @unchecked Sendable {
+    // @unchecked: `error` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var error: DiskImageError?
+    func set(_ e: DiskImageError) { lock.withLock { if error == nil { error = e } } }
+    func get() -> DiskImageError? { lock.withLock { error } }
+}
+
+/// A buffer handed to the writer thread, which is its only user until `pending` is waited on.
+private struct UnsafeSendableBuffer: @unchecked Sendable {
+    // @unchecked: the owner does not touch the memory until the background write has finished.
+    let value: UnsafeRawBufferPointer
+    init(_ value: UnsafeRawBufferPointer) { self.value = value }
 }
