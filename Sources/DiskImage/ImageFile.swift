@@ -192,7 +192,7 @@ final class AppendBuffer {
         if used + bytes.count > capacity { try hand() }
         if bytes.count >= capacity {
             try wait()
-            try file.write(bytes, at: position)
+            try AppendBuffer.writeSkippingZeros(bytes, to: file, at: position)
             position += UInt64(bytes.count)
             bufferStart = position
             return
@@ -230,7 +230,9 @@ final class AppendBuffer {
         let file = self.file
         let failure = self.failure
         writer.async(group: pending) {
-            do throws(DiskImageError) { try file.write(full.value, at: offset) } catch { failure.set(error) }
+            do throws(DiskImageError) { try AppendBuffer.writeSkippingZeros(full.value, to: file, at: offset) } catch {
+                failure.set(error)
+            }
         }
         swap(&buffer, &spare)
         used = 0
@@ -246,6 +248,28 @@ final class AppendBuffer {
     func flush() throws(DiskImageError) {
         try hand()
         try wait()
+        // Zero pages at the end were skipped: the file must still reach `position`.
+        if try file.size < position { try file.truncate(to: position) }
+    }
+
+    /// Writes the non-zero 4 KiB pages of `bytes`, leaving holes for zero ones: the output only ever
+    /// grows into fresh space, which reads as zero, so the holes cost nothing and save disk space.
+    static func writeSkippingZeros(_ bytes: UnsafeRawBufferPointer, to file: ImageFile, at offset: UInt64) throws(DiskImageError) {
+        let page = 4096
+        var runStart: Int? = nil
+        var i = 0
+        while i < bytes.count {
+            let n = min(page, bytes.count - i)
+            let zero = ZeroCheck.isZero(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)]))
+            if zero, let start = runStart {
+                try file.write(UnsafeRawBufferPointer(rebasing: bytes[start..<i]), at: offset + UInt64(start))
+                runStart = nil
+            } else if !zero && runStart == nil {
+                runStart = i
+            }
+            i += n
+        }
+        if let start = runStart { try file.write(UnsafeRawBufferPointer(rebasing: bytes[start...]), at: offset + UInt64(start)) }
     }
 }
 
