@@ -17,6 +17,8 @@ packages=(
   tftp-hpa atftp curl iproute2 nftables
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
+  # benchmarks: GNU time for peak RSS
+  time
 )
 
 missing=()

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// One open file descriptor with positioned reads and writes; closed when the owner goes away.
 final class ImageFile: @unchecked Sendable {
@@ -159,30 +160,47 @@ final class ImageFile: @unchecked Sendable {
     }
 }
 
-/// Sequential output with a large buffer, so that appending many small pieces costs few syscalls.
+/// Sequential output through two large buffers: one fills while the other is written by a background
+/// thread, so that copying into the page cache overlaps reading the source.
 final class AppendBuffer {
     let file: ImageFile
     private(set) var position: UInt64
-    private var buffer: [UInt8] = []
+    private let capacity = 8 << 20
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var spare: UnsafeMutableRawBufferPointer
+    private var used = 0
     private var bufferStart: UInt64
-    private let limit = 8 << 20
+    private let writer = DispatchQueue(label: "kiln.append-buffer")
+    private let pending = DispatchGroup()
+    private let failure = WriteFailure()
 
     init(file: ImageFile, position: UInt64) {
         self.file = file
         self.position = position
         bufferStart = position
-        buffer.reserveCapacity(limit)
+        buffer = .allocate(byteCount: capacity, alignment: 4096)
+        spare = .allocate(byteCount: capacity, alignment: 4096)
+    }
+
+    deinit {
+        pending.wait()
+        buffer.deallocate()
+        spare.deallocate()
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws(DiskImageError) {
-        if buffer.count + bytes.count > limit { try flush() }
-        if bytes.count >= limit {
-            try file.write(bytes, at: position)
+        if used + bytes.count > capacity { try hand() }
+        if bytes.count >= capacity {
+            try wait()
+            try AppendBuffer.writeSkippingZeros(bytes, to: file, at: position)
             position += UInt64(bytes.count)
             bufferStart = position
             return
         }
-        buffer.append(contentsOf: bytes)
+        if bytes.count > 0 {
+            (buffer.baseAddress! + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        used += bytes.count
         position += UInt64(bytes.count)
     }
 
@@ -200,22 +218,73 @@ final class AppendBuffer {
         if target > position { try append([UInt8](repeating: 0, count: Int(target - position))) }
     }
 
-    /// Skips `count` bytes, leaving a hole (zeros) in the file.
-    func skip(_ count: UInt64) throws(DiskImageError) {
-        try flush()
-        position += count
+    /// Starts writing the full buffer in the background and switches to the spare one.
+    private func hand() throws(DiskImageError) {
+        try wait()
+        guard used > 0 else {
+            bufferStart = position
+            return
+        }
+        let full = UnsafeSendableBuffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+        let offset = bufferStart
+        let file = self.file
+        let failure = self.failure
+        writer.async(group: pending) {
+            do throws(DiskImageError) { try AppendBuffer.writeSkippingZeros(full.value, to: file, at: offset) } catch {
+                failure.set(error)
+            }
+        }
+        swap(&buffer, &spare)
+        used = 0
         bufferStart = position
     }
 
-    func flush() throws(DiskImageError) {
-        if !buffer.isEmpty {
-            var failure: DiskImageError?
-            buffer.withUnsafeBytes { raw in
-                do throws(DiskImageError) { try file.write(raw, at: bufferStart) } catch { failure = error }
-            }
-            if let failure { throw failure }
-            buffer.removeAll(keepingCapacity: true)
-        }
-        bufferStart = position
+    private func wait() throws(DiskImageError) {
+        pending.wait()
+        if let error = failure.get() { throw error }
     }
+
+    /// Writes everything appended so far; the file is up to date afterwards.
+    func flush() throws(DiskImageError) {
+        try hand()
+        try wait()
+        // Zero pages at the end were skipped: the file must still reach `position`.
+        if try file.size < position { try file.truncate(to: position) }
+    }
+
+    /// Writes the non-zero 4 KiB pages of `bytes`, leaving holes for zero ones: the output only ever
+    /// grows into fresh space, which reads as zero, so the holes cost nothing and save disk space.
+    static func writeSkippingZeros(_ bytes: UnsafeRawBufferPointer, to file: ImageFile, at offset: UInt64) throws(DiskImageError) {
+        let page = 4096
+        var runStart: Int? = nil
+        var i = 0
+        while i < bytes.count {
+            let n = min(page, bytes.count - i)
+            let zero = ZeroCheck.isZero(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)]))
+            if zero, let start = runStart {
+                try file.write(UnsafeRawBufferPointer(rebasing: bytes[start..<i]), at: offset + UInt64(start))
+                runStart = nil
+            } else if !zero && runStart == nil {
+                runStart = i
+            }
+            i += n
+        }
+        if let start = runStart { try file.write(UnsafeRawBufferPointer(rebasing: bytes[start...]), at: offset + UInt64(start)) }
+    }
+}
+
+/// The first error of a background write.
+private final class WriteFailure: @unchecked Sendable {
+    // @unchecked: `error` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var error: DiskImageError?
+    func set(_ e: DiskImageError) { lock.withLock { if error == nil { error = e } } }
+    func get() -> DiskImageError? { lock.withLock { error } }
+}
+
+/// A buffer handed to the writer thread, which is its only user until `pending` is waited on.
+private struct UnsafeSendableBuffer: @unchecked Sendable {
+    // @unchecked: the owner does not touch the memory until the background write has finished.
+    let value: UnsafeRawBufferPointer
+    init(_ value: UnsafeRawBufferPointer) { self.value = value }
 }

@@ -34,7 +34,7 @@ final class RawWriter: BlockWriter {
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
         let offset = index * UInt64(blockSize)
         let length = Int(min(UInt64(blockSize), virtualSize - offset))
-        try file.write(UnsafeRawBufferPointer(rebasing: data[0..<length]), at: offset)
+        try AppendBuffer.writeSkippingZeros(UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
     }
 
     func finish() throws(DiskImageError) {}

@@ -175,7 +175,7 @@ final class VHDWriter: BlockWriter {
         let offset = index * UInt64(blockSize)
         if fixed {
             let length = Int(min(UInt64(blockSize), size - offset))
-            try file.write(UnsafeRawBufferPointer(rebasing: data[0..<length]), at: offset)
+            try AppendBuffer.writeSkippingZeros(UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
             return
         }
         guard let out else { return }

@@ -27,11 +27,17 @@ struct ConvertCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Compress: zlib clusters for qcow2, streamOptimized for vmdk.")
     var compress = false
 
+    @Option(name: .long, help: "zlib level for compressed output, 1 (fastest) to 9 (smallest).")
+    var compressionLevel: Int32 = ExportOptions.defaultCompressionLevel
+
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         if let format, ImageFormat(rawValue: format.lowercased()) == nil && format.lowercased() != "vpc" {
             throw ValidationError("unknown format '\(format)' (expected raw, qcow2, vmdk, vhd, vhdx or vdi)")
+        }
+        guard (1...9).contains(compressionLevel) else {
+            throw ValidationError("--compression-level must be between 1 and 9")
         }
         if let subformat, ImageSubformat(rawValue: subformat) == nil {
             throw ValidationError("unknown subformat '\(subformat)' (expected streamOptimized, monolithicSparse, fixed or dynamic)")
@@ -65,7 +71,8 @@ struct ConvertCommand: AsyncParsableCommand {
             }
         }
         let console = progress.console()
-        let options = ExportOptions(format: target, subformat: sub, compress: compress && target == .qcow2)
+        let options = ExportOptions(
+            format: target, subformat: sub, compress: compress && target == .qcow2, compressionLevel: compressionLevel)
         do {
             let reader = try DiskImage.openChecked(input)
             try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# kiln convert against qemu-img convert, every output format, on the same 4 GiB raw image holding
+# about 1 GiB of data, in one run. Prints wall times, the speed ratio (qemu-img time / kiln time:
+# above 1 means kiln is faster), output sizes, the size ratio, and both tools' peak RSS.
+#
+# Usage: Benchmarks/convert.sh [KILN]   (default: .build/release/kiln, built if missing)
+# Knobs: WORK=dir (default mktemp -d), RUNS=n (median of n, default 3), IMAGE=existing.raw
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kiln=${1:-.build/release/kiln}
+[ -x "$kiln" ] || swift build -c release >&2
+command -v qemu-img >/dev/null || { echo "convert.sh: needs qemu-img (qemu-utils)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "convert.sh: needs GNU time (Debian package time)" >&2; exit 1; }
+runs=${RUNS:-3}
+work=${WORK:-$(mktemp -d)}
+echo "convert.sh: work dir $work" >&2
+image=${IMAGE:-$work/source.raw}
+[ -f "$image" ] || Benchmarks/convert-make-image.sh "$image"
+
+# name | qemu-img arguments | kiln arguments | output extension
+targets=(
+  "qcow2|-O qcow2|--format qcow2|qcow2"
+  "qcow2 compressed|-c -O qcow2|--format qcow2 --compress|qcow2"
+  "vmdk monolithicSparse|-O vmdk|--format vmdk|vmdk"
+  "vmdk streamOptimized|-O vmdk -o subformat=streamOptimized|--format vmdk --subformat streamOptimized|vmdk"
+  "vhd dynamic|-O vpc|--format vhd|vhd"
+  "vhd fixed|-O vpc -o subformat=fixed,force_size=on|--format vhd --subformat fixed|vhd"
+  "vhdx|-O vhdx|--format vhdx|vhdx"
+  "vdi|-O vdi|--format vdi|vdi"
+)
+
+# Runs a command $runs times; prints "median_wall_seconds max_rss_kib".
+measure() {
+  local walls=() rss=0 line
+  for _ in $(seq "$runs"); do
+    rm -f "$out"
+    line=$(/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1)
+    walls+=("${line% *}")
+    [ "${line#* }" -gt "$rss" ] && rss=${line#* }
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")" "$rss"
+}
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+
+cat "$image" >/dev/null  # page cache warm for both tools
+printf '%-24s %9s %9s %7s %10s %10s %7s %9s %9s\n' target qemu-img_s kiln_s speed qemu_MiB kiln_MiB size qemu_RSS kiln_RSS
+for t in "${targets[@]}"; do
+  IFS='|' read -r name qargs kargs ext <<<"$t"
+  out="$work/out.$ext"
+  # shellcheck disable=SC2086
+  read -r qwall qrss < <(measure qemu-img convert -f raw $qargs "$image" "$out")
+  qsize=$(du -B1 "$out" | cut -f1)
+  # shellcheck disable=SC2086
+  read -r kwall krss < <(measure "$kiln" convert "$image" "$out" $kargs)
+  ksize=$(du -B1 "$out" | cut -f1)
+  rm -f "$out"
+  printf '%-24s %9.2f %9.2f %6.2fx %10s %10s %6.3f %7dMi %7dMi\n' "$name" "$qwall" "$kwall" \
+    "$(awk -v q="$qwall" -v k="$kwall" 'BEGIN { print (k > 0 ? q / k : 0) }')" "$(mib "$qsize")" "$(mib "$ksize")" \
+    "$(awk -v q="$qsize" -v k="$ksize" 'BEGIN { print (q > 0 ? k / q : 0) }')" $((qrss >> 10)) $((krss >> 10))
+done
+echo "sizes are allocated bytes (du); speed = qemu-img wall / kiln wall; size = kiln / qemu-img; median of $runs runs" >&2

@@ -1,0 +1,129 @@
+import Crypto
+import Foundation
+import KilnSupport
+
+/// Packages for other hypervisors and clouds, made from a finished image.
+public enum Exporter {
+    /// An OVA: the OVF descriptor first, then the manifest of SHA-256 digests, then the
+    /// streamOptimized VMDK, in a USTAR archive (DSP0243 1.0, "OVF Packages").
+    public static func ova(
+        _ source: any DiskReader, machine: VirtualMachine, profile: OVFDescriptor.Profile, to destination: String,
+        progress: ProgressSink = .none
+    ) throws(DiskImageError) {
+        try withScratch(beside: destination) { scratch throws(DiskImageError) in
+            let diskName = "\(machine.name)-disk1.vmdk"
+            let vmdk = "\(scratch)/\(diskName)"
+            try ImageConverter.convert(source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized), progress: progress)
+            let disk = ExportDisk(path: vmdk, fileName: diskName, capacity: source.virtualSize.roundedUp(to: 512))
+            let vmdkSize = try ImageFile(reading: vmdk).size
+            let ovf = Array(OVFDescriptor(machine: machine, profile: profile, disks: [(disk, vmdkSize)]).xml.utf8)
+            let ovfName = "\(machine.name).ovf"
+            let manifest = "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try sha256(of: vmdk))\n"
+            progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
+            try writeArchive(destination, format: .ustar, gzip: false) { archive throws(DiskImageError) in
+                try archive.add(ovfName, content: ovf)
+                try archive.add("\(machine.name).mf", content: Array(manifest.utf8))
+                try archive.addFile(diskName, from: vmdk)
+            }
+        }
+    }
+
+    /// A GCE image: `disk.raw` in a gzip-compressed GNU tar, as Compute Engine imports.
+    public static func gce(_ source: any DiskReader, to destination: String, progress: ProgressSink = .none) throws(DiskImageError) {
+        // Compute Engine wants a whole number of GiB.
+        let size = source.virtualSize.roundedUp(to: 1 << 30)
+        progress(.step("package", "writing disk.raw into \(URL(fileURLWithPath: destination).lastPathComponent)"))
+        try writeArchive(destination, format: .gnutar, gzip: true) { archive throws(DiskImageError) in
+            try archive.add("disk.raw", size: size) { buffer, offset throws(DiskImageError) in
+                try source.read(into: buffer, at: offset)
+            } progress: { done in
+                progress(.progress("package", completed: Int64(done), total: Int64(size)))
+            }
+        }
+    }
+
+    /// A Vagrant box for the libvirt provider: metadata.json, Vagrantfile and box.img (qcow2) in a tar.gz.
+    public static func vagrant(
+        _ source: any DiskReader, machine: VirtualMachine, to destination: String, progress: ProgressSink = .none
+    ) throws(DiskImageError) {
+        try withScratch(beside: destination) { scratch throws(DiskImageError) in
+            let image = "\(scratch)/box.img"
+            try ImageConverter.convert(source, to: image, options: ExportOptions(format: .qcow2), progress: progress)
+            let gib = (source.virtualSize + (1 << 30) - 1) >> 30
+            let metadata = "{\n  \"provider\": \"libvirt\",\n  \"format\": \"qcow2\",\n  \"virtual_size\": \(gib)\n}\n"
+            let vagrantfile = """
+                # Made by kiln for the vagrant-libvirt provider.
+                Vagrant.configure("2") do |config|
+                  config.vm.provider :libvirt do |libvirt|
+                    libvirt.driver = "kvm"
+                    libvirt.cpus = \(machine.cpus)
+                    libvirt.memory = \(machine.memoryMiB)
+                    libvirt.loader = \(machine.firmware == .uefi ? "\"/usr/share/OVMF/OVMF_CODE.fd\"" : "nil")
+                  end
+                end
+
+                """
+            progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
+            try writeArchive(destination, format: .ustar, gzip: true) { archive throws(DiskImageError) in
+                try archive.add("metadata.json", content: Array(metadata.utf8))
+                try archive.add("Vagrantfile", content: Array(vagrantfile.utf8))
+                try archive.addFile("box.img", from: image)
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    private static func writeArchive(
+        _ destination: String, format: ArchiveWriter.Format, gzip: Bool,
+        _ body: (ArchiveWriter) throws(DiskImageError) -> Void
+    ) throws(DiskImageError) {
+        let output: AtomicOutput
+        do { output = try AtomicOutput(destination) } catch { throw DiskImageError(.io, error.description) }
+        do {
+            let archive = try ArchiveWriter(path: output.temporaryPath, displayName: destination, format: format, gzip: gzip)
+            try body(archive)
+            try archive.close()
+        } catch {
+            output.discard()
+            throw error
+        }
+        do { try output.commit() } catch { throw DiskImageError(.io, error.description) }
+    }
+
+    /// A scratch directory beside the destination (same file system), removed afterwards.
+    private static func withScratch(beside destination: String, _ body: (String) throws(DiskImageError) -> Void) throws(DiskImageError) {
+        let dir = URL(fileURLWithPath: destination).deletingLastPathComponent().path
+        let scratch = "\(dir)/.kiln-export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do { try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false) } catch {
+            throw DiskImageError(.io, "cannot create a scratch directory beside \(destination)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try body(scratch)
+    }
+
+    static func sha256(of path: String) throws(DiskImageError) -> String {
+        let file = try ImageFile(reading: path)
+        let size = try file.size
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 4 << 20)
+        var offset: UInt64 = 0
+        while offset < size {
+            let n = Int(min(UInt64(buffer.count), size - offset))
+            var failure: DiskImageError?
+            buffer.withUnsafeMutableBytes { raw in
+                do throws(DiskImageError) { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset) } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+            hasher.update(data: buffer[0..<n])
+            offset += UInt64(n)
+        }
+        return hex(hasher.finalize())
+    }
+
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        digest.map { String(format2: $0) }.joined()
+    }
+}

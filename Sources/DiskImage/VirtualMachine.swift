@@ -1,0 +1,75 @@
+/// The machine an exported image describes (OVF, libvirt, Vagrant): a small typed value that the
+/// build pipeline fills from the appliance description.
+public struct VirtualMachine: Sendable, Equatable {
+    public enum Firmware: String, Sendable { case bios, uefi }
+
+    public enum OSFamily: String, Sendable, CaseIterable {
+        case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, linux
+    }
+
+    public var name: String
+    public var summary: String
+    public var version: String
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var firmware: Firmware
+    public var osFamily: OSFamily
+    public var osVersion: String
+
+    public init(
+        name: String, summary: String = "", version: String = "1", cpus: Int = 1, memoryMiB: Int = 1024,
+        firmware: Firmware = .bios, osFamily: OSFamily = .linux, osVersion: String = ""
+    ) {
+        self.name = name
+        self.summary = summary
+        self.version = version
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.firmware = firmware
+        self.osFamily = osFamily
+        self.osVersion = osVersion
+    }
+}
+
+/// A disk file that goes into an export, already in its final format.
+public struct ExportDisk: Sendable, Equatable {
+    /// Where the file is on the host.
+    public var path: String
+    /// The name inside the package (OVA member, box member).
+    public var fileName: String
+    /// Guest-visible bytes.
+    public var capacity: UInt64
+
+    public init(path: String, fileName: String, capacity: UInt64) {
+        self.path = path
+        self.fileName = fileName
+        self.capacity = capacity
+    }
+}
+
+/// Guest packages and platform names for `kiln build --platform`.
+public enum Platform: String, Sendable, CaseIterable {
+    case vmware, virtualbox, hyperv, ec2, gce
+
+    /// Packages the guest needs on this platform, by package family.
+    public func guestPackages(debian: Bool) -> [String] {
+        switch self {
+        case .vmware: return ["open-vm-tools"]
+        // Debian ships VirtualBox's guest utilities in contrib; RPM families leave them to the user.
+        case .virtualbox: return debian ? ["virtualbox-guest-utils"] : []
+        case .hyperv: return ["hyperv-daemons"]
+        case .ec2, .gce: return ["cloud-init"]
+        }
+    }
+
+    /// The disk format and export each platform takes.
+    public var exportFormat: String {
+        switch self {
+        case .vmware: return "ova"
+        case .virtualbox: return "ova"
+        case .hyperv: return "vhdx"
+        case .ec2: return "raw"
+        case .gce: return "gce"
+        }
+    }
+}
