@@ -40,7 +40,12 @@ import Testing
         defer { Fixture.cleanup(dir) }
         let table = try #require(try PartitionTable.read(from: DiskImage.open(path)))
         #expect(table.scheme == .gpt)
-        #expect(table.partitions == [Partition(number: 1, start: 34 * 512, size: 100 * 512, type: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", name: "EFI system")])
+        #expect(
+            table.partitions == [
+                Partition(
+                    number: 1, start: 34 * 512, size: 100 * 512, type: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+                    name: "EFI system")
+            ])
     }
 
     @Test func noSignatureMeansNoTable() throws {
