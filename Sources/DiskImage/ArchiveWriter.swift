@@ -12,10 +12,14 @@ final class ArchiveWriter {
     private let mtime: Int
 
     init(path: String, displayName: String, format: Format, gzip: Bool) throws(DiskImageError) {
-        guard let handle = archive_write_new() else { throw DiskImageError(.io, "cannot start an archive for \(displayName)") }
+        guard let handle = archive_write_new() else {
+            throw DiskImageError(.io, "cannot start an archive for \(displayName)")
+        }
         self.handle = handle
         self.path = displayName
-        mtime = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int.init) ?? Int(Date().timeIntervalSince1970)
+        mtime =
+            ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int.init)
+            ?? Int(Date().timeIntervalSince1970)
         try check(format == .ustar ? archive_write_set_format_ustar(handle) : archive_write_set_format_gnutar(handle))
         if gzip {
             try check(archive_write_add_filter_gzip(handle))
@@ -52,9 +56,10 @@ final class ArchiveWriter {
     }
 
     private func data(_ bytes: UnsafeRawBufferPointer) throws(DiskImageError) {
+        guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let n = archive_write_data(handle, bytes.baseAddress! + done, bytes.count - done)
+            let n = archive_write_data(handle, base + done, bytes.count - done)
             if n < 0 { try check(Int32(n)) }
             if n <= 0 { throw DiskImageError(.io, "cannot write \(path)") }
             done += n
@@ -94,7 +99,9 @@ final class ArchiveWriter {
     /// Adds the file at `source` as `name`.
     func addFile(_ name: String, from source: String) throws(DiskImageError) {
         let file = try ImageFile(reading: source)
-        try add(name, size: try file.size) { buffer, offset throws(DiskImageError) in try file.read(into: buffer, at: offset) }
+        try add(name, size: try file.size) { buffer, offset throws(DiskImageError) in
+            try file.read(into: buffer, at: offset)
+        }
     }
 
     func close() throws(DiskImageError) {

@@ -22,9 +22,9 @@ protocol BlockWriter: AnyObject {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 enum ZeroCheck {
@@ -32,11 +32,13 @@ enum ZeroCheck {
 
     /// Whether every byte of `buffer` is zero.
     static func isZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        guard let base = buffer.baseAddress else { return true }
         var offset = 0
         return zeros.withUnsafeBytes { zero in
+            guard let zeroBase = zero.baseAddress else { return false }
             while offset < buffer.count {
                 let n = min(zero.count, buffer.count - offset)
-                if memcmp(buffer.baseAddress! + offset, zero.baseAddress!, n) != 0 { return false }
+                if memcmp(base + offset, zeroBase, n) != 0 { return false }
                 offset += n
             }
             return true

@@ -20,13 +20,14 @@ final class Deflater {
 
     /// Compresses `input` whole; returns nil only when zlib fails.
     func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard deflateReset(&stream) == Z_OK else { return nil }
+        guard let inputBase = input.baseAddress, deflateReset(&stream) == Z_OK else { return nil }
         let bound = Int(deflateBound(&stream, uLong(input.count)))
         var output = [UInt8](repeating: 0, count: bound)
         let produced: Int? = output.withUnsafeMutableBytes { out in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))
+            guard let outBase = out.baseAddress else { return nil }
+            stream.next_in = UnsafeMutablePointer(mutating: inputBase.assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(input.count)
-            stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.next_out = outBase.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(out.count)
             let rc = deflate(&stream, Z_FINISH)
             guard rc == Z_STREAM_END else { return nil }
@@ -48,12 +49,13 @@ enum Inflate {
         _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, zlibHeader: Bool,
         allowShort: Bool = false
     ) -> Bool {
+        guard let outBase = output.baseAddress else { return false }
         var stream = z_stream()
         guard kiln_inflateInit2(&stream, zlibHeader ? 15 : -15) == Z_OK else { return false }
         defer { inflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.avail_in = uInt(input.count)
-        stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.next_out = outBase.assumingMemoryBound(to: Bytef.self)
         stream.avail_out = uInt(output.count)
         let rc = CKilnZlib.inflate(&stream, Z_FINISH)
         if allowShort && rc == Z_STREAM_END {

@@ -55,11 +55,15 @@ public enum DiskImage {
     ///
     /// - Parameter expected: when given (from a name's extension or the caller), a different detected
     ///   format is an error rather than a guess.
-    public static func open(_ path: String, expecting expected: ImageFormat? = nil) throws(DiskImageError) -> any DiskReader {
+    public static func open(_ path: String, expecting expected: ImageFormat? = nil) throws(DiskImageError)
+        -> any DiskReader
+    {
         let file = try ImageFile(reading: path)
         let format = try detectFormat(file)
         if let expected, expected != format {
-            let what = format == .raw ? "no \(expected.rawValue) header (it would read as raw data)" : "a \(format.rawValue) image"
+            let what =
+                format == .raw
+                ? "no \(expected.rawValue) header (it would read as raw data)" : "a \(format.rawValue) image"
             throw DiskImageError(
                 .formatMismatch, "\(path) is not a \(expected.rawValue) image as its name says: it has \(what)")
         }

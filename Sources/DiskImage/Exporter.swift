@@ -13,12 +13,15 @@ public enum Exporter {
         try withScratch(beside: destination) { scratch throws(DiskImageError) in
             let diskName = "\(machine.name)-disk1.vmdk"
             let vmdk = "\(scratch)/\(diskName)"
-            try ImageConverter.convert(source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized), progress: progress)
+            try ImageConverter.convert(
+                source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized), progress: progress
+            )
             let disk = ExportDisk(path: vmdk, fileName: diskName, capacity: source.virtualSize.roundedUp(to: 512))
             let vmdkSize = try ImageFile(reading: vmdk).size
             let ovf = Array(OVFDescriptor(machine: machine, profile: profile, disks: [(disk, vmdkSize)]).xml.utf8)
             let ovfName = "\(machine.name).ovf"
-            let manifest = "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try sha256(of: vmdk))\n"
+            let manifest =
+                "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try sha256(of: vmdk))\n"
             progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
             try writeArchive(destination, format: .ustar, gzip: false) { archive throws(DiskImageError) in
                 try archive.add(ovfName, content: ovf)
@@ -29,7 +32,9 @@ public enum Exporter {
     }
 
     /// A GCE image: `disk.raw` in a gzip-compressed GNU tar, as Compute Engine imports.
-    public static func gce(_ source: any DiskReader, to destination: String, progress: ProgressSink = .none) throws(DiskImageError) {
+    public static func gce(_ source: any DiskReader, to destination: String, progress: ProgressSink = .none)
+        throws(DiskImageError)
+    {
         // Compute Engine wants a whole number of GiB.
         let size = source.virtualSize.roundedUp(to: 1 << 30)
         progress(.step("package", "writing disk.raw into \(URL(fileURLWithPath: destination).lastPathComponent)"))
@@ -81,7 +86,8 @@ public enum Exporter {
         let output: AtomicOutput
         do { output = try AtomicOutput(destination) } catch { throw DiskImageError(.io, error.description) }
         do {
-            let archive = try ArchiveWriter(path: output.temporaryPath, displayName: destination, format: format, gzip: gzip)
+            let archive = try ArchiveWriter(
+                path: output.temporaryPath, displayName: destination, format: format, gzip: gzip)
             try body(archive)
             try archive.close()
         } catch {
@@ -92,7 +98,9 @@ public enum Exporter {
     }
 
     /// A scratch directory beside the destination (same file system), removed afterwards.
-    private static func withScratch(beside destination: String, _ body: (String) throws(DiskImageError) -> Void) throws(DiskImageError) {
+    private static func withScratch(beside destination: String, _ body: (String) throws(DiskImageError) -> Void)
+        throws(DiskImageError)
+    {
         let dir = URL(fileURLWithPath: destination).deletingLastPathComponent().path
         let scratch = "\(dir)/.kiln-export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do { try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false) } catch {
@@ -112,7 +120,9 @@ public enum Exporter {
             let n = Int(min(UInt64(buffer.count), size - offset))
             var failure: DiskImageError?
             buffer.withUnsafeMutableBytes { raw in
-                do throws(DiskImageError) { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset) } catch {
+                do throws(DiskImageError) {
+                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
+                } catch {
                     failure = error
                 }
             }

@@ -26,7 +26,9 @@ struct GUID: Equatable, Hashable, Sendable, CustomStringConvertible {
         var plain = (0..<16).map { _ in UInt8.random(in: 0...255) }
         plain[6] = (plain[6] & 0x0F) | 0x40
         plain[8] = (plain[8] & 0x3F) | 0x80
-        return GUID(mixedEndian: [plain[3], plain[2], plain[1], plain[0], plain[5], plain[4], plain[7], plain[6]] + plain[8..<16])
+        return GUID(
+            mixedEndian: [plain[3], plain[2], plain[1], plain[0], plain[5], plain[4], plain[7], plain[6]]
+                + plain[8..<16])
     }
 
     /// The 16 bytes in text order (big-endian fields), as RFC 4122 UUIDs are stored by VDI and VHD.

@@ -19,7 +19,8 @@ public struct ExportOptions: Sendable {
     public var vmdkAdapter: String
 
     public init(
-        format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false, compressionLevel: Int32 = ExportOptions.defaultCompressionLevel,
+        format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false,
+        compressionLevel: Int32 = ExportOptions.defaultCompressionLevel,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil
     ) {
         self.format = format
@@ -122,7 +123,8 @@ public enum ImageConverter {
             while start < batch.count {
                 var end = start + 1
                 while end < batch.count && batch.indices[end] == batch.indices[end - 1] + 1 { end += 1 }
-                let run = UnsafeMutableRawBufferPointer(rebasing: batch.storage[(start * blockSize)..<(end * blockSize)])
+                let run = UnsafeMutableRawBufferPointer(
+                    rebasing: batch.storage[(start * blockSize)..<(end * blockSize)])
                 try reader.read(into: run, at: batch.indices[start] * UInt64(blockSize))
                 start = end
             }

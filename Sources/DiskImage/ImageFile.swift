@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One open file descriptor with positioned reads and writes; closed when the owner goes away.
 final class ImageFile: @unchecked Sendable {
@@ -44,7 +45,9 @@ final class ImageFile: @unchecked Sendable {
     var size: UInt64 {
         get throws(DiskImageError) {
             var st = stat()
-            guard fstat(fd, &st) == 0 else { throw DiskImageError(.io, "cannot stat \(path): \(ImageFile.lastError())") }
+            guard fstat(fd, &st) == 0 else {
+                throw DiskImageError(.io, "cannot stat \(path): \(ImageFile.lastError())")
+            }
             return UInt64(st.st_size)
         }
     }
@@ -58,16 +61,18 @@ final class ImageFile: @unchecked Sendable {
 
     /// Reads exactly `buffer.count` bytes at `offset`; a short file is a truncated image.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
+        guard let base = buffer.baseAddress else { return }
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DiskImageError(.io, "cannot read \(path): \(ImageFile.lastError())")
             }
             if n == 0 {
                 throw DiskImageError(
-                    .truncated, "\(path) is truncated: needs \(buffer.count) bytes at offset \(offset), file ends first")
+                    .truncated, "\(path) is truncated: needs \(buffer.count) bytes at offset \(offset), file ends first"
+                )
             }
             done += n
         }
@@ -86,9 +91,10 @@ final class ImageFile: @unchecked Sendable {
 
     /// Reads up to `buffer.count` bytes, zero-filling whatever lies past the end of the file.
     func readPadded(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
+        guard let base = buffer.baseAddress else { return }
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DiskImageError(.io, "cannot read \(path): \(ImageFile.lastError())")
@@ -96,7 +102,9 @@ final class ImageFile: @unchecked Sendable {
             if n == 0 { break }
             done += n
         }
-        if done < buffer.count { (buffer.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: buffer.count - done) }
+        if done < buffer.count {
+            (base + done).initializeMemory(as: UInt8.self, repeating: 0, count: buffer.count - done)
+        }
     }
 
     /// Reads up to `count` bytes at `offset`, zero-filled past the end of the file.
@@ -111,9 +119,10 @@ final class ImageFile: @unchecked Sendable {
     }
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
+        guard let base = buffer.baseAddress else { return }
         var done = 0
         while done < buffer.count {
-            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            let n = pwrite(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DiskImageError(.io, "cannot write \(path): \(ImageFile.lastError())")
@@ -197,8 +206,8 @@ final class AppendBuffer {
             bufferStart = position
             return
         }
-        if bytes.count > 0 {
-            (buffer.baseAddress! + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        if let source = bytes.baseAddress, let target = buffer.baseAddress, bytes.count > 0 {
+            (target + used).copyMemory(from: source, byteCount: bytes.count)
         }
         used += bytes.count
         position += UInt64(bytes.count)
@@ -254,7 +263,9 @@ final class AppendBuffer {
 
     /// Writes the non-zero 4 KiB pages of `bytes`, leaving holes for zero ones: the output only ever
     /// grows into fresh space, which reads as zero, so the holes cost nothing and save disk space.
-    static func writeSkippingZeros(_ bytes: UnsafeRawBufferPointer, to file: ImageFile, at offset: UInt64) throws(DiskImageError) {
+    static func writeSkippingZeros(_ bytes: UnsafeRawBufferPointer, to file: ImageFile, at offset: UInt64)
+        throws(DiskImageError)
+    {
         let page = 4096
         var runStart: Int? = nil
         var i = 0
@@ -269,7 +280,9 @@ final class AppendBuffer {
             }
             i += n
         }
-        if let start = runStart { try file.write(UnsafeRawBufferPointer(rebasing: bytes[start...]), at: offset + UInt64(start)) }
+        if let start = runStart {
+            try file.write(UnsafeRawBufferPointer(rebasing: bytes[start...]), at: offset + UInt64(start))
+        }
     }
 }
 

@@ -48,7 +48,8 @@ public struct OVFDescriptor: Sendable {
 
             """
         for (i, entry) in disks.enumerated() {
-            x += "    <File ovf:href=\"\(esc(entry.disk.fileName))\" ovf:id=\"file\(i + 1)\" ovf:size=\"\(entry.fileSize)\"/>\n"
+            x +=
+                "    <File ovf:href=\"\(esc(entry.disk.fileName))\" ovf:id=\"file\(i + 1)\" ovf:size=\"\(entry.fileSize)\"/>\n"
         }
         x += """
               </References>
@@ -57,8 +58,10 @@ public struct OVFDescriptor: Sendable {
 
             """
         for (i, entry) in disks.enumerated() {
-            x += "    <Disk ovf:capacity=\"\(entry.disk.capacity)\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk\(i + 1)\" "
-            x += "ovf:fileRef=\"file\(i + 1)\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
+            x +=
+                "    <Disk ovf:capacity=\"\(entry.disk.capacity)\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk\(i + 1)\" "
+            x +=
+                "ovf:fileRef=\"file\(i + 1)\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
         }
         let network = profile == .vsphere ? "VM Network" : "NAT"
         let family = profile == .vsphere ? "vmx-13" : "virtualbox-2.2"
@@ -126,7 +129,8 @@ public struct OVFDescriptor: Sendable {
             ("ResourceType", "10"),
         ])
         if profile == .vsphere {
-            x += "      <vmw:Config ovf:required=\"false\" vmw:key=\"firmware\" vmw:value=\"\(m.firmware == .uefi ? "efi" : "bios")\"/>\n"
+            x +=
+                "      <vmw:Config ovf:required=\"false\" vmw:key=\"firmware\" vmw:value=\"\(m.firmware == .uefi ? "efi" : "bios")\"/>\n"
         }
         x += """
                 </VirtualHardwareSection>

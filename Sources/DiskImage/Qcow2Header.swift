@@ -77,10 +77,14 @@ struct Qcow2Header: Equatable {
         guard (9...21).contains(h.clusterBits) else {
             throw DiskImageError(.corrupt, "\(path): qcow2 cluster_bits \(h.clusterBits) is out of range 9...21")
         }
-        guard h.cryptMethod == 0 else { throw DiskImageError(.unsupported, "\(path): encrypted qcow2 images are not supported") }
+        guard h.cryptMethod == 0 else {
+            throw DiskImageError(.unsupported, "\(path): encrypted qcow2 images are not supported")
+        }
         // Incompatible feature bits (qcow2.txt): 0 dirty, 1 corrupt, 2 external data file,
         // 3 compression type, 4 extended L2 entries.
-        if h.incompatibleFeatures & 0b10 != 0 { throw DiskImageError(.corrupt, "\(path): the qcow2 image is marked corrupt") }
+        if h.incompatibleFeatures & 0b10 != 0 {
+            throw DiskImageError(.corrupt, "\(path): the qcow2 image is marked corrupt")
+        }
         let known: UInt64 = 0b1
         if h.incompatibleFeatures & ~known != 0 {
             throw DiskImageError(

@@ -16,17 +16,21 @@ final class Qcow2Reader: DiskReader {
     init(file: ImageFile, depth: Int) throws(DiskImageError) {
         self.file = file
         fileSize = try file.size
-        guard fileSize >= 104 else { throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a qcow2 header") }
+        guard fileSize >= 104 else {
+            throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a qcow2 header")
+        }
         let h = try Qcow2Header.decode(try file.readBytes(104, at: 0), path: file.path)
         header = h
         clusterSize = h.clusterSize
         l2Entries = clusterSize / 8
         let needed = (h.size + UInt64(clusterSize) * UInt64(l2Entries) - 1) / (UInt64(clusterSize) * UInt64(l2Entries))
         guard UInt64(h.l1Size) >= needed, h.l1Size <= 32 << 20 else {
-            throw DiskImageError(.corrupt, "\(file.path): qcow2 L1 table of \(h.l1Size) entries cannot map \(h.size) bytes")
+            throw DiskImageError(
+                .corrupt, "\(file.path): qcow2 L1 table of \(h.l1Size) entries cannot map \(h.size) bytes")
         }
         guard h.l1TableOffset % UInt64(clusterSize) == 0, h.l1TableOffset + UInt64(h.l1Size) * 8 <= fileSize else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated or corrupt: the qcow2 L1 table lies past the end of the file")
+            throw DiskImageError(
+                .truncated, "\(file.path) is truncated or corrupt: the qcow2 L1 table lies past the end of the file")
         }
         let table = try file.readBytes(Int(h.l1Size) * 8, at: h.l1TableOffset)
         l1 = (0..<Int(h.l1Size)).map { table.getBE(UInt64.self, at: $0 * 8) }
@@ -34,15 +38,23 @@ final class Qcow2Reader: DiskReader {
         var backingName: String?
         var backingReader: (any DiskReader)?
         if h.backingFileOffset != 0 {
-            guard h.backingFileSize > 0, h.backingFileSize <= 1023, h.backingFileOffset + UInt64(h.backingFileSize) <= fileSize else {
+            guard h.backingFileSize > 0, h.backingFileSize <= 1023,
+                h.backingFileOffset + UInt64(h.backingFileSize) <= fileSize
+            else {
                 throw DiskImageError(.corrupt, "\(file.path): bad qcow2 backing file name")
             }
-            let name = try file.readBytes(Int(h.backingFileSize), at: h.backingFileOffset).ascii(0, Int(h.backingFileSize))
+            let name = try file.readBytes(Int(h.backingFileSize), at: h.backingFileOffset).ascii(
+                0, Int(h.backingFileSize))
             backingName = name
-            guard depth < 16 else { throw DiskImageError(.corrupt, "\(file.path): backing file chain is deeper than 16") }
-            let resolved = name.hasPrefix("/") ? name : URL(fileURLWithPath: file.path).deletingLastPathComponent().appendingPathComponent(name).path
+            guard depth < 16 else {
+                throw DiskImageError(.corrupt, "\(file.path): backing file chain is deeper than 16")
+            }
+            let resolved =
+                name.hasPrefix("/")
+                ? name : URL(fileURLWithPath: file.path).deletingLastPathComponent().appendingPathComponent(name).path
             let backingFile = try ImageFile(reading: resolved)
-            backingReader = try DiskImage.open(backingFile, format: try DiskImage.detectFormat(backingFile), depth: depth + 1)
+            backingReader = try DiskImage.open(
+                backingFile, format: try DiskImage.detectFormat(backingFile), depth: depth + 1)
         }
         backing = backingReader
         info = ImageInfo(
@@ -55,7 +67,8 @@ final class Qcow2Reader: DiskReader {
         if entry == 0 { return nil }
         if let cached = l2Cache[index] { return cached }
         guard entry % UInt64(clusterSize) == 0, entry + UInt64(clusterSize) <= fileSize else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated or corrupt: L2 table at \(entry) lies past the end of the file")
+            throw DiskImageError(
+                .truncated, "\(file.path) is truncated or corrupt: L2 table at \(entry) lies past the end of the file")
         }
         let bytes = try file.readBytes(clusterSize, at: entry)
         let table = (0..<l2Entries).map { bytes.getBE(UInt64.self, at: $0 * 8) }
@@ -86,7 +99,9 @@ final class Qcow2Reader: DiskReader {
         }
     }
 
-    private func readCluster(_ cluster: UInt64, from inCluster: Int, into out: UnsafeMutableRawBufferPointer) throws(DiskImageError) {
+    private func readCluster(_ cluster: UInt64, from inCluster: Int, into out: UnsafeMutableRawBufferPointer)
+        throws(DiskImageError)
+    {
         let entry = try l2Entry(cluster: cluster)
         if entry & Qcow2Entry.compressed != 0 {
             // Compressed cluster descriptor (qcow2.txt): x = 62 - (cluster_bits - 8) offset bits,
@@ -96,14 +111,19 @@ final class Qcow2Reader: DiskReader {
             let sectors = ((entry & ~Qcow2Entry.compressed & ~Qcow2Entry.copied) >> x) + 1
             let length = Int(sectors * 512 - (hostOffset & 511))
             guard hostOffset < fileSize else {
-                throw DiskImageError(.truncated, "\(file.path) is truncated: compressed cluster at \(hostOffset) lies past the end")
+                throw DiskImageError(
+                    .truncated, "\(file.path) is truncated: compressed cluster at \(hostOffset) lies past the end")
             }
             let input = try file.readPaddedBytes(length, at: hostOffset)
             if compressedScratch.count != clusterSize { compressedScratch = [UInt8](repeating: 0, count: clusterSize) }
             let ok = input.withUnsafeBytes { inRaw in
-                compressedScratch.withUnsafeMutableBytes { outRaw in Inflate.inflate(inRaw, into: outRaw, zlibHeader: false) }
+                compressedScratch.withUnsafeMutableBytes { outRaw in
+                    Inflate.inflate(inRaw, into: outRaw, zlibHeader: false)
+                }
             }
-            guard ok else { throw DiskImageError(.corrupt, "\(file.path): compressed cluster \(cluster) does not inflate") }
+            guard ok else {
+                throw DiskImageError(.corrupt, "\(file.path): compressed cluster \(cluster) does not inflate")
+            }
             compressedScratch.withUnsafeBytes { raw in
                 out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[inCluster..<(inCluster + out.count)]))
             }
@@ -120,7 +140,8 @@ final class Qcow2Reader: DiskReader {
             }
         } else {
             guard hostOffset + UInt64(clusterSize) <= fileSize.roundedUp(to: UInt64(clusterSize)) else {
-                throw DiskImageError(.truncated, "\(file.path) is truncated: cluster at \(hostOffset) lies past the end of the file")
+                throw DiskImageError(
+                    .truncated, "\(file.path) is truncated: cluster at \(hostOffset) lies past the end of the file")
             }
             try file.read(into: out, at: hostOffset + UInt64(inCluster))
         }

@@ -14,7 +14,9 @@ enum VDI {
     static let sectorSizeAt = 0x168, diskSizeAt = 0x170, blockSizeAt = 0x178, blockExtraAt = 0x17C
     static let blocksAt = 0x180, allocatedAt = 0x184, uuidCreateAt = 0x188, uuidModifyAt = 0x198
 
-    static func header(diskSize: UInt64, blocks: UInt32, allocated: UInt32, offsetBlocks: UInt32, offsetData: UInt32) -> Bytes {
+    static func header(diskSize: UInt64, blocks: UInt32, allocated: UInt32, offsetBlocks: UInt32, offsetData: UInt32)
+        -> Bytes
+    {
         var b = Bytes(count: 512)
         b.putASCII("<<< kiln VirtualBox Disk Image >>>\n", at: 0)
         b.putLE(signature, at: 0x40)
@@ -64,7 +66,9 @@ final class VDIWriter: BlockWriter {
     func finish() throws(DiskImageError) {
         try out.flush()
         try file.write(
-            VDI.header(diskSize: size, blocks: UInt32(map.count), allocated: allocated, offsetBlocks: 512, offsetData: UInt32(offsetData)),
+            VDI.header(
+                diskSize: size, blocks: UInt32(map.count), allocated: allocated, offsetBlocks: 512,
+                offsetData: UInt32(offsetData)),
             at: 0)
         var table = Bytes(count: map.count * 4)
         for (i, entry) in map.enumerated() { table.putLE(entry, at: i * 4) }
@@ -86,22 +90,32 @@ final class VDIReader: DiskReader {
         self.file = file
         let path = file.path
         fileSize = try file.size
-        guard fileSize >= 512 else { throw DiskImageError(.truncated, "\(path) is truncated: shorter than a VDI header") }
+        guard fileSize >= 512 else {
+            throw DiskImageError(.truncated, "\(path) is truncated: shorter than a VDI header")
+        }
         let h = try file.readBytes(512, at: 0)
-        guard h.getLE(UInt32.self, at: 0x40) == VDI.signature else { throw DiskImageError(.corrupt, "\(path): no VDI signature") }
+        guard h.getLE(UInt32.self, at: 0x40) == VDI.signature else {
+            throw DiskImageError(.corrupt, "\(path): no VDI signature")
+        }
         guard h.getLE(UInt32.self, at: 0x44) == VDI.version else {
-            throw DiskImageError(.unsupported, "\(path): VDI version 0x\(String(h.getLE(UInt32.self, at: 0x44), radix: 16)) is not supported")
+            throw DiskImageError(
+                .unsupported,
+                "\(path): VDI version 0x\(String(h.getLE(UInt32.self, at: 0x44), radix: 16)) is not supported")
         }
         let type = h.getLE(UInt32.self, at: VDI.typeAt)
         guard type == VDI.typeDynamic || type == VDI.typeStatic else {
             throw DiskImageError(.unsupported, "\(path): VDI image type \(type) is not supported")
         }
-        guard h.getLE(UInt32.self, at: VDI.sectorSizeAt) == 512 else { throw DiskImageError(.corrupt, "\(path): VDI sector size is not 512") }
+        guard h.getLE(UInt32.self, at: VDI.sectorSizeAt) == 512 else {
+            throw DiskImageError(.corrupt, "\(path): VDI sector size is not 512")
+        }
         blockSize = UInt64(h.getLE(UInt32.self, at: VDI.blockSizeAt))
         guard blockSize >= 512, blockSize <= 256 << 20, blockSize % 512 == 0 else {
             throw DiskImageError(.corrupt, "\(path): VDI block size \(blockSize) is invalid")
         }
-        guard h.getLE(UInt32.self, at: VDI.blockExtraAt) == 0 else { throw DiskImageError(.unsupported, "\(path): VDI block extra data is not supported") }
+        guard h.getLE(UInt32.self, at: VDI.blockExtraAt) == 0 else {
+            throw DiskImageError(.unsupported, "\(path): VDI block extra data is not supported")
+        }
         let diskSize = h.getLE(UInt64.self, at: VDI.diskSizeAt)
         let blocks = h.getLE(UInt32.self, at: VDI.blocksAt)
         guard UInt64(blocks) * blockSize >= diskSize, blocks < 1 << 26 else {
@@ -133,7 +147,8 @@ final class VDIReader: DiskReader {
             } else {
                 let host = dataStart + UInt64(entry) * blockSize
                 guard host + blockSize <= fileSize else {
-                    throw DiskImageError(.truncated, "\(file.path) is truncated: VDI block \(index) lies past the end of the file")
+                    throw DiskImageError(
+                        .truncated, "\(file.path) is truncated: VDI block \(index) lies past the end of the file")
                 }
                 try file.read(into: out, at: host + UInt64(inBlock))
             }

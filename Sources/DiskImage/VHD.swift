@@ -92,7 +92,9 @@ struct VHDFooter: Equatable {
 
     /// Seconds since 2000-01-01 00:00 UTC, from SOURCE_DATE_EPOCH when set (reproducible builds).
     static func now() -> UInt32 {
-        let unix = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init) ?? Date().timeIntervalSince1970
+        let unix =
+            ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
+            ?? Date().timeIntervalSince1970
         return UInt32(max(0, unix - 946_684_800))
     }
 
@@ -123,7 +125,9 @@ struct VHDDynamicHeader: Equatable {
     }
 
     static func decode(_ b: Bytes, path: String) throws(DiskImageError) -> VHDDynamicHeader {
-        guard b.ascii(0, 8) == "cxsparse" else { throw DiskImageError(.corrupt, "\(path): no VHD dynamic header cookie") }
+        guard b.ascii(0, 8) == "cxsparse" else {
+            throw DiskImageError(.corrupt, "\(path): no VHD dynamic header cookie")
+        }
         guard b.getBE(UInt32.self, at: 36) == VHDFooter.checksum(b, skipping: 36..<40) else {
             throw DiskImageError(.corrupt, "\(path): the VHD dynamic header checksum is wrong")
         }
@@ -175,7 +179,8 @@ final class VHDWriter: BlockWriter {
         let offset = index * UInt64(blockSize)
         if fixed {
             let length = Int(min(UInt64(blockSize), size - offset))
-            try AppendBuffer.writeSkippingZeros(UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
+            try AppendBuffer.writeSkippingZeros(
+                UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
             return
         }
         guard let out else { return }
@@ -196,7 +201,8 @@ final class VHDWriter: BlockWriter {
         try out.append(footerBytes.storage)
         try out.flush()
         try file.write(footerBytes, at: 0)
-        let header = VHDDynamicHeader(tableOffset: tableOffset, maxTableEntries: UInt32(bat.count), blockSize: UInt32(blockSize))
+        let header = VHDDynamicHeader(
+            tableOffset: tableOffset, maxTableEntries: UInt32(bat.count), blockSize: UInt32(blockSize))
         try file.write(header.encoded(), at: 512)
         var table = Bytes(count: (bat.count * 4).roundedUp(to: 512))
         for i in 0..<table.count / 4 { table.putBE(i < bat.count ? bat[i] : UInt32.max, at: i * 4) }
@@ -216,7 +222,9 @@ final class VHDReader: DiskReader {
     init(file: ImageFile) throws(DiskImageError) {
         self.file = file
         fileSize = try file.size
-        guard fileSize >= 512 else { throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a VHD footer") }
+        guard fileSize >= 512 else {
+            throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a VHD footer")
+        }
         let tail = try file.readBytes(512, at: fileSize - 512)
         var parsed: VHDFooter
         if tail.ascii(0, 8) == "conectix" {
@@ -233,7 +241,10 @@ final class VHDReader: DiskReader {
         switch parsed.diskType {
         case VHDFooter.fixedType:
             guard fileSize >= parsed.currentSize + 512 else {
-                throw DiskImageError(.truncated, "\(file.path) is truncated: a fixed VHD of \(parsed.currentSize) bytes needs \(parsed.currentSize + 512)")
+                throw DiskImageError(
+                    .truncated,
+                    "\(file.path) is truncated: a fixed VHD of \(parsed.currentSize) bytes needs \(parsed.currentSize + 512)"
+                )
             }
             dynamic = nil
             bat = []
@@ -244,10 +255,14 @@ final class VHDReader: DiskReader {
             let header = try VHDDynamicHeader.decode(try file.readBytes(1024, at: parsed.dataOffset), path: file.path)
             let needed = (parsed.currentSize + UInt64(header.blockSize) - 1) / UInt64(header.blockSize)
             guard UInt64(header.maxTableEntries) >= needed, header.maxTableEntries <= 1 << 24 else {
-                throw DiskImageError(.corrupt, "\(file.path): VHD block table of \(header.maxTableEntries) entries cannot map \(parsed.currentSize) bytes")
+                throw DiskImageError(
+                    .corrupt,
+                    "\(file.path): VHD block table of \(header.maxTableEntries) entries cannot map \(parsed.currentSize) bytes"
+                )
             }
             guard header.tableOffset + UInt64(header.maxTableEntries) * 4 <= fileSize else {
-                throw DiskImageError(.truncated, "\(file.path) is truncated: the VHD block table lies past the end of the file")
+                throw DiskImageError(
+                    .truncated, "\(file.path) is truncated: the VHD block table lies past the end of the file")
             }
             let table = try file.readBytes(Int(header.maxTableEntries) * 4, at: header.tableOffset)
             bat = (0..<Int(header.maxTableEntries)).map { table.getBE(UInt32.self, at: $0 * 4) }
@@ -265,8 +280,13 @@ final class VHDReader: DiskReader {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
         guard let dynamic else {
             let inside = offset < info.virtualSize ? Int(min(UInt64(buffer.count), info.virtualSize - offset)) : 0
-            if inside > 0 { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<inside]), at: offset) }
-            if inside < buffer.count { UnsafeMutableRawBufferPointer(rebasing: buffer[inside...]).initializeMemory(as: UInt8.self, repeating: 0) }
+            if inside > 0 {
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<inside]), at: offset)
+            }
+            if inside < buffer.count {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[inside...]).initializeMemory(
+                    as: UInt8.self, repeating: 0)
+            }
             return
         }
         let blockSize = UInt64(dynamic.blockSize)
@@ -284,7 +304,8 @@ final class VHDReader: DiskReader {
             } else {
                 let host = UInt64(entry) * 512 + bitmapBytes
                 guard host + blockSize <= fileSize else {
-                    throw DiskImageError(.truncated, "\(file.path) is truncated: VHD block \(index) lies past the end of the file")
+                    throw DiskImageError(
+                        .truncated, "\(file.path) is truncated: VHD block \(index) lies past the end of the file")
                 }
                 try file.read(into: out, at: host + UInt64(inBlock))
             }

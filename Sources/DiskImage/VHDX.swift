@@ -54,7 +54,9 @@ enum VHDX {
         var b = Bytes(count: 64 << 10)
         b.putASCII("regi", at: 0)
         b.putLE(UInt32(2), at: 8)
-        let entries: [(GUID, UInt64, UInt32)] = [(batRegion, batOffset, batLength), (metadataRegion, metadataOffset, metadataLength)]
+        let entries: [(GUID, UInt64, UInt32)] = [
+            (batRegion, batOffset, batLength), (metadataRegion, metadataOffset, metadataLength),
+        ]
         for (i, (guid, offset, length)) in entries.enumerated() {
             let base = 16 + i * 32
             b.put(guid.bytes, at: base)
@@ -140,7 +142,9 @@ final class VHDXWriter: BlockWriter {
         }
         let regions = VHDX.regionTable(batLength: UInt32(batLength))
         for offset in VHDX.regionTableOffsets { try file.write(regions, at: offset) }
-        try file.write(VHDX.metadata(blockSize: UInt32(blockSize), virtualSize: size, diskID: GUID.random()), at: VHDX.metadataOffset)
+        try file.write(
+            VHDX.metadata(blockSize: UInt32(blockSize), virtualSize: size, diskID: GUID.random()),
+            at: VHDX.metadataOffset)
         var table = Bytes(count: Int(batLength))
         for (i, entry) in bat.enumerated() where entry != 0 { table.putLE(entry, at: i * 8) }
         try file.write(table, at: VHDX.batOffset)

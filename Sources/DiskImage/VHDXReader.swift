@@ -11,8 +11,12 @@ final class VHDXReader: DiskReader {
         self.file = file
         let path = file.path
         fileSize = try file.size
-        guard fileSize >= VHDX.batOffset else { throw DiskImageError(.truncated, "\(path) is truncated: shorter than VHDX's fixed regions") }
-        guard try file.readBytes(8, at: 0).ascii(0, 8) == "vhdxfile" else { throw DiskImageError(.corrupt, "\(path): no VHDX signature") }
+        guard fileSize >= VHDX.batOffset else {
+            throw DiskImageError(.truncated, "\(path) is truncated: shorter than VHDX's fixed regions")
+        }
+        guard try file.readBytes(8, at: 0).ascii(0, 8) == "vhdxfile" else {
+            throw DiskImageError(.corrupt, "\(path): no VHDX signature")
+        }
 
         // The current header is the valid one with the larger sequence number ([MS-VHDX] 2.2.2.1).
         var best: Bytes?
@@ -22,11 +26,16 @@ final class VHDXReader: DiskReader {
             let crc = h.getLE(UInt32.self, at: 4)
             h.putLE(UInt32(0), at: 4)
             guard CRC32C.checksum(h.storage) == crc else { continue }
-            if best == nil || h.getLE(UInt64.self, at: 8) > best!.getLE(UInt64.self, at: 8) { best = h }
+            if h.getLE(UInt64.self, at: 8) >= best?.getLE(UInt64.self, at: 8) ?? 0 { best = h }
         }
-        guard let header = best else { throw DiskImageError(.corrupt, "\(path): neither VHDX header has a valid checksum") }
+        guard let header = best else {
+            throw DiskImageError(.corrupt, "\(path): neither VHDX header has a valid checksum")
+        }
         guard header.slice(48, 16) == GUID.zero.bytes else {
-            throw DiskImageError(.unsupported, "\(path): the VHDX has a log to replay (it was not closed cleanly); open it once in Hyper-V or qemu first")
+            throw DiskImageError(
+                .unsupported,
+                "\(path): the VHDX has a log to replay (it was not closed cleanly); open it once in Hyper-V or qemu first"
+            )
         }
 
         var regions: Bytes?
@@ -40,7 +49,9 @@ final class VHDXReader: DiskReader {
                 break
             }
         }
-        guard let regions else { throw DiskImageError(.corrupt, "\(path): neither VHDX region table has a valid checksum") }
+        guard let regions else {
+            throw DiskImageError(.corrupt, "\(path): neither VHDX region table has a valid checksum")
+        }
         var batRegion: (UInt64, UInt32)?
         var metadataRegion: (UInt64, UInt32)?
         for i in 0..<Int(min(regions.getLE(UInt32.self, at: 8), 2047)) {
@@ -55,8 +66,11 @@ final class VHDXReader: DiskReader {
                 throw DiskImageError(.unsupported, "\(path): VHDX requires an unknown region \(guid)")
             }
         }
-        guard let batRegion, let metadataRegion else { throw DiskImageError(.corrupt, "\(path): VHDX region table lacks the BAT or metadata") }
-        guard metadataRegion.0 + UInt64(metadataRegion.1) <= fileSize, batRegion.0 + UInt64(batRegion.1) <= fileSize else {
+        guard let batRegion, let metadataRegion else {
+            throw DiskImageError(.corrupt, "\(path): VHDX region table lacks the BAT or metadata")
+        }
+        guard metadataRegion.0 + UInt64(metadataRegion.1) <= fileSize, batRegion.0 + UInt64(batRegion.1) <= fileSize
+        else {
             throw DiskImageError(.truncated, "\(path) is truncated: VHDX regions lie past the end of the file")
         }
 
@@ -68,10 +82,14 @@ final class VHDXReader: DiskReader {
             let guid = GUID(mixedEndian: meta.slice(base, 16))
             let offset = Int(meta.getLE(UInt32.self, at: base + 16))
             let length = Int(meta.getLE(UInt32.self, at: base + 20))
-            guard offset + length <= meta.count else { throw DiskImageError(.corrupt, "\(path): VHDX metadata item \(guid) out of range") }
+            guard offset + length <= meta.count else {
+                throw DiskImageError(.corrupt, "\(path): VHDX metadata item \(guid) out of range")
+            }
             items[guid] = (offset, length)
         }
-        guard let params = items[VHDX.fileParameters], params.1 >= 8, let sizeItem = items[VHDX.virtualDiskSize], sizeItem.1 >= 8 else {
+        guard let params = items[VHDX.fileParameters], params.1 >= 8, let sizeItem = items[VHDX.virtualDiskSize],
+            sizeItem.1 >= 8
+        else {
             throw DiskImageError(.corrupt, "\(path): VHDX metadata lacks file parameters or virtual disk size")
         }
         blockSize = UInt64(meta.getLE(UInt32.self, at: params.0))
@@ -89,7 +107,9 @@ final class VHDXReader: DiskReader {
         chunkRatio = (UInt64(1) << 23) * logicalSector / blockSize
         let payload = (virtualSize + blockSize - 1) / blockSize
         let entries = payload == 0 ? 0 : payload + (payload - 1) / chunkRatio
-        guard entries * 8 <= UInt64(batRegion.1) else { throw DiskImageError(.corrupt, "\(path): VHDX BAT region is too small for \(virtualSize) bytes") }
+        guard entries * 8 <= UInt64(batRegion.1) else {
+            throw DiskImageError(.corrupt, "\(path): VHDX BAT region is too small for \(virtualSize) bytes")
+        }
         let table = try file.readBytes(Int(entries) * 8, at: batRegion.0)
         bat = (0..<Int(entries)).map { table.getLE(UInt64.self, at: $0 * 8) }
         info = ImageInfo(
@@ -112,11 +132,13 @@ final class VHDXReader: DiskReader {
             case VHDX.blockFullyPresent:
                 let host = (e >> 20) * VHDX.mib
                 guard host + blockSize <= fileSize.roundedUp(to: VHDX.mib) else {
-                    throw DiskImageError(.truncated, "\(file.path) is truncated: VHDX block \(block) lies past the end of the file")
+                    throw DiskImageError(
+                        .truncated, "\(file.path) is truncated: VHDX block \(block) lies past the end of the file")
                 }
                 try file.readPadded(into: out, at: host + UInt64(inBlock))
             case VHDX.blockPartiallyPresent:
-                throw DiskImageError(.unsupported, "\(file.path): partially present VHDX blocks (differencing) are not supported")
+                throw DiskImageError(
+                    .unsupported, "\(file.path): partially present VHDX blocks (differencing) are not supported")
             default:
                 out.initializeMemory(as: UInt8.self, repeating: 0)
             }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The hosted sparse extent header (VMware "Virtual Disk Format 5.0", "Hosted Sparse Extent Header");
 /// 512 bytes, every field little-endian, sizes and offsets in 512-byte sectors.
 struct VMDKHeader: Equatable {
@@ -48,7 +50,9 @@ struct VMDKHeader: Equatable {
     }
 
     static func decode(_ b: Bytes, path: String) throws(DiskImageError) -> VMDKHeader {
-        guard b.getLE(UInt32.self, at: 0) == magic else { throw DiskImageError(.corrupt, "\(path): no VMDK sparse extent magic") }
+        guard b.getLE(UInt32.self, at: 0) == magic else {
+            throw DiskImageError(.corrupt, "\(path): no VMDK sparse extent magic")
+        }
         let h = VMDKHeader(
             version: b.getLE(UInt32.self, at: 4), flags: b.getLE(UInt32.self, at: 8),
             capacity: b.getLE(UInt64.self, at: 12), grainSize: b.getLE(UInt64.self, at: 20),
@@ -127,14 +131,13 @@ struct VMDKDescriptor {
         for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: "=", maxSplits: 1)
             if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "createType" {
-                return parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                return parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\""))
             }
         }
         return nil
     }
 }
-
-import Foundation
 
 extension String {
     func leftPadded(_ width: Int) -> String {

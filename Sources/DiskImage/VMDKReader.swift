@@ -12,20 +12,26 @@ final class VMDKReader: DiskReader {
     init(file: ImageFile) throws(DiskImageError) {
         self.file = file
         fileSize = try file.size
-        guard fileSize >= 512 else { throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a VMDK header") }
+        guard fileSize >= 512 else {
+            throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a VMDK header")
+        }
         let first = try file.readBytes(512, at: 0)
         if first.ascii(0, 21) == "# Disk DescriptorFile" {
             throw DiskImageError(
                 .unsupported,
-                "\(file.path) is a VMDK descriptor with separate extent files; only single-file sparse VMDKs (monolithicSparse, streamOptimized) are supported")
+                "\(file.path) is a VMDK descriptor with separate extent files; only single-file sparse VMDKs (monolithicSparse, streamOptimized) are supported"
+            )
         }
         var h = try VMDKHeader.decode(first, path: file.path)
         if h.gdOffset == VMDKHeader.gdAtEnd {
             // streamOptimized: the footer (a copy of the header with gdOffset set) is the second-to-last sector.
-            guard fileSize >= 1536 else { throw DiskImageError(.truncated, "\(file.path) is truncated: no VMDK footer") }
+            guard fileSize >= 1536 else {
+                throw DiskImageError(.truncated, "\(file.path) is truncated: no VMDK footer")
+            }
             let marker = try file.readBytes(512, at: fileSize - 1536)
             guard marker.getLE(UInt32.self, at: 12) == VMDKMarker.footer else {
-                throw DiskImageError(.truncated, "\(file.path) is truncated: the streamOptimized VMDK has no footer marker")
+                throw DiskImageError(
+                    .truncated, "\(file.path) is truncated: the streamOptimized VMDK has no footer marker")
             }
             h = try VMDKHeader.decode(try file.readBytes(512, at: fileSize - 1024), path: file.path)
         }
@@ -33,13 +39,15 @@ final class VMDKReader: DiskReader {
         grainBytes = Int(h.grainSize) * 512
         if h.flags & VMDKHeader.flagCompressed != 0 {
             guard h.compressAlgorithm == 1, h.flags & VMDKHeader.flagMarkers != 0 else {
-                throw DiskImageError(.unsupported, "\(file.path): VMDK compression without deflate and markers is not supported")
+                throw DiskImageError(
+                    .unsupported, "\(file.path): VMDK compression without deflate and markers is not supported")
             }
         }
         let grains = (h.capacity + h.grainSize - 1) / h.grainSize
         let gtCount = Int((grains + UInt64(h.numGTEsPerGT) - 1) / UInt64(h.numGTEsPerGT))
         guard h.gdOffset * 512 + UInt64(gtCount * 4) <= fileSize else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated: the VMDK grain directory lies past the end of the file")
+            throw DiskImageError(
+                .truncated, "\(file.path) is truncated: the VMDK grain directory lies past the end of the file")
         }
         let gdBytes = try file.readBytes(gtCount * 4, at: h.gdOffset * 512)
         gd = (0..<gtCount).map { gdBytes.getLE(UInt32.self, at: $0 * 4) }
@@ -50,7 +58,8 @@ final class VMDKReader: DiskReader {
         {
             let text = try file.readBytes(Int(h.descriptorSize) * 512, at: h.descriptorOffset * 512)
             let trimmed = Array(text.storage.prefix { $0 != 0 })
-            subformat = VMDKDescriptor.createType(in: String(decoding: trimmed, as: UTF8.self)).flatMap(ImageSubformat.init(rawValue:))
+            subformat = VMDKDescriptor.createType(in: String(decoding: trimmed, as: UTF8.self)).flatMap(
+                ImageSubformat.init(rawValue:))
         }
         let compressed = h.flags & VMDKHeader.flagCompressed != 0
         info = ImageInfo(
@@ -65,7 +74,8 @@ final class VMDKReader: DiskReader {
         if let cached = gtCache[index] { return cached }
         let count = Int(header.numGTEsPerGT)
         guard sector * 512 + UInt64(count * 4) <= fileSize else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated: VMDK grain table \(index) lies past the end of the file")
+            throw DiskImageError(
+                .truncated, "\(file.path) is truncated: VMDK grain table \(index) lies past the end of the file")
         }
         let bytes = try file.readBytes(count * 4, at: sector * 512)
         let table = (0..<count).map { bytes.getLE(UInt32.self, at: $0 * 4) }
@@ -94,11 +104,14 @@ final class VMDKReader: DiskReader {
                 out.initializeMemory(as: UInt8.self, repeating: 0)
             } else if header.flags & VMDKHeader.flagCompressed != 0 {
                 let data = try compressedGrain(grain, at: UInt64(entry) * 512)
-                data.withUnsafeBytes { raw in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[inGrain..<(inGrain + n)])) }
+                data.withUnsafeBytes { raw in
+                    out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[inGrain..<(inGrain + n)]))
+                }
             } else {
                 let host = UInt64(entry) * 512
                 guard host + UInt64(grainBytes) <= fileSize.roundedUp(to: UInt64(grainBytes)) else {
-                    throw DiskImageError(.truncated, "\(file.path) is truncated: VMDK grain at \(host) lies past the end of the file")
+                    throw DiskImageError(
+                        .truncated, "\(file.path) is truncated: VMDK grain at \(host) lies past the end of the file")
                 }
                 try file.readPadded(into: out, at: host + UInt64(inGrain))
             }
@@ -109,7 +122,8 @@ final class VMDKReader: DiskReader {
     private func compressedGrain(_ grain: UInt64, at host: UInt64) throws(DiskImageError) -> [UInt8] {
         if let cached = grainCache, cached.index == grain { return cached.data }
         guard host + 12 <= fileSize else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated: VMDK grain at \(host) lies past the end of the file")
+            throw DiskImageError(
+                .truncated, "\(file.path) is truncated: VMDK grain at \(host) lies past the end of the file")
         }
         let marker = try file.readBytes(12, at: host)
         let size = Int(marker.getLE(UInt32.self, at: 8))
@@ -118,7 +132,9 @@ final class VMDKReader: DiskReader {
         }
         let input = try file.readBytes(size, at: host + 12)
         var output = [UInt8](repeating: 0, count: grainBytes)
-        let ok = input.storage.withUnsafeBytes { i in output.withUnsafeMutableBytes { o in Inflate.inflate(i, into: o, zlibHeader: true, allowShort: true) } }
+        let ok = input.storage.withUnsafeBytes { i in
+            output.withUnsafeMutableBytes { o in Inflate.inflate(i, into: o, zlibHeader: true, allowShort: true) }
+        }
         guard ok else { throw DiskImageError(.corrupt, "\(file.path): VMDK grain \(grain) does not inflate") }
         grainCache = (grain, output)
         return output

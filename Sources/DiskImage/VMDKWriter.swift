@@ -20,7 +20,9 @@ final class VMDKWriter: BlockWriter {
     private var gt: [UInt32]
     private var gtHasGrains = false
 
-    init(file: ImageFile, virtualSize: UInt64, streamOptimized: Bool, adapter: String, extentName: String) throws(DiskImageError) {
+    init(file: ImageFile, virtualSize: UInt64, streamOptimized: Bool, adapter: String, extentName: String)
+        throws(DiskImageError)
+    {
         self.file = file
         self.streamOptimized = streamOptimized
         compression = streamOptimized ? .zlib : nil
@@ -28,7 +30,8 @@ final class VMDKWriter: BlockWriter {
         let grains = Int((sectors + grainSectors - 1) / grainSectors)
         gtCount = max(1, (grains + gtEntries - 1) / gtEntries)
         guard sectors <= 0xFFFF_FFFF * 128 else {
-            throw DiskImageError(.invalidArgument, "a VMDK sparse extent holds at most 2 TiB, \(virtualSize) bytes asked")
+            throw DiskImageError(
+                .invalidArgument, "a VMDK sparse extent holds at most 2 TiB, \(virtualSize) bytes asked")
         }
         gd = Array(repeating: 0, count: gtCount)
         gt = Array(repeating: 0, count: gtEntries)

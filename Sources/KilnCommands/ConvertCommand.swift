@@ -40,7 +40,8 @@ struct ConvertCommand: AsyncParsableCommand {
             throw ValidationError("--compression-level must be between 1 and 9")
         }
         if let subformat, ImageSubformat(rawValue: subformat) == nil {
-            throw ValidationError("unknown subformat '\(subformat)' (expected streamOptimized, monolithicSparse, fixed or dynamic)")
+            throw ValidationError(
+                "unknown subformat '\(subformat)' (expected streamOptimized, monolithicSparse, fixed or dynamic)")
         }
     }
 

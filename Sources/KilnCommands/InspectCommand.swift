@@ -38,7 +38,8 @@ struct InspectCommand: AsyncParsableCommand {
             if let table {
                 object["partition_table"] = table.scheme.rawValue
                 object["partitions"] = table.partitions.map { p in
-                    ["number": p.number, "start": p.start, "size": p.size, "type": p.type, "name": p.name] as [String: Any]
+                    ["number": p.number, "start": p.start, "size": p.size, "type": p.type, "name": p.name]
+                        as [String: Any]
                 }
             }
             let text = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])

@@ -20,7 +20,9 @@ struct Target: CustomStringConvertible, Sendable {
     static let all: [Target] = [
         Target(name: "raw", options: ExportOptions(format: .raw), qemuFormat: "raw", checkable: false),
         Target(name: "qcow2", options: ExportOptions(format: .qcow2), qemuFormat: "qcow2", checkable: true),
-        Target(name: "qcow2-compressed", options: ExportOptions(format: .qcow2, compress: true), qemuFormat: "qcow2", checkable: true),
+        Target(
+            name: "qcow2-compressed", options: ExportOptions(format: .qcow2, compress: true), qemuFormat: "qcow2",
+            checkable: true),
         Target(
             name: "vmdk-monolithicSparse", options: ExportOptions(format: .vmdk, subformat: .monolithicSparse),
             qemuFormat: "vmdk", checkable: true, createType: "monolithicSparse"),
@@ -28,9 +30,12 @@ struct Target: CustomStringConvertible, Sendable {
             name: "vmdk-streamOptimized", options: ExportOptions(format: .vmdk, subformat: .streamOptimized),
             qemuFormat: "vmdk", checkable: true, createType: "streamOptimized"),
         Target(
-            name: "vhd-fixed", options: ExportOptions(format: .vhd, subformat: .fixed), qemuFormat: "vpc", checkable: false,
+            name: "vhd-fixed", options: ExportOptions(format: .vhd, subformat: .fixed), qemuFormat: "vpc",
+            checkable: false,
             sizeAlignment: 1 << 20),
-        Target(name: "vhd-dynamic", options: ExportOptions(format: .vhd, subformat: .dynamic), qemuFormat: "vpc", checkable: false),
+        Target(
+            name: "vhd-dynamic", options: ExportOptions(format: .vhd, subformat: .dynamic), qemuFormat: "vpc",
+            checkable: false),
         Target(name: "vhdx", options: ExportOptions(format: .vhdx), qemuFormat: "vhdx", checkable: true),
         Target(name: "vdi", options: ExportOptions(format: .vdi), qemuFormat: "vdi", checkable: true),
     ]
@@ -97,7 +102,9 @@ struct ConversionTests {
         defer { Fixture.cleanup(dir) }
         let source = try Fixture.sampleRaw(in: dir)
         try ImageConverter.convert(from: source, to: "\(dir)/base.qcow2", options: ExportOptions(format: .qcow2))
-        let (created, text) = try await Fixture.qemuImg(["create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "\(dir)/top.qcow2"])
+        let (created, text) = try await Fixture.qemuImg([
+            "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "\(dir)/top.qcow2",
+        ])
         try #require(created == 0, "\(text)")
         // The overlay, converted by qemu-img, is the judge's view of the chain.
         try await Fixture.qemuImg(["convert", "-O", "raw", "\(dir)/top.qcow2", "\(dir)/judge.raw"])

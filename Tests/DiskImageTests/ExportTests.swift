@@ -2,11 +2,11 @@ import Foundation
 import KilnSupport
 import Testing
 
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-
 @testable import DiskImage
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 private let machine = VirtualMachine(
     name: "lab-appliance", summary: "A lab appliance", version: "3", cpus: 2, memoryMiB: 1536, firmware: .uefi,
@@ -56,7 +56,8 @@ struct ExportTests {
         let ovf = "\(dir)/lab-appliance.ovf"
         let (wellFormed, lint) = try await run(["xmllint", "--noout", ovf])
         #expect(wellFormed == 0, "\(lint)")
-        try checkRequiredOVFElements(ovf, vmdkSize: try #require(try FileManager.default.attributesOfItem(atPath: vmdk)[.size] as? UInt64))
+        try checkRequiredOVFElements(
+            ovf, vmdkSize: try #require(try FileManager.default.attributesOfItem(atPath: vmdk)[.size] as? UInt64))
     }
 
     /// No DMTF schema can be fetched here, so every element DSP0243 1.0 requires, and every value the
@@ -69,21 +70,29 @@ struct ExportTests {
         #expect(root.name == "Envelope")
         #expect(root.uri == "http://schemas.dmtf.org/ovf/envelope/1")
 
-        let file = try #require(try nodes("/*[local-name()='Envelope']/*[local-name()='References']/*[local-name()='File']").first as? XMLElement)
+        let file = try #require(
+            try nodes("/*[local-name()='Envelope']/*[local-name()='References']/*[local-name()='File']").first
+                as? XMLElement)
         #expect(file.attribute(forName: "ovf:href")?.stringValue == "lab-appliance-disk1.vmdk")
         #expect(file.attribute(forName: "ovf:size")?.stringValue == "\(vmdkSize)")
         let fileID = try #require(file.attribute(forName: "ovf:id")?.stringValue)
 
-        let disk = try #require(try nodes("//*[local-name()='DiskSection']/*[local-name()='Disk']").first as? XMLElement)
+        let disk = try #require(
+            try nodes("//*[local-name()='DiskSection']/*[local-name()='Disk']").first as? XMLElement)
         #expect(disk.attribute(forName: "ovf:fileRef")?.stringValue == fileID)
         #expect(disk.attribute(forName: "ovf:capacity")?.stringValue == "\(67 * 1024 * 1024 + 1536)")
         #expect(disk.attribute(forName: "ovf:format")?.stringValue?.hasSuffix("#streamOptimized") == true)
         let diskID = try #require(disk.attribute(forName: "ovf:diskId")?.stringValue)
 
-        for section in ["DiskSection", "NetworkSection", "VirtualSystem", "OperatingSystemSection", "VirtualHardwareSection", "ProductSection"] {
-            #expect(try !nodes("//*[local-name()='\(section)']/*[local-name()='Info']").isEmpty, "\(section) has its Info")
+        for section in [
+            "DiskSection", "NetworkSection", "VirtualSystem", "OperatingSystemSection", "VirtualHardwareSection",
+            "ProductSection",
+        ] {
+            #expect(
+                try !nodes("//*[local-name()='\(section)']/*[local-name()='Info']").isEmpty, "\(section) has its Info")
         }
-        #expect(try !nodes("//*[local-name()='NetworkSection']/*[local-name()='Network']/@*[local-name()='name']").isEmpty)
+        #expect(
+            try !nodes("//*[local-name()='NetworkSection']/*[local-name()='Network']/@*[local-name()='name']").isEmpty)
         #expect(try text("//*[local-name()='VirtualSystem']/@*[local-name()='id']") == "lab-appliance")
         #expect(try text("//*[local-name()='OperatingSystemSection']/@*[local-name()='id']") == "96")
 
@@ -95,7 +104,10 @@ struct ExportTests {
         #expect(try item(4, "AllocationUnits") == "byte * 2^20")
         #expect(try item(17, "HostResource") == "ovf:/disk/\(diskID)")
         #expect(try item(10, "Connection") != nil)
-        #expect(try !nodes("//*[local-name()='Item'][*[local-name()='ResourceType']='6' or *[local-name()='ResourceType']='20']").isEmpty)
+        #expect(
+            try !nodes(
+                "//*[local-name()='Item'][*[local-name()='ResourceType']='6' or *[local-name()='ResourceType']='20']"
+            ).isEmpty)
         let instanceIDs = try nodes("//*[local-name()='Item']/*[local-name()='InstanceID']").compactMap(\.stringValue)
         #expect(Set(instanceIDs).count == instanceIDs.count, "InstanceIDs are unique")
         #expect(try text("//*[local-name()='ProductSection']/*[local-name()='Version']") == "3")
@@ -111,9 +123,13 @@ struct ExportTests {
         #expect(listed == 0)
         #expect(names == "disk.raw\n")
         // GNU tar's header magic is "ustar  \0" (POSIX ustar has "ustar\000").
-        let (decoded, magic) = try await run(["sh", "-c", "gzip -dc \"$0\" | head -c 265 | tail -c 8 | od -An -c", tarball])
+        let (decoded, magic) = try await run([
+            "sh", "-c", "gzip -dc \"$0\" | head -c 265 | tail -c 8 | od -An -c", tarball,
+        ])
         #expect(decoded == 0)
-        #expect(magic.split(separator: " ", omittingEmptySubsequences: true) == ["u", "s", "t", "a", "r", "\\0"] || magic.contains("u   s   t   a   r          \\0"), "\(magic)")
+        #expect(
+            magic.split(separator: " ", omittingEmptySubsequences: true) == ["u", "s", "t", "a", "r", "\\0"]
+                || magic.contains("u   s   t   a   r          \\0"), "\(magic)")
         #expect(try await run(["tar", "-xzf", tarball], in: dir).0 == 0)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: "\(dir)/disk.raw")[.size] as? UInt64)
         #expect(size == 1 << 30)
@@ -130,7 +146,9 @@ struct ExportTests {
         #expect(listed == 0)
         #expect(Set(names.split(separator: "\n")) == ["metadata.json", "Vagrantfile", "box.img"])
         #expect(try await run(["tar", "-xzf", box], in: dir).0 == 0)
-        let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/metadata.json"))) as? [String: Any]
+        let metadata =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/metadata.json")))
+            as? [String: Any]
         #expect(metadata?["provider"] as? String == "libvirt")
         #expect(metadata?["format"] as? String == "qcow2")
         #expect(metadata?["virtual_size"] as? Int == 1)
@@ -138,14 +156,17 @@ struct ExportTests {
         #expect(try await Fixture.qemuImg(["compare", "-f", "raw", "-F", "qcow2", source, "\(dir)/box.img"]).0 == 0)
     }
 
-    @Test(.enabled(if: tool("virt-xml-validate"), "needs virt-xml-validate (libvirt-clients)"), arguments: [VirtualMachine.Firmware.bios, .uefi])
+    @Test(
+        .enabled(if: tool("virt-xml-validate"), "needs virt-xml-validate (libvirt-clients)"),
+        arguments: [VirtualMachine.Firmware.bios, .uefi])
     func libvirtDomainValidates(_ firmware: VirtualMachine.Firmware) async throws {
         let dir = try Fixture.directory()
         defer { Fixture.cleanup(dir) }
         var m = machine
         m.firmware = firmware
         let path = "\(dir)/domain.xml"
-        try LibvirtDomain(machine: m, diskPath: "/var/lib/libvirt/images/lab & co.qcow2", diskFormat: .qcow2).xml.write(toFile: path, atomically: true, encoding: .utf8)
+        try LibvirtDomain(machine: m, diskPath: "/var/lib/libvirt/images/lab & co.qcow2", diskFormat: .qcow2).xml.write(
+            toFile: path, atomically: true, encoding: .utf8)
         let (code, text) = try await run(["virt-xml-validate", path, "domain"])
         #expect(code == 0, "\(text)")
     }

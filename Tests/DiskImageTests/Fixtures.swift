@@ -6,7 +6,9 @@ import Testing
 
 /// Test images and the qemu-img judge.
 enum Fixture {
-    static let qemuImg: String? = ["/usr/bin/qemu-img", "/usr/local/bin/qemu-img"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let qemuImg: String? = ["/usr/bin/qemu-img", "/usr/local/bin/qemu-img"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     static var hasQemuImg: Bool { qemuImg != nil }
 
     /// A fresh directory, removed by the caller with `cleanup`.
@@ -30,7 +32,10 @@ enum Fixture {
         var generator = SplitMix(seed: 0x6B696C6E)
         func put(_ offset: UInt64, _ count: Int, zero: Bool = false) throws {
             try handle.seek(toOffset: offset)
-            let bytes = zero ? [UInt8](repeating: 0, count: count) : (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let bytes =
+                zero
+                ? [UInt8](repeating: 0, count: count)
+                : (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             try handle.write(contentsOf: Data(bytes))
         }
         try put(0, 512)  // a "boot sector"

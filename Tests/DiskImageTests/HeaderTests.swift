@@ -11,7 +11,7 @@ import Testing
         var index = digits.startIndex
         while index < digits.endIndex {
             let next = digits.index(index, offsetBy: 2)
-            bytes.append(UInt8(digits[index..<next], radix: 16)!)
+            bytes.append(UInt8(digits[index..<next], radix: 16) ?? 0)
             index = next
         }
         return bytes
@@ -90,6 +90,8 @@ import Testing
         let header = VDI.header(diskSize: 0x4300600, blocks: 68, allocated: 5, offsetBlocks: 512, offsetData: 1 << 20)
         #expect(Array(header.storage[0x40..<0x50]) == hex("7f10dabe 01000100 80010000 01000000"))
         #expect(Array(header.storage[0x154..<0x15C]) == hex("00020000 00001000"))
-        #expect(Array(header.storage[0x168..<0x188]) == hex("00020000 00000000 0006300400000000 00001000 00000000 44000000 05000000"))
+        #expect(
+            Array(header.storage[0x168..<0x188])
+                == hex("00020000 00000000 0006300400000000 00001000 00000000 44000000 05000000"))
     }
 }
