@@ -63,6 +63,21 @@ struct BuildCommandTests {
         #expect(code == 0, "kiln test --firmware \(firmware) failed:\n\(err)")
     }
 
+    /// The exports users move to VMware and Hyper-V boot too: a streamOptimized VMDK under
+    /// SeaBIOS and a VHDX under OVMF, both written by `kiln convert` from the built image.
+    @Test(arguments: [("vmdk", "bios"), ("vhdx", "uefi")])
+    func exportsOfTheBuiltImageBoot(format: String, firmware: String) async throws {
+        let build = try await BuildFixture.shared.build()
+        let image = "\(build.directory)/export.\(format)"
+        defer { try? FileManager.default.removeItem(atPath: image) }
+        var convert = ["convert", "\(build.output)/debian-minimal.qcow2", image]
+        if format == "vmdk" { convert.append("--compress") }
+        let (converted, _, convertErr) = try BuildFixture.kiln(convert)
+        try #require(converted == 0, "kiln convert failed: \(convertErr)")
+        let (code, _, err) = try BuildFixture.kiln(["test", image, "--firmware", firmware, "--timeout", "600"])
+        #expect(code == 0, "kiln test of the \(format) failed:\n\(err)")
+    }
+
     @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
         let build = try await BuildFixture.shared.build()
         let output = "\(build.directory)/interrupted"
