@@ -8,6 +8,11 @@ import KilnSupport
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
     private static let cleanups = CleanupList()
+    private static let signalled = CleanupList()
+
+    /// The signal that interrupted kiln, if one did. Work that fails because its child was
+    /// stopped must still end with the signal's exit code, not as a failure of its own.
+    static var received: Int32? { signalled.signal }
 
     /// Work to do when kiln is interrupted (stop QEMU, for one).
     static func onInterrupt(_ cleanup: @escaping @Sendable () -> Void) {
@@ -19,6 +24,7 @@ enum Interruption {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
+                signalled.record(signalNumber)
                 cleanups.runAll()
                 AtomicOutput.discardAll()
                 exit(128 + signalNumber)
@@ -32,8 +38,11 @@ enum Interruption {
         // @unchecked: every access holds `lock`.
         private let lock = NSLockLite()
         private var items: [@Sendable () -> Void] = []
+        private var received: Int32?
         func add(_ item: @escaping @Sendable () -> Void) { lock.withLock { items.append(item) } }
         func runAll() { lock.withLock { items }.forEach { $0() } }
+        func record(_ signal: Int32) { lock.withLock { received = received ?? signal } }
+        var signal: Int32? { lock.withLock { received } }
     }
 }
 

@@ -9,6 +9,12 @@ public enum KilnCLI {
         Interruption.install()
         let code = await run(Array(CommandLine.arguments.dropFirst()))
         AtomicOutput.discardAll()
+        if let signal = Interruption.received {
+            // The handler is stopping children and will exit; its code wins over the failure that
+            // stopping them caused here.
+            Console.standardError.write("kiln: interrupted")
+            exit(128 + signal)
+        }
         exit(code)
     }
 
@@ -34,6 +40,7 @@ public enum KilnCLI {
     }
 
     private static func report(_ error: Error) -> Int32 {
+        if Interruption.received != nil { return 1 }
         switch error {
         case let failure as CommandFailure:
             for line in failure.lines { Console.standardError.write(line) }
