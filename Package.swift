@@ -65,7 +65,7 @@ let package = Package(
             dependencies: [
                 "KilnSupport",
                 "CKilnZlib",
-                "CKilnArchive",
+                "KilnArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
