@@ -50,7 +50,7 @@ struct BuildRecords {
             ],
             "outputs": outputs.map { output in
                 [
-                    "file": (output.path as NSString).lastPathComponent, "format": output.format.rawValue,
+                    "file": (output.path as NSString).lastPathComponent, "format": output.format,
                     "size": output.size, "sha256": output.sha256,
                 ] as [String: Any]
             },

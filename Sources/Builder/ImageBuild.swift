@@ -15,7 +15,7 @@ import Packages
 public struct ImageBuild: Sendable {
     public struct Options: Sendable {
         public var outputDirectory: String
-        public var formats: [ImageFormat] = [.qcow2]
+        public var formats: [BuildOutput] = [.disk(.qcow2)]
         public var accelerator: Accelerator = .auto
         public var sourceDateEpoch: Int64 = 0
         public var cacheDirectory: String
@@ -30,7 +30,8 @@ public struct ImageBuild: Sendable {
 
     public struct Output: Sendable {
         public var path: String
-        public var format: ImageFormat
+        /// `qcow2`, `raw`, ..., `ova`, `gce`, `vagrant`.
+        public var format: String
         public var size: Int64
         public var sha256: String
     }
@@ -116,25 +117,20 @@ public struct ImageBuild: Sendable {
         }
         unlink(rootTar)
 
-        progress(.step("export", "writing \(options.formats.map(\.rawValue).joined(separator: ", "))"))
+        progress(.step("export", "writing \(options.formats.map(\.label).joined(separator: ", "))"))
         var outputs: [Output] = []
-        for format in options.formats {
-            let destination = "\(options.outputDirectory)/\(appliance.name).\(format.rawValue)"
-            if format == .raw {
-                guard rename(raw, destination) == 0 else {
-                    throw BuilderError("cannot move the image to \(destination): \(String(cString: strerror(errno)))")
-                }
-            } else {
-                let source = options.formats.contains(.raw) && files.fileExists(atPath: "\(options.outputDirectory)/\(appliance.name).raw")
-                    ? "\(options.outputDirectory)/\(appliance.name).raw" : raw
-                do {
-                    try ImageConverter.convert(
-                        from: source, to: destination, options: ExportOptions(format: format), progress: progress)
-                } catch {
-                    throw BuilderError("cannot write \(destination): \(error)")
-                }
+        // The raw disk itself moves into place last, after everything else was made from it.
+        for output in options.formats where output != .disk(.raw) {
+            let path = try output.write(
+                raw: raw, appliance: appliance, directory: options.outputDirectory, progress: progress)
+            outputs.append(try Self.describe(path, format: output.label))
+        }
+        if options.formats.contains(.disk(.raw)) {
+            let destination = "\(options.outputDirectory)/\(BuildOutput.disk(.raw).fileName(for: appliance.name))"
+            guard rename(raw, destination) == 0 else {
+                throw BuilderError("cannot move the image to \(destination): \(String(cString: strerror(errno)))")
             }
-            outputs.append(try Self.describe(destination, format: format))
+            outputs.append(try Self.describe(destination, format: "raw"))
         }
         let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
         let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) / 1e18
@@ -167,7 +163,7 @@ public struct ImageBuild: Sendable {
         }.joined(separator: "\n\n") + "\n"
     }
 
-    static func describe(_ path: String, format: ImageFormat) throws(BuilderError) -> Output {
+    static func describe(_ path: String, format: String) throws(BuilderError) -> Output {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw BuilderError("cannot read \(path)") }
         defer { try? handle.close() }
         var hasher = SHA256()

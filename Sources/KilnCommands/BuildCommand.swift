@@ -26,7 +26,7 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(name: .short, help: "Output directory (default: out/NAME).")
     var output: String?
 
-    @Option(help: "Comma-separated formats: qcow2, raw, vmdk, vhd, vhdx, vdi.")
+    @Option(help: "Comma-separated outputs: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, gce, vagrant.")
     var format = "qcow2"
 
     @Option(help: "auto (KVM if a guest runs under it, else TCG), kvm, or tcg.")
@@ -91,21 +91,21 @@ struct BuildCommand: AsyncParsableCommand {
         console.result([
             "appliance": appliance.name, "manifest": result.manifest, "seconds": seconds,
             "accelerator": result.accelerator.rawValue,
-            "outputs": result.outputs.map { ["path": $0.path, "format": $0.format.rawValue, "size": $0.size, "sha256": $0.sha256] },
+            "outputs": result.outputs.map { ["path": $0.path, "format": $0.format, "size": $0.size, "sha256": $0.sha256] },
         ])
     }
 
-    private func parseFormats() throws -> [ImageFormat] {
-        var formats: [ImageFormat] = []
+    private func parseFormats() throws -> [BuildOutput] {
+        var formats: [BuildOutput] = []
         for name in format.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
-            guard let format = ImageFormat(rawValue: name) else {
-                throw ValidationError("unknown format '\(name)'; kiln build writes qcow2, raw, vmdk, vhd, vhdx, vdi")
+            guard let output = BuildOutput(name: name) else {
+                throw ValidationError(
+                    "unknown format '\(name)'; kiln build writes \(BuildOutput.names.joined(separator: ", "))")
             }
-            if !formats.contains(format) { formats.append(format) }
+            if !formats.contains(output) { formats.append(output) }
         }
         guard !formats.isEmpty else { throw ValidationError("--format names no format") }
-        // The raw image is converted last, so that the others read it before it moves.
-        return formats.filter { $0 != .raw } + formats.filter { $0 == .raw }
+        return formats
     }
 
     private func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {

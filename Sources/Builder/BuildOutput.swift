@@ -1,0 +1,79 @@
+import Appliance
+import DiskImage
+import KilnSupport
+
+/// One thing `kiln build --format` writes from the finished raw disk: a disk image in a format, or
+/// a package for a platform (OVA for vSphere, a GCE tarball, a Vagrant box).
+public enum BuildOutput: Sendable, Hashable {
+    case disk(ImageFormat)
+    case ova
+    case gce
+    case vagrant
+
+    /// `qcow2`, `raw`, `vmdk`, `vhd`, `vhdx`, `vdi`, `ova`, `gce`, `vagrant`.
+    public init?(name: String) {
+        switch name {
+        case "ova": self = .ova
+        case "gce": self = .gce
+        case "vagrant": self = .vagrant
+        default:
+            guard let format = ImageFormat(rawValue: name) else { return nil }
+            self = .disk(format)
+        }
+    }
+
+    public static let names = ImageFormat.allCases.map(\.rawValue) + ["ova", "gce", "vagrant"]
+
+    /// The file name it gets in the output directory.
+    func fileName(for appliance: String) -> String {
+        switch self {
+        case .disk(let format): return "\(appliance).\(format.rawValue)"
+        case .ova: return "\(appliance).ova"
+        case .gce: return "\(appliance).gce.tar.gz"
+        case .vagrant: return "\(appliance).box"
+        }
+    }
+
+    var label: String {
+        switch self {
+        case .disk(let format): return format.rawValue
+        case .ova: return "ova"
+        case .gce: return "gce"
+        case .vagrant: return "vagrant"
+        }
+    }
+
+    /// Writes this output from the raw disk at `raw` into `directory`; returns its path.
+    func write(
+        raw: String, appliance: Appliance, directory: String, progress: ProgressSink
+    ) throws(BuilderError) -> String {
+        let destination = "\(directory)/\(fileName(for: appliance.name))"
+        do {
+            let source = try DiskImage.open(raw, expecting: .raw)
+            switch self {
+            case .disk(let format):
+                try ImageConverter.convert(source, to: destination, options: ExportOptions(format: format), progress: progress)
+            case .ova:
+                try Exporter.ova(
+                    source, machine: Self.machine(appliance), profile: .vsphere, to: destination, progress: progress)
+            case .gce:
+                try Exporter.gce(source, to: destination, progress: progress)
+            case .vagrant:
+                try Exporter.vagrant(source, machine: Self.machine(appliance), to: destination, progress: progress)
+            }
+        } catch {
+            throw BuilderError("cannot write \(destination): \(error)")
+        }
+        return destination
+    }
+
+    /// What the OVF and the Vagrantfile say about the machine.
+    static func machine(_ appliance: Appliance) -> VirtualMachine {
+        VirtualMachine(
+            name: appliance.name, summary: appliance.summary ?? "", version: "\(appliance.version).\(appliance.release)",
+            cpus: appliance.hardware.cpus, memoryMiB: appliance.hardware.memory,
+            firmware: appliance.hardware.firmware == .bios ? .bios : .uefi,
+            osFamily: VirtualMachine.OSFamily(rawValue: appliance.os.name.rawValue) ?? .linux,
+            osVersion: appliance.os.version)
+    }
+}

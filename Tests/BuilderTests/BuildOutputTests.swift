@@ -1,0 +1,48 @@
+import Appliance
+import Foundation
+import KilnSupport
+import Testing
+
+@testable import Builder
+
+/// What `kiln build --format` writes from the finished disk, judged by qemu-img and tar.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-img"), "needs qemu-img"))
+struct BuildOutputTests {
+    @Test func everyOutputIsWrittenFromTheRawDisk() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-outputs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A sparse 64 MiB disk with data at a few places.
+        let raw = "\(dir)/disk.raw"
+        #expect(FileManager.default.createFile(atPath: raw, contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: raw))
+        for offset in [0, 5 << 20, 40 << 20 + 512] {
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: Data((0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ offset) }))
+        }
+        try handle.truncate(atOffset: 64 << 20)
+        try handle.close()
+
+        let appliance = Appliance(name: "exports", os: OperatingSystem(name: .debian, version: "12"))
+        func write(_ output: BuildOutput) throws -> String {
+            try output.write(raw: raw, appliance: appliance, directory: dir, progress: .none)
+        }
+
+        let qcow2 = try write(.disk(.qcow2))
+        #expect(qcow2.hasSuffix("/exports.qcow2"))
+        let (same, comparison) = try await Subprocess.output(["qemu-img", "compare", "-f", "raw", raw, qcow2])
+        #expect(same.succeeded, "\(comparison)")
+
+        let (_, ova) = try await Subprocess.output(["tar", "-tf", try write(.ova)])
+        #expect(ova.split(separator: "\n") == ["exports.ovf", "exports.mf", "exports-disk1.vmdk"])
+
+        let (_, gce) = try await Subprocess.output(["tar", "-tzf", try write(.gce)])
+        #expect(gce.split(separator: "\n") == ["disk.raw"])
+
+        let (_, box) = try await Subprocess.output(["tar", "-tzf", try write(.vagrant)])
+        #expect(Set(box.split(separator: "\n")) == ["metadata.json", "Vagrantfile", "box.img"])
+
+        #expect(BuildOutput(name: "vmdk") == .disk(.vmdk))
+        #expect(BuildOutput(name: "iso") == nil)
+    }
+}
