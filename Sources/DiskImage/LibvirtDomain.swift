@@ -1,4 +1,4 @@
-/// A libvirt domain definition (https://libvirt.org/formatdomain.html) that boots an exported image.
+/// A libvirt domain definition (libvirt's "Domain XML format") that boots an exported image.
 public struct LibvirtDomain: Sendable {
     public var machine: VirtualMachine
     /// The disk image's path as the libvirt host will see it.
