@@ -9,7 +9,7 @@ import KilnSupport
 public struct PreseedRenderer: Sendable {
     public var endAction: EndAction
     public var readFile: FileReader
-    /// The host's apt sources; `HostAptSources.read()` on a real host.
+    /// The host's apt sources (the command layer reads them with the Packages module).
     public var hostSources: [AptSource]
 
     public init(endAction: EndAction = .reboot, readFile: FileReader = .disk, hostSources: [AptSource]) {

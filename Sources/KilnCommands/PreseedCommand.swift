@@ -1,6 +1,7 @@
 import Appliance
 import ArgumentParser
 import Autoinstall
+import Packages
 
 struct PreseedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,10 +25,21 @@ struct PreseedCommand: AsyncParsableCommand {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let text: String
         do {
-            text = try PreseedRenderer(hostSources: HostAptSources.read(root: aptRoot)).render(appliance)
-        } catch {
+            let host = try AptSources.load(
+                listFile: "\(aptRoot)/etc/apt/sources.list", partsDirectory: "\(aptRoot)/etc/apt/sources.list.d")
+            text = try PreseedRenderer(hostSources: host.map(AptSource.init)).render(appliance)
+        } catch let error as AutoinstallError {
             throw CommandFailure("\(file): \(error.message)")
+        } catch {
+            throw CommandFailure("\(file): \(error)")
         }
         try emit(text, to: output)
+    }
+}
+
+extension AptSource {
+    /// The preseed's view of one host apt source.
+    init(_ source: ArchiveSource) {
+        self.init(uri: source.uri, suites: [source.suite], components: source.components)
     }
 }

@@ -67,18 +67,10 @@ enum Judge {
 }
 
 /// Apt sources for tests: what a host with an example mirror has.
-let exampleHostSources = HostAptSources.parseDeb822(
-    """
-    Types: deb
-    URIs: http://deb.example.org/debian
-    Suites: bookworm bookworm-updates
-    Components: main
-
-    Types: deb
-    URIs: http://security.example.org/debian-security
-    Suites: bookworm-security
-    Components: main
-    """)
+let exampleHostSources = [
+    AptSource(uri: "http://deb.example.org/debian", suites: ["bookworm", "bookworm-updates"], components: ["main"]),
+    AptSource(uri: "http://security.example.org/debian-security", suites: ["bookworm-security"], components: ["main"]),
+]
 
 func loadFixture(_ name: String) throws -> Appliance {
     try ApplianceLoader().load("\(fixtures)/\(name)")
