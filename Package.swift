@@ -50,7 +50,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "Autoinstall", dependencies: ["Appliance", "KilnSupport"]),
+        .target(name: "Autoinstall", dependencies: ["Appliance", "KilnSupport", "Packages"]),
         .target(
             name: "Packages",
             dependencies: [
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),

@@ -27,19 +27,12 @@ struct PreseedCommand: AsyncParsableCommand {
         do {
             let host = try AptSources.load(
                 listFile: "\(aptRoot)/etc/apt/sources.list", partsDirectory: "\(aptRoot)/etc/apt/sources.list.d")
-            text = try PreseedRenderer(hostSources: host.map(AptSource.init)).render(appliance)
+            text = try PreseedRenderer(hostSources: host).render(appliance)
         } catch let error as AutoinstallError {
             throw CommandFailure("\(file): \(error.message)")
         } catch {
             throw CommandFailure("\(file): \(error)")
         }
         try emit(text, to: output)
-    }
-}
-
-extension AptSource {
-    /// The preseed's view of one host apt source.
-    init(_ source: ArchiveSource) {
-        self.init(uri: source.uri, suites: [source.suite], components: source.components)
     }
 }

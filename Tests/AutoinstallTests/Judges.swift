@@ -1,4 +1,5 @@
 import Foundation
+import Packages
 
 @testable import Appliance
 @testable import Autoinstall
@@ -68,8 +69,9 @@ enum Judge {
 
 /// Apt sources for tests: what a host with an example mirror has.
 let exampleHostSources = [
-    AptSource(uri: "http://deb.example.org/debian", suites: ["bookworm", "bookworm-updates"], components: ["main"]),
-    AptSource(uri: "http://security.example.org/debian-security", suites: ["bookworm-security"], components: ["main"]),
+    ArchiveSource(uri: "http://deb.example.org/debian", suite: "bookworm", components: ["main"]),
+    ArchiveSource(uri: "http://deb.example.org/debian", suite: "bookworm-updates", components: ["main"]),
+    ArchiveSource(uri: "http://security.example.org/debian-security", suite: "bookworm-security", components: ["main"]),
 ]
 
 func loadFixture(_ name: String) throws -> Appliance {
