@@ -30,22 +30,10 @@ public final class ProxyDHCPServer: Sendable {
     ///   - serverAddress: this host's IPv4 address on the lab network: the next server in replies.
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
     public static func bind(
-        host: String, port: Int, serverAddress: IPv4Address, loaders: BootLoaders, logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        host: String, port: Int, interface: String? = nil, serverAddress: IPv4Address, loaders: BootLoaders,
+        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ProxyDHCPServer {
-        let channel: NIOAsyncChannel<Envelope, Envelope>
-        do {
-            channel = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(.socketOption(.so_broadcast), value: 1)
-                .bind(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw NetBootError(.io, "cannot listen for DHCP on \(HostPort.format(host, port))", underlying: error)
-        }
+        let channel = try await DHCPSocket.bind(host: host, port: port, interface: interface, group: group)
         guard let address = channel.channel.localAddress else {
             throw NetBootError(.io, "DHCP socket on \(HostPort.format(host, port)) has no address")
         }
