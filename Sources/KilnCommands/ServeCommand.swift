@@ -152,7 +152,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         for line in server.summary { Console.standardError.write("kiln: \(line)") }
         Console.standardError.write(
-            "kiln: serving \(lab.hosts.count) hosts from \(lab.path) (DHCP \(lab.dhcp.mode.rawValue)), boot files in \(tree)")
+            "kiln: serving \(lab.hosts.count) hosts from \(lab.path) (DHCP \(lab.dhcp.mode.rawValue)), boot files in \(tree)"
+        )
         try await server.run()
     }
 

@@ -58,7 +58,10 @@ struct DHCPServerNamespaceTests {
     ) async throws -> [String: String] {
         try await network.setClientMAC(mac)
         let argv = network.client.exec(
-            ["udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1", "-i", "veth-host", "-s", folder.path + "/event.sh"]
+            [
+                "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1", "-i", "veth-host", "-s",
+                folder.path + "/event.sh",
+            ]
                 + extra)
         let (status, output) = try await runTool(argv, timeout: 30)
         #expect(status.succeeded, "udhcpc as \(mac): \(output)")

@@ -44,7 +44,8 @@ struct LabBootFilesTests {
         #expect(grub.contains("initrd (tftp,192.0.2.1)/debian-installer/12/amd64/initrd.gz"))
         let ipxe = try #require(try await text("ipxe/52:54:00:12:34:56", http))
         #expect(ipxe.hasPrefix("#!ipxe\n"))
-        #expect(ipxe.contains("kernel http://192.0.2.1:8080/debian-installer/12/amd64/linux initrd=initrd.gz auto=true"))
+        #expect(
+            ipxe.contains("kernel http://192.0.2.1:8080/debian-installer/12/amd64/linux initrd=initrd.gz auto=true"))
     }
 
     @Test func unknownHostBootsItsDisk() async throws {

@@ -84,3 +84,23 @@ struct LabConfigTests {
         #expect(error.message == "\(path):3:3: error: dhcp mode 'server' needs a range (FIRST-LAST)")
     }
 }
+
+@Suite("The README's example lab file")
+struct ReadmeLabTests {
+    /// The first YAML block after the "Lab file" heading reads cleanly, as if it sat in a folder beside
+    /// Appliances/.
+    @Test func exampleReadsCleanly() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
+        let section = try #require(readme.range(of: "### Lab file"))
+        let rest = readme[section.upperBound...]
+        let start = try #require(rest.range(of: "```yaml\n"))
+        let end = try #require(rest[start.upperBound...].range(of: "```"))
+        let text = String(rest[start.upperBound..<end.lowerBound])
+        let lab = try LabConfig.parse(text, path: "lab.yaml", absolutePath: root + "/lab/lab.yaml")
+        #expect(lab.hosts.count == 2)
+        #expect(lab.dhcp.mode == .server)
+        #expect(lab.interface == "br-lab")
+    }
+}

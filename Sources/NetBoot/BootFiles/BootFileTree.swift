@@ -134,7 +134,8 @@ public enum BootFileTree {
         for name in names {
             guard let package = index.candidate(name) else {
                 throw NetBootError(
-                    .configuration, "package \(name) is not in the archives (\(sources.map(\.label).joined(separator: ", ")))")
+                    .configuration,
+                    "package \(name) is not in the archives (\(sources.map(\.label).joined(separator: ", ")))")
             }
             chosen.append(package)
         }

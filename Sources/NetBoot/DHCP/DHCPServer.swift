@@ -20,12 +20,16 @@ public struct DHCPServerSettings: Sendable, Equatable {
     /// Known hosts' names (option 12).
     public var names: [MACAddress: String]
     public var loaders: BootLoaders
+    /// Known hosts whose boot loaders differ from `loaders`.
+    public var hostLoaders: [MACAddress: BootLoaders]
 
     public init(
         server: IPv4Address, pool: ClosedRange<IPv4Address>, netmask: IPv4Address, router: IPv4Address? = nil,
         dns: [IPv4Address] = [], leaseTime: Int = 3600, leaseFile: String, fixed: [MACAddress: IPv4Address] = [:],
-        names: [MACAddress: String] = [:], loaders: BootLoaders = BootLoaders()
+        names: [MACAddress: String] = [:], loaders: BootLoaders = BootLoaders(),
+        hostLoaders: [MACAddress: BootLoaders] = [:]
     ) {
+        self.hostLoaders = hostLoaders
         self.server = server
         self.pool = pool
         self.netmask = netmask
@@ -210,8 +214,12 @@ public final class DHCPServer: Sendable {
         if let mac = request.macAddress, let name = settings.names[mac] { options.setString(.hostName, name) }
         var reply = DHCPMessage(
             op: DHCPMessage.bootReply, transactionID: request.transactionID, clientHardware: request.clientHardware)
-        if let boot = NetworkBootRequest(request), let file = boot.bootFile(settings.loaders) {
-            if request.options.vendorClass?.hasPrefix("PXEClient") == true {
+        let loaders = request.macAddress.flatMap { settings.hostLoaders[$0] } ?? settings.loaders
+        if let boot = NetworkBootRequest(request), let file = boot.bootFile(loaders) {
+            // Not for iPXE: an offer that says PXEClient makes it also wait for a proxyDHCP answer on 4011.
+            if request.options.vendorClass?.hasPrefix("PXEClient") == true
+                && !(boot.isIPXE && loaders.ipxeScript != nil)
+            {
                 options.setString(.vendorClass, "PXEClient")
                 // PXE vendor option 6 (discovery control) = 8: boot from the file named here.
                 options[.vendorSpecific] = [6, 1, 8, 255]

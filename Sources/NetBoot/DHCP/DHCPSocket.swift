@@ -30,8 +30,11 @@ enum DHCPSocket {
                     // IFNAMSIZ (16) bytes, NUL-padded, as SO_BINDTODEVICE reads them.
                     var name = [CChar](repeating: 0, count: 16)
                     for (index, byte) in interface.utf8.enumerated() { name[index] = CChar(bitPattern: byte) }
-                    let value: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
-                        CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar) = (
+                    let value:
+                        (
+                            CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
+                            CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar
+                        ) = (
                             name[0], name[1], name[2], name[3], name[4], name[5], name[6], name[7],
                             name[8], name[9], name[10], name[11], name[12], name[13], name[14], name[15]
                         )

@@ -52,9 +52,9 @@ public enum BootMenus {
         }
     }
 
-    /// `grub.cfg-01-<mac>` for GRUB's network image. The kernel and initrd come over HTTP when kiln
-    /// serves HTTP on port 80 (GRUB's `http` device names no port), otherwise over TFTP.
-    public static func grub(_ action: BootAction, server: IPv4Address, httpOnPort80: Bool) -> String {
+    /// `grub.cfg-01-<mac>` for GRUB's network image. The kernel and initrd come over TFTP: Debian's
+    /// signed grubnetx64 has no `http` module built in, and a signed image loads no modules.
+    public static func grub(_ action: BootAction, server: IPv4Address) -> String {
         switch action {
         case .localDisk:
             return """
@@ -66,7 +66,7 @@ public enum BootMenus {
 
                 """
         case .install(let name, let boot):
-            let device = httpOnPort80 ? "(http,\(server))" : "(tftp,\(server))"
+            let device = "(tftp,\(server))"
             return """
                 # kiln: install \(name)
                 set timeout=1

@@ -11,13 +11,15 @@ public struct LabServices: Sendable {
     public var mirror: @Sendable (_ appliance: Appliance) -> AptSource?
     /// The installer kernel and initrd for a host, as paths in the boot root, or nil for kiln's own
     /// (the lab file's `installer:`, else Debian's netboot installer).
-    public var installer: @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
+    public var installer:
+        @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
 
     public init(
         mirror: @escaping @Sendable (_ appliance: Appliance) -> AptSource? = { _ in nil },
-        installer: @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
-            kernel: String, initrd: String
-        )? = { _, _ in nil }
+        installer:
+            @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
+                kernel: String, initrd: String
+            )? = { _, _ in nil }
     ) {
         self.mirror = mirror
         self.installer = installer
@@ -59,8 +61,11 @@ public final class LabBootFiles: BootFileProvider {
     /// - Throws: `NetBootError` when its state folder cannot be read; the old file stays in use.
     public func update(_ config: LabConfig) throws {
         let old = current.withLock { $0 }
-        let state = old.config.stateDirectory == config.stateDirectory ? old.state : try LabState(
-            directory: config.stateDirectory)
+        let state =
+            old.config.stateDirectory == config.stateDirectory
+            ? old.state
+            : try LabState(
+                directory: config.stateDirectory)
         current.withLock { $0 = Current(config: config, state: state) }
     }
 
@@ -84,7 +89,9 @@ public final class LabBootFiles: BootFileProvider {
         if let chosen = services.installer(host, appliance) {
             files = chosen
         } else if host.installer != nil {
-            files = ("\(Self.hostInstallerFolder)/\(host.name)/linux", "\(Self.hostInstallerFolder)/\(host.name)/initrd")
+            files = (
+                "\(Self.hostInstallerFolder)/\(host.name)/linux", "\(Self.hostInstallerFolder)/\(host.name)/initrd"
+            )
         } else if appliance.os.name == .debian, let version = appliance.os.majorVersion {
             files = BootFileTree.installerPaths(debian: version)
         } else {
@@ -94,7 +101,8 @@ public final class LabBootFiles: BootFileProvider {
             return .localDisk
         }
         let arguments = Self.kernelArguments(host: host, appliance: appliance, httpBase: base)
-        return .install(name: host.name, InstallerBoot(kernel: files.kernel, initrd: files.initrd, arguments: arguments))
+        return .install(
+            name: host.name, InstallerBoot(kernel: files.kernel, initrd: files.initrd, arguments: arguments))
     }
 
     /// The installer's kernel command line: where its answers are, the console, the lab's extra arguments.
@@ -144,8 +152,7 @@ public final class LabBootFiles: BootFileProvider {
             var name = last.dropFirst("grub.cfg-".count)
             if name.hasPrefix("01-") { name = name.dropFirst(3) }
             guard let mac = MACAddress(String(name)) else { return nil }
-            let port80 = config.http?.port == 80
-            return bytes(BootMenus.grub(logged(action(for: mac), mac, "grub"), server: config.address, httpOnPort80: port80))
+            return bytes(BootMenus.grub(logged(action(for: mac), mac, "grub"), server: config.address))
         }
         guard client.transport == .http || parts.first == "ipxe" || last == "boot.ipxe" else { return nil }
         let base = config.httpBase ?? "http://\(config.address)"
@@ -219,7 +226,9 @@ public final class LabBootFiles: BootFileProvider {
             }
         } else {
             let end = lines.firstIndex(of: "# End") ?? lines.count
-            lines.insert(contentsOf: ["# Tell kiln this host is installed", "d-i preseed/late_command string \(command)", ""], at: end)
+            lines.insert(
+                contentsOf: ["# Tell kiln this host is installed", "d-i preseed/late_command string \(command)", ""],
+                at: end)
         }
         return lines.joined(separator: "\n")
     }
@@ -230,7 +239,8 @@ public final class LabBootFiles: BootFileProvider {
             logger.info("lab: \(mac) boots its local disk", metadata: ["loader": "\(loader)"])
         case .install(let name, let boot):
             logger.notice(
-                "lab: \(name) boots the installer", metadata: ["mac": "\(mac)", "loader": "\(loader)", "kernel": "\(boot.kernel)"])
+                "lab: \(name) boots the installer",
+                metadata: ["mac": "\(mac)", "loader": "\(loader)", "kernel": "\(boot.kernel)"])
         }
         return action
     }

@@ -58,8 +58,8 @@ struct LabFileReader {
 
     static let topKeys = ["address", "interface", "tftp", "http", "dhcp", "boot_loaders", "state", "hosts"]
     static let dhcpKeys = ["mode", "range", "netmask", "router", "dns", "lease_time", "lease_file"]
-    static let loaderKeys = ["bios", "uefi"]
-    static let hostKeys = ["mac", "name", "description", "address", "kernel_args", "installer"]
+    static let loaderKeys = ["bios", "uefi", "ipxe"]
+    static let hostKeys = ["mac", "name", "description", "address", "kernel_args", "installer", "boot_loaders"]
     static let installerKeys = ["kernel", "initrd"]
 
     func mark(_ node: Node) -> SourceMark {
@@ -155,12 +155,8 @@ struct LabFileReader {
         if let node = top["tftp"], let value = listen(node, "tftp", defaultPort: 69) { tftp = value }
         var http: HostPort? = HostPort(host: "::", port: 80)
         if let node = top["http"], let value = listen(node, "http", defaultPort: 80) { http = value }
-        var bios = LabConfig.BIOSLoader.pxelinux
-        var uefi = LabConfig.UEFILoader.grub
-        if let node = top["boot_loaders"], let loaders = fields(node, allowed: Self.loaderKeys, what: "boot_loaders") {
-            if let node = loaders["bios"] { bios = choice(node, "boot_loaders.bios") ?? bios }
-            if let node = loaders["uefi"] { uefi = choice(node, "boot_loaders.uefi") ?? uefi }
-        }
+        var loaders = LabConfig.Loaders()
+        if let node = top["boot_loaders"] { loaders = loaderChoice(node, defaults: loaders) }
         let labName = file.split(separator: "/").last.map(String.init) ?? "lab"
         var state = folder + "/" + labName + ".state"
         if let node = top["state"], let value = path(node, "state") { state = value }
@@ -169,7 +165,7 @@ struct LabFileReader {
         var hosts: [LabConfig.Host] = []
         if let node = top["hosts"] {
             if let list = node.sequence {
-                for item in list { if let host = host(item) { hosts.append(host) } }
+                for item in list { if let host = host(item, loaders: loaders) { hosts.append(host) } }
             } else if !(node.scalar?.string.isEmpty ?? false) {
                 fail(node, "hosts must be a list")
             }
@@ -181,7 +177,7 @@ struct LabFileReader {
         guard let address else { return nil }
         return LabConfig(
             path: folder + "/" + labName, address: address, interface: interface, tftp: tftp, http: http, dhcp: dhcp,
-            biosLoader: bios, uefiLoader: uefi, stateDirectory: state, hosts: hosts)
+            loaders: loaders, stateDirectory: state, hosts: hosts)
     }
 
     mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T?
@@ -193,6 +189,26 @@ struct LabFileReader {
             return nil
         }
         return value
+    }
+
+    /// A `boot_loaders` map; keys it does not name keep `defaults`.
+    mutating func loaderChoice(_ node: Node, defaults: LabConfig.Loaders) -> LabConfig.Loaders {
+        var loaders = defaults
+        guard let map = fields(node, allowed: Self.loaderKeys, what: "boot_loaders") else { return loaders }
+        if let node = map["bios"], let value: LabConfig.BIOSLoader = choice(node, "boot_loaders.bios") {
+            loaders.bios = value
+        }
+        if let node = map["uefi"], let value: LabConfig.UEFILoader = choice(node, "boot_loaders.uefi") {
+            loaders.uefi = value
+        }
+        if let node = map["ipxe"], let text = string(node, "boot_loaders.ipxe") {
+            switch text {
+            case "script": loaders.ipxeScript = true
+            case "loader": loaders.ipxeScript = false
+            default: fail(node, "boot_loaders.ipxe '\(text)' is not one of script, loader")
+            }
+        }
+        return loaders
     }
 
     mutating func dhcpSettings(_ node: Node, default settings: LabConfig.DHCPSettings) -> LabConfig.DHCPSettings? {
@@ -234,7 +250,7 @@ struct LabFileReader {
         return settings
     }
 
-    mutating func host(_ node: Node) -> LabConfig.Host? {
+    mutating func host(_ node: Node, loaders labLoaders: LabConfig.Loaders) -> LabConfig.Host? {
         guard let map = fields(node, allowed: Self.hostKeys, what: "a host") else { return nil }
         var mac: MACAddress?
         if let node = map["mac"], let text = string(node, "mac") {
@@ -279,10 +295,12 @@ struct LabFileReader {
                 fail(node, "installer needs both 'kernel' and 'initrd'")
             }
         }
+        var loaders: LabConfig.Loaders?
+        if let node = map["boot_loaders"] { loaders = loaderChoice(node, defaults: labLoaders) }
         guard let mac, let name, let description else { return nil }
         return LabConfig.Host(
             mac: mac, name: name, description: description, address: address, kernelArgs: kernelArgs,
-            installer: installer, mark: mark(node))
+            installer: installer, loaders: loaders, mark: mark(node))
     }
 
     mutating func checkUnique(_ hosts: [LabConfig.Host], address: IPv4Address?, dhcp: LabConfig.DHCPSettings) {

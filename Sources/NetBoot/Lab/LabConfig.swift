@@ -53,6 +53,21 @@ public struct LabConfig: Sendable, Equatable {
         case grub, ipxe
     }
 
+    /// Which first stage each kind of client gets.
+    public struct Loaders: Sendable, Equatable {
+        public var bios: BIOSLoader
+        public var uefi: UEFILoader
+        /// Whether iPXE (user class "iPXE") gets its HTTP script (true) or the first stage for its
+        /// firmware, like any PXE client (false: iPXE then loads pxelinux or GRUB).
+        public var ipxeScript: Bool
+
+        public init(bios: BIOSLoader = .pxelinux, uefi: UEFILoader = .grub, ipxeScript: Bool = true) {
+            self.bios = bios
+            self.uefi = uefi
+            self.ipxeScript = ipxeScript
+        }
+    }
+
     /// One lab host.
     public struct Host: Sendable, Equatable {
         public var mac: MACAddress
@@ -66,14 +81,17 @@ public struct LabConfig: Sendable, Equatable {
         /// An installer kernel and initrd of the host's own (absolute paths); nil for the one kiln takes
         /// from Debian's netboot package.
         public var installer: (kernel: String, initrd: String)?
+        /// The host's own boot loaders, when they differ from the lab's.
+        public var loaders: Loaders?
         /// Where the host is written in the lab file.
         public var mark: SourceMark
 
         public init(
             mac: MACAddress, name: String, description: String, address: IPv4Address? = nil,
-            kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil,
+            kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil, loaders: Loaders? = nil,
             mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
         ) {
+            self.loaders = loaders
             self.mac = mac
             self.name = name
             self.description = description
@@ -86,7 +104,7 @@ public struct LabConfig: Sendable, Equatable {
         public static func == (a: Host, b: Host) -> Bool {
             a.mac == b.mac && a.name == b.name && a.description == b.description && a.address == b.address
                 && a.kernelArgs == b.kernelArgs && a.installer?.kernel == b.installer?.kernel
-                && a.installer?.initrd == b.installer?.initrd && a.mark == b.mark
+                && a.installer?.initrd == b.installer?.initrd && a.loaders == b.loaders && a.mark == b.mark
         }
     }
 
@@ -101,16 +119,15 @@ public struct LabConfig: Sendable, Equatable {
     /// nil when off.
     public var http: HostPort?
     public var dhcp: DHCPSettings
-    public var biosLoader: BIOSLoader
-    public var uefiLoader: UEFILoader
+    public var loaders: Loaders
     /// Absolute path of the folder where kiln keeps which hosts finished installing.
     public var stateDirectory: String
     public var hosts: [Host]
 
     public init(
         path: String, address: IPv4Address, interface: String? = nil, tftp: HostPort? = HostPort(host: "::", port: 69),
-        http: HostPort? = HostPort(host: "::", port: 80), dhcp: DHCPSettings, biosLoader: BIOSLoader = .pxelinux,
-        uefiLoader: UEFILoader = .grub, stateDirectory: String, hosts: [Host] = []
+        http: HostPort? = HostPort(host: "::", port: 80), dhcp: DHCPSettings, loaders: Loaders = Loaders(),
+        stateDirectory: String, hosts: [Host] = []
     ) {
         self.path = path
         self.address = address
@@ -118,8 +135,7 @@ public struct LabConfig: Sendable, Equatable {
         self.tftp = tftp
         self.http = http
         self.dhcp = dhcp
-        self.biosLoader = biosLoader
-        self.uefiLoader = uefiLoader
+        self.loaders = loaders
         self.stateDirectory = stateDirectory
         self.hosts = hosts
     }

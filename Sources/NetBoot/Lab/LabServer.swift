@@ -33,14 +33,17 @@ public final class LabServer: Sendable {
             var configuration = tftpConfiguration ?? TFTPServerConfiguration(root: root)
             configuration.root = root
             configuration.generated = generated
-            tftp = try await TFTPServer.bind(
-                host: address.host, port: address.port, configuration: configuration, logger: logger)
+            tftp = try await Self.anyAddress(address) { host in
+                try await TFTPServer.bind(host: host, port: address.port, configuration: configuration, logger: logger)
+            }
         } else {
             tftp = nil
         }
         if let address = config.http {
-            http = try await HTTPBootServer.bind(
-                host: address.host, port: address.port, root: root, generated: generated, logger: logger)
+            http = try await Self.anyAddress(address) { host in
+                try await HTTPBootServer.bind(
+                    host: host, port: address.port, root: root, generated: generated, logger: logger)
+            }
         } else {
             http = nil
         }
@@ -54,26 +57,49 @@ public final class LabServer: Sendable {
             proxy = [
                 try await ProxyDHCPServer.bind(
                     host: "0.0.0.0", port: 67, interface: config.interface, serverAddress: config.address,
-                    loaders: loaders, logger: logger),
+                    loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
                 try await ProxyDHCPServer.bind(
                     host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
-                    loaders: loaders, logger: logger),
+                    loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
             ]
         case .server:
             guard let settings = Self.dhcpSettings(config) else {
                 throw NetBootError(.configuration, "dhcp mode 'server' needs a range")
             }
             dhcp = try await DHCPServer.bind(interface: config.interface, settings: settings, logger: logger)
-            proxy = []
+            // PXE firmware may still ask the boot server on 4011 (PXE 2.1 section 2.2.5).
+            proxy = [
+                try await ProxyDHCPServer.bind(
+                    host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
+                    loaders: settings.loaders, hostLoaders: settings.hostLoaders, logger: logger)
+            ]
+        }
+    }
+
+    /// Binds `address`; "every address" (`::`) falls back to IPv4's `0.0.0.0` where IPv6 is not available
+    /// (a lab network namespace whose bridge has no IPv6 address yet).
+    static func anyAddress<T>(_ address: HostPort, _ bind: (String) async throws -> T) async throws -> T {
+        do {
+            return try await bind(address.host)
+        } catch  where address.host == "::" {
+            return try await bind("0.0.0.0")
         }
     }
 
     /// What DHCP names as the first stage for each kind of client.
-    public static func loaders(_ config: LabConfig) -> BootLoaders {
-        BootLoaders(
-            bios: config.biosLoader == .pxelinux ? "pxelinux.0" : "undionly.kpxe",
-            uefi64: config.uefiLoader == .grub ? "grubnetx64.efi" : "ipxe.efi",
-            ipxeScript: config.httpBase.map { "\($0)/ipxe/{mac}" })
+    public static func loaders(_ config: LabConfig, _ choice: LabConfig.Loaders? = nil) -> BootLoaders {
+        let choice = choice ?? config.loaders
+        return BootLoaders(
+            bios: choice.bios == .pxelinux ? "pxelinux.0" : "undionly.kpxe",
+            uefi64: choice.uefi == .grub ? "grubnetx64.efi" : "ipxe.efi",
+            ipxeScript: choice.ipxeScript ? config.httpBase.map { "\($0)/ipxe/{mac}" } : nil)
+    }
+
+    /// The hosts whose boot loaders differ from the lab's.
+    static func hostLoaders(_ config: LabConfig) -> [MACAddress: BootLoaders] {
+        var result: [MACAddress: BootLoaders] = [:]
+        for host in config.hosts { if let choice = host.loaders { result[host.mac] = loaders(config, choice) } }
+        return result
     }
 
     static func dhcpSettings(_ config: LabConfig) -> DHCPServerSettings? {
@@ -87,7 +113,7 @@ public final class LabServer: Sendable {
         return DHCPServerSettings(
             server: config.address, pool: pool, netmask: config.dhcp.netmask, router: config.dhcp.router,
             dns: config.dhcp.dns, leaseTime: config.dhcp.leaseTime, leaseFile: config.dhcp.leaseFile, fixed: fixed,
-            names: names, loaders: loaders(config))
+            names: names, loaders: loaders(config), hostLoaders: hostLoaders(config))
     }
 
     /// One line per socket, for the command to print.
@@ -134,7 +160,8 @@ public final class LabServer: Sendable {
         do {
             config = try LabConfig.load(old.path)
         } catch let error as NetBootError {
-            logger.error("lab: \(old.path) changed but has errors; keeping the previous configuration\n\(error.message)")
+            logger.error(
+                "lab: \(old.path) changed but has errors; keeping the previous configuration\n\(error.message)")
             return false
         } catch {
             logger.error("lab: \(old.path): \(error); keeping the previous configuration")

@@ -229,7 +229,8 @@ public final class TFTPServer: Sendable {
         } else {
             do {
                 let vouched = try await configuration.generated.diskFile(at: relative, for: client)
-                let opened = try vouched.map { try BootRoot.openVouched($0, as: relative) }
+                let opened =
+                    try vouched.map { try BootRoot.openVouched($0, as: relative) }
                     ?? configuration.root.open(relative)
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {

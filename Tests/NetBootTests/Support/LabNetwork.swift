@@ -20,8 +20,10 @@ final class LabNetwork {
             throw error
         }
         let commands: [[String]] = [
-            ["ip", "link", "add", "veth-kiln", "netns", server.name, "type", "veth", "peer", "name", "veth-host",
-             "netns", client.name],
+            [
+                "ip", "link", "add", "veth-kiln", "netns", server.name, "type", "veth", "peer", "name", "veth-host",
+                "netns", client.name,
+            ],
             server.exec(["ip", "addr", "add", "192.0.2.1/24", "dev", "veth-kiln"]),
             server.exec(["ip", "link", "set", "veth-kiln", "up"]),
             client.exec(["ip", "link", "set", "veth-host", "up"]),
@@ -53,11 +55,11 @@ final class LabKiln: Sendable {
     let process: Subprocess
     let log: String
 
-    /// Starts kiln with the lab file in `namespace` and waits for its "serving" line.
-    init(config: String, extra: [String] = [], namespace: NetworkNamespace, logDir: String) async throws {
+    /// Starts kiln with the lab file (in `namespace` if given) and waits for its "serving" line.
+    init(config: String, extra: [String] = [], namespace: NetworkNamespace?, logDir: String) async throws {
         log = logDir + "/kiln-lab-\(UUID().uuidString.prefix(8)).log"
-        process = Subprocess(
-            namespace.exec([Tools.kiln, "serve", "--config", config] + extra), output: .logFile(log))
+        let argv = [Tools.kiln, "serve", "--config", config] + extra
+        process = Subprocess(namespace?.exec(argv) ?? argv, output: .logFile(log))
         try process.start()
         let deadline = ContinuousClock.now + .seconds(60)
         while !logText.contains("kiln: serving ") {
@@ -73,6 +75,13 @@ final class LabKiln: Sendable {
     }
 
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// The port of a server kiln reported (`kiln: TFTP on 127.0.0.1:PORT`).
+    func port(_ server: String) -> Int? {
+        let prefix = "kiln: \(server) on "
+        guard let line = logText.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        return line.split(separator: ":").last.flatMap { Int($0) }
+    }
 
     func stop() async { await process.stop() }
 }
