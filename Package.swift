@@ -82,8 +82,11 @@ let package = Package(
             name: "NetBoot",
             dependencies: [
                 "KilnSupport",
+                "KilnArchive",
                 "Appliance",
                 "Autoinstall",
+                "Packages",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

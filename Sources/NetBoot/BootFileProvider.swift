@@ -25,6 +25,37 @@ public struct BootClient: Sendable, Equatable {
 public protocol BootFileProvider: Sendable {
     /// The file generated for `path`, or nil when `path` is not a generated file (then the disk answers).
     func file(at path: String, for client: BootClient) async throws -> [UInt8]?
+
+    /// A file outside the boot root served for `path` (an absolute path the provider vouches for, such
+    /// as a lab host's own installer kernel), or nil.
+    func diskFile(at path: String, for client: BootClient) async throws -> String?
+}
+
+extension BootFileProvider {
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? { nil }
+}
+
+/// Providers asked in order: the first one that answers a path wins.
+public struct ChainedFiles: BootFileProvider {
+    public var providers: [any BootFileProvider]
+
+    public init(_ providers: [any BootFileProvider]) {
+        self.providers = providers
+    }
+
+    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+        for provider in providers {
+            if let bytes = try await provider.file(at: path, for: client) { return bytes }
+        }
+        return nil
+    }
+
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
+        for provider in providers {
+            if let file = try await provider.diskFile(at: path, for: client) { return file }
+        }
+        return nil
+    }
 }
 
 /// A `BootFileProvider` made of a closure.

@@ -137,7 +137,9 @@ public final class HTTPBootServer: Sendable {
             source = TFTPSource(bytes: ByteBuffer(bytes: bytes))
         } else {
             do {
-                let opened = try root.open(relative)
+                let vouched = try await generated.diskFile(
+                    at: relative, for: BootClient(address: peer, transport: .http))
+                let opened = try vouched.map { try BootRoot.openVouched($0, as: relative) } ?? root.open(relative)
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {
                 try await send(error.code == .notFound ? .notFound : .forbidden)
