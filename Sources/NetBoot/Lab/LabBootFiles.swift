@@ -2,20 +2,21 @@ import Appliance
 import Autoinstall
 import Foundation
 import Logging
+import Packages
 import Synchronization
 
 /// Hooks through which other parts of kiln change what lab hosts install from.
 public struct LabServices: Sendable {
     /// The package mirror a Debian-family installer uses, or nil for the description's repos or the
     /// host's apt sources. Called for every preseed, with the host's description.
-    public var mirror: @Sendable (_ appliance: Appliance) -> AptSource?
+    public var mirror: @Sendable (_ appliance: Appliance) -> ArchiveSource?
     /// The installer kernel and initrd for a host, as paths in the boot root, or nil for kiln's own
     /// (the lab file's `installer:`, else Debian's netboot installer).
     public var installer:
         @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
 
     public init(
-        mirror: @escaping @Sendable (_ appliance: Appliance) -> AptSource? = { _ in nil },
+        mirror: @escaping @Sendable (_ appliance: Appliance) -> ArchiveSource? = { _ in nil },
         installer:
             @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
                 kernel: String, initrd: String
@@ -196,7 +197,7 @@ public final class LabBootFiles: BootFileProvider {
         do {
             switch appliance.os.name.family {
             case .debian:
-                let mirror = services.mirror(appliance).map { [$0] } ?? HostAptSources.read()
+                let mirror = try services.mirror(appliance).map { [$0] } ?? AptSources.load()
                 let preseed = try PreseedRenderer(hostSources: mirror).render(appliance)
                 text = Self.addingLateCommand("wget -q -O /dev/null \(done)", to: preseed)
             case .redHat:
@@ -204,7 +205,7 @@ public final class LabBootFiles: BootFileProvider {
                 text = kickstart + "\n%post\ncurl -fsS -o /dev/null \(done) || wget -q -O /dev/null \(done)\n%end\n"
             }
         } catch {
-            throw NetBootError(.configuration, "\(host.description): \(error.message)")
+            throw NetBootError(.configuration, "\(host.description): \((error as? AutoinstallError)?.message ?? "\(error)")")
         }
         logger.notice(
             "lab: \(appliance.os.name.family == .debian ? "preseed" : "kickstart") for \(host.name) rendered from \(host.description)",
