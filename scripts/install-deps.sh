@@ -11,6 +11,8 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
   # judges for the builder guest's cpio and ELF readers
   cpio binutils zstd
+  # judge for the partition tables kiln describes
+  fdisk
   # archive signatures
   gpgv debian-archive-keyring
   # PXE clients and network namespaces

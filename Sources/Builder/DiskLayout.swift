@@ -58,11 +58,9 @@ public struct DiskLayout: Sendable, Equatable {
             throw BuilderError("the description has no / partition")
         }
         for partition in partitions {
-            switch partition.type {
-            case .ext4, .ext3, .vfat, .swap: break
-            case .xfs, .btrfs:
-                throw BuilderError(
-                    "\(partition.mountPoint): kiln build makes ext4, ext3, vfat and swap; \(partition.type.rawValue) is only for installer-driven installs for now")
+            // mkfs.xfs (xfsprogs 5.19 and later) refuses file systems under 300 MiB.
+            if partition.type == .xfs && partition.size.mebibytes < 300 && !partition.grow {
+                throw BuilderError("\(partition.mountPoint): an xfs file system needs at least 300 MiB, not \(partition.size)")
             }
             if partition.passphrase != nil {
                 throw BuilderError("\(partition.mountPoint): encrypted partitions are only for installer-driven installs for now")
@@ -107,8 +105,9 @@ public struct DiskLayout: Sendable, Equatable {
                 lines.append("UUID=\(id) none swap sw 0 0")
                 continue
             }
-            let options = slot.mountOptions ?? (fs == .vfat ? "defaults" : "errors=remount-ro")
-            let pass = mountPoint == "/" ? 1 : 2
+            let options = slot.mountOptions ?? ([.ext4, .ext3].contains(fs) ? "errors=remount-ro" : "defaults")
+            // xfs and btrfs check themselves when mounted; their fsck helpers do nothing at boot.
+            let pass = [.xfs, .btrfs].contains(fs) ? 0 : mountPoint == "/" ? 1 : 2
             lines.append("UUID=\(id) \(mountPoint) \(fs.rawValue) \(options) 0 \(pass)")
         }
         return lines.joined(separator: "\n") + "\n"

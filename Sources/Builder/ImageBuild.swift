@@ -84,7 +84,8 @@ public struct ImageBuild: Sendable {
             AtomicOutput.unregisterScratchDirectory(work)
         }
 
-        let recipe = BuilderGuestRecipe(packages: builderPackages.map(\.path), sourceDateEpoch: 0)
+        let recipe = FilesystemTools.needed(by: appliance.hardware.partitions)
+            .recipe(packages: builderPackages.map(\.path), sourceDateEpoch: 0)
         let guest: BuilderGuest
         do {
             guest = try BuilderGuest.prepare(recipe, cacheDirectory: options.cacheDirectory, progress: progress)

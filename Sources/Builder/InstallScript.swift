@@ -31,6 +31,8 @@ enum InstallScript {
             dev=$(part "$number")
             case "$fs" in
                 ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
+                xfs) /kiln/bin/mkfs.xfs -q -f -m "uuid=$id" -L "$(echo "$label" | cut -c1-12)" "$dev" ;;
+                btrfs) /kiln/bin/mkfs.btrfs -q -f -U "$id" -L "$label" "$dev" > /dev/null ;;
                 vfat) /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
                 swap) : ;;  # made from the target's mkswap, which takes a UUID
             esac

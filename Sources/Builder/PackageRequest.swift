@@ -41,6 +41,7 @@ public struct PackageRequest: Sendable {
         }
         self.sources = sources
         packages = Array(Set(appliance.packages + Self.imagePackages(for: appliance))).sorted()
+        builderPackages += FilesystemTools.needed(by: appliance.hardware.partitions).builderPackages
         fileURLs = appliance.files.flatMap(\.sources).compactMap {
             if case .url(let url) = $0 { url } else { nil }
         }
@@ -48,11 +49,12 @@ public struct PackageRequest: Sendable {
 
     /// What kiln adds to a Debian image beyond the description's own packages: an init, a kernel,
     /// the boot loaders for the firmware, merged-/usr, ifupdown with a DHCP client for the network,
-    /// and what the description's settings need (sudo, locales).
+    /// and what the description's settings need (sudo, locales, xfsprogs, btrfs-progs).
     static func imagePackages(for appliance: Appliance) -> [String] {
         let firmware = appliance.hardware.firmware
         var names = BuiltInPackages.debian(bios: firmware != .uefi, uefi: firmware != .bios)
         names += ["usr-is-merged", "ifupdown", "isc-dhcp-client"]
+        names += FilesystemTools.needed(by: appliance.hardware.partitions).targetPackages
         if appliance.users.contains(where: \.sudo) { names.append("sudo") }
         if !["C", "C.UTF-8", "POSIX"].contains(appliance.os.locale) { names.append("locales") }
         return names
