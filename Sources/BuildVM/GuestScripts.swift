@@ -7,6 +7,8 @@ enum GuestScripts {
     /// The disk serial numbers that tell the guest which virtio disk is which (`/sys/block/vdX/serial`).
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
+    /// A second writable disk, where a job writes file systems the host moves into the target.
+    public static let fileSystemSerial = "kiln-fs"
 
     /// Where the recipe's programs are linked by name. Debian's busybox runs its own applet for a
     /// bare command name even when PATH holds the real program, so jobs use these paths.
