@@ -164,8 +164,17 @@ enum InstallScript {
             tries=0
             while [ ! -b "$FSDISK$number" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source
+            used=$(df -k /kiln-source | awk 'NR == 2 { print $3 }')
             /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" \
-                -L "$label" -d /kiln-source "$FSDISK$number"
+                -L "$label" -d /kiln-source "$FSDISK$number" &
+            pid=$!
+            # mke2fs -q is silent: the KiB written so far (sectors, field 7 of the disk's stat) show progress
+            while kill -0 "$pid" 2>/dev/null; do
+                sleep 5
+                read -r _ _ _ _ _ _ written _ < "/sys/block/${FSDISK##*/}/stat"
+                kiln-event progress "$((written / 2))/$used"
+            done
+            wait "$pid" || { kiln-event error "mke2fs -d failed for partition $number"; exit 1; }
             umount /kiln-source
         done < /job/filesystems
         sync

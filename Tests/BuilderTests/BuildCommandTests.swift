@@ -78,6 +78,23 @@ struct BuildCommandTests {
         #expect(code == 0, "kiln test of the \(format) failed:\n\(err)")
     }
 
+    /// SPEC, "Hermetic and reproducible": the same description and lockfile, and SOURCE_DATE_EPOCH
+    /// left to kiln (derived from the lockfile), give the same raw and qcow2 bytes a second time.
+    @Test func secondBuildIsBitIdentical() async throws {
+        let first = try await BuildFixture.shared.build()
+        let second = try await BuildFixture.shared.rebuild()
+        for file in ["debian-minimal.raw", "debian-minimal.qcow2"] {
+            let (_, one) = try await Subprocess.output(["sha256sum", "\(first.output)/\(file)"])
+            let (_, two) = try await Subprocess.output(["sha256sum", "\(second)/\(file)"])
+            guard one.prefix(64) != two.prefix(64) else { continue }
+            // Where they differ, for whoever reads the failure: byte offsets (1-based) and values.
+            let (_, bytes) = try await Subprocess.output([
+                "sh", "-c", "cmp -l \"$1\" \"$2\" | head -n 20", "sh", "\(first.output)/\(file)", "\(second)/\(file)",
+            ])
+            Issue.record("\(file) differs between two builds:\n\(bytes)")
+        }
+    }
+
     @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
         let build = try await BuildFixture.shared.build()
         let output = "\(build.directory)/interrupted"
@@ -194,6 +211,26 @@ actor BuildFixture {
         if let built { return try await built.value }
         let task = Task { try await Self.makeBuild() }
         built = task
+        return try await task.value
+    }
+
+    private var rebuilt: Task<String, Error>?
+
+    /// A second build of the same description with the same lockfile, into another directory
+    /// (only the reproducibility test asks for it); returns that directory.
+    func rebuild() async throws -> String {
+        let first = try await build()
+        if let rebuilt { return try await rebuilt.value }
+        let task = Task {
+            let output = "\(first.directory)/again"
+            let (code, _, err) = try Self.kiln([
+                "build", first.description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format",
+                "qcow2,raw",
+            ])
+            guard code == 0 else { throw BuildFailure(message: "the second kiln build failed (\(code)):\n\(err)") }
+            return output
+        }
+        rebuilt = task
         return try await task.value
     }
 
