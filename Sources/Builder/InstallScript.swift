@@ -151,9 +151,9 @@ enum InstallScript {
         kiln-event step "writing the file systems reproducibly"
         FSDISK=
         for dir in /sys/block/vd*; do
-            serial=
-            [ -r "$dir/serial" ] && read -r serial < "$dir/serial"
-            [ "$serial" = kiln-fs ] && FSDISK=/dev/${dir##*/}
+            # sysfs ends the serial without a newline: read would fail, and set -e end the script
+            serial=$(cat "$dir/serial" 2>/dev/null || true)
+            if [ "$serial" = kiln-fs ]; then FSDISK=/dev/${dir##*/}; fi
         done
         [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
         /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
@@ -165,6 +165,7 @@ enum InstallScript {
             while [ ! -b "$FSDISK$number" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source
             used=$(df -k /kiln-source | awk 'NR == 2 { print $3 }')
+            read -r _ _ _ _ _ _ before _ < "/sys/block/${FSDISK##*/}/stat"
             /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" \
                 -L "$label" -d /kiln-source "$FSDISK$number" &
             pid=$!
@@ -172,7 +173,9 @@ enum InstallScript {
             while kill -0 "$pid" 2>/dev/null; do
                 sleep 5
                 read -r _ _ _ _ _ _ written _ < "/sys/block/${FSDISK##*/}/stat"
-                kiln-event progress "$((written / 2))/$used"
+                done_kib=$(((written - before) / 2))
+                if [ "$done_kib" -gt "$used" ]; then done_kib=$used; fi
+                kiln-event progress "$done_kib/$used"
             done
             wait "$pid" || { kiln-event error "mke2fs -d failed for partition $number"; exit 1; }
             umount /kiln-source

@@ -9,7 +9,7 @@ import Testing
 /// `kiln build` as a user runs it: the default appliance, locked and fetched with network, then
 /// built with `--locked --offline` inside an empty network namespace, judged by qemu-img, util-linux
 /// and a real boot under SeaBIOS and OVMF.
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx"))
+@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx, e2fsck"))
 struct BuildCommandTests {
     @Test func defaultApplianceBuildsOfflineAndIsAValidDisk() async throws {
         let build = try await BuildFixture.shared.build()
@@ -30,6 +30,13 @@ struct BuildCommandTests {
             "21686148-6449-6e6f-744e-656564454649", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
             "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
         ])
+
+        // The root file system, written by mke2fs -d and re-stamped by kiln on the host, passes
+        // e2fsck: inode checksums, counts, directories.
+        let (_, starts) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "START", raw])
+        let rootStart = try #require(starts.split(separator: "\n").last.flatMap { Int($0) })
+        let (fsck, fsckReport) = try await Subprocess.output(["e2fsck", "-f", "-n", "\(raw)?offset=\(rootStart * 512)"])
+        #expect(fsck.succeeded, "e2fsck: \(fsckReport)")
 
         // The manifest names every output with its real size and SHA-256.
         let manifest = try JSONSerialization.jsonObject(
@@ -166,7 +173,8 @@ actor BuildFixture {
 
     static var canRun: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: kilnPath)
-            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum"]
+            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum",
+                "/usr/sbin/e2fsck"]
             .allSatisfy(FileManager.default.isExecutableFile(atPath:))
             && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
     }
