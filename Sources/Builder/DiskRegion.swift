@@ -22,7 +22,8 @@ struct DiskRegion {
                 return pread(descriptor, base + done, count - done, off_t(start + offset) + off_t(done))
             }
             guard got > 0 else {
-                throw BuilderError("\(path): cannot read at \(start + offset): \(got == 0 ? "end of file" : Self.errorText)")
+                throw BuilderError(
+                    "\(path): cannot read at \(start + offset): \(got == 0 ? "end of file" : Self.errorText)")
             }
             done += got
         }

@@ -34,7 +34,8 @@ struct Ext4Timestamps {
         let inodeSize = sb.le32(0x4C) == 0 ? 128 : Int(sb.le16(0x58))
         let descriptorSize = is64Bit ? Int(sb.le16(0xFE)) : 32
         let checksummed = sb.le32(0x64) & Self.roCompatMetadataCsum != 0
-        let seed = incompat & Self.incompatCsumSeed != 0
+        let seed =
+            incompat & Self.incompatCsumSeed != 0
             ? sb.le32(0x270) : CRC32C.update(~0, sb[0x68..<0x78])
         guard blocksPerGroup > 0, inodesPerGroup > 0, inodeSize >= 128, descriptorSize >= 32 else {
             throw BuilderError("\(region.path): implausible ext4 superblock")

@@ -20,7 +20,7 @@ struct FATTimestamps {
         let fatCount = Int64(boot[16])
         let fatSize = Int64(boot.le32(36))
         guard boot[510] == 0x55, boot[511] == 0xAA, boot.le16(22) == 0, fatSize > 0, bytesPerSector >= 512,
-              sectorsPerCluster > 0
+            sectorsPerCluster > 0
         else {
             throw BuilderError("\(region.path): not a FAT32 file system")
         }
