@@ -66,11 +66,13 @@ public struct GuestRunner: Sendable {
 
     /// Boots the guest with `targetDisk` (a raw file, if any) and the job on a read-only input
     /// disk written into `workDirectory`; returns when the guest has reported and powered off.
+    /// `fileSystemDisk`, if any, is a second writable raw disk (serial `kiln-fs`) for the job.
     ///
     /// - Throws: `BuildVMError` with the console's last lines when QEMU fails, the guest hangs or
     ///   the job fails; `.interrupted` when the task is cancelled (QEMU is stopped first).
     public func run(
-        _ job: GuestJob, targetDisk: String?, workDirectory: String, progress: ProgressSink = .none
+        _ job: GuestJob, targetDisk: String?, fileSystemDisk: String? = nil, workDirectory: String,
+        progress: ProgressSink = .none
     ) async throws(BuildVMError) -> GuestRunResult {
         let inputDisk = "\(workDirectory)/kiln-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cpio"
         try InputDisk.write(job, to: inputDisk)
@@ -79,6 +81,10 @@ public struct GuestRunner: Sendable {
         if let targetDisk {
             disks.append(
                 VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
+        }
+        if let fileSystemDisk {
+            disks.append(
+                VirtualDisk(path: fileSystemDisk, format: "raw", readOnly: false, serial: GuestScripts.fileSystemSerial))
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
 

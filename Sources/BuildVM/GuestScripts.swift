@@ -7,6 +7,8 @@ enum GuestScripts {
     /// The disk serial numbers that tell the guest which virtio disk is which (`/sys/block/vdX/serial`).
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
+    /// A second writable disk, where a job writes file systems the host moves into the target.
+    public static let fileSystemSerial = "kiln-fs"
 
     /// What the guest prints every 10 s while its job runs (sequence 0: never a protocol message).
     static let heartbeatLine = "KILN:0:alive:"

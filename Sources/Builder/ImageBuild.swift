@@ -105,21 +105,32 @@ public struct ImageBuild: Sendable {
         let job = try install.guestJob(workDirectory: work)
 
         let raw = "\(work)/disk.raw"
-        guard files.createFile(atPath: raw, contents: nil), truncate(raw, off_t(layout.sizeMiB * 1_048_576)) == 0 else {
-            throw BuilderError("cannot create the target disk \(raw)")
+        // The guest rewrites each ext file system onto this disk (see ReproducibleFileSystems).
+        let fileSystems = "\(work)/filesystems.raw"
+        for disk in [raw, fileSystems] {
+            guard files.createFile(atPath: disk, contents: nil), truncate(disk, off_t(layout.sizeMiB * 1_048_576)) == 0
+            else {
+                throw BuilderError("cannot create the target disk \(disk)")
+            }
         }
         var runOptions = GuestRunOptions()
         runOptions.accelerator = options.accelerator
         runOptions.memoryMiB = options.guestMemoryMiB
         runOptions.consoleLog = "\(work)/guest.log"
+        // What the guest's programs read from the clock starts at the same second in every build.
+        runOptions.clockStart = Int(options.sourceDateEpoch)
         let run: GuestRunResult
         do {
             run = try await GuestRunner(guest: guest, options: runOptions)
-                .run(job, targetDisk: raw, workDirectory: work, progress: progress)
+                .run(job, targetDisk: raw, fileSystemDisk: fileSystems, workDirectory: work, progress: progress)
         } catch {
             throw BuilderError(error.message, consoleTail: error.consoleTail)
         }
         unlink(rootTar)
+        progress(.step("settle", "moving the rewritten file systems into place"))
+        try ReproducibleFileSystems.finish(
+            raw: raw, fileSystemDisk: fileSystems, layout: layout, sourceDateEpoch: options.sourceDateEpoch)
+        unlink(fileSystems)
 
         progress(.step("export", "writing \(options.formats.map(\.label).joined(separator: ", "))"))
         var outputs: [Output] = []

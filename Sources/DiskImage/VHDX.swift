@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// VHDX structures (Microsoft [MS-VHDX] 2.2); every field is little-endian, GUIDs in Microsoft's
 /// mixed-endian layout.
 enum VHDX {

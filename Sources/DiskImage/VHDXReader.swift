@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// Reads dynamic and fixed VHDX files without a pending log (differencing disks are refused).
 final class VHDXReader: DiskReader {
     let file: ImageFile

@@ -68,6 +68,8 @@ struct BuildCommand: AsyncParsableCommand {
         options.accelerator = accel
         options.sourceDateEpoch = sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
+        // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.
+        setenv("SOURCE_DATE_EPOCH", String(options.sourceDateEpoch), 0)
         let build = ImageBuild(
             appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages, builderPackages: prepared.builderPackages,
             aptSources: request.sources, options: options)

@@ -10,7 +10,7 @@ import Testing
 /// `kiln build` as a user runs it: the default appliance, locked and fetched with network, then
 /// built with `--locked --offline` inside an empty network namespace, judged by qemu-img, util-linux
 /// and a real boot under SeaBIOS and OVMF.
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx"))
+@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx, e2fsck"))
 struct BuildCommandTests {
     @Test func defaultApplianceBuildsOfflineAndIsAValidDisk() async throws {
         let build = try await BuildFixture.shared.build()
@@ -31,6 +31,13 @@ struct BuildCommandTests {
             "21686148-6449-6e6f-744e-656564454649", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
             "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
         ])
+
+        // The root file system, written by mke2fs -d and re-stamped by kiln on the host, passes
+        // e2fsck: inode checksums, counts, directories.
+        let (_, starts) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "START", raw])
+        let rootStart = try #require(starts.split(separator: "\n").last.flatMap { Int($0) })
+        let (fsck, fsckReport) = try await Subprocess.output(["e2fsck", "-f", "-n", "\(raw)?offset=\(rootStart * 512)"])
+        #expect(fsck.succeeded, "e2fsck: \(fsckReport)")
 
         // The manifest names every output with its real size and SHA-256.
         let manifest = try JSONSerialization.jsonObject(
@@ -77,6 +84,23 @@ struct BuildCommandTests {
         try #require(converted == 0, "kiln convert failed: \(convertErr)")
         let (code, _, err) = try BuildFixture.kiln(["test", image, "--firmware", firmware, "--timeout", "600"])
         #expect(code == 0, "kiln test of the \(format) failed:\n\(err)")
+    }
+
+    /// SPEC, "Hermetic and reproducible": the same description and lockfile, and SOURCE_DATE_EPOCH
+    /// left to kiln (derived from the lockfile), give the same raw and qcow2 bytes a second time.
+    @Test func secondBuildIsBitIdentical() async throws {
+        let first = try await BuildFixture.shared.build()
+        let second = try await BuildFixture.shared.rebuild()
+        for file in ["debian-minimal.raw", "debian-minimal.qcow2"] {
+            let (_, one) = try await Subprocess.output(["sha256sum", "\(first.output)/\(file)"])
+            let (_, two) = try await Subprocess.output(["sha256sum", "\(second)/\(file)"])
+            guard one.prefix(64) != two.prefix(64) else { continue }
+            // Where they differ, for whoever reads the failure: byte offsets (1-based) and values.
+            let (_, bytes) = try await Subprocess.output([
+                "sh", "-c", "cmp -l \"$1\" \"$2\" | head -n 20", "sh", "\(first.output)/\(file)", "\(second)/\(file)",
+            ])
+            Issue.record("\(file) differs between two builds:\n\(bytes)")
+        }
     }
 
     @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
@@ -150,7 +174,8 @@ actor BuildFixture {
 
     static var canRun: Bool {
         getuid() == 0 && KilnProgram.isBuilt
-            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum"]
+            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum",
+                "/usr/sbin/e2fsck"]
             .allSatisfy(FileManager.default.isExecutableFile(atPath:))
             && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
     }
@@ -164,6 +189,26 @@ actor BuildFixture {
         if let built { return try await built.value }
         let task = Task { try await Self.makeBuild() }
         built = task
+        return try await task.value
+    }
+
+    private var rebuilt: Task<String, Error>?
+
+    /// A second build of the same description with the same lockfile, into another directory
+    /// (only the reproducibility test asks for it); returns that directory.
+    func rebuild() async throws -> String {
+        let first = try await build()
+        if let rebuilt { return try await rebuilt.value }
+        let task = Task {
+            let output = "\(first.directory)/again"
+            let (code, _, err) = try Self.kiln([
+                "build", first.description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format",
+                "qcow2,raw",
+            ])
+            guard code == 0 else { throw BuildFailure(message: "the second kiln build failed (\(code)):\n\(err)") }
+            return output
+        }
+        rebuilt = task
         return try await task.value
     }
 

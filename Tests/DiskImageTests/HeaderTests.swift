@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 import Testing
 
 @testable import DiskImage

@@ -1,0 +1,27 @@
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of VHDX headers and of ext4's
+/// metadata.
+public enum CRC32C {
+    private static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+        return c
+    }
+
+    /// The standard CRC-32C of `bytes` (initial value and final inversion ~0), as VHDX uses it.
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        ~update(0xFFFF_FFFF, bytes)
+    }
+
+    /// A running value with no final inversion, so that one field's checksum continues another's, as
+    /// ext4 chains them (`ext2fs_crc32c_le`: starting from ~0 or from the file system's seed).
+    public static func update(_ crc: UInt32, _ bytes: some Sequence<UInt8>) -> UInt32 {
+        var crc = crc
+        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return crc
+    }
+
+    /// `update` over a 32-bit value in little-endian byte order.
+    public static func update(_ crc: UInt32, le32 value: UInt32) -> UInt32 {
+        update(crc, (0..<4).map { UInt8((value >> (8 * UInt32($0))) & 0xFF) })
+    }
+}
