@@ -82,12 +82,16 @@ let package = Package(
             name: "NetBoot",
             dependencies: [
                 "KilnSupport",
+                "KilnArchive",
                 "Appliance",
                 "Autoinstall",
+                "Packages",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -116,7 +120,7 @@ let package = Package(
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
         .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport"]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands"]),
     ]

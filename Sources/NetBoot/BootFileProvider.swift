@@ -18,6 +18,14 @@ public struct BootClient: Sendable, Equatable {
     }
 }
 
+/// What a provider answers an HTTP request with.
+public enum BootFile: Sendable, Equatable {
+    /// Bytes made in memory.
+    case bytes([UInt8])
+    /// A regular file on disk, outside the boot root (a cached package), opened when served.
+    case path(String)
+}
+
 /// Files compiled when asked for (per-host boot menus, kickstarts, preseeds), served before the disk.
 ///
 /// Paths are relative to the boot root, `/`-separated, already checked to stay inside it
@@ -25,6 +33,38 @@ public struct BootClient: Sendable, Equatable {
 public protocol BootFileProvider: Sendable {
     /// The file generated for `path`, or nil when `path` is not a generated file (then the disk answers).
     func file(at path: String, for client: BootClient) async throws -> [UInt8]?
+
+    /// The file for `path` over HTTP, which may be a file on disk; by default `file(at:for:)`'s bytes.
+    func httpFile(at path: String, for client: BootClient) async throws -> BootFile?
+}
+
+extension BootFileProvider {
+    public func httpFile(at path: String, for client: BootClient) async throws -> BootFile? {
+        try await file(at: path, for: client).map(BootFile.bytes)
+    }
+}
+
+/// Several providers asked in order: the first that answers a path serves it.
+public struct BootFileProviders: BootFileProvider {
+    private let providers: [any BootFileProvider]
+
+    public init(_ providers: [any BootFileProvider]) {
+        self.providers = providers
+    }
+
+    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+        for provider in providers {
+            if let bytes = try await provider.file(at: path, for: client) { return bytes }
+        }
+        return nil
+    }
+
+    public func httpFile(at path: String, for client: BootClient) async throws -> BootFile? {
+        for provider in providers {
+            if let file = try await provider.httpFile(at: path, for: client) { return file }
+        }
+        return nil
+    }
 }
 
 /// A `BootFileProvider` made of a closure.
