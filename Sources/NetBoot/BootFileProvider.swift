@@ -18,14 +18,6 @@ public struct BootClient: Sendable, Equatable {
     }
 }
 
-/// What a provider answers an HTTP request with.
-public enum BootFile: Sendable, Equatable {
-    /// Bytes made in memory.
-    case bytes([UInt8])
-    /// A regular file on disk, outside the boot root (a cached package), opened when served.
-    case path(String)
-}
-
 /// Files compiled when asked for (per-host boot menus, kickstarts, preseeds), served before the disk.
 ///
 /// Paths are relative to the boot root, `/`-separated, already checked to stay inside it
@@ -34,19 +26,18 @@ public protocol BootFileProvider: Sendable {
     /// The file generated for `path`, or nil when `path` is not a generated file (then the disk answers).
     func file(at path: String, for client: BootClient) async throws -> [UInt8]?
 
-    /// The file for `path` over HTTP, which may be a file on disk; by default `file(at:for:)`'s bytes.
-    func httpFile(at path: String, for client: BootClient) async throws -> BootFile?
+    /// A file outside the boot root served for `path` (an absolute path the provider vouches for, such
+    /// as a lab host's own installer kernel), or nil.
+    func diskFile(at path: String, for client: BootClient) async throws -> String?
 }
 
 extension BootFileProvider {
-    public func httpFile(at path: String, for client: BootClient) async throws -> BootFile? {
-        try await file(at: path, for: client).map(BootFile.bytes)
-    }
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? { nil }
 }
 
-/// Several providers asked in order: the first that answers a path serves it.
-public struct BootFileProviders: BootFileProvider {
-    private let providers: [any BootFileProvider]
+/// Providers asked in order: the first one that answers a path wins.
+public struct ChainedFiles: BootFileProvider {
+    public var providers: [any BootFileProvider]
 
     public init(_ providers: [any BootFileProvider]) {
         self.providers = providers
@@ -59,9 +50,9 @@ public struct BootFileProviders: BootFileProvider {
         return nil
     }
 
-    public func httpFile(at path: String, for client: BootClient) async throws -> BootFile? {
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
         for provider in providers {
-            if let file = try await provider.httpFile(at: path, for: client) { return file }
+            if let file = try await provider.diskFile(at: path, for: client) { return file }
         }
         return nil
     }

@@ -75,6 +75,19 @@ public struct BootRoot: Sendable {
         return (descriptor, Int(info.st_size))
     }
 
+    /// Opens a regular file that a `BootFileProvider` named by its absolute path.
+    /// - Throws: `NetBootError(.notFound)` or `NetBootError(.refused)`.
+    static func openVouched(_ path: String, as relative: String) throws -> (descriptor: Int32, size: Int) {
+        let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw NetBootError(.notFound, "'\(relative)' not found (\(path))") }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw NetBootError(.refused, "'\(relative)' is not a regular file (\(path))")
+        }
+        return (descriptor, Int(info.st_size))
+    }
+
     /// Whether an absolute real path lies inside the root.
     func contains(_ real: String) -> Bool {
         path == "/" || real == path || real.hasPrefix(path + "/")

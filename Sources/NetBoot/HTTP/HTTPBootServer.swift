@@ -133,24 +133,13 @@ public final class HTTPBootServer: Sendable {
             return keepAlive
         }
         let source: TFTPSource
-        let answer: BootFile?
-        do {
-            answer = try await generated.httpFile(at: relative, for: BootClient(address: peer, transport: .http))
-        } catch {
-            logger.info("http: not generated", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            try await send((error as? NetBootError)?.code == .notFound ? .notFound : .internalServerError)
-            return keepAlive
-        }
-        if case .bytes(let bytes) = answer {
+        if let bytes = try await generated.file(at: relative, for: BootClient(address: peer, transport: .http)) {
             source = TFTPSource(bytes: ByteBuffer(bytes: bytes))
         } else {
             do {
-                let opened: (descriptor: Int32, size: Int)
-                if case .path(let path) = answer {
-                    opened = try HTTPBootServer.openOutsideRoot(path)
-                } else {
-                    opened = try root.open(relative)
-                }
+                let vouched = try await generated.diskFile(
+                    at: relative, for: BootClient(address: peer, transport: .http))
+                let opened = try vouched.map { try BootRoot.openVouched($0, as: relative) } ?? root.open(relative)
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {
                 try await send(error.code == .notFound ? .notFound : .forbidden)
@@ -198,18 +187,6 @@ public final class HTTPBootServer: Sendable {
         metadata["status"] = "\(status.code)"
         logger.info("http: sent", metadata: metadata)
         return keepAlive
-    }
-
-    /// Opens a provider's file on disk (a cached package): a regular file, read-only.
-    static func openOutsideRoot(_ path: String) throws -> (descriptor: Int32, size: Int) {
-        let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { throw NetBootError(.notFound, "'\(path)' cannot be opened") }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            close(descriptor)
-            throw NetBootError(.refused, "'\(path)' is not a regular file")
-        }
-        return (descriptor, Int(info.st_size))
     }
 
     /// The path of a request target, percent-decoded, without query or fragment; nil when the encoding is bad.

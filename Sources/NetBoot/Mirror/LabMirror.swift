@@ -72,11 +72,13 @@ public final class LabMirror: BootFileProvider {
     /// Mirror files are HTTP only: TFTP gets nothing here.
     public func file(at path: String, for client: BootClient) async throws -> [UInt8]? { nil }
 
-    public func httpFile(at path: String, for client: BootClient) async throws -> BootFile? {
+    /// The mirror's file for `path` (under `/<prefix>/`) on disk: an index, the key, or a cached package.
+    /// - Throws: `NetBootError(.notFound)` for a mirror path that it does not have.
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
         guard path.hasPrefix(prefix + "/") else { return nil }
         let rest = String(path.dropFirst(prefix.count + 1))
-        if rest == Self.keyringName { return .path(key.keyringPath) }
-        if rest == Self.armoredKeyName { return .path(key.armoredPath) }
+        if rest == Self.keyringName { return key.keyringPath }
+        if rest == Self.armoredKeyName { return key.armoredPath }
         if rest.hasPrefix("dists/") {
             // BootRoot.relativePath has already refused `..` and made the path relative.
             let file = "\(root)/\(rest)"
@@ -84,10 +86,10 @@ public final class LabMirror: BootFileProvider {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else {
                 throw NetBootError(.notFound, "mirror has no \(rest)")
             }
-            return .path(file)
+            return file
         }
         guard let package = pool[rest] else { throw NetBootError(.notFound, "mirror has no \(rest)") }
-        return .path(try await cachedFile(package))
+        return try await cachedFile(package)
     }
 
     /// The package's file in the cache, downloaded first when missing and a client is given.
