@@ -46,7 +46,6 @@ public struct MirrorSigningKey: Sendable {
         try await gpg(home: home, ["--output", "\(scratch)/kiln-lab-mirror.gpg", "--export", fingerprint])
         try await gpg(home: home, ["--output", "\(scratch)/kiln-lab-mirror.asc", "--armor", "--export", fingerprint])
         try write(Array((fingerprint + "\n").utf8), to: "\(scratch)/fingerprint")
-        await stopAgent(home: home)
         if rename(scratch, directory) != 0 && errno != EEXIST && errno != ENOTEMPTY {
             throw NetBootError(.io, "cannot move the new signing key to \(directory): \(String(cString: strerror(errno)))")
         }
@@ -74,7 +73,6 @@ public struct MirrorSigningKey: Sendable {
         let common = ["--local-user", fingerprint, "--digest-algo", "SHA256", "--yes"]
         try await Self.gpg(home: home, common + ["--clearsign", "--output", "\(scratch)/InRelease", input])
         try await Self.gpg(home: home, common + ["--detach-sign", "--output", "\(scratch)/Release.gpg", input])
-        await Self.stopAgent(home: home)
         for (from, to) in [("\(scratch)/InRelease", clearSigned), ("\(scratch)/Release.gpg", detached)] {
             guard let data = FileManager.default.contents(atPath: from) else {
                 throw NetBootError(.io, "gpg wrote no \(from)")
@@ -87,11 +85,21 @@ public struct MirrorSigningKey: Sendable {
         }
     }
 
-    /// Runs gpg in batch mode in `home` and returns what it printed.
+    /// Runs gpg in batch mode in `home` and returns what it printed; then stops the agent gpg started,
+    /// so that nothing kiln started keeps running.
+    ///
+    /// gpg-agent listens on sockets inside the home, and a socket path has at most 107 bytes: gpg is
+    /// given a short link to the home in the temporary folder instead of the home's own path.
     @discardableResult
     static func gpg(home: String, _ arguments: [String]) async throws -> String {
+        let link = "\(NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/")"
+            + "kiln-gpg-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        guard symlink(home, link) == 0 else {
+            throw NetBootError(.io, "cannot link \(link) to \(home): \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(link) }
         var environment = Subprocess.minimalEnvironment
-        environment["GNUPGHOME"] = home
+        environment["GNUPGHOME"] = link
         let argv = ["gpg", "--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
         let (ended, said): (Subprocess.Termination, String)
         do {
@@ -99,6 +107,7 @@ public struct MirrorSigningKey: Sendable {
         } catch {
             throw NetBootError(.io, "cannot run gpg", underlying: error)
         }
+        _ = try? await Subprocess.output(["gpgconf", "--kill", "gpg-agent"], environment: environment)
         guard ended.succeeded else {
             let lines = said.split(separator: "\n").joined(separator: "; ")
             throw NetBootError(.io, "gpg \(arguments.joined(separator: " ")) \(ended) in \(home): \(lines)")
@@ -114,13 +123,6 @@ public struct MirrorSigningKey: Sendable {
             value.count == 40
         else { throw NetBootError(.io, "gpg listed no key in \(home)") }
         return String(value)
-    }
-
-    /// gpg starts an agent that outlives it; stop it so that nothing kiln started keeps running.
-    static func stopAgent(home: String) async {
-        var environment = Subprocess.minimalEnvironment
-        environment["GNUPGHOME"] = home
-        _ = try? await Subprocess.output(["gpgconf", "--kill", "gpg-agent"], environment: environment)
     }
 
     static func makePrivateDirectory(_ path: String) throws {

@@ -5,7 +5,8 @@ extension MirrorSuite {
     /// with `AptSources.retarget`): each suite's InRelease checked with gpgv, its Packages and
     /// installer Packages indexes read through the cache and checked against it, and the stanzas of
     /// all suites merged per component (`bookworm`, `bookworm-updates` and `bookworm-security` become
-    /// one `bookworm`; apt and the installer take the highest version).
+    /// one `bookworm`; apt and the installer take the highest version). Installer packages come from
+    /// the suite named `codename` only.
     ///
     /// - Throws: `NetBootError(.io)` with the archive's error when a suite cannot be read.
     public static func fromArchives(codename: String, sources: [ArchiveSource], client: ArchiveClient) async throws
@@ -24,7 +25,10 @@ extension MirrorSuite {
             }
             for component in source.components {
                 if !order.contains(component) { order.append(component) }
-                for kind in [ArchiveClient.IndexKind.packages, .installer] {
+                // The installer's udebs come from the release itself: its netboot kernel matches the
+                // module udebs there, not those of the updates or security suites.
+                let kinds: [ArchiveClient.IndexKind] = source.suite == codename ? [.packages, .installer] : [.packages]
+                for kind in kinds {
                     let bytes: [UInt8]?
                     do {
                         bytes = try await client.indexBytes(release, component: component, kind: kind)
