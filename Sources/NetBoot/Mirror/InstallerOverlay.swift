@@ -1,5 +1,6 @@
 import Foundation
 import KilnArchive
+import KilnSupport
 
 /// A second initramfs archive that makes Debian's netboot installer trust kiln's lab mirror.
 ///
@@ -62,12 +63,22 @@ public enum InstallerOverlay {
         return Array(data)
     }
 
-    /// Debian's initrd followed by the overlay: what a host boots.
-    public static func initrd(debian: [UInt8], keyring: [UInt8], preseed: String? = nil) throws -> [UInt8] {
-        // Each member starts on a 4-byte boundary in the kernel's reader; gzip members need no padding
-        // but a plain cpio before us might end unaligned, so pad with zeros (the reader skips them).
-        var bytes = debian
+    /// Writes Debian's initrd followed by the overlay (what a host boots) to `path`, atomically.
+    public static func writeInitrd(debian: String, keyring: [UInt8], preseed: String? = nil, to path: String) throws {
+        guard var bytes = FileManager.default.contents(atPath: debian).map(Array.init) else {
+            throw NetBootError(.notFound, "cannot read the installer's initrd \(debian)")
+        }
+        // The kernel's reader skips zeros between archives; keep the overlay on a 4-byte boundary.
         while bytes.count % 4 != 0 { bytes.append(0) }
-        return bytes + (try make(keyring: keyring, preseed: preseed))
+        bytes += try make(keyring: keyring, preseed: preseed)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            try AtomicOutput.write(Data(bytes), to: path)
+        } catch let error as NetBootError {
+            throw error
+        } catch {
+            throw NetBootError(.io, "cannot write \(path): \(error)")
+        }
     }
 }

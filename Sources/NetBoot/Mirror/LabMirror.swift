@@ -18,6 +18,8 @@ public final class LabMirror: BootFileProvider {
     public let key: MirrorSigningKey
     public let codenames: [String]
     private let pool: [String: MirrorPackage]
+    /// Served path below the prefix -> the initrd with kiln's key on disk.
+    private let initrds: [String: String]
     private let cache: PackageCache
     private let client: ArchiveClient?
     private let logger: Logger
@@ -30,14 +32,26 @@ public final class LabMirror: BootFileProvider {
     ///
     /// - Parameters:
     ///   - client: downloads pool files the cache lacks; nil serves only what the cache holds.
+    ///   - installers: Debian's netboot initrds by major version, each served with kiln's key added as
+    ///     `/<prefix>/installer/<version>/initrd.gz` (see `InstallerOverlay`).
     /// - Throws: `NetBootError` when an index cannot be written or signed.
     public static func publish(
         _ suites: [MirrorSuite], root: String, key: MirrorSigningKey, cache: PackageCache, client: ArchiveClient?,
-        prefix: String = "debian", logger: Logger
+        installers: [Int: String] = [:], prefix: String = "debian", logger: Logger
     ) async throws -> LabMirror {
+        for suite in suites { try await suite.publish(under: root, key: key) }
+        return try LabMirror(
+            serving: suites, root: root, key: key, cache: cache, client: client, installers: installers,
+            prefix: prefix, logger: logger)
+    }
+
+    /// Serves suites already published under `root` (see `MirrorSuite.published`).
+    public init(
+        serving suites: [MirrorSuite], root: String, key: MirrorSigningKey, cache: PackageCache,
+        client: ArchiveClient?, installers: [Int: String] = [:], prefix: String = "debian", logger: Logger
+    ) throws {
         var pool: [String: MirrorPackage] = [:]
         for suite in suites {
-            try await suite.publish(under: root, key: key)
             for package in suite.allPackages {
                 if let known = pool[package.filename], known.sha256 != package.sha256 {
                     logger.warning(
@@ -47,30 +61,46 @@ public final class LabMirror: BootFileProvider {
                 pool[package.filename] = package
             }
         }
-        return LabMirror(
-            prefix: prefix, root: root, key: key, codenames: suites.map(\.codename), pool: pool, cache: cache,
-            client: client, logger: logger)
-    }
-
-    private init(
-        prefix: String, root: String, key: MirrorSigningKey, codenames: [String], pool: [String: MirrorPackage],
-        cache: PackageCache, client: ArchiveClient?, logger: Logger
-    ) {
+        var initrds: [String: String] = [:]
+        if !installers.isEmpty {
+            let keyring = try Self.read(key.keyringPath)
+            for (version, debian) in installers {
+                let path = "\(root)/installer/\(version)/initrd.gz"
+                try InstallerOverlay.writeInitrd(debian: debian, keyring: keyring, to: path)
+                initrds["installer/\(version)/initrd.gz"] = path
+            }
+        }
         self.prefix = prefix
         self.root = root
         self.key = key
-        self.codenames = codenames
+        self.codenames = suites.map(\.codename)
         self.pool = pool
+        self.initrds = initrds
         self.cache = cache
         self.client = client
         self.logger = logger
     }
 
+    /// Where a host boots Debian's installer with kiln's key from, relative to the boot root.
+    public func installerInitrd(debian version: Int) -> String? {
+        initrds["installer/\(version)/initrd.gz"] == nil ? nil : "\(prefix)/installer/\(version)/initrd.gz"
+    }
+
+    static func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw NetBootError(.io, "cannot read \(path)") }
+        return Array(data)
+    }
+
     /// How many pool files the indexes list.
     public var packageCount: Int { pool.count }
 
-    /// Mirror files are HTTP only: TFTP gets nothing here.
-    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? { nil }
+    /// Over TFTP (pxelinux) only the installer initrds are served, from memory; the rest is HTTP only.
+    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+        guard client.transport == .tftp, path.hasPrefix(prefix + "/"),
+            let initrd = initrds[String(path.dropFirst(prefix.count + 1))]
+        else { return nil }
+        return try Self.read(initrd)
+    }
 
     /// The mirror's file for `path` (under `/<prefix>/`) on disk: an index, the key, or a cached package.
     /// - Throws: `NetBootError(.notFound)` for a mirror path that it does not have.
@@ -79,6 +109,7 @@ public final class LabMirror: BootFileProvider {
         let rest = String(path.dropFirst(prefix.count + 1))
         if rest == Self.keyringName { return key.keyringPath }
         if rest == Self.armoredKeyName { return key.armoredPath }
+        if let initrd = initrds[rest] { return initrd }
         if rest.hasPrefix("dists/") {
             // BootRoot.relativePath has already refused `..` and made the path relative.
             let file = "\(root)/\(rest)"

@@ -1,0 +1,116 @@
+import Foundation
+import KilnSupport
+import Packages
+
+extension MirrorSuite {
+    /// Packages debian-installer puts on a host beyond debootstrap's set (Priority required and
+    /// important): the kernel, the boot loaders, and what its components add with apt-install
+    /// (console-setup, locales, tasksel, ifupdown and a DHCP client, os-prober, ...).
+    public static let installerExtras = [
+        "linux-image-amd64", "grub-pc", "grub-efi-amd64", "efibootmgr", "os-prober", "initramfs-tools", "busybox",
+        "locales", "console-setup", "keyboard-configuration", "tasksel", "tasksel-data", "ifupdown",
+        "isc-dhcp-client", "discover", "laptop-detect", "eject", "pciutils", "usbutils", "installation-report",
+        "popularity-contest", "ca-certificates", "apt-utils",
+    ]
+
+    /// The files an unattended install of `requested` (a description's packages) takes from the
+    /// mirror: every installer package (udeb), and the dependency closure, resolved from `index` (the
+    /// same archives), of debootstrap's set, `installerExtras` and `requested`.
+    ///
+    /// - Throws: `NetBootError(.configuration)` when the packages cannot be resolved together.
+    public func installerSelection(index: PackageIndex, requested: [String]) throws -> [MirrorPackage] {
+        // A description may name packages of its own repositories; those are not the mirror's to carry.
+        var names = Set(requested.filter { index.byName[$0] != nil || !index.providers[$0, default: []].isEmpty })
+        for (name, versions) in index.byName {
+            guard let candidate = versions.first else { continue }
+            if candidate.priority == "required" || candidate.priority == "important" { names.insert(name) }
+        }
+        for extra in Self.installerExtras where index.byName[extra] != nil { names.insert(extra) }
+        let resolution: Resolution
+        do {
+            resolution = try Resolver(index: index).resolve(names.sorted(), base: .minbase)
+        } catch {
+            throw NetBootError(.configuration, "cannot resolve the installer's packages for \(codename)", underlying: error)
+        }
+        let byFilename = Dictionary(
+            components.flatMap(\.packages).map { ($0.filename, $0) }, uniquingKeysWith: { first, _ in first })
+        var chosen = resolution.packages.compactMap { byFilename[$0.filename] }
+        chosen += components.flatMap(\.installerPackages)
+        return chosen
+    }
+
+    /// Downloads `packages` into the cache, at most `concurrency` at a time; each is checked against
+    /// its stanza's size and SHA-256. Returns how many bytes were downloaded.
+    public static func prefetch(
+        _ packages: [MirrorPackage], client: ArchiveClient, concurrency: Int = 8, progress: ProgressSink = .none
+    ) async throws -> Int64 {
+        let missing = packages.filter { !client.cache.contains(.debs, sha256: $0.sha256) && $0.url != nil }
+        guard !missing.isEmpty else { return 0 }
+        let total = missing.reduce(Int64(0)) { $0 + $1.size }
+        progress(.step("mirror", "fetching \(missing.count) packages for the lab mirror (\(total / 1_000_000) MB)"))
+        var failure: (any Error)?
+        await withTaskGroup(of: (any Error)?.self) { group in
+            var queue = missing[...]
+            func startNext() {
+                guard let package = queue.popFirst(), let url = package.url else { return }
+                group.addTask {
+                    do {
+                        _ = try await client.poolFile(url: url, sha256: package.sha256, size: package.size)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { startNext() }
+            for await result in group {
+                if let result, failure == nil {
+                    failure = result
+                    queue = []
+                }
+                startNext()
+            }
+        }
+        if let failure { throw NetBootError(.io, "cannot fetch the lab mirror's packages", underlying: failure) }
+        return total
+    }
+
+    /// The suite with only the packages whose files the cache holds: what an offline lab can serve,
+    /// listed so that the installer and apt choose only among them.
+    public func keepingCached(_ cache: PackageCache) -> MirrorSuite {
+        var copy = self
+        copy.components = components.map { component in
+            Component(
+                name: component.name, packages: component.packages.filter { cache.contains(.debs, sha256: $0.sha256) },
+                installerPackages: component.installerPackages.filter { cache.contains(.debs, sha256: $0.sha256) })
+        }
+        return copy
+    }
+
+    /// A suite published earlier under `root` (`dists/<codename>/`), read back from its own indexes:
+    /// how an offline lab serves what `--prepare` published.
+    /// - Throws: `NetBootError(.notFound)` when nothing was published for `codename`.
+    public static func published(codename: String, under root: String, architecture: String = "amd64") throws
+        -> MirrorSuite
+    {
+        let base = "\(root)/dists/\(codename)"
+        guard let release = FileManager.default.contents(atPath: "\(base)/Release") else {
+            throw NetBootError(.notFound, "no lab mirror was published for \(codename) in \(root); run 'kiln serve --prepare'")
+        }
+        let names =
+            String(decoding: release, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("Components:") }?.split(separator: " ").dropFirst().map(String.init) ?? []
+        var components: [Component] = []
+        for name in names {
+            func read(_ path: String) throws -> [MirrorPackage] {
+                guard let data = FileManager.default.contents(atPath: "\(base)/\(path)") else { return [] }
+                return try MirrorPackage.parseIndex(Array(data), baseURL: nil, origin: "\(base)/\(path)")
+            }
+            components.append(
+                Component(
+                    name: name, packages: try read("\(name)/binary-\(architecture)/Packages"),
+                    installerPackages: try read("\(name)/debian-installer/binary-\(architecture)/Packages")))
+        }
+        return MirrorSuite(codename: codename, architecture: architecture, components: components)
+    }
+}
