@@ -50,7 +50,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "Autoinstall", dependencies: ["Appliance", "KilnSupport"]),
+        .target(name: "Autoinstall", dependencies: ["Appliance", "KilnSupport", "Packages"]),
         .target(
             name: "Packages",
             dependencies: [
@@ -112,16 +112,17 @@ let package = Package(
         ),
         .executableTarget(name: "kiln", dependencies: ["KilnCommands"]),
 
-        // Tests: one target per library.
+        // Tests: one target per library, and what several of them share.
+        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage"]),
-        .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive"]),
+        .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
-        .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport"]),
-        .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands"]),
+        .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport", "KilnTestSupport"]),
+        .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands", "KilnTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import Packages
 import KilnSupport
 
 /// Writes the debian-installer preseed for a Debian or Ubuntu appliance.
@@ -9,10 +10,10 @@ import KilnSupport
 public struct PreseedRenderer: Sendable {
     public var endAction: EndAction
     public var readFile: FileReader
-    /// The host's apt sources; `HostAptSources.read()` on a real host.
-    public var hostSources: [AptSource]
+    /// The host's apt sources (the command layer reads them with the Packages module).
+    public var hostSources: [ArchiveSource]
 
-    public init(endAction: EndAction = .reboot, readFile: FileReader = .disk, hostSources: [AptSource]) {
+    public init(endAction: EndAction = .reboot, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
         self.endAction = endAction
         self.readFile = readFile
         self.hostSources = hostSources
@@ -136,8 +137,8 @@ public struct PreseedRenderer: Sendable {
             components = first.components
             extraRepos.removeFirst()
         } else {
-            let candidates = hostSources.filter { !$0.suites.contains { $0.hasSuffix("-security") } }
-            guard let host = candidates.first(where: { $0.suites.contains(codename) }) ?? candidates.first else {
+            let candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            guard let host = candidates.first(where: { $0.suite == codename }) ?? candidates.first else {
                 throw AutoinstallError(
                     .noMirror,
                     "\(appliance.name) names no repos and the host has no apt sources "
@@ -146,7 +147,7 @@ public struct PreseedRenderer: Sendable {
             }
             mirrorURL = host.uri
             components = host.components
-            if let securitySource = hostSources.first(where: { $0.suites.contains("\(codename)-security") }) {
+            if let securitySource = hostSources.first(where: { $0.suite == "\(codename)-security" }) {
                 security = Self.splitURL(securitySource.uri)
             }
         }

@@ -21,6 +21,8 @@ public struct ImageBuild: Sendable {
         public var cacheDirectory: String
         /// Guest memory; the packages stream from the input disk, so it need not hold them.
         public var guestMemoryMiB = 1024
+        /// The cached copy of each file the description names by URL (`PackagePlan.Prepared.files`).
+        public var remoteFiles: [String: String] = [:]
 
         public init(outputDirectory: String, cacheDirectory: String) {
             self.outputDirectory = outputDirectory
@@ -95,10 +97,11 @@ public struct ImageBuild: Sendable {
         let root = try TargetRoot.write(
             debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
         let layout = try DiskLayout(hardware: appliance.hardware, seed: seed)
-        let job = try InstallJob(
+        var install = InstallJob(
             appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
-            sourceDateEpoch: options.sourceDateEpoch
-        ).guestJob(workDirectory: work)
+            sourceDateEpoch: options.sourceDateEpoch)
+        install.remoteFiles = options.remoteFiles
+        let job = try install.guestJob(workDirectory: work)
 
         let raw = "\(work)/disk.raw"
         guard files.createFile(atPath: raw, contents: nil), truncate(raw, off_t(layout.sizeMiB * 1_048_576)) == 0 else {

@@ -20,6 +20,8 @@ public struct InstallJob: Sendable {
     public var aptSources: String?
     public var sourceDateEpoch: Int64
     public var architecture = "amd64"
+    /// The cached copy of each file the description names by URL.
+    public var remoteFiles: [String: String] = [:]
 
     public init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,

@@ -13,6 +13,8 @@ public struct PackageRequest: Sendable {
     public var base: BaseSet = .minbase
     /// What the builder guest is assembled from.
     public var builderPackages: [String] = BuilderGuestRecipe.debianPackages
+    /// The files the description names by URL: pinned in the lockfile like packages.
+    public var fileURLs: [String] = []
 
     public init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
@@ -39,6 +41,9 @@ public struct PackageRequest: Sendable {
         }
         self.sources = sources
         packages = Array(Set(appliance.packages + Self.imagePackages(for: appliance))).sorted()
+        fileURLs = appliance.files.flatMap(\.sources).compactMap {
+            if case .url(let url) = $0 { url } else { nil }
+        }
     }
 
     /// What kiln adds to a Debian image beyond the description's own packages: an init, a kernel,
@@ -59,8 +64,8 @@ public struct PackageRequest: Sendable {
         -> Lockfile
     {
         let lockfile = try await PackagePlan.resolve(
-            sources: sources, requested: packages, builderRequested: builderPackages, base: base, cache: cache,
-            progress: progress)
+            sources: sources, requested: packages, builderRequested: builderPackages, fileURLs: fileURLs, base: base,
+            cache: cache, progress: progress)
         try lockfile.write(to: destination)
         return lockfile
     }
@@ -70,7 +75,7 @@ public struct PackageRequest: Sendable {
         async throws(PackagesError) -> PackagePlan.Prepared
     {
         try await PackagePlan.prepare(
-            sources: sources, requested: packages, builderRequested: builderPackages, base: base, lockPath: lockPath,
-            locked: locked, offline: offline, cache: cache, progress: progress)
+            sources: sources, requested: packages, builderRequested: builderPackages, fileURLs: fileURLs, base: base,
+            lockPath: lockPath, locked: locked, offline: offline, cache: cache, progress: progress)
     }
 }

@@ -63,8 +63,14 @@ struct TargetConfiguration {
         }
         for group in appliance.files {
             for source in group.sources {
-                guard case .local(let path) = source else {
-                    throw ArchiveError(appliance.sourcePath, "files: URLs are not fetched by kiln build yet (\(source))")
+                let path: String
+                switch source {
+                case .local(let local): path = local
+                case .url(let url):
+                    guard let cached = job.remoteFiles[url] else {
+                        throw ArchiveError(appliance.sourcePath, "files: \(url) was not fetched; run 'kiln lock' again")
+                    }
+                    path = cached
                 }
                 let target = String(group.target.drop { $0 == "/" })
                 try directory(target)

@@ -67,6 +67,7 @@ struct BuildCommand: AsyncParsableCommand {
         options.formats = formats
         options.accelerator = accel
         options.sourceDateEpoch = sourceDateEpoch(lockfile)
+        options.remoteFiles = prepared.files
         let build = ImageBuild(
             appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages, builderPackages: prepared.builderPackages,
             aptSources: request.sources, options: options)

@@ -1,6 +1,7 @@
 import Appliance
 import ArgumentParser
 import Autoinstall
+import Packages
 
 struct PreseedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,9 +25,13 @@ struct PreseedCommand: AsyncParsableCommand {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let text: String
         do {
-            text = try PreseedRenderer(hostSources: HostAptSources.read(root: aptRoot)).render(appliance)
-        } catch {
+            let host = try AptSources.load(
+                listFile: "\(aptRoot)/etc/apt/sources.list", partsDirectory: "\(aptRoot)/etc/apt/sources.list.d")
+            text = try PreseedRenderer(hostSources: host).render(appliance)
+        } catch let error as AutoinstallError {
             throw CommandFailure("\(file): \(error.message)")
+        } catch {
+            throw CommandFailure("\(file): \(error)")
         }
         try emit(text, to: output)
     }

@@ -63,6 +63,8 @@ public struct Lockfile: Codable, Equatable, Sendable {
     /// The packages kiln's builder guest is made from (kernel, busybox, mkfs tools), sorted by
     /// name; absent in lockfiles that only answer installer-driven installs.
     public var builder: [Package]?
+    /// The files the description names by URL, sorted by URL; absent when it names none.
+    public var files: [RemoteFile]?
 
     public static let currentFormat = 1
 
@@ -99,8 +101,9 @@ public struct Lockfile: Codable, Equatable, Sendable {
     }
 
     /// Whether this lockfile was made for the same request, so that `--locked` may use it.
-    public func answers(requested: [String], base: BaseSet, architecture: String) -> Bool {
+    public func answers(requested: [String], base: BaseSet, architecture: String, fileURLs: [String] = []) -> Bool {
         self.requested == Array(Set(requested)).sorted() && self.base == base && self.architecture == architecture
+            && (files ?? []).map(\.url) == Array(Set(fileURLs)).sorted()
     }
 
     /// The JSON text, keys sorted, ending with a newline.

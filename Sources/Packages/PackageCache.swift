@@ -3,12 +3,14 @@ import KilnSupport
 
 /// kiln's content-addressed download cache: every file lives under the SHA-256 it was verified
 /// against, `<root>/debs/sha256/<hex>` for packages and `<root>/indexes/sha256/<hex>` for
-/// compressed Packages indexes. A file appears there only after its size and digest matched
+/// compressed Packages indexes (and `<root>/files/sha256/<hex>` for files named by URL). A file appears there only after its size and digest matched
 /// (it is written under a temporary name and renamed), so presence means verified.
 public struct PackageCache: Sendable {
     public enum Kind: String, Sendable {
         case debs
         case indexes
+        /// Files a description names by URL.
+        case files
     }
 
     public let root: String
@@ -72,7 +74,7 @@ public struct PackageCache: Sendable {
         return destination
     }
 
-    private func makeDirectory(_ path: String) throws(PackagesError) {
+    func makeDirectory(_ path: String) throws(PackagesError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {

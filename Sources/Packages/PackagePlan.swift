@@ -11,13 +11,16 @@ public enum PackagePlan {
         public var packages: [LocalPackage]
         /// The builder guest's verified `.deb` files (empty when none were asked for).
         public var builderPackages: [LocalPackage]
+        /// The cached copy of each file named by URL.
+        public var files: [String: String] = [:]
     }
 
     /// Reads the archives and resolves `requested` on `base`, and `builderRequested` (the builder
-    /// guest's packages) on nothing, from the same index, into one lockfile.
+    /// guest's packages) on nothing, from the same index, into one lockfile; downloads `fileURLs`
+    /// and pins them in it too.
     public static func resolve(
-        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], base: BaseSet = .minbase,
-        architecture: String = "amd64", cache: PackageCache, progress: ProgressSink = .none
+        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], fileURLs: [String] = [],
+        base: BaseSet = .minbase, architecture: String = "amd64", cache: PackageCache, progress: ProgressSink = .none
     ) async throws(PackagesError) -> Lockfile {
         let client = ArchiveClient(cache: cache, architecture: architecture, progress: progress)
         let index = try await client.index(sources)
@@ -29,6 +32,7 @@ public enum PackagePlan {
             let guest = try resolver.resolve(builderRequested, base: .none)
             lockfile.builder = Lockfile(resolution: guest, index: index, requested: builderRequested, base: .none).packages
         }
+        if !fileURLs.isEmpty { lockfile.files = try await cache.pin(fileURLs, progress: progress) }
         return lockfile
     }
 
@@ -38,8 +42,8 @@ public enum PackagePlan {
     ///     request (names, base set, architecture).
     ///   - offline: read no archive: implies using the lockfile, and only the cache's files.
     public static func prepare(
-        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], base: BaseSet = .minbase,
-        architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool, cache: PackageCache,
+        sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], fileURLs: [String] = [],
+        base: BaseSet = .minbase, architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool, cache: PackageCache,
         progress: ProgressSink = .none
     ) async throws(PackagesError) -> Prepared {
         let lockfile: Lockfile
@@ -50,24 +54,25 @@ public enum PackagePlan {
                     "\(locked ? "--locked" : "--offline") needs the lockfile \(lockPath); run 'kiln lock' first")
             }
             lockfile = try Lockfile.read(lockPath)
-            guard lockfile.answers(requested: requested, base: base, architecture: architecture),
+            guard lockfile.answers(requested: requested, base: base, architecture: architecture, fileURLs: fileURLs),
                 builderRequested.isEmpty || lockfile.builder != nil
             else {
                 throw PackagesError(
                     .resolution,
-                    "\(lockPath) was made for other packages (\(lockfile.requested.joined(separator: " "))); run 'kiln lock' again"
+                    "\(lockPath) was made for other packages or files (\(lockfile.requested.joined(separator: " "))); run 'kiln lock' again"
                 )
             }
         } else {
             lockfile = try await resolve(
-                sources: sources, requested: requested, builderRequested: builderRequested, base: base,
-                architecture: architecture, cache: cache, progress: progress)
+                sources: sources, requested: requested, builderRequested: builderRequested, fileURLs: fileURLs,
+                base: base, architecture: architecture, cache: cache, progress: progress)
             try lockfile.write(to: lockPath)
         }
         let packages = try await cache.fetch(lockfile, offline: offline, progress: progress)
         var guestLock = lockfile
         guestLock.packages = lockfile.builder ?? []
         let builderPackages = try await cache.fetch(guestLock, offline: offline, progress: progress)
-        return Prepared(lockfile: lockfile, packages: packages, builderPackages: builderPackages)
+        let files = try await cache.fetch(lockfile.files ?? [], offline: offline)
+        return Prepared(lockfile: lockfile, packages: packages, builderPackages: builderPackages, files: files)
     }
 }

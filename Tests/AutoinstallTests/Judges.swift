@@ -1,4 +1,5 @@
 import Foundation
+import Packages
 
 @testable import Appliance
 @testable import Autoinstall
@@ -67,18 +68,11 @@ enum Judge {
 }
 
 /// Apt sources for tests: what a host with an example mirror has.
-let exampleHostSources = HostAptSources.parseDeb822(
-    """
-    Types: deb
-    URIs: http://deb.example.org/debian
-    Suites: bookworm bookworm-updates
-    Components: main
-
-    Types: deb
-    URIs: http://security.example.org/debian-security
-    Suites: bookworm-security
-    Components: main
-    """)
+let exampleHostSources = [
+    ArchiveSource(uri: "http://deb.example.org/debian", suite: "bookworm", components: ["main"]),
+    ArchiveSource(uri: "http://deb.example.org/debian", suite: "bookworm-updates", components: ["main"]),
+    ArchiveSource(uri: "http://security.example.org/debian-security", suite: "bookworm-security", components: ["main"]),
+]
 
 func loadFixture(_ name: String) throws -> Appliance {
     try ApplianceLoader().load("\(fixtures)/\(name)")

@@ -203,37 +203,3 @@ import Testing
         }
     }
 }
-
-@Suite struct AptSourcesTests {
-    @Test func readsDeb822AndOneLineSourcesFromAnInjectedRoot() throws {
-        let root = NSTemporaryDirectory() + "kiln-apt-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.createDirectory(
-            atPath: root + "/etc/apt/sources.list.d", withIntermediateDirectories: true)
-        try """
-        # comment
-        deb [signed-by=/usr/share/keyrings/x.gpg arch=amd64] http://one.example.org/debian bookworm main contrib
-        deb-src http://one.example.org/debian bookworm main
-        """.write(toFile: root + "/etc/apt/sources.list", atomically: true, encoding: .utf8)
-        try """
-        Types: deb deb-src
-        URIs: http://two.example.org/debian
-        Suites: bookworm
-          bookworm-updates
-        Components: main
-
-        Enabled: no
-        Types: deb
-        URIs: http://off.example.org/debian
-        Suites: bookworm
-        """.write(toFile: root + "/etc/apt/sources.list.d/two.sources", atomically: true, encoding: .utf8)
-        let sources = HostAptSources.read(root: root)
-        #expect(
-            sources == [
-                AptSource(uri: "http://one.example.org/debian", suites: ["bookworm"], components: ["main", "contrib"]),
-                AptSource(
-                    uri: "http://two.example.org/debian", suites: ["bookworm", "bookworm-updates"], components: ["main"]
-                ),
-            ])
-    }
-}

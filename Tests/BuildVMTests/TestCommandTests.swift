@@ -1,47 +1,21 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The `kiln` binary that `swift build` put beside the test bundle.
-enum KilnExecutable {
-    static var path: String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = url.appendingPathComponent("kiln").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            url.deleteLastPathComponent()
-        }
-        return nil
-    }
-
-    /// The children of `parent`, from /proc.
-    static func children(of parent: pid_t) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            // Fields after "(comm)": state, ppid, ...
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == parent ? pid : nil
-        }
-    }
-}
-
 extension BootTests {
     @Suite(
         "kiln test, the command",
         .enabled(
-            if: KilnExecutable.path != nil && Fixtures.tool("qemu-system-x86_64"),
+            if: KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"),
             "needs the kiln binary and qemu-system-x86_64"))
     struct TestCommandTests {
         func launch(_ arguments: [String]) throws -> (Process, Pipe) {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: KilnExecutable.path ?? "kiln")
+            process.executableURL = URL(fileURLWithPath: KilnProgram.path ?? "kiln")
             process.arguments = arguments
             let err = Pipe()
             process.standardError = err
@@ -76,7 +50,7 @@ extension BootTests {
             let deadline = ContinuousClock.now + .seconds(30)
             while qemu.isEmpty && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
-                qemu = KilnExecutable.children(of: process.processIdentifier)
+                qemu = KilnProgram.children(of: process.processIdentifier)
             }
             #expect(!qemu.isEmpty, "kiln started no QEMU")
             kill(process.processIdentifier, SIGINT)

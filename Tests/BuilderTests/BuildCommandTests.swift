@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -82,7 +83,7 @@ struct BuildCommandTests {
         let build = try await BuildFixture.shared.build()
         let output = "\(build.directory)/interrupted"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: BuildFixture.kilnPath)
+        process.executableURL = URL(fileURLWithPath: KilnProgram.path ?? "kiln")
         process.arguments = [
             "build", build.description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
         ]
@@ -148,46 +149,15 @@ actor BuildFixture {
     private var built: Task<Built, Error>?
 
     static var canRun: Bool {
-        getuid() == 0 && FileManager.default.isExecutableFile(atPath: kilnPath)
+        getuid() == 0 && KilnProgram.isBuilt
             && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum"]
             .allSatisfy(FileManager.default.isExecutableFile(atPath:))
             && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
     }
 
-    static var kilnPath: String {
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = url.appendingPathComponent("kiln").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            url.deleteLastPathComponent()
-        }
-        return "kiln"
-    }
-
-    static var repositoryRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-    }
-
     /// Runs kiln (optionally inside a network namespace) and returns its exit code, stdout, stderr.
     static func kiln(_ arguments: [String], namespace: String? = nil) throws -> (Int32, String, String) {
-        let process = Process()
-        if let namespace {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["ip", "netns", "exec", namespace, kilnPath] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: kilnPath)
-            process.arguments = arguments
-        }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        try KilnProgram.run(arguments, namespace: namespace)
     }
 
     func build() async throws -> Built {
@@ -202,7 +172,7 @@ actor BuildFixture {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for name in ["debian-minimal.yaml"] {
-            try FileManager.default.copyItem(atPath: "\(repositoryRoot)/Appliances/\(name)", toPath: "\(directory)/\(name)")
+            try FileManager.default.copyItem(atPath: "\(KilnProgram.packageRoot)/Appliances/\(name)", toPath: "\(directory)/\(name)")
         }
         let description = "\(directory)/debian-minimal.yaml"
         // With network: resolve and fetch everything into the cache.

@@ -1,10 +1,10 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnCommands
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
+private let packageRoot = KilnProgram.packageRoot
 
 private func temporaryDirectory() throws -> String {
     let dir = NSTemporaryDirectory() + "kiln-commands-\(UUID().uuidString)"
@@ -20,7 +20,7 @@ private func exampleFiles() throws -> [String] {
 @Suite struct DescriptionCommandTests {
     @Test func validateAcceptsEverythingInAppliances() throws {
         let files = try exampleFiles().map { "Appliances/\($0)" }
-        let (code, out, err) = try KilnBinary.run(["validate"] + files, cwd: packageRoot)
+        let (code, out, err) = try KilnProgram.run(["validate"] + files, cwd: packageRoot)
         #expect(code == 0, "\(err)")
         #expect(out.split(separator: "\n").count == files.count)
     }
@@ -30,7 +30,7 @@ private func exampleFiles() throws -> [String] {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "name: bad\nos:\n  name: fedora\n  version: \"40\"\npakages: [x]\nhardware:\n  cpus: -1\n"
             .write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
-        let (code, out, err) = try KilnBinary.run(["validate", "bad.yaml"], cwd: dir)
+        let (code, out, err) = try KilnProgram.run(["validate", "bad.yaml"], cwd: dir)
         #expect(code == 1)
         #expect(out.isEmpty)
         #expect(
@@ -39,7 +39,7 @@ private func exampleFiles() throws -> [String] {
                 bad.yaml:7:9: error: hardware.cpus must be between 1 and 1024
 
                 """)
-        let (ksCode, _, ksErr) = try KilnBinary.run(["kickstart", "bad.yaml", "-o", "out.ks"], cwd: dir)
+        let (ksCode, _, ksErr) = try KilnProgram.run(["kickstart", "bad.yaml", "-o", "out.ks"], cwd: dir)
         #expect(ksCode == 1)
         #expect(ksErr.hasPrefix("bad.yaml:5:1: error:"))
         #expect(
@@ -48,7 +48,7 @@ private func exampleFiles() throws -> [String] {
     }
 
     @Test func wrongFamilyIsAClearError() throws {
-        let (code, _, err) = try KilnBinary.run(["preseed", "Appliances/rocky-9.yaml"], cwd: packageRoot)
+        let (code, _, err) = try KilnProgram.run(["preseed", "Appliances/rocky-9.yaml"], cwd: packageRoot)
         #expect(code == 1)
         #expect(err.contains("use kiln kickstart"))
     }
@@ -60,11 +60,11 @@ private func exampleFiles() throws -> [String] {
         var expected: [String] = []
         for file in try exampleFiles() {
             let base = (file as NSString).deletingPathExtension
-            var (code, _, _) = try KilnBinary.run(
+            var (code, _, _) = try KilnProgram.run(
                 ["kickstart", "Appliances/\(file)", "-o", "\(dir)/\(base).ks"], cwd: packageRoot)
             var output = "\(base).ks"
             if code != 0 {
-                (code, _, _) = try KilnBinary.run(
+                (code, _, _) = try KilnProgram.run(
                     [
                         "preseed", "--apt-root", "Kickstarts/example-apt", "Appliances/\(file)", "-o",
                         "\(dir)/\(base).preseed",
@@ -88,16 +88,16 @@ private func exampleFiles() throws -> [String] {
     @Test func importKickstartRoundTripThroughTheCommandLine() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (code, out, err) = try KilnBinary.run(["import-kickstart", "Kickstarts/rocky-9.ks"], cwd: packageRoot)
+        let (code, out, err) = try KilnProgram.run(["import-kickstart", "Kickstarts/rocky-9.ks"], cwd: packageRoot)
         #expect(code == 0, "\(err)")
         try out.write(toFile: dir + "/rocky-9.yaml", atomically: true, encoding: .utf8)
-        let (again, ks, _) = try KilnBinary.run(["kickstart", dir + "/rocky-9.yaml"])
+        let (again, ks, _) = try KilnProgram.run(["kickstart", dir + "/rocky-9.yaml"])
         #expect(again == 0)
         #expect(ks == (try String(contentsOfFile: packageRoot + "/Kickstarts/rocky-9.ks", encoding: .utf8)))
     }
 
     @Test func schemaIsJSONThatNamesEveryTopLevelKey() throws {
-        let (code, out, _) = try KilnBinary.run(["schema"])
+        let (code, out, _) = try KilnProgram.run(["schema"])
         #expect(code == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let properties = try #require(object["properties"] as? [String: Any])
@@ -116,7 +116,7 @@ private func exampleFiles() throws -> [String] {
     func schemaAcceptsTheExamplesAndRefusesBadInput() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (code, _, _) = try KilnBinary.run(["schema", "-o", dir + "/schema.json"])
+        let (code, _, _) = try KilnProgram.run(["schema", "-o", dir + "/schema.json"])
         #expect(code == 0)
         try "name: x\npakages: [a]\nhardware: {partitions: {\"/\": {size: -1}}}\n"
             .write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)

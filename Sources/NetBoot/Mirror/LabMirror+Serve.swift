@@ -1,5 +1,4 @@
 import Appliance
-import Autoinstall
 import Foundation
 import KilnSupport
 import Logging
@@ -85,9 +84,9 @@ extension LabMirror {
 
     /// The source a host's preseed names: this mirror at kiln's HTTP address.
     /// - Parameter httpBase: `http://<address>[:port]` as the lab's hosts reach kiln.
-    public func aptSource(for appliance: Appliance, httpBase: String) -> AptSource? {
+    public func aptSource(for appliance: Appliance, httpBase: String) -> ArchiveSource? {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename, codenames.contains(codename)
         else { return nil }
-        return AptSource(uri: "\(httpBase)/\(prefix)", suites: [codename], components: ["main"])
+        return ArchiveSource(uri: "\(httpBase)/\(prefix)", suite: codename, components: ["main"], keyring: key.keyringPath)
     }
 }
