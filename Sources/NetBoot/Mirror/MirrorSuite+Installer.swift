@@ -7,15 +7,18 @@ extension MirrorSuite {
     /// important): the kernel, the boot loaders, and what its components add with apt-install
     /// (console-setup, locales, tasksel, ifupdown and a DHCP client, os-prober, ...).
     public static let installerExtras = [
-        "linux-image-amd64", "grub-pc", "grub-efi-amd64", "efibootmgr", "os-prober", "initramfs-tools", "busybox",
+        "linux-image-amd64", "os-prober", "initramfs-tools", "busybox",
         "locales", "console-setup", "keyboard-configuration", "tasksel", "tasksel-data", "ifupdown",
         "isc-dhcp-client", "discover", "laptop-detect", "eject", "pciutils", "usbutils", "installation-report",
         "popularity-contest", "ca-certificates", "apt-utils",
     ]
 
+    /// The boot loaders, one set per firmware: they conflict with each other, so each is resolved apart.
+    public static let bootLoaderSets = [["grub-pc"], ["grub-efi-amd64", "efibootmgr"]]
+
     /// The files an unattended install of `requested` (a description's packages) takes from the
     /// mirror: every installer package (udeb), and the dependency closure, resolved from `index` (the
-    /// same archives), of debootstrap's set, `installerExtras` and `requested`.
+    /// same archives), of debootstrap's set, `installerExtras`, `requested` and each boot loader set.
     ///
     /// - Throws: `NetBootError(.configuration)` when the packages cannot be resolved together.
     public func installerSelection(index: PackageIndex, requested: [String]) throws -> [MirrorPackage] {
@@ -26,17 +29,18 @@ extension MirrorSuite {
             if candidate.priority == "required" || candidate.priority == "important" { names.insert(name) }
         }
         for extra in Self.installerExtras where index.byName[extra] != nil { names.insert(extra) }
-        let resolution: Resolution
-        do {
-            resolution = try Resolver(index: index).resolve(names.sorted(), base: .minbase)
-        } catch {
-            throw NetBootError(.configuration, "cannot resolve the installer's packages for \(codename)", underlying: error)
+        var filenames: Set<String> = []
+        for loaders in Self.bootLoaderSets {
+            do {
+                let resolution = try Resolver(index: index).resolve((names.union(loaders)).sorted(), base: .minbase)
+                filenames.formUnion(resolution.packages.map(\.filename))
+            } catch {
+                throw NetBootError(
+                    .configuration, "cannot resolve the installer's packages for \(codename)", underlying: error)
+            }
         }
-        let byFilename = Dictionary(
-            components.flatMap(\.packages).map { ($0.filename, $0) }, uniquingKeysWith: { first, _ in first })
-        var chosen = resolution.packages.compactMap { byFilename[$0.filename] }
-        chosen += components.flatMap(\.installerPackages)
-        return chosen
+        let chosen = components.flatMap(\.packages).filter { filenames.contains($0.filename) }
+        return chosen + components.flatMap(\.installerPackages)
     }
 
     /// Downloads `packages` into the cache, at most `concurrency` at a time; each is checked against
