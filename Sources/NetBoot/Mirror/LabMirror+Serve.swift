@@ -66,10 +66,13 @@ extension LabMirror {
                     throw NetBootError(.io, "cannot index \(codename) for the lab mirror", underlying: error)
                 }
                 let selection = try suite.installerSelection(index: index, requested: requested)
-                let fetched = try await MirrorSuite.prefetch(selection, client: client, progress: progress)
+                let fetched = await MirrorSuite.prefetch(selection, client: client, progress: progress)
+                for (package, reason) in fetched.failed {
+                    logger.warning("mirror: cannot fetch \(package.filename): \(reason)")
+                }
                 logger.info(
-                    "mirror: \(codename): \(suite.allPackages.count) packages listed, \(selection.count) for the installer in the cache",
-                    metadata: ["fetched-bytes": "\(fetched)"])
+                    "mirror: \(codename): \(suite.allPackages.count) packages listed, \(selection.count - fetched.failed.count) of the installer's \(selection.count) in the cache",
+                    metadata: ["fetched-bytes": "\(fetched.bytes)"])
                 suites.append(suite)
             } else {
                 let suite = try MirrorSuite.published(codename: codename, under: request.root).keepingCached(cache)

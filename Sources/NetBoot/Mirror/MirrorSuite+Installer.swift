@@ -43,40 +43,48 @@ extension MirrorSuite {
         return chosen + components.flatMap(\.installerPackages)
     }
 
+    /// What `prefetch` did.
+    public struct Prefetched: Sendable {
+        public var bytes: Int64
+        /// The packages that could not be fetched, with why.
+        public var failed: [(package: MirrorPackage, reason: String)]
+    }
+
     /// Downloads `packages` into the cache, at most `concurrency` at a time; each is checked against
-    /// its stanza's size and SHA-256. Returns how many bytes were downloaded.
+    /// its stanza's size and SHA-256. A package that cannot be fetched is reported, not fatal: an
+    /// offline mirror then leaves it out of its index.
     public static func prefetch(
         _ packages: [MirrorPackage], client: ArchiveClient, concurrency: Int = 8, progress: ProgressSink = .none
-    ) async throws -> Int64 {
+    ) async -> Prefetched {
         let missing = packages.filter { !client.cache.contains(.debs, sha256: $0.sha256) && $0.url != nil }
-        guard !missing.isEmpty else { return 0 }
+        guard !missing.isEmpty else { return Prefetched(bytes: 0, failed: []) }
         let total = missing.reduce(Int64(0)) { $0 + $1.size }
         progress(.step("mirror", "fetching \(missing.count) packages for the lab mirror (\(total / 1_000_000) MB)"))
-        var failure: (any Error)?
-        await withTaskGroup(of: (any Error)?.self) { group in
+        var result = Prefetched(bytes: 0, failed: [])
+        await withTaskGroup(of: (MirrorPackage, String?).self) { group in
             var queue = missing[...]
             func startNext() {
                 guard let package = queue.popFirst(), let url = package.url else { return }
                 group.addTask {
                     do {
                         _ = try await client.poolFile(url: url, sha256: package.sha256, size: package.size)
-                        return nil
+                        return (package, nil)
                     } catch {
-                        return error
+                        return (package, "\(error)")
                     }
                 }
             }
             for _ in 0..<max(1, concurrency) { startNext() }
-            for await result in group {
-                if let result, failure == nil {
-                    failure = result
-                    queue = []
+            for await (package, failure) in group {
+                if let failure {
+                    result.failed.append((package, failure))
+                } else {
+                    result.bytes += package.size
                 }
                 startNext()
             }
         }
-        if let failure { throw NetBootError(.io, "cannot fetch the lab mirror's packages", underlying: failure) }
-        return total
+        return result
     }
 
     /// The suite with only the packages whose files the cache holds: what an offline lab can serve,
