@@ -40,8 +40,8 @@ cat >"$work/lab.yaml" <<EOF
 # One Debian host on an isolated bridge; kiln is its DHCP server and its only package archive.
 address: 192.0.2.1
 interface: br-lab
-tftp: ":69"
-http: ":80"
+tftp: "0.0.0.0:69"
+http: "0.0.0.0:80"
 dhcp:
   mode: server
   range: 192.0.2.100-192.0.2.110
@@ -56,8 +56,8 @@ EOF
 
 step "preparing boot files and the mirror's packages (online)"
 "$kiln" serve --config "$work/lab.yaml" --prepare 2>&1 | tail -n 20 >&2
-rm -rf "$work/lab.yaml.state"
-# Keep what --prepare published: the offline run reads it back.
+# lab.yaml.state keeps what --prepare published (the offline run reads it back) and no host is
+# recorded as installed yet.
 step "prepared"
 
 ip netns add "$ns"

@@ -11,8 +11,8 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
   # judges for the builder guest's cpio and ELF readers
   cpio binutils zstd
-  # archive signatures
-  gpgv debian-archive-keyring
+  # archive signatures; gnupg signs kiln's lab mirror, apt judges it
+  gpgv debian-archive-keyring gnupg apt
   # PXE clients and network namespaces
   tftp-hpa atftp curl iproute2 nftables
   # judges for install answers and exports
