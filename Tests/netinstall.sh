@@ -81,10 +81,10 @@ step "kiln serving in namespace $ns"
 
 qemu-img create -q -f qcow2 "$work/disk.qcow2" 8G
 boot_from_network() {
-  ip netns exec "$ns" qemu-system-x86_64 -accel tcg -smp 2 -m 2048 -display none -no-reboot \
+  ip netns exec "$ns" qemu-system-x86_64 -accel tcg -m 2048 -display none -no-reboot \
     -serial "file:$1" -monitor none \
     -netdev tap,id=lab,ifname=tap-lab,script=no,downscript=no \
-    -device "virtio-net-pci,netdev=lab,mac=$mac,romfile=/usr/lib/ipxe/qemu/efi-virtio.rom" \
+    -device "virtio-net-pci,netdev=lab,mac=$mac" \
     -drive "file=$work/disk.qcow2,if=virtio,format=qcow2" -boot n >"$work/qemu.log" 2>&1 &
   qemu_pid=$!
 }
