@@ -28,6 +28,8 @@ final class ConsoleMachine: Sendable {
         var partial: [UInt8] = []
         var tail: [String] = []
         var lastOutput = ContinuousClock.now
+        /// The last line that was not a heartbeat: when the guest's work last said something.
+        var lastActivity = ContinuousClock.now
         var endOfOutput = false
     }
 
@@ -87,6 +89,9 @@ final class ConsoleMachine: Sendable {
                 if byte == 0x0A {
                     let line = Self.text(state.partial)
                     state.partial.removeAll(keepingCapacity: true)
+                    // Heartbeats show that the guest answers; they are kept out of the tail.
+                    if line == GuestScripts.heartbeatLine { continue }
+                    state.lastActivity = ContinuousClock.now
                     state.pending.append(line)
                     state.tail.append(line)
                     if state.tail.count > Self.tailLength * 2 {
@@ -126,18 +131,20 @@ final class ConsoleMachine: Sendable {
     /// cancellation QEMU is stopped and an error with the last console lines is thrown.
     ///
     /// - Parameters:
-    ///   - idleTimeout: longest silence on the console.
+    ///   - idleTimeout: longest silence on the console (heartbeats count: the guest answers).
+    ///   - stallTimeout: longest time without a line other than a heartbeat (the job is stuck).
     ///   - deadline: the latest time to finish at all.
     func watch(
-        idleTimeout: Duration?, deadline: ContinuousClock.Instant?, partialLines: Bool = false,
+        idleTimeout: Duration?, stallTimeout: Duration? = nil, deadline: ContinuousClock.Instant?,
+        partialLines: Bool = false,
         _ watch: (String) throws(BuildVMError) -> Verdict
     ) async throws(BuildVMError) -> Ending {
         var seenPartial = ""
         while true {
-            let (lines, partial, quietSince, ended) = state.withLock { state in
+            let (lines, partial, quietSince, activeSince, ended) = state.withLock { state in
                 let lines = state.pending
                 state.pending.removeAll()
-                return (lines, Self.text(state.partial), state.lastOutput, state.endOfOutput)
+                return (lines, Self.text(state.partial), state.lastOutput, state.lastActivity, state.endOfOutput)
             }
             for line in lines {
                 if try watch(line) == .finished { return .finished }
@@ -159,6 +166,14 @@ final class ConsoleMachine: Sendable {
                 await stop()
                 throw BuildVMError(
                     .timeout, "the guest printed nothing for \(Self.seconds(idleTimeout)) s; QEMU stopped",
+                    consoleTail: lines)
+            }
+            if let stallTimeout, now - activeSince > stallTimeout {
+                let lines = tail
+                await stop()
+                throw BuildVMError(
+                    .timeout,
+                    "the guest's job printed nothing for \(Self.seconds(stallTimeout)) s (the guest still answered); QEMU stopped",
                     consoleTail: lines)
             }
             if let deadline, now > deadline {

@@ -10,8 +10,12 @@ public struct GuestRunOptions: Sendable {
     /// Longest time from QEMU's start to `/init`'s first message under TCG. The kernel boots
     /// quietly, so the boot has this deadline instead of the idle timeout.
     public var bootTimeout: Duration = .seconds(120)
-    /// Longest silence on the console, once `/init` runs, before the guest counts as hung.
+    /// Longest silence on the console, once `/init` runs, before the guest counts as hung. The
+    /// guest prints a heartbeat every 10 s, so this catches a guest that stopped answering.
     public var idleTimeout: Duration = .seconds(300)
+    /// Longest time the job may print nothing but heartbeats (a step that waits for ever). Long:
+    /// under TCG on a loaded host, one silent step (update-initramfs) can take many minutes.
+    public var stallTimeout: Duration = .seconds(3600)
     /// Longest run in all, if any.
     public var timeout: Duration?
     /// How long a KVM guest gets to reach `/init` before kiln gives up on KVM.
@@ -188,7 +192,8 @@ public struct GuestRunner: Sendable {
                 consoleTail: tail)
         }
         if case .finished = ending, exitStatus == nil {
-            ending = try await machine.watch(idleTimeout: options.idleTimeout, deadline: deadline, watcher)
+            ending = try await machine.watch(
+                idleTimeout: options.idleTimeout, stallTimeout: options.stallTimeout, deadline: deadline, watcher)
         }
 
         if case .finished = ending {

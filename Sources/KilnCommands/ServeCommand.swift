@@ -1,12 +1,18 @@
+import Appliance
 import ArgumentParser
 import Logging
 import NetBoot
+import Packages
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve PXE installs: TFTP, HTTP and DHCP.",
         discussion: """
+            With --config, serves a lab: boot loaders and Debian's netboot installer (taken from Debian \
+            packages, locked in FILE.lock beside the lab file and kept in kiln's cache), per-host boot \
+            menus, preseeds and kickstarts compiled from the hosts' descriptions, and proxyDHCP or a full \
+            DHCP server. A changed lab file is picked up while serving.
             With --tftp-root, serves one folder over TFTP (read-only) and HTTP, with no DHCP.
             Runs until interrupted (SIGINT or SIGTERM).
             """
@@ -37,12 +43,25 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Log every request, not only transfers.")
     var verbose = false
 
+    @Flag(help: "With --config: use only the boot lockfile and kiln's cache (no archive access).")
+    var offline = false
+
+    @Flag(help: "With --config: fetch and unpack the boot loaders and installers, then exit.")
+    var prepare = false
+
+    /// Where the host's apt sources are read from (tests point it elsewhere).
+    @Option(name: .customLong("apt-sources"), help: .hidden)
+    var aptSources = "/etc/apt"
+
     func validate() throws {
         if config == nil && tftpRoot == nil {
             throw ValidationError("give --config FILE or --tftp-root DIR")
         }
-        if config != nil && tftpRoot != nil {
-            throw ValidationError("--config and --tftp-root cannot be used together")
+        if config == nil && (offline || prepare) {
+            throw ValidationError("--offline and --prepare go with --config")
+        }
+        if tftpRoot != nil && prepare {
+            throw ValidationError("--prepare fetches the boot files that --tftp-root replaces")
         }
         guard maxTransfers > 0, maxTransfersPerClient > 0 else {
             throw ValidationError("transfer limits must be at least 1")
@@ -53,11 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let tftpRoot else {
-            throw CommandFailure("'kiln serve --config' is not available yet in this version of kiln")
-        }
         var logger = Logger(label: "kiln.serve") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .info
+        if config != nil { return try await serveLab(logger: logger) }
+        guard let tftpRoot else { return }
         let root: BootRoot
         do {
             root = try BootRoot(tftpRoot)
@@ -98,6 +116,74 @@ struct ServeCommand: AsyncParsableCommand {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// `--config`: the lab's boot files, then its servers until interrupted.
+    private func serveLab(logger: Logger) async throws {
+        guard let config else { return }
+        let lab: LabConfig
+        do {
+            lab = try LabConfig.load(config)
+        } catch let error as NetBootError {
+            throw CommandFailure(lines: error.message.split(separator: "\n").map(String.init))
+        }
+        var tree = tftpRoot ?? ""
+        if tftpRoot == nil {
+            tree = try await prepareBootFiles(lab, config: config)
+            if prepare {
+                Console.standardError.write("kiln: boot files ready in \(tree)")
+                return
+            }
+        }
+        // What lab hosts install from; other parts of kiln (a package mirror) hook in here.
+        let services = LabServices()
+        let extraFiles: [any BootFileProvider] = []
+        let server: LabServer
+        do {
+            let root = try BootRoot(tree)
+            server = try await LabServer(
+                config: lab, root: root, services: services, extraFiles: extraFiles,
+                tftpConfiguration: TFTPServerConfiguration(
+                    root: root, limits: TFTPLimits(maximumWindowSize: maxWindowSize),
+                    maximumTransfers: maxTransfers, maximumTransfersPerClient: maxTransfersPerClient),
+                logger: logger)
+        } catch let error as NetBootError {
+            throw CommandFailure(error.description, hint: "ports below 1024 and DHCP need root")
+        }
+        for line in server.summary { Console.standardError.write("kiln: \(line)") }
+        Console.standardError.write(
+            "kiln: serving \(lab.hosts.count) hosts from \(lab.path) (DHCP \(lab.dhcp.mode.rawValue)), boot files in \(tree)"
+        )
+        try await server.run()
+    }
+
+    /// The boot loaders and installers from Debian packages: locked in FILE.lock, fetched into the cache,
+    /// unpacked once.
+    private func prepareBootFiles(_ lab: LabConfig, config: String) async throws -> String {
+        do {
+            let sources = try AptSources.load(
+                listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
+            return try await BootFileTree.prepare(
+                lockPath: config + ".lock", debianVersions: Self.debianVersions(lab),
+                cache: PackageCache(root: PackageCache.defaultRoot()), sources: sources, offline: offline,
+                progress: Console.standardError.sink)
+        } catch let error as NetBootError {
+            throw CommandFailure(error.message)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    /// The Debian major versions the lab's hosts install, so that their netboot installers are fetched.
+    static func debianVersions(_ lab: LabConfig) -> [Int] {
+        var versions: Set<Int> = []
+        for host in lab.hosts where host.installer == nil {
+            guard let appliance = try? ApplianceLoader().load(host.description), appliance.os.name == .debian,
+                let version = appliance.os.majorVersion
+            else { continue }
+            versions.insert(version)
+        }
+        return versions.sorted()
     }
 
     private func parse(_ text: String, option: String, defaultPort: Int) throws -> HostPort {

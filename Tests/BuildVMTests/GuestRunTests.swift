@@ -95,6 +95,26 @@ extension BootTests {
             #expect(RunningQEMU.count == 0)
         }
 
+        @Test("a silent step outlives the idle limit on heartbeats; a stuck job is stopped by the stall limit")
+        func heartbeatsAndStalls() async throws {
+            let guest = try await Fixtures.guest()
+            let work = try Fixtures.temporaryDirectory("stall")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let job = GuestJob(script: "sleep 25\nkiln-event step 'still here'\nsleep 600\n")
+            var options = options(idle: .seconds(20))
+            options.stallTimeout = .seconds(30)
+            do {
+                _ = try await GuestRunner(guest: guest, options: options).run(job, targetDisk: nil, workDirectory: work)
+                Issue.record("a stuck job returned")
+            } catch {
+                #expect(error.code == .timeout)
+                #expect(error.message.contains("job printed nothing for 30 s"), "\(error.message)")
+                #expect(error.consoleTail.contains { $0.contains("still here") })
+                #expect(!error.consoleTail.contains { $0.contains(GuestScripts.heartbeatLine) })
+            }
+            #expect(RunningQEMU.count == 0)
+        }
+
         @Test("cancelling a run stops QEMU and leaves no process behind")
         func cancellationStopsQEMU() async throws {
             let guest = try await Fixtures.guest()

@@ -19,17 +19,37 @@ public struct DHCPLeases: Sendable, Equatable {
     /// Known hosts' addresses, never given to anyone else.
     public let fixed: [MACAddress: IPv4Address]
     public private(set) var leases: [MACAddress: Lease] = [:]
+    /// Addresses a client found in use (DHCPDECLINE), kept out of the pool until the time given.
+    public private(set) var declined: [IPv4Address: Int64] = [:]
 
     public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address] = [:]) {
         self.pool = pool
         self.fixed = fixed
     }
 
+    /// A book with a new pool and fixed addresses that keeps `previous`'s leases (a lab file reload).
+    public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address], keeping previous: DHCPLeases) {
+        self.pool = pool
+        self.fixed = fixed
+        leases = previous.leases
+        declined = previous.declined
+    }
+
+    /// Keeps `address` from everyone until `now + seconds` (a DHCPDECLINE: something else answers on it).
+    public mutating func decline(_ address: IPv4Address, seconds: Int64, now: Int64) {
+        declined[address] = now + seconds
+        for (mac, lease) in leases where lease.address == address { leases[mac] = nil }
+    }
+
     /// The address to offer `mac`: its fixed address, its current lease, the address it asks for when
     /// free, or the lowest free address of the pool; nil when the pool is full.
     public func offer(for mac: MACAddress, requested: IPv4Address? = nil, now: Int64) -> IPv4Address? {
         if let address = fixed[mac] { return address }
-        if let lease = leases[mac] { return lease.address }
+        if let lease = leases[mac], pool.contains(lease.address),
+            holder(of: lease.address, now: now).map({ $0 == mac }) ?? true
+        {
+            return lease.address
+        }
         if let requested, isFree(requested, now: now) { return requested }
         var candidate = pool.lowerBound.value
         while candidate <= pool.upperBound.value {
@@ -62,7 +82,7 @@ public struct DHCPLeases: Sendable, Equatable {
     }
 
     private func isFree(_ address: IPv4Address, now: Int64) -> Bool {
-        pool.contains(address) && holder(of: address, now: now) == nil
+        pool.contains(address) && holder(of: address, now: now) == nil && (declined[address] ?? 0) <= now
     }
 
     /// The lease file's text, sorted by address.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What to hand each kind of network-booting client.
 public struct BootLoaders: Sendable, Equatable {
     /// For BIOS PXE (architecture 0): pxelinux from Debian's pxelinux package.
@@ -54,7 +56,10 @@ public struct NetworkBootRequest: Sendable, Equatable {
 
     /// The file this client should load next, or nil when kiln has nothing for its architecture.
     public func bootFile(_ loaders: BootLoaders) -> String? {
-        if isIPXE, let script = loaders.ipxeScript { return script }
+        if isIPXE, let script = loaders.ipxeScript {
+            // `{mac}` in the script's URL names this client, so that iPXE needs no chain step.
+            return script.replacingOccurrences(of: "{mac}", with: mac.map { "\($0)" } ?? "")
+        }
         switch architecture {
         case .bios: return loaders.bios
         case .uefiX64: return loaders.uefi64

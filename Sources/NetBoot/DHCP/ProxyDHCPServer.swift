@@ -12,12 +12,14 @@ public final class ProxyDHCPServer: Sendable {
     private let channel: NIOAsyncChannel<Envelope, Envelope>
     private let serverAddress: IPv4Address
     private let loaders: BootLoaders
+    private let hostLoaders: [MACAddress: BootLoaders]
     private let logger: Logger
 
     private init(
         channel: NIOAsyncChannel<Envelope, Envelope>, localAddress: SocketAddress, serverAddress: IPv4Address,
-        loaders: BootLoaders, logger: Logger
+        loaders: BootLoaders, hostLoaders: [MACAddress: BootLoaders], logger: Logger
     ) {
+        self.hostLoaders = hostLoaders
         self.channel = channel
         self.localAddress = localAddress
         self.serverAddress = serverAddress
@@ -30,27 +32,17 @@ public final class ProxyDHCPServer: Sendable {
     ///   - serverAddress: this host's IPv4 address on the lab network: the next server in replies.
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
     public static func bind(
-        host: String, port: Int, serverAddress: IPv4Address, loaders: BootLoaders, logger: Logger,
+        host: String, port: Int, interface: String? = nil, serverAddress: IPv4Address, loaders: BootLoaders,
+        hostLoaders: [MACAddress: BootLoaders] = [:], logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ProxyDHCPServer {
-        let channel: NIOAsyncChannel<Envelope, Envelope>
-        do {
-            channel = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(.socketOption(.so_broadcast), value: 1)
-                .bind(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw NetBootError(.io, "cannot listen for DHCP on \(HostPort.format(host, port))", underlying: error)
-        }
+        let channel = try await DHCPSocket.bind(host: host, port: port, interface: interface, group: group)
         guard let address = channel.channel.localAddress else {
             throw NetBootError(.io, "DHCP socket on \(HostPort.format(host, port)) has no address")
         }
         return ProxyDHCPServer(
-            channel: channel, localAddress: address, serverAddress: serverAddress, loaders: loaders, logger: logger)
+            channel: channel, localAddress: address, serverAddress: serverAddress, loaders: loaders,
+            hostLoaders: hostLoaders, logger: logger)
     }
 
     /// Serves until the calling task is cancelled.
@@ -58,7 +50,9 @@ public final class ProxyDHCPServer: Sendable {
         try await channel.executeThenClose { inbound, outbound in
             for try await envelope in inbound {
                 guard let request = try? DHCPMessage.decode(envelope.data),
-                    let reply = ProxyDHCP.reply(to: request, server: serverAddress, loaders: loaders)
+                    let reply = ProxyDHCP.reply(
+                        to: request, server: serverAddress,
+                        loaders: request.macAddress.flatMap { hostLoaders[$0] } ?? loaders)
                 else { continue }
                 let destination: SocketAddress
                 do {

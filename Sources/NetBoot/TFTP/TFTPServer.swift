@@ -228,7 +228,10 @@ public final class TFTPServer: Sendable {
             source = TFTPSource(bytes: ByteBuffer(bytes: bytes))
         } else {
             do {
-                let opened = try configuration.root.open(relative)
+                let vouched = try await configuration.generated.diskFile(at: relative, for: client)
+                let opened =
+                    try vouched.map { try BootRoot.openVouched($0, as: relative) }
+                    ?? configuration.root.open(relative)
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {
                 throw TFTPFailure(error.code == .notFound ? .fileNotFound : .accessViolation, error.message)

@@ -1,0 +1,135 @@
+/// The installer one host boots: a kernel, an initrd and the kernel command line.
+public struct InstallerBoot: Sendable, Equatable {
+    /// Paths as served (relative to the boot root, the same over TFTP and HTTP).
+    public var kernel: String
+    public var initrd: String
+    public var arguments: String
+
+    public init(kernel: String, initrd: String, arguments: String) {
+        self.kernel = kernel
+        self.initrd = initrd
+        self.arguments = arguments
+    }
+}
+
+/// What a network-booting host is told to do.
+public enum BootAction: Sendable, Equatable {
+    /// Unknown hosts, and known ones that finished installing.
+    case localDisk
+    case install(name: String, InstallerBoot)
+}
+
+/// The per-host configuration files of the three boot loaders kiln hands out, as text.
+public enum BootMenus {
+    /// `pxelinux.cfg/01-<mac>` (and `pxelinux.cfg/default`). Paths are relative to pxelinux.0's folder,
+    /// the boot root.
+    public static func pxelinux(_ action: BootAction) -> String {
+        switch action {
+        case .localDisk:
+            return """
+                # kiln: boot the local disk
+                DEFAULT local
+                PROMPT 0
+                TIMEOUT 10
+                LABEL local
+                  LOCALBOOT 0
+
+                """
+        case .install(let name, let boot):
+            return """
+                # kiln: install \(name)
+                DEFAULT install
+                PROMPT 0
+                TIMEOUT 10
+                LABEL install
+                  KERNEL \(boot.kernel)
+                  INITRD \(boot.initrd)
+                  APPEND \(boot.arguments)
+                LABEL local
+                  LOCALBOOT 0
+
+                """
+        }
+    }
+
+    /// `grub.cfg-01-<mac>` for GRUB's network image. The kernel and initrd come over TFTP: Debian's
+    /// signed grubnetx64 has no `http` module built in, and a signed image loads no modules.
+    public static func grub(_ action: BootAction, server: IPv4Address) -> String {
+        switch action {
+        case .localDisk:
+            return """
+                # kiln: boot the local disk (back to the firmware's next boot entry)
+                set timeout=1
+                menuentry "Local disk" {
+                  exit
+                }
+
+                """
+        case .install(let name, let boot):
+            let device = "(tftp,\(server))"
+            return """
+                # kiln: install \(name)
+                set timeout=1
+                set default=0
+                menuentry "Install \(name)" {
+                  echo "kiln: loading the installer for \(name)"
+                  linux \(device)/\(boot.kernel) \(boot.arguments)
+                  initrd \(device)/\(boot.initrd)
+                }
+                menuentry "Local disk" {
+                  exit
+                }
+
+                """
+        }
+    }
+
+    /// The `grub.cfg` that GRUB's network image reads first: it goes on to the file named after the
+    /// booting NIC's MAC address, which kiln answers for every host (a local-disk menu for unknown ones).
+    public static func grubEntry() -> String {
+        """
+        # kiln: on to this machine's own configuration
+        if [ -n "${net_default_mac}" ]; then
+          configfile "${prefix}/grub.cfg-${net_default_mac}"
+        fi
+        set timeout=1
+        menuentry "Local disk" {
+          exit
+        }
+
+        """
+    }
+
+    /// The iPXE script for a host; `httpBase` is `http://ADDR[:PORT]`.
+    public static func ipxe(_ action: BootAction, httpBase: String) -> String {
+        switch action {
+        case .localDisk:
+            return """
+                #!ipxe
+                echo kiln: booting the local disk
+                exit
+
+                """
+        case .install(let name, let boot):
+            // `initrd=` names the initrd for the EFI stub when iPXE itself runs under UEFI.
+            let initrdName = boot.initrd.split(separator: "/").last.map(String.init) ?? boot.initrd
+            return """
+                #!ipxe
+                echo kiln: installing \(name)
+                kernel \(httpBase)/\(boot.kernel) initrd=\(initrdName) \(boot.arguments)
+                initrd \(httpBase)/\(boot.initrd)
+                boot
+
+                """
+        }
+    }
+
+    /// The script iPXE gets when DHCP could not name a host: it chains to the one for its own MAC.
+    public static func ipxeEntry(httpBase: String) -> String {
+        """
+        #!ipxe
+        chain \(httpBase)/ipxe/${net0/mac}
+
+        """
+    }
+}

@@ -1,0 +1,250 @@
+import Appliance
+import Autoinstall
+import Foundation
+import Logging
+import Packages
+import Synchronization
+
+/// Hooks through which other parts of kiln change what lab hosts install from.
+public struct LabServices: Sendable {
+    /// The package mirror a Debian-family installer uses, or nil for the description's repos or the
+    /// host's apt sources. Called for every preseed, with the host's description.
+    public var mirror: @Sendable (_ appliance: Appliance) -> ArchiveSource?
+    /// The installer kernel and initrd for a host, as paths in the boot root, or nil for kiln's own
+    /// (the lab file's `installer:`, else Debian's netboot installer).
+    public var installer:
+        @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
+
+    public init(
+        mirror: @escaping @Sendable (_ appliance: Appliance) -> ArchiveSource? = { _ in nil },
+        installer:
+            @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
+                kernel: String, initrd: String
+            )? = { _, _ in nil }
+    ) {
+        self.mirror = mirror
+        self.installer = installer
+    }
+}
+
+/// Every file a lab needs that is compiled when asked for: boot-loader configurations per host,
+/// iPXE scripts, preseeds and kickstarts rendered from the hosts' descriptions, and the endpoint an
+/// installer calls when it is done (`installed/<mac>`, HTTP only).
+///
+/// Holds the current lab file; `update` swaps it, and what is compiled afterwards follows the new one
+/// while transfers already under way keep the bytes they started with.
+public final class LabBootFiles: BootFileProvider {
+    private struct Current: Sendable {
+        var config: LabConfig
+        var state: LabState
+    }
+
+    private let current: Mutex<Current>
+    public let services: LabServices
+    private let logger: Logger
+    /// Host-supplied installers are served under `hosts/<name>/`.
+    static let hostInstallerFolder = "hosts"
+
+    /// - Throws: `NetBootError` when the state folder cannot be read.
+    public init(config: LabConfig, services: LabServices = LabServices(), logger: Logger) throws {
+        current = Mutex(Current(config: config, state: try LabState(directory: config.stateDirectory)))
+        self.services = services
+        self.logger = logger
+    }
+
+    /// The lab file in use.
+    public var config: LabConfig { current.withLock { $0.config } }
+
+    /// The installed-hosts record in use.
+    public var state: LabState { current.withLock { $0.state } }
+
+    /// Takes a new lab file (a reload).
+    /// - Throws: `NetBootError` when its state folder cannot be read; the old file stays in use.
+    public func update(_ config: LabConfig) throws {
+        let old = current.withLock { $0 }
+        let state =
+            old.config.stateDirectory == config.stateDirectory
+            ? old.state
+            : try LabState(
+                directory: config.stateDirectory)
+        current.withLock { $0 = Current(config: config, state: state) }
+    }
+
+    /// What the host with this MAC address boots now.
+    public func action(for mac: MACAddress) -> BootAction {
+        let (config, state) = current.withLock { ($0.config, $0.state) }
+        guard let host = config.host(mac) else { return .localDisk }
+        if state.isInstalled(mac) { return .localDisk }
+        guard let base = config.httpBase else {
+            logger.error("lab: \(host.name) cannot install: HTTP is off, and installers fetch their answers over it")
+            return .localDisk
+        }
+        let appliance: Appliance
+        do {
+            appliance = try loadAppliance(host)
+        } catch {
+            logger.error("lab: \(host.name): \(error)")
+            return .localDisk
+        }
+        let files: (kernel: String, initrd: String)
+        if let chosen = services.installer(host, appliance) {
+            files = chosen
+        } else if host.installer != nil {
+            files = (
+                "\(Self.hostInstallerFolder)/\(host.name)/linux", "\(Self.hostInstallerFolder)/\(host.name)/initrd"
+            )
+        } else if appliance.os.name == .debian, let version = appliance.os.majorVersion {
+            files = BootFileTree.installerPaths(debian: version)
+        } else {
+            logger.error(
+                "lab: \(host.name): kiln has no network installer for \(appliance.os.name.rawValue) \(appliance.os.version); give the host an 'installer' (kernel and initrd)"
+            )
+            return .localDisk
+        }
+        let arguments = Self.kernelArguments(host: host, appliance: appliance, httpBase: base)
+        return .install(
+            name: host.name, InstallerBoot(kernel: files.kernel, initrd: files.initrd, arguments: arguments))
+    }
+
+    /// The installer's kernel command line: where its answers are, the console, the lab's extra arguments.
+    static func kernelArguments(host: LabConfig.Host, appliance: Appliance, httpBase: String) -> String {
+        var words: [String]
+        let mac = host.mac.pxelinuxName.dropFirst(3)
+        switch appliance.os.name.family {
+        case .debian:
+            let hostname = appliance.effectiveHostname
+            let short = hostname.split(separator: ".").first.map(String.init) ?? hostname
+            let domain = hostname.split(separator: ".").dropFirst().joined(separator: ".")
+            words = [
+                "auto=true", "priority=critical", "url=\(httpBase)/preseed/\(mac)", "interface=auto",
+                "hostname=\(short)", "domain=\(domain)",
+            ]
+        case .redHat:
+            words = ["inst.ks=\(httpBase)/kickstart/\(mac)", "inst.text", "ip=dhcp"]
+        }
+        if let console = appliance.console { words += ["console=tty0", "console=\(console)"] }
+        if let extra = host.kernelArgs { words.append(extra) }
+        return words.joined(separator: " ")
+    }
+
+    /// The host's description with the lab's name as its host name.
+    func loadAppliance(_ host: LabConfig.Host) throws -> Appliance {
+        var appliance: Appliance
+        do {
+            appliance = try ApplianceLoader().load(host.description)
+        } catch {
+            throw NetBootError(.configuration, error.description)
+        }
+        appliance.hostname = host.name
+        return appliance
+    }
+
+    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard let last = parts.last else { return nil }
+        let (config, state) = current.withLock { ($0.config, $0.state) }
+        if parts.count == 2 && parts[0] == "pxelinux.cfg" {
+            if last == "default" { return bytes(BootMenus.pxelinux(.localDisk)) }
+            guard last.hasPrefix("01-"), let mac = MACAddress(String(last.dropFirst(3))) else { return nil }
+            return bytes(BootMenus.pxelinux(logged(action(for: mac), mac, "pxelinux")))
+        }
+        if last == "grub.cfg" { return bytes(BootMenus.grubEntry()) }
+        if last.hasPrefix("grub.cfg-") {
+            var name = last.dropFirst("grub.cfg-".count)
+            if name.hasPrefix("01-") { name = name.dropFirst(3) }
+            guard let mac = MACAddress(String(name)) else { return nil }
+            return bytes(BootMenus.grub(logged(action(for: mac), mac, "grub"), server: config.address))
+        }
+        guard client.transport == .http || parts.first == "ipxe" || last == "boot.ipxe" else { return nil }
+        let base = config.httpBase ?? "http://\(config.address)"
+        if parts == ["boot.ipxe"] { return bytes(BootMenus.ipxeEntry(httpBase: base)) }
+        guard parts.count == 2, let mac = MACAddress(last) else { return nil }
+        switch parts[0] {
+        case "ipxe":
+            return bytes(BootMenus.ipxe(logged(action(for: mac), mac, "ipxe"), httpBase: base))
+        case "preseed", "kickstart":
+            guard client.transport == .http, let host = config.host(mac) else { return nil }
+            return bytes(try answers(for: host, kind: parts[0], httpBase: base))
+        case "installed":
+            guard client.transport == .http, let host = config.host(mac) else { return nil }
+            try state.markInstalled(mac, name: host.name)
+            logger.notice(
+                "lab: \(host.name) finished installing; it boots from its disk from now on",
+                metadata: ["mac": "\(mac)", "state": "\(state.file)"])
+            return bytes("ok: \(host.name) is installed\n")
+        default:
+            return nil
+        }
+    }
+
+    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count == 3, parts[0] == Self.hostInstallerFolder,
+            let host = config.host(named: parts[1]), let installer = host.installer
+        else { return nil }
+        switch parts[2] {
+        case "linux": return installer.kernel
+        case "initrd": return installer.initrd
+        default: return nil
+        }
+    }
+
+    /// The preseed or kickstart for a host, with the call that records the end of its install.
+    func answers(for host: LabConfig.Host, kind: String, httpBase: String) throws -> String {
+        let appliance = try loadAppliance(host)
+        let done = "\(httpBase)/installed/\(host.mac.pxelinuxName.dropFirst(3))"
+        let text: String
+        do {
+            switch appliance.os.name.family {
+            case .debian:
+                let mirror = try services.mirror(appliance).map { [$0] } ?? AptSources.load()
+                let preseed = try PreseedRenderer(hostSources: mirror).render(appliance)
+                text = Self.addingLateCommand("wget -q -O /dev/null \(done)", to: preseed)
+            case .redHat:
+                let kickstart = try KickstartRenderer().render(appliance)
+                text = kickstart + "\n%post\ncurl -fsS -o /dev/null \(done) || wget -q -O /dev/null \(done)\n%end\n"
+            }
+        } catch {
+            throw NetBootError(.configuration, "\(host.description): \((error as? AutoinstallError)?.message ?? "\(error)")")
+        }
+        logger.notice(
+            "lab: \(appliance.os.name.family == .debian ? "preseed" : "kickstart") for \(host.name) rendered from \(host.description)",
+            metadata: ["mac": "\(host.mac)"])
+        return text
+    }
+
+    /// Adds a command at the end of the preseed's `late_command` (making one when there is none).
+    static func addingLateCommand(_ command: String, to preseed: String) -> String {
+        var lines = preseed.components(separatedBy: "\n")
+        if let start = lines.firstIndex(where: { $0.hasPrefix("d-i preseed/late_command string") }) {
+            var end = start
+            while end + 1 < lines.count && lines[end].hasSuffix("\\") { end += 1 }
+            if lines[end].hasSuffix("string") {
+                lines[end] += " " + command
+            } else {
+                lines[end] += "; \\"
+                lines.insert("    " + command, at: end + 1)
+            }
+        } else {
+            let end = lines.firstIndex(of: "# End") ?? lines.count
+            lines.insert(
+                contentsOf: ["# Tell kiln this host is installed", "d-i preseed/late_command string \(command)", ""],
+                at: end)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func logged(_ action: BootAction, _ mac: MACAddress, _ loader: String) -> BootAction {
+        switch action {
+        case .localDisk:
+            logger.info("lab: \(mac) boots its local disk", metadata: ["loader": "\(loader)"])
+        case .install(let name, let boot):
+            logger.notice(
+                "lab: \(name) boots the installer",
+                metadata: ["mac": "\(mac)", "loader": "\(loader)", "kernel": "\(boot.kernel)"])
+        }
+        return action
+    }
+
+    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+}

@@ -1,0 +1,353 @@
+import Appliance
+import Foundation
+import Yams
+
+extension LabConfig {
+    /// The largest lab file kiln reads.
+    static let maximumFileSize = 1 << 20
+
+    /// Reads and checks a lab file, and loads every host's description so that a broken one is named
+    /// now rather than when the host boots.
+    /// - Throws: `NetBootError(.configuration)` whose message is one or more `FILE:LINE:COL: error: ...`
+    ///   lines.
+    public static func load(_ path: String) throws -> LabConfig {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            throw NetBootError(.configuration, "\(path):1:1: error: cannot read the lab file")
+        }
+        guard data.count <= maximumFileSize else {
+            throw NetBootError(.configuration, "\(path):1:1: error: lab file is larger than 1 MiB")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw NetBootError(.configuration, "\(path):1:1: error: lab file is not UTF-8")
+        }
+        return try parse(text, path: path, absolutePath: absolute)
+    }
+
+    /// Parses lab file text; `path` is how messages name the file.
+    /// - Throws: `NetBootError(.configuration)` with `FILE:LINE:COL: error: ...` lines.
+    public static func parse(_ text: String, path: String, absolutePath: String? = nil) throws -> LabConfig {
+        var reader = LabFileReader(file: path, absolutePath: absolutePath ?? path)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw NetBootError(.configuration, reader.syntaxMessage(error))
+        }
+        guard let root else {
+            throw NetBootError(.configuration, "\(path):1:1: error: the lab file is empty")
+        }
+        let config = reader.config(root)
+        guard reader.errors.isEmpty, let config else {
+            throw NetBootError(.configuration, reader.errors.joined(separator: "\n"))
+        }
+        return config
+    }
+}
+
+/// Turns the composed YAML of a lab file into a `LabConfig`, collecting every problem with its position.
+struct LabFileReader {
+    let file: String
+    let folder: String
+    var errors: [String] = []
+
+    init(file: String, absolutePath: String) {
+        self.file = file
+        folder = String(absolutePath[..<(absolutePath.lastIndex(of: "/") ?? absolutePath.startIndex)])
+    }
+
+    static let topKeys = ["address", "interface", "tftp", "http", "dhcp", "boot_loaders", "state", "hosts"]
+    static let dhcpKeys = ["mode", "range", "netmask", "router", "dns", "lease_time", "lease_file"]
+    static let loaderKeys = ["bios", "uefi", "ipxe"]
+    static let hostKeys = ["mac", "name", "description", "address", "kernel_args", "installer", "boot_loaders"]
+    static let installerKeys = ["kernel", "initrd"]
+
+    func mark(_ node: Node) -> SourceMark {
+        SourceMark(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    mutating func fail(_ node: Node, _ message: String) {
+        errors.append("\(mark(node)): error: \(message)")
+    }
+
+    func syntaxMessage(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return "\(file):\(mark.line):\(mark.column): error: \(problem)"
+        default:
+            return "\(file):1:1: error: \(error)"
+        }
+    }
+
+    /// The mapping's pairs by key, after reporting keys that are unknown or repeated.
+    mutating func fields(_ node: Node, allowed: [String], what: String) -> [String: Node]? {
+        guard let mapping = node.mapping else {
+            fail(node, "\(what) must be a map")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else {
+                fail(key, "keys must be text")
+                continue
+            }
+            guard allowed.contains(name) else {
+                let hint = LabFileReader.closest(name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                fail(key, "unknown key '\(name)' in \(what)\(hint)")
+                continue
+            }
+            if result[name] != nil {
+                fail(key, "'\(name)' appears twice in \(what)")
+                continue
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    mutating func string(_ node: Node, _ what: String) -> String? {
+        guard let text = node.scalar?.string, !text.isEmpty else {
+            fail(node, "\(what) must be text")
+            return nil
+        }
+        return text
+    }
+
+    mutating func ipv4(_ node: Node, _ what: String) -> IPv4Address? {
+        guard let text = string(node, what) else { return nil }
+        guard let address = IPv4Address(text) else {
+            fail(node, "\(what) '\(text)' is not an IPv4 address")
+            return nil
+        }
+        return address
+    }
+
+    mutating func path(_ node: Node, _ what: String) -> String? {
+        guard let text = string(node, what) else { return nil }
+        return text.hasPrefix("/") ? text : folder + "/" + text
+    }
+
+    mutating func listen(_ node: Node, _ what: String, defaultPort: Int) -> HostPort?? {
+        guard let text = string(node, what) else { return nil }
+        if text == "off" { return .some(nil) }
+        do {
+            return .some(try HostPort(parsing: text, defaultPort: defaultPort))
+        } catch let error as NetBootError {
+            fail(node, "\(what): \(error.message)")
+        } catch {
+            fail(node, "\(what): \(error)")
+        }
+        return nil
+    }
+
+    mutating func config(_ root: Node) -> LabConfig? {
+        guard let top = fields(root, allowed: Self.topKeys, what: "the lab file") else { return nil }
+        var address: IPv4Address?
+        if let node = top["address"] {
+            address = ipv4(node, "address")
+        } else {
+            fail(root, "missing 'address' (kiln's IPv4 address on the lab network)")
+        }
+        var interface: String?
+        if let node = top["interface"] { interface = string(node, "interface") }
+        var tftp: HostPort? = HostPort(host: "::", port: 69)
+        if let node = top["tftp"], let value = listen(node, "tftp", defaultPort: 69) { tftp = value }
+        var http: HostPort? = HostPort(host: "::", port: 80)
+        if let node = top["http"], let value = listen(node, "http", defaultPort: 80) { http = value }
+        var loaders = LabConfig.Loaders()
+        if let node = top["boot_loaders"] { loaders = loaderChoice(node, defaults: loaders) }
+        let labName = file.split(separator: "/").last.map(String.init) ?? "lab"
+        var state = folder + "/" + labName + ".state"
+        if let node = top["state"], let value = path(node, "state") { state = value }
+        var dhcp = LabConfig.DHCPSettings(mode: .proxy, leaseFile: state + "/leases")
+        if let node = top["dhcp"] { dhcp = dhcpSettings(node, default: dhcp) ?? dhcp }
+        var hosts: [LabConfig.Host] = []
+        if let node = top["hosts"] {
+            if let list = node.sequence {
+                for item in list { if let host = host(item, loaders: loaders) { hosts.append(host) } }
+            } else if !(node.scalar?.string.isEmpty ?? false) {
+                fail(node, "hosts must be a list")
+            }
+        }
+        checkUnique(hosts, address: address, dhcp: dhcp)
+        if dhcp.mode != .off, tftp == nil, http == nil {
+            fail(root, "DHCP points clients at kiln, but both tftp and http are off")
+        }
+        guard let address else { return nil }
+        return LabConfig(
+            path: folder + "/" + labName, address: address, interface: interface, tftp: tftp, http: http, dhcp: dhcp,
+            loaders: loaders, stateDirectory: state, hosts: hosts)
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T?
+    where T.RawValue == String {
+        guard let text = string(node, what) else { return nil }
+        guard let value = T(rawValue: text) else {
+            let names = T.allCases.map(\.rawValue).joined(separator: ", ")
+            fail(node, "\(what) '\(text)' is not one of \(names)")
+            return nil
+        }
+        return value
+    }
+
+    /// A `boot_loaders` map; keys it does not name keep `defaults`.
+    mutating func loaderChoice(_ node: Node, defaults: LabConfig.Loaders) -> LabConfig.Loaders {
+        var loaders = defaults
+        guard let map = fields(node, allowed: Self.loaderKeys, what: "boot_loaders") else { return loaders }
+        if let node = map["bios"], let value: LabConfig.BIOSLoader = choice(node, "boot_loaders.bios") {
+            loaders.bios = value
+        }
+        if let node = map["uefi"], let value: LabConfig.UEFILoader = choice(node, "boot_loaders.uefi") {
+            loaders.uefi = value
+        }
+        if let node = map["ipxe"], let text = string(node, "boot_loaders.ipxe") {
+            switch text {
+            case "script": loaders.ipxeScript = true
+            case "loader": loaders.ipxeScript = false
+            default: fail(node, "boot_loaders.ipxe '\(text)' is not one of script, loader")
+            }
+        }
+        return loaders
+    }
+
+    mutating func dhcpSettings(_ node: Node, default settings: LabConfig.DHCPSettings) -> LabConfig.DHCPSettings? {
+        guard let map = fields(node, allowed: Self.dhcpKeys, what: "dhcp") else { return nil }
+        var settings = settings
+        if let node = map["mode"], let mode: LabConfig.DHCPMode = choice(node, "dhcp.mode") { settings.mode = mode }
+        if let node = map["range"], let text = string(node, "dhcp.range") {
+            let ends = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+            if ends.count == 2, let low = IPv4Address(ends[0]), let high = IPv4Address(ends[1]), low <= high {
+                settings.range = low...high
+            } else {
+                fail(node, "dhcp.range '\(text)' is not FIRST-LAST (two IPv4 addresses, the lower first)")
+            }
+        }
+        if let node = map["netmask"], let mask = ipv4(node, "dhcp.netmask") {
+            let inverted = ~mask.value
+            if inverted & (inverted &+ 1) != 0 {
+                fail(node, "dhcp.netmask '\(mask)' is not a netmask")
+            } else {
+                settings.netmask = mask
+            }
+        }
+        if let node = map["router"] { settings.router = ipv4(node, "dhcp.router") }
+        if let node = map["dns"] {
+            let items = node.sequence.map(Array.init) ?? [node]
+            settings.dns = items.compactMap { ipv4($0, "dhcp.dns") }
+        }
+        if let node = map["lease_time"] {
+            if let seconds = node.scalar.flatMap({ Int($0.string) }), seconds >= 60, seconds <= 31_536_000 {
+                settings.leaseTime = seconds
+            } else {
+                fail(node, "dhcp.lease_time must be a number of seconds within 60...31536000")
+            }
+        }
+        if let node = map["lease_file"], let value = path(node, "dhcp.lease_file") { settings.leaseFile = value }
+        if settings.mode == .server && settings.range == nil {
+            fail(node, "dhcp mode 'server' needs a range (FIRST-LAST)")
+        }
+        return settings
+    }
+
+    mutating func host(_ node: Node, loaders labLoaders: LabConfig.Loaders) -> LabConfig.Host? {
+        guard let map = fields(node, allowed: Self.hostKeys, what: "a host") else { return nil }
+        var mac: MACAddress?
+        if let node = map["mac"], let text = string(node, "mac") {
+            mac = MACAddress(text)
+            if mac == nil { fail(node, "mac '\(text)' is not a MAC address (52:54:00:12:34:56)") }
+        } else if map["mac"] == nil {
+            fail(node, "a host needs a 'mac'")
+        }
+        var name: String?
+        if let node = map["name"], let text = string(node, "name") {
+            if text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }) {
+                name = text
+            } else {
+                fail(node, "name '\(text)' may hold only letters, digits, '-', '_' and '.'")
+            }
+        } else if map["name"] == nil {
+            fail(node, "a host needs a 'name'")
+        }
+        var description: String?
+        if let node = map["description"], let file = path(node, "description") {
+            do {
+                _ = try ApplianceLoader().load(file)
+                description = file
+            } catch {
+                errors += error.diagnostics.map(\.description)
+                description = file
+            }
+        } else if map["description"] == nil {
+            fail(node, "a host needs a 'description' (the appliance it installs)")
+        }
+        var address: IPv4Address?
+        if let node = map["address"] { address = ipv4(node, "address") }
+        var kernelArgs: String?
+        if let node = map["kernel_args"] { kernelArgs = string(node, "kernel_args") }
+        var installer: (kernel: String, initrd: String)?
+        if let node = map["installer"], let files = fields(node, allowed: Self.installerKeys, what: "installer") {
+            if let kernel = files["kernel"].flatMap({ path($0, "installer.kernel") }),
+                let initrd = files["initrd"].flatMap({ path($0, "installer.initrd") })
+            {
+                installer = (kernel, initrd)
+            } else if files["kernel"] == nil || files["initrd"] == nil {
+                fail(node, "installer needs both 'kernel' and 'initrd'")
+            }
+        }
+        var loaders: LabConfig.Loaders?
+        if let node = map["boot_loaders"] { loaders = loaderChoice(node, defaults: labLoaders) }
+        guard let mac, let name, let description else { return nil }
+        return LabConfig.Host(
+            mac: mac, name: name, description: description, address: address, kernelArgs: kernelArgs,
+            installer: installer, loaders: loaders, mark: mark(node))
+    }
+
+    mutating func checkUnique(_ hosts: [LabConfig.Host], address: IPv4Address?, dhcp: LabConfig.DHCPSettings) {
+        var macs: [MACAddress: LabConfig.Host] = [:]
+        var names: [String: LabConfig.Host] = [:]
+        var addresses: [IPv4Address: LabConfig.Host] = [:]
+        for host in hosts {
+            if let other = macs[host.mac] {
+                errors.append("\(host.mark): error: mac \(host.mac) is also host '\(other.name)' at \(other.mark)")
+            }
+            if let other = names[host.name] {
+                errors.append("\(host.mark): error: name '\(host.name)' is also used at \(other.mark)")
+            }
+            if let fixed = host.address {
+                if let other = addresses[fixed] {
+                    errors.append("\(host.mark): error: address \(fixed) is also host '\(other.name)'s")
+                }
+                if fixed == address {
+                    errors.append("\(host.mark): error: address \(fixed) is kiln's own")
+                }
+                addresses[fixed] = host
+            }
+            macs[host.mac] = host
+            names[host.name] = host
+        }
+    }
+
+    /// The allowed key nearest to `name` when it is a small edit away (a typo).
+    static func closest(_ name: String, in allowed: [String]) -> String? {
+        let scored = allowed.map { ($0, editDistance(name, $0)) }.min { $0.1 < $1.1 }
+        guard let (best, distance) = scored, distance <= max(1, name.count / 3) else { return nil }
+        return best
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,154 @@
+import Appliance
+
+/// A lab file (`kiln serve --config lab.yaml`): where kiln listens, how it answers DHCP, which boot
+/// loaders it hands out, and the hosts it knows with the description each one installs.
+///
+/// Relative paths in the file are relative to the file's folder; `load` makes them absolute.
+public struct LabConfig: Sendable, Equatable {
+    /// How kiln takes part in DHCP.
+    public enum DHCPMode: String, Sendable, CaseIterable {
+        /// Beside the lab's own DHCP server: answer only the network-boot part (ports 67 and 4011).
+        case proxy
+        /// The lab's only DHCP server: addresses from `range`, fixed ones for known hosts.
+        case server
+        /// No DHCP at all (the lab's DHCP server points clients at kiln).
+        case off
+    }
+
+    /// The full DHCP server's settings (`dhcp:` with `mode: server`).
+    public struct DHCPSettings: Sendable, Equatable {
+        public var mode: DHCPMode
+        /// Addresses handed to hosts without a fixed one.
+        public var range: ClosedRange<IPv4Address>?
+        public var netmask: IPv4Address
+        public var router: IPv4Address?
+        public var dns: [IPv4Address]
+        /// Seconds.
+        public var leaseTime: Int
+        /// Absolute path of the lease file.
+        public var leaseFile: String
+
+        public init(
+            mode: DHCPMode, range: ClosedRange<IPv4Address>? = nil,
+            netmask: IPv4Address = IPv4Address(0xFFFF_FF00), router: IPv4Address? = nil, dns: [IPv4Address] = [],
+            leaseTime: Int = 3600, leaseFile: String
+        ) {
+            self.mode = mode
+            self.range = range
+            self.netmask = netmask
+            self.router = router
+            self.dns = dns
+            self.leaseTime = leaseTime
+            self.leaseFile = leaseFile
+        }
+    }
+
+    /// The first stage handed to BIOS clients.
+    public enum BIOSLoader: String, Sendable, CaseIterable {
+        case pxelinux, ipxe
+    }
+
+    /// The first stage handed to x86-64 UEFI clients.
+    public enum UEFILoader: String, Sendable, CaseIterable {
+        case grub, ipxe
+    }
+
+    /// Which first stage each kind of client gets.
+    public struct Loaders: Sendable, Equatable {
+        public var bios: BIOSLoader
+        public var uefi: UEFILoader
+        /// Whether iPXE (user class "iPXE") gets its HTTP script (true) or the first stage for its
+        /// firmware, like any PXE client (false: iPXE then loads pxelinux or GRUB).
+        public var ipxeScript: Bool
+
+        public init(bios: BIOSLoader = .pxelinux, uefi: UEFILoader = .grub, ipxeScript: Bool = true) {
+            self.bios = bios
+            self.uefi = uefi
+            self.ipxeScript = ipxeScript
+        }
+    }
+
+    /// One lab host.
+    public struct Host: Sendable, Equatable {
+        public var mac: MACAddress
+        public var name: String
+        /// Absolute path of the host's appliance description.
+        public var description: String
+        /// A fixed address (server mode).
+        public var address: IPv4Address?
+        /// Added to the installer's kernel command line.
+        public var kernelArgs: String?
+        /// An installer kernel and initrd of the host's own (absolute paths); nil for the one kiln takes
+        /// from Debian's netboot package.
+        public var installer: (kernel: String, initrd: String)?
+        /// The host's own boot loaders, when they differ from the lab's.
+        public var loaders: Loaders?
+        /// Where the host is written in the lab file.
+        public var mark: SourceMark
+
+        public init(
+            mac: MACAddress, name: String, description: String, address: IPv4Address? = nil,
+            kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil, loaders: Loaders? = nil,
+            mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
+        ) {
+            self.loaders = loaders
+            self.mac = mac
+            self.name = name
+            self.description = description
+            self.address = address
+            self.kernelArgs = kernelArgs
+            self.installer = installer
+            self.mark = mark
+        }
+
+        public static func == (a: Host, b: Host) -> Bool {
+            a.mac == b.mac && a.name == b.name && a.description == b.description && a.address == b.address
+                && a.kernelArgs == b.kernelArgs && a.installer?.kernel == b.installer?.kernel
+                && a.installer?.initrd == b.installer?.initrd && a.loaders == b.loaders && a.mark == b.mark
+        }
+    }
+
+    /// The lab file's absolute path.
+    public var path: String
+    /// kiln's IPv4 address on the lab network: the next server in DHCP replies and the host in URLs.
+    public var address: IPv4Address
+    /// The interface DHCP is answered on; nil for every interface.
+    public var interface: String?
+    /// nil when off.
+    public var tftp: HostPort?
+    /// nil when off.
+    public var http: HostPort?
+    public var dhcp: DHCPSettings
+    public var loaders: Loaders
+    /// Absolute path of the folder where kiln keeps which hosts finished installing.
+    public var stateDirectory: String
+    public var hosts: [Host]
+
+    public init(
+        path: String, address: IPv4Address, interface: String? = nil, tftp: HostPort? = HostPort(host: "::", port: 69),
+        http: HostPort? = HostPort(host: "::", port: 80), dhcp: DHCPSettings, loaders: Loaders = Loaders(),
+        stateDirectory: String, hosts: [Host] = []
+    ) {
+        self.path = path
+        self.address = address
+        self.interface = interface
+        self.tftp = tftp
+        self.http = http
+        self.dhcp = dhcp
+        self.loaders = loaders
+        self.stateDirectory = stateDirectory
+        self.hosts = hosts
+    }
+
+    /// The known host with this MAC address.
+    public func host(_ mac: MACAddress) -> Host? { hosts.first { $0.mac == mac } }
+
+    /// The known host with this name.
+    public func host(named name: String) -> Host? { hosts.first { $0.name == name } }
+
+    /// The base of every URL kiln hands out (`http://192.0.2.1:8080`), or nil when HTTP is off.
+    public var httpBase: String? {
+        guard let http else { return nil }
+        return http.port == 80 ? "http://\(address)" : "http://\(address):\(http.port)"
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import NetBoot
+
+/// The package's root, from this file's place in it.
+private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+private enum Judges {
+    static let debconf = ["/usr/bin/debconf-set-selections"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let ksvalidator: String? = ([packageRoot + "/.tools/venv/bin/ksvalidator", "/usr/bin/ksvalidator"])
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite("Generated boot files of a lab")
+struct LabBootFilesTests {
+    let folder: TemporaryFolder
+    let files: LabBootFiles
+    let http = BootClient(address: nil, transport: .http)
+    let tftp = BootClient(address: nil, transport: .tftp)
+
+    init() throws {
+        folder = try TemporaryFolder()
+        let path = try LabFixtures.write(LabFixtures.serverLab(), into: folder.path)
+        files = try LabBootFiles(config: try LabConfig.load(path), logger: Logger(label: "test"))
+    }
+
+    func text(_ path: String, _ client: BootClient) async throws -> String? {
+        try await files.file(at: path, for: client).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func knownHostBootsTheDebianInstallerWithItsPreseed() async throws {
+        let menu = try #require(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp))
+        #expect(menu.contains("KERNEL debian-installer/12/amd64/linux"))
+        #expect(menu.contains("INITRD debian-installer/12/amd64/initrd.gz"))
+        #expect(menu.contains("url=http://192.0.2.1:8080/preseed/52-54-00-12-34-56"))
+        #expect(menu.contains("auto=true priority=critical"))
+        #expect(menu.contains("hostname=lab-07"))
+        #expect(menu.contains("console=ttyS0,115200"))
+        let grub = try #require(try await text("grub/grub.cfg-52:54:00:12:34:56", tftp))
+        #expect(grub.contains("linux (tftp,192.0.2.1)/debian-installer/12/amd64/linux auto=true"))
+        #expect(grub.contains("initrd (tftp,192.0.2.1)/debian-installer/12/amd64/initrd.gz"))
+        let ipxe = try #require(try await text("ipxe/52:54:00:12:34:56", http))
+        #expect(ipxe.hasPrefix("#!ipxe\n"))
+        #expect(
+            ipxe.contains("kernel http://192.0.2.1:8080/debian-installer/12/amd64/linux initrd=initrd.gz auto=true"))
+    }
+
+    @Test func unknownHostBootsItsDisk() async throws {
+        let menu = try #require(try await text("pxelinux.cfg/01-52-54-00-99-99-99", tftp))
+        #expect(menu.contains("LOCALBOOT 0"))
+        #expect(!menu.contains("KERNEL"))
+        let grub = try #require(try await text("grub.cfg-01-52-54-00-99-99-99", tftp))
+        #expect(grub.contains("exit") && !grub.contains("linux "))
+        #expect(try await text("pxelinux.cfg/default", tftp)?.contains("LOCALBOOT 0") == true)
+        #expect(try await text("preseed/52-54-00-99-99-99", http) == nil)
+    }
+
+    @Test func rpmHostBootsItsOwnInstallerWithItsKickstart() async throws {
+        let menu = try #require(try await text("pxelinux.cfg/01-52-54-00-ab-cd-ef", tftp))
+        #expect(menu.contains("KERNEL hosts/lab-08/linux"))
+        #expect(menu.contains("inst.ks=http://192.0.2.1:8080/kickstart/52-54-00-ab-cd-ef"))
+        #expect(try await files.diskFile(at: "hosts/lab-08/linux", for: tftp) == folder.path + "/vmlinuz")
+        #expect(try await files.diskFile(at: "hosts/lab-08/initrd", for: http) == folder.path + "/initrd.img")
+        #expect(try await files.diskFile(at: "hosts/lab-07/linux", for: http) == nil)
+    }
+
+    /// The preseed a host fetches is the description's, with the call that ends the reinstall loop, and
+    /// debconf accepts it.
+    @Test(.enabled(if: Judges.debconf != nil, "needs debconf-set-selections"))
+    func preseedTellsKilnWhenDoneAndDebconfAcceptsIt() async throws {
+        let preseed = try #require(try await text("preseed/52-54-00-12-34-56", http))
+        #expect(preseed.contains("d-i netcfg/get_hostname string lab-07"))
+        #expect(preseed.contains("wget -q -O /dev/null http://192.0.2.1:8080/installed/52-54-00-12-34-56"))
+        #expect(try await text("preseed/52-54-00-12-34-56", tftp) == nil, "answers are served over HTTP only")
+        let path = folder.path + "/host.preseed"
+        try preseed.write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try await runTool(["debconf-set-selections", "--checkonly", path])
+        #expect(status.succeeded && output.isEmpty, "\(output)")
+    }
+
+    @Test(.enabled(if: Judges.ksvalidator != nil, "needs ksvalidator (scripts/install-deps.sh)"))
+    func kickstartTellsKilnWhenDoneAndKsvalidatorAcceptsIt() async throws {
+        let kickstart = try #require(try await text("kickstart/52-54-00-ab-cd-ef", http))
+        #expect(kickstart.contains("curl -fsS -o /dev/null http://192.0.2.1:8080/installed/52-54-00-ab-cd-ef"))
+        let path = folder.path + "/host.ks"
+        try kickstart.write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try await runTool([Judges.ksvalidator ?? "", "-v", "RHEL9", path])
+        #expect(status.succeeded, "\(output)")
+    }
+
+    /// After the installer reports in, the host boots its disk, and that survives a restart.
+    @Test func installedHostBootsLocallyFromThenOn() async throws {
+        #expect(try await text("installed/52-54-00-12-34-56", tftp) == nil, "only HTTP marks a host installed")
+        #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("KERNEL") == true)
+        let answer = try #require(try await text("installed/52-54-00-12-34-56", http))
+        #expect(answer.contains("lab-07"))
+        #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("LOCALBOOT 0") == true)
+        #expect(try await text("ipxe/52:54:00:12:34:56", http)?.contains("exit") == true)
+        // Another process reading the same state folder (kiln restarted) agrees.
+        let restarted = try LabState(directory: files.config.stateDirectory)
+        #expect(restarted.isInstalled(MACAddress("52:54:00:12:34:56")!))
+        #expect(!restarted.isInstalled(MACAddress("52:54:00:ab:cd:ef")!))
+        // Deleting the line makes it install again.
+        try "".write(toFile: restarted.file, atomically: true, encoding: .utf8)
+        #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("KERNEL") == true)
+    }
+
+    @Test func lateCommandIsAppendedToTheRenderedOne() {
+        let preseed = "a\nd-i preseed/late_command string \\\n    one; \\\n    two\n# End\n"
+        let result = LabBootFiles.addingLateCommand("three", to: preseed)
+        #expect(result == "a\nd-i preseed/late_command string \\\n    one; \\\n    two; \\\n    three\n# End\n")
+        let fresh = LabBootFiles.addingLateCommand("three", to: "a\n# End\nb\n")
+        #expect(fresh.contains("d-i preseed/late_command string three\n\n# End"))
+    }
+}

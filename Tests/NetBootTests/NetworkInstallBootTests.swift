@@ -1,0 +1,225 @@
+import Foundation
+import KilnSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The whole boot chain with real firmware: QEMU (TCG) on a bridge inside a network namespace the test
+/// makes, booting from the network through kiln's DHCP server, iPXE's HTTP script (SeaBIOS with QEMU's
+/// iPXE option ROM) or GRUB over TFTP (OVMF's own PXE), into Debian's netboot installer, which fetches its
+/// preseed from kiln's HTTP. The boot files come from Debian packages through `kiln serve --prepare`, outside the
+/// namespace; inside it kiln runs `--offline`, and nothing leaves the namespace.
+@Suite(
+    "kiln serve --config: firmware boots the Debian installer through kiln", .serialized,
+    .enabled(if: Tools.namespaces && Tools.has("qemu-system-x86_64"), "needs root, iproute2 and QEMU"),
+    .enabled(
+        if: FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/efi-virtio.rom")
+            && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd"),
+        "needs ipxe-qemu and ovmf")
+)
+struct NetworkInstallBootTests {
+    /// The lab, its boot files prepared from Debian packages, once for both firmware runs.
+    static let prepared: Result<String, any Error> = {
+        let semaphore = DispatchSemaphore(value: 0)
+        let box = ResultBox()
+        Task.detached {
+            do {
+                box.result = .success(try await prepareLab())
+            } catch {
+                box.result = .failure(error)
+            }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return box.result ?? .failure(SubprocessError(command: "prepare", reason: "no result"))
+    }()
+
+    final class ResultBox: @unchecked Sendable {
+        // @unchecked: written once by the detached task before the semaphore is signalled, read after.
+        var result: Result<String, any Error>?
+    }
+
+    static func prepareLab() async throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-netinstall-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lab = """
+            address: 192.0.2.1
+            interface: br-lab
+            tftp: ":69"
+            http: ":80"
+            dhcp:
+              mode: server
+              range: 192.0.2.100-192.0.2.110
+              router: 192.0.2.1
+              dns: [192.0.2.1]
+              lease_time: 600
+            hosts:
+              - mac: "52:54:00:12:34:56"
+                name: lab-07
+                description: debian.yaml
+                address: 192.0.2.17
+              - mac: "52:54:00:12:34:57"
+                name: lab-08
+                description: debian.yaml
+              - mac: "52:54:00:12:34:58"
+                name: lab-09
+                description: debian.yaml
+                boot_loaders: {ipxe: loader}
+
+            """
+        let path = try LabFixtures.write(lab, into: folder)
+        let (status, output) = try await runTool([Tools.kiln, "serve", "--config", path, "--prepare"], timeout: 900)
+        guard status.succeeded else {
+            throw SubprocessError(command: "kiln serve --prepare", reason: "\(status): \(output)")
+        }
+        return path
+    }
+
+    /// A namespace with a bridge (kiln's side, 192.0.2.1/24) and a tap device on it for each machine.
+    func bridgedNamespace(taps: [String]) async throws -> NetworkNamespace {
+        let namespace = try await NetworkNamespace()
+        var commands: [[String]] = [
+            ["ip", "link", "add", "br-lab", "type", "bridge"],
+            ["ip", "addr", "add", "192.0.2.1/24", "dev", "br-lab"],
+            ["ip", "link", "set", "br-lab", "up"],
+        ]
+        for tap in taps {
+            commands += [
+                ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+                ["ip", "link", "set", tap, "master", "br-lab"],
+                ["ip", "link", "set", tap, "up"],
+            ]
+        }
+        do {
+            for argv in commands { try await Subprocess(namespace.exec(argv)).run() }
+        } catch {
+            await namespace.delete()
+            throw error
+        }
+        return namespace
+    }
+
+    /// One machine: its firmware, NIC and serial console.
+    struct Machine {
+        var name: String
+        var mac: String
+        var tap: String
+        var arguments: [String]
+        var console: String
+        /// Whether the test waits for the installer to fetch its preseed, or only for its kernel.
+        var waitsForPreseed = true
+
+        func command() -> [String] {
+            [
+                "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-display", "none", "-no-reboot",
+                "-serial", "file:\(console)", "-monitor", "none",
+                "-netdev", "tap,id=lab,ifname=\(tap),script=no,downscript=no", "-boot", "n",
+            ] + arguments
+        }
+
+        /// The console as text; the installer's screens are not all valid UTF-8, so bytes are repaired.
+        var consoleText: String {
+            String(decoding: FileManager.default.contents(atPath: console) ?? Data(), as: UTF8.self)
+        }
+
+        /// The installer's kernel shows its command line, with this host's preseed URL, on the console.
+        var bootedInstaller: Bool {
+            consoleText.contains("url=http://192.0.2.1/preseed/\(mac.replacingOccurrences(of: ":", with: "-"))")
+        }
+    }
+
+    /// SeaBIOS with QEMU's iPXE option ROM (the NIC's default ROM) and OVMF with its own PXE (no option
+    /// ROM, so that the firmware's PXE client and GRUB do the work), booted side by side until kiln has
+    /// rendered both preseeds and both consoles show the installer's kernel command line; and a third
+    /// SeaBIOS machine whose iPXE is told to load pxelinux, until its installer kernel runs.
+    @Test func seaBIOSThroughIPXEOrPxelinuxAndOVMFThroughGRUBBootTheInstaller() async throws {
+        let config = try Self.prepared.get()
+        let folder = try TemporaryFolder()
+        try FileManager.default.copyItem(
+            atPath: "/usr/share/OVMF/OVMF_VARS_4M.fd", toPath: folder.path + "/OVMF_VARS.fd")
+        let machines = [
+            Machine(
+                name: "lab-07", mac: "52:54:00:12:34:56", tap: "tap-bios",
+                arguments: ["-device", "virtio-net-pci,netdev=lab,mac=52:54:00:12:34:56"],
+                console: folder.path + "/bios-console.log"),
+            Machine(
+                name: "lab-08", mac: "52:54:00:12:34:57", tap: "tap-uefi",
+                arguments: [
+                    "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:12:34:57,romfile=", "-machine", "q35",
+                    "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                    "-drive", "if=pflash,format=raw,unit=1,file=\(folder.path)/OVMF_VARS.fd",
+                ],
+                console: folder.path + "/uefi-console.log"),
+            // iPXE treated as plain PXE firmware (the host's `boot_loaders: {ipxe: loader}`): it loads
+            // pxelinux.0, which loads the installer over TFTP. Stopped once the kernel runs.
+            Machine(
+                name: "lab-09", mac: "52:54:00:12:34:58", tap: "tap-pxelinux",
+                arguments: ["-device", "virtio-net-pci,netdev=lab,mac=52:54:00:12:34:58"],
+                console: folder.path + "/pxelinux-console.log", waitsForPreseed: false),
+        ]
+        let namespace = try await bridgedNamespace(taps: machines.map(\.tap))
+        // A fresh state folder: neither host has installed yet.
+        try? FileManager.default.removeItem(atPath: config + ".state")
+        var kiln: LabKiln?
+        var processes: [Subprocess] = []
+        func stopAll() async {
+            for process in processes { await process.stop() }
+            await kiln?.stop()
+            await namespace.delete()
+        }
+        do {
+            kiln = try await LabKiln(config: config, extra: ["--offline"], namespace: namespace, logDir: folder.path)
+            for machine in machines {
+                let process = Subprocess(
+                    namespace.exec(machine.command()), output: .logFile(folder.path + "/\(machine.name)-qemu.log"))
+                try process.start()
+                processes.append(process)
+            }
+            let started = ContinuousClock.now
+            let deadline = started + .seconds(420)
+            func done(_ machine: Machine) -> Bool {
+                let log = kiln?.logText ?? ""
+                return machine.bootedInstaller
+                    && (!machine.waitsForPreseed || log.contains("preseed for \(machine.name) rendered"))
+            }
+            var running = Set(machines.indices)
+            while ContinuousClock.now < deadline, !running.isEmpty {
+                for index in running where done(machines[index]) || processes[index].poll() != nil {
+                    // A machine that is done is stopped at once, so that the others have the CPU.
+                    await processes[index].stop()
+                    running.remove(index)
+                    print("\(machines[index].name) done after \(ContinuousClock.now - started)")
+                }
+                try await Task.sleep(for: .seconds(2))
+            }
+            print("network boots of the three machines took \(ContinuousClock.now - started)")
+        } catch {
+            await stopAll()
+            throw error
+        }
+        await stopAll()
+        let log = kiln?.logText ?? ""
+        let tail = String(log.suffix(4000))
+        // SeaBIOS: iPXE's DHCP is answered with its own script, which loads the installer over HTTP.
+        #expect(log.contains("dhcp: lease 192.0.2.17 to 52:54:00:12:34:56 (lab-07)"), "\(tail)")
+        #expect(log.contains("loader=ipxe mac=52:54:00:12:34:56"), "\(tail)")
+        #expect(log.contains("path=/debian-installer/12/amd64/initrd.gz status=200"), "\(tail)")
+        // OVMF: the firmware's PXE client loads GRUB over TFTP, GRUB its per-MAC configuration and the
+        // installer.
+        #expect(log.contains("file=grubnetx64.efi [NetBoot] tftp: sent"), "\(tail)")
+        #expect(log.contains("file=/grub/grub.cfg-52:54:00:12:34:57 [NetBoot] tftp: sent"), "\(tail)")
+        #expect(log.contains("loader=grub mac=52:54:00:12:34:57"), "\(tail)")
+        // SeaBIOS with iPXE as plain PXE: pxelinux, its per-MAC configuration, the installer over TFTP.
+        #expect(
+            log.contains("to 52:54:00:12:34:58 (lab-09) for 600 s"), "\(tail)")
+        #expect(log.contains("file=pxelinux.0 [NetBoot] tftp: sent"), "\(tail)")
+        #expect(log.contains("file=ldlinux.c32 [NetBoot] tftp: sent"), "\(tail)")
+        #expect(log.contains("loader=pxelinux mac=52:54:00:12:34:58"), "\(tail)")
+        for machine in machines {
+            if machine.waitsForPreseed { #expect(log.contains("preseed for \(machine.name) rendered"), "\(tail)") }
+            #expect(machine.bootedInstaller, "\(machine.name): \(machine.consoleText.suffix(2000))")
+        }
+    }
+}
