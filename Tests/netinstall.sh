@@ -46,12 +46,18 @@ dhcp:
   mode: server
   range: 192.0.2.100-192.0.2.110
   router: 192.0.2.1
+  dns: [192.0.2.1]
   lease_time: 3600
 hosts:
   - mac: "$mac"
     name: lab-01
     description: $repo/Appliances/debian-minimal.yaml
     address: 192.0.2.17
+    # The installer's own network set up statically: iPXE takes kiln's DHCP lease, and this run does
+    # not depend on debian-installer's DHCP client as well.
+    kernel_args: >-
+      netcfg/disable_autoconfig=true netcfg/get_ipaddress=192.0.2.17 netcfg/get_netmask=255.255.255.0
+      netcfg/get_gateway=192.0.2.1 netcfg/get_nameservers=192.0.2.1 netcfg/confirm_static=true
 EOF
 
 step "preparing boot files and the mirror's packages (online)"
