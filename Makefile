@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test kickstarts clean
+.PHONY: deps build demo test kickstarts netinstall-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -34,6 +34,10 @@ kickstarts: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+# A whole unattended Debian network install from kiln's lab mirror, in a network namespace (root).
+netinstall-test: build
+	Tests/netinstall.sh
 
 clean:
 	rm -rf .build out

@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -120,7 +121,7 @@ let package = Package(
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
         .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands", "KilnTestSupport"]),
     ]

@@ -13,8 +13,8 @@ packages=(
   cpio binutils zstd
   # judge for the partition tables kiln describes
   fdisk
-  # archive signatures
-  gpgv debian-archive-keyring
+  # archive signatures; gnupg signs kiln's lab mirror, apt judges it
+  gpgv debian-archive-keyring gnupg apt
   # PXE clients and network namespaces
   tftp-hpa atftp curl iproute2 nftables
   # judges for install answers and exports

@@ -128,16 +128,27 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure(lines: error.message.split(separator: "\n").map(String.init))
         }
         var tree = tftpRoot ?? ""
+        if tftpRoot == nil { tree = try await prepareBootFiles(lab, config: config) }
+        // What lab hosts install from: kiln's package mirror, its packages fetched ahead by --prepare too
+        // (not with --tftp-root, whose tree has no installers of kiln's).
+        var (mirror, services): (LabMirror?, LabServices) = (nil, LabServices())
         if tftpRoot == nil {
-            tree = try await prepareBootFiles(lab, config: config)
-            if prepare {
-                Console.standardError.write("kiln: boot files ready in \(tree)")
-                return
+            do {
+                let sources = try AptSources.load(
+                    listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
+                (mirror, services) = try await LabMirror.forLab(
+                    lab, tree: tree, sources: sources, offline: offline,
+                    cache: PackageCache(root: PackageCache.defaultRoot()),
+                    progress: Console.standardError.sink, logger: logger)
+            } catch {
+                throw CommandFailure("lab mirror: \(error)")
             }
         }
-        // What lab hosts install from; other parts of kiln (a package mirror) hook in here.
-        let services = LabServices()
-        let extraFiles: [any BootFileProvider] = []
+        if prepare {
+            Console.standardError.write("kiln: boot files ready in \(tree)")
+            return
+        }
+        let extraFiles: [any BootFileProvider] = mirror.map { [$0] } ?? []
         let server: LabServer
         do {
             let root = try BootRoot(tree)

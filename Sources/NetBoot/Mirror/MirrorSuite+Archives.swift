@@ -1,0 +1,58 @@
+import Packages
+
+extension MirrorSuite {
+    /// The suite `codename` made from archive sources (the host's apt sources, moved to `codename`
+    /// with `AptSources.retarget`): each suite's InRelease checked with gpgv, its Packages and
+    /// installer Packages indexes read through the cache and checked against it, and the stanzas of
+    /// all suites merged per component (`bookworm`, `bookworm-updates` and `bookworm-security` become
+    /// one `bookworm`; apt and the installer take the highest version). Installer packages come from
+    /// the suite named `codename` only.
+    ///
+    /// - Throws: `NetBootError(.io)` with the archive's error when a suite cannot be read.
+    public static func fromArchives(codename: String, sources: [ArchiveSource], client: ArchiveClient) async throws
+        -> MirrorSuite
+    {
+        var order: [String] = []
+        var packages: [String: [MirrorPackage]] = [:]
+        var installer: [String: [MirrorPackage]] = [:]
+        var seen: Set<String> = []
+        for source in AptSources.retarget(sources, to: codename) {
+            let release: Release
+            do {
+                release = try await client.release(source)
+            } catch {
+                throw NetBootError(.io, "cannot read \(source.label) for the lab mirror", underlying: error)
+            }
+            for component in source.components {
+                if !order.contains(component) { order.append(component) }
+                // The installer's udebs come from the release itself: its netboot kernel matches the
+                // module udebs there, not those of the updates or security suites.
+                let kinds: [ArchiveClient.IndexKind] = source.suite == codename ? [.packages, .installer] : [.packages]
+                for kind in kinds {
+                    let bytes: [UInt8]?
+                    do {
+                        bytes = try await client.indexBytes(release, component: component, kind: kind)
+                    } catch {
+                        throw NetBootError(.io, "cannot read \(source.label) \(component) for the lab mirror", underlying: error)
+                    }
+                    guard let bytes else { continue }
+                    let origin = "\(source.label) \(component)\(kind == .installer ? " debian-installer" : "")"
+                    // A file two suites share (the same pool path) is listed once.
+                    let parsed = try MirrorPackage.parseIndex(bytes, baseURL: source.uri, origin: origin).filter {
+                        seen.insert($0.filename).inserted
+                    }
+                    if kind == .packages {
+                        packages[component, default: []] += parsed
+                    } else {
+                        installer[component, default: []] += parsed
+                    }
+                }
+            }
+        }
+        return MirrorSuite(
+            codename: codename, architecture: client.architecture,
+            components: order.map {
+                Component(name: $0, packages: packages[$0] ?? [], installerPackages: installer[$0] ?? [])
+            })
+    }
+}
