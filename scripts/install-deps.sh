@@ -14,7 +14,7 @@ packages=(
   # archive signatures
   gpgv debian-archive-keyring
   # PXE clients and network namespaces
-  tftp-hpa atftp curl iproute2 nftables
+  tftp-hpa atftp curl iproute2 nftables udhcpc
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
   # benchmarks: GNU time for peak RSS
