@@ -42,7 +42,11 @@ struct NetworkInstallBootTests {
     }
 
     static func prepareLab() async throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-netinstall-\(getpid())").path
+        // Beside the kiln binary (under .build), so that the boot lockfile written there by the first run
+        // serves the next ones: no archive index to read again.
+        let folder = URL(fileURLWithPath: Tools.kiln).deletingLastPathComponent().appendingPathComponent(
+            "kiln-netinstall-test"
+        ).path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let lab = """
             address: 192.0.2.1
@@ -191,7 +195,8 @@ struct NetworkInstallBootTests {
                 processes.append(process)
             }
             let started = ContinuousClock.now
-            let deadline = started + .seconds(420)
+            // Under two minutes each on a quiet machine; the ceiling is for a CI runner shared with others.
+            let deadline = started + .seconds(600)
             func done(_ machine: Machine) -> Bool {
                 let log = kiln?.logText ?? ""
                 guard machine.waitsForPreseed else { return machine.fetchedKernelOverTFTP(log) }
