@@ -16,7 +16,7 @@ packages=(
   # archive signatures; gnupg signs kiln's lab mirror, apt judges it
   gpgv debian-archive-keyring gnupg apt
   # PXE clients and network namespaces
-  tftp-hpa atftp curl iproute2 nftables
+  tftp-hpa atftp curl iproute2 nftables udhcpc
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
   # benchmarks: GNU time for peak RSS

@@ -22,13 +22,17 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String?
 
     @Option(
-        name: .customLong("tftp-root"), help: ArgumentHelp("Serve this folder, with no lab file.", valueName: "dir"))
+        name: .customLong("tftp-root"),
+        help: ArgumentHelp(
+            "Serve this folder (with --config: instead of the boot files from Debian packages).", valueName: "dir"))
     var tftpRoot: String?
 
-    @Option(help: ArgumentHelp("TFTP address and port ('off' for none).", valueName: "addr:port"))
+    @Option(
+        help: ArgumentHelp("TFTP address and port ('off' for none); a lab file names its own.", valueName: "addr:port"))
     var tftp = "[::]:69"
 
-    @Option(help: ArgumentHelp("HTTP address and port ('off' for none).", valueName: "addr:port"))
+    @Option(
+        help: ArgumentHelp("HTTP address and port ('off' for none); a lab file names its own.", valueName: "addr:port"))
     var http = "[::]:80"
 
     @Option(help: "TFTP transfers in flight at once, all clients together.")

@@ -18,37 +18,40 @@ enum DHCPSocket {
             throw NetBootError(.configuration, "interface name '\(interface)' is not 1 to 15 characters")
         }
         do {
+            // The async channel is made in the initializer, before the socket reads anything, as the
+            // TFTP and HTTP servers do it.
             return try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(.so_broadcast), value: 1)
-                .channelInitializer { channel in
-                    guard let interface else { return channel.eventLoop.makeSucceededVoidFuture() }
-                    guard let provider = channel as? any SocketOptionProvider else {
-                        return channel.eventLoop.makeFailedFuture(
-                            NetBootError(.io, "cannot tie the DHCP socket to \(interface)"))
+                .bind(host: host, port: port) { channel in
+                    tie(channel, to: interface).flatMapThrowing {
+                        try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
                     }
-                    // IFNAMSIZ (16) bytes, NUL-padded, as SO_BINDTODEVICE reads them.
-                    var name = [CChar](repeating: 0, count: 16)
-                    for (index, byte) in interface.utf8.enumerated() { name[index] = CChar(bitPattern: byte) }
-                    let value:
-                        (
-                            CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
-                            CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar
-                        ) = (
-                            name[0], name[1], name[2], name[3], name[4], name[5], name[6], name[7],
-                            name[8], name[9], name[10], name[11], name[12], name[13], name[14], name[15]
-                        )
-                    return provider.unsafeSetSocketOption(
-                        level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_BINDTODEVICE), value: value)
                 }
-                .bind(host: host, port: port)
-                .flatMapThrowing { channel in
-                    try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
-                }
-                .get()
         } catch {
             let on = interface.map { " on \($0)" } ?? ""
             throw NetBootError(.io, "cannot listen for DHCP on \(HostPort.format(host, port))\(on)", underlying: error)
         }
+    }
+
+    /// SO_BINDTODEVICE, when an interface is named.
+    private static func tie(_ channel: any Channel, to interface: String?) -> EventLoopFuture<Void> {
+        guard let interface else { return channel.eventLoop.makeSucceededVoidFuture() }
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(NetBootError(.io, "cannot tie the DHCP socket to \(interface)"))
+        }
+        // IFNAMSIZ (16) bytes, NUL-padded, as SO_BINDTODEVICE reads them.
+        var name = [CChar](repeating: 0, count: 16)
+        for (index, byte) in interface.utf8.enumerated() { name[index] = CChar(bitPattern: byte) }
+        let value:
+            (
+                CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
+                CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar
+            ) = (
+                name[0], name[1], name[2], name[3], name[4], name[5], name[6], name[7],
+                name[8], name[9], name[10], name[11], name[12], name[13], name[14], name[15]
+            )
+        return provider.unsafeSetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_BINDTODEVICE), value: value)
     }
 }

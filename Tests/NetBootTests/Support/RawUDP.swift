@@ -6,7 +6,8 @@ import Foundation
 
 /// A bare UDP socket for sending exact bytes to the server: malformed packets, traversal names, a
 /// stranger's ACK. Loopback only.
-final class RawUDP {
+final class RawUDP: @unchecked Sendable {
+    // @unchecked: the descriptor and flag never change; a test uses the socket from one task at a time.
     let descriptor: Int32
     let ipv6: Bool
 
@@ -44,6 +45,14 @@ final class RawUDP {
     }
 
     /// The next datagram and the port it came from, or nil after `timeout`.
+    /// `receive` on a thread of its own, so that waiting does not hold one of the few threads that
+    /// Swift's concurrency pool has here (the server under test may need it to answer).
+    func receiveOffPool(timeout: Duration = .milliseconds(500)) async -> (bytes: [UInt8], port: Int)? {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.receive(timeout: timeout)) }
+        }
+    }
+
     func receive(timeout: Duration = .milliseconds(500)) -> (bytes: [UInt8], port: Int)? {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(
