@@ -46,17 +46,21 @@ struct MirrorAptTests {
                  It carries one file.
 
                 """
-            if let depends { control = control.replacingOccurrences(of: "Priority:", with: "Depends: \(depends)\nPriority:") }
+            if let depends {
+                control = control.replacingOccurrences(of: "Priority:", with: "Depends: \(depends)\nPriority:")
+            }
             try Data(control.utf8).write(to: URL(fileURLWithPath: tree + "/DEBIAN/control"))
             let deb = folder.path + "/\(name)_1.0-1_all.deb"
             let (built, said) = try await runTool(["dpkg-deb", "--root-owner-group", "--build", tree, deb])
             try #require(built.succeeded, "\(said)")
             let digest = try await sha256(deb)
             let size = try #require(LabMirror.fileSize(deb))
-            try FileManager.default.createDirectory(atPath: cache.root + "/debs/sha256", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: cache.root + "/debs/sha256", withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: deb, toPath: cache.path(.debs, sha256: digest))
             let filename = "pool/main/k/\(name)/\(name)_1.0-1_all.deb"
-            let stanza = control.trimmingCharacters(in: .newlines) + "\nFilename: \(filename)\nSize: \(size)\nSHA256: \(digest)"
+            let stanza =
+                control.trimmingCharacters(in: .newlines) + "\nFilename: \(filename)\nSize: \(size)\nSHA256: \(digest)"
             packages.append(
                 MirrorPackage(
                     name: name, filename: filename, size: size, sha256: digest, url: nil, stanza: Array(stanza.utf8)))
@@ -75,7 +79,8 @@ struct MirrorAptTests {
         let mirror = try await LabMirror.publish(
             [fixture.suite], root: fixture.folder.path + "/mirror", key: key, cache: fixture.cache, client: nil,
             logger: logger)
-        try FileManager.default.createDirectory(atPath: fixture.folder.path + "/boot", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: fixture.folder.path + "/boot", withIntermediateDirectories: true)
         let server = try await HTTPBootServer.bind(
             host: "127.0.0.1", port: 0, root: BootRoot(fixture.folder.path + "/boot"), generated: mirror,
             logger: logger)
@@ -86,9 +91,10 @@ struct MirrorAptTests {
 
     /// apt confined to `dir`: its own sources, keys, lists, cache and dpkg status.
     static func apt(_ dir: String, sources: String, _ arguments: [String]) async throws -> (Bool, String) {
-        for sub in ["etc/apt.conf.d", "etc/preferences.d", "etc/trusted.gpg.d", "etc/sources.list.d", "state/lists/partial",
-            "cache/archives/partial", "log", "download"]
-        {
+        for sub in [
+            "etc/apt.conf.d", "etc/preferences.d", "etc/trusted.gpg.d", "etc/sources.list.d", "state/lists/partial",
+            "cache/archives/partial", "log", "download",
+        ] {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
         }
         if !FileManager.default.fileExists(atPath: "\(dir)/state/status") {
@@ -142,7 +148,8 @@ struct MirrorAptTests {
                 untrusted, sources: "deb \(base) bookworm main\n", ["update"])
             #expect(!refused, "\(refusedOutput)")
             #expect(refusedOutput.contains("NO_PUBKEY") || refusedOutput.contains("not signed"), "\(refusedOutput)")
-            let (noList, _) = try await Self.apt(untrusted, sources: "deb \(base) bookworm main\n", ["download", "kiln-world"])
+            let (noList, _) = try await Self.apt(
+                untrusted, sources: "deb \(base) bookworm main\n", ["download", "kiln-world"])
             #expect(!noList)
         }
     }
@@ -153,14 +160,18 @@ struct MirrorAptTests {
             let out = fixture.folder.path + "/fetched"
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             for name in ["Release", "Release.gpg", "InRelease"] {
-                let (got, said) = try await runTool(["curl", "-sSf", "-o", "\(out)/\(name)", "\(base)/dists/bookworm/\(name)"])
+                let (got, said) = try await runTool([
+                    "curl", "-sSf", "-o", "\(out)/\(name)", "\(base)/dists/bookworm/\(name)",
+                ])
                 try #require(got.succeeded, "\(said)")
             }
             // What net-retriever and debootstrap run, with kiln's key as the installer's archive.gpg.
             let (detached, detachedOutput) = try await runTool(
                 ["gpgv", "--keyring", mirror.key.keyringPath, "\(out)/Release.gpg", "\(out)/Release"])
             #expect(detached.succeeded, "\(detachedOutput)")
-            let (clear, clearOutput) = try await runTool(["gpgv", "--keyring", mirror.key.keyringPath, "\(out)/InRelease"])
+            let (clear, clearOutput) = try await runTool([
+                "gpgv", "--keyring", mirror.key.keyringPath, "\(out)/InRelease",
+            ])
             #expect(clear.succeeded, "\(clearOutput)")
             // Debian's own keyring does not accept it.
             if FileManager.default.fileExists(atPath: ArchiveSource.defaultKeyring) {
@@ -174,7 +185,9 @@ struct MirrorAptTests {
             let listed = release.split(separator: "\n").filter { $0.hasPrefix(" ") }.map { $0.split(separator: " ") }
             #expect(listed.contains { $0.last == "main/debian-installer/binary-amd64/Packages.gz" })
             for entry in listed {
-                let (got, said) = try await runTool(["curl", "-sSf", "-o", "\(out)/index", "\(base)/dists/bookworm/\(entry[2])"])
+                let (got, said) = try await runTool([
+                    "curl", "-sSf", "-o", "\(out)/index", "\(base)/dists/bookworm/\(entry[2])",
+                ])
                 try #require(got.succeeded, "\(entry[2]): \(said)")
                 #expect(try await sha256("\(out)/index") == String(entry[0]), "\(entry[2])")
                 #expect(LabMirror.fileSize("\(out)/index") == Int64(entry[1]), "\(entry[2])")
@@ -195,14 +208,21 @@ struct MirrorAptTests {
         let (listed, listing) = try await runTool(["sh", "-c", "zcat \"$0\" | cpio -t --quiet", path])
         #expect(listed.succeeded, "\(listing)")
         let names = Set(listing.split(separator: "\n").map(String.init))
-        #expect(names.isSuperset(of: ["usr/share/keyrings/archive.gpg", "usr/lib/base-installer.d/05kiln-lab-mirror", "preseed.cfg"]))
+        #expect(
+            names.isSuperset(of: [
+                "usr/share/keyrings/archive.gpg", "usr/lib/base-installer.d/05kiln-lab-mirror", "preseed.cfg",
+            ]))
         let unpacked = folder.path + "/root"
         try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-        let (extracted, said) = try await runTool(["sh", "-c", "cd \"$1\" && zcat \"$0\" | cpio -id --quiet", path, unpacked])
+        let (extracted, said) = try await runTool([
+            "sh", "-c", "cd \"$1\" && zcat \"$0\" | cpio -id --quiet", path, unpacked,
+        ])
         #expect(extracted.succeeded, "\(said)")
         #expect(FileManager.default.contents(atPath: unpacked + "/usr/share/keyrings/archive.gpg") == Data(keyring))
         #expect(FileManager.default.isExecutableFile(atPath: unpacked + "/usr/lib/base-installer.d/05kiln-lab-mirror"))
-        let (checked, shOutput) = try await runTool(["sh", "-n", unpacked + "/usr/lib/base-installer.d/05kiln-lab-mirror"])
+        let (checked, shOutput) = try await runTool([
+            "sh", "-n", unpacked + "/usr/lib/base-installer.d/05kiln-lab-mirror",
+        ])
         #expect(checked.succeeded, "\(shOutput)")
     }
 }

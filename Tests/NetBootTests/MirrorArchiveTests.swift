@@ -30,7 +30,8 @@ struct MirrorArchiveTests {
         // that the first request has to fetch.
         let indexCache = PackageCache(root: PackageCache.defaultRoot())
         let client = ArchiveClient(cache: indexCache)
-        let suite = try await MirrorSuite.fromArchives(codename: codename, sources: try AptSources.load(), client: client)
+        let suite = try await MirrorSuite.fromArchives(
+            codename: codename, sources: try AptSources.load(), client: client)
         let main = try #require(suite.components.first { $0.name == "main" })
         #expect(main.packages.count > 10_000)
         #expect(main.installerPackages.contains { $0.name == "anna" })

@@ -45,7 +45,8 @@ public enum InstallerOverlay {
                 try writer.add(ArchiveEntry(path: directory, kind: .directory, permissions: 0o755))
             }
             try writer.addFile(
-                ArchiveEntry(path: "usr/share/keyrings/archive.gpg", kind: .file, permissions: 0o644), contents: keyring)
+                ArchiveEntry(path: "usr/share/keyrings/archive.gpg", kind: .file, permissions: 0o644), contents: keyring
+            )
             try writer.addFile(
                 ArchiveEntry(path: "usr/lib/base-installer.d/05kiln-lab-mirror", kind: .file, permissions: 0o755),
                 contents: Array(hook.utf8))

@@ -36,7 +36,7 @@ extension LabMirror {
         let root = "\(lab.stateDirectory)/mirror"
         if offline && !FileManager.default.fileExists(atPath: "\(root)/dists") {
             logger.warning(
-                "mirror: nothing published in \(root) (run 'kiln serve --prepare' first); hosts install from their own mirrors")
+                "mirror: nothing published in \(root) (run 'kiln serve --prepare'); hosts use their own mirrors")
             return (nil, LabServices())
         }
         let mirror = try await start(

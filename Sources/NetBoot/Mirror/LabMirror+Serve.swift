@@ -58,7 +58,8 @@ extension LabMirror {
         for (codename, requested) in request.suites.sorted(by: { $0.key < $1.key }) {
             if let client {
                 progress(.step("mirror", "reading \(codename) for the lab mirror"))
-                let suite = try await MirrorSuite.fromArchives(codename: codename, sources: request.sources, client: client)
+                let suite = try await MirrorSuite.fromArchives(
+                    codename: codename, sources: request.sources, client: client)
                 let index: PackageIndex
                 do {
                     index = try await client.index(AptSources.retarget(request.sources, to: codename))
@@ -70,8 +71,9 @@ extension LabMirror {
                 for (package, reason) in fetched.failed {
                     logger.warning("mirror: cannot fetch \(package.filename): \(reason)")
                 }
+                let cached = "\(selection.count - fetched.failed.count) of the installer's \(selection.count) cached"
                 logger.info(
-                    "mirror: \(codename): \(suite.allPackages.count) packages listed, \(selection.count - fetched.failed.count) of the installer's \(selection.count) in the cache",
+                    "mirror: \(codename): \(suite.allPackages.count) packages listed, \(cached)",
                     metadata: ["fetched-bytes": "\(fetched.bytes)"])
                 suites.append(suite)
             } else {
@@ -90,6 +92,7 @@ extension LabMirror {
     public func aptSource(for appliance: Appliance, httpBase: String) -> ArchiveSource? {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename, codenames.contains(codename)
         else { return nil }
-        return ArchiveSource(uri: "\(httpBase)/\(prefix)", suite: codename, components: ["main"], keyring: key.keyringPath)
+        return ArchiveSource(
+            uri: "\(httpBase)/\(prefix)", suite: codename, components: ["main"], keyring: key.keyringPath)
     }
 }

@@ -87,7 +87,9 @@ public final class LabMirror: BootFileProvider {
     }
 
     static func read(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw NetBootError(.io, "cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NetBootError(.io, "cannot read \(path)")
+        }
         return Array(data)
     }
 

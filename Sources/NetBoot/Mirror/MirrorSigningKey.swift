@@ -47,7 +47,8 @@ public struct MirrorSigningKey: Sendable {
         try await gpg(home: home, ["--output", "\(scratch)/kiln-lab-mirror.asc", "--armor", "--export", fingerprint])
         try write(Array((fingerprint + "\n").utf8), to: "\(scratch)/fingerprint")
         if rename(scratch, directory) != 0 && errno != EEXIST && errno != ENOTEMPTY {
-            throw NetBootError(.io, "cannot move the new signing key to \(directory): \(String(cString: strerror(errno)))")
+            throw NetBootError(
+                .io, "cannot move the new signing key to \(directory): \(String(cString: strerror(errno)))")
         }
         return try load(directory)
     }
@@ -92,7 +93,8 @@ public struct MirrorSigningKey: Sendable {
     /// given a short link to the home in the temporary folder instead of the home's own path.
     @discardableResult
     static func gpg(home: String, _ arguments: [String]) async throws -> String {
-        let link = "\(NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/")"
+        let link =
+            "\(NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/")"
             + "kiln-gpg-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         guard symlink(home, link) == 0 else {
             throw NetBootError(.io, "cannot link \(link) to \(home): \(String(cString: strerror(errno)))")
@@ -135,7 +137,8 @@ public struct MirrorSigningKey: Sendable {
     }
 
     static func write(_ bytes: [UInt8], to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
         else { throw NetBootError(.io, "cannot write \(path)") }
     }
 }

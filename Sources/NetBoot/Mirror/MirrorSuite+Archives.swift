@@ -33,7 +33,8 @@ extension MirrorSuite {
                     do {
                         bytes = try await client.indexBytes(release, component: component, kind: kind)
                     } catch {
-                        throw NetBootError(.io, "cannot read \(source.label) \(component) for the lab mirror", underlying: error)
+                        throw NetBootError(
+                            .io, "cannot read \(source.label) \(component) for the lab mirror", underlying: error)
                     }
                     guard let bytes else { continue }
                     let origin = "\(source.label) \(component)\(kind == .installer ? " debian-installer" : "")"

@@ -107,7 +107,8 @@ extension MirrorSuite {
     {
         let base = "\(root)/dists/\(codename)"
         guard let release = FileManager.default.contents(atPath: "\(base)/Release") else {
-            throw NetBootError(.notFound, "no lab mirror was published for \(codename) in \(root); run 'kiln serve --prepare'")
+            throw NetBootError(
+                .notFound, "no lab mirror was published for \(codename) in \(root); run 'kiln serve --prepare'")
         }
         let names =
             String(decoding: release, as: UTF8.self).split(separator: "\n")

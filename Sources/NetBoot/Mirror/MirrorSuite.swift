@@ -58,6 +58,15 @@ public struct MirrorSuite: Sendable {
                 ("\(component.name)/binary-\(architecture)/Packages", component.packages),
                 ("\(component.name)/debian-installer/binary-\(architecture)/Packages", component.installerPackages),
             ]
+            // choose-mirror checks that the mirror carries the architecture by fetching this file.
+            let componentRelease = "\(component.name)/binary-\(architecture)/Release"
+            let fields = [
+                "Archive: \(codename)", "Origin: kiln", "Label: kiln lab mirror", "Component: \(component.name)",
+                "Architecture: \(architecture)",
+            ]
+            let releaseBytes = Array((fields.joined(separator: "\n") + "\n").utf8)
+            try Self.write(releaseBytes, to: "\(scratch)/\(componentRelease)")
+            listed.append((componentRelease, releaseBytes.count, SHA256.hash(data: releaseBytes).hex))
             for (path, packages) in indexes {
                 let text = Self.indexText(packages)
                 try Self.write(text, to: "\(scratch)/\(path)")
