@@ -14,7 +14,9 @@ public struct PackageRequest: Sendable {
     /// What the builder guest is assembled from.
     public var builderPackages: [String] = BuilderGuestRecipe.debianPackages
 
-    public init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
+    /// - Parameter platform: `kiln build --platform`: adds the platform's guest packages (and the
+    ///   generic kernel for VMware and VirtualBox).
+    public init(appliance: Appliance, hostSources: [ArchiveSource], platform: Platform? = nil) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
             throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
         }
@@ -38,7 +40,9 @@ public struct PackageRequest: Sendable {
             throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
         }
         self.sources = sources
-        packages = Array(Set(appliance.packages + Self.imagePackages(for: appliance))).sorted()
+        var image = Self.imagePackages(for: appliance)
+        if let platform { image = PlatformPackages.adjust(image, platform: platform.rawValue) }
+        packages = Array(Set(appliance.packages + image)).sorted()
     }
 
     /// What kiln adds to a Debian image beyond the description's own packages: an init, a kernel,

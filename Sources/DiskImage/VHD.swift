@@ -92,8 +92,8 @@ struct VHDFooter: Equatable {
 
     /// Seconds since 2000-01-01 00:00 UTC for a Unix time (the caller's, or now).
     static func timestamp(unix: UInt64?) -> UInt32 {
-        let seconds = unix.map(Double.init) ?? Date().timeIntervalSince1970
-        return UInt32(clamping: Int64(max(0, seconds - 946_684_800)))
+        let seconds: Int64 = unix.map { Int64(clamping: $0) } ?? Int64(Date().timeIntervalSince1970)
+        return UInt32(clamping: max(0, seconds - 946_684_800))
     }
 
     /// A footer whose unique ID is still zero (set from the image's identity when it is written).

@@ -20,9 +20,12 @@ import Testing
         defer { Fixture.cleanup(dir) }
         let source = try Fixture.sampleRaw(in: dir)
         let ext = target.options.format.rawValue
-        try ImageConverter.convert(from: source, to: "\(dir)/a.\(ext)", options: Self.options(target))
-        try ImageConverter.convert(from: source, to: "\(dir)/b.\(ext)", options: Self.options(target))
-        #expect(FileManager.default.contentsEqual(atPath: "\(dir)/a.\(ext)", andPath: "\(dir)/b.\(ext)"))
+        // Same file name in two directories: a VMDK's descriptor names its own file.
+        for run in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(run)", withIntermediateDirectories: false)
+            try ImageConverter.convert(from: source, to: "\(dir)/\(run)/disk.\(ext)", options: Self.options(target))
+        }
+        #expect(FileManager.default.contentsEqual(atPath: "\(dir)/a/disk.\(ext)", andPath: "\(dir)/b/disk.\(ext)"))
     }
 
     /// Where each format keeps an identifier, and how long it is.
