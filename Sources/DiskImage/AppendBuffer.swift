@@ -123,7 +123,8 @@ final class AppendBuffer {
         if used > 0 {
             // The unaligned tail goes through the page cache now and stays in the buffer, to be written
             // again whole (and aligned) when more follows.
-            try AppendBuffer.writeSkippingZeros(UnsafeRawBufferPointer(rebasing: buffer[0..<used]), to: file, at: bufferStart)
+            try AppendBuffer.writeSkippingZeros(
+                UnsafeRawBufferPointer(rebasing: buffer[0..<used]), to: file, at: bufferStart)
         }
         // Zero pages at the end were skipped: the file must still reach `position`.
         if try file.size < position { try file.truncate(to: position) }

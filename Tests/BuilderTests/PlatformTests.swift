@@ -9,7 +9,8 @@ import Testing
 /// it, and its post list.
 @Suite struct PlatformTests {
     static let description = "\(BuildFixture.repositoryRoot)/Appliances/debian-minimal.yaml"
-    static let someArchive = ArchiveSource(uri: "http://archive.invalid/debian", suite: "bookworm", components: ["main"])
+    static let someArchive = ArchiveSource(
+        uri: "http://archive.invalid/debian", suite: "bookworm", components: ["main"])
 
     @Test func vmwareAndVirtualBoxTakeTheGenericKernel() throws {
         let appliance = try ApplianceLoader().load(Self.description)
@@ -20,7 +21,9 @@ import Testing
         }
         let vmware = try PackageRequest(appliance: appliance, hostSources: [Self.someArchive], platform: .vmware)
         #expect(vmware.packages.contains("open-vm-tools"))
-        for (platform, package) in [(TargetPlatform.hyperv, "hyperv-daemons"), (.ec2, "cloud-init"), (.gce, "cloud-init")] {
+        for (platform, package) in [
+            (TargetPlatform.hyperv, "hyperv-daemons"), (.ec2, "cloud-init"), (.gce, "cloud-init"),
+        ] {
             let request = try PackageRequest(appliance: appliance, hostSources: [Self.someArchive], platform: platform)
             #expect(request.packages.contains(package), "\(platform)")
             #expect(request.packages.contains("linux-image-cloud-amd64"), "\(platform) keeps the cloud kernel")

@@ -94,7 +94,9 @@ import Testing
             diskSize: 0x4300600, blocks: 68, allocated: 5, offsetBlocks: 512, offsetData: 1 << 20, uuidCreate: create,
             uuidModify: modify)
         // VDI stores UUIDs in text order (RTUUID as bytes), not GUID mixed-endian.
-        #expect(Array(header.storage[0x188..<0x1A8]) == hex("0102030405060708090a0b0c0d0e0f10 1112131415161718191a1b1c1d1e1f20"))
+        #expect(
+            Array(header.storage[0x188..<0x1A8])
+                == hex("0102030405060708090a0b0c0d0e0f10 1112131415161718191a1b1c1d1e1f20"))
         #expect(Array(header.storage[0x40..<0x50]) == hex("7f10dabe 01000100 80010000 01000000"))
         #expect(Array(header.storage[0x154..<0x15C]) == hex("00020000 00001000"))
         #expect(
