@@ -4,7 +4,8 @@
 # above 1 means kiln is faster), output sizes, the size ratio, and both tools' peak RSS.
 #
 # Usage: Benchmarks/convert.sh [KILN]   (default: .build/release/kiln, built if missing)
-# Knobs: WORK=dir (default mktemp -d), RUNS=n (median of n, default 3), IMAGE=existing.raw
+# Knobs: WORK=dir (default mktemp -d), RUNS=n (median of n, default 3), IMAGE=existing.raw,
+#        ONLY=regex (run only the targets whose name matches, e.g. ONLY='qcow2|vdi')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kiln=${1:-.build/release/kiln}
@@ -47,6 +48,7 @@ cat "$image" >/dev/null  # page cache warm for both tools
 printf '%-24s %9s %9s %7s %10s %10s %7s %9s %9s\n' target qemu-img_s kiln_s speed qemu_MiB kiln_MiB size qemu_RSS kiln_RSS
 for t in "${targets[@]}"; do
   IFS='|' read -r name qargs kargs ext <<<"$t"
+  [[ -z "${ONLY:-}" || "$name" =~ $ONLY ]] || continue
   out="$work/out.$ext"
   # shellcheck disable=SC2086
   read -r qwall qrss < <(measure qemu-img convert -f raw $qargs "$image" "$out")
@@ -60,3 +62,4 @@ for t in "${targets[@]}"; do
     "$(awk -v q="$qsize" -v k="$ksize" 'BEGIN { print (q > 0 ? k / q : 0) }')" $((qrss >> 10)) $((krss >> 10))
 done
 echo "sizes are allocated bytes (du); speed = qemu-img wall / kiln wall; size = kiln / qemu-img; median of $runs runs" >&2
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2

@@ -6,14 +6,15 @@ import KilnSupport
 /// a package for a platform (OVA for vSphere, a GCE tarball, a Vagrant box).
 public enum BuildOutput: Sendable, Hashable {
     case disk(ImageFormat)
-    case ova
+    /// An OVA in the platform's OVF flavour (vSphere unless built for VirtualBox).
+    case ova(OVFDescriptor.Profile = .vsphere)
     case gce
     case vagrant
 
     /// `qcow2`, `raw`, `vmdk`, `vhd`, `vhdx`, `vdi`, `ova`, `gce`, `vagrant`.
     public init?(name: String) {
         switch name {
-        case "ova": self = .ova
+        case "ova": self = .ova()
         case "gce": self = .gce
         case "vagrant": self = .vagrant
         default:
@@ -53,9 +54,9 @@ public enum BuildOutput: Sendable, Hashable {
             switch self {
             case .disk(let format):
                 try ImageConverter.convert(source, to: destination, options: ExportOptions(format: format), progress: progress)
-            case .ova:
+            case .ova(let profile):
                 try Exporter.ova(
-                    source, machine: Self.machine(appliance), profile: .vsphere, to: destination, progress: progress)
+                    source, machine: Self.machine(appliance), profile: profile, to: destination, progress: progress)
             case .gce:
                 try Exporter.gce(source, to: destination, progress: progress)
             case .vagrant:
@@ -65,6 +66,12 @@ public enum BuildOutput: Sendable, Hashable {
             throw BuilderError("cannot write \(destination): \(error)")
         }
         return destination
+    }
+
+    /// The output for a platform's build: an OVA takes the platform's OVF flavour.
+    public func forPlatform(_ name: String?) -> BuildOutput {
+        if case .ova = self { return .ova(PlatformPackages.ovfProfile(platform: name)) }
+        return self
     }
 
     /// What the OVF and the Vagrantfile say about the machine.

@@ -16,7 +16,9 @@ public struct PackageRequest: Sendable {
     /// The files the description names by URL: pinned in the lockfile like packages.
     public var fileURLs: [String] = []
 
-    public init(appliance: Appliance, hostSources: [ArchiveSource]) throws(PackagesError) {
+    /// - Parameter platform: `kiln build --platform`: adds the platform's guest packages (and the
+    ///   generic kernel for VMware and VirtualBox).
+    public init(appliance: Appliance, hostSources: [ArchiveSource], platform: Platform? = nil) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
             throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
         }
@@ -40,7 +42,9 @@ public struct PackageRequest: Sendable {
             throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
         }
         self.sources = sources
-        packages = Array(Set(appliance.packages + Self.imagePackages(for: appliance))).sorted()
+        var image = Self.imagePackages(for: appliance)
+        if let platform { image = PlatformPackages.adjust(image, platform: platform.rawValue) }
+        packages = Array(Set(appliance.packages + image)).sorted()
         builderPackages += FilesystemTools.needed(by: appliance.hardware.partitions).builderPackages
         fileURLs = appliance.files.flatMap(\.sources).compactMap {
             if case .url(let url) = $0 { url } else { nil }

@@ -17,8 +17,17 @@ protocol BlockWriter: AnyObject {
     ///
     /// - Parameter compressed: the block compressed as `compression` asks, when it is set.
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError)
+    /// Whether the format stores identifiers (UUIDs, a content ID): the converter then digests the
+    /// blocks it writes to derive them, unless the caller gave a seed.
+    var storesIdentifiers: Bool { get }
     /// Writes the tables and trailers; the file is complete afterwards.
-    func finish() throws(DiskImageError)
+    ///
+    /// - Parameter identity: where the format's identifiers come from.
+    func finish(_ identity: ImageIdentity) throws(DiskImageError)
+}
+
+extension BlockWriter {
+    var storesIdentifiers: Bool { false }
 }
 
 #if canImport(Glibc)

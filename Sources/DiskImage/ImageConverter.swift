@@ -17,18 +17,34 @@ public struct ExportOptions: Sendable {
     public var threads: Int
     /// VMDK descriptor's `ddb.adapterType` (ide, lsilogic, buslogic, legacyESX).
     public var vmdkAdapter: String
+    /// Text the identifiers a format stores are derived from; nil derives them from the content.
+    public var seed: String?
+    /// The creation time a format stores (VHD), as a Unix time; nil is now. Defaults to
+    /// SOURCE_DATE_EPOCH when that is set.
+    public var timestamp: UInt64?
+    /// Write data with O_DIRECT, past the page cache (as qemu-img's `-t none`): much less CPU, but
+    /// bound by the device, so slower than the page cache unless the CPU is the scarce part.
+    public var directIO = false
 
     public init(
         format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false,
         compressionLevel: Int32 = ExportOptions.defaultCompressionLevel,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil, seed: String? = nil,
+        timestamp: UInt64? = ExportOptions.sourceDateEpoch
     ) {
+        self.seed = seed
+        self.timestamp = timestamp
         self.format = format
         self.subformat = subformat
         self.compress = compress
         self.compressionLevel = compressionLevel
         self.threads = max(1, threads)
         self.vmdkAdapter = vmdkAdapter ?? (subformat == .streamOptimized ? "lsilogic" : "ide")
+    }
+
+    /// SOURCE_DATE_EPOCH from the environment, when it is a whole number of seconds.
+    public static var sourceDateEpoch: UInt64? {
+        ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { UInt64($0) }
     }
 }
 
@@ -52,10 +68,13 @@ public enum ImageConverter {
             throw DiskImageError(.io, error.description)
         }
         do {
-            let file = try ImageFile(writing: output.temporaryPath, displayName: destination)
+            let file = try ImageFile(writing: output.temporaryPath, displayName: destination, direct: options.directIO)
             let writer = try makeWriter(options, file: file, virtualSize: reader.virtualSize, name: destination)
-            try pump(reader, into: writer, options: options, progress: progress)
-            try writer.finish()
+            let digest = try pump(reader, into: writer, options: options, progress: progress)
+            let identity =
+                options.seed.map { ImageIdentity(seed: $0) }
+                ?? ImageIdentity(content: digest, virtualSize: reader.virtualSize)
+            try writer.finish(identity)
         } catch {
             output.discard()
             throw error
@@ -78,7 +97,8 @@ public enum ImageConverter {
                 file: file, virtualSize: virtualSize, streamOptimized: stream, adapter: options.vmdkAdapter,
                 extentName: fileName)
         case .vhd:
-            return try VHDWriter(file: file, virtualSize: virtualSize, fixed: options.subformat == .fixed)
+            return try VHDWriter(
+                file: file, virtualSize: virtualSize, fixed: options.subformat == .fixed, timestamp: options.timestamp)
         case .vhdx:
             return try VHDXWriter(file: file, virtualSize: virtualSize)
         case .vdi:
@@ -86,10 +106,13 @@ public enum ImageConverter {
         }
     }
 
-    /// Feeds `writer` every non-zero block of `reader`, in order.
+    /// Feeds `writer` every non-zero block of `reader`, in order; returns the digest of those blocks
+    /// when the writer stores identifiers and no seed was given (an empty digest otherwise).
     static func pump(
         _ reader: any DiskReader, into writer: any BlockWriter, options: ExportOptions, progress: ProgressSink
-    ) throws(DiskImageError) {
+    ) throws(DiskImageError) -> ContentDigest {
+        var digest = ContentDigest()
+        let digesting = writer.storesIdentifiers && options.seed == nil
         let blockSize = writer.blockSize
         let ranges = try reader.dataRanges()
         let total = ranges.reduce(UInt64(0)) { $0 + UInt64($1.count) }
@@ -112,6 +135,7 @@ public enum ImageConverter {
                 if !deflaters.isEmpty && batch.compressed[i] == nil {
                     throw DiskImageError(.io, "zlib failed to compress block \(batch.indices[i])")
                 }
+                if digesting { digest.add(block: batch.indices[i], batch.block(i)) }
                 try writer.write(block: batch.indices[i], data: batch.block(i), compressed: batch.compressed[i])
             }
             batch.reset()
@@ -151,6 +175,7 @@ public enum ImageConverter {
         try fillBatch()
         try flushBatch()
         progress(.progress("convert", completed: Int64(total), total: Int64(total)))
+        return digest
     }
 
     static func formatBytes(_ bytes: UInt64) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -8,10 +9,27 @@ import Foundation
 
 /// One open file descriptor with positioned reads and writes; closed when the owner goes away.
 final class ImageFile: @unchecked Sendable {
-    // @unchecked: the descriptor is immutable and pread/pwrite are safe to call from several threads.
+    // @unchecked: the descriptors are immutable, pread/pwrite are safe to call from several threads, and
+    // the one mutable flag is an atomic.
 
     let fd: Int32
     let path: String
+    /// A second descriptor on an output, opened with O_DIRECT when asked (-1 otherwise, or when the file
+    /// system refuses it): bulk data then goes straight to the device instead of being copied into the
+    /// page cache, for a third of the CPU time, but at the device's speed.
+    private let directFD: Int32
+    /// Set once a direct write is refused (EINVAL: an alignment the device needs is larger than ours).
+    private let directRefused = Atomic<Bool>(false)
+
+    /// The alignment of memory, offset and length that direct writes use.
+    static let directAlignment = 4096
+
+    #if arch(x86_64) || arch(i386)
+        private static let oDirect: Int32 = 0o40000
+    #else
+        // arm64, riscv64 and most others
+        private static let oDirect: Int32 = 0o200000
+    #endif
 
     // Linux lseek whences for sparse files (not exported by Glibc's Swift overlay).
     private static let seekData: Int32 = 3
@@ -28,17 +46,24 @@ final class ImageFile: @unchecked Sendable {
         }
         self.fd = fd
         self.path = path
+        directFD = -1
     }
 
     /// Opens `path` for writing, truncating it (used on an `AtomicOutput`'s temporary file).
-    init(writing path: String, displayName: String) throws(DiskImageError) {
+    ///
+    /// - Parameter direct: also open it with O_DIRECT for `writeBulk`.
+    init(writing path: String, displayName: String, direct: Bool = false) throws(DiskImageError) {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DiskImageError(.io, "cannot write \(displayName): \(ImageFile.lastError())") }
         self.fd = fd
         self.path = displayName
+        directFD = direct ? open(path, O_WRONLY | O_CLOEXEC | ImageFile.oDirect) : -1
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        if directFD >= 0 { close(directFD) }
+    }
 
     static func lastError() -> String { String(cString: strerror(errno)) }
 
@@ -131,6 +156,38 @@ final class ImageFile: @unchecked Sendable {
         }
     }
 
+    /// Writes bulk data, bypassing the page cache where it can: the largest prefix whose memory, offset
+    /// and length are multiples of `directAlignment` goes through O_DIRECT, the rest through the page
+    /// cache (the kernel keeps the two coherent). Falls back to the page cache for good when the file
+    /// system refuses a direct write.
+    func writeBulk(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
+        guard let base = buffer.baseAddress else { return }
+        let align = ImageFile.directAlignment
+        var done = 0
+        if directFD >= 0 && !directRefused.load(ordering: .relaxed) && Int(bitPattern: base) % align == 0
+            && offset % UInt64(align) == 0
+        {
+            let direct = buffer.count - buffer.count % align
+            while done < direct {
+                let n = pwrite(directFD, base + done, direct - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EINVAL && done == 0 {
+                        directRefused.store(true, ordering: .relaxed)
+                        break
+                    }
+                    throw DiskImageError(.io, "cannot write \(path): \(ImageFile.lastError())")
+                }
+                done += n
+                // A short direct write leaves an unaligned remainder: the page cache takes it.
+                if done % align != 0 { break }
+            }
+        }
+        if done < buffer.count {
+            try write(UnsafeRawBufferPointer(rebasing: buffer[done...]), at: offset + UInt64(done))
+        }
+    }
+
     func write(_ bytes: [UInt8], at offset: UInt64) throws(DiskImageError) {
         var failure: DiskImageError?
         bytes.withUnsafeBytes { raw in
@@ -167,137 +224,4 @@ final class ImageFile: @unchecked Sendable {
         }
         return ranges
     }
-}
-
-/// Sequential output through two large buffers: one fills while the other is written by a background
-/// thread, so that copying into the page cache overlaps reading the source.
-final class AppendBuffer {
-    let file: ImageFile
-    private(set) var position: UInt64
-    private let capacity = 8 << 20
-    private var buffer: UnsafeMutableRawBufferPointer
-    private var spare: UnsafeMutableRawBufferPointer
-    private var used = 0
-    private var bufferStart: UInt64
-    private let writer = DispatchQueue(label: "kiln.append-buffer")
-    private let pending = DispatchGroup()
-    private let failure = WriteFailure()
-
-    init(file: ImageFile, position: UInt64) {
-        self.file = file
-        self.position = position
-        bufferStart = position
-        buffer = .allocate(byteCount: capacity, alignment: 4096)
-        spare = .allocate(byteCount: capacity, alignment: 4096)
-    }
-
-    deinit {
-        pending.wait()
-        buffer.deallocate()
-        spare.deallocate()
-    }
-
-    func append(_ bytes: UnsafeRawBufferPointer) throws(DiskImageError) {
-        if used + bytes.count > capacity { try hand() }
-        if bytes.count >= capacity {
-            try wait()
-            try AppendBuffer.writeSkippingZeros(bytes, to: file, at: position)
-            position += UInt64(bytes.count)
-            bufferStart = position
-            return
-        }
-        if let source = bytes.baseAddress, let target = buffer.baseAddress, bytes.count > 0 {
-            (target + used).copyMemory(from: source, byteCount: bytes.count)
-        }
-        used += bytes.count
-        position += UInt64(bytes.count)
-    }
-
-    func append(_ bytes: [UInt8]) throws(DiskImageError) {
-        var failure: DiskImageError?
-        bytes.withUnsafeBytes { raw in
-            do throws(DiskImageError) { try append(raw) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
-
-    /// Appends zeros up to the next multiple of `alignment`.
-    func pad(to alignment: UInt64) throws(DiskImageError) {
-        let target = position.roundedUp(to: alignment)
-        if target > position { try append([UInt8](repeating: 0, count: Int(target - position))) }
-    }
-
-    /// Starts writing the full buffer in the background and switches to the spare one.
-    private func hand() throws(DiskImageError) {
-        try wait()
-        guard used > 0 else {
-            bufferStart = position
-            return
-        }
-        let full = UnsafeSendableBuffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
-        let offset = bufferStart
-        let file = self.file
-        let failure = self.failure
-        writer.async(group: pending) {
-            do throws(DiskImageError) { try AppendBuffer.writeSkippingZeros(full.value, to: file, at: offset) } catch {
-                failure.set(error)
-            }
-        }
-        swap(&buffer, &spare)
-        used = 0
-        bufferStart = position
-    }
-
-    private func wait() throws(DiskImageError) {
-        pending.wait()
-        if let error = failure.get() { throw error }
-    }
-
-    /// Writes everything appended so far; the file is up to date afterwards.
-    func flush() throws(DiskImageError) {
-        try hand()
-        try wait()
-        // Zero pages at the end were skipped: the file must still reach `position`.
-        if try file.size < position { try file.truncate(to: position) }
-    }
-
-    /// Writes the non-zero 4 KiB pages of `bytes`, leaving holes for zero ones: the output only ever
-    /// grows into fresh space, which reads as zero, so the holes cost nothing and save disk space.
-    static func writeSkippingZeros(_ bytes: UnsafeRawBufferPointer, to file: ImageFile, at offset: UInt64)
-        throws(DiskImageError)
-    {
-        let page = 4096
-        var runStart: Int? = nil
-        var i = 0
-        while i < bytes.count {
-            let n = min(page, bytes.count - i)
-            let zero = ZeroCheck.isZero(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)]))
-            if zero, let start = runStart {
-                try file.write(UnsafeRawBufferPointer(rebasing: bytes[start..<i]), at: offset + UInt64(start))
-                runStart = nil
-            } else if !zero && runStart == nil {
-                runStart = i
-            }
-            i += n
-        }
-        if let start = runStart {
-            try file.write(UnsafeRawBufferPointer(rebasing: bytes[start...]), at: offset + UInt64(start))
-        }
-    }
-}
-
-/// The first error of a background write.
-private final class WriteFailure: @unchecked Sendable {
-    // @unchecked: `error` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var error: DiskImageError?
-    func set(_ e: DiskImageError) { lock.withLock { if error == nil { error = e } } }
-    func get() -> DiskImageError? { lock.withLock { error } }
-}
-
-/// A buffer handed to the writer thread, which is its only user until `pending` is waited on.
-private struct UnsafeSendableBuffer: @unchecked Sendable {
-    // @unchecked: the owner does not touch the memory until the background write has finished.
-    let value: UnsafeRawBufferPointer
-    init(_ value: UnsafeRawBufferPointer) { self.value = value }
 }

@@ -6,7 +6,9 @@ public struct OVFDescriptor: Sendable {
     public enum Profile: String, Sendable {
         /// VMware vSphere/ESXi: LSI Logic SCSI, VMXNET3, vmx hardware family, `firmware` config for UEFI.
         case vsphere
-        /// VirtualBox: SATA (AHCI) controller, E1000 NIC, virtualbox-2.2 hardware family.
+        /// VirtualBox: SATA (AHCI) controller, E1000 NIC, virtualbox-2.2 hardware family, and the
+        /// machine again in VirtualBox's own settings format (`vbox:Machine`), which is where VirtualBox
+        /// reads the firmware from, as its own exports do.
         case virtualbox
     }
 
@@ -33,6 +35,24 @@ public struct OVFDescriptor: Sendable {
         }
     }
 
+    /// VirtualBox's guest OS type id.
+    var vboxOSType: String {
+        switch machine.osFamily {
+        case .debian: return "Debian_64"
+        case .ubuntu: return "Ubuntu_64"
+        case .rhel, .rocky, .almalinux, .centos: return "RedHat_64"
+        case .fedora: return "Fedora_64"
+        case .linux: return "Linux26_64"
+        }
+    }
+
+    /// UUIDs VirtualBox keys machines and disks by, derived from the machine so that the same build gives
+    /// the same descriptor.
+    func vboxUUID(_ what: String) -> String {
+        let identity = ImageIdentity(seed: "ovf\u{0}\(machine.name)\u{0}\(machine.version)")
+        return "{" + identity.guid(what).description.lowercased() + "}"
+    }
+
     /// The descriptor text.
     public var xml: String {
         let m = machine
@@ -43,6 +63,7 @@ public struct OVFDescriptor: Sendable {
             xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" \
             xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" \
             xmlns:vmw="http://www.vmware.com/schema/ovf" \
+            xmlns:vbox="http://www.virtualbox.org/ovf/machine" \
             xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
               <References>
 
@@ -61,7 +82,8 @@ public struct OVFDescriptor: Sendable {
             x +=
                 "    <Disk ovf:capacity=\"\(entry.disk.capacity)\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk\(i + 1)\" "
             x +=
-                "ovf:fileRef=\"file\(i + 1)\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
+                "ovf:fileRef=\"file\(i + 1)\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\""
+            x += profile == .virtualbox ? " vbox:uuid=\"\(vboxUUID("disk \(i + 1)"))\"/>\n" : "/>\n"
         }
         let network = profile == .vsphere ? "VM Network" : "NAT"
         let family = profile == .vsphere ? "vmx-13" : "virtualbox-2.2"
@@ -79,6 +101,7 @@ public struct OVFDescriptor: Sendable {
                 <OperatingSystemSection ovf:id="\(osType.cim)"\(profile == .vsphere ? " vmw:osType=\"\(osType.vmware)\"" : "")>
                   <Info>The guest operating system</Info>
                   <Description>\(esc(osType.description))</Description>
+            \(profile == .virtualbox ? "      <vbox:OSType ovf:required=\"false\">\(vboxOSType)</vbox:OSType>\n" : "")\
                 </OperatingSystemSection>
                 <VirtualHardwareSection>
                   <Info>Virtual hardware requirements</Info>
@@ -140,8 +163,63 @@ public struct OVFDescriptor: Sendable {
                   <Vendor>kiln</Vendor>
                   <Version>\(esc(m.version))</Version>
                 </ProductSection>
+            \(profile == .virtualbox ? vboxMachine : "")\
               </VirtualSystem>
             </Envelope>
+
+            """
+        return x
+    }
+
+    /// The machine in VirtualBox's settings format (its `.vbox` file's Machine element): VirtualBox's
+    /// importer takes this over the generic section when present, and only here can it learn the
+    /// firmware. The disks are attached by the `vbox:uuid` the DiskSection gives them.
+    var vboxMachine: String {
+        let m = machine
+        var x = """
+                <vbox:Machine ovf:required="false" version="1.16-linux" uuid="\(vboxUUID("machine"))" \
+            name="\(esc(m.name))" OSType="\(vboxOSType)">
+                  <ovf:Info>Complete VirtualBox machine configuration in VirtualBox format</ovf:Info>
+                  <Hardware>
+                    <CPU count="\(m.cpus)">
+                      <PAE enabled="true"/>
+                      <LongMode enabled="true"/>
+                    </CPU>
+                    <Memory RAMSize="\(m.memoryMiB)"/>
+                    <Firmware type="\(m.firmware == .uefi ? "EFI" : "BIOS")"/>
+                    <Boot>
+                      <Order position="1" device="HardDisk"/>
+                    </Boot>
+                    <BIOS>
+                      <IOAPIC enabled="true"/>
+                    </BIOS>
+                    <Network>
+                      <Adapter slot="0" enabled="true" type="82540EM">
+                        <NAT/>
+                      </Adapter>
+                    </Network>
+                    <UART>
+                      <Port slot="0" enabled="false" IOBase="0x3f8" IRQ="4" hostMode="Disconnected"/>
+                    </UART>
+                    <RTC localOrUTC="UTC"/>
+                    <StorageControllers>
+                      <StorageController name="SATA" type="AHCI" PortCount="\(max(1, disks.count))" \
+            useHostIOCache="false" Bootable="true">
+
+            """
+        for i in disks.indices {
+            x += """
+                            <AttachedDevice type="HardDisk" hotpluggable="false" port="\(i)" device="0">
+                              <Image uuid="\(vboxUUID("disk \(i + 1)"))"/>
+                            </AttachedDevice>
+
+                """
+        }
+        x += """
+                      </StorageController>
+                    </StorageControllers>
+                  </Hardware>
+                </vbox:Machine>
 
             """
         return x

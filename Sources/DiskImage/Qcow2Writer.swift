@@ -25,7 +25,7 @@ final class Qcow2Writer: BlockWriter {
         let span = UInt64(blockSize) * UInt64(l2Entries)
         l1 = Array(repeating: 0, count: Int((virtualSize + span - 1) / span))
         currentL2 = Array(repeating: 0, count: l2Entries)
-        out = AppendBuffer(file: file, position: UInt64(blockSize))
+        out = try AppendBuffer(file: file, position: UInt64(blockSize))
     }
 
     private var cluster: UInt64 { UInt64(blockSize) }
@@ -91,7 +91,7 @@ final class Qcow2Writer: BlockWriter {
         }
     }
 
-    func finish() throws(DiskImageError) {
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
         try flushL2()
         try out.pad(to: cluster)
 

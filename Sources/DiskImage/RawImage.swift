@@ -24,18 +24,24 @@ final class RawWriter: BlockWriter {
     let virtualSize: UInt64
     let blockSize = 1 << 20
     let compression: BlockCompression? = nil
+    /// Blocks arrive in ascending order: written through a buffer on a background thread, skipping holes.
+    private let out: AppendBuffer
 
     init(file: ImageFile, virtualSize: UInt64) throws(DiskImageError) {
         self.file = file
         self.virtualSize = virtualSize
         try file.truncate(to: virtualSize)
+        out = try AppendBuffer(file: file, position: 0)
     }
 
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
         let offset = index * UInt64(blockSize)
         let length = Int(min(UInt64(blockSize), virtualSize - offset))
-        try AppendBuffer.writeSkippingZeros(UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
+        try out.skip(to: offset)
+        try out.append(UnsafeRawBufferPointer(rebasing: data[0..<length]))
     }
 
-    func finish() throws(DiskImageError) {}
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
+        try out.flush()
+    }
 }

@@ -14,9 +14,10 @@ enum VDI {
     static let sectorSizeAt = 0x168, diskSizeAt = 0x170, blockSizeAt = 0x178, blockExtraAt = 0x17C
     static let blocksAt = 0x180, allocatedAt = 0x184, uuidCreateAt = 0x188, uuidModifyAt = 0x198
 
-    static func header(diskSize: UInt64, blocks: UInt32, allocated: UInt32, offsetBlocks: UInt32, offsetData: UInt32)
-        -> Bytes
-    {
+    static func header(
+        diskSize: UInt64, blocks: UInt32, allocated: UInt32, offsetBlocks: UInt32, offsetData: UInt32,
+        uuidCreate: GUID, uuidModify: GUID
+    ) -> Bytes {
         var b = Bytes(count: 512)
         b.putASCII("<<< kiln VirtualBox Disk Image >>>\n", at: 0)
         b.putLE(signature, at: 0x40)
@@ -30,8 +31,8 @@ enum VDI {
         b.putLE(blockSize, at: blockSizeAt)
         b.putLE(blocks, at: blocksAt)
         b.putLE(allocated, at: allocatedAt)
-        b.put(GUID.random().plainBytes, at: uuidCreateAt)
-        b.put(GUID.random().plainBytes, at: uuidModifyAt)
+        b.put(uuidCreate.plainBytes, at: uuidCreateAt)
+        b.put(uuidModify.plainBytes, at: uuidModifyAt)
         return b
     }
 }
@@ -54,7 +55,7 @@ final class VDIWriter: BlockWriter {
         guard blocks < UInt64(VDI.discarded) else { throw DiskImageError(.invalidArgument, "image too large for VDI") }
         map = Array(repeating: VDI.unallocated, count: Int(blocks))
         offsetData = (512 + UInt64(blocks * 4)).roundedUp(to: 1 << 20)
-        out = AppendBuffer(file: file, position: offsetData)
+        out = try AppendBuffer(file: file, position: offsetData)
     }
 
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
@@ -63,12 +64,15 @@ final class VDIWriter: BlockWriter {
         try out.append(data)
     }
 
-    func finish() throws(DiskImageError) {
+    var storesIdentifiers: Bool { true }
+
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
         try out.flush()
         try file.write(
             VDI.header(
                 diskSize: size, blocks: UInt32(map.count), allocated: allocated, offsetBlocks: 512,
-                offsetData: UInt32(offsetData)),
+                offsetData: UInt32(offsetData), uuidCreate: identity.guid("vdi uuid create"),
+                uuidModify: identity.guid("vdi uuid modify")),
             at: 0)
         var table = Bytes(count: map.count * 4)
         for (i, entry) in map.enumerated() { table.putLE(entry, at: i * 4) }

@@ -90,19 +90,18 @@ struct VHDFooter: Equatable {
         return (UInt16(min(cylTimesHeads / heads, 65535)), UInt8(heads), UInt8(spt))
     }
 
-    /// Seconds since 2000-01-01 00:00 UTC, from SOURCE_DATE_EPOCH when set (reproducible builds).
-    static func now() -> UInt32 {
-        let unix =
-            ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Double.init)
-            ?? Date().timeIntervalSince1970
-        return UInt32(max(0, unix - 946_684_800))
+    /// Seconds since 2000-01-01 00:00 UTC for a Unix time (the caller's, or now).
+    static func timestamp(unix: UInt64?) -> UInt32 {
+        let seconds: Int64 = unix.map { Int64(clamping: $0) } ?? Int64(Date().timeIntervalSince1970)
+        return UInt32(clamping: max(0, seconds - 946_684_800))
     }
 
-    static func make(size: UInt64, type: UInt32, dataOffset: UInt64) -> VHDFooter {
+    /// A footer whose unique ID is still zero (set from the image's identity when it is written).
+    static func make(size: UInt64, type: UInt32, dataOffset: UInt64, timestamp unix: UInt64?) -> VHDFooter {
         let (c, h, s) = geometry(for: size)
         return VHDFooter(
-            dataOffset: dataOffset, timestamp: now(), originalSize: size, currentSize: size, cylinders: c, heads: h,
-            sectorsPerTrack: s, diskType: type, uniqueID: GUID.random().plainBytes)
+            dataOffset: dataOffset, timestamp: timestamp(unix: unix), originalSize: size, currentSize: size,
+            cylinders: c, heads: h, sectorsPerTrack: s, diskType: type, uniqueID: [UInt8](repeating: 0, count: 16))
     }
 }
 
@@ -151,10 +150,12 @@ final class VHDWriter: BlockWriter {
     let size: UInt64
     private var footer: VHDFooter
     private var bat: [UInt32]
-    private var out: AppendBuffer?
+    /// Dynamic: blocks with their bitmaps appended after the table. Fixed: blocks at their offsets.
+    private let out: AppendBuffer
     private let tableOffset: UInt64 = 1536
 
-    init(file: ImageFile, virtualSize: UInt64, fixed: Bool) throws(DiskImageError) {
+    /// - Parameter timestamp: the footer's creation time as a Unix time (now when nil).
+    init(file: ImageFile, virtualSize: UInt64, fixed: Bool, timestamp: UInt64?) throws(DiskImageError) {
         self.file = file
         self.fixed = fixed
         size = fixed ? virtualSize.roundedUp(to: 1 << 20) : virtualSize.roundedUp(to: 512)
@@ -163,15 +164,16 @@ final class VHDWriter: BlockWriter {
         }
         if fixed {
             blockSize = 1 << 20
-            footer = VHDFooter.make(size: size, type: VHDFooter.fixedType, dataOffset: UInt64.max)
+            footer = VHDFooter.make(size: size, type: VHDFooter.fixedType, dataOffset: UInt64.max, timestamp: timestamp)
             bat = []
             try file.truncate(to: size)
+            out = try AppendBuffer(file: file, position: 0)
         } else {
             blockSize = 2 << 20
-            footer = VHDFooter.make(size: size, type: VHDFooter.dynamicType, dataOffset: 512)
+            footer = VHDFooter.make(size: size, type: VHDFooter.dynamicType, dataOffset: 512, timestamp: timestamp)
             bat = Array(repeating: UInt32.max, count: Int((size + UInt64(blockSize) - 1) / UInt64(blockSize)))
             let batBytes = UInt64(bat.count * 4).roundedUp(to: 512)
-            out = AppendBuffer(file: file, position: tableOffset + batBytes)
+            out = try AppendBuffer(file: file, position: tableOffset + batBytes)
         }
     }
 
@@ -179,11 +181,10 @@ final class VHDWriter: BlockWriter {
         let offset = index * UInt64(blockSize)
         if fixed {
             let length = Int(min(UInt64(blockSize), size - offset))
-            try AppendBuffer.writeSkippingZeros(
-                UnsafeRawBufferPointer(rebasing: data[0..<length]), to: file, at: offset)
+            try out.skip(to: offset)
+            try out.append(UnsafeRawBufferPointer(rebasing: data[0..<length]))
             return
         }
-        guard let out else { return }
         // Sector bitmap (one bit per sector, padded to a sector) marks the whole block present.
         let bitmap = [UInt8](repeating: 0xFF, count: (blockSize / 512 / 8).roundedUp(to: 512))
         bat[Int(index)] = UInt32(out.position / 512)
@@ -191,13 +192,17 @@ final class VHDWriter: BlockWriter {
         try out.append(data)
     }
 
-    func finish() throws(DiskImageError) {
+    var storesIdentifiers: Bool { true }
+
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
+        footer.uniqueID = identity.guid("vhd unique id").plainBytes
         let footerBytes = footer.encoded()
         if fixed {
-            try file.write(footerBytes, at: size)
+            try out.skip(to: size)
+            try out.append(footerBytes.storage)
+            try out.flush()
             return
         }
-        guard let out else { return }
         try out.append(footerBytes.storage)
         try out.flush()
         try file.write(footerBytes, at: 0)

@@ -125,7 +125,7 @@ final class VHDXWriter: BlockWriter {
         let entries = payload + (payload - 1) / chunkRatio
         bat = Array(repeating: VHDX.blockNotPresent, count: Int(entries))
         batLength = (entries * 8).roundedUp(to: VHDX.mib)
-        out = AppendBuffer(file: file, position: VHDX.batOffset + batLength)
+        out = try AppendBuffer(file: file, position: VHDX.batOffset + batLength)
     }
 
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
@@ -134,18 +134,20 @@ final class VHDXWriter: BlockWriter {
         bat[Int(index + index / chunkRatio)] = (offset / VHDX.mib) << 20 | VHDX.blockFullyPresent
     }
 
-    func finish() throws(DiskImageError) {
+    var storesIdentifiers: Bool { true }
+
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
         try out.flush()
         try file.write(VHDX.fileIdentifier(), at: 0)
-        let fileWrite = GUID.random()
-        let dataWrite = GUID.random()
+        let fileWrite = identity.guid("vhdx file write guid")
+        let dataWrite = identity.guid("vhdx data write guid")
         for (i, offset) in VHDX.headerOffsets.enumerated() {
             try file.write(VHDX.header(sequence: UInt64(i + 1), fileWrite: fileWrite, dataWrite: dataWrite), at: offset)
         }
         let regions = VHDX.regionTable(batLength: UInt32(batLength))
         for offset in VHDX.regionTableOffsets { try file.write(regions, at: offset) }
         try file.write(
-            VHDX.metadata(blockSize: UInt32(blockSize), virtualSize: size, diskID: GUID.random()),
+            VHDX.metadata(blockSize: UInt32(blockSize), virtualSize: size, diskID: identity.guid("vhdx disk id")),
             at: VHDX.metadataOffset)
         var table = Bytes(count: Int(batLength))
         for (i, entry) in bat.enumerated() where entry != 0 { table.putLE(entry, at: i * 8) }

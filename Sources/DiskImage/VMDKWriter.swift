@@ -15,6 +15,8 @@ final class VMDKWriter: BlockWriter {
     private let gtCount: Int
     private let out: AppendBuffer
     private var header: VMDKHeader
+    private var descriptor: VMDKDescriptor
+    private let descriptorSectors: UInt64 = 20
     private var gd: [UInt32]
     private var currentGT: Int?
     private var gt: [UInt32]
@@ -36,13 +38,10 @@ final class VMDKWriter: BlockWriter {
         gd = Array(repeating: 0, count: gtCount)
         gt = Array(repeating: 0, count: gtEntries)
 
-        let descriptorSectors: UInt64 = 20
-        let descriptor = VMDKDescriptor(
+        // The content ID is derived from the image's identity in `finish`, which writes the descriptor again.
+        descriptor = VMDKDescriptor(
             createType: streamOptimized ? "streamOptimized" : "monolithicSparse", sectors: sectors,
-            extentName: extentName, adapter: adapter, cid: UInt32.random(in: 1...UInt32.max)
-        ).text
-        var descriptorBytes = Bytes(count: Int(descriptorSectors) * 512)
-        descriptorBytes.putASCII(descriptor, at: 0)
+            extentName: extentName, adapter: adapter, cid: 1)
 
         let gdSectors = UInt64(gtCount * 4).roundedUp(to: 512) / 512
         let gtSectors = UInt64(gtCount * gtEntries * 4) / 512
@@ -62,8 +61,16 @@ final class VMDKWriter: BlockWriter {
                 overHead: overHead, compressAlgorithm: 0)
         }
         try file.write(header.encoded(), at: 0)
-        try file.write(descriptorBytes, at: 512)
-        out = AppendBuffer(file: file, position: header.overHead * 512)
+        try file.write(VMDKWriter.descriptorBytes(descriptor, sectors: descriptorSectors), at: 512)
+        out = try AppendBuffer(file: file, position: header.overHead * 512)
+    }
+
+    var storesIdentifiers: Bool { true }
+
+    private static func descriptorBytes(_ descriptor: VMDKDescriptor, sectors: UInt64) -> Bytes {
+        var bytes = Bytes(count: Int(sectors) * 512)
+        bytes.putASCII(descriptor.text, at: 0)
+        return bytes
     }
 
     private func gtSector(_ index: Int, redundant: Bool) -> UInt64 {
@@ -83,7 +90,7 @@ final class VMDKWriter: BlockWriter {
                 try out.append(bytes.storage)
             }
         } else {
-            try out.flush()
+            // The tables live in the reserved region before the grains, apart from what `out` appends.
             try file.write(bytes, at: gtSector(index, redundant: true) * 512)
             try file.write(bytes, at: gtSector(index, redundant: false) * 512)
         }
@@ -117,8 +124,10 @@ final class VMDKWriter: BlockWriter {
         gtHasGrains = true
     }
 
-    func finish() throws(DiskImageError) {
+    func finish(_ identity: ImageIdentity) throws(DiskImageError) {
         try flushGT()
+        descriptor.cid = identity.uint32("vmdk content id")
+        try file.write(VMDKWriter.descriptorBytes(descriptor, sectors: descriptorSectors), at: 512)
         var gdBytes = Bytes(count: (gtCount * 4).roundedUp(to: 512))
         if streamOptimized {
             for (i, entry) in gd.enumerated() { gdBytes.putLE(entry, at: i * 4) }

@@ -55,12 +55,20 @@ public enum Platform: String, Sendable, CaseIterable {
     public func guestPackages(debian: Bool) -> [String] {
         switch self {
         case .vmware: return ["open-vm-tools"]
-        // Debian ships VirtualBox's guest utilities in contrib; RPM families leave them to the user.
-        case .virtualbox: return debian ? ["virtualbox-guest-utils"] : []
+        // The generic kernel's vboxguest, vboxsf and vboxvideo drivers are what a VirtualBox guest needs;
+        // Debian ships the guest utilities in contrib, which a description can add with its repos.
+        case .virtualbox: return []
         case .hyperv: return ["hyperv-daemons"]
         case .ec2, .gce: return ["cloud-init"]
         }
     }
+
+    /// Whether the platform's emulated hardware needs Debian's generic kernel: the cloud kernel has
+    /// no AHCI, vmw_pvscsi, e1000 or vmxnet3. (Hyper-V, EC2 and GCE devices are in the cloud kernel.)
+    public var needsGenericKernel: Bool { self == .vmware || self == .virtualbox }
+
+    /// The OVF flavour an OVA for this platform takes.
+    public var ovfProfile: OVFDescriptor.Profile { self == .virtualbox ? .virtualbox : .vsphere }
 
     /// The disk format and export each platform takes.
     public var exportFormat: String {

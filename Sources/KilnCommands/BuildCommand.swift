@@ -26,8 +26,19 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(name: .short, help: "Output directory (default: out/NAME).")
     var output: String?
 
-    @Option(help: "Comma-separated outputs: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, gce, vagrant.")
-    var format = "qcow2"
+    @Option(
+        help: """
+            Comma-separated outputs: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, gce, vagrant (default: qcow2, or the \
+            platform's: ova for vmware and virtualbox, vhdx for hyperv, raw for ec2, gce for gce).
+            """)
+    var format: String?
+
+    @Option(
+        help: """
+            Build for a platform: vmware, virtualbox, hyperv, ec2 or gce. Adds its guest packages (open-vm-tools, \
+            hyperv-daemons, cloud-init; the generic kernel for vmware and virtualbox) and runs its post list.
+            """)
+    var platform: String?
 
     @Option(help: "auto (KVM if a guest runs under it, else TCG), kvm, or tcg.")
     var accel: Accelerator = .auto
@@ -46,12 +57,13 @@ struct BuildCommand: AsyncParsableCommand {
 
     func run() async throws {
         let formats = try parseFormats()
-        let appliance = try ApplianceLoader.loadForCommand(file)
+        let platform = try Self.parsePlatform(self.platform)
+        let appliance = try ApplianceLoader.loadForCommand(file).forPlatform(platform)
         let console = progress.console()
         Interruption.onInterrupt { RunningQEMU.killAll() }
         let started = ContinuousClock.now
 
-        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources)
+        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources, platform: platform)
         let prepared: PackagePlan.Prepared
         do {
             prepared = try await request.prepare(
@@ -98,14 +110,27 @@ struct BuildCommand: AsyncParsableCommand {
         ])
     }
 
+    /// The --platform value, checked.
+    static func parsePlatform(_ name: String?) throws -> TargetPlatform? {
+        guard let name else { return nil }
+        guard let platform = TargetPlatform(rawValue: name.lowercased()) else {
+            throw ValidationError(
+                "unknown platform '\(name)' (expected \(TargetPlatform.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return platform
+    }
+
     private func parseFormats() throws -> [BuildOutput] {
+        let platform = try Self.parsePlatform(self.platform)
+        let format = self.format ?? platform.map { PlatformPackages.defaultFormat(platform: $0.rawValue) } ?? "qcow2"
         var formats: [BuildOutput] = []
         for name in format.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             guard let output = BuildOutput(name: name) else {
                 throw ValidationError(
                     "unknown format '\(name)'; kiln build writes \(BuildOutput.names.joined(separator: ", "))")
             }
-            if !formats.contains(output) { formats.append(output) }
+            let built = output.forPlatform(platform?.rawValue)
+            if !formats.contains(built) { formats.append(built) }
         }
         guard !formats.isEmpty else { throw ValidationError("--format names no format") }
         return formats

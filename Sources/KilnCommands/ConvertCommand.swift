@@ -9,6 +9,9 @@ struct ConvertCommand: AsyncParsableCommand {
             The input's format is detected from its content; the output's comes from --format or, without it, \
             from OUT's extension (.raw/.img, .qcow2, .vmdk, .vhd, .vhdx, .vdi). With --compress, qcow2 gets \
             zlib-compressed clusters and vmdk becomes streamOptimized (what ESXi imports).
+
+            The output is deterministic: the identifiers VHD, VHDX, VDI and VMDK store are derived from --seed, \
+            or without it from the image's content, and the VHD creation time is SOURCE_DATE_EPOCH when set.
             """
     )
 
@@ -29,6 +32,14 @@ struct ConvertCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "zlib level for compressed output, 1 (fastest) to 9 (smallest).")
     var compressionLevel: Int32 = ExportOptions.defaultCompressionLevel
+
+    @Option(name: .long, help: "Text to derive the image's UUIDs from (default: a digest of its content).")
+    var seed: String?
+
+    @Flag(
+        name: .long,
+        help: "Write past the page cache (O_DIRECT, as qemu-img -t none): less CPU, bound by the disk's speed.")
+    var direct = false
 
     @OptionGroup var progress: ProgressOptions
 
@@ -72,8 +83,10 @@ struct ConvertCommand: AsyncParsableCommand {
             }
         }
         let console = progress.console()
-        let options = ExportOptions(
-            format: target, subformat: sub, compress: compress && target == .qcow2, compressionLevel: compressionLevel)
+        var options = ExportOptions(
+            format: target, subformat: sub, compress: compress && target == .qcow2, compressionLevel: compressionLevel,
+            seed: seed)
+        options.directIO = direct
         do {
             let reader = try DiskImage.openChecked(input)
             try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)

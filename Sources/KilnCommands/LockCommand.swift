@@ -34,12 +34,16 @@ struct LockCommand: AsyncParsableCommand {
     var download = false
 
 
+    @Option(help: "Lock for a platform (vmware, virtualbox, hyperv, ec2, gce): as `kiln build --platform`.")
+    var platform: String?
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
+        let platform = try BuildCommand.parsePlatform(self.platform)
         let appliance = try ApplianceLoader.loadForCommand(file)
         let console = progress.console()
-        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources)
+        let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources, platform: platform)
         let destination = output ?? "\(file).lock"
         let started = ContinuousClock.now
         let lockfile: Lockfile
@@ -89,14 +93,15 @@ struct LockCommand: AsyncParsableCommand {
 
 extension PackageRequest {
     /// The request `kiln lock` and `kiln build` make, with the host's apt sources read from `aptRoot`.
-    static func forCommand(_ appliance: Appliance, file: String, aptRoot: String) throws(CommandFailure)
-        -> PackageRequest
-    {
+    static func forCommand(
+        _ appliance: Appliance, file: String, aptRoot: String, platform: TargetPlatform? = nil
+    ) throws(CommandFailure) -> PackageRequest {
         do {
             return try PackageRequest(
                 appliance: appliance,
                 hostSources: AptSources.load(
-                    listFile: "\(aptRoot)/sources.list", partsDirectory: "\(aptRoot)/sources.list.d"))
+                    listFile: "\(aptRoot)/sources.list", partsDirectory: "\(aptRoot)/sources.list.d"),
+                platform: platform)
         } catch {
             throw CommandFailure("\(file): \(error)")
         }

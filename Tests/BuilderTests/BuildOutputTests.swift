@@ -33,7 +33,7 @@ struct BuildOutputTests {
         let (same, comparison) = try await Subprocess.output(["qemu-img", "compare", "-f", "raw", raw, qcow2])
         #expect(same.succeeded, "\(comparison)")
 
-        let (_, ova) = try await Subprocess.output(["tar", "-tf", try write(.ova)])
+        let (_, ova) = try await Subprocess.output(["tar", "-tf", try write(.ova())])
         #expect(ova.split(separator: "\n") == ["exports.ovf", "exports.mf", "exports-disk1.vmdk"])
 
         let (_, gce) = try await Subprocess.output(["tar", "-tzf", try write(.gce)])

@@ -113,6 +113,50 @@ struct ExportTests {
         #expect(try text("//*[local-name()='ProductSection']/*[local-name()='Version']") == "3")
     }
 
+    /// VirtualBox reads the firmware only from its own machine section; the disk it attaches there must
+    /// be the DiskSection's disk (matched by vbox:uuid), and the same build gives the same OVA.
+    @Test(arguments: [VirtualMachine.Firmware.bios, .uefi])
+    func virtualBoxProfileCarriesItsMachineSection(_ firmware: VirtualMachine.Firmware) async throws {
+        let dir = try Fixture.directory()
+        defer { Fixture.cleanup(dir) }
+        let source = try Fixture.sampleRaw(in: dir)
+        var m = machine
+        m.firmware = firmware
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: false)
+            let ova = "\(dir)/\(name)/lab.ova"
+            try Exporter.ova(try DiskImage.open(source), machine: m, profile: .virtualbox, to: ova)
+            #expect(try await run(["tar", "-xf", "lab.ova"], in: "\(dir)/\(name)").0 == 0)
+        }
+        // The same build gives the same members (tar's mtimes follow SOURCE_DATE_EPOCH, unset here).
+        for member in ["lab-appliance.ovf", "lab-appliance-disk1.vmdk"] {
+            #expect(FileManager.default.contentsEqual(atPath: "\(dir)/a/\(member)", andPath: "\(dir)/b/\(member)"))
+        }
+        let ovf = "\(dir)/a/lab-appliance.ovf"
+        let (wellFormed, lint) = try await run(["xmllint", "--noout", ovf])
+        #expect(wellFormed == 0, "\(lint)")
+        func xpath(_ expression: String) async throws -> String {
+            let (code, text) = try await run(["xmllint", "--xpath", expression, ovf])
+            #expect(code == 0, "xmllint --xpath \(expression): \(text)")
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let machineSection = "//*[local-name()='VirtualSystem']/*[local-name()='Machine']"
+        #expect(
+            try await xpath("namespace-uri(\(machineSection))") == "http://www.virtualbox.org/ovf/machine")
+        #expect(try await xpath("string(\(machineSection)/@*[local-name()='required'])") == "false")
+        let hardware = "\(machineSection)/*[local-name()='Hardware']"
+        #expect(
+            try await xpath("string(\(hardware)/*[local-name()='Firmware']/@type)")
+                == (firmware == .uefi ? "EFI" : "BIOS"))
+        #expect(try await xpath("string(\(hardware)/*[local-name()='Memory']/@RAMSize)") == "1536")
+        #expect(try await xpath("string(\(hardware)/*[local-name()='CPU']/@count)") == "2")
+        let attached = try await xpath(
+            "string(\(hardware)/*[local-name()='StorageControllers']//*[local-name()='Image']/@uuid)")
+        let diskUUID = try await xpath("string(//*[local-name()='Disk']/@*[local-name()='uuid'])")
+        #expect(!attached.isEmpty && attached == diskUUID)
+        #expect(try await xpath("string(//*[local-name()='OSType'])") == "Debian_64")
+    }
+
     @Test func gceTarballIsGNUTarWithDiskRaw() async throws {
         let dir = try Fixture.directory()
         defer { Fixture.cleanup(dir) }

@@ -49,8 +49,9 @@ import Testing
     }
 
     @Test func vhdFooterFieldsAndChecksum() throws {
-        var footer = VHDFooter.make(size: 64 << 20, type: VHDFooter.fixedType, dataOffset: UInt64.max)
-        footer.timestamp = 0x2F00_0000
+        var footer = VHDFooter.make(
+            size: 64 << 20, type: VHDFooter.fixedType, dataOffset: UInt64.max, timestamp: 946_684_800 + 0x2F00_0000)
+        #expect(footer.timestamp == 0x2F00_0000)
         footer.uniqueID = [UInt8](repeating: 0xAB, count: 16)
         let bytes = footer.encoded().storage
         #expect(Array(bytes[0..<16]) == hex("636f6e6563746978 00000002 00010000"))
@@ -88,7 +89,15 @@ import Testing
     }
 
     @Test func vdiHeaderFields() {
-        let header = VDI.header(diskSize: 0x4300600, blocks: 68, allocated: 5, offsetBlocks: 512, offsetData: 1 << 20)
+        let create = GUID("01020304-0506-0708-090A-0B0C0D0E0F10")
+        let modify = GUID("11121314-1516-1718-191A-1B1C1D1E1F20")
+        let header = VDI.header(
+            diskSize: 0x4300600, blocks: 68, allocated: 5, offsetBlocks: 512, offsetData: 1 << 20, uuidCreate: create,
+            uuidModify: modify)
+        // VDI stores UUIDs in text order (RTUUID as bytes), not GUID mixed-endian.
+        #expect(
+            Array(header.storage[0x188..<0x1A8])
+                == hex("0102030405060708090a0b0c0d0e0f10 1112131415161718191a1b1c1d1e1f20"))
         #expect(Array(header.storage[0x40..<0x50]) == hex("7f10dabe 01000100 80010000 01000000"))
         #expect(Array(header.storage[0x154..<0x15C]) == hex("00020000 00001000"))
         #expect(
