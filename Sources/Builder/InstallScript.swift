@@ -133,6 +133,9 @@ enum InstallScript {
         rm -f "$T/etc/ssh/ssh_host_"*
         : > "$T/etc/machine-id"
         rm -f "$T/var/lib/dbus/machine-id" "$T/var/lib/systemd/random-seed"
+        # ldconfig's auxiliary cache records the libraries' inode numbers and change times: only a
+        # cache, and the one file that differed between two builds once the file systems were rewritten
+        rm -f "$T/var/cache/ldconfig/aux-cache"
         find "$T/var/log" -type f -exec sh -c ': > "$1"' _ {} \;
         rm -rf "$T/tmp/"* "$T/var/tmp/"*
         rm -rf "$T/dev/disk"
