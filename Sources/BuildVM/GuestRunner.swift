@@ -153,6 +153,10 @@ public struct GuestRunner: Sendable {
             case "init":
                 let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
                 progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
+            case "job":
+                // The guest's uptime once its disks are found and the job is unpacked: the whole
+                // cost of the builder guest before any work of the build's own.
+                progress(.info("guest", "the builder guest starts its job \(event.payload) s after its kernel started"))
             case "error": guestError = event.payload
             case "exit":
                 exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1
