@@ -62,11 +62,14 @@ public struct GuestRunner: Sendable {
 
     /// Boots the guest with `targetDisk` (a raw file, if any) and the job on a read-only input
     /// disk written into `workDirectory`; returns when the guest has reported and powered off.
+    /// `outputDisk`, a raw file if given, is a third disk the job may write results to
+    /// (`KILN_OUTPUT` in the guest).
     ///
     /// - Throws: `BuildVMError` with the console's last lines when QEMU fails, the guest hangs or
     ///   the job fails; `.interrupted` when the task is cancelled (QEMU is stopped first).
     public func run(
-        _ job: GuestJob, targetDisk: String?, workDirectory: String, progress: ProgressSink = .none
+        _ job: GuestJob, targetDisk: String?, outputDisk: String? = nil, workDirectory: String,
+        progress: ProgressSink = .none
     ) async throws(BuildVMError) -> GuestRunResult {
         let inputDisk = "\(workDirectory)/kiln-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cpio"
         try InputDisk.write(job, to: inputDisk)
@@ -77,6 +80,10 @@ public struct GuestRunner: Sendable {
                 VirtualDisk(path: targetDisk, format: "raw", readOnly: false, serial: GuestScripts.targetSerial))
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
+        if let outputDisk {
+            disks.append(
+                VirtualDisk(path: outputDisk, format: "raw", readOnly: false, serial: GuestScripts.outputSerial))
+        }
 
         switch options.accelerator {
         case .tcg:

@@ -7,6 +7,7 @@ enum GuestScripts {
     /// The disk serial numbers that tell the guest which virtio disk is which (`/sys/block/vdX/serial`).
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
+    static let outputSerial = "kiln-output"
 
     /// Where the recipe's programs are linked by name. Debian's busybox runs its own applet for a
     /// bare command name even when PATH holds the real program, so jobs use these paths.
@@ -14,8 +15,8 @@ enum GuestScripts {
 
     /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
     /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
-    /// runs `/job/run.sh` with `KILN_TARGET` and `KILN_INPUT` naming the disks, reports its exit
-    /// status, and powers off.
+    /// runs `/job/run.sh` with `KILN_TARGET`, `KILN_INPUT` and `KILN_OUTPUT` naming the disks (empty
+    /// when there is none), reports its exit status, and powers off.
     static let initScript = #"""
         #!/bin/busybox sh
         # kiln builder guest, PID 1. Never exits: the kernel would panic; it powers off instead.
@@ -69,7 +70,8 @@ enum GuestScripts {
         }
         KILN_INPUT=$(find_disk \#(inputSerial) 250) || fail "no input disk (virtio serial \#(inputSerial))"
         KILN_TARGET=$(find_disk \#(targetSerial) 1) || KILN_TARGET=
-        export KILN_INPUT KILN_TARGET
+        KILN_OUTPUT=$(find_disk \#(outputSerial) 1) || KILN_OUTPUT=
+        export KILN_INPUT KILN_TARGET KILN_OUTPUT
 
         cd /job || fail "no /job directory"
         cpio -i -d -m < "$KILN_INPUT" 2>/tmp/cpio.log || fail "cannot unpack the job from $KILN_INPUT: $(cat /tmp/cpio.log)"

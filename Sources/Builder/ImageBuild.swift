@@ -82,7 +82,12 @@ public struct ImageBuild: Sendable {
             AtomicOutput.unregisterScratchDirectory(work)
         }
 
-        let recipe = BuilderGuestRecipe(packages: builderPackages.map(\.path), sourceDateEpoch: 0)
+        // GNU tar makes and reads the configured base; a lockfile from before it was a builder
+        // package has none, and its builds configure every time.
+        let canKeepBase = builderPackages.contains { $0.package.name == "tar" }
+        let recipe = BuilderGuestRecipe(
+            packages: builderPackages.map(\.path),
+            programs: BuilderGuestRecipe.standardPrograms + (canKeepBase ? ["tar"] : []), sourceDateEpoch: 0)
         let guest: BuilderGuest
         do {
             guest = try BuilderGuest.prepare(recipe, cacheDirectory: options.cacheDirectory, progress: progress)
@@ -90,15 +95,37 @@ public struct ImageBuild: Sendable {
             throw BuilderError("cannot assemble the builder guest: \(error)")
         }
 
-        progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
-        let rootTar = "\(work)/root.tar"
-        let root = try TargetRoot.write(
-            debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
         let layout = try DiskLayout(hardware: appliance.hardware, seed: seed)
-        let job = try InstallJob(
+        let bases = BaseCache(cacheDirectory: options.cacheDirectory)
+        let baseKey = canKeepBase ? baseCacheKey(layout) : nil
+        let rootTar = "\(work)/root.tar"
+        let root: TargetRoot
+        var base = InstallJob.Base.configure
+        if let baseKey, let cached = bases.lookup(baseKey) {
+            progress(.info("base", "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
+            root = try TargetRoot.describe(debs: targetPackages.map(\.path))
+            base = .reuse(cached)
+        } else {
+            progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
+            root = try TargetRoot.write(
+                debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
+            if baseKey != nil { base = .configureAndSave }
+        }
+        var install = InstallJob(
             appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
-            sourceDateEpoch: options.sourceDateEpoch
-        ).guestJob(workDirectory: work)
+            sourceDateEpoch: options.sourceDateEpoch)
+        install.base = base
+        let job = try install.guestJob(workDirectory: work)
+        // Where the guest writes the configured base: at most what the target disk holds, plus the
+        // tar's headers (sparse: only what is written takes space).
+        let baseOutput = base == .configureAndSave ? "\(work)/base.raw" : nil
+        if let baseOutput {
+            guard files.createFile(atPath: baseOutput, contents: nil),
+                truncate(baseOutput, off_t((layout.sizeMiB + 1024) * 1_048_576)) == 0
+            else {
+                throw BuilderError("cannot create the base's output disk \(baseOutput)")
+            }
+        }
 
         let raw = "\(work)/disk.raw"
         guard files.createFile(atPath: raw, contents: nil), truncate(raw, off_t(layout.sizeMiB * 1_048_576)) == 0 else {
@@ -111,11 +138,14 @@ public struct ImageBuild: Sendable {
         let run: GuestRunResult
         do {
             run = try await GuestRunner(guest: guest, options: runOptions)
-                .run(job, targetDisk: raw, workDirectory: work, progress: progress)
+                .run(job, targetDisk: raw, outputDisk: baseOutput, workDirectory: work, progress: progress)
         } catch {
             throw BuilderError(error.message, consoleTail: error.consoleTail)
         }
         unlink(rootTar)
+        if let baseOutput, let baseKey {
+            keepBase(baseOutput, key: baseKey, events: run.events, progress: progress)
+        }
 
         progress(.step("export", "writing \(options.formats.map(\.label).joined(separator: ", "))"))
         var outputs: [Output] = []
@@ -135,6 +165,31 @@ public struct ImageBuild: Sendable {
         let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
         let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) / 1e18
         return Result(outputs: outputs, manifest: manifest, accelerator: run.accelerator, guestSeconds: seconds)
+    }
+
+    /// The configured base's cache key: the packages, and the disk's shape without its identifiers.
+    func baseCacheKey(_ layout: DiskLayout) -> String {
+        let shape = layout.slots.map { "\($0.role) \($0.filesystem?.rawValue ?? "-")" }.joined(separator: ",")
+        return BaseCache.key(
+            targetPackages: targetPackages.map(\.package), builderPackages: builderPackages.map(\.package),
+            shape: "\(appliance.hardware.firmware.rawValue) \(shape)", architecture: lockfile.architecture,
+            sourceDateEpoch: options.sourceDateEpoch)
+    }
+
+    /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next
+    /// build time, not this one its image: a warning.
+    private func keepBase(_ output: String, key: String, events: [GuestEvent], progress: ProgressSink) {
+        guard let event = events.last(where: { $0.name == "base" }) else { return }
+        guard let size = Int64(event.payload.trimmingCharacters(in: .whitespaces)), size > 0 else {
+            progress(.warning("base", "the guest reported no size for the configured base (\(event.payload))"))
+            return
+        }
+        do {
+            try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: size, key: key)
+            progress(.info("base", "kept the configured base \(key.prefix(12)) (\(size / 1_048_576) MiB) for rebuilds of these packages"))
+        } catch {
+            progress(.warning("base", "\(error.message)"))
+        }
     }
 
     /// What every derived identifier (disk and file system UUIDs) comes from: the description and
