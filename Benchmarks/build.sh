@@ -107,7 +107,8 @@ timed() {
     tpid=$!
     while kill -0 "$tpid" 2>/dev/null; do
         if [ -z "$cpid" ]; then
-            cpid=$(pgrep -P "$(pgrep -P "$tpid" | head -1)" 2>/dev/null | head -1 || true)
+            # timeout's children: GNU time, and the process substitution that stamps the output
+            cpid=$(pgrep -P "$(pgrep -x -P "$tpid" time | head -1)" 2>/dev/null | head -1 || true)
         fi
         if [ -n "$cpid" ]; then
             h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$cpid/status" 2>/dev/null || true)
