@@ -26,6 +26,8 @@
 #   LIMIT=s           time limit of each single build (default 3600)
 #   INSTALL=0         do not apt-get install missing peers
 set -euo pipefail
+# The whole script is one block, read before it runs: editing the file during a run cannot change it.
+{
 cd "$(dirname "$0")/.."
 repo=$PWD
 kiln=${KILN:-$repo/.build/release/kiln}
@@ -288,3 +290,5 @@ if [[ " $tools " == *" kiln "* ]]; then
 fi
 echo
 echo "results: $results"
+exit
+}

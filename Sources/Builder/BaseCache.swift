@@ -18,6 +18,10 @@ import Packages
 /// kiln changes how it lays out the unpacked tree (`TargetRoot`). A different input is a different
 /// key, so a stale base is never found; entries are written under a temporary name and renamed, so
 /// a half-written one is never found either.
+///
+/// A base gives back the same tree it was made from (GNU tar keeps owners, modes, times, xattrs,
+/// ACLs, hard links and holes), and the image's ext file systems are written from the finished tree,
+/// so a build from a cached base gives the same image as one that configured the packages itself.
 public struct BaseCache: Sendable {
     /// Bump when `TargetRoot` writes a different tree for the same packages, or the guest makes
     /// or reads the base differently.

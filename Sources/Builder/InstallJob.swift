@@ -15,8 +15,8 @@ public struct InstallJob: Sendable {
     public enum Base: Sendable, Equatable {
         /// Unpack and configure the packages, and keep nothing.
         case configure
-        /// Unpack and configure the packages, write the configured tree as a tar to the output disk
-        /// (reported with a `base` event giving its size), then make the target from that tar.
+        /// Unpack and configure the packages, and write the configured tree as a tar to the output
+        /// disk (reported with a `base` event giving its size).
         case configureAndSave
         /// Make the target from this cached base tar; nothing is configured again.
         case reuse(String)

@@ -71,9 +71,8 @@ enum InstallScript {
             done < /job/uuids
         }
         # The configured base is a tar made and read by the builder's GNU tar, which keeps owners,
-        # modes, times, hard links, holes, ACLs and extended attributes (file capabilities). A base
-        # just made is read back from the output disk exactly as a cached one is read from the input
-        # disk, onto new file systems: both give the same image.
+        # modes, times, hard links, holes, ACLs and extended attributes (file capabilities): the tree
+        # it gives back is the tree it was made from.
         base_extract() {
             /kiln/bin/tar -x -f "$1" -C "$T" --numeric-owner --same-owner --same-permissions --xattrs \
                 --xattrs-include='*' --acls --read-full-records
@@ -130,7 +129,7 @@ enum InstallScript {
                 echo "lost+found" > /tmp/base-exclude
                 while read -r number fs mountpoint; do
                     [ "$fs" = vfat ] || continue
-                    [ -z "$(ls -A "$T$mountpoint")" ] || BASE=none
+                    [ -z "$(ls -A "$T$mountpoint")" ] || BASE=esp
                     echo ".$mountpoint" >> /tmp/base-exclude
                 done < /job/mounts
             fi
@@ -143,16 +142,11 @@ enum InstallScript {
                 ticking "saving the configured base" base_create || { cat /tmp/base.log; exit 1; }
                 size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/base.log)
                 [ -n "$size" ] || { cat /tmp/base.log; exit 1; }
-                sort -r -k3 /job/mounts | while read -r number fs mountpoint; do umount "$T$mountpoint"; done
-                make_filesystems
-                mount_target
-                ticking "writing the configured base" base_extract "$KILN_OUTPUT"
-                mount_system
                 kiln-event base "$size"
-            elif [ ! -d "$T/proc/self" ]; then
-                kiln-event info "the configured base is not cached: packages wrote to the ESP"
-                mount_system
+            elif [ "$BASE" = esp ]; then
+                kiln-event info "the configured base is not kept: packages wrote to the ESP"
             fi
+            [ -d "$T/proc/self" ] || mount_system
         fi
 
         kiln-event step "configuring the system"
