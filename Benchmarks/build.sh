@@ -47,7 +47,10 @@ load_start=$(uptime)
 
 # --- the peers and the tools this script needs, installed with apt-get when missing
 need=(time qemu-utils)
-case " $tools " in *" debos "*) need+=(debos); [ "$debos_backend" = uml ] && need+=(user-mode-linux libslirp-helper) ;; esac
+# fakemachine binds systemd-resolved into its machine ("stat /lib/systemd/systemd-resolved" without it)
+case " $tools " in *" debos "*) need+=(debos)
+    [ "$debos_backend" = none ] || need+=(systemd-resolved)
+    [ "$debos_backend" = uml ] && need+=(user-mode-linux libslirp-helper) ;; esac
 case " $tools " in *" vmdb2 "*) need+=(vmdb2) ;; esac
 [ "${BOOT:-0}" = 1 ] && need+=(qemu-system-x86)
 missing=()
