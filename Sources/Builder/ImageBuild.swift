@@ -102,7 +102,10 @@ public struct ImageBuild: Sendable {
         let root: TargetRoot
         var base = InstallJob.Base.configure
         if let baseKey, let cached = bases.lookup(baseKey) {
-            progress(.info("base", "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
+            progress(
+                .info(
+                    "base",
+                    "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
             root = try TargetRoot.describe(debs: targetPackages.map(\.path))
             base = .reuse(cached)
         } else {
@@ -186,7 +189,8 @@ public struct ImageBuild: Sendable {
         }
         do {
             try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: size, key: key)
-            progress(.info("base", "kept the configured base \(key.prefix(12)) (\(size / 1_048_576) MiB) for rebuilds of these packages"))
+            let mib = size / 1_048_576
+            progress(.info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
         } catch {
             progress(.warning("base", "\(error.message)"))
         }
