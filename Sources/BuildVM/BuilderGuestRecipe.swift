@@ -33,7 +33,8 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     }
 
     /// The tools a disk build needs that busybox lacks or does poorly. The boot loader and dpkg are
-    /// not here: they run from the target itself.
+    /// not here: they run from the target itself. (GNU `tar`, for the configured base, is added by
+    /// the build when the lockfile has it: see `Builder.BaseCache`.)
     public static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
 
     /// virtio disks (PCI), and vfat for the ESP (code page 437, ASCII names: Debian's defaults);
@@ -45,7 +46,7 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     /// Debian packages that hold everything above, for amd64 (bookworm names). The kernel package is
     /// named by its metapackage; a resolver follows it to `linux-image-<version>-cloud-amd64`.
     public static let debianPackages = [
-        "linux-image-cloud-amd64", "busybox-static", "fdisk", "e2fsprogs", "dosfstools",
+        "linux-image-cloud-amd64", "busybox-static", "fdisk", "e2fsprogs", "dosfstools", "tar",
         "libc6", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libext2fs2", "libcom-err2",
         "libreadline8", "libtinfo6",
     ]

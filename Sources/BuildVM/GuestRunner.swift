@@ -66,12 +66,15 @@ public struct GuestRunner: Sendable {
 
     /// Boots the guest with `targetDisk` (a raw file, if any) and the job on a read-only input
     /// disk written into `workDirectory`; returns when the guest has reported and powered off.
-    /// `fileSystemDisk`, if any, is a second writable raw disk (serial `kiln-fs`) for the job.
+    /// `fileSystemDisk`, if any, is a second writable raw disk (serial `kiln-fs`, `KILN_FS` in the
+    /// guest) for the job; `outputDisk`, a raw file if given, is one the job may write results to
+    /// (`KILN_OUTPUT`).
     ///
     /// - Throws: `BuildVMError` with the console's last lines when QEMU fails, the guest hangs or
     ///   the job fails; `.interrupted` when the task is cancelled (QEMU is stopped first).
     public func run(
-        _ job: GuestJob, targetDisk: String?, fileSystemDisk: String? = nil, workDirectory: String,
+        _ job: GuestJob, targetDisk: String?, fileSystemDisk: String? = nil, outputDisk: String? = nil,
+        workDirectory: String,
         progress: ProgressSink = .none
     ) async throws(BuildVMError) -> GuestRunResult {
         let inputDisk = "\(workDirectory)/kiln-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cpio"
@@ -87,6 +90,10 @@ public struct GuestRunner: Sendable {
                 VirtualDisk(path: fileSystemDisk, format: "raw", readOnly: false, serial: GuestScripts.fileSystemSerial))
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
+        if let outputDisk {
+            disks.append(
+                VirtualDisk(path: outputDisk, format: "raw", readOnly: false, serial: GuestScripts.outputSerial))
+        }
 
         switch options.accelerator {
         case .tcg:
@@ -163,6 +170,10 @@ public struct GuestRunner: Sendable {
             case "init":
                 let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
                 progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
+            case "job":
+                // The guest's uptime once its disks are found and the job is unpacked: the whole
+                // cost of the builder guest before any work of the build's own.
+                progress(.info("guest", "the builder guest starts its job \(event.payload) s after its kernel started"))
             case "error": guestError = event.payload
             case "exit":
                 exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1

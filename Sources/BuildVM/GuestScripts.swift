@@ -9,6 +9,8 @@ enum GuestScripts {
     static let inputSerial = "kiln-input"
     /// A second writable disk, where a job writes file systems the host moves into the target.
     public static let fileSystemSerial = "kiln-fs"
+    /// A writable disk the job may write results to, such as an archive of the configured base.
+    static let outputSerial = "kiln-output"
 
     /// What the guest prints every 10 s while its job runs (sequence 0: never a protocol message).
     static let heartbeatLine = "KILN:0:alive:"
@@ -19,8 +21,8 @@ enum GuestScripts {
 
     /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
     /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
-    /// runs `/job/run.sh` with `KILN_TARGET` and `KILN_INPUT` naming the disks, reports its exit
-    /// status, and powers off.
+    /// runs `/job/run.sh` with `KILN_TARGET`, `KILN_INPUT`, `KILN_FS` and `KILN_OUTPUT` naming the
+    /// disks (empty when there is none), reports its exit status, and powers off.
     static let initScript = #"""
         #!/bin/busybox sh
         # kiln builder guest, PID 1. Never exits: the kernel would panic; it powers off instead.
@@ -74,7 +76,9 @@ enum GuestScripts {
         }
         KILN_INPUT=$(find_disk \#(inputSerial) 250) || fail "no input disk (virtio serial \#(inputSerial))"
         KILN_TARGET=$(find_disk \#(targetSerial) 1) || KILN_TARGET=
-        export KILN_INPUT KILN_TARGET
+        KILN_FS=$(find_disk \#(fileSystemSerial) 1) || KILN_FS=
+        KILN_OUTPUT=$(find_disk \#(outputSerial) 1) || KILN_OUTPUT=
+        export KILN_INPUT KILN_TARGET KILN_FS KILN_OUTPUT
 
         cd /job || fail "no /job directory"
         cpio -i -d -m < "$KILN_INPUT" 2>/tmp/cpio.log || fail "cannot unpack the job from $KILN_INPUT: $(cat /tmp/cpio.log)"

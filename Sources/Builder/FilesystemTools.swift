@@ -31,10 +31,10 @@ struct FilesystemTools: Sendable {
         return tools
     }
 
-    /// The builder guest for a description: the standard one plus these tools.
-    func recipe(packages: [String], sourceDateEpoch: Int) -> BuilderGuestRecipe {
+    /// The builder guest for a description: the standard one plus these tools and `extraPrograms`.
+    func recipe(packages: [String], extraPrograms: [String] = [], sourceDateEpoch: Int) -> BuilderGuestRecipe {
         BuilderGuestRecipe(
-            packages: packages, programs: BuilderGuestRecipe.standardPrograms + programs,
+            packages: packages, programs: BuilderGuestRecipe.standardPrograms + programs + extraPrograms,
             modules: BuilderGuestRecipe.standardModules + modules, sourceDateEpoch: sourceDateEpoch)
     }
 }

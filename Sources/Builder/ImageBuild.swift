@@ -84,8 +84,11 @@ public struct ImageBuild: Sendable {
             AtomicOutput.unregisterScratchDirectory(work)
         }
 
+        // GNU tar makes and reads the configured base; a lockfile from before it was a builder
+        // package has none, and its builds configure every time.
+        let canKeepBase = builderPackages.contains { $0.package.name == "tar" }
         let recipe = FilesystemTools.needed(by: appliance.hardware.partitions)
-            .recipe(packages: builderPackages.map(\.path), sourceDateEpoch: 0)
+            .recipe(packages: builderPackages.map(\.path), extraPrograms: canKeepBase ? ["tar"] : [], sourceDateEpoch: 0)
         let guest: BuilderGuest
         do {
             guest = try BuilderGuest.prepare(recipe, cacheDirectory: options.cacheDirectory, progress: progress)
@@ -93,16 +96,41 @@ public struct ImageBuild: Sendable {
             throw BuilderError("cannot assemble the builder guest: \(error)")
         }
 
-        progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
-        let rootTar = "\(work)/root.tar"
-        let root = try TargetRoot.write(
-            debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
         let layout = try DiskLayout(hardware: appliance.hardware, seed: seed)
+        let bases = BaseCache(cacheDirectory: options.cacheDirectory)
+        let baseKey = canKeepBase ? baseCacheKey(layout) : nil
+        let rootTar = "\(work)/root.tar"
+        let root: TargetRoot
+        var base = InstallJob.Base.configure
+        if let baseKey, let cached = bases.lookup(baseKey) {
+            progress(
+                .info(
+                    "base",
+                    "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
+            root = try TargetRoot.describe(debs: targetPackages.map(\.path))
+            base = .reuse(cached)
+        } else {
+            progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
+            root = try TargetRoot.write(
+                debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
+            if baseKey != nil { base = .configureAndSave }
+        }
         var install = InstallJob(
             appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
             sourceDateEpoch: options.sourceDateEpoch)
+        install.base = base
         install.remoteFiles = options.remoteFiles
         let job = try install.guestJob(workDirectory: work)
+        // Where the guest writes the configured base: at most what the target disk holds, plus the
+        // tar's headers (sparse: only what is written takes space).
+        let baseOutput = base == .configureAndSave ? "\(work)/base.raw" : nil
+        if let baseOutput {
+            guard files.createFile(atPath: baseOutput, contents: nil),
+                truncate(baseOutput, off_t((layout.sizeMiB + 1024) * 1_048_576)) == 0
+            else {
+                throw BuilderError("cannot create the base's output disk \(baseOutput)")
+            }
+        }
 
         let raw = "\(work)/disk.raw"
         // The guest rewrites each ext file system onto this disk (see ReproducibleFileSystems).
@@ -122,11 +150,16 @@ public struct ImageBuild: Sendable {
         let run: GuestRunResult
         do {
             run = try await GuestRunner(guest: guest, options: runOptions)
-                .run(job, targetDisk: raw, fileSystemDisk: fileSystems, workDirectory: work, progress: progress)
+                .run(
+                    job, targetDisk: raw, fileSystemDisk: fileSystems, outputDisk: baseOutput, workDirectory: work,
+                    progress: progress)
         } catch {
             throw BuilderError(error.message, consoleTail: error.consoleTail)
         }
         unlink(rootTar)
+        if let baseOutput, let baseKey {
+            keepBase(baseOutput, key: baseKey, events: run.events, progress: progress)
+        }
         progress(.step("settle", "moving the rewritten file systems into place"))
         try ReproducibleFileSystems.finish(
             raw: raw, fileSystemDisk: fileSystems, layout: layout, sourceDateEpoch: options.sourceDateEpoch)
@@ -150,6 +183,32 @@ public struct ImageBuild: Sendable {
         let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
         let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) / 1e18
         return Result(outputs: outputs, manifest: manifest, accelerator: run.accelerator, guestSeconds: seconds)
+    }
+
+    /// The configured base's cache key: the packages, and the disk's shape without its identifiers.
+    func baseCacheKey(_ layout: DiskLayout) -> String {
+        let shape = layout.slots.map { "\($0.role) \($0.filesystem?.rawValue ?? "-")" }.joined(separator: ",")
+        return BaseCache.key(
+            targetPackages: targetPackages.map(\.package), builderPackages: builderPackages.map(\.package),
+            shape: "\(appliance.hardware.firmware.rawValue) \(shape)", architecture: lockfile.architecture,
+            sourceDateEpoch: options.sourceDateEpoch)
+    }
+
+    /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next
+    /// build time, not this one its image: a warning.
+    private func keepBase(_ output: String, key: String, events: [GuestEvent], progress: ProgressSink) {
+        guard let event = events.last(where: { $0.name == "base" }) else { return }
+        guard let size = Int64(event.payload.trimmingCharacters(in: .whitespaces)), size > 0 else {
+            progress(.warning("base", "the guest reported no size for the configured base (\(event.payload))"))
+            return
+        }
+        do {
+            try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: size, key: key)
+            let mib = size / 1_048_576
+            progress(.info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
+        } catch {
+            progress(.warning("base", "\(error.message)"))
+        }
     }
 
     /// What every derived identifier (disk and file system UUIDs) comes from: the description and

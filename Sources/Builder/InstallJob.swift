@@ -11,10 +11,29 @@ import KilnSupport
 /// (numbers, UUIDs, file system names, mount points kiln validated), and the few values the target's
 /// `configure.sh` passes to programs (names, hashes, groups) are single-quoted with `ShellQuote`.
 public struct InstallJob: Sendable {
+    /// What the guest does about the configured base (`BaseCache`).
+    public enum Base: Sendable, Equatable {
+        /// Unpack and configure the packages, and keep nothing.
+        case configure
+        /// Unpack and configure the packages, and write the configured tree as a tar to the output
+        /// disk (reported with a `base` event giving its size).
+        case configureAndSave
+        /// Make the target from this cached base tar; nothing is configured again.
+        case reuse(String)
+
+        var setting: String {
+            switch self {
+            case .configure: "none"
+            case .configureAndSave: "store"
+            case .reuse: "use"
+            }
+        }
+    }
+
     public var appliance: Appliance
     public var layout: DiskLayout
     public var root: TargetRoot
-    /// The uncompressed tar of the unpacked packages (`TargetRoot.write`).
+    /// The uncompressed tar of the unpacked packages (`TargetRoot.write`); unused when `base` is `.reuse`.
     public var rootTar: String
     /// `deb822` text for `/etc/apt/sources.list.d/kiln.sources` in the target.
     public var aptSources: String?
@@ -22,6 +41,7 @@ public struct InstallJob: Sendable {
     public var architecture = "amd64"
     /// The cached copy of each file the description names by URL.
     public var remoteFiles: [String: String] = [:]
+    public var base = Base.configure
 
     public init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
@@ -54,9 +74,13 @@ public struct InstallJob: Sendable {
             .init(path: "uuids", source: .bytes(Array(uuids.utf8))),
             .init(path: "preinst-order", source: .bytes(Array(preinstOrder.utf8))),
             .init(path: "initramfs-hold", source: .bytes(Array(InstallScript.initramfsHold.utf8)), permissions: 0o755),
-            .init(path: "root.tar", source: .hostFile(rootTar), extent: true),
             .init(path: "overlay.tar", source: .hostFile(overlay)),
         ]
+        if case .reuse(let tar) = base {
+            files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true))
+        } else {
+            files.append(.init(path: "root.tar", source: .hostFile(rootTar), extent: true))
+        }
         let post = appliance.post.base
         var names: [String] = []
         for (index, command) in post.enumerated() {
@@ -75,6 +99,7 @@ public struct InstallJob: Sendable {
         PACKAGE_COUNT=\(root.packages.count)
         FIRMWARE=\(appliance.hardware.firmware.rawValue)
         ARCH=\(architecture)
+        BASE=\(base.setting)
 
         """
     }

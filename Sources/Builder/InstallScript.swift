@@ -26,40 +26,64 @@ enum InstallScript {
         tries=0
         while [ ! -b "$(part 1)" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
 
+        # A long step prints a line now and then: the host stops a guest that is silent for minutes,
+        # and on a loaded machine a TCG guest can spend that long unpacking or compressing. (A plain
+        # line, not an event: events are numbered by one writer at a time.)
+        ticking() {
+            what=$1
+            shift
+            ( while sleep 60; do echo "kiln: still $what"; done ) &
+            ticker=$!
+            status=0
+            "$@" || status=$?
+            kill "$ticker" 2>/dev/null || true
+            wait "$ticker" 2>/dev/null || true
+            return "$status"
+        }
+        make_filesystems() {
+            while read -r number fs id label; do
+                dev=$(part "$number")
+                case "$fs" in
+                    ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
+                    xfs) /kiln/bin/mkfs.xfs -q -f -m "uuid=$id" -L "$(echo "$label" | cut -c1-12)" "$dev" ;;
+                    btrfs) /kiln/bin/mkfs.btrfs -q -f -U "$id" -L "$label" "$dev" > /dev/null ;;
+                    vfat) /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
+                    swap) : ;;  # made from the target's mkswap, which takes a UUID
+                esac
+            done < /job/filesystems
+        }
+        mount_target() {
+            while read -r number fs mountpoint; do
+                mkdir -p "$T$mountpoint"
+                mount -t "$fs" "$(part "$number")" "$T$mountpoint"
+            done < /job/mounts
+        }
+        mount_system() {
+            mkdir -p "$T/proc" "$T/sys" "$T/dev" "$T/run" "$T/tmp"
+            mount -t proc proc "$T/proc"
+            mount -t sysfs sysfs "$T/sys"
+            mount -t devtmpfs devtmpfs "$T/dev"
+            mkdir -p "$T/dev/pts" && mount -t devpts devpts "$T/dev/pts"
+            mount -t tmpfs tmpfs "$T/run"
+            chmod 1777 "$T/tmp"
+            # grub-mkconfig writes root=UUID= only when udev's link exists; there is no udev here
+            while read -r number fs id; do
+                mkdir -p /dev/disk/by-uuid "$T/dev/disk/by-uuid"
+                ln -sf "../../${DISK##*/}$number" "$T/dev/disk/by-uuid/$id"
+            done < /job/uuids
+        }
+        # The configured base is a tar made and read by the builder's GNU tar, which keeps owners,
+        # modes, times, hard links, holes, ACLs and extended attributes (file capabilities): the tree
+        # it gives back is the tree it was made from.
+        base_extract() {
+            /kiln/bin/tar -x -f "$1" -C "$T" --numeric-owner --same-owner --same-permissions --xattrs \
+                --xattrs-include='*' --acls --read-full-records
+        }
+
         kiln-event step "making file systems"
-        while read -r number fs id label; do
-            dev=$(part "$number")
-            case "$fs" in
-                ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
-                xfs) /kiln/bin/mkfs.xfs -q -f -m "uuid=$id" -L "$(echo "$label" | cut -c1-12)" "$dev" ;;
-                btrfs) /kiln/bin/mkfs.btrfs -q -f -U "$id" -L "$label" "$dev" > /dev/null ;;
-                vfat) /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
-                swap) : ;;  # made from the target's mkswap, which takes a UUID
-            esac
-        done < /job/filesystems
-
+        make_filesystems
         kiln-event step "mounting"
-        while read -r number fs mountpoint; do
-            mkdir -p "$T$mountpoint"
-            mount -t "$fs" "$(part "$number")" "$T$mountpoint"
-        done < /job/mounts
-
-        kiln-event step "writing $PACKAGE_COUNT packages"
-        # streamed from the input disk: the unpacked packages never sit in the guest's memory
-        kiln-extent root.tar | tar -x -f - -C "$T"
-
-        mkdir -p "$T/proc" "$T/sys" "$T/dev" "$T/run" "$T/tmp"
-        mount -t proc proc "$T/proc"
-        mount -t sysfs sysfs "$T/sys"
-        mount -t devtmpfs devtmpfs "$T/dev"
-        mkdir -p "$T/dev/pts" && mount -t devpts devpts "$T/dev/pts"
-        mount -t tmpfs tmpfs "$T/run"
-        chmod 1777 "$T/tmp"
-        # grub-mkconfig writes root=UUID= only when udev's link exists; there is no udev here
-        while read -r number fs id; do
-            mkdir -p /dev/disk/by-uuid "$T/dev/disk/by-uuid"
-            ln -sf "../../${DISK##*/}$number" "$T/dev/disk/by-uuid/$id"
-        done < /job/uuids
+        mount_target
 
         in_target() {
             chroot "$T" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
@@ -67,26 +91,65 @@ enum InstallScript {
                 SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"
         }
 
-        # No service starts while packages are configured.
-        printf '#!/bin/sh\nexit 101\n' > "$T/usr/sbin/policy-rc.d"
-        chmod 755 "$T/usr/sbin/policy-rc.d"
-        # update-initramfs runs once, at the end, not once per trigger
-        cp /job/initramfs-hold "$T/usr/sbin/kiln-update-initramfs-hold"
-        chmod 755 "$T/usr/sbin/kiln-update-initramfs-hold"
-        in_target dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
-        ln -s kiln-update-initramfs-hold "$T/usr/sbin/update-initramfs"
+        if [ "$BASE" = use ]; then
+            kiln-event step "writing the configured base of $PACKAGE_COUNT packages (cached)"
+            extract_cached() { kiln-extent base.tar | base_extract -; }
+            ticking "writing the configured base" extract_cached
+            mount_system
+        else
+            kiln-event step "writing $PACKAGE_COUNT packages"
+            # streamed from the input disk: the unpacked packages never sit in the guest's memory
+            extract_packages() { kiln-extent root.tar | tar -x -f - -C "$T"; }
+            ticking "writing the packages" extract_packages
+            mount_system
 
-        kiln-event step "running the packages' pre-install scripts"
-        while read -r key; do
-            pkg=${key%%:*}
-            in_target env DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE="$pkg" DPKG_MAINTSCRIPT_ARCH="$ARCH" \
-                DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_ROOT= DPKG_ADMINDIR=/var/lib/dpkg \
-                "/var/lib/dpkg/info/$key.preinst" install
-        done < /job/preinst-order
+            # No service starts while packages are configured.
+            printf '#!/bin/sh\nexit 101\n' > "$T/usr/sbin/policy-rc.d"
+            chmod 755 "$T/usr/sbin/policy-rc.d"
+            # update-initramfs runs once, at the end, not once per trigger
+            cp /job/initramfs-hold "$T/usr/sbin/kiln-update-initramfs-hold"
+            chmod 755 "$T/usr/sbin/kiln-update-initramfs-hold"
+            in_target dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
+            ln -s kiln-update-initramfs-hold "$T/usr/sbin/update-initramfs"
 
-        kiln-event step "configuring $PACKAGE_COUNT packages"
-        in_target dpkg --configure -a --force-unsafe-io --no-triggers
-        in_target dpkg --triggers-only -a --force-unsafe-io
+            kiln-event step "running the packages' pre-install scripts"
+            while read -r key; do
+                pkg=${key%%:*}
+                in_target env DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE="$pkg" DPKG_MAINTSCRIPT_ARCH="$ARCH" \
+                    DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_ROOT= DPKG_ADMINDIR=/var/lib/dpkg \
+                    "/var/lib/dpkg/info/$key.preinst" install
+            done < /job/preinst-order
+
+            kiln-event step "configuring $PACKAGE_COUNT packages"
+            in_target dpkg --configure -a --force-unsafe-io --no-triggers
+            in_target dpkg --triggers-only -a --force-unsafe-io
+
+            if [ "$BASE" = store ]; then
+                kiln-event step "saving the configured base"
+                umount "$T/dev/pts" "$T/dev" "$T/run" "$T/sys" "$T/proc"
+                # lost+found belongs to each file system, and the ESP is filled later (grub-install)
+                echo "lost+found" > /tmp/base-exclude
+                while read -r number fs mountpoint; do
+                    [ "$fs" = vfat ] || continue
+                    [ -z "$(ls -A "$T$mountpoint")" ] || BASE=esp
+                    echo ".$mountpoint" >> /tmp/base-exclude
+                done < /job/mounts
+            fi
+            if [ "$BASE" = store ]; then
+                base_create() {
+                    /kiln/bin/tar -c -f "$KILN_OUTPUT" -C "$T" --format=posix --pax-option=delete=atime,delete=ctime \
+                        --sort=name --numeric-owner --xattrs --xattrs-include='*' --acls --sparse \
+                        --exclude-from=/tmp/base-exclude --totals . 2> /tmp/base.log
+                }
+                ticking "saving the configured base" base_create || { cat /tmp/base.log; exit 1; }
+                size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/base.log)
+                [ -n "$size" ] || { cat /tmp/base.log; exit 1; }
+                kiln-event base "$size"
+            elif [ "$BASE" = esp ]; then
+                kiln-event info "the configured base is not kept: packages wrote to the ESP"
+            fi
+            [ -d "$T/proc/self" ] || mount_system
+        fi
 
         kiln-event step "configuring the system"
         while read -r number fs id label; do
@@ -100,7 +163,11 @@ enum InstallScript {
         rm -f "$T/usr/sbin/update-initramfs"
         in_target dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
         rm -f "$T/usr/sbin/kiln-update-initramfs-hold"
-        in_target update-initramfs -c -k all > /tmp/initramfs.log 2>&1 || { cat /tmp/initramfs.log; exit 1; }
+        # zstd -3 instead of initramfs-tools' -9: under TCG that is over a minute less, for an initramfs
+        # about 15% larger. Only this run's environment says so: the target's own configuration, which
+        # its kernel upgrades use, stays Debian's.
+        make_initramfs() { in_target env COMPRESSLEVEL=3 update-initramfs -c -k all > /tmp/initramfs.log 2>&1; }
+        ticking "making the initramfs" make_initramfs || { cat /tmp/initramfs.log; exit 1; }
 
         kiln-event step "installing the boot loader"
         if [ "$FIRMWARE" != uefi ]; then
@@ -154,12 +221,7 @@ enum InstallScript {
         # ext file system anew from its finished tree (sorted, fixed UUID and hash seed, its own times
         # from E2FSPROGS_FAKE_TIME) onto the same partition of the kiln-fs disk; the host moves it back.
         kiln-event step "writing the file systems reproducibly"
-        FSDISK=
-        for dir in /sys/block/vd*; do
-            # sysfs ends the serial without a newline: read would fail, and set -e end the script
-            serial=$(cat "$dir/serial" 2>/dev/null || true)
-            if [ "$serial" = kiln-fs ]; then FSDISK=/dev/${dir##*/}; fi
-        done
+        FSDISK=$KILN_FS
         [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
         /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
         blockdev --rereadpt "$FSDISK" 2>/dev/null || true

@@ -9,6 +9,9 @@ import KilnArchive
 /// the guest only writes the stream out and runs what needs the target's own programs (maintainer
 /// scripts, triggers, the boot loader).
 ///
+/// What this writes for a set of packages is part of the configured base that `BaseCache` keeps:
+/// a change here that gives another tree for the same packages must change `BaseCache.format`.
+///
 /// The layout is merged-/usr, as Debian 12 installs it: `bin`, `sbin` and `lib*` are links into
 /// `usr`, and package paths under them are written to their place in `usr`. dpkg's file lists keep
 /// the paths as the packages name them, which is what dpkg and `usr-is-merged` expect.
@@ -52,22 +55,12 @@ public struct TargetRoot: Sendable {
             var unpacked: [(Package, members: [String: (permissions: UInt32, contents: [UInt8])], files: [String])] = []
             for deb in debs {
                 let archive = DebianArchive(path: deb)
-                let members = try archive.controlMembers()
-                let fields = ControlStanza.parse(String(decoding: members["control"]?.contents ?? [], as: UTF8.self))
-                let field = { (key: String) in fields.first { $0.key == key }?.value }
-                guard let name = field("Package"), let version = field("Version") else {
-                    throw BuilderError("\(deb): control file without Package or Version")
-                }
-                let arch = field("Architecture") ?? architecture
-                let key = field("Multi-Arch") == "same" ? "\(name):\(arch)" : name
+                let (package, members) = try describe(archive, path: deb, architecture: architecture)
                 var files: [String] = []
                 try archive.forEachDataEntry { (entry, reader) throws(ArchiveError) in
                     files.append(entry.path.isEmpty ? "/." : "/" + entry.path)
                     try state.copy(entry, from: reader)
                 }
-                let package = Package(
-                    name: name, version: version, architecture: arch, databaseKey: key,
-                    hasPreinst: members["preinst"] != nil, preDepends: field("Pre-Depends"))
                 unpacked.append((package, members, files))
             }
             try writeDatabase(unpacked, into: &state, architecture: architecture)
@@ -80,6 +73,41 @@ public struct TargetRoot: Sendable {
         } catch {
             throw BuilderError("cannot unpack the target's packages: \(error)")
         }
+    }
+
+    /// The packages `write` would unpack, read from their control members only (a build that starts
+    /// from a cached configured base needs their names, not their files).
+    public static func describe(debs: [String], architecture: String = "amd64") throws(BuilderError) -> TargetRoot {
+        do {
+            var packages: [Package] = []
+            for deb in debs {
+                packages.append(try describe(DebianArchive(path: deb), path: deb, architecture: architecture).0)
+            }
+            return TargetRoot(packages: packages)
+        } catch let error as ArchiveError {
+            throw BuilderError("cannot read the target's packages: \(error)")
+        } catch let error as BuilderError {
+            throw error
+        } catch {
+            throw BuilderError("cannot read the target's packages: \(error)")
+        }
+    }
+
+    private static func describe(_ archive: DebianArchive, path: String, architecture: String) throws
+        -> (Package, [String: (permissions: UInt32, contents: [UInt8])])
+    {
+        let members = try archive.controlMembers()
+        let fields = ControlStanza.parse(String(decoding: members["control"]?.contents ?? [], as: UTF8.self))
+        let field = { (key: String) in fields.first { $0.key == key }?.value }
+        guard let name = field("Package"), let version = field("Version") else {
+            throw BuilderError("\(path): control file without Package or Version")
+        }
+        let arch = field("Architecture") ?? architecture
+        let key = field("Multi-Arch") == "same" ? "\(name):\(arch)" : name
+        let package = Package(
+            name: name, version: version, architecture: arch, databaseKey: key,
+            hasPreinst: members["preinst"] != nil, preDepends: field("Pre-Depends"))
+        return (package, members)
     }
 
     /// `var/lib/dpkg`: status with every package "install ok unpacked" (conffiles marked new, as dpkg

@@ -134,6 +134,33 @@ struct BuildCommandTests {
         #expect(running.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "QEMU still runs: \(running)")
     }
 
+    /// A rebuild after a `post` edit starts from the configured base the first build kept: its
+    /// packages are not configured again, and the image boots and shows what the new post wrote.
+    @Test func rebuildAfterAPostEditReusesTheConfiguredBase() async throws {
+        let build = try await BuildFixture.shared.build()
+        let description = "\(build.directory)/post-edit.yaml"
+        try """
+            name: post-edit
+            appliances: [debian-minimal]
+            post:
+              base:
+                - "echo kiln-post-edit-marker >> /etc/issue"
+            """.write(toFile: description, atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: "\(description).lock")
+        try FileManager.default.copyItem(atPath: "\(build.description).lock", toPath: "\(description).lock")
+        let output = "\(build.directory)/post-edit"
+        let (code, _, err) = try BuildFixture.kiln([
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
+        ])
+        try #require(code == 0, "kiln build failed:\n\(err)")
+        #expect(err.contains("reusing the configured base"), "\(err)")
+        #expect(!err.contains("configuring 1"), "the packages were configured again:\n\(err)")
+        let (booted, _, bootErr) = try BuildFixture.kiln([
+            "test", "\(output)/post-edit.qcow2", "--expect", "kiln-post-edit-marker", "--timeout", "600",
+        ])
+        #expect(booted == 0, "the rebuilt image did not boot to its post's marker:\n\(bootErr)")
+    }
+
     @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {
         let build = try await BuildFixture.shared.build()
         // Same packages as the default appliance, so the same lockfile answers it.

@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Crypto
+import Foundation
+import Packages
+
+/// Configured bases: the target's file tree once every package is unpacked and configured, before
+/// anything particular to one description is written (SPEC, "Where build time goes under TCG").
+/// Under TCG `dpkg --configure` is about half of a build, and it depends only on the packages, so a
+/// rebuild of the same lockfile (or one whose `post` or settings changed) starts from the tar that
+/// an earlier build's guest wrote.
+///
+/// Entries live in `<cache>/base/<key>.tar`. The key hashes everything that reaches the guest before
+/// the packages are configured: every package's SHA-256 in unpack order (the target's and the
+/// builder guest's), the part of the install script that configures them, the disk's shape, the
+/// architecture and the guest's clock (SOURCE_DATE_EPOCH), and `format`, which changes whenever
+/// kiln changes how it lays out the unpacked tree (`TargetRoot`). A different input is a different
+/// key, so a stale base is never found; entries are written under a temporary name and renamed, so
+/// a half-written one is never found either.
+///
+/// A base gives back the same tree it was made from (GNU tar keeps owners, modes, times, xattrs,
+/// ACLs, hard links and holes), and the image's ext file systems are written from the finished tree,
+/// so a build from a cached base gives the same image as one that configured the packages itself.
+public struct BaseCache: Sendable {
+    /// Bump when `TargetRoot` writes a different tree for the same packages, or the guest makes
+    /// or reads the base differently.
+    static let format = "kiln configured base 1"
+    /// How many bases are kept: the most recently used ones.
+    static let keep = 4
+
+    public let directory: String
+
+    public init(cacheDirectory: String) {
+        directory = "\(cacheDirectory)/base"
+    }
+
+    /// The key of the base a build would configure.
+    ///
+    /// - Parameters:
+    ///   - targetPackages: the target's `.deb` files in unpack order.
+    ///   - builderPackages: the builder guest's (its kernel and tools run the configuration).
+    ///   - shape: what the disk looks like apart from identifiers (file systems and mount points).
+    static func key(
+        targetPackages: [Lockfile.Package], builderPackages: [Lockfile.Package], shape: String, architecture: String,
+        sourceDateEpoch: Int64
+    ) -> String {
+        var hasher = SHA256()
+        func add(_ text: String) {
+            hasher.update(data: Data(text.utf8))
+            hasher.update(data: Data([0]))
+        }
+        add(format)
+        add(architecture)
+        add(String(sourceDateEpoch))
+        add(shape)
+        add(InstallScript.text)
+        add(InstallScript.initramfsHold)
+        add("target")
+        for package in targetPackages { add("\(package.name) \(package.version) \(package.sha256)") }
+        add("builder")
+        for package in builderPackages { add("\(package.name) \(package.version) \(package.sha256)") }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    func path(_ key: String) -> String { "\(directory)/\(key).tar" }
+
+    /// The cached base for `key`, if there is one; marks it as just used.
+    func lookup(_ key: String) -> String? {
+        let path = path(key)
+        guard access(path, R_OK) == 0 else { return nil }
+        utimes(path, nil)
+        return path
+    }
+
+    /// Moves the first `size` bytes of `file` (the guest's output disk) into the cache as `key`,
+    /// then drops the least recently used bases beyond `keep`.
+    func store(_ file: String, size: Int64, key: String) throws(BuilderError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw BuilderError("cannot create \(directory): \(error.localizedDescription)")
+        }
+        guard truncate(file, off_t(size)) == 0 else {
+            throw BuilderError("cannot truncate \(file): \(String(cString: strerror(errno)))")
+        }
+        let temporary = "\(directory)/.\(key).tar.kiln-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        if rename(file, temporary) != 0 {
+            // Another file system: copy.
+            do {
+                try FileManager.default.copyItem(atPath: file, toPath: temporary)
+            } catch {
+                unlink(temporary)
+                throw BuilderError("cannot copy the configured base into \(directory): \(error.localizedDescription)")
+            }
+        }
+        guard rename(temporary, path(key)) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw BuilderError("cannot store the configured base in \(path(key)): \(reason)")
+        }
+        prune()
+    }
+
+    /// Removes all but the `keep` most recently used bases.
+    private func prune() {
+        let files = FileManager.default
+        let names = (try? files.contentsOfDirectory(atPath: directory)) ?? []
+        let bases = names.filter { $0.hasSuffix(".tar") && !$0.hasPrefix(".") }.map { name -> (String, Date) in
+            let path = "\(directory)/\(name)"
+            let date = (try? files.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+            return (path, date)
+        }
+        for (path, _) in bases.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keep) { unlink(path) }
+    }
+}
