@@ -26,20 +26,6 @@ enum InstallScript {
         tries=0
         while [ ! -b "$(part 1)" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
 
-        # A long step prints a line now and then: the host stops a guest that is silent for minutes,
-        # and on a loaded machine a TCG guest can spend that long unpacking or compressing. (A plain
-        # line, not an event: events are numbered by one writer at a time.)
-        ticking() {
-            what=$1
-            shift
-            ( while sleep 60; do echo "kiln: still $what"; done ) &
-            ticker=$!
-            status=0
-            "$@" || status=$?
-            kill "$ticker" 2>/dev/null || true
-            wait "$ticker" 2>/dev/null || true
-            return "$status"
-        }
         make_filesystems() {
             while read -r number fs id label; do
                 dev=$(part "$number")
@@ -93,14 +79,12 @@ enum InstallScript {
 
         if [ "$BASE" = use ]; then
             kiln-event step "writing the configured base of $PACKAGE_COUNT packages (cached)"
-            extract_cached() { kiln-extent base.tar | base_extract -; }
-            ticking "writing the configured base" extract_cached
+            kiln-extent base.tar | base_extract -
             mount_system
         else
             kiln-event step "writing $PACKAGE_COUNT packages"
             # streamed from the input disk: the unpacked packages never sit in the guest's memory
-            extract_packages() { kiln-extent root.tar | tar -x -f - -C "$T"; }
-            ticking "writing the packages" extract_packages
+            kiln-extent root.tar | tar -x -f - -C "$T"
             mount_system
 
             # No service starts while packages are configured.
@@ -136,12 +120,9 @@ enum InstallScript {
                 done < /job/mounts
             fi
             if [ "$BASE" = store ]; then
-                base_create() {
-                    /kiln/bin/tar -c -f "$KILN_OUTPUT" -C "$T" --format=posix --pax-option=delete=atime,delete=ctime \
-                        --sort=name --numeric-owner --xattrs --xattrs-include='*' --acls --sparse \
-                        --exclude-from=/tmp/base-exclude --totals . 2> /tmp/base.log
-                }
-                ticking "saving the configured base" base_create || { cat /tmp/base.log; exit 1; }
+                /kiln/bin/tar -c -f "$KILN_OUTPUT" -C "$T" --format=posix --pax-option=delete=atime,delete=ctime \
+                    --sort=name --numeric-owner --xattrs --xattrs-include='*' --acls --sparse \
+                    --exclude-from=/tmp/base-exclude --totals . 2> /tmp/base.log || { cat /tmp/base.log; exit 1; }
                 size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/base.log)
                 [ -n "$size" ] || { cat /tmp/base.log; exit 1; }
                 kiln-event base "$size"
@@ -159,24 +140,31 @@ enum InstallScript {
         in_target sh /kiln/configure.sh
         rm -rf "$T/kiln"
 
-        kiln-event step "making the initramfs"
+        kiln-event step "making the initramfs and installing the boot loader"
         rm -f "$T/usr/sbin/update-initramfs"
         in_target dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
         rm -f "$T/usr/sbin/kiln-update-initramfs-hold"
         # zstd -3 instead of initramfs-tools' -9: under TCG that is over a minute less, for an initramfs
         # about 15% larger. Only this run's environment says so: the target's own configuration, which
-        # its kernel upgrades use, stays Debian's.
-        make_initramfs() { in_target env COMPRESSLEVEL=3 update-initramfs -c -k all > /tmp/initramfs.log 2>&1; }
-        ticking "making the initramfs" make_initramfs || { cat /tmp/initramfs.log; exit 1; }
-
-        kiln-event step "installing the boot loader"
-        if [ "$FIRMWARE" != uefi ]; then
-            in_target grub-install --target=i386-pc --no-floppy "$DISK" > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        # its kernel upgrades use, stays Debian's. GRUB's install needs no initramfs, so it runs on the
+        # guest's other CPU meanwhile; update-grub waits for both (it lists the initramfs it finds).
+        in_target env COMPRESSLEVEL=3 update-initramfs -c -k all > /tmp/initramfs.log 2>&1 &
+        initramfs=$!
+        install_grub() {
+            if [ "$FIRMWARE" != uefi ]; then
+                in_target grub-install --target=i386-pc --no-floppy "$DISK" || return 1
+            fi
+            if [ "$FIRMWARE" != bios ]; then
+                in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram || return 1
+            fi
+        }
+        if ! install_grub > /tmp/grub.log 2>&1; then
+            wait "$initramfs" || true
+            cat /tmp/grub.log
+            exit 1
         fi
-        if [ "$FIRMWARE" != bios ]; then
-            in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram \
-                > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
-        fi
+        wait "$initramfs" || { cat /tmp/initramfs.log; exit 1; }
+        kiln-event step "writing GRUB's configuration"
         in_target update-grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
 
         if [ -s /job/post.list ]; then
