@@ -3,6 +3,7 @@
 #endif
 import Crypto
 import Foundation
+import KilnSupport
 import Packages
 
 /// Configured bases: the target's file tree once every package is unpacked and configured, before
@@ -22,6 +23,12 @@ import Packages
 /// A base gives back the same tree it was made from (GNU tar keeps owners, modes, times, xattrs,
 /// ACLs, hard links and holes), and the image's ext file systems are written from the finished tree,
 /// so a build from a cached base gives the same image as one that configured the packages itself.
+///
+/// Beside each base, `<key>.initramfs.tar` keeps what `update-initramfs` last wrote on it, and
+/// `<key>.initramfs-inputs` the digest of what it was made from (the finished tree's `/etc`, fstab
+/// without UUIDs, and every file's name, mode and size; see `InstallScript`). A build from the base
+/// whose tree gives the same digest copies it instead of making it again: an edit of `post`, or of
+/// anything that only changes the disk's identifiers, no longer costs the initramfs.
 public struct BaseCache: Sendable {
     /// Bump when `TargetRoot` writes a different tree for the same packages, or the guest makes
     /// or reads the base differently.
@@ -102,15 +109,76 @@ public struct BaseCache: Sendable {
         prune()
     }
 
-    /// Removes all but the `keep` most recently used bases.
+    /// Removes all but the `keep` most recently used bases, each with its initramfs.
     private func prune() {
         let files = FileManager.default
         let names = (try? files.contentsOfDirectory(atPath: directory)) ?? []
-        let bases = names.filter { $0.hasSuffix(".tar") && !$0.hasPrefix(".") }.map { name -> (String, Date) in
-            let path = "\(directory)/\(name)"
-            let date = (try? files.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
-            return (path, date)
+        let keys = names.filter { $0.hasSuffix(".tar") && !$0.hasSuffix(".initramfs.tar") && !$0.hasPrefix(".") }
+            .map { name -> (String, Date) in
+                let path = "\(directory)/\(name)"
+                let date = (try? files.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+                return (String(name.dropLast(".tar".count)), date)
+            }
+        for (key, _) in keys.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keep) {
+            for path in [path(key), initramfsPaths(key).tar, initramfsPaths(key).inputs] { unlink(path) }
         }
-        for (path, _) in bases.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keep) { unlink(path) }
+    }
+
+    // MARK: The initramfs made on a base
+
+    /// A base's initramfs: the tar of what `update-initramfs` wrote (`/boot/initrd.img-*`; bookworm's
+    /// keeps no state elsewhere), and the digest of the inputs it was made from (what the guest's
+    /// install script reads of the finished tree: see `InstallScript`).
+    public struct Initramfs: Sendable, Equatable {
+        public var tar: String
+        public var inputs: String
+    }
+
+    func initramfsPaths(_ key: String) -> (tar: String, inputs: String) {
+        ("\(directory)/\(key).initramfs.tar", "\(directory)/\(key).initramfs-inputs")
+    }
+
+    /// The initramfs last made on the base `key`, if any.
+    func initramfs(_ key: String) -> Initramfs? {
+        let (tar, inputsPath) = initramfsPaths(key)
+        guard access(tar, R_OK) == 0, let inputs = try? String(contentsOfFile: inputsPath, encoding: .utf8) else {
+            return nil
+        }
+        let digest = inputs.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard digest.count == 64, digest.allSatisfy(\.isHexDigit) else { return nil }
+        return Initramfs(tar: tar, inputs: digest)
+    }
+
+    /// Copies `size` bytes at `offset` of `file` (the guest's output disk) into the cache as the
+    /// initramfs of base `key`, made from `inputs`; replaces the one kept before.
+    func storeInitramfs(from file: String, offset: Int64, size: Int64, inputs: String, key: String) throws(BuilderError) {
+        let (tar, inputsPath) = initramfsPaths(key)
+        guard inputs.count == 64, inputs.allSatisfy(\.isHexDigit) else {
+            throw BuilderError("the guest reported no digest for its initramfs (\(inputs))")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let source = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+            defer { try? source.close() }
+            try source.seek(toOffset: UInt64(offset))
+            let output = try AtomicOutput(tar)
+            defer { output.discard() }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output.temporaryPath))
+            defer { try? handle.close() }
+            var remaining = Int(size)
+            while remaining > 0 {
+                guard let chunk = try source.read(upToCount: min(remaining, 1 << 20)), !chunk.isEmpty else {
+                    throw BuilderError("the guest's initramfs ends early in \(file)")
+                }
+                try handle.write(contentsOf: chunk)
+                remaining -= chunk.count
+            }
+            try output.commit()
+            try AtomicOutput.write(inputs + "\n", to: inputsPath)
+        } catch let error as BuilderError {
+            throw error
+        } catch {
+            throw BuilderError("cannot keep the initramfs in \(directory): \(error.localizedDescription)")
+        }
     }
 }

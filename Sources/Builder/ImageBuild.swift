@@ -120,13 +120,14 @@ public struct ImageBuild: Sendable {
             sourceDateEpoch: options.sourceDateEpoch)
         install.base = base
         install.remoteFiles = options.remoteFiles
+        if let baseKey, case .reuse = base { install.cachedInitramfs = bases.initramfs(baseKey) }
         let job = try install.guestJob(workDirectory: work)
-        // Where the guest writes the configured base: at most what the target disk holds, plus the
-        // tar's headers (sparse: only what is written takes space).
-        let baseOutput = base == .configureAndSave ? "\(work)/base.raw" : nil
+        // Where the guest writes the configured base and the initramfs made on it: at most what the
+        // target disk holds, plus the tars' headers and 1 GiB (sparse: only what is written takes space).
+        let baseOutput = baseKey == nil ? nil : "\(work)/base.raw"
         if let baseOutput {
-            guard files.createFile(atPath: baseOutput, contents: nil),
-                truncate(baseOutput, off_t((layout.sizeMiB + 1024) * 1_048_576)) == 0
+            let mib = (base == .configureAndSave ? layout.sizeMiB : 0) + 1024
+            guard files.createFile(atPath: baseOutput, contents: nil), truncate(baseOutput, off_t(mib * 1_048_576)) == 0
             else {
                 throw BuilderError("cannot create the base's output disk \(baseOutput)")
             }
@@ -158,7 +159,10 @@ public struct ImageBuild: Sendable {
         }
         unlink(rootTar)
         if let baseOutput, let baseKey {
-            keepBase(baseOutput, key: baseKey, events: run.events, progress: progress)
+            // The initramfs first: keeping the base moves the output disk into the cache.
+            keepInitramfs(baseOutput, key: baseKey, events: run.events, progress: progress)
+            if base == .configureAndSave { keepBase(baseOutput, key: baseKey, events: run.events, progress: progress) }
+            unlink(baseOutput)
         }
         progress(.step("settle", "moving the rewritten file systems into place"))
         try ReproducibleFileSystems.finish(
@@ -192,6 +196,23 @@ public struct ImageBuild: Sendable {
             targetPackages: targetPackages.map(\.package), builderPackages: builderPackages.map(\.package),
             shape: "\(appliance.hardware.firmware.rawValue) \(shape)", architecture: lockfile.architecture,
             sourceDateEpoch: options.sourceDateEpoch)
+    }
+
+    /// Keeps the initramfs the guest made on a base, with the digest of its inputs, for the next
+    /// build from that base. Like the base, one that cannot be kept costs the next build time only.
+    private func keepInitramfs(_ output: String, key: String, events: [GuestEvent], progress: ProgressSink) {
+        guard let event = events.last(where: { $0.name == "initramfs" }) else { return }
+        let fields = event.payload.split(separator: " ").map(String.init)
+        guard fields.count == 3, let offset = Int64(fields[0]), let size = Int64(fields[1]), size > 0 else {
+            progress(.warning("base", "the guest reported its initramfs as '\(event.payload)'"))
+            return
+        }
+        do {
+            try BaseCache(cacheDirectory: options.cacheDirectory)
+                .storeInitramfs(from: output, offset: offset, size: size, inputs: fields[2], key: key)
+        } catch {
+            progress(.warning("base", "\(error.message)"))
+        }
     }
 
     /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next

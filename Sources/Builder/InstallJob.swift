@@ -42,6 +42,9 @@ public struct InstallJob: Sendable {
     /// The cached copy of each file the description names by URL.
     public var remoteFiles: [String: String] = [:]
     public var base = Base.configure
+    /// The initramfs last made on this base, which the guest copies instead of running
+    /// update-initramfs when the finished tree gives the same inputs digest.
+    public var cachedInitramfs: BaseCache.Initramfs?
 
     public init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
@@ -78,6 +81,10 @@ public struct InstallJob: Sendable {
         ]
         if case .reuse(let tar) = base {
             files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true))
+            if let cachedInitramfs {
+                files.append(.init(path: "initramfs.tar", source: .hostFile(cachedInitramfs.tar), extent: true))
+                files.append(.init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
+            }
         } else {
             files.append(.init(path: "root.tar", source: .hostFile(rootTar), extent: true))
         }

@@ -12,6 +12,7 @@ enum InstallScript {
         . /job/settings.sh
         T=/target
         DISK=$KILN_TARGET
+        OUTPUT_USED=0  # bytes of the output disk holding results (the configured base)
         [ -n "$DISK" ] || { kiln-event error "no target disk"; exit 1; }
         export E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" SOURCE_DATE_EPOCH
 
@@ -126,6 +127,7 @@ enum InstallScript {
                 size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/base.log)
                 [ -n "$size" ] || { cat /tmp/base.log; exit 1; }
                 kiln-event base "$size"
+                OUTPUT_USED=$size
             elif [ "$BASE" = esp ]; then
                 kiln-event info "the configured base is not kept: packages wrote to the ESP"
             fi
@@ -140,16 +142,9 @@ enum InstallScript {
         in_target sh /kiln/configure.sh
         rm -rf "$T/kiln"
 
-        kiln-event step "making the initramfs and installing the boot loader"
         rm -f "$T/usr/sbin/update-initramfs"
         in_target dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
         rm -f "$T/usr/sbin/kiln-update-initramfs-hold"
-        # zstd -3 instead of initramfs-tools' -9: under TCG that is over a minute less, for an initramfs
-        # about 15% larger. Only this run's environment says so: the target's own configuration, which
-        # its kernel upgrades use, stays Debian's. GRUB's install needs no initramfs, so it runs on the
-        # guest's other CPU meanwhile; update-grub waits for both (it lists the initramfs it finds).
-        in_target env COMPRESSLEVEL=3 update-initramfs -c -k all > /tmp/initramfs.log 2>&1 &
-        initramfs=$!
         install_grub() {
             if [ "$FIRMWARE" != uefi ]; then
                 in_target grub-install --target=i386-pc --no-floppy "$DISK" || return 1
@@ -158,12 +153,52 @@ enum InstallScript {
                 in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram || return 1
             fi
         }
-        if ! install_grub > /tmp/grub.log 2>&1; then
-            wait "$initramfs" || true
-            cat /tmp/grub.log
-            exit 1
+        # The initramfs follows from the packages (the base's key) and from what this description
+        # changed that mkinitramfs reads: /etc (fstab less its UUIDs, which no hook copies; in a
+        # chroot the resume hook does not look for swap), and any file added or resized elsewhere.
+        # A build from a cached base whose finished tree gives the digest the cached initramfs was
+        # made from copies that initramfs: update-initramfs would write the same bytes.
+        initramfs_inputs() (
+            cd "$T"
+            find ./etc -type f ! -path ./etc/fstab -exec sha256sum {} + | sort -k2
+            find ./etc -type l -exec stat -c '%N' {} + | sort
+            sed 's/UUID=[0-9A-Fa-f-]*/UUID=/' etc/fstab
+            find . \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
+                -o -path ./var -o -path ./home -o -path ./root -o -path ./srv -o -path ./etc -o -path ./lost+found \) \
+                -prune -o -type d -print | sort
+            find . \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
+                -o -path ./var -o -path ./home -o -path ./root -o -path ./srv -o -path ./etc -o -path ./lost+found \) \
+                -prune -o ! -type d -exec stat -c '%n %f %u %g %s' {} + | sort
+        )
+        INITRAMFS_INPUTS=$(initramfs_inputs | sha256sum | cut -d ' ' -f 1)
+        if [ -f /job/initramfs.inputs ] && [ "$(cat /job/initramfs.inputs)" = "$INITRAMFS_INPUTS" ]; then
+            kiln-event step "writing the cached initramfs and installing the boot loader"
+            kiln-extent initramfs.tar | tar -x -f - -C "$T"
+            install_grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        else
+            kiln-event step "making the initramfs and installing the boot loader"
+            # zstd -3 instead of initramfs-tools' -9: under TCG that is over a minute less, for an
+            # initramfs about 15% larger. Only this run's environment says so: the target's own
+            # configuration, which its kernel upgrades use, stays Debian's. GRUB's install needs no
+            # initramfs, so it runs on the guest's other CPU meanwhile; update-grub waits for both
+            # (it lists the initramfs it finds).
+            in_target env COMPRESSLEVEL=3 update-initramfs -c -k all > /tmp/initramfs.log 2>&1 &
+            initramfs=$!
+            if ! install_grub > /tmp/grub.log 2>&1; then
+                wait "$initramfs" || true
+                cat /tmp/grub.log
+                exit 1
+            fi
+            wait "$initramfs" || { cat /tmp/initramfs.log; exit 1; }
+            if [ -n "$KILN_OUTPUT" ]; then
+                # kept beside the base, after it on the output disk (MiB-aligned)
+                (cd "$T" && tar -c -f /tmp/initramfs.tar boot/initrd.img-*)
+                offset=$(( (OUTPUT_USED + 1048575) / 1048576 ))
+                dd if=/tmp/initramfs.tar of="$KILN_OUTPUT" bs=1048576 seek="$offset" conv=notrunc 2>/dev/null
+                kiln-event initramfs "$((offset * 1048576)) $(stat -c %s /tmp/initramfs.tar) $INITRAMFS_INPUTS"
+                rm -f /tmp/initramfs.tar
+            fi
         fi
-        wait "$initramfs" || { cat /tmp/initramfs.log; exit 1; }
         kiln-event step "writing GRUB's configuration"
         in_target update-grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
 

@@ -77,4 +77,50 @@ struct BaseCacheTests {
         let kept = keys.filter { cache.lookup($0) != nil }
         #expect(kept == Array(keys.suffix(BaseCache.keep)))
     }
+
+    /// The initramfs the guest wrote after the base, at a MiB offset of the same output disk, is
+    /// kept byte for byte with its inputs' digest, and dropped with its base.
+    @Test func initramfsIsKeptBesideItsBaseAndDroppedWithIt() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-initramfs-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let cache = BaseCache(cacheDirectory: directory)
+        let key = Self.key()
+        let digest = String(repeating: "5e", count: 32)
+        #expect(cache.initramfs(key) == nil)
+
+        let disk = "\(directory)/output.raw"
+        let initramfs = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        var bytes = Data(repeating: 0x61, count: 3 * 512)
+        bytes.append(Data(count: (1 << 20) - bytes.count))
+        bytes.append(initramfs)
+        bytes.append(Data(count: 4096))
+        try bytes.write(to: URL(fileURLWithPath: disk))
+        #expect(throws: BuilderError.self) {
+            try cache.storeInitramfs(from: disk, offset: 1 << 20, size: 5000, inputs: "not a digest", key: key)
+        }
+        #expect(throws: BuilderError.self) {
+            try cache.storeInitramfs(from: disk, offset: 1 << 20, size: 50_000, inputs: digest, key: key)
+        }
+        #expect(cache.initramfs(key) == nil, "a refused or short initramfs was kept")
+        try cache.storeInitramfs(from: disk, offset: 1 << 20, size: 5000, inputs: digest, key: key)
+        try cache.store(disk, size: 3 * 512, key: key)
+
+        let kept = try #require(cache.initramfs(key))
+        #expect(kept.inputs == digest)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: kept.tar)) == initramfs)
+        #expect(cache.initramfs(Self.key(epoch: 1)) == nil)
+
+        // Newer bases push this one out; its initramfs goes with it.
+        for epoch in 1...Int64(BaseCache.keep) {
+            try Data(repeating: 0x62, count: 512).write(to: URL(fileURLWithPath: disk))
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSince1970: 1_000_000)], ofItemAtPath: cache.path(key))
+            try cache.store(disk, size: 512, key: Self.key(epoch: epoch))
+        }
+        #expect(cache.lookup(key) == nil)
+        #expect(cache.initramfs(key) == nil)
+        let left = try FileManager.default.contentsOfDirectory(atPath: cache.directory)
+        #expect(!left.contains { $0.hasPrefix(key) }, "left behind: \(left)")
+    }
 }
