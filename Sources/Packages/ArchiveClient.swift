@@ -83,12 +83,15 @@ public final class ArchiveClient: Sendable {
             let url = release.source.distsURL(name)
             let path = try await cache.store(
                 url, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
-            guard let compressed = FileManager.default.contents(atPath: path) else {
-                throw PackagesError(.cache, "cannot read \(path)")
+            if entry.size == 0 { continue }
+            // Decompressed and parsed as the bytes come: the index is never whole in memory.
+            var parser = PackagesIndexParser(source: release.source, origin: url)
+            try Decompress.chunks(path: path, compressed: !name.hasSuffix("Packages"), origin: url) {
+                (chunk) throws(PackagesError) in try parser.feed(chunk)
             }
-            let bytes =
-                name.hasSuffix("Packages") ? Array(compressed) : try Decompress.stream(compressed, origin: url)
-            packages += try BinaryPackage.parseIndex(bytes, source: release.source, origin: url)
+            let parsed = try parser.finish()
+            // Adopted rather than appended when it is the first: no second copy of 60 000 packages.
+            if packages.isEmpty { packages = parsed } else { packages += parsed }
         }
         return packages
     }
@@ -118,17 +121,21 @@ public final class ArchiveClient: Sendable {
             for await (position, result) in group { slots[position] = result }
             return slots
         }
+        // Each suite's packages go into the index and are let go of one suite at a time, so that
+        // the parsed packages are never held twice over.
+        var slots = results
         var releases: [Release] = []
-        var packages: [BinaryPackage] = []
-        for (position, result) in results.enumerated() {
-            guard let result else {
+        var byName: [String: [BinaryPackage]] = [:]
+        for position in slots.indices {
+            guard let result = slots[position] else {
                 throw PackagesError(.network, "\(sources[position].label): not fetched")
             }
+            slots[position] = nil
             let (release, some) = try result.get()
             releases.append(release)
-            packages += some
+            PackageIndex.add(some, to: &byName, architecture: architecture)
         }
-        let index = try PackageIndex(packages: packages, architecture: architecture, releases: releases)
+        let index = try PackageIndex(byName: byName, architecture: architecture, releases: releases)
         progress(.info("index", "\(index.count) packages in \(releases.count) suites"))
         return index
     }

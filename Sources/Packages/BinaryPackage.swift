@@ -20,49 +20,6 @@ public struct BinaryPackage: Sendable {
     /// The suite this stanza came from.
     public var source: ArchiveSource
 
-    /// The fields the index parser keeps; others are skipped.
-    static let fieldNames: Set<String> = [
-        "Package", "Version", "Architecture", "Multi-Arch", "Priority", "Essential", "Depends", "Pre-Depends",
-        "Provides", "Conflicts", "Breaks", "Filename", "Size", "SHA256",
-    ]
-
-    /// Builds a package from a Packages stanza.
-    init(stanza: Stanza, source: ArchiveSource, origin: String) throws(PackagesError) {
-        func field(_ name: String) -> String? {
-            for field in stanza.fields where field.name == name { return field.value }
-            return nil
-        }
-        func required(_ name: String) throws(PackagesError) -> String {
-            guard let value = field(name), !value.isEmpty else {
-                throw PackagesError(.format, "\(origin):\(stanza.line): the stanza has no \(name) field")
-            }
-            return value
-        }
-        name = try required("Package")
-        let versionText = try required("Version")
-        do {
-            version = try DebianVersion(versionText)
-        } catch {
-            throw PackagesError(.format, "\(origin):\(stanza.line): package \(name)", cause: error.message)
-        }
-        architecture = try required("Architecture")
-        multiArch = field("Multi-Arch")
-        priority = field("Priority")
-        essential = field("Essential") == "yes"
-        depends = field("Depends")
-        preDepends = field("Pre-Depends")
-        provides = field("Provides")
-        conflicts = field("Conflicts")
-        breaks = field("Breaks")
-        filename = try required("Filename")
-        guard let size = Int64(try required("Size")) else {
-            throw PackagesError(.format, "\(origin):\(stanza.line): package \(name) has a bad Size")
-        }
-        self.size = size
-        sha256 = try required("SHA256").lowercased()
-        self.source = source
-    }
-
     public init(
         name: String, version: DebianVersion, architecture: String, multiArch: String? = nil, priority: String? = nil,
         essential: Bool = false, depends: String? = nil, preDepends: String? = nil, provides: String? = nil,
@@ -96,12 +53,9 @@ public struct BinaryPackage: Sendable {
     static func parseIndex(_ bytes: [UInt8], source: ArchiveSource, origin: String) throws(PackagesError)
         -> [BinaryPackage]
     {
-        let stanzas = try ControlFile.parse(bytes, keeping: fieldNames, origin: origin)
-        var packages: [BinaryPackage] = []
-        packages.reserveCapacity(stanzas.count)
-        for stanza in stanzas {
-            packages.append(try BinaryPackage(stanza: stanza, source: source, origin: origin))
-        }
-        return packages
+        var parser = PackagesIndexParser(source: source, origin: origin)
+        let fed = bytes.withUnsafeBytes { buffer in Result { () throws(PackagesError) in try parser.feed(buffer) } }
+        try fed.get()
+        return try parser.finish()
     }
 }
