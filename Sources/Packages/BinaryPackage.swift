@@ -2,23 +2,126 @@
 /// parsed when the resolver reaches the package: an index holds 60 000 stanzas and a build needs
 /// a few hundred.
 public struct BinaryPackage: Sendable {
-    public var name: String
-    public var version: DebianVersion
-    public var architecture: String
-    public var multiArch: String?
-    public var priority: String?
-    public var essential: Bool
-    public var depends: String?
-    public var preDepends: String?
-    public var provides: String?
-    public var conflicts: String?
-    public var breaks: String?
+    /// The fields, shared by every copy: the index, its providers and the resolver all hold the
+    /// same 60 000 packages, and a copy is one reference rather than 300 bytes of strings.
+    private final class Fields: @unchecked Sendable {
+        // @unchecked: a shared instance is never changed; a setter first gives its copy its own.
+        var name: String
+        var version: DebianVersion
+        var architecture: String
+        var multiArch: String?
+        var priority: String?
+        var essential: Bool
+        var depends: String?
+        var preDepends: String?
+        var provides: String?
+        var conflicts: String?
+        var breaks: String?
+        var filename: String
+        var size: Int64
+        var sha256: String
+        var source: ArchiveSource
+
+        init(
+            name: String, version: DebianVersion, architecture: String, multiArch: String?, priority: String?,
+            essential: Bool, depends: String?, preDepends: String?, provides: String?, conflicts: String?,
+            breaks: String?, filename: String, size: Int64, sha256: String, source: ArchiveSource
+        ) {
+            self.name = name
+            self.version = version
+            self.architecture = architecture
+            self.multiArch = multiArch
+            self.priority = priority
+            self.essential = essential
+            self.depends = depends
+            self.preDepends = preDepends
+            self.provides = provides
+            self.conflicts = conflicts
+            self.breaks = breaks
+            self.filename = filename
+            self.size = size
+            self.sha256 = sha256
+            self.source = source
+        }
+
+        func copy() -> Fields {
+            Fields(
+                name: name, version: version, architecture: architecture, multiArch: multiArch, priority: priority,
+                essential: essential, depends: depends, preDepends: preDepends, provides: provides,
+                conflicts: conflicts, breaks: breaks, filename: filename, size: size, sha256: sha256, source: source)
+        }
+    }
+
+    private var fields: Fields
+
+    /// The fields, made this copy's own before a change.
+    private mutating func unique() -> Fields {
+        if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+        return fields
+    }
+
+    public var name: String {
+        get { fields.name }
+        set { unique().name = newValue }
+    }
+    public var version: DebianVersion {
+        get { fields.version }
+        set { unique().version = newValue }
+    }
+    public var architecture: String {
+        get { fields.architecture }
+        set { unique().architecture = newValue }
+    }
+    public var multiArch: String? {
+        get { fields.multiArch }
+        set { unique().multiArch = newValue }
+    }
+    public var priority: String? {
+        get { fields.priority }
+        set { unique().priority = newValue }
+    }
+    public var essential: Bool {
+        get { fields.essential }
+        set { unique().essential = newValue }
+    }
+    public var depends: String? {
+        get { fields.depends }
+        set { unique().depends = newValue }
+    }
+    public var preDepends: String? {
+        get { fields.preDepends }
+        set { unique().preDepends = newValue }
+    }
+    public var provides: String? {
+        get { fields.provides }
+        set { unique().provides = newValue }
+    }
+    public var conflicts: String? {
+        get { fields.conflicts }
+        set { unique().conflicts = newValue }
+    }
+    public var breaks: String? {
+        get { fields.breaks }
+        set { unique().breaks = newValue }
+    }
     /// The path below the archive's base URI (`pool/main/...`).
-    public var filename: String
-    public var size: Int64
-    public var sha256: String
+    public var filename: String {
+        get { fields.filename }
+        set { unique().filename = newValue }
+    }
+    public var size: Int64 {
+        get { fields.size }
+        set { unique().size = newValue }
+    }
+    public var sha256: String {
+        get { fields.sha256 }
+        set { unique().sha256 = newValue }
+    }
     /// The suite this stanza came from.
-    public var source: ArchiveSource
+    public var source: ArchiveSource {
+        get { fields.source }
+        set { unique().source = newValue }
+    }
 
     public init(
         name: String, version: DebianVersion, architecture: String, multiArch: String? = nil, priority: String? = nil,
@@ -26,21 +129,10 @@ public struct BinaryPackage: Sendable {
         conflicts: String? = nil, breaks: String? = nil, filename: String, size: Int64, sha256: String,
         source: ArchiveSource
     ) {
-        self.name = name
-        self.version = version
-        self.architecture = architecture
-        self.multiArch = multiArch
-        self.priority = priority
-        self.essential = essential
-        self.depends = depends
-        self.preDepends = preDepends
-        self.provides = provides
-        self.conflicts = conflicts
-        self.breaks = breaks
-        self.filename = filename
-        self.size = size
-        self.sha256 = sha256
-        self.source = source
+        fields = Fields(
+            name: name, version: version, architecture: architecture, multiArch: multiArch, priority: priority,
+            essential: essential, depends: depends, preDepends: preDepends, provides: provides, conflicts: conflicts,
+            breaks: breaks, filename: filename, size: size, sha256: sha256, source: source)
     }
 
     /// `name=version`, how messages name a package.

@@ -97,7 +97,8 @@ struct PackagesIndexParser {
         try parsed.get()
     }
 
-    private mutating func line(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ lineEnd: Int) throws(PackagesError) {
+    private mutating func line(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ lineEnd: Int) throws(PackagesError)
+    {
         lineNumber += 1
         var end = lineEnd
         if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
@@ -134,7 +135,8 @@ struct PackagesIndexParser {
         var valueEnd = end
         while valueStart < valueEnd && Self.isBlank(buffer[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart && Self.isBlank(buffer[valueEnd - 1]) { valueEnd -= 1 }
-        values[slot.rawValue] = String(decoding: UnsafeBufferPointer(rebasing: buffer[valueStart..<valueEnd]), as: UTF8.self)
+        values[slot.rawValue] = String(
+            decoding: UnsafeBufferPointer(rebasing: buffer[valueStart..<valueEnd]), as: UTF8.self)
     }
 
     private mutating func endStanza() throws(PackagesError) {
