@@ -1,5 +1,5 @@
-import KilnArchive
 import Foundation
+import KilnArchive
 
 /// Makes the builder guest's kernel and initramfs from `.deb` files, natively on the host.
 struct BuilderGuestAssembler {
@@ -68,7 +68,9 @@ struct BuilderGuestAssembler {
                     } catch {
                         throw ArchiveError(path, error.description)
                     }
-                    depends[name] = (info["depends"] ?? "").split(separator: ",").map { ModuleSet.canonical(String($0)) }
+                    depends[name] = (info["depends"] ?? "").split(separator: ",").map {
+                        ModuleSet.canonical(String($0))
+                    }
                 }
             } catch {
                 throw BuildVMError(.package, error.description)
