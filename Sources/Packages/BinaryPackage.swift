@@ -19,13 +19,13 @@ public struct BinaryPackage: Sendable {
         var breaks: String?
         var filename: String
         var size: Int64
-        var sha256: String
-        var source: ArchiveSource
+        var sha256: Digest
+        var source: SharedSource
 
         init(
             name: String, version: DebianVersion, architecture: String, multiArch: String?, priority: String?,
             essential: Bool, depends: String?, preDepends: String?, provides: String?, conflicts: String?,
-            breaks: String?, filename: String, size: Int64, sha256: String, source: ArchiveSource
+            breaks: String?, filename: String, size: Int64, sha256: Digest, source: SharedSource
         ) {
             self.name = name
             self.version = version
@@ -114,13 +114,13 @@ public struct BinaryPackage: Sendable {
         set { unique().size = newValue }
     }
     public var sha256: String {
-        get { fields.sha256 }
-        set { unique().sha256 = newValue }
+        get { fields.sha256.text }
+        set { unique().sha256 = Digest(newValue) }
     }
     /// The suite this stanza came from.
     public var source: ArchiveSource {
-        get { fields.source }
-        set { unique().source = newValue }
+        get { fields.source.value }
+        set { unique().source = SharedSource(newValue) }
     }
 
     public init(
@@ -128,6 +128,18 @@ public struct BinaryPackage: Sendable {
         essential: Bool = false, depends: String? = nil, preDepends: String? = nil, provides: String? = nil,
         conflicts: String? = nil, breaks: String? = nil, filename: String, size: Int64, sha256: String,
         source: ArchiveSource
+    ) {
+        fields = Fields(
+            name: name, version: version, architecture: architecture, multiArch: multiArch, priority: priority,
+            essential: essential, depends: depends, preDepends: preDepends, provides: provides, conflicts: conflicts,
+            breaks: breaks, filename: filename, size: size, sha256: Digest(sha256), source: SharedSource(source))
+    }
+
+    /// A package of an index: its suite shared with the index's other packages, its digest as bytes.
+    init(
+        name: String, version: DebianVersion, architecture: String, multiArch: String?, priority: String?,
+        essential: Bool, depends: String?, preDepends: String?, provides: String?, conflicts: String?, breaks: String?,
+        filename: String, size: Int64, sha256: Digest, source: SharedSource
     ) {
         fields = Fields(
             name: name, version: version, architecture: architecture, multiArch: multiArch, priority: priority,
@@ -149,5 +161,70 @@ public struct BinaryPackage: Sendable {
         let fed = bytes.withUnsafeBytes { buffer in Result { () throws(PackagesError) in try parser.feed(buffer) } }
         try fed.get()
         return try parser.finish()
+    }
+}
+
+extension BinaryPackage {
+    /// One suite's `ArchiveSource`, held once for all of its packages rather than in each.
+    final class SharedSource: Sendable {
+        let value: ArchiveSource
+        init(_ value: ArchiveSource) { self.value = value }
+    }
+
+    /// A SHA-256 as its 32 bytes, not as 64 characters in a string of its own (112 bytes of heap
+    /// for each of 60 000 packages); text that is not 64 hex digits is kept as it is.
+    enum Digest: Sendable {
+        /// The bytes as four words, the first byte in the most significant bits of the first.
+        case words(UInt64, UInt64, UInt64, UInt64)
+        case text(String)
+
+        init(_ text: String) {
+            let digits = Array(text.utf8)
+            var words: [UInt64] = []
+            if digits.count == 64 {
+                for start in stride(from: 0, to: 64, by: 16) {
+                    var word: UInt64 = 0
+                    for digit in digits[start..<(start + 16)] {
+                        guard let value = Self.value(of: digit) else { break }
+                        word = word << 4 | UInt64(value)
+                    }
+                    words.append(word)
+                }
+            }
+            // A digit that is not hex leaves its word short, so the text is checked whole.
+            if words.count == 4, digits.allSatisfy({ Self.value(of: $0) != nil }) {
+                self = .words(words[0], words[1], words[2], words[3])
+            } else {
+                self = .text(text)
+            }
+        }
+
+        /// Lowercase hexadecimal, as Release files and lockfiles write digests.
+        var text: String {
+            switch self {
+            case .text(let text):
+                return text
+            case .words(let a, let b, let c, let d):
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(64)
+                for word in [a, b, c, d] {
+                    for shift in stride(from: 60, through: 0, by: -4) {
+                        bytes.append(Self.hexDigits[Int((word >> UInt64(shift)) & 0xf)])
+                    }
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+
+        private static let hexDigits = Array("0123456789abcdef".utf8)
+
+        private static func value(of digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
     }
 }

@@ -31,7 +31,7 @@ struct PackagesIndexParser {
     /// Each kept field's name as bytes, beside its slot (Packages files spell them exactly so).
     private static let names: [(bytes: [UInt8], slot: Slot)] = Slot.allCases.map { (Array($0.fieldName.utf8), $0) }
 
-    let source: ArchiveSource
+    let source: BinaryPackage.SharedSource
     let origin: String
     /// The packages of every stanza read so far.
     private(set) var packages: [BinaryPackage] = []
@@ -45,7 +45,7 @@ struct PackagesIndexParser {
     private var inStanza = false
 
     init(source: ArchiveSource, origin: String) {
-        self.source = source
+        self.source = BinaryPackage.SharedSource(source)
         self.origin = origin
     }
 
@@ -168,7 +168,8 @@ struct PackagesIndexParser {
                 name: name, version: version, architecture: architecture, multiArch: value(.multiArch),
                 priority: value(.priority), essential: value(.essential) == "yes", depends: value(.depends),
                 preDepends: value(.preDepends), provides: value(.provides), conflicts: value(.conflicts),
-                breaks: value(.breaks), filename: filename, size: size, sha256: try required(.sha256).lowercased(),
+                breaks: value(.breaks), filename: filename, size: size,
+                sha256: BinaryPackage.Digest(try required(.sha256)),
                 source: source))
     }
 
