@@ -30,13 +30,15 @@ struct BuilderGuestAssembler {
         try writer.finish()
     }
 
-    /// Every package's files in one tree; documentation and translations are left out, and so are
-    /// the bytes of kernel modules the recipe's modules do not need (a kernel package holds 90 MB
-    /// of modules, the guest loads a few dozen: the tree would otherwise hold them all).
+    /// Every package's files in one tree. The bytes of what the guest never reads are left out:
+    /// documentation and translations, glibc's iconv modules and udev's hardware database (8 and
+    /// 9 MB), and the kernel modules the recipe's modules do not need (a kernel package holds
+    /// 90 MB of modules, the guest loads a few dozen).
     func unpack() throws(BuildVMError) -> FileTree {
         var tree = FileTree()
         let skipped = [
             "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
+            "usr/lib/x86_64-linux-gnu/gconv/", "lib/udev/hwdb.d/", "usr/lib/udev/hwdb.d/",
         ]
         let modules = try neededModules()
         for path in recipe.packages {
@@ -44,7 +46,7 @@ struct BuilderGuestAssembler {
                 if file.hasSuffix(".ko") && file.contains("lib/modules/") {
                     return modules.contains(ModuleSet.canonical(String(FileTree.basename(file).dropLast(3))))
                 }
-                return !skipped.contains { file.hasPrefix($0) }
+                return recipe.files.contains(file) || !skipped.contains { file.hasPrefix($0) }
             }
         }
         return tree
