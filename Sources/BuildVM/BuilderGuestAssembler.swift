@@ -15,8 +15,13 @@ struct BuilderGuestAssembler {
         guard case .file(let kernelBytes?, _)? = packages.node(at: kernel) else {
             throw BuildVMError(.assembly, "\(kernel): kernel contents missing")
         }
+        // Written from the array itself: Data(kernelBytes) would copy 14 MB at assembly's peak.
+        guard FileManager.default.createFile(atPath: kernelPath, contents: nil),
+            let handle = FileHandle(forWritingAtPath: kernelPath)
+        else { throw BuildVMError(.io, "cannot write \(kernelPath)") }
         do {
-            try Data(kernelBytes).write(to: URL(fileURLWithPath: kernelPath))
+            defer { try? handle.close() }
+            try handle.write(contentsOf: kernelBytes)
         } catch {
             throw BuildVMError(.io, "cannot write \(kernelPath): \(error.localizedDescription)")
         }
