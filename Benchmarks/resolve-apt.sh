@@ -7,8 +7,10 @@
 #          kernel and grub-pc for BIOS firmware itself), cold (empty cache) and warm;
 #   apt:   `apt-get update` into a private state directory, then `apt-get -s install
 #          --no-install-recommends` of the same names on an empty dpkg status (warm: -s only).
-# Prints both closures' sizes, the names only one side chose, and the time ratios.
-# Needs apt (any Debian host) and a kiln build (`swift build -c release`, done here if missing).
+# Prints both closures' sizes, the names only one side chose, the time ratios, and each side's peak
+# RSS (GNU time %M: the largest process of the command's tree; for kiln lock that is kiln itself).
+# Needs apt (any Debian host), GNU time (/usr/bin/time, package time) and a kiln build
+# (`swift build -c release`, done here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-.build/release/kiln}
@@ -43,20 +45,22 @@ now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc; }
 
 t0=$(now)
-KILN_CACHE="$work/kiln-cache" "$KILN" lock "$work/appliance.yaml" -o "$work/cold.lock" >/dev/null 2>&1
+KILN_CACHE="$work/kiln-cache" /usr/bin/time -f %M -o "$work/kiln-cold.rss" "$KILN" lock "$work/appliance.yaml" \
+  -o "$work/cold.lock" >/dev/null 2>&1
 t1=$(now)
-KILN_CACHE="$work/kiln-cache" "$KILN" lock "$work/appliance.yaml" -o "$work/warm.lock" >/dev/null 2>&1
+KILN_CACHE="$work/kiln-cache" /usr/bin/time -f %M -o "$work/kiln-warm.rss" "$KILN" lock "$work/appliance.yaml" \
+  -o "$work/warm.lock" >/dev/null 2>&1
 t2=$(now)
 kiln_cold=$(elapsed "$t0" "$t1"); kiln_warm=$(elapsed "$t1" "$t2")
 
 t0=$(now)
-apt-get "${apt_opts[@]}" -q update >/dev/null
+/usr/bin/time -f %M -o "$work/apt-update.rss" apt-get "${apt_opts[@]}" -q update >/dev/null
 t1=$(now)
 # The base set, from apt's own lists: every Essential: yes or Priority: required package, and apt.
 base=$(/usr/lib/apt/apt-helper cat-file "$work"/apt/state/lists/*_Packages* | awk -v RS= '
   /(^|\n)Essential: yes/ || /(^|\n)Priority: required/ { if (match($0, /^Package: [^\n]+/)) print substr($0, 10, RLENGTH - 9) }' \
   | sort -u)
-apt-get "${apt_opts[@]}" -s install --no-install-recommends $base apt systemd-sysv linux-image-cloud-amd64 grub-pc \
+/usr/bin/time -f %M -o "$work/apt-install.rss" apt-get "${apt_opts[@]}" -s install --no-install-recommends $base apt systemd-sysv linux-image-cloud-amd64 grub-pc \
   openssh-server > "$work/apt.out"
 t2=$(now)
 apt_cold=$(elapsed "$t0" "$t2"); apt_warm=$(elapsed "$t1" "$t2")
@@ -77,3 +81,9 @@ printf 'cold (fetch indexes + resolve): kiln %.2f s, apt %.2f s, kiln/apt %.2f\n
   "$(echo "$kiln_cold / $apt_cold" | bc -l)"
 printf 'warm (cached indexes, resolve): kiln %.2f s, apt %.2f s, kiln/apt %.2f\n' "$kiln_warm" "$apt_warm" \
   "$(echo "$kiln_warm / $apt_warm" | bc -l)"
+# Peak RSS in MiB; apt's cold figure is the larger of `update` and the simulated install.
+mib() { echo $(( $(tail -1 "$work/$1.rss") / 1024 )); }
+apt_update=$(mib apt-update); apt_install=$(mib apt-install)
+echo "peak RSS, cold: kiln $(mib kiln-cold) MiB, apt $(( apt_update > apt_install ? apt_update : apt_install )) MiB" \
+  "(update $apt_update, install $apt_install)"
+echo "peak RSS, warm: kiln $(mib kiln-warm) MiB, apt $apt_install MiB"

@@ -16,6 +16,10 @@ public final class ArchiveReader {
 
     private let handle: OpaquePointer
     private var memory: UnsafeMutableRawBufferPointer?
+    /// The reader whose current entry this one reads (see `init(member:name:format:)`).
+    private var outer: ArchiveReader?
+    /// The size the current entry's header states, if any: what `readData()` reserves.
+    private var currentSize: Int64?
     /// Names the archive in errors.
     public let name: String
 
@@ -35,6 +39,27 @@ public final class ArchiveReader {
             throw error
         }
         memory = copy
+    }
+
+    /// Reads the current entry of `outer` (an `ar` member of a `.deb`, say) as an archive of its
+    /// own, pulling its bytes from `outer` as they are needed: the member is never whole in memory.
+    /// `outer` must not be moved on while this reader is in use.
+    public convenience init(member outer: ArchiveReader, name: String, format: Format = .any) throws(ArchiveError) {
+        let context = Unmanaged.passUnretained(outer).toOpaque()
+        try self.init(name: name, format: format) { handle in
+            archive_read_open(handle, context, nil, { _, context, buffer in
+                // libarchive hands out the outer entry's bytes in its own blocks, which stay valid
+                // until the next read on the outer handle: exactly what a read callback may return.
+                guard let context, let buffer else { return -1 }
+                let outer = Unmanaged<ArchiveReader>.fromOpaque(context).takeUnretainedValue()
+                var size = 0
+                var offset: la_int64_t = 0
+                let rc = archive_read_data_block(outer.handle, buffer, &size, &offset)
+                if rc == ARCHIVE_EOF { return 0 }
+                return rc < ARCHIVE_WARN ? -1 : size
+            }, nil)
+        }
+        self.outer = outer
     }
 
     private init(name: String, format: Format, open: (OpaquePointer) -> Int32) throws(ArchiveError) {
@@ -68,12 +93,15 @@ public final class ArchiveReader {
         if rc == ARCHIVE_EOF { return nil }
         if rc < ARCHIVE_WARN { throw failure("cannot read an entry header") }
         guard let entry else { throw ArchiveError(name, "an entry without a header") }
+        currentSize = archive_entry_size_is_set(entry) != 0 ? Int64(archive_entry_size(entry)) : nil
         return Self.header(of: entry)
     }
 
     /// The current entry's contents, whole.
     public func readData() throws(ArchiveError) -> [UInt8] {
         var result: [UInt8] = []
+        // Sized from the header when it states a size: growing by doubling could hold twice the file.
+        if let size = currentSize, size > 0, size < Int64(Int32.max) { result.reserveCapacity(Int(size)) }
         try readData { result.append(contentsOf: $0) }
         return result
     }

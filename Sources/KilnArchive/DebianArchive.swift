@@ -42,7 +42,8 @@ public struct DebianArchive: Sendable {
                 try outer.skipData()
                 continue
             }
-            let inner = try ArchiveReader(bytes: try outer.readData(), name: "\(path):\(header.path)")
+            // Read through the outer reader: a kernel's data.tar.xz is 26 MB, never held whole.
+            let inner = try ArchiveReader(member: outer, name: "\(path):\(header.path)")
             try body(inner)
             return
         }

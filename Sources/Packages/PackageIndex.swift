@@ -19,16 +19,30 @@ public struct PackageIndex: Sendable {
     /// - Parameter packages: packages in suite order; those of other architectures are dropped.
     public init(packages: [BinaryPackage], architecture: String, releases: [Release] = []) throws(PackagesError) {
         var byName: [String: [BinaryPackage]] = [:]
+        Self.add(packages, to: &byName, architecture: architecture)
+        try self.init(byName: byName, architecture: architecture, releases: releases)
+    }
+
+    /// Adds one suite's packages to versions by name, in suite order: a version already there
+    /// (from an earlier suite) is kept.
+    static func add(_ packages: [BinaryPackage], to byName: inout [String: [BinaryPackage]], architecture: String) {
         for package in packages where package.architecture == architecture || package.architecture == "all" {
-            var versions = byName[package.name, default: []]
-            if !versions.contains(where: { $0.version == package.version }) { versions.append(package) }
-            byName[package.name] = versions
+            if byName[package.name]?.contains(where: { $0.version == package.version }) == true { continue }
+            byName[package.name, default: []].append(package)
         }
+    }
+
+    /// - Parameter byName: versions of each name in suite order (see `add`).
+    init(byName: [String: [BinaryPackage]], architecture: String, releases: [Release]) throws(PackagesError) {
+        var byName = byName
         var providers: [String: [Provider]] = [:]
         for name in byName.keys.sorted() {
             guard var versions = byName[name] else { continue }
-            versions.sort { $0.version > $1.version }
-            byName[name] = versions
+            // Sorting copies an array the caller still shares: only the few with several versions.
+            if versions.count > 1 {
+                versions.sort { $0.version > $1.version }
+                byName[name] = versions
+            }
             for package in versions {
                 guard let provides = package.provides else { continue }
                 for clause in try Relation.parseField(provides, origin: package.label) {

@@ -1,6 +1,10 @@
 import Foundation
 import KilnSupport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The package half of a build in one call: resolve (or reuse the lockfile), then fetch into the
 /// cache. `kiln build` calls this; `kiln lock` is its first half.
 public enum PackagePlan {
@@ -67,12 +71,31 @@ public enum PackagePlan {
                 sources: sources, requested: requested, builderRequested: builderRequested, fileURLs: fileURLs,
                 base: base, architecture: architecture, cache: cache, progress: progress)
             try lockfile.write(to: lockPath)
+            // The index (tens of MB in 60 000 small blocks, freed now) stays in the process's
+            // heap unless handed back: the builder guest's assembly would come on top of it.
+            Self.returnFreedMemory()
         }
         let packages = try await cache.fetch(lockfile, offline: offline, progress: progress)
         var guestLock = lockfile
         guestLock.packages = lockfile.builder ?? []
         let builderPackages = try await cache.fetch(guestLock, offline: offline, progress: progress)
         let files = try await cache.fetch(lockfile.files ?? [], offline: offline)
+        // URLSession queues received chunks for the delegate faster than it writes them (tens of
+        // MB on a loaded machine): freed now, they go back before the build's next phases.
+        Self.returnFreedMemory()
         return Prepared(lockfile: lockfile, packages: packages, builderPackages: builderPackages, files: files)
+    }
+
+    /// Gives the heap's free pages back to the system (glibc keeps them for reuse by the thread
+    /// arena that freed them, which later work on other threads may never use).
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+            // malloc_trim(3) is glibc's own (malloc.h, which the Glibc module leaves out): looked
+            // up at run time, so that another C library simply skips this.
+            typealias Trim = @convention(c) (Int) -> Int32
+            if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+                _ = unsafeBitCast(symbol, to: Trim.self)(0)
+            }
+        #endif
     }
 }

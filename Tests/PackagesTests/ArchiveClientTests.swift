@@ -36,10 +36,22 @@ import Testing
 
         """
 
-    @Test func packagesStanzasKeepTheResolverFields() throws {
+    /// The index is parsed as the decompressor hands out its bytes, so a chunk may end anywhere:
+    /// inside a field name, a value, a continuation line or between the two newlines of a stanza
+    /// break. Every split must give the same packages.
+    @Test(arguments: [Int.max, 1, 2, 7, 64])
+    func packagesStanzasKeepTheResolverFields(chunkSize: Int) throws {
         let source = ArchiveSource(uri: "http://archive.example.org/debian", suite: "bookworm", components: ["main"])
-        let packages = try BinaryPackage.parseIndex(Array(Self.packagesText.utf8), source: source, origin: "Packages")
+        var parser = PackagesIndexParser(source: source, origin: "Packages")
+        let bytes = Array(Self.packagesText.utf8)
+        let size = min(chunkSize, bytes.count)
+        for start in stride(from: 0, to: bytes.count, by: size) {
+            let chunk = Array(bytes[start..<min(start + size, bytes.count)])
+            try chunk.withUnsafeBytes { try parser.feed($0) }
+        }
+        let packages = try parser.finish()
         #expect(packages.map(\.name) == ["hello", "base-files"])
+        #expect(packages[0].sha256 == "0e84e10a6a1f2f6b2e3a1b7c2e7e0b1f8fcd5c2c5a4b4ab4a1f1d4e8c8c2e3a1")
         #expect(packages[0].depends == "libc6 (>= 2.34)")
         #expect(packages[0].size == 52872)
         #expect(packages[0].url == "http://archive.example.org/debian/pool/main/h/hello/hello_2.10-3_amd64.deb")
