@@ -174,6 +174,9 @@ enum InstallScript {
         if [ -f /job/initramfs.inputs ] && [ "$(cat /job/initramfs.inputs)" = "$INITRAMFS_INPUTS" ]; then
             kiln-event step "writing the cached initramfs and installing the boot loader"
             kiln-extent initramfs.tar | tar -x -f - -C "$T"
+            # mkinitramfs works in a directory it makes and removes in /var/tmp, which changes that
+            # directory's time: so does this, or the image would differ from one made anew there
+            touch "$T/var/tmp"
             install_grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
         else
             kiln-event step "making the initramfs and installing the boot loader"
