@@ -30,11 +30,13 @@ targets=(
   "vdi|-O vdi|--format vdi|vdi"
 )
 
-# Runs a command $runs times; prints "median_wall_seconds max_rss_kib".
+# Runs a command $runs times; prints "median_wall_seconds max_rss_kib". Each run starts after a
+# sync, so that neither tool pays for writing back the other's output (the disk is shared).
 measure() {
   local walls=() rss=0 line
   for _ in $(seq "$runs"); do
     rm -f "$out"
+    sync
     line=$(/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1)
     walls+=("${line% *}")
     [ "${line#* }" -gt "$rss" ] && rss=${line#* }

@@ -119,7 +119,10 @@ public enum ImageConverter {
         progress(.step("convert", "converting \(formatBytes(total)) of data to \(options.format.rawValue)"))
         progress(.progress("convert", completed: 0, total: Int64(total)))
 
-        let batchBlocks = max(1, (writer.compression == nil ? 8 << 20 : 16 << 20) / blockSize)
+        // Uncompressed: 1 MiB, so that what is read is still in the CPU cache when it is copied out and
+        // written (8 MiB batches made every copy go to memory: 3-5 times slower). Compressed: 16 MiB,
+        // enough blocks for every worker between two waits.
+        let batchBlocks = max(1, (writer.compression == nil ? 1 << 20 : 16 << 20) / blockSize)
         let batch = Batch(blocks: batchBlocks, blockSize: blockSize)
         var deflaters: [Deflater] = []
         if let kind = writer.compression {
