@@ -1,12 +1,40 @@
 import CKilnZlib
 
+/// A zlib level, optionally with its match-search parameters tuned (zlib's `deflateTune`).
+struct DeflateSettings: Sendable {
+    var level: Int32
+    /// good_length, max_lazy, nice_length, max_chain (zlib's deflate.c, `configuration_table`).
+    var tune: (good: Int32, lazy: Int32, nice: Int32, chain: Int32)?
+
+    init(level: Int32, tune: (good: Int32, lazy: Int32, nice: Int32, chain: Int32)? = nil) {
+        self.level = level
+        self.tune = tune
+    }
+
+    /// What kiln uses when no level is given. qemu-img uses level 6 (chains of 128) with memLevel 9.
+    ///
+    /// Measured on 2 000 clusters spread over the benchmark image (zlib 1.2.13, CPU time against
+    /// qemu-img's settings, output size against its output):
+    /// - qcow2 (raw deflate, 4 KiB window): level 5 with level 4's good/lazy lengths (4, 4) and level
+    ///   5's nice length and chain (32, 32): 0.64x the CPU for 1.05% more bytes. Plain level 5: 0.72x,
+    ///   +0.42%; level 4: 0.62x, +1.6%.
+    /// - streamOptimized VMDK (zlib, 32 KiB window): level 5, 0.69x the CPU, +0.8% (level 4: +2.6%).
+    static func standard(for kind: BlockCompression) -> DeflateSettings {
+        switch kind {
+        case .rawDeflate: DeflateSettings(level: 5, tune: (good: 4, lazy: 4, nice: 32, chain: 32))
+        case .zlib: DeflateSettings(level: 5)
+        }
+    }
+}
+
 /// One zlib compression stream, reset for every block; each worker thread owns one.
 final class Deflater {
     private var stream = z_stream()
-    private let level: Int32
+    private let settings: DeflateSettings
 
-    init(_ kind: BlockCompression, level: Int32) throws(DiskImageError) {
-        self.level = level
+    init(_ kind: BlockCompression, settings: DeflateSettings) throws(DiskImageError) {
+        self.settings = settings
+        let level = settings.level
         let windowBits: Int32
         switch kind {
         case .rawDeflate(let bits): windowBits = -bits
@@ -23,21 +51,25 @@ final class Deflater {
     /// Compresses `input` whole; returns nil only when zlib fails.
     func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
         guard let inputBase = input.baseAddress, deflateReset(&stream) == Z_OK else { return nil }
+        // deflateReset restores the level's own parameters: tune again for every block.
+        if let tune = settings.tune, deflateTune(&stream, tune.good, tune.lazy, tune.nice, tune.chain) != Z_OK {
+            return nil
+        }
         let bound = Int(deflateBound(&stream, uLong(input.count)))
-        var output = [UInt8](repeating: 0, count: bound)
-        let produced: Int? = output.withUnsafeMutableBytes { out in
-            guard let outBase = out.baseAddress else { return nil }
+        var ok = false
+        // Uninitialized capacity: zeroing the bytes that zlib then overwrites is wasted work.
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, initialized in
+            initialized = 0
+            guard let outBase = out.baseAddress else { return }
             stream.next_in = UnsafeMutablePointer(mutating: inputBase.assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(input.count)
-            stream.next_out = outBase.assumingMemoryBound(to: Bytef.self)
+            stream.next_out = outBase
             stream.avail_out = uInt(out.count)
-            let rc = deflate(&stream, Z_FINISH)
-            guard rc == Z_STREAM_END else { return nil }
-            return out.count - Int(stream.avail_out)
+            guard deflate(&stream, Z_FINISH) == Z_STREAM_END else { return }
+            initialized = out.count - Int(stream.avail_out)
+            ok = true
         }
-        guard let produced else { return nil }
-        output.removeSubrange(produced...)
-        return output
+        return ok ? output : nil
     }
 }
 

@@ -30,8 +30,10 @@ struct ConvertCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Compress: zlib clusters for qcow2, streamOptimized for vmdk.")
     var compress = false
 
-    @Option(name: .long, help: "zlib level for compressed output, 1 (fastest) to 9 (smallest).")
-    var compressionLevel: Int32 = ExportOptions.defaultCompressionLevel
+    @Option(
+        name: .long,
+        help: "zlib level for compressed output, 1 (fastest) to 9 (smallest); default: tuned level 5 (qemu-img: 6).")
+    var compressionLevel: Int32?
 
     @Option(name: .long, help: "Text to derive the image's UUIDs from (default: a digest of its content).")
     var seed: String?
@@ -47,7 +49,7 @@ struct ConvertCommand: AsyncParsableCommand {
         if let format, ImageFormat(rawValue: format.lowercased()) == nil && format.lowercased() != "vpc" {
             throw ValidationError("unknown format '\(format)' (expected raw, qcow2, vmdk, vhd, vhdx or vdi)")
         }
-        guard (1...9).contains(compressionLevel) else {
+        if let compressionLevel, !(1...9).contains(compressionLevel) {
             throw ValidationError("--compression-level must be between 1 and 9")
         }
         if let subformat, ImageSubformat(rawValue: subformat) == nil {
