@@ -98,6 +98,9 @@ public final class DHCPServer: Sendable {
     /// The current leases.
     public var leases: DHCPLeases { state.withLock { $0.leases } }
 
+    /// Closes the socket; `run()` returns. Every lease is in the lease file already.
+    public func stopListening() { channel?.channel.close(promise: nil) }
+
     /// Serves until the calling task is cancelled.
     public func run() async throws {
         guard let channel else { throw NetBootError(.configuration, "DHCP server has no socket") }
