@@ -53,11 +53,6 @@ hosts:
     name: lab-01
     description: $repo/Appliances/debian-minimal.yaml
     address: 192.0.2.17
-    # The installer's own network set up statically: iPXE takes kiln's DHCP lease, and this run does
-    # not depend on debian-installer's DHCP client as well.
-    kernel_args: >-
-      netcfg/disable_autoconfig=true netcfg/get_ipaddress=192.0.2.17 netcfg/get_netmask=255.255.255.0
-      netcfg/get_gateway=192.0.2.1 netcfg/get_nameservers=192.0.2.1 netcfg/confirm_static=true
 EOF
 
 step "preparing boot files and the mirror's packages (online)"
@@ -111,6 +106,9 @@ done
 wait "$qemu_pid" || true
 qemu_pid=""
 install_seconds=$(( $(date +%s) - install_start ))
+# iPXE's lease is not passed on: the installer's own DHCP client (vendor class "d-i") asked kiln again.
+grep -q "vendor-class=d-i .*dhcp: lease 192.0.2.17 to $mac" "$work/kiln.log" \
+  || echo "netinstall: no DHCP lease for the installer's own client in kiln's log" >&2
 grep -q "finished installing" "$work/kiln.log" || {
   echo "netinstall: the installer never reported done" >&2
   tail -c 4000 "$work/install-console.log" >&2

@@ -114,11 +114,15 @@ struct DHCPServerNamespaceTests {
         let root = ["--tftp-root", folder.path + "/root"]
         var kiln = try await LabKiln(config: config, extra: root, namespace: network.server, logDir: folder.path)
         do {
-            let first = try await lease(network, mac: "52:54:00:00:00:01", folder: folder)
+            // Debian's installer runs busybox udhcpc as this: its default parameter list, no broadcast flag,
+            // a client identifier (61) and the vendor class "d-i"; it gets an address and no boot file.
+            let first = try await lease(network, mac: "52:54:00:00:00:01", folder: folder, extra: ["-V", "d-i"])
             #expect(first["ip"] == "192.0.2.100")
             #expect(first["subnet"] == "255.255.255.0")
             #expect(first["router"] == "192.0.2.1")
             #expect(first["dns"] == "192.0.2.1")
+            #expect(first["boot_file"] == "")
+            #expect(kiln.logText.contains("vendor-class=d-i [NetBoot] dhcp: lease 192.0.2.100 to 52:54:00:00:00:01"))
             let known = try await lease(
                 network, mac: "52:54:00:12:34:56", folder: folder,
                 extra: ["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"])

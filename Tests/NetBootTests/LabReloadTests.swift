@@ -6,11 +6,11 @@ import Testing
 /// is broken, and a transfer under way finishes with the bytes it started with.
 @Suite("kiln serve --config: reloading the lab file", .enabled(if: Tools.has("curl"), "needs curl"))
 struct LabReloadTests {
-    static func lab(extraHost: Bool, broken: Bool = false) -> String {
+    static func lab(extraHost: Bool, broken: Bool = false, listen: String = "127.0.0.1") -> String {
         var text = """
             address: 192.0.2.1
-            tftp: "127.0.0.1:0"
-            http: "127.0.0.1:0"
+            tftp: "\(listen):0"
+            http: "\(listen):0"
             dhcp:
               mode: off
             hosts:
@@ -74,6 +74,70 @@ struct LabReloadTests {
             #expect(
                 ended.succeeded, "\((try? String(contentsOfFile: folder.path + "/curl.log", encoding: .utf8)) ?? "")")
             #expect(try await sha256(out) == (try await sha256(big)))
+        } catch {
+            await kiln.stop()
+            throw error
+        }
+        await kiln.stop()
+    }
+
+    /// New addresses in the lab file move TFTP and HTTP without a restart: the new sockets answer, the old
+    /// HTTP one is closed, and a transfer started on the old TFTP socket (held at its first block until the
+    /// move is done) finishes with the right bytes.
+    @Test func changedAddressesAreBoundAgainAndTransfersGoOn() async throws {
+        let folder = try TemporaryFolder()
+        let big = try folder.randomFile("root/big.bin", size: 64 << 10)
+        let config = try LabFixtures.write(Self.lab(extraHost: false), into: folder.path)
+        let kiln = try await LabKiln(
+            config: config, extra: ["--tftp-root", folder.path + "/root"], namespace: nil, logDir: folder.path)
+        do {
+            let oldTFTP = try #require(kiln.port("TFTP"))
+            let oldHTTP = try #require(kiln.port("HTTP"))
+            // A transfer under way: its first block is in, and no ACK goes back until the move is done.
+            let client = try RawUDP()
+            client.send(Wire.rrq("big.bin"), to: oldTFTP)
+            let first = try #require(await client.receiveOffPool(timeout: .seconds(5)))
+            #expect(Wire.opcode(first.bytes) == 3 && Wire.number(first.bytes) == 1)
+
+            try Self.lab(extraHost: false, listen: "127.0.0.2").write(toFile: config, atomically: true, encoding: .utf8)
+            func moved(_ server: String) -> Int? {
+                let prefix = "lab: \(server) now on 127.0.0.2:"
+                guard let line = kiln.logText.split(separator: "\n").last(where: { $0.contains(prefix) }) else {
+                    return nil
+                }
+                return line.split(separator: ":").last.flatMap { Int($0) }
+            }
+            for _ in 0..<40 where moved("TFTP") == nil || moved("HTTP") == nil {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            let newTFTP = try #require(moved("TFTP"), "\(kiln.logText.suffix(1000))")
+            let newHTTP = try #require(moved("HTTP"), "\(kiln.logText.suffix(1000))")
+
+            let small = folder.path + "/small.out"
+            let viaTFTP = try await runTool(
+                ["curl", "-sS", "-o", small, "tftp://127.0.0.2:\(newTFTP)/pxelinux.cfg/default"], timeout: 20)
+            #expect(viaTFTP.status.succeeded, "\(viaTFTP.output)")
+            #expect((try? String(contentsOfFile: small, encoding: .utf8))?.contains("LOCALBOOT 0") == true)
+            let viaHTTP = try await runTool(
+                ["curl", "-sS", "http://127.0.0.2:\(newHTTP)/pxelinux.cfg/default"], timeout: 20)
+            #expect(viaHTTP.output.contains("LOCALBOOT 0"), "\(viaHTTP.output)")
+            let oldGone = try await runTool(
+                ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:\(oldHTTP)/pxelinux.cfg/default"], timeout: 20)
+            #expect(!oldGone.status.succeeded, "the old HTTP socket is closed: \(oldGone.output)")
+
+            // The held transfer goes on to its end (repeats of a block already taken are skipped).
+            var received = Array(first.bytes.dropFirst(4))
+            var block: UInt16 = 1
+            client.send(Wire.ack(block), to: first.port)
+            while let packet = await client.receiveOffPool(timeout: .seconds(5)) {
+                guard Wire.opcode(packet.bytes) == 3, Wire.number(packet.bytes) == block &+ 1 else { continue }
+                block &+= 1
+                received += packet.bytes.dropFirst(4)
+                client.send(Wire.ack(block), to: first.port)
+                if packet.bytes.count < 4 + 512 { break }
+            }
+            let expected = try #require(FileManager.default.contents(atPath: big))
+            #expect(received == Array(expected), "\(received.count) of \(expected.count) bytes")
         } catch {
             await kiln.stop()
             throw error

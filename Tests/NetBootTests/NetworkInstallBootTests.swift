@@ -237,6 +237,12 @@ struct NetworkInstallBootTests {
         #expect(log.contains("loader=pxelinux mac=52:54:00:12:34:58"), "\(tail)")
         #expect(machines[2].fetchedKernelOverTFTP(log), "\(tail)")
         for machine in machines where machine.waitsForPreseed {
+            // The installer's own DHCP client (busybox udhcpc, vendor class "d-i") got its lease from kiln
+            // before it fetched the preseed: the firmware's lease is not passed on.
+            #expect(
+                log.split(separator: "\n").contains {
+                    $0.contains("vendor-class=d-i") && $0.contains("dhcp: lease ") && $0.contains(" to \(machine.mac) ")
+                }, "\(tail)")
             #expect(log.contains("preseed for \(machine.name) rendered"), "\(tail)")
             #expect(machine.bootedInstaller, "\(machine.name): \(machine.consoleText.suffix(2000))")
         }

@@ -98,15 +98,25 @@ public final class DHCPServer: Sendable {
     /// The current leases.
     public var leases: DHCPLeases { state.withLock { $0.leases } }
 
+    /// Closes the socket; `run()` returns. Every lease is in the lease file already.
+    public func stopListening() { channel?.channel.close(promise: nil) }
+
     /// Serves until the calling task is cancelled.
     public func run() async throws {
         guard let channel else { throw NetBootError(.configuration, "DHCP server has no socket") }
         try await channel.executeThenClose { inbound, outbound in
             for try await envelope in inbound {
-                guard let request = try? DHCPMessage.decode(envelope.data), request.op == DHCPMessage.bootRequest,
-                    let reply = reply(to: request, now: Int64(Date().timeIntervalSince1970))
+                let request: DHCPMessage
+                do {
+                    request = try DHCPMessage.decode(envelope.data)
+                } catch {
+                    logger.info("dhcp: message from \(envelope.remoteAddress) ignored: \(error)")
+                    continue
+                }
+                guard request.op == DHCPMessage.bootRequest,
+                    let reply = reply(to: request, now: Int64(Date().timeIntervalSince1970)),
+                    let destination = try? Self.destination(for: reply, request: request)
                 else { continue }
-                guard let destination = try? Self.destination(for: reply, request: request) else { continue }
                 try await outbound.write(Envelope(remoteAddress: destination, data: reply.encoded()))
             }
         }
@@ -115,7 +125,13 @@ public final class DHCPServer: Sendable {
     /// The answer to one client message, with the lease book updated (and saved) as it implies; nil when
     /// nothing is to be sent.
     public func reply(to request: DHCPMessage, now: Int64) -> DHCPMessage? {
-        guard let mac = request.macAddress, let type = request.options.messageType else { return nil }
+        guard let mac = request.macAddress, let type = request.options.messageType else {
+            logger.info("dhcp: a request without an Ethernet address or a message type ignored")
+            return nil
+        }
+        // The client's vendor class in the log tells firmware ("PXEClient:..."), iPXE and an installer's
+        // own client ("d-i") apart.
+        let client: Logger.Metadata = request.options.vendorClass.map { ["vendor-class": "\($0)"] } ?? [:]
         let requested = request.options.address(.requestedAddress)
         return state.withLock { state -> DHCPMessage? in
             let settings = state.settings
@@ -127,7 +143,7 @@ public final class DHCPServer: Sendable {
                     logger.warning("dhcp: no free address for \(mac): the pool \(settings.pool) is full")
                     return nil
                 }
-                logger.info("dhcp: offer \(address) to \(mac)")
+                logger.info("dhcp: offer \(address) to \(mac)", metadata: client)
                 return answer(.offer, to: request, address: address, settings: settings)
             case .request:
                 // RFC 2131 4.3.2: a server identifier means SELECTING; another server's means the client
@@ -147,7 +163,8 @@ public final class DHCPServer: Sendable {
                 }
                 save(state.leases, to: settings.leaseFile)
                 logger.notice(
-                    "dhcp: lease \(address) to \(mac)\(settings.names[mac].map { " (\($0))" } ?? "") for \(seconds) s")
+                    "dhcp: lease \(address) to \(mac)\(settings.names[mac].map { " (\($0))" } ?? "") for \(seconds) s",
+                    metadata: client)
                 return answer(.ack, to: request, address: address, settings: settings)
             case .release:
                 guard serverID == nil || serverID == settings.server else { return nil }

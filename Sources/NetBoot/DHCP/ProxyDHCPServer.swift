@@ -10,6 +10,9 @@ public final class ProxyDHCPServer: Sendable {
 
     public let localAddress: SocketAddress
     private let channel: NIOAsyncChannel<Envelope, Envelope>
+
+    /// Closes the socket; `run()` returns.
+    public func stopListening() { channel.channel.close(promise: nil) }
     private let serverAddress: IPv4Address
     private let loaders: BootLoaders
     private let hostLoaders: [MACAddress: BootLoaders]

@@ -57,12 +57,16 @@ public final class HTTPBootServer: Sendable {
             listener: listener, localAddress: address, root: root, generated: generated, logger: logger)
     }
 
+    /// Closes the listening socket; connections already open are answered until they close.
+    public func stopListening() { listener.channel.close(promise: nil) }
+
     /// The bound address as kiln writes it.
     public var boundAddress: HostPort {
         HostPort(host: localAddress.ipAddress ?? "\(localAddress)", port: localAddress.port ?? 0)
     }
 
     /// Serves until the calling task is cancelled.
+    /// (`stopListening()` ends it once the open connections have ended.)
     public func run() async throws {
         try await listener.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in

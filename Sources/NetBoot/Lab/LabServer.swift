@@ -2,17 +2,38 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Everything `kiln serve --config` runs for one lab: TFTP and HTTP over the boot root and the lab's
 /// generated files, and proxyDHCP or a full DHCP server, with the lab file watched and reloaded.
 public final class LabServer: Sendable {
     public let files: LabBootFiles
-    public let tftp: TFTPServer?
-    public let http: HTTPBootServer?
-    public let dhcp: DHCPServer?
-    public let proxy: [ProxyDHCPServer]
+    private let listeners: Mutex<Listeners>
+    /// Where `run()` takes servers bound after it started (a lab file that moved them) and failures.
+    private let events: Mutex<AsyncStream<Event>.Continuation?>
+    private let root: BootRoot
+    private let generated: ChainedFiles
+    private let tftpConfiguration: TFTPServerConfiguration?
     private let logger: Logger
     private let pollInterval: Duration
+
+    /// The sockets serving now.
+    private struct Listeners: Sendable {
+        var tftp: TFTPServer?
+        var http: HTTPBootServer?
+        var dhcp: DHCPServer?
+        var proxy: [ProxyDHCPServer]
+    }
+
+    private enum Event: Sendable {
+        case start(@Sendable () async throws -> Void)
+        case failed(any Error)
+    }
+
+    public var tftp: TFTPServer? { listeners.withLock { $0.tftp } }
+    public var http: HTTPBootServer? { listeners.withLock { $0.http } }
+    public var dhcp: DHCPServer? { listeners.withLock { $0.dhcp } }
+    public var proxy: [ProxyDHCPServer] { listeners.withLock { $0.proxy } }
 
     /// Binds every socket the lab file asks for.
     /// - Parameters:
@@ -26,53 +47,68 @@ public final class LabServer: Sendable {
         pollInterval: Duration = .seconds(1)
     ) async throws {
         files = try LabBootFiles(config: config, services: services, logger: logger)
-        let generated = ChainedFiles(extraFiles + [files])
+        generated = ChainedFiles(extraFiles + [files])
+        self.root = root
+        self.tftpConfiguration = tftpConfiguration
         self.logger = logger
         self.pollInterval = pollInterval
-        if let address = config.tftp {
-            var configuration = tftpConfiguration ?? TFTPServerConfiguration(root: root)
-            configuration.root = root
-            configuration.generated = generated
-            tftp = try await Self.anyAddress(address) { host in
-                try await TFTPServer.bind(host: host, port: address.port, configuration: configuration, logger: logger)
-            }
-        } else {
-            tftp = nil
+        events = Mutex(nil)
+        let tftp = try await Self.bindTFTP(config, root: root, generated: generated, tftpConfiguration, logger: logger)
+        let http = try await Self.bindHTTP(config, root: root, generated: generated, logger: logger)
+        let (dhcp, proxy) = try await Self.bindDHCP(config, logger: logger)
+        listeners = Mutex(Listeners(tftp: tftp, http: http, dhcp: dhcp, proxy: proxy))
+    }
+
+    static func bindTFTP(
+        _ config: LabConfig, root: BootRoot, generated: ChainedFiles, _ tftpConfiguration: TFTPServerConfiguration?,
+        logger: Logger
+    ) async throws -> TFTPServer? {
+        guard let address = config.tftp else { return nil }
+        var configuration = tftpConfiguration ?? TFTPServerConfiguration(root: root)
+        configuration.root = root
+        configuration.generated = generated
+        return try await Self.anyAddress(address) { host in
+            try await TFTPServer.bind(host: host, port: address.port, configuration: configuration, logger: logger)
         }
-        if let address = config.http {
-            http = try await Self.anyAddress(address) { host in
-                try await HTTPBootServer.bind(
-                    host: host, port: address.port, root: root, generated: generated, logger: logger)
-            }
-        } else {
-            http = nil
+    }
+
+    static func bindHTTP(
+        _ config: LabConfig, root: BootRoot, generated: ChainedFiles, logger: Logger
+    ) async throws -> HTTPBootServer? {
+        guard let address = config.http else { return nil }
+        return try await Self.anyAddress(address) { host in
+            try await HTTPBootServer.bind(
+                host: host, port: address.port, root: root, generated: generated, logger: logger)
         }
+    }
+
+    static func bindDHCP(_ config: LabConfig, logger: Logger) async throws -> (DHCPServer?, [ProxyDHCPServer]) {
         switch config.dhcp.mode {
         case .off:
-            dhcp = nil
-            proxy = []
+            return (nil, [])
         case .proxy:
-            dhcp = nil
             let loaders = Self.loaders(config)
-            proxy = [
-                try await ProxyDHCPServer.bind(
-                    host: "0.0.0.0", port: 67, interface: config.interface, serverAddress: config.address,
-                    loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
-                try await ProxyDHCPServer.bind(
-                    host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
-                    loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
-            ]
+            return (
+                nil,
+                [
+                    try await ProxyDHCPServer.bind(
+                        host: "0.0.0.0", port: 67, interface: config.interface, serverAddress: config.address,
+                        loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
+                    try await ProxyDHCPServer.bind(
+                        host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
+                        loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
+                ]
+            )
         case .server:
             guard let settings = Self.dhcpSettings(config) else {
                 throw NetBootError(.configuration, "dhcp mode 'server' needs a range")
             }
-            dhcp = try await DHCPServer.bind(interface: config.interface, settings: settings, logger: logger)
+            let dhcp = try await DHCPServer.bind(interface: config.interface, settings: settings, logger: logger)
             // PXE firmware may still ask the boot server on 4011 (PXE 2.1 section 2.2.5).
-            proxy = [
-                try await ProxyDHCPServer.bind(
-                    host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
-                    loaders: settings.loaders, hostLoaders: settings.hostLoaders, logger: logger)
-            ]
+            let proxy = try await ProxyDHCPServer.bind(
+                host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
+                loaders: settings.loaders, hostLoaders: settings.hostLoaders, logger: logger)
+            return (dhcp, [proxy])
         }
     }
 
@@ -126,17 +162,55 @@ public final class LabServer: Sendable {
         return lines
     }
 
-    /// Serves until the calling task is cancelled or a server fails.
+    /// Serves until the calling task is cancelled or a server fails. A server that a lab file change
+    /// replaced ends on its own (after its transfers) and is not a failure.
     public func run() async throws {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        events.withLock { $0 = continuation }
+        defer { events.withLock { $0 = nil } }
+        let current = listeners.withLock { $0 }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            if let tftp { group.addTask { try await tftp.run() } }
-            if let http { group.addTask { try await http.run() } }
-            if let dhcp { group.addTask { try await dhcp.run() } }
-            for server in proxy { group.addTask { try await server.run() } }
-            group.addTask { try await self.watch() }
-            try await group.next()
+            if let tftp = current.tftp { group.addTask { await self.supervise(tftp, "TFTP", tftp.run) } }
+            if let http = current.http { group.addTask { await self.supervise(http, "HTTP", http.run) } }
+            if let dhcp = current.dhcp { group.addTask { await self.supervise(dhcp, "DHCP", dhcp.run) } }
+            for server in current.proxy { group.addTask { await self.supervise(server, "proxyDHCP", server.run) } }
+            group.addTask {
+                do {
+                    try await self.watch()
+                } catch {
+                    continuation.yield(.failed(error))
+                }
+            }
+            for await event in stream {
+                switch event {
+                case .start(let job):
+                    group.addTask { try await job() }
+                case .failed(let error):
+                    group.cancelAll()
+                    throw error
+                }
+            }
             group.cancelAll()
         }
+    }
+
+    /// Runs one server; its end is a failure unless a lab file change retired it.
+    private func supervise(
+        _ server: any AnyObject & Sendable, _ name: String, _ run: @Sendable () async throws -> Void
+    ) async {
+        var failure: (any Error)?
+        do {
+            try await run()
+        } catch {
+            failure = error
+        }
+        let serving = listeners.withLock { current in
+            [current.tftp as AnyObject?, current.http, current.dhcp].contains { $0 === server }
+                || current.proxy.contains { $0 === server }
+        }
+        guard serving, !Task.isCancelled else { return }
+        let error = failure ?? NetBootError(.io, "the \(name) server stopped")
+        _ = events.withLock { $0?.yield(.failed(error)) }
     }
 
     /// Polls the lab file and takes a changed one; a broken one is logged and the old one kept.
@@ -148,8 +222,74 @@ public final class LabServer: Sendable {
             let now = FileStamp(path)
             guard now != stamp else { continue }
             stamp = now
-            reload()
+            let old = files.config
+            if reload() { await rebind(from: old, to: files.config) }
         }
+    }
+
+    /// Moves the servers whose address, port, interface or DHCP mode changed: the new socket is bound
+    /// first, then the old one stops listening, and transfers under way on it finish. A socket that cannot
+    /// be bound is logged and the old one kept (DHCP: off until the file is fixed).
+    func rebind(from old: LabConfig, to config: LabConfig) async {
+        if config.tftp != old.tftp {
+            do {
+                let server = try await Self.bindTFTP(
+                    config, root: root, generated: generated, tftpConfiguration, logger: logger)
+                let previous = listeners.withLock { current in
+                    defer { current.tftp = server }
+                    return current.tftp
+                }
+                if let server { launch(server, "TFTP", server.run) }
+                previous?.stopListening()
+                logger.notice("lab: TFTP \(server.map { "now on \($0.boundAddress)" } ?? "off")")
+            } catch {
+                logger.error("lab: \(error); TFTP stays where it was")
+            }
+        }
+        if config.http != old.http {
+            do {
+                let server = try await Self.bindHTTP(config, root: root, generated: generated, logger: logger)
+                let previous = listeners.withLock { current in
+                    defer { current.http = server }
+                    return current.http
+                }
+                if let server { launch(server, "HTTP", server.run) }
+                previous?.stopListening()
+                logger.notice("lab: HTTP \(server.map { "now on \($0.boundAddress)" } ?? "off")")
+            } catch {
+                logger.error("lab: \(error); HTTP stays where it was")
+            }
+        }
+        if config.dhcp.mode != old.dhcp.mode || config.interface != old.interface || config.address != old.address {
+            // DHCP's ports stay the same (67, 4011): the old sockets go first. Leases are on disk already.
+            let previous = listeners.withLock { current in
+                defer {
+                    current.dhcp = nil
+                    current.proxy = []
+                }
+                return current
+            }
+            previous.dhcp?.stopListening()
+            for server in previous.proxy { server.stopListening() }
+            do {
+                let (dhcp, proxy) = try await Self.bindDHCP(config, logger: logger)
+                listeners.withLock { current in
+                    current.dhcp = dhcp
+                    current.proxy = proxy
+                }
+                if let dhcp { launch(dhcp, "DHCP", dhcp.run) }
+                for server in proxy { launch(server, "proxyDHCP", server.run) }
+                logger.notice("lab: DHCP now \(config.dhcp.mode.rawValue)")
+            } catch {
+                logger.error("lab: \(error); DHCP is off until the lab file is fixed")
+            }
+        }
+    }
+
+    private func launch(
+        _ server: any AnyObject & Sendable, _ name: String, _ run: @escaping @Sendable () async throws -> Void
+    ) {
+        _ = events.withLock { $0?.yield(.start({ await self.supervise(server, name, run) })) }
     }
 
     /// Reads the lab file again now.
@@ -172,11 +312,6 @@ public final class LabServer: Sendable {
         } catch {
             logger.error("lab: \(error); keeping the previous configuration")
             return false
-        }
-        if config.tftp != old.tftp || config.http != old.http || config.dhcp.mode != old.dhcp.mode
-            || config.interface != old.interface || config.address != old.address
-        {
-            logger.warning("lab: addresses, ports, interface or DHCP mode changed: restart kiln serve to apply them")
         }
         if let dhcp, let settings = Self.dhcpSettings(config) { dhcp.update(settings) }
         logger.notice("lab: reloaded \(config.path): \(config.hosts.count) hosts")

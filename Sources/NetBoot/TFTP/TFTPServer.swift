@@ -93,6 +93,10 @@ public final class TFTPServer: Sendable {
     /// The number of transfers in flight.
     public var activeTransfers: Int { slots.withLock { $0.total } }
 
+    /// Closes the listening socket: no new transfer starts, the ones under way go on on their own sockets,
+    /// and `run()` returns when they have ended (a lab file that moved TFTP elsewhere).
+    public func stopListening() { channel.channel.close(promise: nil) }
+
     /// Serves until the calling task is cancelled; closes the socket when it returns.
     public func run() async throws {
         try await channel.executeThenClose { inbound, _ in
@@ -259,6 +263,8 @@ public final class TFTPServer: Sendable {
         timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
         timing.patience = max(configuration.patience, timing.clientTimeout * 4)
         let settings = timing
+        let segments = TFTPSegmentation.segmentsPerWrite(
+            to: client, blockSize: prepared.parameters.blockSize, windowSize: prepared.parameters.windowSize)
         let eventLoop = group.next()
         let done = eventLoop.makePromise(of: TFTPTransferOutcome.self)
         let channel: any Channel
@@ -268,7 +274,7 @@ public final class TFTPServer: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let handler = TFTPTransferHandler(
                             client: client, source: prepared.source, parameters: prepared.parameters, timing: settings,
-                            done: done)
+                            segmentsPerWrite: segments, done: done)
                         try channel.pipeline.syncOperations.addHandler(handler)
                         return channel
                     }

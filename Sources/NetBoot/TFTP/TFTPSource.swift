@@ -29,6 +29,12 @@ final class TFTPSource: @unchecked Sendable {
         size = bytes.readableBytes
     }
 
+    /// Whether the bytes are in memory, where a block costs a copy and nothing more.
+    var isInMemory: Bool {
+        if case .memory = storage { return true }
+        return false
+    }
+
     deinit {
         if case .file(let descriptor) = storage { close(descriptor) }
     }
@@ -63,5 +69,41 @@ final class TFTPSource: @unchecked Sendable {
                 done += count
             }
         }
+    }
+}
+
+/// A file's bytes read ahead in chunks of several blocks, so that sending a block costs a copy rather than
+/// a system call. Owned by one transfer and used on its event loop only.
+struct TFTPReadAhead {
+    /// The bytes from `start` on; reused for every chunk (cleared, not reallocated).
+    private var chunk: ByteBuffer
+    private var start = 0
+    private let chunkLength: Int
+
+    /// Chunks of at least `minimumLength` bytes (a whole window), and at least 64 KiB in whole blocks.
+    init(blockSize: Int, minimumLength: Int, allocator: ByteBufferAllocator) {
+        let blocks = max(1, (64 * 1024) / blockSize)
+        chunkLength = max(minimumLength, blocks * blockSize)
+        chunk = allocator.buffer(capacity: 0)
+    }
+
+    /// Appends the bytes of `range` (within the source's size) to `buffer`.
+    /// - Throws: `NetBootError(.io)` when the source cannot be read.
+    mutating func read(_ range: Range<Int>, from source: TFTPSource, into buffer: inout ByteBuffer) throws {
+        guard !range.isEmpty else { return }
+        if source.isInMemory {
+            try source.read(offset: range.lowerBound, length: range.count, into: &buffer)
+            return
+        }
+        if range.lowerBound < start || range.upperBound > start + chunk.readableBytes {
+            start = range.lowerBound
+            chunk.clear()
+            let length = min(max(chunkLength, range.count), source.size - start)
+            try source.read(offset: start, length: length, into: &chunk)
+        }
+        guard let bytes = chunk.getSlice(at: chunk.readerIndex + range.lowerBound - start, length: range.count) else {
+            throw NetBootError(.io, "read-ahead buffer shorter than expected")
+        }
+        buffer.writeImmutableBuffer(bytes)
     }
 }

@@ -45,11 +45,14 @@ final class TFTPTransferHandler: ChannelInboundHandler {
 
     private let client: SocketAddress
     private let source: TFTPSource
+    private var readAhead: TFTPReadAhead
     private var window: TFTPSendWindow
     private let optionAcknowledgement: [TFTPOption]
     private var awaitingOptionAck: Bool
     private let done: EventLoopPromise<TFTPTransferOutcome>
     private let timing: TFTPRetransmission
+    /// DATA packets handed to the kernel in one write with UDP segmentation offload; 1 without it.
+    private let segmentsPerWrite: Int
 
     private var finished = false
     private var lastProgress = NIODeadline.now()
@@ -65,12 +68,16 @@ final class TFTPTransferHandler: ChannelInboundHandler {
 
     init(
         client: SocketAddress, source: TFTPSource, parameters: TFTPTransferParameters, timing: TFTPRetransmission,
-        done: EventLoopPromise<TFTPTransferOutcome>
+        segmentsPerWrite: Int = 1, done: EventLoopPromise<TFTPTransferOutcome>
     ) {
+        self.segmentsPerWrite = segmentsPerWrite
         self.client = client
         self.source = source
         self.window = TFTPSendWindow(
             size: source.size, blockSize: parameters.blockSize, windowSize: parameters.windowSize)
+        self.readAhead = TFTPReadAhead(
+            blockSize: parameters.blockSize, minimumLength: parameters.blockSize * parameters.windowSize,
+            allocator: ByteBufferAllocator())
         self.optionAcknowledgement = parameters.acknowledged
         self.awaitingOptionAck = !parameters.acknowledged.isEmpty
         self.timing = timing
@@ -107,7 +114,17 @@ final class TFTPTransferHandler: ChannelInboundHandler {
                 promise: nil)
             return
         }
-        switch try? TFTPPacket.decode(envelope.data) {
+        // The ACK, nearly every packet of a transfer, is read in place: opcode 4, then the block (big-endian).
+        let data = envelope.data
+        if data.readableBytes == 4,
+            data.getInteger(at: data.readerIndex, endianness: .big, as: UInt16.self)
+                == TFTPPacket.Opcode.acknowledgement.rawValue,
+            let block = data.getInteger(at: data.readerIndex + 2, endianness: .big, as: UInt16.self)
+        {
+            acknowledged(block, context: context)
+            return
+        }
+        switch try? TFTPPacket.decode(data) {
         case .acknowledgement(let block):
             acknowledged(block, context: context)
         case .error(let code, let message):
@@ -177,13 +194,29 @@ final class TFTPTransferHandler: ChannelInboundHandler {
 
     private func send(_ blocks: ClosedRange<Int>, context: ChannelHandlerContext, rearm: Bool = true) {
         do {
-            for block in blocks {
-                let range = window.byteRange(of: block, size: source.size)
-                var buffer = context.channel.allocator.buffer(capacity: 4 + range.count)
-                buffer.writeInteger(TFTPPacket.Opcode.data.rawValue, endianness: .big)
-                buffer.writeInteger(TFTPSendWindow.wireNumber(block), endianness: .big)
-                try source.read(offset: range.lowerBound, length: range.count, into: &buffer)
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: client, data: buffer)), promise: nil)
+            // With segmentation offload, several DATA packets (each header and block, all but the file's
+            // last one a full block) go down as one buffer that the kernel cuts into datagrams of
+            // `4 + blockSize` bytes: one trip through the network stack per batch instead of per block.
+            let batch = segmentsPerWrite > 1 ? segmentsPerWrite : 1
+            var first = blocks.lowerBound
+            while first <= blocks.upperBound {
+                let last = min(blocks.upperBound, first + batch - 1)
+                let start = window.byteRange(of: first, size: source.size).lowerBound
+                let end = window.byteRange(of: last, size: source.size).upperBound
+                var buffer = context.channel.allocator.buffer(capacity: 4 * (last - first + 1) + end - start)
+                for block in first...last {
+                    buffer.writeInteger(TFTPPacket.Opcode.data.rawValue, endianness: .big)
+                    buffer.writeInteger(TFTPSendWindow.wireNumber(block), endianness: .big)
+                    try readAhead.read(window.byteRange(of: block, size: source.size), from: source, into: &buffer)
+                }
+                let metadata =
+                    last > first
+                    ? AddressedEnvelope<ByteBuffer>.Metadata(
+                        ecnState: .transportNotCapable, packetInfo: nil, segmentSize: 4 + window.blockSize) : nil
+                context.write(
+                    wrapOutboundOut(AddressedEnvelope(remoteAddress: client, data: buffer, metadata: metadata)),
+                    promise: nil)
+                first = last + 1
             }
             context.flush()
         } catch {
