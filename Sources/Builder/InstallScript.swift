@@ -155,12 +155,20 @@ enum InstallScript {
         }
         # The initramfs follows from the packages (the base's key) and from what this description
         # changed that mkinitramfs reads: /etc (fstab less its UUIDs, which no hook copies; in a
-        # chroot the resume hook does not look for swap), and any file added or resized elsewhere.
+        # chroot the resume hook does not look for swap; the host's name and accounts), and any file
+        # added or resized elsewhere.
         # A build from a cached base whose finished tree gives the digest the cached initramfs was
         # made from copies that initramfs: update-initramfs would write the same bytes.
         initramfs_inputs() (
             cd "$T"
-            find ./etc -type f ! -path ./etc/fstab -exec sha256sum {} + | sort -k2
+            # The files that name the host and its accounts, which no initramfs hook of Debian's copies,
+            # count only if a hook or script here names them.
+            set -- ! -path ./etc/fstab
+            for name in hostname hosts passwd group shadow gshadow subuid subgid; do
+                grep -rqsF "/etc/$name" usr/share/initramfs-tools etc/initramfs-tools && continue
+                set -- "$@" ! -path "./etc/$name" ! -path "./etc/$name-"
+            done
+            find ./etc -type f "$@" -exec sha256sum {} + | sort -k2
             find ./etc -type l -exec stat -c '%N' {} + | sort
             sed 's/UUID=[0-9A-Fa-f-]*/UUID=/' etc/fstab
             find . \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
