@@ -1,29 +1,34 @@
 import Appliance
+import Foundation
 import DiskImage
 import KilnSupport
 
 /// One thing `kiln build --format` writes from the finished raw disk: a disk image in a format, or
-/// a package for a platform (OVA for vSphere, a GCE tarball, a Vagrant box).
+/// a package for a platform (OVA for vSphere, a GCE tarball, a Vagrant box, a libvirt domain).
 public enum BuildOutput: Sendable, Hashable {
     case disk(ImageFormat)
     /// An OVA in the platform's OVF flavour (vSphere unless built for VirtualBox).
     case ova(OVFDescriptor.Profile = .vsphere)
     case gce
     case vagrant
+    /// A libvirt domain (`virsh define NAME.libvirt.xml`) that boots the build's qcow2 in the same
+    /// directory, named by its absolute path; `kiln build` adds the qcow2 when it is not asked for.
+    case libvirt
 
-    /// `qcow2`, `raw`, `vmdk`, `vhd`, `vhdx`, `vdi`, `ova`, `gce`, `vagrant`.
+    /// `qcow2`, `raw`, `vmdk`, `vhd`, `vhdx`, `vdi`, `ova`, `gce`, `vagrant`, `libvirt`.
     public init?(name: String) {
         switch name {
         case "ova": self = .ova()
         case "gce": self = .gce
         case "vagrant": self = .vagrant
+        case "libvirt": self = .libvirt
         default:
             guard let format = ImageFormat(rawValue: name) else { return nil }
             self = .disk(format)
         }
     }
 
-    public static let names = ImageFormat.allCases.map(\.rawValue) + ["ova", "gce", "vagrant"]
+    public static let names = ImageFormat.allCases.map(\.rawValue) + ["ova", "gce", "vagrant", "libvirt"]
 
     /// The file name it gets in the output directory.
     func fileName(for appliance: String) -> String {
@@ -32,6 +37,7 @@ public enum BuildOutput: Sendable, Hashable {
         case .ova: return "\(appliance).ova"
         case .gce: return "\(appliance).gce.tar.gz"
         case .vagrant: return "\(appliance).box"
+        case .libvirt: return "\(appliance).libvirt.xml"
         }
     }
 
@@ -41,6 +47,7 @@ public enum BuildOutput: Sendable, Hashable {
         case .ova: return "ova"
         case .gce: return "gce"
         case .vagrant: return "vagrant"
+        case .libvirt: return "libvirt"
         }
     }
 
@@ -61,6 +68,11 @@ public enum BuildOutput: Sendable, Hashable {
                 try Exporter.gce(source, to: destination, progress: progress)
             case .vagrant:
                 try Exporter.vagrant(source, machine: Self.machine(appliance), to: destination, progress: progress)
+            case .libvirt:
+                let disk = URL(fileURLWithPath: "\(directory)/\(BuildOutput.disk(.qcow2).fileName(for: appliance.name))")
+                    .standardizedFileURL.path
+                let domain = LibvirtDomain(machine: Self.machine(appliance), diskPath: disk, diskFormat: .qcow2)
+                try AtomicOutput.write(domain.xml, to: destination)
             }
         } catch {
             throw BuilderError("cannot write \(destination): \(error)")

@@ -28,7 +28,8 @@ struct BuildCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            Comma-separated outputs: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, gce, vagrant (default: qcow2, or the \
+            Comma-separated outputs: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, gce, vagrant, libvirt (a domain \
+            XML booting the qcow2; default: qcow2, or the \
             platform's: ova for vmware and virtualbox, vhdx for hyperv, raw for ec2, gce for gce).
             """)
     var format: String?
@@ -130,6 +131,8 @@ struct BuildCommand: AsyncParsableCommand {
                     "unknown format '\(name)'; kiln build writes \(BuildOutput.names.joined(separator: ", "))")
             }
             let built = output.forPlatform(platform?.rawValue)
+            // The domain boots the qcow2 beside it.
+            if built == .libvirt && !formats.contains(.disk(.qcow2)) { formats.append(.disk(.qcow2)) }
             if !formats.contains(built) { formats.append(built) }
         }
         guard !formats.isEmpty else { throw ValidationError("--format names no format") }

@@ -42,6 +42,16 @@ struct BuildOutputTests {
         let (_, box) = try await Subprocess.output(["tar", "-tzf", try write(.vagrant)])
         #expect(Set(box.split(separator: "\n")) == ["metadata.json", "Vagrantfile", "box.img"])
 
+        // The domain names the qcow2 written above by its absolute path; libvirt's schema judges it.
+        let domain = try write(.libvirt)
+        #expect(domain.hasSuffix("/exports.libvirt.xml"))
+        #expect(try String(contentsOfFile: domain, encoding: .utf8).contains("<source file=\"\(qcow2)\"/>"))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/virt-xml-validate") {
+            let (valid, report) = try await Subprocess.output(["virt-xml-validate", domain, "domain"])
+            #expect(valid.succeeded, "\(report)")
+        }
+
+        #expect(BuildOutput(name: "libvirt") == .libvirt)
         #expect(BuildOutput(name: "vmdk") == .disk(.vmdk))
         #expect(BuildOutput(name: "iso") == nil)
     }
