@@ -143,16 +143,7 @@ struct BuildCommandTests {
     /// the copied initramfs finds the new root) and shows what the new post wrote.
     @Test func rebuildAfterAPostEditReusesTheConfiguredBase() async throws {
         let build = try await BuildFixture.shared.build()
-        let description = "\(build.directory)/post-edit.yaml"
-        try """
-            name: post-edit
-            appliances: [debian-minimal]
-            post:
-              base:
-                - "echo kiln-post-edit-marker >> /etc/issue"
-            """.write(toFile: description, atomically: true, encoding: .utf8)
-        try? FileManager.default.removeItem(atPath: "\(description).lock")
-        try FileManager.default.copyItem(atPath: "\(build.description).lock", toPath: "\(description).lock")
+        let description = try build.derived("post-edit", post: ["\"echo kiln-post-edit-marker >> /etc/issue\""])
         let output = "\(build.directory)/post-edit"
         let (code, _, err) = try BuildFixture.kiln([
             "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
@@ -170,17 +161,8 @@ struct BuildCommandTests {
 
     @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {
         let build = try await BuildFixture.shared.build()
-        // Same packages as the default appliance, so the same lockfile answers it.
-        let description = "\(build.directory)/failing-post.yaml"
-        try """
-            name: failing-post
-            appliances: [debian-minimal]
-            post:
-              base:
-                - echo kiln-post-marker-one
-                - "test -e /no/such/file-kiln"
-            """.write(toFile: description, atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: "\(build.description).lock", toPath: "\(description).lock")
+        let description = try build.derived(
+            "failing-post", post: ["echo kiln-post-marker-one", "\"test -e /no/such/file-kiln\""])
         let output = "\(build.directory)/failing"
         let (code, _, err) = try BuildFixture.kiln([
             "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg",
@@ -202,6 +184,18 @@ actor BuildFixture {
         var directory: String
         var description: String
         var output: String
+
+        /// Writes `NAME.yaml`, the default appliance with these `post` commands (YAML scalars), and
+        /// gives it the same lockfile (same packages); returns its path.
+        func derived(_ name: String, post: [String]) throws -> String {
+            let path = "\(directory)/\(name).yaml"
+            let commands = post.map { "        - \($0)\n" }.joined()
+            try "name: \(name)\nappliances: [debian-minimal]\npost:\n    base:\n\(commands)"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            try? FileManager.default.removeItem(atPath: "\(path).lock")
+            try FileManager.default.copyItem(atPath: "\(description).lock", toPath: "\(path).lock")
+            return path
+        }
     }
 
     private var built: Task<Built, Error>?
