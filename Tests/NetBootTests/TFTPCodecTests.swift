@@ -92,13 +92,16 @@ struct TFTPNegotiationTests {
             options([("windowsize", "65535")]), transferSize: 1, limits: TFTPLimits(maximumWindowSize: 32))
         #expect(limited.windowSize == 32)
         #expect(limited.acknowledged == options([("windowsize", "32")]))
-        // 16 blocks of 8192 would be 128 KiB in flight: the window is cut to 64 KiB, whatever the order.
+        // 32 blocks of 8192 would be 256 KiB in flight: the window is cut to 128 KiB, whatever the order.
         let fitted = try TFTPNegotiation.negotiate(
-            options([("windowsize", "16"), ("blksize", "8192")]), transferSize: 1)
-        #expect(fitted.windowSize == 8)
-        #expect(fitted.acknowledged == options([("windowsize", "8"), ("blksize", "8192")]))
+            options([("windowsize", "32"), ("blksize", "8192")]), transferSize: 1)
+        #expect(fitted.windowSize == 16)
+        #expect(fitted.acknowledged == options([("windowsize", "16"), ("blksize", "8192")]))
         #expect(
             try TFTPNegotiation.negotiate(options([("blksize", "65464"), ("windowsize", "4")]), transferSize: 1)
+                .windowSize == 2)
+        #expect(
+            try TFTPNegotiation.negotiate(options([("blksize", "65464"), ("windowsize", "1")]), transferSize: 1)
                 .windowSize == 1)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -253,7 +254,8 @@ public final class TFTPServer: Sendable {
         return Prepared(source: source, parameters: parameters)
     }
 
-    /// Runs one transfer on a new socket bound to the server's address and an ephemeral port.
+    /// Runs one transfer on a new socket bound to the server's address and an ephemeral port, on a thread
+    /// of its own (see `TFTPTransfer`); cancelling the task stops it.
     private func transfer(_ prepared: Prepared, to client: SocketAddress) async throws -> TFTPTransferOutcome {
         var local = localAddress
         local.port = 0
@@ -262,33 +264,17 @@ public final class TFTPServer: Sendable {
             prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
         timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
         timing.patience = max(configuration.patience, timing.clientTimeout * 4)
-        let settings = timing
         let segments = TFTPSegmentation.segmentsPerWrite(
             to: client, blockSize: prepared.parameters.blockSize, windowSize: prepared.parameters.windowSize)
-        let eventLoop = group.next()
-        let done = eventLoop.makePromise(of: TFTPTransferOutcome.self)
-        let channel: any Channel
-        do {
-            channel = try await DatagramBootstrap(group: eventLoop)
-                .bind(to: local) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = TFTPTransferHandler(
-                            client: client, source: prepared.source, parameters: prepared.parameters, timing: settings,
-                            segmentsPerWrite: segments, done: done)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                        return channel
-                    }
-                }
-        } catch {
-            done.fail(error)
-            throw NetBootError(.io, "cannot open a transfer socket on \(local)", underlying: error)
-        }
-        return try await withTaskCancellationHandler {
-            let outcome = try await done.futureResult.get()
-            try? await channel.close()
-            return outcome
+        let transfer = try TFTPTransfer(
+            client: client, local: local, source: prepared.source, parameters: prepared.parameters, timing: timing,
+            segmentsPerWrite: segments)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: transfer.run()) }.start()
+            }
         } onCancel: {
-            channel.close(promise: nil)
+            transfer.cancel()
         }
     }
 }
