@@ -27,6 +27,8 @@ fi
 
 W="$(mktemp -d -t kiln-tftp-bench.XXXXXX)"; chmod 755 "$W"; cd "$W"
 echo "work folder: $W" >&2
+# What the clients receive goes to memory (tmpfs), so that the disk's writeback does not set the pace.
+O="$(mktemp -d -p /dev/shm kiln-tftp-out.XXXXXX)"
 RES="$W/results.tsv"; : > "$RES"
 rec() { printf '%s\t%s\n' "$1" "${*:2}" >> "$RES"; }
 
@@ -55,7 +57,7 @@ rec cpu "$(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo 
 NS="kilnbench$$"
 ip netns add "$NS"
 # On exit: end what runs in our namespace (only what this script started there), then remove it.
-trap 'ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null; sleep 0.3; ip netns del "$NS" 2>/dev/null || true' EXIT
+trap 'ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null; sleep 0.3; ip netns del "$NS" 2>/dev/null || true; rm -rf "$O"' EXIT
 trap 'exit 130' INT TERM
 ip netns exec "$NS" ip link set lo up
 nx() { ip netns exec "$NS" "$@"; }
@@ -95,8 +97,8 @@ client() { # NAME FILE OUT
 }
 median() { sort -g | awk '{a[NR]=$1} END{ if(NR==0){print "NA"} else if(NR%2){print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2} }'; }
 
-SERVERS="kiln tftpd-hpa atftpd dnsmasq"
-CLIENTS="tftp-512 atftp-512 atftp-1468 atftp-8192 curl-512 curl-1468 curl-8192 atftp-512-w16 atftp-1468-w16 atftp-8192-w16"
+SERVERS="${SERVERS:-kiln tftpd-hpa atftpd dnsmasq}"
+CLIENTS="${CLIENTS:-tftp-512 atftp-512 atftp-1468 atftp-8192 curl-512 curl-1468 curl-8192 atftp-512-w16 atftp-1468-w16 atftp-8192-w16}"
 declare -A MBS CONC_WALL CONC_OK WALLS BAD
 # Rounds: every server runs every client once per round, so that load from elsewhere on the machine falls
 # on all servers alike; the median over the rounds is reported.
@@ -105,25 +107,25 @@ for round in $(seq "$RUNS"); do
     start_server "$s"
     for c in $CLIENTS; do
       [ -n "${BAD[$s,$c]:-}" ] && continue
-      rm -f out.bin; t0=$(date +%s.%N); bad=""
-      timeout 120 bash -c "$(declare -f client nx); NS=$NS; client $c big.bin $W/out.bin" > cl.log 2>&1 \
+      rm -f "$O/out.bin"; t0=$(date +%s.%N); bad=""
+      timeout 120 bash -c "$(declare -f client nx); NS=$NS; client $c big.bin $O/out.bin" > cl.log 2>&1 \
         || bad="rc=$? $(grep -v 'wrong block' cl.log | head -c 120 | tr '\n' ' ')"
       t1=$(date +%s.%N)
-      [ -z "$bad" ] && [ "$(sha256sum < out.bin 2>/dev/null)" != "$SUM" ] && bad="checksum mismatch"
+      [ -z "$bad" ] && [ "$(sha256sum < "$O/out.bin" 2>/dev/null)" != "$SUM" ] && bad="checksum mismatch"
       if [ -n "$bad" ]; then BAD[$s,$c]="$bad"; rec "tftp:$s:$c" "FAIL $bad"; continue; fi
       WALLS[$s,$c]="${WALLS[$s,$c]:-} $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')"
     done
     if [ "$round" = "$RUNS" ]; then
       # CONC separate client processes at once, in the last round
-      rm -rf par; mkdir par; pids=()
+      rm -rf "$O/par"; mkdir "$O/par"; pids=()
       t0=$(date +%s.%N)
       for i in $(seq "$CONC"); do
-        timeout 300 bash -c "$(declare -f client nx); NS=$NS; client curl-1468 conc.bin $W/par/$i" > /dev/null 2>&1 &
+        timeout 300 bash -c "$(declare -f client nx); NS=$NS; client curl-1468 conc.bin $O/par/$i" > /dev/null 2>&1 &
         pids+=($!)
       done
       wait "${pids[@]}" 2>/dev/null || true
       t1=$(date +%s.%N)
-      ok=0; for f in par/*; do cmp -s "$f" root/conc.bin && ok=$((ok + 1)); done
+      ok=0; for f in "$O"/par/*; do cmp -s "$f" root/conc.bin && ok=$((ok + 1)); done
       CONC_WALL[$s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
       CONC_OK[$s]=$ok
       rss=""
@@ -166,8 +168,7 @@ best_peer() { # CLIENT -> best MB/s among the peers
     printf '%-16s %9s %9s %9s %9s %12s\n' "$c" "${MBS[kiln,$c]}" "${MBS[tftpd-hpa,$c]}" "${MBS[atftpd,$c]}" \
       "${MBS[dnsmasq,$c]}" "$(ratio "${MBS[kiln,$c]}" "$(best_peer "$c")")"
   done
-  echo "(tftpd-hpa and dnsmasq ignore windowsize: their -w16 rows are windowsize 1; kiln grants at most"
-  echo " 64 KiB per window, so its 8192-w16 row runs with windowsize 8)"
+  echo "(tftpd-hpa and dnsmasq ignore windowsize: their -w16 rows are windowsize 1)"
   for b in 512 1468 8192; do
     echo "windowsize 16 vs the best peer at windowsize 1, blksize $b: kiln $(ratio "${MBS[kiln,atftp-$b-w16]}" "$(best_peer "atftp-$b")")x"
   done
