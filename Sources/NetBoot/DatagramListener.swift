@@ -16,14 +16,14 @@ import Synchronization
 final class DatagramListener: Sendable {
     typealias Envelope = AddressedEnvelope<ByteBuffer>
 
-    /// For reading; its outbound side stays unused (an outbound type of `Never` would half-close the
-    /// channel's output, which a datagram channel refuses).
-    let channel: NIOAsyncChannel<Envelope, Envelope>
+    /// For reading only. (No outbound side: a listener dropped without ever running, such as one bound
+    /// before a later socket of the lab failed, would otherwise trap in NIO for an unfinished writer.)
+    let channel: NIOAsyncChannel<Envelope, Never>
     let localAddress: SocketAddress
     /// The duplicate descriptor answers go through; -1 once closed.
     private let sender: Mutex<CInt>
 
-    private init(channel: NIOAsyncChannel<Envelope, Envelope>, localAddress: SocketAddress, sender: CInt) {
+    private init(channel: NIOAsyncChannel<Envelope, Never>, localAddress: SocketAddress, sender: CInt) {
         self.channel = channel
         self.localAddress = localAddress
         self.sender = Mutex(sender)
@@ -54,26 +54,26 @@ final class DatagramListener: Sendable {
         // the flag.
         let type = SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue
         let descriptor = socket(address.protocol.rawValue, Int32(type), 0)
-        guard descriptor >= 0 else { throw failure(IOError(errnoCode: errno, reason: "socket")) }
+        guard descriptor >= 0 else { throw failure(systemError("socket")) }
         var sender: CInt = -1
         do {
-            try setOption(descriptor, SO_REUSEADDR, 1)
-            if broadcast { try setOption(descriptor, SO_BROADCAST, 1) }
+            try setOption(descriptor, SO_REUSEADDR, "SO_REUSEADDR")
+            if broadcast { try setOption(descriptor, SO_BROADCAST, "SO_BROADCAST") }
             if let interface {
                 let result = interface.withCString {
                     setsockopt(descriptor, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
                 }
-                guard result == 0 else { throw IOError(errnoCode: errno, reason: "setsockopt(SO_BINDTODEVICE)") }
+                guard result == 0 else { throw systemError("setsockopt(SO_BINDTODEVICE)") }
             }
             let bound = address.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
-            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
+            guard bound == 0 else { throw systemError("bind") }
             sender = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
-            guard sender >= 0 else { throw IOError(errnoCode: errno, reason: "fcntl(F_DUPFD_CLOEXEC)") }
+            guard sender >= 0 else { throw systemError("fcntl(F_DUPFD_CLOEXEC)") }
         } catch {
             Glibc.close(descriptor)
-            throw failure(error as? IOError ?? IOError(errnoCode: EINVAL, reason: "\(error)"))
+            throw failure(error)
         }
-        let channel: NIOAsyncChannel<Envelope, Envelope>
+        let channel: NIOAsyncChannel<Envelope, Never>
         do {
             // NIO owns `descriptor` from here. The async channel is made in the initializer, before the socket
             // reads anything. (The async form of `withBoundSocket` fails in NIO 2.101 with "operation
@@ -82,14 +82,14 @@ final class DatagramListener: Sendable {
             let adopted = try await DatagramBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let wrapped = try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
+                        let wrapped = try NIOAsyncChannel<Envelope, Never>(wrappingChannelSynchronously: channel)
                         slot.channel.withLock { $0 = wrapped }
                     }
                 }
                 .withBoundSocket(descriptor).get()
             guard let wrapped = slot.channel.withLock({ $0 }) else {
                 adopted.close(promise: nil)
-                throw IOError(errnoCode: EINVAL, reason: "the datagram channel was not set up")
+                throw NetBootError(.io, "the datagram channel was not set up")
             }
             channel = wrapped
         } catch {
@@ -99,16 +99,22 @@ final class DatagramListener: Sendable {
         guard let local = channel.channel.localAddress else {
             Glibc.close(sender)
             channel.channel.close(promise: nil)
-            throw failure(IOError(errnoCode: EINVAL, reason: "getsockname"))
+            throw failure(NetBootError(.io, "the socket has no address"))
         }
         return DatagramListener(channel: channel, localAddress: local, sender: sender)
     }
 
-    private static func setOption(_ descriptor: CInt, _ name: CInt, _ value: CInt) throws {
-        var value = value
-        guard setsockopt(descriptor, SOL_SOCKET, name, &value, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
-            throw IOError(errnoCode: errno, reason: "setsockopt(\(name))")
+    /// Turns a boolean socket option on.
+    private static func setOption(_ descriptor: CInt, _ option: CInt, _ name: String) throws {
+        var on: CInt = 1
+        guard setsockopt(descriptor, SOL_SOCKET, option, &on, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
+            throw systemError("setsockopt(\(name))")
         }
+    }
+
+    /// The system call that failed and errno's text: `bind: Address already in use`.
+    private static func systemError(_ call: String, _ code: CInt = errno) -> NetBootError {
+        NetBootError(.io, "\(call): \(String(cString: strerror(code)))")
     }
 
     /// Sends one datagram without waiting (a full socket buffer is an error, not a wait).
@@ -126,9 +132,7 @@ final class DatagramListener: Sendable {
                 if errno != EINTR { return errno }
             }
         }
-        if let failure {
-            throw NetBootError(.io, "sendto: \(String(cString: strerror(failure)))")
-        }
+        if let failure { throw Self.systemError("sendto", failure) }
     }
 
     /// Stops listening: `channel`'s reads end. Idempotent.
@@ -144,5 +148,5 @@ final class DatagramListener: Sendable {
 
 /// Hands the async channel made in a channel initializer back to the caller.
 private final class ChannelSlot: Sendable {
-    let channel = Mutex<NIOAsyncChannel<DatagramListener.Envelope, DatagramListener.Envelope>?>(nil)
+    let channel = Mutex<NIOAsyncChannel<DatagramListener.Envelope, Never>?>(nil)
 }
