@@ -3,7 +3,8 @@ import KilnSupport
 import Testing
 
 /// TFTP answers that cannot leave kiln's network namespace (an nftables rule makes every send to the
-/// client fail with EPERM) end one request each, not the server.
+/// client fail with EPERM) cost the client its request, not the server: a refusal from the server's port
+/// is logged as not sent, and a transfer's packets are lost on their own socket.
 @Suite(
     "kiln serve over TFTP: answers that cannot be sent", .serialized,
     .enabled(
@@ -35,7 +36,6 @@ struct TFTPSendFailureTests {
                 #expect(
                     log.contains("error=sendto: Operation not permitted") && log.contains("tftp: reply not sent"),
                     "\(log.suffix(1500))")
-                #expect(log.contains("tftp: transfer failed"), "\(log.suffix(1500))")
                 #expect(kiln.isRunning, "kiln serve still runs: \(log.suffix(1500))")
 
                 try await network.server.allowOutput()
