@@ -86,7 +86,6 @@ let package = Package(
                 "Appliance",
                 "Autoinstall",
                 "Packages",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -56,8 +56,9 @@ final class DiagnosticLog {
     }
 }
 
-/// The closest candidate to `word` by edit distance, if it is close enough to be a likely typo.
-func closest(to word: String, in candidates: [String]) -> String? {
+/// The closest candidate to `word` by edit distance (ignoring case), if it is close enough to be a
+/// likely typo: for "did you mean" hints.
+public func closest(to word: String, in candidates: [String]) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let distance = editDistance(word.lowercased(), candidate.lowercased())

@@ -15,12 +15,13 @@ public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column)" }
 }
 
-/// One node of a composed YAML document, with the position where it starts.
+/// One node of a composed YAML document, with the position where it starts: what descriptions and
+/// NetBoot's lab files are read from, so that every diagnostic names `file:line:column`.
 ///
 /// Aliases are resolved while composing, so a node may appear in several places of the tree; the
 /// composer bounds the expanded size of the whole document (see `YAMLComposer.Limits`).
-struct YAMLNode {
-    enum Kind {
+public struct YAMLNode: Sendable {
+    public enum Kind: Sendable {
         /// The text of a scalar, and whether it was written plain (unquoted: it may be a number,
         /// a boolean or null in YAML 1.1).
         case scalar(String, plain: Bool)
@@ -29,25 +30,27 @@ struct YAMLNode {
         case mapping([(key: YAMLNode, value: YAMLNode)])
     }
 
-    var kind: Kind
-    var mark: SourceMark
+    public var kind: Kind
+    public var mark: SourceMark
     /// Nodes in this subtree, counting each alias expansion in full.
     var expandedSize: Int
 
-    var scalarText: String? {
+    /// The text of a scalar; nil for a list or a map.
+    public var scalarText: String? {
         if case .scalar(let text, _) = kind { return text }
         return nil
     }
 
     /// True for a plain `~`, `null`, `Null`, `NULL` or empty scalar.
-    var isNull: Bool {
+    public var isNull: Bool {
         if case .scalar(let text, let plain) = kind, plain {
             return text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
         }
         return false
     }
 
-    var kindName: String {
+    /// "a scalar", "null", "a list" or "a map", for messages.
+    public var kindName: String {
         switch kind {
         case .scalar: return isNull ? "null" : "a scalar"
         case .sequence: return "a list"
@@ -59,29 +62,36 @@ struct YAMLNode {
 /// Composes YAML text into `YAMLNode`s from libyaml's event stream, so that alias expansion,
 /// nesting depth and key types are checked while the tree is built: a "billion laughs" document
 /// fails after `Limits.maxNodes` nodes instead of expanding.
-struct YAMLComposer {
-    struct Limits {
+public struct YAMLComposer: Sendable {
+    public struct Limits: Sendable {
         /// Nodes in the expanded document (aliases count as their full subtree).
-        var maxNodes = 100_000
+        public var maxNodes = 100_000
         /// Collections nested in one another.
-        var maxDepth = 64
+        public var maxDepth = 64
+
+        public init() {}
     }
 
-    struct Failure: Error {
-        var mark: SourceMark
-        var message: String
+    /// Malformed YAML, or a document beyond the limits, at a position.
+    public struct Failure: Error, Sendable {
+        public var mark: SourceMark
+        /// Lowercase, no period.
+        public var message: String
     }
 
     let file: String
     let limits: Limits
 
-    init(file: String, limits: Limits = Limits()) {
+    /// - Parameter file: how marks name the file.
+    public init(file: String, limits: Limits = Limits()) {
         self.file = file
         self.limits = limits
     }
 
     /// The first document of `text`, or nil when the text holds no document.
-    func compose(_ text: String) throws(Failure) -> YAMLNode? {
+    /// - Throws: `Failure` for malformed YAML, a second document, an unknown alias, a key that is not
+    ///   text, a duplicate key, or a document beyond `limits`.
+    public func compose(_ text: String) throws(Failure) -> YAMLNode? {
         let bytes = Array(text.utf8)
         let session = ParserSession(bytes: bytes)
         var state = State()
@@ -95,7 +105,7 @@ struct YAMLComposer {
         guard end.type == YAML_DOCUMENT_END_EVENT else { throw failure(end, "expected the end of the document") }
         let after = try next(session)
         if after.type == YAML_DOCUMENT_START_EVENT {
-            throw failure(after, "a description holds one YAML document; found a second one")
+            throw failure(after, "a file holds one YAML document; found a second one")
         }
         return root
     }

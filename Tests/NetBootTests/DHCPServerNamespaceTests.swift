@@ -27,25 +27,8 @@ struct DHCPServerNamespaceTests {
 
         """
 
-    func lab(_ folder: TemporaryFolder) throws -> String {
-        let text = """
-            address: 192.0.2.1
-            interface: veth-kiln
-            tftp: ":69"
-            http: ":8080"
-            dhcp:
-              mode: server
-              range: 192.0.2.100-192.0.2.110
-              router: 192.0.2.1
-              dns: [192.0.2.1]
-              lease_time: 600
-            hosts:
-              - mac: "52:54:00:12:34:56"
-                name: lab-07
-                description: debian.yaml
-                address: 192.0.2.17
-
-            """
+    func lab(_ folder: TemporaryFolder, mode: String = "server") throws -> String {
+        let text = LabFixtures.namespaceLab(interface: "veth-kiln", http: ":8080", mode: mode)
         try FileManager.default.createDirectory(atPath: folder.path + "/root", withIntermediateDirectories: true)
         try Self.script.write(toFile: folder.path + "/event.sh", atomically: true, encoding: .utf8)
         chmod(folder.path + "/event.sh", 0o755)
@@ -56,22 +39,33 @@ struct DHCPServerNamespaceTests {
     func lease(
         _ network: LabNetwork, mac: String, folder: TemporaryFolder, extra: [String] = []
     ) async throws -> [String: String] {
+        let (succeeded, fields, output) = try await attempt(network, mac: mac, folder: folder, extra: extra)
+        #expect(succeeded, "udhcpc as \(mac): \(output)")
+        return fields
+    }
+
+    /// Runs udhcpc once as `mac` with `tries` DISCOVERs a second apart; returns whether it got a lease, the
+    /// fields of its `bound` line and its output.
+    func attempt(
+        _ network: LabNetwork, mac: String, folder: TemporaryFolder, extra: [String] = [], tries: Int = 5
+    ) async throws -> (succeeded: Bool, fields: [String: String], output: String) {
         try await network.setClientMAC(mac)
         let argv = network.client.exec(
             [
-                "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1", "-i", "veth-host", "-s",
+                "udhcpc", "-f", "-q", "-n", "-t", "\(tries)", "-T", "1", "-A", "1", "-i", "veth-host", "-s",
                 folder.path + "/event.sh",
             ]
                 + extra)
         let (status, output) = try await runTool(argv, timeout: 30)
-        #expect(status.succeeded, "udhcpc as \(mac): \(output)")
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("bound ") }) else { return [:] }
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("bound ") }) else {
+            return (status.succeeded, [:], output)
+        }
         var fields: [String: String] = [:]
         for word in line.split(separator: " ").dropFirst() {
             let pair = word.split(separator: "=", maxSplits: 1)
             fields[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
         }
-        return fields
+        return (status.succeeded, fields, output)
     }
 
     /// Runs udhcpc as `mac` until it binds, then has it release its lease (SIGUSR2) and stops it.
@@ -160,5 +154,111 @@ struct DHCPServerNamespaceTests {
             throw error
         }
         await kiln.stop()
+    }
+
+    /// Waits up to 10 s for kiln's log to hold `text` `count` times.
+    func waitForLog(_ kiln: LabKiln, _ text: String, count: Int = 1) async throws -> Bool {
+        for _ in 0..<100 {
+            if kiln.logText.components(separatedBy: text).count > count { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// Runs `body` with a lab network and kiln serving `config` in it; both end afterwards.
+    func withLab(
+        _ config: String, folder: TemporaryFolder, _ body: (LabNetwork, LabKiln) async throws -> Void
+    ) async throws {
+        let network = try await LabNetwork()
+        do {
+            let kiln = try await LabKiln(
+                config: config, extra: ["--tftp-root", folder.path + "/root"], namespace: network.server,
+                logDir: folder.path)
+            do {
+                try await body(network, kiln)
+            } catch {
+                await kiln.stop()
+                throw error
+            }
+            await kiln.stop()
+        } catch {
+            await network.delete()
+            throw error
+        }
+        await network.delete()
+    }
+
+    /// A firewall rule that drops kiln's DHCP replies makes each send fail (EPERM): kiln logs it and goes
+    /// on, and once the rule is gone the next client gets its lease from the same process.
+    @Test(.enabled(if: Tools.has("nft"), "needs nftables"))
+    func repliesThatCannotBeSentAreLoggedAndTheServerGoesOn() async throws {
+        let folder = try TemporaryFolder()
+        try await withLab(try lab(folder), folder: folder) { network, kiln in
+            try await network.server.dropOutput(["udp", "sport", "67"])
+            let blocked = try await attempt(network, mac: "52:54:00:00:00:01", folder: folder, tries: 2)
+            #expect(!blocked.succeeded, "\(blocked.output)")
+            let log = kiln.logText
+            #expect(
+                log.contains("dhcp: reply to 52:54:00:00:00:01 at ")
+                    && log.contains("not sent: sendto: Operation not permitted"), "\(log.suffix(1500))")
+            #expect(kiln.process.poll() == nil, "kiln serve still runs: \(log.suffix(1500))")
+
+            try await network.server.allowOutput()
+            let next = try await lease(network, mac: "52:54:00:00:00:02", folder: folder)
+            #expect(next["ip"] == "192.0.2.100")
+            #expect(kiln.logText.contains("dhcp: lease 192.0.2.100 to 52:54:00:00:00:02"))
+        }
+    }
+
+    /// `dhcp.mode` and `interface` changed in the lab file while kiln serves: off gives no answer, server
+    /// leases, proxy answers PXE clients without leasing, off again is silent. An interface that is not
+    /// there yet leaves DHCP off, and the next change of the file, once it is there, binds it.
+    @Test func modeAndInterfaceChangesTakeEffectWithoutARestart() async throws {
+        let folder = try TemporaryFolder()
+        let config = try lab(folder, mode: "off")
+        func change(mode: String, interface: String = "veth-kiln") throws {
+            let text = LabFixtures.namespaceLab(interface: interface, http: ":8080", mode: mode)
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        let pxe = ["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"]
+        try await withLab(config, folder: folder) { network, kiln in
+            let off = try await attempt(network, mac: "52:54:00:00:00:01", folder: folder, tries: 2)
+            #expect(!off.succeeded, "\(off.output)")
+            #expect(!kiln.logText.contains("dhcp: offer"))
+
+            try change(mode: "server")
+            #expect(try await waitForLog(kiln, "lab: DHCP now server"), "\(kiln.logText.suffix(1500))")
+            let leased = try await lease(network, mac: "52:54:00:00:00:01", folder: folder)
+            #expect(leased["ip"] == "192.0.2.100")
+
+            // An interface that does not exist yet: DHCP is off. Once it is there, the next change binds it.
+            try change(mode: "server", interface: "veth-late")
+            #expect(
+                try await waitForLog(kiln, "DHCP is off until the lab file changes"), "\(kiln.logText.suffix(1500))")
+            for argv in [
+                ["ip", "link", "set", "veth-kiln", "down"], ["ip", "link", "set", "veth-kiln", "name", "veth-late"],
+                ["ip", "link", "set", "veth-late", "up"],
+            ] {
+                try await Subprocess(network.server.exec(argv)).run()
+            }
+            try change(mode: "server", interface: "veth-late")
+            #expect(try await waitForLog(kiln, "lab: DHCP now server", count: 2), "\(kiln.logText.suffix(1500))")
+            let late = try await lease(network, mac: "52:54:00:00:00:02", folder: folder)
+            #expect(late["ip"] == "192.0.2.101")
+
+            try change(mode: "proxy", interface: "veth-late")
+            #expect(try await waitForLog(kiln, "lab: DHCP now proxy"), "\(kiln.logText.suffix(1500))")
+            let proxied = try await attempt(network, mac: "52:54:00:00:00:03", folder: folder, extra: pxe, tries: 2)
+            #expect(proxied.fields["ip"] == nil || proxied.fields["ip"] == "0.0.0.0", "\(proxied.output)")
+            #expect(kiln.logText.contains("mac=52:54:00:00:00:03"), "\(kiln.logText.suffix(1500))")
+            #expect(!kiln.logText.contains("to 52:54:00:00:00:03 for"))
+
+            try change(mode: "off", interface: "veth-late")
+            #expect(try await waitForLog(kiln, "lab: DHCP now off"), "\(kiln.logText.suffix(1500))")
+            let answers = kiln.logText.components(separatedBy: "dhcp: ").count
+            let silent = try await attempt(network, mac: "52:54:00:00:00:04", folder: folder, extra: pxe, tries: 2)
+            #expect(!silent.succeeded, "\(silent.output)")
+            #expect(kiln.logText.components(separatedBy: "dhcp: ").count == answers, "\(kiln.logText.suffix(1500))")
+        }
     }
 }

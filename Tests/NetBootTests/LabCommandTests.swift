@@ -18,6 +18,20 @@ struct LabCommandTests {
         #expect(!output.contains("kiln: serving"))
     }
 
+    /// A socket that cannot be bound after another one was (HTTP on an address this machine does not have,
+    /// TFTP already listening) is an error that names it, not a crash.
+    @Test func aSocketThatCannotBeBoundAfterAnotherIsAnErrorNotACrash() async throws {
+        let folder = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder.path + "/root", withIntermediateDirectories: true)
+        let config = try LabFixtures.write(
+            "address: 192.0.2.1\ntftp: \"127.0.0.1:0\"\nhttp: \"203.0.113.9:8080\"\ndhcp: {mode: off}\n",
+            into: folder.path)
+        let (status, output) = try await runTool(
+            [Tools.kiln, "serve", "--config", config, "--tftp-root", folder.path + "/root"], timeout: 30)
+        #expect(status == .exited(1), "\(output)")
+        #expect(output.contains("kiln: error: cannot listen for HTTP on 203.0.113.9:8080"), "\(output)")
+    }
+
     @Test func optionsThatNeedALabFileAreUsageErrors() async throws {
         let folder = try TemporaryFolder()
         let (status, output) = try await runTool([Tools.kiln, "serve", "--tftp-root", folder.path, "--offline"])

@@ -48,31 +48,18 @@ struct NetworkInstallBootTests {
             "kiln-netinstall-test"
         ).path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let lab = """
-            address: 192.0.2.1
-            interface: br-lab
-            tftp: ":69"
-            http: ":80"
-            dhcp:
-              mode: server
-              range: 192.0.2.100-192.0.2.110
-              router: 192.0.2.1
-              dns: [192.0.2.1]
-              lease_time: 600
-            hosts:
-              - mac: "52:54:00:12:34:56"
-                name: lab-07
-                description: debian.yaml
-                address: 192.0.2.17
-              - mac: "52:54:00:12:34:57"
-                name: lab-08
-                description: debian.yaml
-              - mac: "52:54:00:12:34:58"
-                name: lab-09
-                description: debian.yaml
-                boot_loaders: {ipxe: loader}
+        let lab = LabFixtures.namespaceLab(
+            interface: "br-lab", http: ":80",
+            moreHosts: """
+                  - mac: "52:54:00:12:34:57"
+                    name: lab-08
+                    description: debian.yaml
+                  - mac: "52:54:00:12:34:58"
+                    name: lab-09
+                    description: debian.yaml
+                    boot_loaders: {ipxe: loader}
 
-            """
+                """)
         let path = try LabFixtures.write(lab, into: folder)
         let (status, output) = try await runTool([Tools.kiln, "serve", "--config", path, "--prepare"], timeout: 900)
         guard status.succeeded else {

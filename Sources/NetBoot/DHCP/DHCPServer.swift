@@ -47,8 +47,6 @@ public struct DHCPServerSettings: Sendable, Equatable {
 /// DECLINE and INFORM; fixed addresses for known hosts; the network-boot file for PXE firmware (option
 /// 93) and iPXE (user class); leases written to disk atomically after each change and read back at start.
 public final class DHCPServer: Sendable {
-    private typealias Envelope = AddressedEnvelope<ByteBuffer>
-
     private struct State: Sendable {
         var settings: DHCPServerSettings
         var leases: DHCPLeases
@@ -56,24 +54,22 @@ public final class DHCPServer: Sendable {
 
     private let state: Mutex<State>
     private let logger: Logger
-    private let channel: NIOAsyncChannel<Envelope, Envelope>?
+    private let socket: DatagramListener?
     public let localAddress: SocketAddress?
 
     /// A server without a socket, for `reply(to:now:)`.
     /// - Throws: `NetBootError` when the lease file exists and cannot be read.
     public convenience init(settings: DHCPServerSettings, logger: Logger) throws {
-        try self.init(settings: settings, logger: logger, channel: nil)
+        try self.init(settings: settings, logger: logger, socket: nil)
     }
 
-    private init(
-        settings: DHCPServerSettings, logger: Logger, channel: NIOAsyncChannel<Envelope, Envelope>?
-    ) throws {
+    private init(settings: DHCPServerSettings, logger: Logger, socket: DatagramListener?) throws {
         var leases = DHCPLeases(pool: settings.pool, fixed: settings.fixed)
         try leases.load(from: settings.leaseFile)
         state = Mutex(State(settings: settings, leases: leases))
         self.logger = logger
-        self.channel = channel
-        localAddress = channel?.channel.localAddress
+        self.socket = socket
+        localAddress = socket?.localAddress
     }
 
     /// Binds `host:port` (normally `0.0.0.0:67`) with broadcast allowed, on `interface` alone when one is
@@ -83,8 +79,14 @@ public final class DHCPServer: Sendable {
         host: String = "0.0.0.0", port: Int = 67, interface: String?, settings: DHCPServerSettings, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> DHCPServer {
-        let channel = try await DHCPSocket.bind(host: host, port: port, interface: interface, group: group)
-        return try DHCPServer(settings: settings, logger: logger, channel: channel)
+        let socket = try await DatagramListener.bind(
+            "DHCP", host: host, port: port, broadcast: true, interface: interface, group: group)
+        do {
+            return try DHCPServer(settings: settings, logger: logger, socket: socket)
+        } catch {
+            socket.close()
+            throw error
+        }
     }
 
     /// Takes new settings (a lab file reload), keeping every lease.
@@ -99,12 +101,14 @@ public final class DHCPServer: Sendable {
     public var leases: DHCPLeases { state.withLock { $0.leases } }
 
     /// Closes the socket; `run()` returns. Every lease is in the lease file already.
-    public func stopListening() { channel?.channel.close(promise: nil) }
+    public func stopListening() { socket?.close() }
 
-    /// Serves until the calling task is cancelled.
+    /// Serves until the calling task is cancelled. A reply that cannot be sent (a firewall rule, a network
+    /// gone down) is logged and the server goes on: the client asks again.
     public func run() async throws {
-        guard let channel else { throw NetBootError(.configuration, "DHCP server has no socket") }
-        try await channel.executeThenClose { inbound, outbound in
+        guard let socket else { throw NetBootError(.configuration, "DHCP server has no socket") }
+        defer { socket.close() }
+        try await socket.channel.executeThenClose { inbound, _ in
             for try await envelope in inbound {
                 let request: DHCPMessage
                 do {
@@ -117,7 +121,12 @@ public final class DHCPServer: Sendable {
                     let reply = reply(to: request, now: Int64(Date().timeIntervalSince1970)),
                     let destination = try? Self.destination(for: reply, request: request)
                 else { continue }
-                try await outbound.write(Envelope(remoteAddress: destination, data: reply.encoded()))
+                do {
+                    try socket.send(reply.encoded(), to: destination)
+                } catch {
+                    let mac = request.macAddress.map { "\($0)" } ?? "?"
+                    logger.warning("dhcp: reply to \(mac) at \(destination) not sent: \(error)")
+                }
             }
         }
     }

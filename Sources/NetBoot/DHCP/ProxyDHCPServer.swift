@@ -6,25 +6,23 @@ import NIOPosix
 /// PXE clients send their boot-server REQUEST (PXE 2.1 section 2.2.4). Answers only network-boot requests
 /// (`ProxyDHCP.reply`), never gives an address.
 public final class ProxyDHCPServer: Sendable {
-    private typealias Envelope = AddressedEnvelope<ByteBuffer>
-
     public let localAddress: SocketAddress
-    private let channel: NIOAsyncChannel<Envelope, Envelope>
+    private let socket: DatagramListener
 
     /// Closes the socket; `run()` returns.
-    public func stopListening() { channel.channel.close(promise: nil) }
+    public func stopListening() { socket.close() }
     private let serverAddress: IPv4Address
     private let loaders: BootLoaders
     private let hostLoaders: [MACAddress: BootLoaders]
     private let logger: Logger
 
     private init(
-        channel: NIOAsyncChannel<Envelope, Envelope>, localAddress: SocketAddress, serverAddress: IPv4Address,
-        loaders: BootLoaders, hostLoaders: [MACAddress: BootLoaders], logger: Logger
+        socket: DatagramListener, serverAddress: IPv4Address, loaders: BootLoaders,
+        hostLoaders: [MACAddress: BootLoaders], logger: Logger
     ) {
         self.hostLoaders = hostLoaders
-        self.channel = channel
-        self.localAddress = localAddress
+        self.socket = socket
+        self.localAddress = socket.localAddress
         self.serverAddress = serverAddress
         self.loaders = loaders
         self.logger = logger
@@ -39,18 +37,17 @@ public final class ProxyDHCPServer: Sendable {
         hostLoaders: [MACAddress: BootLoaders] = [:], logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ProxyDHCPServer {
-        let channel = try await DHCPSocket.bind(host: host, port: port, interface: interface, group: group)
-        guard let address = channel.channel.localAddress else {
-            throw NetBootError(.io, "DHCP socket on \(HostPort.format(host, port)) has no address")
-        }
+        let socket = try await DatagramListener.bind(
+            "DHCP", host: host, port: port, broadcast: true, interface: interface, group: group)
         return ProxyDHCPServer(
-            channel: channel, localAddress: address, serverAddress: serverAddress, loaders: loaders,
-            hostLoaders: hostLoaders, logger: logger)
+            socket: socket, serverAddress: serverAddress, loaders: loaders, hostLoaders: hostLoaders, logger: logger)
     }
 
-    /// Serves until the calling task is cancelled.
+    /// Serves until the calling task is cancelled. A reply that cannot be sent is logged and the server
+    /// goes on.
     public func run() async throws {
-        try await channel.executeThenClose { inbound, outbound in
+        defer { socket.close() }
+        try await socket.channel.executeThenClose { inbound, _ in
             for try await envelope in inbound {
                 guard let request = try? DHCPMessage.decode(envelope.data),
                     let reply = ProxyDHCP.reply(
@@ -69,7 +66,11 @@ public final class ProxyDHCPServer: Sendable {
                         "mac": "\(request.macAddress.map { "\($0)" } ?? "?")", "file": "\(reply.bootFile)",
                         "to": "\(destination)",
                     ])
-                try await outbound.write(Envelope(remoteAddress: destination, data: reply.encoded()))
+                do {
+                    try socket.send(reply.encoded(), to: destination)
+                } catch {
+                    logger.warning("dhcp: proxy reply to \(destination) not sent: \(error)")
+                }
             }
         }
     }

@@ -1,6 +1,5 @@
 import Appliance
 import Foundation
-import Yams
 
 extension LabConfig {
     /// The largest lab file kiln reads.
@@ -28,11 +27,12 @@ extension LabConfig {
     /// - Throws: `NetBootError(.configuration)` with `FILE:LINE:COL: error: ...` lines.
     public static func parse(_ text: String, path: String, absolutePath: String? = nil) throws -> LabConfig {
         var reader = LabFileReader(file: path, absolutePath: absolutePath ?? path)
-        let root: Node?
+        // Appliance's composer, as for descriptions: positions, alias limits, duplicate keys.
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw NetBootError(.configuration, reader.syntaxMessage(error))
+            root = try YAMLComposer(file: path).compose(text)
+        } catch {
+            throw NetBootError(.configuration, "\(error.mark): error: \(error.message)")
         }
         guard let root else {
             throw NetBootError(.configuration, "\(path):1:1: error: the lab file is empty")
@@ -62,43 +62,23 @@ struct LabFileReader {
     static let hostKeys = ["mac", "name", "description", "address", "kernel_args", "installer", "boot_loaders"]
     static let installerKeys = ["kernel", "initrd"]
 
-    func mark(_ node: Node) -> SourceMark {
-        SourceMark(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    mutating func fail(_ node: YAMLNode, _ message: String) {
+        errors.append("\(node.mark): error: \(message)")
     }
 
-    mutating func fail(_ node: Node, _ message: String) {
-        errors.append("\(mark(node)): error: \(message)")
-    }
-
-    func syntaxMessage(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-            .composer(_, let problem, let mark, _):
-            return "\(file):\(mark.line):\(mark.column): error: \(problem)"
-        default:
-            return "\(file):1:1: error: \(error)"
-        }
-    }
-
-    /// The mapping's pairs by key, after reporting keys that are unknown or repeated.
-    mutating func fields(_ node: Node, allowed: [String], what: String) -> [String: Node]? {
-        guard let mapping = node.mapping else {
+    /// The mapping's pairs by key, after reporting unknown keys. (The composer refuses repeated keys and
+    /// keys that are not text.)
+    mutating func fields(_ node: YAMLNode, allowed: [String], what: String) -> [String: YAMLNode]? {
+        guard case .mapping(let pairs) = node.kind else {
             fail(node, "\(what) must be a map")
             return nil
         }
-        var result: [String: Node] = [:]
-        for (key, value) in mapping {
-            guard let name = key.scalar?.string else {
-                fail(key, "keys must be text")
-                continue
-            }
+        var result: [String: YAMLNode] = [:]
+        for (key, value) in pairs {
+            let name = key.scalarText ?? ""
             guard allowed.contains(name) else {
-                let hint = LabFileReader.closest(name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                let hint = closest(to: name, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
                 fail(key, "unknown key '\(name)' in \(what)\(hint)")
-                continue
-            }
-            if result[name] != nil {
-                fail(key, "'\(name)' appears twice in \(what)")
                 continue
             }
             result[name] = value
@@ -106,15 +86,15 @@ struct LabFileReader {
         return result
     }
 
-    mutating func string(_ node: Node, _ what: String) -> String? {
-        guard let text = node.scalar?.string, !text.isEmpty else {
+    mutating func string(_ node: YAMLNode, _ what: String) -> String? {
+        guard let text = node.scalarText, !text.isEmpty else {
             fail(node, "\(what) must be text")
             return nil
         }
         return text
     }
 
-    mutating func ipv4(_ node: Node, _ what: String) -> IPv4Address? {
+    mutating func ipv4(_ node: YAMLNode, _ what: String) -> IPv4Address? {
         guard let text = string(node, what) else { return nil }
         guard let address = IPv4Address(text) else {
             fail(node, "\(what) '\(text)' is not an IPv4 address")
@@ -123,12 +103,12 @@ struct LabFileReader {
         return address
     }
 
-    mutating func path(_ node: Node, _ what: String) -> String? {
+    mutating func path(_ node: YAMLNode, _ what: String) -> String? {
         guard let text = string(node, what) else { return nil }
         return text.hasPrefix("/") ? text : folder + "/" + text
     }
 
-    mutating func listen(_ node: Node, _ what: String, defaultPort: Int) -> HostPort?? {
+    mutating func listen(_ node: YAMLNode, _ what: String, defaultPort: Int) -> HostPort?? {
         guard let text = string(node, what) else { return nil }
         if text == "off" { return .some(nil) }
         do {
@@ -141,7 +121,7 @@ struct LabFileReader {
         return nil
     }
 
-    mutating func config(_ root: Node) -> LabConfig? {
+    mutating func config(_ root: YAMLNode) -> LabConfig? {
         guard let top = fields(root, allowed: Self.topKeys, what: "the lab file") else { return nil }
         var address: IPv4Address?
         if let node = top["address"] {
@@ -164,9 +144,9 @@ struct LabFileReader {
         if let node = top["dhcp"] { dhcp = dhcpSettings(node, default: dhcp) ?? dhcp }
         var hosts: [LabConfig.Host] = []
         if let node = top["hosts"] {
-            if let list = node.sequence {
-                for item in list { if let host = host(item, loaders: loaders) { hosts.append(host) } }
-            } else if !(node.scalar?.string.isEmpty ?? false) {
+            if case .sequence(let items) = node.kind {
+                for item in items { if let host = host(item, loaders: loaders) { hosts.append(host) } }
+            } else if !node.isNull {
                 fail(node, "hosts must be a list")
             }
         }
@@ -180,7 +160,7 @@ struct LabFileReader {
             loaders: loaders, stateDirectory: state, hosts: hosts)
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T?
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: String) -> T?
     where T.RawValue == String {
         guard let text = string(node, what) else { return nil }
         guard let value = T(rawValue: text) else {
@@ -192,7 +172,7 @@ struct LabFileReader {
     }
 
     /// A `boot_loaders` map; keys it does not name keep `defaults`.
-    mutating func loaderChoice(_ node: Node, defaults: LabConfig.Loaders) -> LabConfig.Loaders {
+    mutating func loaderChoice(_ node: YAMLNode, defaults: LabConfig.Loaders) -> LabConfig.Loaders {
         var loaders = defaults
         guard let map = fields(node, allowed: Self.loaderKeys, what: "boot_loaders") else { return loaders }
         if let node = map["bios"], let value: LabConfig.BIOSLoader = choice(node, "boot_loaders.bios") {
@@ -211,7 +191,7 @@ struct LabFileReader {
         return loaders
     }
 
-    mutating func dhcpSettings(_ node: Node, default settings: LabConfig.DHCPSettings) -> LabConfig.DHCPSettings? {
+    mutating func dhcpSettings(_ node: YAMLNode, default settings: LabConfig.DHCPSettings) -> LabConfig.DHCPSettings? {
         guard let map = fields(node, allowed: Self.dhcpKeys, what: "dhcp") else { return nil }
         var settings = settings
         if let node = map["mode"], let mode: LabConfig.DHCPMode = choice(node, "dhcp.mode") { settings.mode = mode }
@@ -233,11 +213,12 @@ struct LabFileReader {
         }
         if let node = map["router"] { settings.router = ipv4(node, "dhcp.router") }
         if let node = map["dns"] {
-            let items = node.sequence.map(Array.init) ?? [node]
+            var items = [node]
+            if case .sequence(let list) = node.kind { items = list }
             settings.dns = items.compactMap { ipv4($0, "dhcp.dns") }
         }
         if let node = map["lease_time"] {
-            if let seconds = node.scalar.flatMap({ Int($0.string) }), seconds >= 60, seconds <= 31_536_000 {
+            if let seconds = node.scalarText.flatMap({ Int($0) }), seconds >= 60, seconds <= 31_536_000 {
                 settings.leaseTime = seconds
             } else {
                 fail(node, "dhcp.lease_time must be a number of seconds within 60...31536000")
@@ -250,7 +231,7 @@ struct LabFileReader {
         return settings
     }
 
-    mutating func host(_ node: Node, loaders labLoaders: LabConfig.Loaders) -> LabConfig.Host? {
+    mutating func host(_ node: YAMLNode, loaders labLoaders: LabConfig.Loaders) -> LabConfig.Host? {
         guard let map = fields(node, allowed: Self.hostKeys, what: "a host") else { return nil }
         var mac: MACAddress?
         if let node = map["mac"], let text = string(node, "mac") {
@@ -300,7 +281,7 @@ struct LabFileReader {
         guard let mac, let name, let description else { return nil }
         return LabConfig.Host(
             mac: mac, name: name, description: description, address: address, kernelArgs: kernelArgs,
-            installer: installer, loaders: loaders, mark: mark(node))
+            installer: installer, loaders: loaders, mark: node.mark)
     }
 
     mutating func checkUnique(_ hosts: [LabConfig.Host], address: IPv4Address?, dhcp: LabConfig.DHCPSettings) {
@@ -326,28 +307,5 @@ struct LabFileReader {
             macs[host.mac] = host
             names[host.name] = host
         }
-    }
-
-    /// The allowed key nearest to `name` when it is a small edit away (a typo).
-    static func closest(_ name: String, in allowed: [String]) -> String? {
-        let scored = allowed.map { ($0, editDistance(name, $0)) }.min { $0.1 < $1.1 }
-        guard let (best, distance) = scored, distance <= max(1, name.count / 3) else { return nil }
-        return best
-    }
-
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a)
-        let b = Array(b)
-        guard !a.isEmpty else { return b.count }
-        guard !b.isEmpty else { return a.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + [Int](repeating: 0, count: b.count)
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }

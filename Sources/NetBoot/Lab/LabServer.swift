@@ -17,12 +17,31 @@ public final class LabServer: Sendable {
     private let logger: Logger
     private let pollInterval: Duration
 
-    /// The sockets serving now.
+    /// The sockets serving now, and what they were bound for. A reload compares the lab file with the
+    /// latter, not with the previous file, so that a socket that could not be bound is tried again at the
+    /// next change of the file.
     private struct Listeners: Sendable {
         var tftp: TFTPServer?
         var http: HTTPBootServer?
         var dhcp: DHCPServer?
         var proxy: [ProxyDHCPServer]
+        var tftpAddress: HostPort?
+        var httpAddress: HostPort?
+        /// Nil while DHCP is off because its sockets could not be bound.
+        var dhcpBinding: DHCPBinding?
+    }
+
+    /// What DHCP's sockets depend on.
+    private struct DHCPBinding: Sendable, Equatable {
+        var mode: LabConfig.DHCPMode
+        var interface: String?
+        var address: IPv4Address
+
+        init(_ config: LabConfig) {
+            mode = config.dhcp.mode
+            interface = config.interface
+            address = config.address
+        }
     }
 
     private enum Event: Sendable {
@@ -56,7 +75,10 @@ public final class LabServer: Sendable {
         let tftp = try await Self.bindTFTP(config, root: root, generated: generated, tftpConfiguration, logger: logger)
         let http = try await Self.bindHTTP(config, root: root, generated: generated, logger: logger)
         let (dhcp, proxy) = try await Self.bindDHCP(config, logger: logger)
-        listeners = Mutex(Listeners(tftp: tftp, http: http, dhcp: dhcp, proxy: proxy))
+        listeners = Mutex(
+            Listeners(
+                tftp: tftp, http: http, dhcp: dhcp, proxy: proxy, tftpAddress: config.tftp, httpAddress: config.http,
+                dhcpBinding: DHCPBinding(config)))
     }
 
     static func bindTFTP(
@@ -82,33 +104,38 @@ public final class LabServer: Sendable {
         }
     }
 
+    /// The DHCP sockets the lab's mode asks for; none stays bound when one cannot be.
     static func bindDHCP(_ config: LabConfig, logger: Logger) async throws -> (DHCPServer?, [ProxyDHCPServer]) {
+        let loaders = Self.loaders(config)
+        let hostLoaders = Self.hostLoaders(config)
+        func proxy(port: Int) async throws -> ProxyDHCPServer {
+            try await ProxyDHCPServer.bind(
+                host: "0.0.0.0", port: port, interface: config.interface, serverAddress: config.address,
+                loaders: loaders, hostLoaders: hostLoaders, logger: logger)
+        }
         switch config.dhcp.mode {
         case .off:
             return (nil, [])
         case .proxy:
-            let loaders = Self.loaders(config)
-            return (
-                nil,
-                [
-                    try await ProxyDHCPServer.bind(
-                        host: "0.0.0.0", port: 67, interface: config.interface, serverAddress: config.address,
-                        loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
-                    try await ProxyDHCPServer.bind(
-                        host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
-                        loaders: loaders, hostLoaders: Self.hostLoaders(config), logger: logger),
-                ]
-            )
+            let beside = try await proxy(port: 67)
+            do {
+                return (nil, [beside, try await proxy(port: 4011)])
+            } catch {
+                beside.stopListening()
+                throw error
+            }
         case .server:
             guard let settings = Self.dhcpSettings(config) else {
                 throw NetBootError(.configuration, "dhcp mode 'server' needs a range")
             }
             let dhcp = try await DHCPServer.bind(interface: config.interface, settings: settings, logger: logger)
-            // PXE firmware may still ask the boot server on 4011 (PXE 2.1 section 2.2.5).
-            let proxy = try await ProxyDHCPServer.bind(
-                host: "0.0.0.0", port: 4011, interface: config.interface, serverAddress: config.address,
-                loaders: settings.loaders, hostLoaders: settings.hostLoaders, logger: logger)
-            return (dhcp, [proxy])
+            do {
+                // PXE firmware may still ask the boot server on 4011 (PXE 2.1 section 2.2.5).
+                return (dhcp, [try await proxy(port: 4011)])
+            } catch {
+                dhcp.stopListening()
+                throw error
+            }
         }
     }
 
@@ -222,21 +249,25 @@ public final class LabServer: Sendable {
             let now = FileStamp(path)
             guard now != stamp else { continue }
             stamp = now
-            let old = files.config
-            if reload() { await rebind(from: old, to: files.config) }
+            if reload() { await rebind(to: files.config) }
         }
     }
 
-    /// Moves the servers whose address, port, interface or DHCP mode changed: the new socket is bound
-    /// first, then the old one stops listening, and transfers under way on it finish. A socket that cannot
-    /// be bound is logged and the old one kept (DHCP: off until the file is fixed).
-    func rebind(from old: LabConfig, to config: LabConfig) async {
-        if config.tftp != old.tftp {
+    /// Moves the servers whose address, port, interface or DHCP mode differ from what they were bound for:
+    /// the new socket is bound first, then the old one stops listening, and transfers under way on it
+    /// finish. A socket that cannot be bound is logged and the old one kept (DHCP: off until the lab file
+    /// changes again).
+    func rebind(to config: LabConfig) async {
+        let bound = listeners.withLock { $0 }
+        if config.tftp != bound.tftpAddress {
             do {
                 let server = try await Self.bindTFTP(
                     config, root: root, generated: generated, tftpConfiguration, logger: logger)
                 let previous = listeners.withLock { current in
-                    defer { current.tftp = server }
+                    defer {
+                        current.tftp = server
+                        current.tftpAddress = config.tftp
+                    }
                     return current.tftp
                 }
                 if let server { launch(server, "TFTP", server.run) }
@@ -246,11 +277,14 @@ public final class LabServer: Sendable {
                 logger.error("lab: \(error); TFTP stays where it was")
             }
         }
-        if config.http != old.http {
+        if config.http != bound.httpAddress {
             do {
                 let server = try await Self.bindHTTP(config, root: root, generated: generated, logger: logger)
                 let previous = listeners.withLock { current in
-                    defer { current.http = server }
+                    defer {
+                        current.http = server
+                        current.httpAddress = config.http
+                    }
                     return current.http
                 }
                 if let server { launch(server, "HTTP", server.run) }
@@ -260,12 +294,13 @@ public final class LabServer: Sendable {
                 logger.error("lab: \(error); HTTP stays where it was")
             }
         }
-        if config.dhcp.mode != old.dhcp.mode || config.interface != old.interface || config.address != old.address {
+        if DHCPBinding(config) != bound.dhcpBinding {
             // DHCP's ports stay the same (67, 4011): the old sockets go first. Leases are on disk already.
             let previous = listeners.withLock { current in
                 defer {
                     current.dhcp = nil
                     current.proxy = []
+                    current.dhcpBinding = nil
                 }
                 return current
             }
@@ -276,12 +311,13 @@ public final class LabServer: Sendable {
                 listeners.withLock { current in
                     current.dhcp = dhcp
                     current.proxy = proxy
+                    current.dhcpBinding = DHCPBinding(config)
                 }
                 if let dhcp { launch(dhcp, "DHCP", dhcp.run) }
                 for server in proxy { launch(server, "proxyDHCP", server.run) }
                 logger.notice("lab: DHCP now \(config.dhcp.mode.rawValue)")
             } catch {
-                logger.error("lab: \(error); DHCP is off until the lab file is fixed")
+                logger.error("lab: \(error); DHCP is off until the lab file changes")
             }
         }
     }

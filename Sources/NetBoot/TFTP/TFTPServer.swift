@@ -43,18 +43,17 @@ public final class TFTPServer: Sendable {
 
     /// The address the server listens on (with the port the system chose when asked for 0).
     public let localAddress: SocketAddress
-    private let channel: NIOAsyncChannel<Envelope, Envelope>
+    private let socket: DatagramListener
     private let configuration: TFTPServerConfiguration
     private let logger: Logger
     private let group: any EventLoopGroup
     private let slots: Mutex<TransferSlots>
 
     private init(
-        channel: NIOAsyncChannel<Envelope, Envelope>, localAddress: SocketAddress,
-        configuration: TFTPServerConfiguration, logger: Logger, group: any EventLoopGroup
+        socket: DatagramListener, configuration: TFTPServerConfiguration, logger: Logger, group: any EventLoopGroup
     ) {
-        self.channel = channel
-        self.localAddress = localAddress
+        self.socket = socket
+        self.localAddress = socket.localAddress
         self.configuration = configuration
         self.logger = logger
         self.group = group
@@ -67,23 +66,8 @@ public final class TFTPServer: Sendable {
         host: String, port: Int, configuration: TFTPServerConfiguration, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TFTPServer {
-        let channel: NIOAsyncChannel<Envelope, Envelope>
-        do {
-            channel = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<Envelope, Envelope>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw NetBootError(.io, "cannot listen for TFTP on \(HostPort.format(host, port))", underlying: error)
-        }
-        guard let address = channel.channel.localAddress else {
-            throw NetBootError(.io, "TFTP socket on \(HostPort.format(host, port)) has no address")
-        }
-        return TFTPServer(
-            channel: channel, localAddress: address, configuration: configuration, logger: logger, group: group)
+        let socket = try await DatagramListener.bind("TFTP", host: host, port: port, group: group)
+        return TFTPServer(socket: socket, configuration: configuration, logger: logger, group: group)
     }
 
     /// The bound address as kiln writes it (`127.0.0.1:6969`, `[::]:69`).
@@ -96,11 +80,12 @@ public final class TFTPServer: Sendable {
 
     /// Closes the listening socket: no new transfer starts, the ones under way go on on their own sockets,
     /// and `run()` returns when they have ended (a lab file that moved TFTP elsewhere).
-    public func stopListening() { channel.channel.close(promise: nil) }
+    public func stopListening() { socket.close() }
 
     /// Serves until the calling task is cancelled; closes the socket when it returns.
     public func run() async throws {
-        try await channel.executeThenClose { inbound, _ in
+        defer { socket.close() }
+        try await socket.channel.executeThenClose { inbound, _ in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await envelope in inbound {
                     guard let request = self.accept(envelope) else { continue }
@@ -167,9 +152,14 @@ public final class TFTPServer: Sendable {
         }
     }
 
-    /// Answers from the server's port without waiting: a reply must not hold up the request loop.
+    /// Answers from the server's port without waiting: a reply must not hold up the request loop. One that
+    /// cannot be sent (a firewall rule, an address no longer reachable) is logged; the server goes on.
     private func reply(_ packet: TFTPPacket, to client: SocketAddress) {
-        channel.channel.writeAndFlush(Envelope(remoteAddress: client, data: packet.encoded()), promise: nil)
+        do {
+            try socket.send(packet.encoded(), to: client)
+        } catch {
+            logger.warning("tftp: reply not sent", metadata: ["client": "\(client)", "error": "\(error)"])
+        }
     }
 
     private func serve(_ accepted: Accepted) async {

@@ -32,6 +32,39 @@ enum LabFixtures {
 
         """
 
+    /// The `dhcp` block of the tests' labs: 192.0.2.100-110 handed out for 600 s, with kiln (192.0.2.1) as
+    /// router and DNS server.
+    static func dhcpBlock(mode: String = "server") -> String {
+        """
+        dhcp:
+          mode: \(mode)
+          range: 192.0.2.100-192.0.2.110
+          router: 192.0.2.1
+          dns: [192.0.2.1]
+          lease_time: 600
+        """
+    }
+
+    /// The lab of the network-namespace tests: kiln at 192.0.2.1 on `interface`, TFTP on port 69, DHCP in
+    /// `mode`, and lab-07 (Debian, fixed address 192.0.2.17) followed by `moreHosts` (YAML list items).
+    static func namespaceLab(interface: String, http: String, mode: String = "server", moreHosts: String = "")
+        -> String
+    {
+        """
+        address: 192.0.2.1
+        interface: \(interface)
+        tftp: ":69"
+        http: "\(http)"
+        \(dhcpBlock(mode: mode))
+        hosts:
+          - mac: "52:54:00:12:34:56"
+            name: lab-07
+            description: debian.yaml
+            address: 192.0.2.17
+        \(moreHosts)
+        """
+    }
+
     /// A lab with two known hosts (one Debian with a fixed address, one Rocky), in server mode.
     static func serverLab(address: String = "192.0.2.1", http: String = ":8080", tftp: String = ":69") -> String {
         """
@@ -39,12 +72,7 @@ enum LabFixtures {
         address: \(address)
         tftp: "\(tftp)"
         http: "\(http)"
-        dhcp:
-          mode: server
-          range: 192.0.2.100-192.0.2.110
-          router: 192.0.2.1
-          dns: [192.0.2.1]
-          lease_time: 600
+        \(dhcpBlock())
         boot_loaders:
           bios: pxelinux
           uefi: grub

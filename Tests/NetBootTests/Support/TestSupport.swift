@@ -189,6 +189,25 @@ final class NetworkNamespace {
         try await Subprocess(exec(["nft", "-f", file])).run()
     }
 
+    /// Drops what the nftables `match` selects (`udp sport 67`) on its way out of the namespace: the
+    /// sender's sendmsg(2) fails with EPERM.
+    func dropOutput(_ match: [String]) async throws {
+        let table = ["inet", "kiln_block"]
+        try await Subprocess(exec(["nft", "add", "table"] + table)).run()
+        try await Subprocess(
+            exec(
+                ["nft", "add", "chain"] + table + [
+                    "out", "{", "type", "filter", "hook", "output", "priority", "0", ";", "}",
+                ])
+        ).run()
+        try await Subprocess(exec(["nft", "add", "rule"] + table + ["out"] + match + ["drop"])).run()
+    }
+
+    /// Removes the rule of `dropOutput(_:)`.
+    func allowOutput() async throws {
+        try await Subprocess(exec(["nft", "delete", "table", "inet", "kiln_block"])).run()
+    }
+
     func delete() async {
         // End whatever still runs in it (only what this test started), then remove it.
         if let (_, pids) = try? await Subprocess.output(["ip", "netns", "pids", name]) {
