@@ -29,7 +29,9 @@ struct PlatformBuildTests {
         try #require(locked == 0, "kiln lock --platform vmware failed:\n\(lockErr)")
         let namespace = "kilnvmware\(getpid())"
         _ = try await Subprocess.output(["ip", "netns", "add", namespace])
-        defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace]) }
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace])
+        }
         let output = "\(directory)/out"
         // No --format: the platform's own output, an OVA with the vSphere profile.
         let (built, _, buildErr) = try BuildFixture.kiln(
