@@ -6,6 +6,8 @@ import KilnSupport
 public struct ImageBoot: Sendable {
     public var image: String
     public var firmware: Firmware = .bios
+    /// The disk controller and network card the image is booted on, as its target hypervisor has them.
+    public var hardware: VirtualHardware = .virtio
     /// What to wait for ("login:").
     public var marker = "login:"
     public var timeout: Duration = .seconds(300)
@@ -39,6 +41,7 @@ public struct ImageBoot: Sendable {
         command.accelerator = accelerator == .kvm ? .kvm : .tcg
         command.memoryMiB = memoryMiB
         command.cpus = cpus
+        command.hardware = hardware
         command.disks = [VirtualDisk(path: image, format: format.rawValue, readOnly: false, snapshot: true)]
         var variables: String?
         if firmware == .uefi {
@@ -55,7 +58,8 @@ public struct ImageBoot: Sendable {
         defer { if let variables { unlink(variables) } }
 
         let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog)
-        progress(.step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue))"))
+        progress(
+            .step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue), \(hardware.summary))"))
         let started = ContinuousClock.now
         // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)

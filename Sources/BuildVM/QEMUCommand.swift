@@ -12,7 +12,7 @@ public enum Accelerator: String, Sendable, CaseIterable {
     case tcg
 }
 
-/// A disk given to the guest as a virtio-blk device.
+/// A disk given to the guest (as virtio-blk unless the command's hardware says otherwise).
 struct VirtualDisk: Sendable {
     var path: String
     /// QEMU's `format=` ("raw", "qcow2", "vmdk", "vpc", "vhdx", "vdi").
@@ -45,9 +45,11 @@ struct QEMUCommand: Sendable {
     var clockStart: Int?
     /// OVMF code and a writable copy of its variables, for UEFI.
     var uefi: (code: String, variables: String)?
+    /// The disk controller and network card the guest sees.
+    var hardware: VirtualHardware = .virtio
 
     var arguments: [String] {
-        var argv = [executable, "-nodefaults", "-no-user-config", "-machine", "q35"]
+        var argv = [executable, "-nodefaults", "-no-user-config", "-machine", hardware.machineType]
         switch accelerator {
         case .kvm:
             argv += ["-accel", "kvm", "-cpu", "host"]
@@ -58,7 +60,14 @@ struct QEMUCommand: Sendable {
         argv += ["-m", String(memoryMiB), "-smp", String(cpus)]
         // No window, no monitor; the serial console goes to standard output, which kiln reads.
         argv += ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
-        argv += ["-nic", "none", "-no-reboot"]
+        argv.append("-no-reboot")
+        if let card = hardware.networkCard {
+            // QEMU's own user-mode network: its DHCP server answers the guest, and restrict=on keeps
+            // every packet inside QEMU, so a booted image reaches nothing outside.
+            argv += ["-netdev", "user,id=net0,restrict=on", "-device", "\(card),netdev=net0"]
+        } else {
+            argv += ["-nic", "none"]
+        }
         if let clockStart { argv += ["-rtc", "base=\(Self.rtcBase(clockStart)),clock=vm"] }
         if let uefi {
             argv += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(Self.escape(uefi.code))"]
@@ -67,13 +76,22 @@ struct QEMUCommand: Sendable {
         if let kernel {
             argv += ["-kernel", kernel.kernel, "-initrd", kernel.initramfs, "-append", kernel.arguments]
         }
+        if hardware.diskBus == .pvscsi { argv += ["-device", "pvscsi,id=scsi0"] }
         for (index, disk) in disks.enumerated() {
             var drive = "file=\(Self.escape(disk.path)),format=\(disk.format),if=none,id=disk\(index),cache=unsafe"
             if disk.readOnly { drive += ",readonly=on" }
             if disk.snapshot { drive += ",snapshot=on" }
             if !disk.readOnly { drive += ",discard=unmap" }
             argv += ["-drive", drive]
-            var device = "virtio-blk-pci,drive=disk\(index)"
+            var device: String
+            switch hardware.diskBus {
+            case .virtio: device = "virtio-blk-pci,drive=disk\(index)"
+            case .pvscsi: device = "scsi-hd,drive=disk\(index),bus=scsi0.0,channel=0,scsi-id=\(index),lun=0"
+            // q35's own ICH9 AHCI controller (00:1f.2), one SATA port per disk.
+            case .ahci: device = "ide-hd,drive=disk\(index),bus=ide.\(index)"
+            // i440FX's PIIX IDE: two channels of two units each.
+            case .ide: device = "ide-hd,drive=disk\(index),bus=ide.\(index / 2),unit=\(index % 2)"
+            }
             if index == 0 && kernel == nil { device += ",bootindex=0" }
             if let serial = disk.serial { device += ",serial=\(serial)" }
             argv += ["-device", device]

@@ -63,8 +63,9 @@ public enum Platform: String, Sendable, CaseIterable {
         }
     }
 
-    /// Whether the platform's emulated hardware needs Debian's generic kernel: the cloud kernel has
-    /// no AHCI, vmw_pvscsi, e1000 or vmxnet3. (Hyper-V, EC2 and GCE devices are in the cloud kernel.)
+    /// Whether the platform's emulated hardware needs Debian's generic kernel: the cloud kernel (6.1)
+    /// has no AHCI, e1000, LSI Logic SCSI or vmwgfx, though it has vmw_pvscsi and vmxnet3. (Hyper-V,
+    /// EC2 and GCE devices, and PIIX IDE, are in the cloud kernel.)
     public var needsGenericKernel: Bool { self == .vmware || self == .virtualbox }
 
     /// The OVF flavour an OVA for this platform takes.

@@ -50,6 +50,20 @@ extension BootTests {
             #expect(status.succeeded)
         }
 
+        /// `kiln test --machine`: SeaBIOS finds the disk on each hypervisor's controller (PVSCSI,
+        /// AHCI, PIIX IDE) and boots it, with the network card QEMU is given for it.
+        @Test("SeaBIOS boots the disk from each machine's controller", arguments: VirtualHardware.allCases)
+        func machineControllers(hardware: VirtualHardware) async throws {
+            let work = try Fixtures.temporaryDirectory("machine")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.raw", printing: "\r\nbooted from \(hardware.rawValue)\r\nlogin: ")
+            var boot = ImageBoot(image: "\(work)/disk.raw")
+            boot.hardware = hardware
+            boot.timeout = .seconds(60)
+            let outcome = try await boot.run(workDirectory: work)
+            #expect(outcome.consoleTail.contains { $0.contains("booted from \(hardware.rawValue)") })
+        }
+
         @Test("a marker that never comes fails after the timeout with the console's last lines")
         func missingMarker() async throws {
             let work = try Fixtures.temporaryDirectory("boot")

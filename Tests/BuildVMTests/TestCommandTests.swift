@@ -37,6 +37,23 @@ extension BootTests {
             #expect(text.contains("  | Kernel panic - not syncing: a pretend panic"))
         }
 
+        @Test("--machine names the hardware in the result; an unknown one is a usage error")
+        func machineOption() throws {
+            let work = try Fixtures.temporaryDirectory("cmd")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialBootDisk(at: "\(work)/disk.img", printing: "\r\nkiln-test login: ")
+            let (code, out, err) = try KilnProgram.run([
+                "test", "\(work)/disk.img", "--machine", "virtualbox", "--json",
+            ])
+            #expect(code == 0, "\(err)")
+            let result = out.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.last { $0["event"] as? String == "result" }
+            #expect(result?["machine"] as? String == "virtualbox", "\(out)")
+            let (bad, _, badErr) = try KilnProgram.run(["test", "\(work)/disk.img", "--machine", "esx"])
+            #expect(bad == 2, "\(badErr)")
+        }
+
         @Test("SIGINT stops QEMU: kiln exits 130 and leaves no QEMU and no scratch files")
         func interruptLeavesNothing() async throws {
             let work = try Fixtures.temporaryDirectory("cmd")

@@ -1,0 +1,65 @@
+import Foundation
+import KilnSupport
+import KilnTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kiln build --platform vmware` as a user moving an image to VMware runs it: the default
+/// appliance locked for the platform, built offline in an empty network namespace into its OVA,
+/// and the OVA's disk booted on the hardware ESXi gives it (PVSCSI disk, VMXNET3 network card).
+@Suite(
+    .serialized,
+    .enabled(
+        if: BuildFixture.canRun && FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"),
+        "needs root (network namespaces), ip, qemu, qemu-img, tar"))
+struct PlatformBuildTests {
+    @Test func vmwareOVABootsOnVMwareHardware() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-vmware-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let description = "\(directory)/debian-minimal.yaml"
+        try FileManager.default.copyItem(
+            atPath: "\(KilnProgram.packageRoot)/Appliances/debian-minimal.yaml", toPath: description)
+
+        let (locked, _, lockErr) = try BuildFixture.kiln(["lock", description, "--platform", "vmware", "--download"])
+        try #require(locked == 0, "kiln lock --platform vmware failed:\n\(lockErr)")
+        let namespace = "kilnvmware\(getpid())"
+        _ = try await Subprocess.output(["ip", "netns", "add", namespace])
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace])
+        }
+        let output = "\(directory)/out"
+        // No --format: the platform's own output, an OVA with the vSphere profile.
+        let (built, _, buildErr) = try BuildFixture.kiln(
+            ["build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--platform", "vmware"],
+            namespace: namespace)
+        try #require(built == 0, "kiln build --platform vmware failed:\n\(buildErr)")
+
+        let ova = "\(output)/debian-minimal.ova"
+        let (listed, members) = try await Subprocess.output(["tar", "-tf", ova])
+        try #require(listed.succeeded, "tar -tf: \(members)")
+        let names = members.split(separator: "\n").map(String.init)
+        let vmdk = try #require(names.first { $0.hasSuffix(".vmdk") }, "no VMDK in the OVA: \(names)")
+        let ovf = try #require(names.first { $0.hasSuffix(".ovf") }, "no OVF in the OVA: \(names)")
+        let (extracted, extractLog) = try await Subprocess.output(["tar", "-xf", ova, "-C", directory, vmdk, ovf])
+        try #require(extracted.succeeded, "tar -xf: \(extractLog)")
+
+        // The OVF asks ESXi for the hardware the boot below gives the disk.
+        let descriptor = try String(contentsOfFile: "\(directory)/\(ovf)", encoding: .utf8)
+        #expect(descriptor.contains("<rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType>"))
+        #expect(descriptor.contains("<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>"))
+
+        let (code, out, err) = try BuildFixture.kiln([
+            "test", "\(directory)/\(vmdk)", "--machine", "vmware", "--timeout", "600", "--json",
+        ])
+        #expect(code == 0, "kiln test --machine vmware of the OVA's VMDK failed:\n\(err)")
+        let result = out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.last { $0["event"] as? String == "result" }
+        #expect(result?["machine"] as? String == "vmware" && result?["format"] as? String == "vmdk", "\(out)")
+    }
+}
