@@ -194,7 +194,7 @@ struct DHCPServerNamespaceTests {
     func repliesThatCannotBeSentAreLoggedAndTheServerGoesOn() async throws {
         let folder = try TemporaryFolder()
         try await withLab(try lab(folder), folder: folder) { network, kiln in
-            try await network.server.dropOutput(["udp", "sport", "67"])
+            try await network.server.drop(["udp", "sport", "67"], on: .output)
             let blocked = try await attempt(network, mac: "52:54:00:00:00:01", folder: folder, tries: 2)
             #expect(!blocked.succeeded, "\(blocked.output)")
             let log = kiln.logText
@@ -203,7 +203,7 @@ struct DHCPServerNamespaceTests {
                     && log.contains("not sent: sendto: Operation not permitted"), "\(log.suffix(1500))")
             #expect(kiln.process.poll() == nil, "kiln serve still runs: \(log.suffix(1500))")
 
-            try await network.server.allowOutput()
+            try await network.server.allow(.output)
             let next = try await lease(network, mac: "52:54:00:00:00:02", folder: folder)
             #expect(next["ip"] == "192.0.2.100")
             #expect(kiln.logText.contains("dhcp: lease 192.0.2.100 to 52:54:00:00:00:02"))

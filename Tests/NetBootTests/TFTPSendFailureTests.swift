@@ -28,7 +28,7 @@ struct TFTPSendFailureTests {
                     let (status, output) = try await runTool(argv, timeout: 20)
                     return (status, output)
                 }
-                try await network.server.dropOutput(["ip", "daddr", "192.0.2.50"])
+                try await network.server.drop(["ip", "daddr", "192.0.2.50"], on: .output)
                 // The refusal goes out from the server's port, the file from a transfer's own port.
                 #expect(try await fetch("missing.bin").status == .exited(28), "curl timed out")
                 #expect(try await fetch("small.bin").status == .exited(28), "curl timed out")
@@ -38,7 +38,7 @@ struct TFTPSendFailureTests {
                     "\(log.suffix(1500))")
                 #expect(kiln.isRunning, "kiln serve still runs: \(log.suffix(1500))")
 
-                try await network.server.allowOutput()
+                try await network.server.allow(.output)
                 let fetched = try await fetch("small.bin")
                 #expect(fetched.status.succeeded, "\(fetched.output)")
                 #expect(try await sha256(folder.path + "/out.bin") == (try await sha256(file)))

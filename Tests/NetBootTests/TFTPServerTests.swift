@@ -155,6 +155,28 @@ struct TFTPServerTests {
         }
     }
 
+    /// GRUB acknowledges an OACK once and never repeats that ACK; atftp repeats it only after 5 s and
+    /// aborts if the OACK comes again first. A client that stays silent gets the OACK again from the same
+    /// transfer ID, after atftp's timer and well within GRUB's ~30 s of reading.
+    @Test func anUnacknowledgedOptionAcknowledgementComesAgainAfterFiveSeconds() async throws {
+        let folder = try TemporaryFolder()
+        _ = try folder.randomFile("root/f.bin", size: 3000)
+        try await withKilnServer(root: folder.path + "/root", logDir: folder.path) { server in
+            let client = try RawUDP()
+            client.send(Wire.rrq("f.bin", options: [("blksize", "1024"), ("timeout", "1")]), to: server.port)
+            let first = try #require(await client.receiveOffPool(timeout: .seconds(2)), "no OACK")
+            #expect(Wire.opcode(first.bytes) == 6)
+            let sent = ContinuousClock.now
+            let again = try #require(await client.receiveOffPool(timeout: .seconds(10)), "the OACK never came again")
+            let waited = ContinuousClock.now - sent
+            #expect(again.bytes == first.bytes && again.port == first.port)
+            #expect(waited > .seconds(5) && waited < .seconds(8), "came again after \(waited)")
+            client.send(Wire.ack(0), to: first.port)
+            let data = try #require(await client.receiveOffPool(timeout: .seconds(2)), "no DATA after ACK 0")
+            #expect(Wire.opcode(data.bytes) == 3 && Wire.number(data.bytes) == 1 && data.bytes.count == 4 + 1024)
+        }
+    }
+
     @Test func writeRequestsAreRefused() async throws {
         let folder = try TemporaryFolder()
         try FileManager.default.createDirectory(atPath: folder.path + "/root", withIntermediateDirectories: true)

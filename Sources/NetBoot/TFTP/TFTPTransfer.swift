@@ -41,9 +41,19 @@ struct TFTPRetransmission: Sendable {
     /// zero never polls.
     var busyPollLimit: TimeAmount = .microseconds(200)
 
-    /// The first wait for the ACK of an OACK: longer than the client's timeout, because atftp aborts on an
-    /// OACK that comes again after it has acknowledged one; its own repeated ACK should come first.
-    var optionAcknowledgement: TimeAmount { .nanoseconds(clientTimeout.nanoseconds * 3 / 2) }
+    /// The shortest wait before an OACK is sent again.
+    ///
+    /// atftp aborts when a second OACK reaches it after it has acknowledged one, and repeats its ACK only
+    /// every 5 s, whatever `timeout` it negotiated; GRUB never repeats its ACK and keeps reading for about
+    /// 30 s, so it needs the OACK again. Waiting longer than atftp's timer serves both: a lost ACK is
+    /// repeated by atftp before the OACK comes again, and GRUB still hears it in time. (A lost OACK costs
+    /// nothing here: every client repeats its RRQ, which starts a fresh transfer.)
+    var optionAcknowledgementFloor: TimeAmount = .seconds(6)
+
+    /// The wait for the ACK of an OACK: past the client's timeout and atftp's fixed timer.
+    var optionAcknowledgement: TimeAmount {
+        max(optionAcknowledgementFloor, .nanoseconds(clientTimeout.nanoseconds * 3 / 2))
+    }
 }
 
 /// One read transfer on its own socket (the server's transfer ID, RFC 1350 section 4) and its own thread,
@@ -357,6 +367,7 @@ final class TFTPTransfer: @unchecked Sendable {
         retransmitTimeout = min(timing.backoffCap, retransmitTimeout * 2)
         sentOnce = false
         if awaitingOptionAck {
+            retransmitTimeout = timing.optionAcknowledgement
             sendOptionAcknowledgement()
             return nil
         }
