@@ -39,10 +39,41 @@ final class ConsoleMachine: Sendable {
     private let state = Mutex(State())
     private let logPath: String?
 
-    /// - Parameter logPath: a file that receives everything the console and QEMU print.
-    init(arguments: [String], logPath: String?) {
-        process = Subprocess(arguments, output: .pipe)
+    /// - Parameters:
+    ///   - logPath: a file that receives everything the console and QEMU print.
+    ///   - typing: whether `type(_:)` may send keystrokes to the serial console (QEMU's standard input).
+    init(arguments: [String], logPath: String?, typing: Bool = false) {
+        process = Subprocess(arguments, output: .pipe, writableInput: typing)
         self.logPath = logPath
+    }
+
+    /// Sends `text` to the serial console, as typed; false if QEMU no longer reads it. Nothing typed is
+    /// logged: it may be a passphrase.
+    func type(_ text: String) -> Bool {
+        guard let handle = process.inputHandle else { return false }
+        let bytes = Array(text.utf8)
+        // A QEMU that has just ended must not end kiln with SIGPIPE: the signal is blocked on this thread
+        // while writing, and one it raised is taken before it is unblocked.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            written += count
+        }
+        var pending = sigset_t()
+        sigpending(&pending)
+        if sigismember(&pending, SIGPIPE) == 1 {
+            var zero = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &zero)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        return written == bytes.count
     }
 
     var commandLine: String { process.commandLine }

@@ -15,6 +15,9 @@ public struct ImageBoot: Sendable {
     public var memoryMiB = 1024
     public var cpus = 2
     public var consoleLog: String?
+    /// Typed at each prompt for a LUKS passphrase on the console (the initramfs's for `/`, systemd's for
+    /// the others); nil fails the boot at the first such prompt.
+    public var passphrase: String?
     /// OVMF's code and variable-store templates.
     public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
     public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
@@ -57,7 +60,7 @@ public struct ImageBoot: Sendable {
         }
         defer { if let variables { unlink(variables) } }
 
-        let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog)
+        let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog, typing: passphrase != nil)
         progress(
             .step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue), \(hardware.summary))"))
         let started = ContinuousClock.now
@@ -67,10 +70,19 @@ public struct ImageBoot: Sendable {
         try machine.start()
         let marker = self.marker
         let timeout = self.timeout
+        var unlocking = PassphrasePrompts(passphrase: passphrase)
         let ending = try await machine.killingOnCancel { () async throws(BuildVMError) -> ConsoleMachine.Ending in
             do throws(BuildVMError) {
                 return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
-                    line in line.contains(marker) ? .finished : .keepWaiting
+                    line throws(BuildVMError) in
+                    if line.contains(marker) { return .finished }
+                    if let answer = try unlocking.answer(to: line, tail: machine.tail) {
+                        if !machine.type(answer) {
+                            throw BuildVMError(.qemu, "QEMU stopped reading the console", consoleTail: machine.tail)
+                        }
+                        progress(.info("test", "passphrase typed at the console's prompt"))
+                    }
+                    return .keepWaiting
                 }
             } catch  where error.code == .timeout {
                 throw BuildVMError(
@@ -85,5 +97,41 @@ public struct ImageBoot: Sendable {
             throw BuildVMError(.qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared", consoleTail: tail)
         }
         return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail)
+    }
+}
+
+/// Answers the console's prompts for a LUKS passphrase: cryptsetup's in the initramfs ("Please unlock
+/// disk root_crypt:") and systemd's for the other disks ("Please enter passphrase for disk …").
+///
+/// A prompt is seen first as an unfinished line, then again as a whole line once the typed newline
+/// ends it: that second sight is not a new prompt. A refused passphrase fails the boot at once.
+struct PassphrasePrompts {
+    var passphrase: String?
+    private var answeredLine: String?
+    private(set) var answered = 0
+
+    init(passphrase: String?) { self.passphrase = passphrase }
+
+    static let prompts = ["Please unlock disk ", "Please enter passphrase for disk "]
+    static let refusals = ["bad password or options", "Passphrase incorrect?", "No key available with this passphrase"]
+
+    /// The text to type for this console line, if it is a new prompt.
+    mutating func answer(to line: String, tail: [String]) throws(BuildVMError) -> String? {
+        if Self.refusals.contains(where: line.contains) {
+            throw BuildVMError(.guest, "the image refused the passphrase: \(line)", consoleTail: tail)
+        }
+        guard Self.prompts.contains(where: line.contains) else { return nil }
+        if let answeredLine, line.hasPrefix(answeredLine) {
+            self.answeredLine = nil
+            return nil
+        }
+        guard let passphrase else {
+            throw BuildVMError(
+                .guest, "the image asks for a passphrase (\(line.trimmingCharacters(in: .whitespaces))); give one with --passphrase-file",
+                consoleTail: tail)
+        }
+        answeredLine = line
+        answered += 1
+        return passphrase + "\n"
     }
 }

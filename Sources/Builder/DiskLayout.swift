@@ -20,6 +20,12 @@ public struct DiskLayout: Sendable, Equatable {
         public var mountOptions: String?
         /// The GPT partition name.
         public var label: String
+        /// The LUKS2 header's UUID when the partition is encrypted; its file system is then inside
+        /// the container, opened as `/dev/mapper/\(mapperName)`.
+        public var encryptionID: String?
+
+        /// The device-mapper name of an encrypted partition, as Debian's installer names one: `root_crypt`.
+        public var mapperName: String { "\(label)_crypt" }
 
         /// The file system's UUID as blkid and /dev/disk/by-uuid spell it (`809B-9115` for FAT).
         public var filesystemUUID: String? {
@@ -33,6 +39,8 @@ public struct DiskLayout: Sendable, Equatable {
     public var slots: [Slot]
 
     static let espSizeMiB: Int64 = 255
+    /// The plain /boot added for an encrypted /: room for two kernels and their initramfs images.
+    static let bootSizeMiB: Int64 = 512
     /// Room at the start (alignment, primary GPT) and at the end (backup GPT).
     static let leadMiB: Int64 = 1
     static let tailMiB: Int64 = 1
@@ -40,7 +48,10 @@ public struct DiskLayout: Sendable, Equatable {
     public init(hardware: Hardware, seed: String) throws(BuilderError) {
         var slots: [Slot] = []
         var next = Self.leadMiB
-        func add(_ role: String, _ size: Int64, _ type: String, _ fs: FilesystemType?, _ options: String?, _ label: String) {
+        func add(
+            _ role: String, _ size: Int64, _ type: String, _ fs: FilesystemType?, _ options: String?, _ label: String,
+            encrypted: Bool = false
+        ) {
             let id = Self.uuid(seed, "partition:\(role)")
             let fsID: String? = switch fs {
             case nil: nil
@@ -48,13 +59,14 @@ public struct DiskLayout: Sendable, Equatable {
             default: Self.uuid(seed, "fs:\(role)")
             }
             slots.append(Slot(role: role, startMiB: next, sizeMiB: size, typeGUID: type, partitionGUID: id,
-                              filesystemID: fsID, filesystem: fs, mountOptions: options, label: label))
+                              filesystemID: fsID, filesystem: fs, mountOptions: options, label: label,
+                              encryptionID: encrypted ? Self.uuid(seed, "luks:\(role)") : nil))
             next += size
         }
         if hardware.firmware != .uefi { add("bios", 1, Self.biosBootType, nil, nil, "bios") }
         if hardware.firmware != .bios { add("esp", Self.espSizeMiB, Self.espType, .vfat, "umask=0077", "esp") }
         let partitions = hardware.partitions
-        guard partitions.contains(where: { $0.mountPoint == "/" }) else {
+        guard let root = partitions.first(where: { $0.mountPoint == "/" }) else {
             throw BuilderError("the description has no / partition")
         }
         for partition in partitions {
@@ -62,8 +74,15 @@ public struct DiskLayout: Sendable, Equatable {
             if partition.type == .xfs && partition.size.mebibytes < 300 && !partition.grow {
                 throw BuilderError("\(partition.mountPoint): an xfs file system needs at least 300 MiB, not \(partition.size)")
             }
-            if partition.passphrase != nil {
-                throw BuilderError("\(partition.mountPoint): encrypted partitions are only for installer-driven installs for now")
+        }
+        // GRUB reads the kernel and initramfs from a /boot it can open without a passphrase; the
+        // initramfs then unlocks /. As Debian's installer does, an encrypted / gets a plain /boot.
+        if let boot = partitions.first(where: { $0.mountPoint.hasPrefix("/boot") && $0.passphrase != nil }) {
+            throw BuilderError("\(boot.mountPoint): GRUB reads the kernel from /boot before anything is unlocked, so it cannot be encrypted")
+        }
+        if root.passphrase != nil {
+            if !partitions.contains(where: { $0.mountPoint == "/boot" }) {
+                add("/boot", Self.bootSizeMiB, Self.linuxType, .ext4, nil, "boot")
             }
         }
         let fixed = Self.leadMiB + slots.reduce(0) { $0 + $1.sizeMiB } + partitions.reduce(0) { $0 + $1.size.mebibytes }
@@ -78,7 +97,8 @@ public struct DiskLayout: Sendable, Equatable {
             let type = partition.isSwap ? Self.swapType : (Self.mountTypes[partition.mountPoint] ?? Self.linuxType)
             let label = partition.isSwap ? "swap" : partition.mountPoint == "/" ? "root"
                 : String(partition.mountPoint.dropFirst()).replacingAll("/", "-")
-            add(partition.mountPoint, size, type, partition.type, partition.options, label)
+            add(partition.mountPoint, size, type, partition.type, partition.options, label,
+                encrypted: partition.passphrase != nil)
         }
         diskGUID = Self.uuid(seed, "disk")
         sizeMiB = disk
@@ -109,6 +129,21 @@ public struct DiskLayout: Sendable, Equatable {
             // xfs and btrfs check themselves when mounted; their fsck helpers do nothing at boot.
             let pass = [.xfs, .btrfs].contains(fs) ? 0 : mountPoint == "/" ? 1 : 2
             lines.append("UUID=\(id) \(mountPoint) \(fs.rawValue) \(options) 0 \(pass)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `/etc/crypttab`: each encrypted partition by its LUKS UUID, the passphrase asked for at boot. The
+    /// partitions the initramfs must open (`/`, `/usr`) say so with `initramfs`.
+    public var crypttab: String? {
+        let encrypted = slots.filter { $0.encryptionID != nil }
+        guard !encrypted.isEmpty else { return nil }
+        var lines = ["# written by kiln: <target name> <source device> <key file> <options>"]
+        for slot in encrypted {
+            guard let id = slot.encryptionID else { continue }
+            var options = ["luks"]
+            if ["/", "/usr"].contains(slot.role) { options.append("initramfs") }
+            lines.append("\(slot.mapperName) UUID=\(id) none \(options.joined(separator: ","))")
         }
         return lines.joined(separator: "\n") + "\n"
     }

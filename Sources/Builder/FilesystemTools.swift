@@ -1,13 +1,16 @@
 import Appliance
 import BuildVM
 
-/// What a file system type needs beyond ext4 and vfat, which every build has: the builder guest's
-/// mkfs program, its package and kernel module, and the target's own tools (fsck helpers and the
-/// initramfs hooks that find the root file system at boot).
+/// What a file system type or an encrypted partition needs beyond ext4 and vfat, which every build
+/// has: the builder guest's mkfs or cryptsetup program, its package and kernel modules, and the
+/// target's own tools (fsck helpers, and the initramfs hooks that find and unlock the root file system
+/// at boot).
 struct FilesystemTools: Sendable {
     var builderPackages: [String]
     var programs: [String]
     var modules: [String]
+    /// Other files the guest needs, by their path in a package.
+    var files: [String] = []
     var targetPackages: [String]
 
     static func needed(by partitions: [Partition]) -> FilesystemTools {
@@ -28,6 +31,21 @@ struct FilesystemTools: Sendable {
                 break
             }
         }
+        let encrypted = partitions.filter { $0.passphrase != nil }
+        if !encrypted.isEmpty {
+            // LUKS2 containers made in the guest (its libraries follow from the package's dependencies);
+            // AF_ALG lets cryptsetup use the kernel's ciphers for the key slots.
+            // cryptsetup's argon2 threads end through pthread_exit, for which glibc loads libgcc_s at
+            // run time: no program names it as a library it needs.
+            tools.builderPackages += ["cryptsetup-bin", "libgcc-s1"]
+            tools.programs.append("cryptsetup")
+            tools.files.append("lib/x86_64-linux-gnu/libgcc_s.so.1")
+            tools.modules += ["dm_crypt", "ecb", "xts", "algif_skcipher", "algif_hash"]
+            tools.targetPackages.append("cryptsetup")
+            if encrypted.contains(where: { ["/", "/usr"].contains($0.mountPoint) }) {
+                tools.targetPackages.append("cryptsetup-initramfs")
+            }
+        }
         return tools
     }
 
@@ -35,6 +53,7 @@ struct FilesystemTools: Sendable {
     func recipe(packages: [String], extraPrograms: [String] = [], sourceDateEpoch: Int) -> BuilderGuestRecipe {
         BuilderGuestRecipe(
             packages: packages, programs: BuilderGuestRecipe.standardPrograms + programs + extraPrograms,
-            modules: BuilderGuestRecipe.standardModules + modules, sourceDateEpoch: sourceDateEpoch)
+            modules: BuilderGuestRecipe.standardModules + modules, files: BuilderGuestRecipe.standardFiles + files,
+            sourceDateEpoch: sourceDateEpoch)
     }
 }

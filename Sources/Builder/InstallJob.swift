@@ -75,10 +75,15 @@ public struct InstallJob: Sendable {
             .init(path: "filesystems", source: .bytes(Array(filesystems.utf8))),
             .init(path: "mounts", source: .bytes(Array(mounts.utf8))),
             .init(path: "uuids", source: .bytes(Array(uuids.utf8))),
+            .init(path: "crypt", source: .bytes(Array(encrypted.utf8))),
             .init(path: "preinst-order", source: .bytes(Array(preinstOrder.utf8))),
             .init(path: "initramfs-hold", source: .bytes(Array(InstallScript.initramfsHold.utf8)), permissions: 0o755),
             .init(path: "overlay.tar", source: .hostFile(overlay)),
         ]
+        // Each passphrase exactly as typed at boot (no newline: cryptsetup reads a key file whole).
+        for (number, passphrase) in passphrases {
+            files.append(.init(path: "keys/\(number)", source: .bytes(Array(passphrase.utf8)), permissions: 0o600))
+        }
         if case .reuse(let tar) = base {
             files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true))
             if let cachedInitramfs {
@@ -126,6 +131,24 @@ public struct InstallJob: Sendable {
             let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
             return "\(index + 1) \(fs.rawValue) \(mountPoint == "/" ? "/" : mountPoint)\n"
         }.joined()
+    }
+
+    /// `NUMBER NAME LUKS-UUID` per encrypted partition: its container's UUID and device-mapper name.
+    var encrypted: String {
+        layout.slots.enumerated().compactMap { index, slot -> String? in
+            guard let id = slot.encryptionID else { return nil }
+            return "\(index + 1) \(slot.mapperName) \(id)\n"
+        }.joined()
+    }
+
+    /// The passphrase of each encrypted partition, by partition number.
+    var passphrases: [(Int, String)] {
+        layout.slots.enumerated().compactMap { index, slot -> (Int, String)? in
+            guard slot.encryptionID != nil,
+                let passphrase = appliance.hardware.partitions.first(where: { $0.mountPoint == slot.role })?.passphrase
+            else { return nil }
+            return (index + 1, passphrase)
+        }
     }
 
     /// `NUMBER FS UUID` for the by-uuid links grub-mkconfig looks for.

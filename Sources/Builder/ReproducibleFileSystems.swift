@@ -25,6 +25,9 @@ enum ReproducibleFileSystems {
         for slot in layout.slots {
             let region = DiskRegion(
                 descriptor: target, path: raw, start: slot.startMiB << 20, length: slot.sizeMiB << 20)
+            // A LUKS container is left as the guest wrote it: its key and salts are random, and the
+            // file system disk holds nothing for it.
+            guard slot.encryptionID == nil else { continue }
             switch slot.filesystem {
             case .ext4?, .ext3?:
                 try copySparse(from: source, path: fileSystemDisk, into: region)

@@ -31,6 +31,7 @@ struct TargetConfiguration {
         try file("etc/hostname", hostname + "\n")
         try file("etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t\(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         try file("etc/fstab", job.layout.fstab)
+        if let crypttab = job.layout.crypttab { try file("etc/crypttab", crypttab) }
         try file("etc/default/grub", grubDefaults)
         try file("etc/network/interfaces", networkInterfaces)
         if let resolv = resolvConf { try file("etc/resolv.conf", resolv) }

@@ -17,6 +17,11 @@ struct TestCommand: AsyncParsableCommand {
             virtualbox (AHCI SATA disk, E1000), hyperv (generation 1: PIIX IDE disk; QEMU has no VMBus \
             devices). A network card gets QEMU's user-mode network with its DHCP server, closed to the \
             outside.
+
+            An image with encrypted partitions asks for their passphrase on the console while it boots: \
+            --passphrase-file names a file whose first line kiln types at each prompt (never logged; a \
+            file, so that the passphrase stays out of the process list and shell history). Without it, \
+            such a prompt fails the test at once.
             """
     )
 
@@ -50,6 +55,9 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "tcg (software emulation) or kvm.")
     var accel: AcceleratorChoice = .tcg
 
+    @Option(help: ArgumentHelp("A file whose first line is typed at each LUKS passphrase prompt.", valueName: "file"))
+    var passphraseFile: String?
+
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
@@ -67,6 +75,14 @@ struct TestCommand: AsyncParsableCommand {
         boot.marker = marker
         boot.timeout = .seconds(timeout)
         boot.accelerator = accel == .kvm ? .kvm : .tcg
+        if let passphraseFile {
+            guard let text = try? String(contentsOfFile: passphraseFile, encoding: .utf8) else {
+                throw CommandFailure("cannot read \(passphraseFile): no such file, not readable, or not UTF-8")
+            }
+            let passphrase = String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+            guard !passphrase.isEmpty else { throw CommandFailure("\(passphraseFile): the first line is empty") }
+            boot.passphrase = passphrase
+        }
         if boot.firmware == .uefi && !FileManager.default.fileExists(atPath: boot.ovmfCode) {
             throw CommandFailure("UEFI firmware not found at \(boot.ovmfCode)", hint: "install Debian's ovmf package")
         }

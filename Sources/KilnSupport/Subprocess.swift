@@ -41,8 +41,12 @@ public final class Subprocess: @unchecked Sendable {
     public let arguments: [String]
     public let environment: [String: String]
     public let output: Output
+    /// Whether the child's standard input is a pipe (`inputHandle`) rather than /dev/null.
+    public let writableInput: Bool
     /// The read end of the output pipe when `output` is `.pipe`.
     public private(set) var outputHandle: FileHandle?
+    /// The write end of the input pipe when `writableInput` is set.
+    public private(set) var inputHandle: FileHandle?
 
     private let lock = NSLock()
     private var pid: pid_t = 0
@@ -60,15 +64,18 @@ public final class Subprocess: @unchecked Sendable {
     ///   - arguments: the program (a path, or a name looked up in `environment["PATH"]`) and its arguments.
     ///   - environment: the child's whole environment.
     ///   - output: where standard output and error go.
+    ///   - writableInput: standard input from a pipe the caller writes to (`inputHandle`), not /dev/null.
     public init(
         _ arguments: [String],
         environment: [String: String] = Subprocess.minimalEnvironment,
-        output: Output = .discard
+        output: Output = .discard,
+        writableInput: Bool = false
     ) {
         precondition(!arguments.isEmpty, "a subprocess needs a program")
         self.arguments = arguments
         self.environment = environment
         self.output = output
+        self.writableInput = writableInput
     }
 
     /// The command as a user could paste it into a shell.
@@ -77,7 +84,7 @@ public final class Subprocess: @unchecked Sendable {
     /// The child's process id, once started.
     public var processID: pid_t { lock.withLock { pid } }
 
-    /// Starts the child in a new process group. Standard input is /dev/null.
+    /// Starts the child in a new process group. Standard input is /dev/null unless `writableInput`.
     public func start() throws(SubprocessError) {
         guard let program = Self.resolve(arguments[0], path: environment["PATH"]) else {
             throw SubprocessError(command: commandLine, reason: "program not found: \(arguments[0])")
@@ -85,7 +92,17 @@ public final class Subprocess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var inputFDs: [Int32] = [-1, -1]
+        if writableInput {
+            guard pipe(&inputFDs) == 0 else {
+                throw SubprocessError(command: commandLine, reason: "pipe: \(String(cString: strerror(errno)))")
+            }
+            _ = fcntl(inputFDs[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(inputFDs[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, inputFDs[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
 
         var pipeFDs: [Int32] = [-1, -1]
         switch output {
@@ -133,11 +150,14 @@ public final class Subprocess: @unchecked Sendable {
         var child: pid_t = 0
         let rc = posix_spawn(&child, program, &actions, &attributes, argv, envp)
         if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
+        if inputFDs[0] >= 0 { close(inputFDs[0]) }
         guard rc == 0 else {
             if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
+            if inputFDs[1] >= 0 { close(inputFDs[1]) }
             throw SubprocessError(command: commandLine, reason: "cannot start: \(String(cString: strerror(rc)))")
         }
         if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
+        if inputFDs[1] >= 0 { inputHandle = FileHandle(fileDescriptor: inputFDs[1], closeOnDealloc: true) }
         lock.withLock { pid = child }
     }
 

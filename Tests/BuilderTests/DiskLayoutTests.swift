@@ -54,6 +54,46 @@ struct DiskLayoutTests {
         #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
     }
 
+    /// An encrypted / gets a plain /boot for GRUB; crypttab names each container by its LUKS UUID, and
+    /// only / is opened by the initramfs.
+    @Test func anEncryptedRootGetsAPlainBootAndACrypttab() throws {
+        let hardware = Hardware(
+            partitions: [
+                Partition(mountPoint: "/", size: Size(mebibytes: 2048), type: .ext4, passphrase: "root secret"),
+                Partition(mountPoint: "/srv", size: Size(mebibytes: 300), type: .xfs, passphrase: "srv secret"),
+                Partition(mountPoint: "swap", size: Size(mebibytes: 64), type: .swap),
+            ], firmware: .hybrid)
+        let layout = try DiskLayout(hardware: hardware, seed: "luks")
+        #expect(layout.slots.map(\.role) == ["bios", "esp", "/boot", "/", "/srv", "swap"])
+        let boot = try #require(layout.slots.first { $0.role == "/boot" })
+        #expect(boot.filesystem == .ext4 && boot.encryptionID == nil && boot.sizeMiB == 512)
+        let root = try #require(layout.slots.first { $0.role == "/" })
+        let srv = try #require(layout.slots.first { $0.role == "/srv" })
+        let rootID = try #require(root.encryptionID)
+        let srvID = try #require(srv.encryptionID)
+        #expect(rootID != srvID && rootID != root.filesystemID)
+        #expect(
+            layout.crypttab
+                == "# written by kiln: <target name> <source device> <key file> <options>\n"
+                + "root_crypt UUID=\(rootID) none luks,initramfs\nsrv_crypt UUID=\(srvID) none luks\n")
+        // fstab names the file systems inside the containers, which exist once they are open.
+        #expect(layout.fstab.contains("UUID=\(try #require(root.filesystemID)) / ext4 errors=remount-ro 0 1\n"))
+        #expect(layout.fstab.contains(" /boot ext4 errors=remount-ro 0 2\n"))
+        // The same seed gives the same containers' UUIDs; the secrets appear nowhere in the layout.
+        #expect(try DiskLayout(hardware: hardware, seed: "luks") == layout)
+        #expect(!"\(layout)".contains("secret"))
+        #expect(try DiskLayout(hardware: Self.hardware, seed: "plain").crypttab == nil)
+    }
+
+    @Test func anEncryptedBootIsRefused() {
+        let hardware = Hardware(
+            partitions: [
+                Partition(mountPoint: "/", size: Size(mebibytes: 2048), type: .ext4, passphrase: "root secret"),
+                Partition(mountPoint: "/boot", size: Size(mebibytes: 512), type: .ext4, passphrase: "boot secret"),
+            ], firmware: .bios)
+        #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "boot") }
+    }
+
     struct Dump: Decodable {
         struct Table: Decodable {
             var id: String
