@@ -121,7 +121,12 @@ let package = Package(
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
-        .testTarget(name: "BuilderTests", dependencies: ["Builder", "KilnArchive", "KilnSupport", "KilnTestSupport"]),
+        .testTarget(
+            name: "BuilderTests",
+            dependencies: [
+                "Builder", "KilnArchive", "KilnSupport", "KilnTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands", "KilnTestSupport"]),
     ]
 )

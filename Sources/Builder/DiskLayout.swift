@@ -39,6 +39,8 @@ public struct DiskLayout: Sendable, Equatable {
     public var slots: [Slot]
 
     static let espSizeMiB: Int64 = 255
+    /// What cryptsetup's LUKS2 header (its default 16 MiB) takes from an encrypted partition.
+    static let luksHeaderMiB: Int64 = 16
     /// The plain /boot added for an encrypted /: room for two kernels and their initramfs images.
     static let bootSizeMiB: Int64 = 512
     /// Room at the start (alignment, primary GPT) and at the end (backup GPT).
@@ -70,9 +72,12 @@ public struct DiskLayout: Sendable, Equatable {
             throw BuilderError("the description has no / partition")
         }
         for partition in partitions {
-            // mkfs.xfs (xfsprogs 5.19 and later) refuses file systems under 300 MiB.
-            if partition.type == .xfs && partition.size.mebibytes < 300 && !partition.grow {
-                throw BuilderError("\(partition.mountPoint): an xfs file system needs at least 300 MiB, not \(partition.size)")
+            // mkfs.xfs (xfsprogs 5.19 and later) refuses file systems under 300 MiB; a LUKS2 header
+            // takes the first 16 MiB of an encrypted partition.
+            let header: Int64 = partition.passphrase == nil ? 0 : Self.luksHeaderMiB
+            if partition.type == .xfs && partition.size.mebibytes < 300 + header && !partition.grow {
+                let need = header == 0 ? "300 MiB" : "\(300 + header) MiB (300 MiB and the LUKS2 header's \(header) MiB)"
+                throw BuilderError("\(partition.mountPoint): an xfs file system needs at least \(need), not \(partition.size)")
             }
         }
         // GRUB reads the kernel and initramfs from a /boot it can open without a passphrase; the

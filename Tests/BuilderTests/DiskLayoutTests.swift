@@ -52,6 +52,11 @@ struct DiskLayoutTests {
         var hardware = Self.hardware
         hardware.partitions[1] = Partition(mountPoint: "/srv", size: Size(mebibytes: 200), type: .xfs)
         #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
+        // Encrypted, the LUKS2 header's 16 MiB come off the file system.
+        hardware.partitions[1] = Partition(mountPoint: "/srv", size: Size(mebibytes: 310), type: .xfs, passphrase: "12345678")
+        #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
+        hardware.partitions[1].size = Size(mebibytes: 316)
+        #expect(throws: Never.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
     }
 
     /// An encrypted / gets a plain /boot for GRUB; crypttab names each container by its LUKS UUID, and
@@ -60,7 +65,7 @@ struct DiskLayoutTests {
         let hardware = Hardware(
             partitions: [
                 Partition(mountPoint: "/", size: Size(mebibytes: 2048), type: .ext4, passphrase: "root secret"),
-                Partition(mountPoint: "/srv", size: Size(mebibytes: 300), type: .xfs, passphrase: "srv secret"),
+                Partition(mountPoint: "/srv", size: Size(mebibytes: 400), type: .xfs, passphrase: "srv secret"),
                 Partition(mountPoint: "swap", size: Size(mebibytes: 64), type: .swap),
             ], firmware: .hybrid)
         let layout = try DiskLayout(hardware: hardware, seed: "luks")

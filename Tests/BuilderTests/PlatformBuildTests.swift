@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KilnSupport
 import KilnTestSupport
@@ -10,20 +11,40 @@ import Testing
 /// `kiln build --platform vmware` as a user moving an image to VMware runs it: the default
 /// appliance locked for the platform, built offline in an empty network namespace into its OVA,
 /// and the OVA's disk booted on the hardware ESXi gives it (PVSCSI disk, VMXNET3 network card).
+///
+/// Its `/` and a `/srv` are encrypted (one build serves both checks: each cold build costs CI
+/// minutes): the initramfs asks for `/`'s passphrase, systemd for `/srv`'s, and `kiln test
+/// --passphrase-file` answers both.
 @Suite(
     .serialized,
     .enabled(
         if: BuildFixture.canRun && FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"),
         "needs root (network namespaces), ip, qemu, qemu-img, tar"))
 struct PlatformBuildTests {
-    @Test func vmwareOVABootsOnVMwareHardware() async throws {
+    @Test func vmwareOVAWithEncryptedPartitionsBootsOnVMwareHardware() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-vmware-\(getpid())").path
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let description = "\(directory)/debian-minimal.yaml"
-        try FileManager.default.copyItem(
-            atPath: "\(KilnProgram.packageRoot)/Appliances/debian-minimal.yaml", toPath: description)
+        let passphrase = "kiln test passphrase \(getpid())"
+        let original = try String(
+            contentsOfFile: "\(KilnProgram.packageRoot)/Appliances/debian-minimal.yaml", encoding: .utf8)
+        let encrypted = original.replacingOccurrences(
+            of: "      grow: true\n",
+            with: """
+                      grow: true
+                      passphrase: "\(passphrase)"
+                    "/srv":
+                      size: 64MiB
+                      type: ext4
+                      passphrase: "\(passphrase)"
+
+                """)
+        try #require(encrypted != original, "the default appliance's / no longer ends with grow: true")
+        try encrypted.write(toFile: description, atomically: true, encoding: .utf8)
+        let passphraseFile = "\(directory)/passphrase"
+        try (passphrase + "\n").write(toFile: passphraseFile, atomically: true, encoding: .utf8)
 
         let (locked, _, lockErr) = try BuildFixture.kiln(["lock", description, "--platform", "vmware", "--download"])
         try #require(locked == 0, "kiln lock --platform vmware failed:\n\(lockErr)")
@@ -38,6 +59,18 @@ struct PlatformBuildTests {
             ["build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--platform", "vmware"],
             namespace: namespace)
         try #require(built == 0, "kiln build --platform vmware failed:\n\(buildErr)")
+
+        // The passphrase is in no output, and the published digest of the description is not a fast
+        // hash of it: the passphrase is masked first.
+        for name in try FileManager.default.contentsOfDirectory(atPath: output) where !name.hasSuffix(".ova") {
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(output)/\(name)")), as: UTF8.self)
+            #expect(!text.contains(passphrase), "\(name) holds the passphrase")
+        }
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: "\(output)/manifest.json"))) as? [String: Any]
+        let digest = (manifest?["description"] as? [String: Any])?["sha256"] as? String
+        let masked = encrypted.replacingOccurrences(of: passphrase, with: "********")
+        #expect(digest == sha256Hex(masked) && digest != sha256Hex(encrypted))
 
         let ova = "\(output)/debian-minimal.ova"
         let (listed, members) = try await Subprocess.output(["tar", "-tf", ova])
@@ -55,11 +88,20 @@ struct PlatformBuildTests {
 
         let (code, out, err) = try BuildFixture.kiln([
             "test", "\(directory)/\(vmdk)", "--machine", "vmware", "--timeout", "600", "--json",
+            "--passphrase-file", passphraseFile,
         ])
         #expect(code == 0, "kiln test --machine vmware of the OVA's VMDK failed:\n\(err)")
-        let result = out.split(separator: "\n").compactMap {
+        let events = out.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }.last { $0["event"] as? String == "result" }
+        }
+        let result = events.last { $0["event"] as? String == "result" }
         #expect(result?["machine"] as? String == "vmware" && result?["format"] as? String == "vmdk", "\(out)")
+        let typed = events.filter { ($0["message"] as? String)?.contains("passphrase typed") == true }
+        #expect(typed.count == 2, "the passphrase was typed \(typed.count) times, for / and /srv:\n\(out)")
+        #expect(!out.contains(passphrase) && !err.contains(passphrase))
     }
+}
+
+private func sha256Hex(_ text: String) -> String {
+    SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
 }
