@@ -71,24 +71,35 @@ public struct ImageBoot: Sendable {
         let marker = self.marker
         let timeout = self.timeout
         var unlocking = PassphrasePrompts(passphrase: passphrase)
-        let ending = try await machine.killingOnCancel { () async throws(BuildVMError) -> ConsoleMachine.Ending in
-            do throws(BuildVMError) {
-                return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
-                    line throws(BuildVMError) in
-                    if line.contains(marker) { return .finished }
-                    if let answer = try unlocking.answer(to: line, tail: machine.tail) {
-                        if !machine.type(answer) {
-                            throw BuildVMError(.qemu, "QEMU stopped reading the console", consoleTail: machine.tail)
+        func watchForMarker() async throws(BuildVMError) -> ConsoleMachine.Ending {
+            try await machine.killingOnCancel { () async throws(BuildVMError) -> ConsoleMachine.Ending in
+                do throws(BuildVMError) {
+                    return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
+                        line throws(BuildVMError) in
+                        if line.contains(marker) { return .finished }
+                        if let answer = try unlocking.answer(to: line, tail: machine.tail) {
+                            if !machine.type(answer) {
+                                throw BuildVMError(.qemu, "QEMU stopped reading the console", consoleTail: machine.tail)
+                            }
+                            progress(.info("test", "passphrase typed at the console's prompt"))
                         }
-                        progress(.info("test", "passphrase typed at the console's prompt"))
+                        return .keepWaiting
                     }
-                    return .keepWaiting
+                } catch where error.code == .timeout {
+                    throw BuildVMError(
+                        .timeout,
+                        "\"\(marker)\" did not appear on the console within \(ConsoleMachine.seconds(timeout)) s",
+                        consoleTail: error.consoleTail)
                 }
-            } catch  where error.code == .timeout {
-                throw BuildVMError(
-                    .timeout, "\"\(marker)\" did not appear on the console within \(ConsoleMachine.seconds(timeout)) s",
-                    consoleTail: error.consoleTail)
             }
+        }
+        let ending: ConsoleMachine.Ending
+        do throws(BuildVMError) {
+            ending = try await watchForMarker()
+        } catch {
+            // A prompt that cannot be answered ends the boot while QEMU still runs: it goes too.
+            await machine.stop()
+            throw error
         }
         let elapsed = ContinuousClock.now - started
         await machine.stop()

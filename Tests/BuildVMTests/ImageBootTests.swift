@@ -27,6 +27,41 @@ func serialBootDisk(at path: String, printing text: String) throws {
     try Data(image).write(to: URL(fileURLWithPath: path))
 }
 
+/// A disk whose boot sector prints `prompt` on COM1, waits for a newline typed on COM1 (polling the
+/// line status register, port 0x3FD), then prints `answer` and halts: a passphrase prompt in miniature.
+func serialPromptDisk(at path: String, prompt: String, answer: String) throws {
+    // 16-bit real mode at 0000:7C00; `print` prints the NUL-terminated text at DS:SI.
+    //   0: cli; xor ax,ax; mov ds,ax; cld; mov si,PROMPT; call print
+    //  12: mov dx,0x3FD / 15: in al,dx; test al,1; jz 15      (a byte has arrived)
+    //  20: mov dx,0x3F8; in al,dx; cmp al,0x0A; jne 12        (until it is a newline)
+    //  28: mov si,ANSWER; call print / 34: hlt; jmp 34
+    //  37: print: mov dx,0x3F8 / 40: lodsb; test al,al; jz 48; out dx,al; jmp 40 / 48: ret
+    let textStart = 0x7C00 + 49
+    let answerAt = textStart + prompt.utf8.count + 1
+    let code: [UInt8] = [
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xFC, 0xBE, UInt8(textStart & 0xFF), UInt8(textStart >> 8), 0xE8, 0x19, 0x00,
+        0xBA, 0xFD, 0x03, 0xEC, 0xA8, 0x01, 0x74, 0xFB,
+        0xBA, 0xF8, 0x03, 0xEC, 0x3C, 0x0A, 0x75, 0xF0,
+        0xBE, UInt8(answerAt & 0xFF), UInt8(answerAt >> 8), 0xE8, 0x03, 0x00, 0xF4, 0xEB, 0xFD,
+        0xBA, 0xF8, 0x03, 0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8, 0xC3,
+    ]
+    precondition(code.count == 49)
+    var sector = code + Array(prompt.utf8) + [0] + Array(answer.utf8) + [0]
+    precondition(sector.count <= 510, "the texts do not fit in a boot sector")
+    sector += [UInt8](repeating: 0, count: 510 - sector.count) + [0x55, 0xAA]
+    try Data(sector + [UInt8](repeating: 0, count: (1 << 20) - 512)).write(to: URL(fileURLWithPath: path))
+}
+
+/// The QEMU processes whose command line names `path`.
+func qemuProcesses(naming path: String) -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.filter { Int($0) != nil }.filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let text = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return text.contains("qemu-system") && text.contains(path)
+    }
+}
+
 extension BootTests {
     @Suite(
         "kiln test's boot of a disk image",
@@ -81,6 +116,29 @@ extension BootTests {
                 #expect(!error.consoleTail.contains { $0.contains("terminating on signal") })
             }
             #expect(RunningQEMU.count == 0)
+        }
+
+        /// `kiln test --passphrase-file`: the passphrase reaches the guest through the serial console,
+        /// once per prompt; with none, the first prompt fails the boot at once, and QEMU is gone.
+        @Test("a passphrase prompt on the console is answered, or fails the boot at once")
+        func passphrasePrompt() async throws {
+            let work = try Fixtures.temporaryDirectory("prompt")
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            try serialPromptDisk(
+                at: "\(work)/disk.raw", prompt: "\r\nPlease unlock disk root_crypt: ", answer: "\r\nunlocked\r\nlogin: ")
+            var boot = ImageBoot(image: "\(work)/disk.raw")
+            boot.timeout = .seconds(60)
+            boot.passphrase = "a passphrase"
+            let outcome = try await boot.run(workDirectory: work)
+            #expect(outcome.consoleTail.contains { $0.contains("unlocked") })
+            #expect(!outcome.consoleTail.contains { $0.contains("a passphrase") })
+
+            boot.passphrase = nil
+            let started = ContinuousClock.now
+            let error = await #expect(throws: BuildVMError.self) { try await boot.run(workDirectory: work) }
+            #expect(error?.message.contains("--passphrase-file") == true, "\(String(describing: error))")
+            #expect(ContinuousClock.now - started < .seconds(30), "it waited for the timeout")
+            #expect(qemuProcesses(naming: "\(work)/disk.raw").isEmpty, "QEMU still runs")
         }
 
         @Test(
