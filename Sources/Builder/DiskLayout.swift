@@ -39,6 +39,8 @@ public struct DiskLayout: Sendable, Equatable {
     public var slots: [Slot]
 
     static let espSizeMiB: Int64 = 255
+    /// The mount points that must be open before the initramfs hands over to init.
+    static let unlockedByInitramfs: Set<String> = ["/", "/usr"]
     /// What cryptsetup's LUKS2 header (its default 16 MiB) takes from an encrypted partition.
     static let luksHeaderMiB: Int64 = 16
     /// The plain /boot added for an encrypted /: room for two kernels and their initramfs images.
@@ -147,7 +149,7 @@ public struct DiskLayout: Sendable, Equatable {
         for slot in encrypted {
             guard let id = slot.encryptionID else { continue }
             var options = ["luks"]
-            if ["/", "/usr"].contains(slot.role) { options.append("initramfs") }
+            if Self.unlockedByInitramfs.contains(slot.role) { options.append("initramfs") }
             lines.append("\(slot.mapperName) UUID=\(id) none \(options.joined(separator: ","))")
         }
         return lines.joined(separator: "\n") + "\n"

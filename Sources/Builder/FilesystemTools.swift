@@ -42,7 +42,7 @@ struct FilesystemTools: Sendable {
             tools.files.append("lib/x86_64-linux-gnu/libgcc_s.so.1")
             tools.modules += ["dm_crypt", "ecb", "xts", "algif_skcipher", "algif_hash"]
             tools.targetPackages.append("cryptsetup")
-            if encrypted.contains(where: { ["/", "/usr"].contains($0.mountPoint) }) {
+            if encrypted.contains(where: { DiskLayout.unlockedByInitramfs.contains($0.mountPoint) }) {
                 tools.targetPackages.append("cryptsetup-initramfs")
             }
         }

@@ -52,16 +52,6 @@ func serialPromptDisk(at path: String, prompt: String, answer: String) throws {
     try Data(sector + [UInt8](repeating: 0, count: (1 << 20) - 512)).write(to: URL(fileURLWithPath: path))
 }
 
-/// The QEMU processes whose command line names `path`.
-func qemuProcesses(naming path: String) -> [String] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.filter { Int($0) != nil }.filter { pid in
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let text = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-        return text.contains("qemu-system") && text.contains(path)
-    }
-}
-
 extension BootTests {
     @Suite(
         "kiln test's boot of a disk image",
@@ -138,7 +128,8 @@ extension BootTests {
             let error = await #expect(throws: BuildVMError.self) { try await boot.run(workDirectory: work) }
             #expect(error?.message.contains("--passphrase-file") == true, "\(String(describing: error))")
             #expect(ContinuousClock.now - started < .seconds(30), "it waited for the timeout")
-            #expect(qemuProcesses(naming: "\(work)/disk.raw").isEmpty, "QEMU still runs")
+            let (_, running) = try await Subprocess.output(["pgrep", "-f", "qemu-system-x86_64.*\(work)/disk.raw"])
+            #expect(running.isEmpty, "QEMU still runs: \(running)")
         }
 
         @Test(
