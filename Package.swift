@@ -83,6 +83,7 @@ let package = Package(
             dependencies: [
                 "KilnSupport",
                 "KilnArchive",
+                "DiskImage",
                 "Appliance",
                 "Autoinstall",
                 "Packages",

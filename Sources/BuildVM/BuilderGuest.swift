@@ -75,6 +75,12 @@ public struct BuilderGuest: Sendable {
         }
         add(recipe.compression)
         add(String(recipe.sourceDateEpoch))
+        // Absent for the builder guest, so that its key stays what it was.
+        if let initScript = recipe.initScript { add(initScript) }
+        for (path, text) in recipe.scripts.sorted(by: { $0.key < $1.key }) {
+            add(path)
+            add(text)
+        }
         var digests: [String] = []
         for path in recipe.packages { digests.append(try sha256(ofFile: path)) }
         for digest in digests.sorted() { add(digest) }

@@ -111,7 +111,11 @@ struct BuilderGuestAssembler {
         image.add("dev/console", .characterDevice(major: 5, minor: 1, permissions: 0o600))
         image.add("etc/mtab", .symlink(target: "/proc/mounts"))
         try copy("bin/busybox", from: packages, into: &image)
-        image.add("init", .file(contents: Array(GuestScripts.initScript.utf8) + [0x0A], permissions: 0o755))
+        let initScript = recipe.initScript ?? GuestScripts.initScript
+        image.add("init", .file(contents: Array(initScript.utf8) + [0x0A], permissions: 0o755))
+        for (path, text) in recipe.scripts.sorted(by: { $0.key < $1.key }) {
+            image.add(path, .file(contents: Array(text.utf8) + [0x0A], permissions: 0o755))
+        }
         image.add(
             "bin/kiln-extent", .file(contents: Array(GuestScripts.extentScript.utf8) + [0x0A], permissions: 0o755))
         image.add("bin/kiln-event", .file(contents: Array(GuestScripts.eventScript.utf8) + [0x0A], permissions: 0o755))

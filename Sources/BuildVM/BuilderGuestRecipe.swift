@@ -15,6 +15,10 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     public var compression: String
     /// Modification time of every initramfs entry (SOURCE_DATE_EPOCH).
     public var sourceDateEpoch: Int
+    /// `/init`; nil for the builder guest's own (`GuestScripts.initScript`). The deploy agent has its own.
+    public var initScript: String?
+    /// More executable scripts, by path in the initramfs.
+    public var scripts: [String: String]
 
     public init(
         packages: [String],
@@ -22,8 +26,12 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
         modules: [String] = BuilderGuestRecipe.standardModules,
         files: [String] = BuilderGuestRecipe.standardFiles,
         compression: String = "none",
-        sourceDateEpoch: Int = 0
+        sourceDateEpoch: Int = 0,
+        initScript: String? = nil,
+        scripts: [String: String] = [:]
     ) {
+        self.initScript = initScript
+        self.scripts = scripts
         self.packages = packages
         self.programs = programs
         self.modules = modules

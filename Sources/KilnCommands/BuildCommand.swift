@@ -79,7 +79,7 @@ struct BuildCommand: AsyncParsableCommand {
             outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
         options.formats = formats
         options.accelerator = accel
-        options.sourceDateEpoch = sourceDateEpoch(lockfile)
+        options.sourceDateEpoch = Self.sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
         // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.
         setenv("SOURCE_DATE_EPOCH", String(options.sourceDateEpoch), 0)
@@ -139,7 +139,8 @@ struct BuildCommand: AsyncParsableCommand {
         return formats
     }
 
-    private func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {
+    /// SOURCE_DATE_EPOCH when set, else the newest Release date of the lockfile's archives.
+    static func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {
         if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let value = Int64(text) { return value }
         let dates = lockfile.archives.compactMap { Release.parseDate($0.date) }
         return Int64(dates.max()?.timeIntervalSince1970 ?? 0)

@@ -50,8 +50,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "With --config: use only the boot lockfile and kiln's cache (no archive access).")
     var offline = false
 
-    @Flag(help: "With --config: fetch and unpack the boot loaders and installers, then exit.")
+    @Flag(help: "With --config: fetch and unpack the boot loaders, installers and deploy agent, then exit.")
     var prepare = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --config: forget that this host finished (or failed) installing, so that its next network boot installs it again; then exit.",
+            valueName: "name"))
+    var reinstall: String?
 
     /// Where the host's apt sources are read from (tests point it elsewhere).
     @Option(name: .customLong("apt-sources"), help: .hidden)
@@ -61,8 +67,8 @@ struct ServeCommand: AsyncParsableCommand {
         if config == nil && tftpRoot == nil {
             throw ValidationError("give --config FILE or --tftp-root DIR")
         }
-        if config == nil && (offline || prepare) {
-            throw ValidationError("--offline and --prepare go with --config")
+        if config == nil && (offline || prepare || reinstall != nil) {
+            throw ValidationError("--offline, --prepare and --reinstall go with --config")
         }
         if tftpRoot != nil && prepare {
             throw ValidationError("--prepare fetches the boot files that --tftp-root replaces")
@@ -131,6 +137,19 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as NetBootError {
             throw CommandFailure(lines: error.message.split(separator: "\n").map(String.init))
         }
+        if let reinstall {
+            do {
+                let files = try LabBootFiles(config: lab, logger: logger)
+                let forgot = try files.reinstall(reinstall)
+                Console.standardError.write(
+                    forgot
+                        ? "kiln: \(reinstall) installs again at its next network boot"
+                        : "kiln: \(reinstall) had not installed; it installs at its next network boot")
+            } catch let error as NetBootError {
+                throw CommandFailure(error.message)
+            }
+            return
+        }
         var tree = tftpRoot ?? ""
         if tftpRoot == nil { tree = try await prepareBootFiles(lab, config: config) }
         // What lab hosts install from: kiln's package mirror, its packages fetched ahead by --prepare too
@@ -148,8 +167,18 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("lab mirror: \(error)")
             }
         }
+        let deploys = LabDeploys(lab: lab, aptRoot: aptSources, offline: offline)
+        if lab.hosts.contains(where: { $0.install == .image }) {
+            do {
+                services.agent = try await deploys.prepareAgent(progress: Console.standardError.sink)
+            } catch {
+                throw CommandFailure("deploy agent: \(error)", hint: offline ? "run kiln serve --prepare first" : nil)
+            }
+            services.buildImage = { host in try await deploys.buildImage(for: host, logger: logger) }
+        }
         if prepare {
             Console.standardError.write("kiln: boot files ready in \(tree)")
+            if let agent = services.agent { Console.standardError.write("kiln: deploy agent ready: \(agent.kernel)") }
             return
         }
         let extraFiles: [any BootFileProvider] = mirror.map { [$0] } ?? []
@@ -192,8 +221,9 @@ struct ServeCommand: AsyncParsableCommand {
     /// The Debian major versions the lab's hosts install, so that their netboot installers are fetched.
     static func debianVersions(_ lab: LabConfig) -> [Int] {
         var versions: Set<Int> = []
-        for host in lab.hosts where host.installer == nil {
-            guard let appliance = try? ApplianceLoader().load(host.description), appliance.os.name == .debian,
+        for host in lab.hosts where host.installer == nil && host.install == .installer {
+            guard let description = host.description, let appliance = try? ApplianceLoader().load(description),
+                appliance.os.name == .debian,
                 let version = appliance.os.majorVersion
             else { continue }
             versions.insert(version)

@@ -137,7 +137,17 @@ public final class HTTPBootServer: Sendable {
             return keepAlive
         }
         let source: TFTPSource
-        if let bytes = try await generated.file(at: relative, for: BootClient(address: peer, transport: .http)) {
+        let generatedBytes: [UInt8]?
+        do {
+            generatedBytes = try await generated.file(at: relative, for: BootClient(address: peer, transport: .http))
+        } catch let error as NetBootError where error.code == .refused || error.code == .notFound {
+            // A generator's refusal (a deploy token that does not fit, say) is the client's answer, not
+            // the end of the connection.
+            try await send(error.code == .notFound ? .notFound : .forbidden)
+            logger.info("http: refused", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+            return keepAlive
+        }
+        if let bytes = generatedBytes {
             source = TFTPSource(bytes: ByteBuffer(bytes: bytes))
         } else {
             do {
@@ -217,7 +227,9 @@ public final class HTTPBootServer: Sendable {
     static func contentType(_ path: String) -> String {
         switch path.split(separator: ".").last.map({ $0.lowercased() }) {
         case "cfg", "txt", "ks", "seed", "ipxe", "sh", "conf": return "text/plain; charset=utf-8"
-        case "html": return "text/html; charset=utf-8"
+        case "html", "status": return "text/html; charset=utf-8"
+        case "json": return "application/json"
+        case "metrics": return "text/plain; version=0.0.4; charset=utf-8"
         case "gz": return "application/gzip"
         case "xz": return "application/x-xz"
         case "deb", "udeb": return "application/vnd.debian.binary-package"

@@ -15,15 +15,26 @@ public struct LabServices: Sendable {
     public var installer:
         @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
 
+    /// The deploy agent's kernel and initramfs on disk, or nil when kiln has none (image deploys then
+    /// cannot start).
+    public var agent: (kernel: String, initrd: String)?
+    /// Builds the image of a host with `install: image` from its description and returns its path (the
+    /// build is cached by content: a second call for the same description gives the same file).
+    public var buildImage: (@Sendable (_ host: LabConfig.Host) async throws -> String)?
+
     public init(
         mirror: @escaping @Sendable (_ appliance: Appliance) -> ArchiveSource? = { _ in nil },
         installer:
             @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
                 kernel: String, initrd: String
-            )? = { _, _ in nil }
+            )? = { _, _ in nil },
+        agent: (kernel: String, initrd: String)? = nil,
+        buildImage: (@Sendable (_ host: LabConfig.Host) async throws -> String)? = nil
     ) {
         self.mirror = mirror
         self.installer = installer
+        self.agent = agent
+        self.buildImage = buildImage
     }
 }
 
@@ -34,23 +45,47 @@ public struct LabServices: Sendable {
 /// Holds the current lab file; `update` swaps it, and what is compiled afterwards follows the new one
 /// while transfers already under way keep the bytes they started with.
 public final class LabBootFiles: BootFileProvider {
-    private struct Current: Sendable {
+    struct Current: Sendable {
         var config: LabConfig
         var state: LabState
+        var deploys: DeployRecords
+        var images: DeployImages
     }
 
-    private let current: Mutex<Current>
+    let current: Mutex<Current>
     public let services: LabServices
-    private let logger: Logger
+    let logger: Logger
+    /// Counters for `/metrics`.
+    public let metrics = LabMetrics()
+    /// The addresses DHCP leased (server mode), for checking who asks for an image.
+    let leaseTable = Mutex<(@Sendable () -> [MACAddress: IPv4Address])?>(nil)
+    /// Installer hosts whose installer was handed out since kiln started (for the status page).
+    let bootedInstallers = Mutex<[MACAddress: Double]>([:])
+    /// Image builds under way or done, by host name (`install: image`).
+    let builds = Mutex<[String: Task<String, any Error>]>([:])
     /// Host-supplied installers are served under `hosts/<name>/`.
     static let hostInstallerFolder = "hosts"
 
     /// - Throws: `NetBootError` when the state folder cannot be read.
     public init(config: LabConfig, services: LabServices = LabServices(), logger: Logger) throws {
-        current = Mutex(Current(config: config, state: try LabState(directory: config.stateDirectory)))
+        current = Mutex(Self.current(config, state: try LabState(directory: config.stateDirectory)))
         self.services = services
         self.logger = logger
     }
+
+    static func current(_ config: LabConfig, state: LabState) -> Current {
+        Current(
+            config: config, state: state, deploys: DeployRecords(directory: config.stateDirectory),
+            images: DeployImages(stateDirectory: config.stateDirectory))
+    }
+
+    /// Tells kiln where DHCP's leases are (server mode), so that an image goes only to its host's address.
+    public func setLeaseTable(_ table: @escaping @Sendable () -> [MACAddress: IPv4Address]) {
+        leaseTable.withLock { $0 = table }
+    }
+
+    /// The current leases, by MAC address (empty unless kiln is the lab's DHCP server).
+    var leases: [MACAddress: IPv4Address] { leaseTable.withLock { $0 }?() ?? [:] }
 
     /// The lab file in use.
     public var config: LabConfig { current.withLock { $0.config } }
@@ -62,12 +97,12 @@ public final class LabBootFiles: BootFileProvider {
     /// - Throws: `NetBootError` when its state folder cannot be read; the old file stays in use.
     public func update(_ config: LabConfig) throws {
         let old = current.withLock { $0 }
-        let state =
-            old.config.stateDirectory == config.stateDirectory
-            ? old.state
-            : try LabState(
-                directory: config.stateDirectory)
-        current.withLock { $0 = Current(config: config, state: state) }
+        if old.config.stateDirectory == config.stateDirectory {
+            current.withLock { $0.config = config }
+        } else {
+            let fresh = Self.current(config, state: try LabState(directory: config.stateDirectory))
+            current.withLock { $0 = fresh }
+        }
     }
 
     /// What the host with this MAC address boots now.
@@ -75,6 +110,7 @@ public final class LabBootFiles: BootFileProvider {
         let (config, state) = current.withLock { ($0.config, $0.state) }
         guard let host = config.host(mac) else { return .localDisk }
         if state.isInstalled(mac) { return .localDisk }
+        if host.install == .image { return deployAction(for: host) }
         guard let base = config.httpBase else {
             logger.error("lab: \(host.name) cannot install: HTTP is off, and installers fetch their answers over it")
             return .localDisk
@@ -129,9 +165,12 @@ public final class LabBootFiles: BootFileProvider {
 
     /// The host's description with the lab's name as its host name.
     func loadAppliance(_ host: LabConfig.Host) throws -> Appliance {
+        guard let description = host.description else {
+            throw NetBootError(.configuration, "\(host.name) has no description, only an image")
+        }
         var appliance: Appliance
         do {
-            appliance = try ApplianceLoader().load(host.description)
+            appliance = try ApplianceLoader().load(description)
         } catch {
             throw NetBootError(.configuration, error.description)
         }
@@ -140,6 +179,10 @@ public final class LabBootFiles: BootFileProvider {
     }
 
     public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+        switch client.transport {
+        case .tftp: metrics.tftpRequests.add(1, ordering: .relaxed)
+        case .http: metrics.httpRequests.add(1, ordering: .relaxed)
+        }
         let parts = path.split(separator: "/").map(String.init)
         guard let last = parts.last else { return nil }
         let (config, state) = current.withLock { ($0.config, $0.state) }
@@ -158,6 +201,8 @@ public final class LabBootFiles: BootFileProvider {
         guard client.transport == .http || parts.first == "ipxe" || last == "boot.ipxe" else { return nil }
         let base = config.httpBase ?? "http://\(config.address)"
         if parts == ["boot.ipxe"] { return bytes(BootMenus.ipxeEntry(httpBase: base)) }
+        if parts.first == "deploy" { return try await deployFile(parts, client: client) }
+        if parts.count == 1, let page = statusFile(last) { return page }
         guard parts.count == 2, let mac = MACAddress(last) else { return nil }
         switch parts[0] {
         case "ipxe":
@@ -179,6 +224,13 @@ public final class LabBootFiles: BootFileProvider {
 
     public func diskFile(at path: String, for client: BootClient) async throws -> String? {
         let parts = path.split(separator: "/").map(String.init)
+        if parts.count == 2, parts[0] == Self.agentFolder, let agent = services.agent {
+            switch parts[1] {
+            case "vmlinuz": return agent.kernel
+            case "initrd.img": return agent.initrd
+            default: return nil
+            }
+        }
         guard parts.count == 3, parts[0] == Self.hostInstallerFolder,
             let host = config.host(named: parts[1]), let installer = host.installer
         else { return nil }
@@ -205,10 +257,12 @@ public final class LabBootFiles: BootFileProvider {
                 text = kickstart + "\n%post\ncurl -fsS -o /dev/null \(done) || wget -q -O /dev/null \(done)\n%end\n"
             }
         } catch {
-            throw NetBootError(.configuration, "\(host.description): \((error as? AutoinstallError)?.message ?? "\(error)")")
+            throw NetBootError(
+                .configuration,
+                "\(host.description ?? host.name): \((error as? AutoinstallError)?.message ?? "\(error)")")
         }
         logger.notice(
-            "lab: \(appliance.os.name.family == .debian ? "preseed" : "kickstart") for \(host.name) rendered from \(host.description)",
+            "lab: \(appliance.os.name.family == .debian ? "preseed" : "kickstart") for \(host.name) rendered from \(host.description ?? "")",
             metadata: ["mac": "\(host.mac)"])
         return text
     }
@@ -234,17 +288,19 @@ public final class LabBootFiles: BootFileProvider {
         return lines.joined(separator: "\n")
     }
 
-    private func logged(_ action: BootAction, _ mac: MACAddress, _ loader: String) -> BootAction {
+    func logged(_ action: BootAction, _ mac: MACAddress, _ loader: String) -> BootAction {
         switch action {
         case .localDisk:
             logger.info("lab: \(mac) boots its local disk", metadata: ["loader": "\(loader)"])
         case .install(let name, let boot):
+            let deploy = boot.kernel.hasPrefix(Self.agentFolder + "/")
+            if !deploy { bootedInstallers.withLock { $0[mac] = Date().timeIntervalSince1970 } }
             logger.notice(
-                "lab: \(name) boots the installer",
+                "lab: \(name) boots \(deploy ? "the deploy agent" : "the installer")",
                 metadata: ["mac": "\(mac)", "loader": "\(loader)", "kernel": "\(boot.kernel)"])
         }
         return action
     }
 
-    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+    func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 }

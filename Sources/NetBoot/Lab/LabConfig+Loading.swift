@@ -59,7 +59,10 @@ struct LabFileReader {
     static let topKeys = ["address", "interface", "tftp", "http", "dhcp", "boot_loaders", "state", "hosts"]
     static let dhcpKeys = ["mode", "range", "netmask", "router", "dns", "lease_time", "lease_file"]
     static let loaderKeys = ["bios", "uefi", "ipxe"]
-    static let hostKeys = ["mac", "name", "description", "address", "kernel_args", "installer", "boot_loaders"]
+    static let hostKeys = [
+        "mac", "name", "description", "image", "install", "disk", "after", "address", "kernel_args", "installer",
+        "boot_loaders",
+    ]
     static let installerKeys = ["kernel", "initrd"]
 
     mutating func fail(_ node: YAMLNode, _ message: String) {
@@ -259,8 +262,43 @@ struct LabFileReader {
                 errors += error.diagnostics.map(\.description)
                 description = file
             }
-        } else if map["description"] == nil {
-            fail(node, "a host needs a 'description' (the appliance it installs)")
+        }
+        var image: String?
+        if let imageNode = map["image"], let file = path(imageNode, "image") {
+            image = file
+            var info = stat()
+            if stat(file, &info) != 0 {
+                fail(imageNode, "image '\(file)' does not exist")
+            } else if info.st_mode & S_IFMT != S_IFREG {
+                fail(imageNode, "image '\(file)' is not a regular file")
+            }
+            if let other = map["description"] {
+                fail(other, "a host names either an 'image' or a 'description' (with 'install: image' to build it)")
+            }
+        }
+        var install: LabConfig.InstallMethod?
+        if let installNode = map["install"] {
+            install = choice(installNode, "install")
+            if install == .installer && image != nil {
+                fail(installNode, "install 'installer' needs a 'description', not an 'image'")
+            }
+        }
+        if map["description"] == nil && map["image"] == nil {
+            fail(node, "a host needs a 'description' (the appliance it installs) or an 'image' (the disk it is given)")
+        }
+        var disk: String?
+        if let diskNode = map["disk"], let text = string(diskNode, "disk") {
+            if text.hasPrefix("/dev/") && !text.contains("..") && !text.contains(where: \.isWhitespace) {
+                disk = text
+            } else {
+                fail(diskNode, "disk '\(text)' is not a device path (/dev/sda, /dev/nvme0n1)")
+            }
+        }
+        var after = LabConfig.AfterDeploy.reboot
+        if let afterNode = map["after"], let value: LabConfig.AfterDeploy = choice(afterNode, "after") { after = value }
+        let deploys = image != nil || install == .image
+        if !deploys, let extra = map["disk"] ?? map["after"] {
+            fail(extra, "'disk' and 'after' go with an image deploy ('image:' or 'install: image')")
         }
         var address: IPv4Address?
         if let node = map["address"] { address = ipv4(node, "address") }
@@ -278,10 +316,10 @@ struct LabFileReader {
         }
         var loaders: LabConfig.Loaders?
         if let node = map["boot_loaders"] { loaders = loaderChoice(node, defaults: labLoaders) }
-        guard let mac, let name, let description else { return nil }
+        guard let mac, let name, description != nil || image != nil else { return nil }
         return LabConfig.Host(
-            mac: mac, name: name, description: description, address: address, kernelArgs: kernelArgs,
-            installer: installer, loaders: loaders, mark: node.mark)
+            mac: mac, name: name, description: description, image: image, install: install, disk: disk, after: after,
+            address: address, kernelArgs: kernelArgs, installer: installer, loaders: loaders, mark: node.mark)
     }
 
     mutating func checkUnique(_ hosts: [LabConfig.Host], address: IPv4Address?, dhcp: LabConfig.DHCPSettings) {

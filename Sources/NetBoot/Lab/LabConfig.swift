@@ -68,12 +68,32 @@ public struct LabConfig: Sendable, Equatable {
         }
     }
 
+    /// How a host is installed.
+    public enum InstallMethod: String, Sendable, CaseIterable {
+        /// An installer (Debian's netboot installer, or the host's own) with a preseed or kickstart.
+        case installer
+        /// kiln's deploy agent writes a disk image to the host's disk.
+        case image
+    }
+
+    /// What a host does once its image is written.
+    public enum AfterDeploy: String, Sendable, CaseIterable {
+        case reboot, poweroff
+    }
+
     /// One lab host.
     public struct Host: Sendable, Equatable {
         public var mac: MACAddress
         public var name: String
-        /// Absolute path of the host's appliance description.
-        public var description: String
+        /// Absolute path of the host's appliance description; nil for a host that names only an `image`.
+        public var description: String?
+        /// Absolute path of the disk image the host is deployed with (`image:`); nil when it is built
+        /// from the description (`install: image`) or installed by an installer.
+        public var image: String?
+        public var install: InstallMethod
+        /// The target disk for an image deploy (`/dev/sda`); nil for the first fixed disk the agent finds.
+        public var disk: String?
+        public var after: AfterDeploy
         /// A fixed address (server mode).
         public var address: IPv4Address?
         /// Added to the installer's kernel command line.
@@ -87,14 +107,19 @@ public struct LabConfig: Sendable, Equatable {
         public var mark: SourceMark
 
         public init(
-            mac: MACAddress, name: String, description: String, address: IPv4Address? = nil,
-            kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil, loaders: Loaders? = nil,
-            mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
+            mac: MACAddress, name: String, description: String?, image: String? = nil,
+            install: InstallMethod? = nil, disk: String? = nil, after: AfterDeploy = .reboot,
+            address: IPv4Address? = nil, kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil,
+            loaders: Loaders? = nil, mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
         ) {
             self.loaders = loaders
             self.mac = mac
             self.name = name
             self.description = description
+            self.image = image
+            self.install = install ?? (image != nil ? .image : .installer)
+            self.disk = disk
+            self.after = after
             self.address = address
             self.kernelArgs = kernelArgs
             self.installer = installer
@@ -102,7 +127,8 @@ public struct LabConfig: Sendable, Equatable {
         }
 
         public static func == (a: Host, b: Host) -> Bool {
-            a.mac == b.mac && a.name == b.name && a.description == b.description && a.address == b.address
+            a.mac == b.mac && a.name == b.name && a.description == b.description && a.image == b.image
+                && a.install == b.install && a.disk == b.disk && a.after == b.after && a.address == b.address
                 && a.kernelArgs == b.kernelArgs && a.installer?.kernel == b.installer?.kernel
                 && a.installer?.initrd == b.installer?.initrd && a.loaders == b.loaders && a.mark == b.mark
         }

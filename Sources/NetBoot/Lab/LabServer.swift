@@ -79,6 +79,11 @@ public final class LabServer: Sendable {
             Listeners(
                 tftp: tftp, http: http, dhcp: dhcp, proxy: proxy, tftpAddress: config.tftp, httpAddress: config.http,
                 dhcpBinding: DHCPBinding(config)))
+        // Whichever DHCP server is bound at the time: a reload may replace it.
+        files.setLeaseTable { [weak self] in
+            guard let leases = self?.dhcp?.leases.leases else { return [:] }
+            return leases.mapValues(\.address)
+        }
     }
 
     static func bindTFTP(

@@ -53,6 +53,18 @@ public final class LabState: Sendable {
         }
     }
 
+    /// Forgets that `mac` finished installing (its next network boot installs it again).
+    /// - Returns: whether it was recorded.
+    public func forget(_ mac: MACAddress) throws -> Bool {
+        try reloadIfChanged()
+        return try records.withLock { state in
+            guard state.byMAC.removeValue(forKey: mac) != nil else { return false }
+            try write(state.byMAC)
+            state.stamp = FileStamp(file)
+            return true
+        }
+    }
+
     private func write(_ byMAC: [MACAddress: Record]) throws {
         var text = "# kiln: hosts that finished installing (MAC NAME SECONDS-SINCE-1970); delete a line to reinstall\n"
         for record in byMAC.values.sorted(by: { $0.mac.description < $1.mac.description }) {

@@ -19,8 +19,10 @@ extension LabMirror {
     ) async throws -> (mirror: LabMirror?, services: LabServices) {
         var appliances: [Appliance] = []
         var versions: Set<Int> = []
-        for host in lab.hosts where host.installer == nil {
-            guard let appliance = try? ApplianceLoader().load(host.description), appliance.os.name == .debian else {
+        for host in lab.hosts where host.installer == nil && host.install == .installer {
+            guard let description = host.description, let appliance = try? ApplianceLoader().load(description),
+                appliance.os.name == .debian
+            else {
                 continue
             }
             appliances.append(appliance)
