@@ -14,6 +14,8 @@ struct LabDeploys {
     var lab: LabConfig
     var aptRoot: String
     var offline: Bool
+    /// Where image builds report their steps.
+    var progress: ProgressSink = .none
 
     /// The deploy agent's kernel and initramfs, assembled once into kiln's cache (by content).
     /// `--offline` uses only the lockfile and the cache.
@@ -46,7 +48,7 @@ struct LabDeploys {
         let lockPath = description + ".lock"
         let prepared = try await request.prepare(
             lockPath: lockPath, locked: offline || FileManager.default.fileExists(atPath: lockPath), offline: offline,
-            cache: PackageCache(root: PackageCache.defaultRoot()), progress: .none)
+            cache: PackageCache(root: PackageCache.defaultRoot()), progress: progress)
         var hasher = SHA256()
         hasher.update(data: FileManager.default.contents(atPath: description) ?? Data())
         hasher.update(data: Data(prepared.lockfile.encoded().utf8))
@@ -67,7 +69,7 @@ struct LabDeploys {
         let result = try await ImageBuild(
             appliance: appliance, lockfile: prepared.lockfile, targetPackages: prepared.packages,
             builderPackages: prepared.builderPackages, aptSources: request.sources, options: options
-        ).run(progress: .none)
+        ).run(progress: progress)
         logger.notice(
             "lab: built the image of \(host.name) in \(ContinuousClock.now - started)",
             metadata: ["image": "\(image)", "accelerator": "\(result.accelerator.rawValue)"])

@@ -167,7 +167,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("lab mirror: \(error)")
             }
         }
-        let deploys = LabDeploys(lab: lab, aptRoot: aptSources, offline: offline)
+        let deploys = LabDeploys(
+            lab: lab, aptRoot: aptSources, offline: offline, progress: Console.standardError.sink)
         if lab.hosts.contains(where: { $0.install == .image }) {
             do {
                 services.agent = try await deploys.prepareAgent(progress: Console.standardError.sink)
@@ -179,6 +180,16 @@ struct ServeCommand: AsyncParsableCommand {
         if prepare {
             Console.standardError.write("kiln: boot files ready in \(tree)")
             if let agent = services.agent { Console.standardError.write("kiln: deploy agent ready: \(agent.kernel)") }
+            // Images built from descriptions now rather than when their hosts first boot.
+            let builder = try LabBootFiles(config: lab, services: services, logger: logger)
+            for host in lab.hosts where host.install == .image && host.image == nil {
+                do {
+                    let image = try await builder.builtImage(for: host)
+                    Console.standardError.write("kiln: \(host.name) deploys \(image)")
+                } catch {
+                    throw CommandFailure("\(host.name): \(error)")
+                }
+            }
             return
         }
         let extraFiles: [any BootFileProvider] = mirror.map { [$0] } ?? []

@@ -57,24 +57,25 @@ extension LabBootFiles {
     }
 
     /// The image a host with `install: image` gets, built once from its description.
-    func builtImage(for host: LabConfig.Host) async throws -> String {
+    public func builtImage(for host: LabConfig.Host) async throws -> String {
         if let image = host.image { return image }
         guard let build = services.buildImage else {
             throw NetBootError(.configuration, "\(host.name): kiln cannot build images here")
         }
+        // One build per description, whichever hosts install it.
+        let key = host.description ?? host.name
         let task = builds.withLock { builds in
-            if let task = builds[host.name] { return task }
-            logger.notice("lab: building the image of \(host.name) from \(host.description ?? "?")")
+            if let task = builds[key] { return task }
+            logger.notice("lab: building the image of \(host.name) from \(key)")
             let task = Task { try await build(host) }
-            builds[host.name] = task
+            builds[key] = task
             return task
         }
         do {
-            let path = try await task.value
-            return path
+            return try await task.value
         } catch {
             // The next boot tries again.
-            _ = builds.withLock { $0.removeValue(forKey: host.name) }
+            _ = builds.withLock { $0.removeValue(forKey: key) }
             throw NetBootError(.refused, "building the image of \(host.name) failed: \(error)")
         }
     }

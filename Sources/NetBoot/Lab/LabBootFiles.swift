@@ -61,7 +61,7 @@ public final class LabBootFiles: BootFileProvider {
     let leaseTable = Mutex<(@Sendable () -> [MACAddress: IPv4Address])?>(nil)
     /// Installer hosts whose installer was handed out since kiln started (for the status page).
     let bootedInstallers = Mutex<[MACAddress: Double]>([:])
-    /// Image builds under way or done, by host name (`install: image`).
+    /// Image builds under way or done, by description (`install: image`).
     let builds = Mutex<[String: Task<String, any Error>]>([:])
     /// Host-supplied installers are served under `hosts/<name>/`.
     static let hostInstallerFolder = "hosts"
