@@ -29,10 +29,27 @@ public protocol BootFileProvider: Sendable {
     /// A file outside the boot root served for `path` (an absolute path the provider vouches for, such
     /// as a lab host's own installer kernel), or nil.
     func diskFile(at path: String, for client: BootClient) async throws -> String?
+
+    /// Part of a file served for `path` (HTTP only), or nil.
+    func diskRange(at path: String, for client: BootClient) async throws -> DiskRange?
 }
 
 extension BootFileProvider {
     public func diskFile(at path: String, for client: BootClient) async throws -> String? { nil }
+    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? { nil }
+}
+
+/// Part of a file served as a whole response (over HTTP): a piece of a disk image, streamed from the
+/// file rather than held in memory.
+public struct DiskRange: Sendable, Equatable {
+    /// An absolute path the provider vouches for.
+    public var path: String
+    public var range: Range<Int>
+
+    public init(path: String, range: Range<Int>) {
+        self.path = path
+        self.range = range
+    }
 }
 
 /// Providers asked in order: the first one that answers a path wins.
@@ -53,6 +70,13 @@ public struct ChainedFiles: BootFileProvider {
     public func diskFile(at path: String, for client: BootClient) async throws -> String? {
         for provider in providers {
             if let file = try await provider.diskFile(at: path, for: client) { return file }
+        }
+        return nil
+    }
+
+    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
+        for provider in providers {
+            if let range = try await provider.diskRange(at: path, for: client) { return range }
         }
         return nil
     }

@@ -53,6 +53,56 @@ struct LabConfigTests {
         #expect(lines.contains { $0.contains("missing 'address'") })
     }
 
+    @Test func readsImageDeployHosts() throws {
+        let folder = try TemporaryFolder()
+        try Data("not really an image".utf8).write(to: URL(fileURLWithPath: folder.path + "/golden.qcow2"))
+        try LabFixtures.debianDescription.write(toFile: folder.path + "/debian.yaml", atomically: true, encoding: .utf8)
+        let text = """
+            address: 192.0.2.1
+            hosts:
+              - {mac: "52:54:00:00:00:01", name: a, image: golden.qcow2}
+              - {mac: "52:54:00:00:00:02", name: b, image: golden.qcow2, disk: /dev/nvme0n1, after: poweroff}
+              - {mac: "52:54:00:00:00:03", name: c, description: debian.yaml, install: image}
+              - {mac: "52:54:00:00:00:04", name: d, description: debian.yaml}
+
+            """
+        let lab = try LabConfig.load(try LabFixtures.write(text, into: folder.path))
+        #expect(lab.hosts.map(\.install) == [.image, .image, .image, .installer])
+        #expect(lab.hosts[0].image == folder.path + "/golden.qcow2")
+        #expect(lab.hosts[0].description == nil)
+        #expect(lab.hosts[0].after == .reboot && lab.hosts[0].disk == nil)
+        #expect(lab.hosts[1].disk == "/dev/nvme0n1" && lab.hosts[1].after == .poweroff)
+        #expect(lab.hosts[2].image == nil && lab.hosts[2].description == folder.path + "/debian.yaml")
+    }
+
+    /// Image deploy mistakes, each at its own position.
+    @Test func namesImageDeployMistakes() throws {
+        let folder = try TemporaryFolder()
+        try LabFixtures.debianDescription.write(toFile: folder.path + "/debian.yaml", atomically: true, encoding: .utf8)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: folder.path + "/golden.raw"))
+        let text = """
+            address: 192.0.2.1
+            hosts:
+              - {mac: "52:54:00:00:00:01", name: a, image: missing.qcow2}
+              - {mac: "52:54:00:00:00:02", name: b, image: golden.raw, description: debian.yaml}
+              - {mac: "52:54:00:00:00:03", name: c, image: golden.raw, disk: sda, after: halt}
+              - {mac: "52:54:00:00:00:04", name: d, description: debian.yaml, disk: /dev/sda}
+              - {mac: "52:54:00:00:00:05", name: e}
+              - {mac: "52:54:00:00:00:06", name: f, image: golden.raw, install: installer}
+
+            """
+        let path = try LabFixtures.write(text, into: folder.path)
+        let error = try #require(throws: NetBootError.self) { try LabConfig.load(path) }
+        let lines = error.message.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(path):3:48: error: image '\(folder.path)/missing.qcow2' does not exist"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(path):4:73: error: a host names either an 'image' or a 'description'") })
+        #expect(lines.contains { $0.hasPrefix("\(path):5:66: error: disk 'sda' is not a device path") }, "\(lines)")
+        #expect(lines.contains("\(path):5:78: error: after 'halt' is not one of reboot, poweroff"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(path):6:73: error: 'disk' and 'after' go with an image deploy") })
+        #expect(lines.contains { $0.hasPrefix("\(path):7:5: error: a host needs a 'description'") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(path):8:69: error: install 'installer' needs a 'description'") })
+    }
+
     @Test func syntaxErrorsCarryTheirPosition() throws {
         let folder = try TemporaryFolder()
         let path = try LabFixtures.write("address: 192.0.2.1\nhosts: [a, b\n", into: folder.path)
@@ -99,7 +149,8 @@ struct ReadmeLabTests {
         let end = try #require(rest[start.upperBound...].range(of: "```"))
         let text = String(rest[start.upperBound..<end.lowerBound])
         let lab = try LabConfig.parse(text, path: "lab.yaml", absolutePath: root + "/lab/lab.yaml")
-        #expect(lab.hosts.count == 2)
+        #expect(lab.hosts.count == 3)
+        #expect(lab.hosts.last?.install == .image)
         #expect(lab.dhcp.mode == .server)
         #expect(lab.interface == "br-lab")
     }

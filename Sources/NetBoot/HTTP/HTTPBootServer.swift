@@ -109,17 +109,9 @@ public final class HTTPBootServer: Sendable {
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         let keepAlive = request.isKeepAlive
-        var metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
-        func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:], body: ByteBuffer? = nil) async throws {
-            var headers = headers
-            if headers["Content-Length"].isEmpty {
-                headers.add(name: "Content-Length", value: "\(body?.readableBytes ?? 0)")
-            }
-            headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-            try await outbound.write(
-                .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-            if let body, request.method != .HEAD { try await outbound.write(.body(.byteBuffer(body))) }
-            try await outbound.write(.end(nil))
+        let metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
+        func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:]) async throws {
+            try await Self.send(status, headers, request: request, keepAlive: keepAlive, outbound: outbound)
         }
         guard request.method == .GET || request.method == .HEAD else {
             try await send(.methodNotAllowed, ["Allow": "GET, HEAD"])
@@ -139,7 +131,20 @@ public final class HTTPBootServer: Sendable {
         let source: TFTPSource
         let generatedBytes: [UInt8]?
         do {
-            generatedBytes = try await generated.file(at: relative, for: BootClient(address: peer, transport: .http))
+            let client = BootClient(address: peer, transport: .http)
+            generatedBytes = try await generated.file(at: relative, for: client)
+            if generatedBytes == nil, let window = try await generated.diskRange(at: relative, for: client) {
+                let opened = try BootRoot.openVouched(window.path, as: relative)
+                guard window.range.upperBound <= opened.size else {
+                    close(opened.descriptor)
+                    throw NetBootError(.io, "\(window.path) is shorter than the range asked for")
+                }
+                // The response's bytes start at the window's offset in the file.
+                return try await respond(
+                    request, source: TFTPSource(descriptor: opened.descriptor, size: opened.size),
+                    base: window.range.lowerBound, size: window.range.count, relative: relative,
+                    keepAlive: keepAlive, metadata: metadata, outbound: outbound)
+            }
         } catch let error as NetBootError where error.code == .refused || error.code == .notFound {
             // A generator's refusal (a deploy token that does not fit, say) is the client's answer, not
             // the end of the connection.
@@ -161,11 +166,35 @@ public final class HTTPBootServer: Sendable {
                 return keepAlive
             }
         }
+        return try await respond(
+            request, source: source, base: 0, size: source.size, relative: relative, keepAlive: keepAlive,
+            metadata: metadata, outbound: outbound)
+    }
+
+    /// A response without a body.
+    private static func send(
+        _ status: HTTPResponseStatus, _ headers: HTTPHeaders, request: HTTPRequestHead, keepAlive: Bool,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
+        var headers = headers
+        if headers["Content-Length"].isEmpty { headers.add(name: "Content-Length", value: "0") }
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+        try await outbound.write(.end(nil))
+    }
+
+    /// Sends `size` bytes of `source` from `base` (the whole file, or a disk range), or the byte range of
+    /// them that the request asks for.
+    private func respond(
+        _ request: HTTPRequestHead, source: TFTPSource, base: Int, size: Int, relative: String, keepAlive: Bool,
+        metadata: Logger.Metadata, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Bool {
+        var metadata = metadata
         var headers: HTTPHeaders = ["Accept-Ranges": "bytes", "Content-Type": HTTPBootServer.contentType(relative)]
-        var range = 0..<source.size
+        var range = 0..<size
         var status = HTTPResponseStatus.ok
         if let header = request.headers.first(name: "Range") {
-            switch ByteRange.parse(header, size: source.size) {
+            switch ByteRange.parse(header, size: size) {
             case .whole:
                 break
             case .range(let requested):
@@ -173,9 +202,11 @@ public final class HTTPBootServer: Sendable {
                 status = .partialContent
                 headers.add(
                     name: "Content-Range",
-                    value: "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(source.size)")
+                    value: "bytes \(requested.lowerBound)-\(requested.upperBound - 1)/\(size)")
             case .unsatisfiable:
-                try await send(.rangeNotSatisfiable, ["Content-Range": "bytes */\(source.size)"])
+                try await Self.send(
+                    .rangeNotSatisfiable, ["Content-Range": "bytes */\(size)"], request: request, keepAlive: keepAlive,
+                    outbound: outbound)
                 return keepAlive
             }
         }
@@ -191,7 +222,7 @@ public final class HTTPBootServer: Sendable {
             while offset < range.upperBound {
                 let length = min(chunk, range.upperBound - offset)
                 var buffer = ByteBufferAllocator().buffer(capacity: length)
-                try source.read(offset: offset, length: length, into: &buffer)
+                try source.read(offset: base + offset, length: length, into: &buffer)
                 try await outbound.write(.body(.byteBuffer(buffer)))
                 offset += length
             }

@@ -57,10 +57,17 @@ public enum BootMenus {
     public static func grub(_ action: BootAction, server: IPv4Address) -> String {
         switch action {
         case .localDisk:
+            // The disk's removable-media loader is started from here when a disk has one: firmware
+            // keeps no boot entry for a disk that was blank when it last looked (OVMF went to its setup
+            // screen after an image deploy), and an image written by kiln's agent registers none.
             return """
-                # kiln: boot the local disk (back to the firmware's next boot entry)
+                # kiln: boot the local disk: its EFI loader, else back to the firmware's next boot entry
                 set timeout=1
                 menuentry "Local disk" {
+                  if search --no-floppy --file --set=esp /EFI/BOOT/BOOTX64.EFI; then
+                    chainloader ($esp)/EFI/BOOT/BOOTX64.EFI
+                    boot
+                  fi
                   exit
                 }
 

@@ -16,6 +16,9 @@ public struct DeployPlan: Sendable, Codable, Equatable {
 
     /// The image file's SHA-256, checked against `manifest.json` when one names the file.
     public var fileSHA256: String
+    /// The image's guest bytes as a raw (sparse) file: the image itself when it is raw, else a copy
+    /// converted once into the lab's state folder. Chunks are served from it.
+    public var rawPath: String
     /// Whether `fileSHA256` was checked against a manifest (else kiln only computed it).
     public var checkedAgainstManifest: Bool
     public var virtualSize: UInt64
@@ -61,22 +64,10 @@ public final class DeployImages: Sendable {
 
     private let directory: String
     private let plans: Mutex<[String: Task<DeployPlan, any Error>]>
-    private let readers: Mutex<[String: ReaderBox]>
-
-    /// A reader is a class that is not `Sendable`; every use goes through the `readers` lock.
-    private final class ReaderBox: @unchecked Sendable {
-        let reader: any DiskReader
-        let key: String
-        init(_ reader: any DiskReader, key: String) {
-            self.reader = reader
-            self.key = key
-        }
-    }
 
     public init(stateDirectory: String) {
         directory = stateDirectory + "/images"
         plans = Mutex([:])
-        readers = Mutex([:])
     }
 
     /// The plan for the image at `path`, made on the first call for this version of the file.
@@ -95,32 +86,15 @@ public final class DeployImages: Sendable {
         return try await task.value
     }
 
-    /// The bytes of one chunk of the plan for `path`.
-    public func chunk(_ index: Int, of path: String) async throws -> [UInt8] {
+    /// Where one chunk of the plan for `path` lies: a range of its raw view.
+    public func chunk(_ index: Int, of path: String) async throws -> DiskRange {
         let plan = try await plan(for: path)
         guard plan.chunks.indices.contains(index) else {
             throw NetBootError(.notFound, "no chunk \(index) in the plan for \(path)")
         }
         let chunk = plan.chunks[index]
-        let key = try Self.key(path)
-        return try readers.withLock { open in
-            let box: ReaderBox
-            if let existing = open[path], existing.key == key {
-                box = existing
-            } else {
-                do {
-                    box = ReaderBox(try DiskImage.open(path), key: key)
-                } catch {
-                    throw NetBootError(.refused, "cannot read \(path): \(error)")
-                }
-                open[path] = box
-            }
-            do {
-                return try box.reader.read(count: chunk.length, at: chunk.offset)
-            } catch {
-                throw NetBootError(.io, "cannot read \(path) at \(chunk.offset): \(error)")
-            }
-        }
+        let start = Int(chunk.offset)
+        return DiskRange(path: plan.rawPath, range: start..<(start + chunk.length))
     }
 
     /// Names a version of the file: its path, size, modification time and inode.
@@ -133,11 +107,12 @@ public final class DeployImages: Sendable {
     static func makeOrLoadPlan(path: String, key: String, directory: String) throws -> DeployPlan {
         let cached = "\(directory)/\(key).plan.json"
         if let data = FileManager.default.contents(atPath: cached),
-            let plan = try? JSONDecoder().decode(DeployPlan.self, from: data)
+            let plan = try? JSONDecoder().decode(DeployPlan.self, from: data),
+            FileManager.default.fileExists(atPath: plan.rawPath)
         {
             return plan
         }
-        let plan = try makePlan(path: path)
+        let plan = try makePlan(path: path, rawCopy: "\(directory)/\(key).raw")
         if let data = try? JSONEncoder().encode(plan) {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try? AtomicOutput.write(data, to: cached)
@@ -147,7 +122,7 @@ public final class DeployImages: Sendable {
 
     /// Reads the whole image once: its file's SHA-256 (against the manifest beside it), its partitions,
     /// and a SHA-256 for each chunk of data.
-    static func makePlan(path: String) throws -> DeployPlan {
+    static func makePlan(path: String, rawCopy: String) throws -> DeployPlan {
         let fileDigest = try sha256(ofFile: path)
         let expected = try manifestDigest(for: path)
         if let expected, expected != fileDigest {
@@ -155,21 +130,27 @@ public final class DeployImages: Sendable {
                 .refused,
                 "\((path as NSString).lastPathComponent): SHA-256 \(fileDigest) does not match manifest.json's \(expected)")
         }
-        let reader: any DiskReader
+        var rawPath = path
         do {
-            reader = try DiskImage.open(path)
+            if try DiskImage.detectFormat(path) != .raw {
+                try FileManager.default.createDirectory(
+                    atPath: (rawCopy as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try ImageConverter.convert(
+                    DiskImage.open(path), to: rawCopy, options: ExportOptions(format: .raw))
+                rawPath = rawCopy
+            }
         } catch {
             throw NetBootError(.refused, "\(path): \(error)")
         }
         do {
-            return try layout(of: reader, fileSHA256: fileDigest, checked: expected != nil)
+            return try layout(of: DiskImage.open(rawPath), fileSHA256: fileDigest, rawPath: rawPath, checked: expected != nil)
         } catch {
             throw NetBootError(.refused, "\(path): \(error)")
         }
     }
 
     /// The plan's pieces, read through `reader`.
-    static func layout(of reader: any DiskReader, fileSHA256 fileDigest: String, checked: Bool)
+    static func layout(of reader: any DiskReader, fileSHA256 fileDigest: String, rawPath: String, checked: Bool)
         throws(DiskImageError) -> DeployPlan
     {
         let table = try PartitionTable.read(from: reader)
@@ -201,7 +182,7 @@ public final class DeployImages: Sendable {
         }
         if covered < size { zeros.append(covered..<size) }
         var plan = DeployPlan(
-            fileSHA256: fileDigest, checkedAgainstManifest: checked, virtualSize: size,
+            fileSHA256: fileDigest, rawPath: rawPath, checkedAgainstManifest: checked, virtualSize: size,
             table: table?.scheme.rawValue, grow: nil, root: nil, chunks: chunks, zeros: zeros)
         if let table { (plan.grow, plan.root) = try roles(in: table, reader: reader) }
         return plan

@@ -80,11 +80,13 @@ extension LabBootFiles {
         }
     }
 
-    /// `deploy/TOKEN/...`: what only the agent holding TOKEN may ask, from its host's address.
-    func deployFile(_ parts: [String], client: BootClient) async throws -> [UInt8]? {
-        guard client.transport == .http, parts.count >= 3 else { return nil }
-        let (config, deploys, images, state) = current.withLock { ($0.config, $0.deploys, $0.images, $0.state) }
-        let token = parts[1]
+    /// The deploy that `deploy/TOKEN/...` names, when the token is known, the deploy still runs and the
+    /// request comes from its host's address (its DHCP lease, else the first address that used it).
+    /// - Throws: `NetBootError(.refused)`, which the HTTP server answers with 403.
+    func authorizedDeploy(_ token: String, client: BootClient) throws -> (
+        record: DeployRecords.Record, host: LabConfig.Host, peer: String
+    ) {
+        let (config, deploys) = current.withLock { ($0.config, $0.deploys) }
         let peer = Self.ipv4Text(client.address)
         guard let record = deploys.record(token: token), let mac = MACAddress(record.mac),
             let host = config.host(mac)
@@ -100,6 +102,29 @@ extension LabBootFiles {
         if record.state == .installed || record.state == .failed {
             throw NetBootError(.refused, "the deploy of \(host.name) has ended (\(record.state.rawValue))")
         }
+        return (record, host, peer)
+    }
+
+    /// `deploy/TOKEN/chunk/N`: a piece of the image, streamed from its raw view.
+    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard client.transport == .http, parts.count == 4, parts[0] == "deploy", parts[2] == "chunk",
+            let index = Int(parts[3])
+        else { return nil }
+        let (_, host, _) = try authorizedDeploy(parts[1], client: client)
+        let images = current.withLock { $0.images }
+        let range = try await images.chunk(index, of: try await builtImage(for: host))
+        metrics.imageBytesServed.add(range.range.count, ordering: .relaxed)
+        return range
+    }
+
+    /// `deploy/TOKEN/...`: the agent's plan and reports.
+    func deployFile(_ parts: [String], client: BootClient) async throws -> [UInt8]? {
+        guard client.transport == .http, parts.count >= 3, parts[2] != "chunk" else { return nil }
+        let (deploys, images, state) = current.withLock { ($0.deploys, $0.images, $0.state) }
+        let token = parts[1]
+        let (record, host, peer) = try authorizedDeploy(token, client: client)
+        let mac = host.mac
         let now = Date().timeIntervalSince1970
         switch parts[2] {
         case "plan":
@@ -125,12 +150,6 @@ extension LabBootFiles {
                     "image-sha256": "\(plan.fileSHA256)",
                 ])
             return bytes(plan.text(name: host.name, disk: host.disk, after: host.after.rawValue))
-        case "chunk":
-            guard parts.count == 4, let index = Int(parts[3]) else { return nil }
-            let image = try await builtImage(for: host)
-            let chunk = try await images.chunk(index, of: image)
-            metrics.imageBytesServed.add(chunk.count, ordering: .relaxed)
-            return chunk
         case "progress":
             guard parts.count == 4, let written = Int64(parts[3]) else { return nil }
             try deploys.update(token: token, persist: false) { record in
