@@ -104,7 +104,8 @@ public struct OperatingSystem: Sendable, Equatable {
 
 /// The distributions kiln installs.
 public enum OSName: String, Sendable, CaseIterable {
-    case debian, ubuntu, fedora, rhel, centos, rocky, almalinux
+    /// `sl` is Scientific Linux, a rebuild of RHEL as CentOS was.
+    case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, sl
 
     public enum Family: Sendable {
         /// Installed by debian-installer with a preseed.
@@ -116,7 +117,7 @@ public enum OSName: String, Sendable, CaseIterable {
     public var family: Family {
         switch self {
         case .debian, .ubuntu: return .debian
-        case .fedora, .rhel, .centos, .rocky, .almalinux: return .redHat
+        case .fedora, .rhel, .centos, .rocky, .almalinux, .sl: return .redHat
         }
     }
 }

@@ -7,14 +7,27 @@ struct ApplianceBuilder {
     let main: Layer
     let arch: String
     let log: DiagnosticLog
+    let environment: [String: String]
+    let maxExpansion: Int
+    /// A BoxGrinder description (`.appl`): read with BoxGrinder's defaults and its environment
+    /// variables.
+    let isBoxGrinder: Bool
 
     private var variables: [String: String] = [:]
+    /// Names already reported as taken from the environment or left unresolved, so each is said once.
+    private let reported = NameSet()
 
-    init(layers: [Layer], main: Layer, arch: String, log: DiagnosticLog) {
+    init(
+        layers: [Layer], main: Layer, arch: String, log: DiagnosticLog, environment: [String: String] = [:],
+        maxExpansion: Int = 1 << 16
+    ) {
         self.layers = layers
         self.main = main
         self.arch = arch
         self.log = log
+        self.environment = environment
+        self.maxExpansion = maxExpansion
+        isBoxGrinder = (main.file as NSString).pathExtension == "appl"
     }
 
     // MARK: Merging
@@ -114,6 +127,8 @@ struct ApplianceBuilder {
     // MARK: Variables
 
     static let builtins: Set<String> = ["OS_NAME", "OS_VERSION", "ARCH", "BASE_ARCH"]
+    /// Variables referring to variables referring to ...: deeper than this is an error.
+    static let maxVariableDepth = 32
 
     private mutating func resolveVariables(os: String, version: String) {
         var raw: [String: Located<String>] = [:]
@@ -132,6 +147,8 @@ struct ApplianceBuilder {
         }
         let baseArch = ["i386", "i486", "i586", "i686"].contains(arch) ? "i386" : arch
         var resolved: [String: String] = ["OS_NAME": os, "OS_VERSION": version, "ARCH": arch, "BASE_ARCH": baseArch]
+        let limit = maxExpansion
+        let log = self.log
         func resolve(_ name: String, _ stack: [String]) -> String? {
             if let done = resolved[name] { return done }
             guard let value = raw[name] else { return nil }
@@ -139,14 +156,22 @@ struct ApplianceBuilder {
                 log.error(value.mark, "variable '\(name)' refers to itself through \(stack.joined(separator: " -> "))")
                 return value.value
             }
-            var text = value.value
-            for reference in Self.references(in: value.value) {
-                if let replacement = resolve(reference, stack + [name]) {
-                    text = text.replacingOccurrences(of: "#\(reference)#", with: replacement)
-                }
+            if stack.count >= Self.maxVariableDepth {
+                log.error(
+                    value.mark,
+                    "variable '\(name)' is reached through more than \(Self.maxVariableDepth) variables "
+                        + "(\(stack.prefix(3).joined(separator: " -> ")) -> ...)")
+                resolved[name] = value.value
+                return value.value
             }
-            resolved[name] = text
-            return text
+            let expansion = Self.expand(value.value, limit: limit) { resolve($0, stack + [name]) }
+            if expansion.overflow {
+                log.error(value.mark, "variable '\(name)' expands to more than \(limit) characters")
+                resolved[name] = value.value
+                return value.value
+            }
+            resolved[name] = expansion.text
+            return expansion.text
         }
         for name in raw.keys.sorted() { _ = resolve(name, []) }
         variables = resolved
@@ -155,33 +180,87 @@ struct ApplianceBuilder {
     /// `#NAME#` references in `text`.
     static func references(in text: String) -> [String] {
         var names: [String] = []
-        var rest = Substring(text)
-        while let open = rest.firstIndex(of: "#") {
-            let after = rest[rest.index(after: open)...]
-            guard let close = after.firstIndex(of: "#") else { break }
-            let name = String(after[..<close])
-            if !name.isEmpty, Validate.isVariableName(name) {
-                names.append(name)
-                rest = after[after.index(after: close)...]
-            } else {
-                rest = after
-            }
+        _ = expand(text, limit: Int.max) { name in
+            names.append(name)
+            return nil
         }
         return names
     }
 
-    private func substitute(_ located: Located<String>) -> Located<String> {
-        var text = located.value
-        for name in Self.references(in: located.value) {
-            if let value = variables[name] { text = text.replacingOccurrences(of: "#\(name)#", with: value) }
+    /// `text` with each `#NAME#` that `lookup` knows replaced, in one pass; stops once the result
+    /// would be longer than `limit` characters.
+    static func expand(_ text: String, limit: Int, lookup: (String) -> String?) -> (
+        text: String, overflow: Bool, unresolved: [String]
+    ) {
+        var result = ""
+        var count = 0
+        var unresolved: [String] = []
+        var rest = Substring(text)
+        func append(_ piece: Substring) -> Bool {
+            count += piece.count
+            if count > limit { return false }
+            result += piece
+            return true
         }
-        return Located(text, located.mark)
+        while let open = rest.firstIndex(of: "#") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "#") else { break }
+            let name = String(after[..<close])
+            guard !name.isEmpty, Validate.isVariableName(name) else {
+                guard append(rest[..<after.startIndex]) else { return (result, true, unresolved) }
+                rest = after
+                continue
+            }
+            guard append(rest[..<open]) else { return (result, true, unresolved) }
+            if let value = lookup(name) {
+                guard append(Substring(value)) else { return (result, true, unresolved) }
+            } else {
+                unresolved.append(name)
+                guard append(rest[open...close]) else { return (result, true, unresolved) }
+            }
+            rest = after[after.index(after: close)...]
+        }
+        guard append(rest) else { return (result, true, unresolved) }
+        return (result, false, unresolved)
+    }
+
+    /// A variable's value: the description's (or a built-in), else for a BoxGrinder description
+    /// the environment's, with a warning the first time.
+    private func value(of name: String, at mark: SourceMark) -> String? {
+        if let value = variables[name] { return value }
+        guard isBoxGrinder, let value = environment[name] else { return nil }
+        if reported.insert("env \(name)") {
+            log.warning(mark, "variable '#\(name)#' is not defined here; taken from the environment, as BoxGrinder did")
+        }
+        return value
+    }
+
+    private func substituteReporting(_ located: Located<String>) -> (Located<String>, unresolved: [String]) {
+        let expansion = Self.expand(located.value, limit: maxExpansion) { value(of: $0, at: located.mark) }
+        if expansion.overflow {
+            log.error(located.mark, "this value expands to more than \(maxExpansion) characters")
+            return (located, [])
+        }
+        return (Located(expansion.text, located.mark), expansion.unresolved)
+    }
+
+    /// Substitutes what is known; a BoxGrinder description is warned about what is not (a post
+    /// command keeps it as written).
+    private func substitute(_ located: Located<String>) -> Located<String> {
+        let (result, unresolved) = substituteReporting(located)
+        if isBoxGrinder {
+            for name in unresolved where reported.insert("unresolved \(name) \(located.mark)") {
+                log.warning(
+                    located.mark, "'#\(name)#' is neither a variable nor set in the environment; kept as written")
+            }
+        }
+        return result
     }
 
     /// Substitutes and reports references to undefined variables (all fields but `post`).
     private func substituteStrict(_ located: Located<String>, _ what: String) -> Located<String> {
-        let result = substitute(located)
-        for name in Self.references(in: result.value) where name.uppercased() == name {
+        let (result, unresolved) = substituteReporting(located)
+        for name in unresolved where name.uppercased() == name || isBoxGrinder {
             log.error(located.mark, "\(what) uses undefined variable '#\(name)#'")
         }
         return result
@@ -231,8 +310,17 @@ struct ApplianceBuilder {
                 return hashPassword(password, context: "\(applianceName)\u{0}root")
             }
         }
-        return nil
+        // BoxGrinder's template gave root this password; an appliance without one could not be
+        // logged into at all.
+        guard isBoxGrinder else { return nil }
+        log.warning(
+            last(\.osName)?.mark ?? main.rootMark,
+            "no os.password: root gets BoxGrinder's default password '\(Self.boxGrinderPassword)'; set os.password "
+                + "or os.password_hash to change it")
+        return PasswordHash.sha512(Self.boxGrinderPassword, context: "\(applianceName)\u{0}root")
     }
+
+    static let boxGrinderPassword = "boxgrinder"
 
     private func hashPassword(_ password: Located<String>, context: String) -> String? {
         guard !password.value.isEmpty else {
@@ -592,4 +680,12 @@ struct ApplianceBuilder {
         let dir = (file as NSString).deletingLastPathComponent
         return ((dir as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
+}
+
+/// Names said once already; a class so that the builder's non-mutating helpers can record them.
+private final class NameSet {
+    private var names: Set<String> = []
+
+    /// True the first time `name` is inserted.
+    func insert(_ name: String) -> Bool { names.insert(name).inserted }
 }

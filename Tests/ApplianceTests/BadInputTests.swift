@@ -65,7 +65,7 @@ import Testing
         let found = try errors("name: x\nos:\n  name: debain\n  version: 12\n")
         #expect(
             found == [
-                "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux); did you mean 'debian'?"
+                "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux, sl); did you mean 'debian'?"
             ])
     }
 
