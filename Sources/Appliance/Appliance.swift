@@ -29,6 +29,12 @@ public struct Appliance: Sendable, Equatable {
     /// The serial console, or nil when turned off.
     public var console: SerialConsole?
     public var test: TestSettings
+    /// RPM targets: the SELinux mode (`.yaml` default enforcing; BoxGrinder's `.appl` permissive).
+    public var selinux: SELinuxMode
+    /// RPM targets: the firewall (`.yaml` default on with ssh; BoxGrinder's `.appl` off).
+    public var firewall: Firewall
+    /// What the installer does when it is done.
+    public var end: EndAction
     /// Names of the parents, nearest first, as BoxGrinder lists them.
     public var parents: [String]
     /// The description file this appliance was loaded from (absolute).
@@ -40,7 +46,8 @@ public struct Appliance: Sendable, Equatable {
         files: [FileGroup] = [], post: PostCommands = PostCommands(), variables: [String: String] = [:],
         hostname: String? = nil, users: [User] = [], services: Services = Services(),
         network: [NetworkInterface] = [], kernelArgs: String? = nil, console: SerialConsole? = .default,
-        test: TestSettings = TestSettings(), parents: [String] = [], sourcePath: String = ""
+        test: TestSettings = TestSettings(), selinux: SELinuxMode = .enforcing, firewall: Firewall = .default,
+        end: EndAction = .reboot, parents: [String] = [], sourcePath: String = ""
     ) {
         self.name = name
         self.summary = summary
@@ -61,6 +68,9 @@ public struct Appliance: Sendable, Equatable {
         self.kernelArgs = kernelArgs
         self.console = console
         self.test = test
+        self.selinux = selinux
+        self.firewall = firewall
+        self.end = end
         self.parents = parents
         self.sourcePath = sourcePath
     }
@@ -284,18 +294,58 @@ public struct User: Sendable, Equatable {
     /// A crypt hash, or nil for an account without a password (log in with a key).
     public var passwordHash: String?
     public var sshKeys: [String]
-    /// Passwordless sudo.
+    /// Sudo for every command.
     public var sudo: Bool
+    /// With `sudo`: sudo asks for the user's password (`sudo: password`) instead of none.
+    public var sudoAsksPassword: Bool
 
     public init(
-        name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false
+        name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false,
+        sudoAsksPassword: Bool = false
     ) {
         self.name = name
         self.groups = groups
         self.passwordHash = passwordHash
         self.sshKeys = sshKeys
         self.sudo = sudo
+        self.sudoAsksPassword = sudoAsksPassword
     }
+
+    /// The user's line in `/etc/sudoers.d`, or nil without sudo.
+    public var sudoersLine: String? {
+        guard sudo else { return nil }
+        return sudoAsksPassword ? "\(name) ALL=(ALL) ALL" : "\(name) ALL=(ALL) NOPASSWD: ALL"
+    }
+}
+
+/// The SELinux mode of an RPM target.
+public enum SELinuxMode: String, Sendable, CaseIterable {
+    case enforcing, permissive, disabled
+}
+
+/// The firewall of an RPM target.
+public struct Firewall: Sendable, Equatable {
+    public var enabled: Bool
+    /// firewalld service names (`ssh`, `http`).
+    public var services: [String]
+    /// `8080/tcp`, `53/udp`.
+    public var ports: [String]
+
+    public init(enabled: Bool, services: [String] = [], ports: [String] = []) {
+        self.enabled = enabled
+        self.services = services
+        self.ports = ports
+    }
+
+    /// A `.yaml` description's firewall: on, letting SSH in.
+    public static let `default` = Firewall(enabled: true, services: ["ssh"])
+    /// BoxGrinder's kickstart template turned the firewall off.
+    public static let boxGrinder = Firewall(enabled: false)
+}
+
+/// How an installer ends.
+public enum EndAction: String, Sendable, CaseIterable {
+    case reboot, poweroff, halt, shutdown
 }
 
 public struct Services: Sendable, Equatable {

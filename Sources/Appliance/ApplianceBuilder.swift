@@ -115,6 +115,7 @@ struct ApplianceBuilder {
             if timeout.value <= 0 { log.error(timeout.mark, "test.timeout must be greater than zero") }
             appliance.test.timeout = timeout.value
         }
+        buildSecurity(&appliance, family: os?.family)
         appliance.parents = layers.dropLast().reversed().compactMap { $0.name?.value }
         if let os, os.family == .debian {
             for mirrorlist in layers.flatMap(\.repos).compactMap(\.mirrorlist) {
@@ -282,14 +283,19 @@ struct ApplianceBuilder {
     }
 
     private func checkOSVersion(_ os: OSName, _ version: Located<String>) {
+        guard !OperatingSystem(name: os, version: version.value).isKnownRelease else { return }
         if os.family == .debian {
-            if OperatingSystem.codename(os, version.value) == nil {
-                log.error(
-                    version.mark,
-                    "unknown \(os.rawValue) version '\(version.value)' (give a release number or a code name)")
-            }
-        } else if Int(version.value.prefix { $0.isNumber }) == nil || !Validate.isVersion(version.value) {
-            log.error(version.mark, "\(os.rawValue) version '\(version.value)' must be a release number, like 9 or 40")
+            let example = os == .debian ? "12 or bookworm" : "\"22.04\" or jammy"
+            log.error(
+                version.mark,
+                "unknown \(os.rawValue) release '\(Validate.shown(version.value))' (give a release number or a "
+                    + "code name, like \(example))")
+        } else if let range = OperatingSystem.knownMajorVersions(os) {
+            log.error(
+                version.mark,
+                "unknown \(os.rawValue) release '\(Validate.shown(version.value))' (kiln knows \(os.rawValue) "
+                    + "\(range.lowerBound) to \(range.upperBound), like \(range.upperBound - 1) or "
+                    + "\(range.upperBound - 1).1)")
         }
     }
 
@@ -577,7 +583,8 @@ struct ApplianceBuilder {
                 }
                 check(name, "user name", Validate.isUserName)
                 if name.value == "root" { log.error(name.mark, "user 'root' is set by os.password, not users") }
-                var user = User(name: name.value, sudo: entry.sudo?.value ?? false)
+                let sudo = entry.sudo?.value ?? "false"
+                var user = User(name: name.value, sudo: sudo != "false", sudoAsksPassword: sudo == "password")
                 for group in entry.groups.map(substitute) where check(group, "group", Validate.isUserName) {
                     user.groups.append(group.value)
                 }
@@ -602,6 +609,45 @@ struct ApplianceBuilder {
             }
         }
         return users
+    }
+
+    /// SELinux, the firewall and the end action. A BoxGrinder description starts from BoxGrinder's
+    /// template: permissive SELinux and no firewall.
+    private func buildSecurity(_ appliance: inout Appliance, family: OSName.Family?) {
+        appliance.selinux = isBoxGrinder ? .permissive : .enforcing
+        if let mode = last(\.selinux).map(substitute) {
+            if let value = SELinuxMode(rawValue: mode.value) {
+                appliance.selinux = value
+            } else {
+                log.error(mode.mark, "selinux '\(Validate.shown(mode.value))' must be enforcing, permissive or disabled")
+            }
+            if family == .debian { log.warning(mode.mark, "selinux is written for RPM targets only; ignored here") }
+        }
+        var firewall = isBoxGrinder ? Firewall.boxGrinder : Firewall.default
+        if let layer = layers.last(where: { $0.firewallMark != nil }), let mark = layer.firewallMark {
+            // The layer that writes `firewall` sets all of it; on, SSH only, unless it says otherwise.
+            firewall = Firewall(enabled: layer.firewallEnabled?.value ?? true)
+            if layer.firewallServices == nil && firewall.enabled { firewall.services = ["ssh"] }
+            for service in (layer.firewallServices ?? []).map(substitute)
+            where check(service, "firewall service", Validate.isFirewallService) {
+                firewall.services.append(service.value)
+            }
+            for port in (layer.firewallPorts ?? []).map(substitute) where check(port, "firewall port", Validate.isPort) {
+                firewall.ports.append(port.value)
+            }
+            if !firewall.enabled && !(firewall.services.isEmpty && firewall.ports.isEmpty) {
+                log.error(mark, "firewall has services or ports but enabled: false")
+            }
+            if family == .debian { log.warning(mark, "firewall is written for RPM targets only; ignored here") }
+        }
+        appliance.firewall = firewall
+        if let end = last(\.end).map(substitute) {
+            if let value = EndAction(rawValue: end.value) {
+                appliance.end = value
+            } else {
+                log.error(end.mark, "end '\(Validate.shown(end.value))' must be reboot, poweroff, halt or shutdown")
+            }
+        }
     }
 
     private func buildServices() -> Services {

@@ -78,6 +78,16 @@ public enum ApplianceWriter {
                         (text("timeout"), number(appliance.test.timeout)),
                     ])))
         }
+        if appliance.selinux != .enforcing { add("selinux", text(appliance.selinux.rawValue)) }
+        if appliance.firewall != .default {
+            var firewall: [(Node, Node)] = [(text("enabled"), .scalar(.init(appliance.firewall.enabled ? "true" : "false")))]
+            if appliance.firewall.enabled {
+                firewall.append((text("services"), .sequence(.init(appliance.firewall.services.map(text)))))
+            }
+            if !appliance.firewall.ports.isEmpty { firewall.append((text("ports"), list(appliance.firewall.ports))) }
+            add("firewall", .mapping(.init(firewall)))
+        }
+        if appliance.end != .reboot { add("end", text(appliance.end.rawValue)) }
         let node = Node.mapping(.init(root))
         // Serializing a tree built here cannot fail; an empty text would be refused by the loader.
         return (try? Yams.serialize(node: node, indent: 2, width: -1, allowUnicode: true, newLineScalarStyle: .literal))
@@ -129,7 +139,7 @@ public enum ApplianceWriter {
         if !user.groups.isEmpty { pairs.append((text("groups"), list(user.groups))) }
         if let hash = user.passwordHash { pairs.append((text("password_hash"), quoted(hash))) }
         if !user.sshKeys.isEmpty { pairs.append((text("ssh_keys"), list(user.sshKeys))) }
-        if user.sudo { pairs.append((text("sudo"), .scalar(.init("true")))) }
+        if user.sudo { pairs.append((text("sudo"), user.sudoAsksPassword ? text("password") : .scalar(.init("true")))) }
         return .mapping(.init(pairs))
     }
 

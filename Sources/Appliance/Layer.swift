@@ -31,7 +31,8 @@ struct Layer {
         var password: Located<String>?
         var passwordHash: Located<String>?
         var sshKeys: [Located<String>] = []
-        var sudo: Located<Bool>?
+        /// true, false or password (sudo that asks for it).
+        var sudo: Located<String>?
     }
 
     struct NetworkLayer {
@@ -78,10 +79,18 @@ struct Layer {
     var console: Located<String?>?
     var testExpect: Located<String>?
     var testTimeout: Located<Int>?
+    var selinux: Located<String>?
+    var firewallEnabled: Located<Bool>?
+    var firewallServices: [Located<String>]?
+    var firewallPorts: [Located<String>]?
+    /// Where `firewall` was written, for messages about it.
+    var firewallMark: SourceMark?
+    var end: Located<String>?
 
     static let topKeys = [
         "name", "summary", "version", "release", "os", "hardware", "packages", "repos", "default_repos", "appliances",
         "files", "post", "variables", "hostname", "users", "services", "network", "kernel_args", "console", "test",
+        "selinux", "firewall", "end",
     ]
 
     /// Reads a composed document; problems go to `log`.
@@ -144,6 +153,17 @@ struct Layer {
                         testTimeout = read.int(item, "test.timeout")
                     }
                 }
+            case "selinux": selinux = read.string(value, "selinux")
+            case "firewall":
+                firewallMark = value.mark
+                for (field, item) in read.map(value, "firewall", keys: ["enabled", "services", "ports"]) {
+                    switch field.value {
+                    case "enabled": firewallEnabled = read.bool(item, "firewall.enabled")
+                    case "services": firewallServices = read.strings(item, "firewall.services")
+                    default: firewallPorts = read.strings(item, "firewall.ports")
+                    }
+                }
+            case "end": end = read.string(value, "end")
             default: break
             }
         }
@@ -233,7 +253,12 @@ struct Layer {
             case "password": user.password = read.string(value, "password")
             case "password_hash": user.passwordHash = read.string(value, "password_hash")
             case "ssh_keys": user.sshKeys = read.strings(value, "ssh_keys")
-            default: user.sudo = read.bool(value, "sudo")
+            default:
+                if case .scalar("password", _) = value.kind {
+                    user.sudo = Located("password", value.mark)
+                } else {
+                    user.sudo = read.bool(value, "sudo (true, false or password)").map { $0.map { String($0) } }
+                }
             }
         }
         return user

@@ -61,11 +61,6 @@ public struct FileReader: Sendable {
     }
 }
 
-/// How the installer ends.
-public enum EndAction: String, Sendable, CaseIterable {
-    case reboot, poweroff, halt
-}
-
 /// Lines both renderers put at the top, so that `import-kickstart` can find the description's
 /// identity again.
 enum Header {

@@ -134,6 +134,10 @@ private struct ImportState {
     var post: [String] = []
     var enable: [String] = []
     var disable: [String] = []
+    /// Anaconda's defaults when the kickstart says nothing: enforcing, firewall on with SSH.
+    var selinux: SELinuxMode = .enforcing
+    var firewall = Firewall.default
+    var end: EndAction?
 
     init(fallbackName: String) {
         self.fallbackName = fallbackName
@@ -273,13 +277,47 @@ private struct ImportState {
             let (opts, _) = options(rest, flags: [])
             enable += (opts["--enabled"] ?? "").split(separator: ",").map(String.init)
             disable += (opts["--disabled"] ?? "").split(separator: ",").map(String.init)
-        case "text", "graphical", "cmdline", "skipx", "firstboot", "selinux", "firewall", "reboot", "poweroff", "halt",
-            "shutdown", "zerombr", "clearpart", "reqpart", "ignoredisk", "install", "eula", "logging", "authselect",
+        case "selinux":
+            let (opts, _) = options(rest, flags: ["--enforcing", "--permissive", "--disabled"])
+            selinux = SELinuxMode.allCases.first { opts["--\($0.rawValue)"] != nil } ?? .enforcing
+        case "firewall":
+            firewall(rest, line: line)
+        case "reboot", "poweroff", "halt", "shutdown":
+            end = EndAction(rawValue: words[0])
+            if rest.contains(where: { $0 == "--eject" || $0 == "--kexec" }) {
+                warnings.append("line \(line): \(words[0]) options are not imported")
+            }
+        case "text", "graphical", "cmdline", "skipx", "firstboot", "zerombr", "clearpart", "reqpart", "ignoredisk", "install", "eula", "logging", "authselect",
             "auth", "authconfig", "timesource", "bootloader-location":
             break
         default:
             warnings.append("line \(line): '\(words[0])' is not imported")
         }
+    }
+
+    private mutating func firewall(_ words: ArraySlice<String>, line: Int) {
+        var result = Firewall(enabled: true)
+        for word in words {
+            let (name, value) = Self.option(word)
+            switch name {
+            case "--enabled", "--enable": result.enabled = true
+            case "--disabled", "--disable": result.enabled = false
+            case "--ssh", "--http", "--smtp", "--ftp", "--telnet": result.services.append(String(name.dropFirst(2)))
+            case "--service":
+                result.services += (value ?? "").split(separator: ",").map(String.init)
+            case "--port":
+                result.ports += (value ?? "").split(separator: ",").map { $0.replacingOccurrences(of: ":", with: "/") }
+            default:
+                warnings.append("line \(line): firewall \(word) is not imported")
+            }
+        }
+        firewall = result
+    }
+
+    /// `--name=value` as its two halves.
+    private static func option(_ word: String) -> (String, String?) {
+        guard let equals = word.firstIndex(of: "=") else { return (word, nil) }
+        return (String(word[..<equals]), String(word[word.index(after: equals)...]))
     }
 
     private mutating func network(_ words: ArraySlice<String>, line: Int) {
@@ -385,8 +423,14 @@ private struct ImportState {
                 let marker = entry.dropFirst("# kiln: ".count).split(separator: " ")
                 mode = marker.first.map(String.init) ?? ""
                 currentUser = marker.count > 1 ? String(marker[1]) : nil
-                if mode == "sudo", marker.count > 1, let index = users.firstIndex(where: { $0.name == marker[1] }) {
+                if mode == "sudo" || mode == "sudo-password", marker.count > 1,
+                    let index = users.firstIndex(where: { $0.name == marker[1] })
+                {
                     users[index].sudo = true
+                    users[index].sudoAsksPassword = mode == "sudo-password"
+                }
+                if mode == "repo", marker.count > 1, let index = repos.firstIndex(where: { $0.name == marker[1] }) {
+                    repos[index].ephemeral = false
                 }
                 if mode == "files" { warnings.append("line \(line): files embedded by kiln are not imported") }
                 continue
@@ -437,7 +481,7 @@ private struct ImportState {
             name: applianceName, summary: summary, version: version, release: release, os: os, hardware: hardware,
             packages: packages, repos: allRepos, defaultRepos: installURL == nil, post: PostCommands(base: post),
             hostname: hostname, users: users, services: Services(enable: enable, disable: disable), network: network,
-            kernelArgs: kernelArgs, console: console)
+            kernelArgs: kernelArgs, console: console, selinux: selinux, firewall: firewall, end: end ?? .reboot)
         if appliance.hostname == appliance.effectiveHostnameWithoutOverride { appliance.hostname = nil }
         return appliance
     }

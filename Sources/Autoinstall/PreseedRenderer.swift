@@ -8,12 +8,13 @@ import KilnSupport
 /// Pure apart from its inputs: the host's apt sources (used for the mirror when the description
 /// names no repos) and local `files` are given to it.
 public struct PreseedRenderer: Sendable {
-    public var endAction: EndAction
+    /// Overrides the description's `end`.
+    public var endAction: EndAction?
     public var readFile: FileReader
     /// The host's apt sources (the command layer reads them with the Packages module).
     public var hostSources: [ArchiveSource]
 
-    public init(endAction: EndAction = .reboot, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
+    public init(endAction: EndAction? = nil, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
         self.endAction = endAction
         self.readFile = readFile
         self.hostSources = hostSources
@@ -82,9 +83,9 @@ public struct PreseedRenderer: Sendable {
         out.append("")
         out.append("# End")
         out.append("d-i finish-install/reboot_in_progress note")
-        switch endAction {
+        switch endAction ?? appliance.end {
         case .reboot: break
-        case .poweroff: out.append("d-i debian-installer/exit/poweroff boolean true")
+        case .poweroff, .shutdown: out.append("d-i debian-installer/exit/poweroff boolean true")
         case .halt: out.append("d-i debian-installer/exit/halt boolean true")
         }
         return out.joined(separator: "\n") + "\n"
@@ -297,9 +298,9 @@ public struct PreseedRenderer: Sendable {
                 commands.append("chmod 0600 \(dir)/authorized_keys")
                 commands.append("in-target chown -R \(user.name):\(user.name) /home/\(user.name)/.ssh")
             }
-            if user.sudo {
+            if let rule = user.sudoersLine {
                 let path = "/target/etc/sudoers.d/\(user.name)"
-                commands.append("printf '%s\\n' \(ShellQuote.quote("\(user.name) ALL=(ALL) NOPASSWD: ALL")) > \(path)")
+                commands.append("printf '%s\\n' \(ShellQuote.quote(rule)) > \(path)")
                 commands.append("chmod 0440 \(path)")
             }
         }

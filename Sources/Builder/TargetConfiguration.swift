@@ -39,8 +39,9 @@ struct TargetConfiguration {
         try file("etc/default/locale", "LANG=\(appliance.os.locale)\n")
         try file("etc/default/keyboard", "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"\(appliance.os.keyboard)\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n")
         if let sources = job.aptSources { try file("etc/apt/sources.list.d/kiln.sources", sources) }
-        for user in appliance.users where user.sudo {
-            try file("etc/sudoers.d/kiln-\(user.name)", "\(user.name) ALL=(ALL) NOPASSWD:ALL\n", mode: 0o440)
+        for user in appliance.users {
+            guard let rule = user.sudoersLine else { continue }
+            try file("etc/sudoers.d/kiln-\(user.name)", rule + "\n", mode: 0o440)
         }
         // SSH host keys are made at first boot, so that every clone has its own.
         try file("etc/systemd/system/kiln-ssh-host-keys.service", """

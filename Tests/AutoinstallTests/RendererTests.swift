@@ -59,6 +59,78 @@ import Testing
         }
     }
 
+    /// Every release from RHEL 5 and Fedora 11 on gets its own syntax, judged by ksvalidator at
+    /// that release's version: the old ones lack sshkey, network --activate, repo --install,
+    /// clearpart --disklabel, keyboard --vckeymap, bare rootpw --lock, firewall --service.
+    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    func everyReleaseGetsItsOwnSyntax() throws {
+        var withoutRoot = try loadFixture("full-rocky.yaml")
+        withoutRoot.os.passwordHash = nil
+        let appliances = [try loadFixture("full-rocky.yaml"), withoutRoot]
+        let releases: [(OSName, String, String)] = [
+            (.rhel, "5", "RHEL5"), (.centos, "5.11", "RHEL5"), (.sl, "5", "RHEL5"), (.rhel, "6", "RHEL6"),
+            (.centos, "6", "RHEL6"), (.sl, "6", "RHEL6"), (.rhel, "7", "RHEL7"), (.centos, "7", "RHEL7"),
+            (.sl, "7", "RHEL7"), (.rocky, "8", "RHEL8"), (.almalinux, "9", "RHEL9"), (.centos, "10", "RHEL10"),
+            (.fedora, "11", "F11"), (.fedora, "14", "F14"), (.fedora, "16", "F16"), (.fedora, "18", "F18"),
+            (.fedora, "20", "F20"), (.fedora, "21", "F21"), (.fedora, "22", "F22"), (.fedora, "30", "F30"),
+            (.fedora, "45", "F45"),
+        ]
+        var byVersion: [String: [String]] = [:]
+        for (os, version, syntax) in releases {
+            for appliance in appliances {
+                var copy = appliance
+                copy.os.name = os
+                copy.os.version = version
+                #expect(KickstartRenderer.syntaxVersion(for: copy.os) == syntax)
+                let (text, warnings) = try KickstartRenderer().renderWithWarnings(copy)
+                // Nothing is lost silently: what a release cannot say is named.
+                // RHEL 5 has no repo costs; everything else in the fixture each release can say.
+                #expect(warnings.isEmpty == (syntax != "RHEL5"), "\(syntax): \(warnings)")
+                #expect(warnings.allSatisfy { $0.contains("has no repo costs; cost left out") }, "\(warnings)")
+                byVersion[syntax, default: []].append(text)
+            }
+        }
+        for (version, kickstarts) in byVersion.sorted(by: { $0.key < $1.key }) {
+            let problems = try Judge.kickstartProblems(kickstarts, version: version)
+            #expect(problems == nil, "\(problems ?? "")")
+        }
+        // What the old syntax cannot say in a command is still done, in %post.
+        var old = appliances[0]
+        old.os.name = .centos
+        old.os.version = "6"
+        let text = try KickstartRenderer().render(old)
+        #expect(!text.contains("\nsshkey ") && text.contains("# kiln: sshkey ops"))
+        #expect(text.contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln0test0key"))
+        #expect(text.contains("printf '%s\\n' '[extras]' name=extras baseurl=http://mirror.example.org/rocky/9/extras/"))
+        #expect(text.contains("keyboard de\n"))
+    }
+
+    @Test func btrfsOnRHEL8AndLaterIsAClearError() throws {
+        var appliance = try loadFixture("full-rocky.yaml")
+        appliance.hardware.partitions[0].type = .btrfs
+        #expect(throws: AutoinstallError.self) { _ = try KickstartRenderer().render(appliance) }
+        appliance.os.name = .fedora
+        appliance.os.version = "40"
+        #expect(throws: Never.self) { _ = try KickstartRenderer().render(appliance) }
+    }
+
+    @Test func theNewKeysReachTheKickstart() throws {
+        let text = try KickstartRenderer().render(try loadFixture("full-rocky.yaml"))
+        #expect(text.contains("\nselinux --permissive\n"))
+        #expect(text.contains("\nfirewall --enabled --service=ssh,http,https --port=8080:tcp --port=6000-6010:udp\n"))
+        #expect(text.contains("\npoweroff\n") && !text.contains("\nreboot\n"))
+        #expect(text.contains("'deploy ALL=(ALL) ALL' > /etc/sudoers.d/deploy\n"))
+        #expect(text.contains("'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops\n"))
+    }
+
+    @Test func boxGrinderFilesGetPermissiveSELinuxAndNoFirewall() throws {
+        let appliance = try ApplianceLoader().load("\(packageRoot)/Appliances/boxgrinder-jeos.appl")
+        let text = try KickstartRenderer().render(appliance)
+        #expect(text.contains("\nselinux --permissive\n") && text.contains("\nfirewall --disabled\n"))
+        let yaml = try KickstartRenderer().render(try ApplianceLoader().load("\(packageRoot)/Appliances/rocky-9.yaml"))
+        #expect(yaml.contains("\nselinux --enforcing\n") && yaml.contains("\nfirewall --enabled --service=ssh\n"))
+    }
+
     @Test func everythingTheDescriptionSaysReachesTheKickstart() throws {
         let appliance = try loadFixture("full-rocky.yaml")
         let lines = try KickstartRenderer().render(appliance).split(separator: "\n").map(String.init)
@@ -77,7 +149,7 @@ import Testing
             "part / --size=6144 --fstype=xfs --fsoptions=\"noatime,nodev\"",
             "part /srv --size=2048 --fstype=ext4 --grow --encrypted --passphrase=\"a passphrase with spaces\"",
             "url --url=http://mirror.example.org/rocky/9/BaseOS/x86_64/os/",
-            "services --enabled=sshd,chronyd --disabled=kdump", "-plymouth", "reboot",
+            "services --enabled=sshd,chronyd --disabled=kdump", "-plymouth", "poweroff",
             "echo 'it''s done' > /root/done; touch /root/$(hostname)",
             "  cat /etc/motd >> /root/done",
         ]
