@@ -42,10 +42,11 @@ enum Validate {
         startsAlnum(text) && all(text) { alnum($0) || "_-".unicodeScalars.contains($0) }
     }
 
-    /// Debian and RPM names, `@group` (RPM comps groups may hold spaces), `-excluded`, globs.
+    /// Debian and RPM names, `@group` (RPM comps groups may hold spaces), `-excluded` (`-@group` too),
+    /// globs.
     static func isPackage(_ text: String) -> Bool {
-        if text.hasPrefix("@") {
-            let group = text.dropFirst().drop { $0 == "^" }
+        if text.hasPrefix("@") || text.hasPrefix("-@") {
+            let group = text.drop { $0 == "-" || $0 == "@" || $0 == "^" }
             return startsAlnum(String(group)) && !group.hasSuffix(" ")
                 && all(String(group)) { alnum($0) || "._+-: ".unicodeScalars.contains($0) }
         }

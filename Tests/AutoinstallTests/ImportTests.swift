@@ -82,6 +82,94 @@ import Testing
         #expect(result.warnings.contains { $0.contains("xconfig") })
     }
 
+    private func importFixture(_ name: String) throws -> KickstartImporter.Result {
+        let path = "\(fixtures)/kickstarts/\(name)"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try KickstartImporter().read(text, name: "imported", directory: "\(fixtures)/kickstarts")
+    }
+
+    /// Loads what the importer made, as `kiln import-kickstart` checks it before writing.
+    private func validated(_ appliance: Appliance) throws -> Appliance {
+        let dir = NSTemporaryDirectory() + "kiln-import-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try ApplianceWriter.yaml(appliance).write(toFile: dir + "/imported.yaml", atomically: true, encoding: .utf8)
+        return try ApplianceLoader().load(dir + "/imported.yaml")
+    }
+
+    @Test func classicSyntaxIncludesAndEverythingLeftOutIsNamed() throws {
+        let result = try importFixture("centos5-classic.ks")
+        let appliance = try validated(result.appliance)
+        #expect(appliance.os.name == .centos && appliance.os.version == "5")
+        #expect(appliance.packages == ["@core", "-@dialup", "httpd", "vim-enhanced"])
+        #expect(appliance.post.base == ["chkconfig httpd on\necho ready > /etc/motd"])
+        #expect(appliance.selinux == .permissive)
+        #expect(appliance.firewall == Firewall(enabled: true, services: ["http"], ports: ["22/tcp"]))
+        #expect(appliance.end == .reboot)
+        #expect(appliance.repos.map(\.name) == ["install", "epel"])
+        #expect(appliance.repos[1].baseurl == "http://mirror.example.org/epel/5/x86_64")
+        // The partitions come from the included file; the second '/' replaces the first.
+        #expect(
+            appliance.hardware.partitions.map { "\($0.mountPoint) \($0.size.mebibytes) \($0.type)" } == [
+                "/boot 200 ext3", "swap 1024 swap", "/ 8192 ext3",
+            ])
+        let warnings = result.warnings.joined(separator: "\n")
+        for expected in [
+            "line 7: network --noipv6 is not imported",
+            "line 10: 'authconfig' is not imported",
+            "line 13: bootloader --driveorder is not imported",
+            "line 15: %include /nonexistent/extra.ks is not followed",
+            "line 17: repo 'local' has no --baseurl or --mirrorlist; skipped",
+            "line 20: %packages --nobase is not imported",
+            "line 5 of partitions.inc: partition '/' was given before (line 4 of partitions.inc)",
+            "line 7 of partitions.inc: partition '/data' on an existing partition (--onpart) is not imported",
+            "the OS is guessed from the URL http://mirror.example.org/centos/5.11/os/$basearch: centos 5",
+        ] {
+            #expect(warnings.contains(expected), "missing warning: \(expected)\n\(warnings)")
+        }
+        #expect(!warnings.contains("no partitioning"))
+    }
+
+    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    func importedKickstartsComeBackValidForTheirRelease() throws {
+        for name in ["centos5-classic.ks", "fedora-minimal.ks"] {
+            let appliance = try validated(try importFixture(name).appliance)
+            let text = try KickstartRenderer().render(appliance)
+            let problems = try Judge.kickstartProblems(text, os: appliance.os)
+            #expect(problems == nil, "\(name): \(problems ?? "")")
+            // And the round trip from there is stable.
+            let (first, second, _) = try roundTrip(appliance)
+            #expect(first == second, "\(name)")
+        }
+    }
+
+    @Test func lockedRootPlaceholdersMissingPartitioningAndGuessesAreWarned() throws {
+        let result = try importFixture("fedora-minimal.ks")
+        let appliance = try validated(result.appliance)
+        #expect(appliance.os.passwordHash == nil, "rootpw --lock with a placeholder is a locked root")
+        #expect(appliance.packages == ["@^minimal-environment", "-@standard"])
+        #expect(appliance.repos.first?.mirrorlist?.contains("repo=fedora-40&arch=x86_64") == true)
+        let warnings = result.warnings.joined(separator: "\n")
+        for expected in [
+            "line 7: user --uid is not imported",
+            "line 10: %packages --excludedocs is not imported",
+            "line 10: %packages --exclude-weakdeps is not imported",
+            "no url, repo or comment names the OS; fedora 40 assumed",
+            "the kickstart has no partitioning",
+            "the kickstart has no reboot, poweroff or halt",
+        ] {
+            #expect(warnings.contains(expected), "missing warning: \(expected)\n\(warnings)")
+        }
+    }
+
+    @Test func sectionsWithoutEndStopAtTheNextSection() throws {
+        let text = "%packages\n@core\n%post\necho one\n%pre\necho never\n"
+        let result = try KickstartImporter().read(text, name: "x")
+        #expect(result.appliance.packages == ["@core"])
+        #expect(result.appliance.post.base == ["echo one"])
+        #expect(result.warnings.contains { $0.hasPrefix("line 5: section %pre") })
+    }
+
     @Test func autopartGivesTheDefaultLayout() throws {
         let appliance = try KickstartImporter().read("autopart\n", name: "x").appliance
         #expect(appliance.hardware.partitions == [Partition.defaultRoot])

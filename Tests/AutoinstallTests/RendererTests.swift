@@ -250,7 +250,7 @@ import Testing
     @Test func ephemeralReposLeaveTheInstalledSourcesList() throws {
         let text = try PreseedRenderer(hostSources: exampleHostSources).render(try loadFixture("full-debian.yaml"))
         let line = try #require(text.split(separator: "\n").first { $0.contains("in-target sed -i") })
-        let words = try KickstartImporter.split(String(line.trimmingCharacters(in: .whitespaces).dropLast(3)), line: 1)
+        let words = try KickstartImporter.split(String(line.trimmingCharacters(in: .whitespaces).dropLast(3)), line: "line 1")
         #expect(words.count == 5 && words[0] == "in-target" && words[4] == "/etc/apt/sources.list")
         let file = try Judge.temporaryFile("""
             deb http://deb.example.org/debian/ bookworm main non-free-firmware
