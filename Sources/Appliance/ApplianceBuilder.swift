@@ -546,6 +546,8 @@ struct ApplianceBuilder {
                             "a post command cannot hold the line '\(line.trimmingSpaces)' "
                                 + "(kickstart would read it as a section)"
                         )
+                    } else if command.value.split(separator: "\n").contains(where: { $0.trimmingSpaces == "KILN_POST_END" }) {
+                        log.error(command.mark, "a post command cannot hold the line 'KILN_POST_END' (kiln's delimiter)")
                     } else if command.value.contains("\u{0}") {
                         log.error(command.mark, "a post command must not contain NUL")
                     } else {

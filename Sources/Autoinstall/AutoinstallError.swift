@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import KilnSupport
 
 /// The Autoinstall module's error: a description that cannot become the asked-for install
 /// answers, or a kickstart that cannot be read back.
@@ -81,5 +82,18 @@ enum Header {
         if let console = appliance.console { words += ["console=tty0", "console=\(console)"] }
         if let args = appliance.kernelArgs { words.append(args) }
         return words.joined(separator: " ")
+    }
+}
+
+/// How install answers run `post` commands: each in its own shell, stopping at the first failure.
+enum PostScript {
+    /// Ends a command's text in a here-document; a description cannot hold it as a line.
+    static let delimiter = "KILN_POST_END"
+
+    /// The shell that reports command `number` failed, naming it by its first line.
+    static func failure(_ number: Int, _ command: String) -> String {
+        let first = command.split(separator: "\n").first.map(String.init) ?? command
+        let shown = first.count > 100 ? String(first.prefix(97)) + "..." : first
+        return "echo \(ShellQuote.quote("kiln: post command \(number) failed: \(shown)")) >&2"
     }
 }

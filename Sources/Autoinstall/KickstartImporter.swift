@@ -601,6 +601,9 @@ private struct ImportState {
         var mode = ""
         var currentUser: String?
         var commands: [String] = []
+        /// The command being read between `cat > /tmp/kiln-post <<'KILN_POST_END'` and its end.
+        var command: [String]?
+        var separateCommands: [String] = []
         for entry in body {
             if entry.hasPrefix("# kiln: ") {
                 let marker = entry.dropFirst("# kiln: ".count).split(separator: " ")
@@ -618,7 +621,21 @@ private struct ImportState {
                 if mode == "files" { warnings.append("\(line): files embedded by kiln are not imported") }
                 continue
             }
-            if mode == "post" { commands.append(entry) }
+            if mode == "post" {
+                if var lines = command {
+                    if entry == "KILN_POST_END" {
+                        separateCommands.append(lines.joined(separator: "\n"))
+                        command = nil
+                    } else {
+                        lines.append(entry)
+                        command = lines
+                    }
+                } else if entry == "cat > /tmp/kiln-post <<'KILN_POST_END'" {
+                    command = []
+                } else if !entry.hasPrefix("/bin/sh /tmp/kiln-post ") && entry != "rm -f /tmp/kiln-post" {
+                    commands.append(entry)
+                }
+            }
             if mode == "sshkey", entry.hasPrefix("printf '%s\\n' "), let user = currentUser,
                 let index = users.firstIndex(where: { $0.name == user }),
                 let words = try? KickstartImporter.split(entry, line: line), words.count >= 3
@@ -626,6 +643,7 @@ private struct ImportState {
                 users[index].sshKeys.append(words[2])
             }
         }
+        post += separateCommands
         if !commands.isEmpty { post.append(commands.joined(separator: "\n")) }
     }
 

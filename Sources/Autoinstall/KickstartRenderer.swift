@@ -321,8 +321,16 @@ private struct KickstartLines {
             }
         }
         if !appliance.post.base.isEmpty {
+            // Each command in its own shell, as BoxGrinder ran them and as builds do: no cd or
+            // variable carries over, and the first that fails stops the install, named.
             lines.append("# kiln: post")
-            lines += appliance.post.base
+            for (number, command) in appliance.post.base.enumerated() {
+                lines.append("cat > /tmp/kiln-post <<'\(PostScript.delimiter)'")
+                lines += command.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                lines.append(PostScript.delimiter)
+                lines.append("/bin/sh /tmp/kiln-post || { \(PostScript.failure(number + 1, command)); exit 1; }")
+            }
+            lines.append("rm -f /tmp/kiln-post")
         }
         return lines
     }

@@ -347,16 +347,18 @@ public struct PreseedRenderer: Sendable {
                 }
             }
         }
-        for command in appliance.post.base {
+        // Each post command in its own shell; the first that fails ends late_command, named.
+        for (number, command) in appliance.post.base.enumerated() {
+            let failed = "|| { \(PostScript.failure(number + 1, command)); exit 1; }"
             if command.contains("\n") {
                 // A debconf value is one line: several lines travel as base64 into the target.
                 let encoded = Data(command.utf8).base64EncodedString()
                 commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-post")
-                commands.append(
-                    "in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh && sh -e /tmp/kiln-post.sh'")
+                commands.append("in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh'")
+                commands.append("in-target sh /tmp/kiln-post.sh \(failed)")
                 commands.append("rm -f /target/tmp/kiln-post /target/tmp/kiln-post.sh")
             } else {
-                commands.append("in-target sh -c \(ShellQuote.quote(command))")
+                commands.append("in-target sh -c \(ShellQuote.quote(command)) \(failed)")
             }
         }
         return commands

@@ -105,6 +105,64 @@ import Testing
         #expect(text.contains("keyboard de\n"))
     }
 
+    /// Runs shell text in a fresh folder with OUT pointing at it; returns the status, stderr and folder.
+    private func runShell(_ script: String) throws -> (Int32, String, String) {
+        let dir = NSTemporaryDirectory() + "kiln-post-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.environment = ["OUT": dir, "PATH": "/usr/bin:/bin"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self), dir)
+    }
+
+    private let postCommands = [
+        "cd /", "pwd > $OUT/a", "echo multi > $OUT/m\nfalse\necho the-last-command-decides", "chown nobody:nobody /",
+        "echo never > $OUT/b",
+    ]
+
+    /// As BoxGrinder ran them: no cd carries over, and the first failing command stops the rest.
+    @Test func kickstartPostCommandsRunEachInItsOwnShellAndStopAtTheFirstFailure() throws {
+        var appliance = Appliance(name: "post", os: OperatingSystem(name: .rocky, version: "9"))
+        appliance.post.base = postCommands
+        let text = try KickstartRenderer().render(appliance)
+        let start = try #require(text.range(of: "%post --erroronfail\n"))
+        let end = try #require(text.range(of: "\n%end", range: start.upperBound..<text.endIndex))
+        let (status, errors, dir) = try runShell(String(text[start.upperBound..<end.lowerBound]))
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(status == 1)
+        #expect(errors.contains("kiln: post command 4 failed: chown nobody:nobody /"), "\(errors)")
+        let pwd = try String(contentsOfFile: dir + "/a", encoding: .utf8)
+        #expect(pwd != "/\n", "the cd of the command before did not carry over")
+        #expect(FileManager.default.fileExists(atPath: dir + "/m"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/b"), "nothing runs after the failure")
+        // And it reads back as the same commands.
+        let imported = try KickstartImporter().read(text, name: "post").appliance
+        #expect(imported.post.base == postCommands)
+    }
+
+    @Test func preseedPostCommandsRunEachInItsOwnShellAndStopAtTheFirstFailure() throws {
+        var appliance = Appliance(name: "post", os: OperatingSystem(name: .debian, version: "12"))
+        appliance.post.base = postCommands.filter { !$0.contains("\n") }
+        let text = try PreseedRenderer(hostSources: exampleHostSources).render(appliance)
+        let start = try #require(text.range(of: "d-i preseed/late_command string \\\n"))
+        let end = try #require(text.range(of: "\n\n", range: start.upperBound..<text.endIndex))
+        // debconf joins a line ending in a backslash to the next.
+        let value = text[start.upperBound..<end.lowerBound].replacingOccurrences(of: "\\\n", with: "")
+        let (status, errors, dir) = try runShell("in_target() { \"$@\"; }; alias in-target=in_target\n" + value)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(status == 1)
+        #expect(errors.contains("kiln: post command 3 failed: chown nobody:nobody /"), "\(errors)")
+        #expect(try String(contentsOfFile: dir + "/a", encoding: .utf8) != "/\n")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/b"))
+    }
+
     @Test func btrfsOnRHEL8AndLaterIsAClearError() throws {
         var appliance = try loadFixture("full-rocky.yaml")
         appliance.hardware.partitions[0].type = .btrfs
@@ -225,7 +283,9 @@ import Testing
             "d-i apt-setup/local0/repository string https://tools.example.org/apt stable main",
             "d-i apt-setup/local0/key string https://tools.example.org/apt/key.asc",
             "d-i pkgsel/include string openssh-server curl sudo",
-            "    in-target sh -c 'echo '\\''it'\\'''\\''s done'\\'' > /root/done'; \\",
+            "    in-target sh -c 'echo '\\''it'\\'''\\''s done'\\'' > /root/done' "
+                + "|| { echo 'kiln: post command 1 failed: echo '\\''it'\\'''\\''s done'\\'' > /root/done' >&2; "
+                + "exit 1; }; \\",
             "    in-target systemctl disable apt-daily.timer; \\",
         ]
         for line in expected { #expect(lines.contains(line), "missing: \(line)") }
