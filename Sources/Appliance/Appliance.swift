@@ -256,14 +256,16 @@ public struct FileGroup: Sendable, Equatable {
 
 /// Where a file comes from.
 public enum FileSource: Sendable, Equatable {
-    /// An absolute path on the host (relative paths are resolved against the description).
-    case local(String)
+    /// A file on the host (absolute path), and the path it gets under its target directory: its
+    /// path relative to the description (`ntp/step-tickers`), as BoxGrinder's tar kept it, or its
+    /// name for a file outside the description's folder.
+    case local(String, destination: String)
     case url(String)
 
-    /// The name the file gets in its target directory.
+    /// The path the file gets under its target directory (`ntp/step-tickers`, `tool.sh`).
     public var fileName: String {
         switch self {
-        case .local(let path): return String(path.split(separator: "/").last ?? "")
+        case .local(_, let destination): return destination
         case .url(let url):
             let path = url.split(separator: "?").first.map(String.init) ?? url
             return String(path.split(separator: "/").last ?? "")

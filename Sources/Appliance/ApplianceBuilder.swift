@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// Merges layers (parents first, the description last) with BoxGrinder's rules, substitutes
@@ -9,6 +12,8 @@ struct ApplianceBuilder {
     let log: DiagnosticLog
     let environment: [String: String]
     let maxExpansion: Int
+    /// `files` may read outside the description's folder.
+    let allowOutsideFiles: Bool
     /// A BoxGrinder description (`.appl`): read with BoxGrinder's defaults and its environment
     /// variables.
     let isBoxGrinder: Bool
@@ -19,7 +24,7 @@ struct ApplianceBuilder {
 
     init(
         layers: [Layer], main: Layer, arch: String, log: DiagnosticLog, environment: [String: String] = [:],
-        maxExpansion: Int = 1 << 16
+        maxExpansion: Int = 1 << 16, allowOutsideFiles: Bool = false
     ) {
         self.layers = layers
         self.main = main
@@ -27,6 +32,7 @@ struct ApplianceBuilder {
         self.log = log
         self.environment = environment
         self.maxExpansion = maxExpansion
+        self.allowOutsideFiles = allowOutsideFiles
         isBoxGrinder = (main.file as NSString).pathExtension == "appl"
     }
 
@@ -514,21 +520,105 @@ struct ApplianceBuilder {
                         resolved.append(.url(source.value))
                         continue
                     }
-                    guard check(source, "file", Validate.isSafePath) else { continue }
-                    let path = resolvePath(source.value, relativeTo: layer.file)
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
-                        !isDirectory.boolValue
-                    else {
-                        log.error(source.mark, "file '\(source.value)' not found (looked at \(path))")
-                        continue
-                    }
-                    resolved.append(.local(path))
+                    guard check(source, "file", Validate.isFileEntry) else { continue }
+                    resolved += localFiles(source, besides: layer.file)
                 }
                 groups.append(FileGroup(target: directory.value, sources: resolved))
             }
         }
         return groups
+    }
+
+    /// The files one `files` entry names, each with the path it keeps under the target: a file, a
+    /// directory (every file in it, recursively) or a shell glob, relative to the description.
+    /// Outside the description's folder (an absolute path, `..`, a symbolic link leading out) only
+    /// with `allowOutsideFiles`, with a warning; such files keep only their own names.
+    private func localFiles(_ source: Located<String>, besides file: String) -> [FileSource] {
+        let base = ((file as NSString).deletingLastPathComponent as NSString).resolvingSymlinksInPath
+        let pattern = Self.lexicalPath(source.value, relativeTo: base)
+        let isGlob = source.value.contains { "*?[".contains($0) }
+        let matches = isGlob ? Self.glob(pattern) : [pattern]
+        if matches.isEmpty {
+            log.error(source.mark, "file pattern '\(source.value)' matches no file (looked in \(base))")
+            return []
+        }
+        var files: [FileSource] = []
+        var warnedOutside = false
+        for match in matches {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory) else {
+                log.error(source.mark, "file '\(source.value)' not found (looked at \(match))")
+                continue
+            }
+            var members: [(path: String, relative: String)] = [(match, "")]
+            if isDirectory.boolValue {
+                let names = (FileManager.default.enumerator(atPath: match)?.allObjects as? [String] ?? []).sorted()
+                members = names.compactMap { name in
+                    let path = (match as NSString).appendingPathComponent(name)
+                    var inner: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &inner), !inner.boolValue else {
+                        return nil
+                    }
+                    return (path, name)
+                }
+                if members.isEmpty { log.warning(source.mark, "directory '\(source.value)' holds no files") }
+            }
+            for member in members {
+                let real = (member.path as NSString).resolvingSymlinksInPath
+                let inside = real.hasPrefix(base + "/")
+                if !inside {
+                    guard allowOutsideFiles else {
+                        log.error(
+                            source.mark,
+                            "file '\(Validate.shown(source.value))' reads \(real), outside the description's folder "
+                                + "\(base); run kiln with KILN_ALLOW_OUTSIDE_FILES=1 to allow it")
+                        return files
+                    }
+                    if !warnedOutside {
+                        log.warning(
+                            source.mark,
+                            "file '\(Validate.shown(source.value))' reads \(real), outside the description's folder "
+                                + "(allowed by KILN_ALLOW_OUTSIDE_FILES)")
+                        warnedOutside = true
+                    }
+                }
+                let matchRelative: String
+                if inside, match.hasPrefix(base + "/") {
+                    matchRelative = String(match.dropFirst(base.count + 1))
+                } else {
+                    matchRelative = (match as NSString).lastPathComponent
+                }
+                let destination =
+                    member.relative.isEmpty ? matchRelative : (matchRelative as NSString).appendingPathComponent(member.relative)
+                files.append(.local(member.path, destination: destination))
+            }
+        }
+        return files
+    }
+
+    /// `path` made absolute against `directory`, with `.` and `..` taken away by name only: a
+    /// symbolic link keeps its own name.
+    static func lexicalPath(_ path: String, relativeTo directory: String) -> String {
+        var parts: [Substring] = path.hasPrefix("/") ? [] : directory.split(separator: "/")
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The paths a shell glob matches, sorted; only `*`, `?` and `[...]`, no braces or `~`.
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { String(cString: $0) }
+        }.sorted()
     }
 
     private func buildPost() -> PostCommands {

@@ -17,10 +17,15 @@ public struct ApplianceLoader: Sendable {
     /// Where BoxGrinder descriptions (`.appl`) find `#NAME#` variables they do not define, as
     /// BoxGrinder did. `.yaml` descriptions never read it.
     public var environment: [String: String]
+    /// `files` may name files outside the description's folder (absolute paths, `..`, symbolic
+    /// links leading out). Off by default: a description from elsewhere could otherwise read any
+    /// file of the user running kiln into an image or an install answer served to the network.
+    public var allowOutsideFiles: Bool
 
-    public init(arch: String = "x86_64", environment: [String: String] = [:]) {
+    public init(arch: String = "x86_64", environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
         self.arch = arch
         self.environment = environment
+        self.allowOutsideFiles = allowOutsideFiles
     }
 
     /// Loads `path` and everything it inherits from.
@@ -46,7 +51,8 @@ public struct ApplianceLoader: Sendable {
         }
         guard let main else { throw failure(log) }
         var builder = ApplianceBuilder(
-            layers: layers, main: main, arch: arch, log: log, environment: environment, maxExpansion: maxExpansion)
+            layers: layers, main: main, arch: arch, log: log, environment: environment, maxExpansion: maxExpansion,
+            allowOutsideFiles: allowOutsideFiles)
         let appliance = builder.build()
         guard log.isEmpty, let appliance else { throw failure(log) }
         return (appliance, log.sortedWarnings())

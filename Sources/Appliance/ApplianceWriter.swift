@@ -37,7 +37,7 @@ public enum ApplianceWriter {
                                 list(
                                     group.sources.map { source in
                                         switch source {
-                                        case .local(let path): return path
+                                        case .local(let path, _): return path
                                         case .url(let url): return url
                                         }
                                     })

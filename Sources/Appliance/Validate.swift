@@ -81,6 +81,11 @@ enum Validate {
         all(text) { alnum($0) || "._/+@,=-".unicodeScalars.contains($0) }
     }
 
+    /// A `files` entry: a path, or a shell glob (`*`, `?`, `[...]`).
+    static func isFileEntry(_ text: String) -> Bool {
+        all(text) { alnum($0) || "._/+@,=-*?[]".unicodeScalars.contains($0) }
+    }
+
     static func isAbsolutePath(_ text: String) -> Bool {
         text.hasPrefix("/") && isSafePath(text) && !text.split(separator: "/").contains("..")
     }
@@ -199,7 +204,8 @@ enum Validate {
         case "passphrase": return "must be at least 8 printable characters without quotes or backslashes"
         case "mount point": return "must be 'swap' or an absolute path of letters, digits and ._+@-"
         case "files target": return "must be an absolute directory of letters, digits and ._+@,=-"
-        case "file", "key": return "must be a URL or a path of letters, digits and ._/+@,=-"
+        case "file": return "must be a URL, or a path or glob of letters, digits and ._/+@,=-*?[]"
+        case "key": return "must be a URL or a path of letters, digits and ._/+@,=-"
         case "gateway": return "is not an IPv4 address"
         case "firewall service": return "is not a firewalld service name (letters, digits, '.', '_', '-')"
         case "firewall port": return "must be a port and protocol, like 8080/tcp or 6000-6010/udp"

@@ -48,13 +48,16 @@ public struct FileReader: Sendable {
         guard contents.data.count <= Self.maxSize else {
             throw AutoinstallError(
                 .unsupported,
-                "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes")
+                "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes "
+                    + "(give a larger file as an http URL in files, which the installer fetches)")
         }
         return contents
     }
 
     /// Files larger than this are not embedded in install answers.
     public static let maxSize = 1 << 20
+    /// All embedded files together: an installer holds its answer file in memory.
+    public static let maxTotalSize = 8 << 20
 
     /// Reads from the host's filesystem.
     public static let disk = FileReader { path in
@@ -82,6 +85,23 @@ enum Header {
         if let console = appliance.console { words += ["console=tty0", "console=\(console)"] }
         if let args = appliance.kernelArgs { words.append(args) }
         return words.joined(separator: " ")
+    }
+}
+
+/// Reads the local files an install answer embeds, keeping their total within `FileReader.maxTotalSize`.
+struct EmbeddedFiles {
+    private var total = 0
+
+    mutating func read(_ path: String, with reader: FileReader) throws(AutoinstallError) -> FileReader.Contents {
+        let contents = try reader(path)
+        total += contents.data.count
+        guard total <= FileReader.maxTotalSize else {
+            throw AutoinstallError(
+                .unsupported,
+                "files embed more than \(FileReader.maxTotalSize) bytes in all (at \(path)); give large files "
+                    + "as http URLs in files, which the installer fetches")
+        }
+        return contents
     }
 }
 

@@ -289,15 +289,20 @@ private struct KickstartLines {
         }
         if !appliance.files.isEmpty {
             lines.append("# kiln: files")
+            var embedded = EmbeddedFiles()
             for group in appliance.files {
                 lines.append("mkdir -p \(ShellQuote.quote(group.target))")
                 for source in group.sources {
-                    let target = ShellQuote.quote((group.target as NSString).appendingPathComponent(source.fileName))
+                    let path = (group.target as NSString).appendingPathComponent(source.fileName)
+                    let target = ShellQuote.quote(path)
+                    if source.fileName.contains("/") {
+                        lines.append("mkdir -p \(ShellQuote.quote((path as NSString).deletingLastPathComponent))")
+                    }
                     switch source {
                     case .url(let url):
                         lines.append("curl -fsSL -o \(target) \(ShellQuote.quote(url))")
-                    case .local(let path):
-                        let contents = try readFile(path)
+                    case .local(let path, _):
+                        let contents = try embedded.read(path, with: readFile)
                         lines.append("base64 -d > \(target) <<'KILN_FILE_END'")
                         lines += contents.data.base64EncodedString(options: [.lineLength76Characters])
                             .split(separator: "\r\n").map(String.init)

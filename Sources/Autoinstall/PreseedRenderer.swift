@@ -326,16 +326,20 @@ public struct PreseedRenderer: Sendable {
         }
         for service in appliance.services.enable { commands.append("in-target systemctl enable \(service)") }
         for service in appliance.services.disable { commands.append("in-target systemctl disable \(service)") }
+        var embedded = EmbeddedFiles()
         for group in appliance.files {
             commands.append("mkdir -p \(ShellQuote.quote("/target" + group.target))")
             for source in group.sources {
-                let target = ShellQuote.quote(
-                    "/target" + (group.target as NSString).appendingPathComponent(source.fileName))
+                let path = "/target" + (group.target as NSString).appendingPathComponent(source.fileName)
+                let target = ShellQuote.quote(path)
+                if source.fileName.contains("/") {
+                    commands.append("mkdir -p \(ShellQuote.quote((path as NSString).deletingLastPathComponent))")
+                }
                 switch source {
                 case .url(let url):
                     commands.append("wget -q -O \(target) \(ShellQuote.quote(url))")
-                case .local(let path):
-                    let contents = try readFile(path)
+                case .local(let path, _):
+                    let contents = try embedded.read(path, with: readFile)
                     let encoded = contents.data.base64EncodedString()
                     commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-file")
                     commands.append(

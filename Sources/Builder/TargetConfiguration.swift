@@ -67,7 +67,7 @@ struct TargetConfiguration {
             for source in group.sources {
                 let path: String
                 switch source {
-                case .local(let local): path = local
+                case .local(let local, _): path = local
                 case .url(let url):
                     guard let cached = job.remoteFiles[url] else {
                         throw ArchiveError(appliance.sourcePath, "files: \(url) was not fetched; run 'kiln lock' again")
@@ -75,7 +75,10 @@ struct TargetConfiguration {
                     path = cached
                 }
                 let target = String(group.target.drop { $0 == "/" })
-                try directory(target)
+                // A source keeps its folders under the target (`ntp/step-tickers`).
+                let parent = ((target as NSString).appendingPathComponent(source.fileName) as NSString)
+                    .deletingLastPathComponent
+                try directory(parent)
                 let mode: UInt32 = FileManager.default.isExecutableFile(atPath: path) ? 0o755 : 0o644
                 try writer.addFile(
                     ArchiveEntry(path: "\(target)/\(source.fileName)", kind: .file, permissions: mode, modificationTime: time),

@@ -3,9 +3,12 @@ import Foundation
 
 extension ApplianceLoader {
     /// The loader commands use: BoxGrinder descriptions may take `#NAME#` variables from kiln's
-    /// environment, as BoxGrinder did.
+    /// environment, as BoxGrinder did; `files` outside a description's folder are read only with
+    /// `KILN_ALLOW_OUTSIDE_FILES=1`.
     static var forCommands: ApplianceLoader {
-        ApplianceLoader(environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        return ApplianceLoader(
+            environment: environment, allowOutsideFiles: environment["KILN_ALLOW_OUTSIDE_FILES"] == "1")
     }
 
     /// Loads a description for a command, turning its problems into `FILE:LINE:COL: error:` lines;

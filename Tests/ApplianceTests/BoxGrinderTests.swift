@@ -113,4 +113,52 @@ private let boxgrinderFixtures =
         #expect(!found.isEmpty)
         #expect(found.allSatisfy { $0.message.contains("is reached through more than 32 variables") }, "\(found)")
     }
+
+    /// `files` as BoxGrinder's tar took them: directories, globs, and relative folders kept.
+    @Test func filesTakeDirectoriesGlobsAndKeepRelativeFolders() throws {
+        let workspace = try Workspace()
+        let root = workspace.path
+        for (path, text) in [
+            ("ntp/step-tickers", "0.pool\n"), ("scripts/setup.sh", "#!/bin/sh\n"), ("scripts/lib/common.sh", "x=1\n"),
+            ("conf/a.conf", "a\n"), ("conf/b.conf", "b\n"), ("conf/skip.txt", "no\n"),
+        ] {
+            let file = (root as NSString).appendingPathComponent(path)
+            try FileManager.default.createDirectory(
+                atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        try workspace.write(
+            "a.appl",
+            minimalDescription
+                + "files:\n  \"/etc\": [ntp/step-tickers, \"conf/*.conf\"]\n  \"/root\": [scripts]\n")
+        let (appliance, _) = try ApplianceLoader().loadWithWarnings(root + "/a.appl")
+        let placed = appliance.files.flatMap { group in group.sources.map { "\(group.target)/\($0.fileName)" } }
+        #expect(
+            placed == [
+                "/etc/ntp/step-tickers", "/etc/conf/a.conf", "/etc/conf/b.conf", "/root/scripts/lib/common.sh",
+                "/root/scripts/setup.sh",
+            ])
+        try workspace.write("none.yaml", minimalDescription + "files:\n  \"/etc\": [\"conf/*.ini\"]\n")
+        #expect(workspace.diagnostics("none.yaml").map(\.message).first?.hasPrefix("file pattern 'conf/*.ini' matches no file") == true)
+    }
+
+    /// A description cannot read the files of whoever runs kiln unless that person allows it.
+    @Test func filesOutsideTheDescriptionsFolderNeedAnOptIn() throws {
+        let outside = try Workspace()
+        try outside.write("secret.txt", "not for the image\n")
+        let workspace = try Workspace()
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.path + "/link.txt", withDestinationPath: outside.path + "/secret.txt")
+        for entry in [outside.path + "/secret.txt", "../\((outside.path as NSString).lastPathComponent)/secret.txt", "link.txt"] {
+            try workspace.write("a.yaml", minimalDescription + "files:\n  \"/etc\": [\"\(entry)\"]\n")
+            let found = workspace.diagnostics("a.yaml")
+            #expect(found.count == 1, "\(entry): \(found)")
+            #expect(found.first?.message.contains("outside the description's folder") == true, "\(found)")
+            #expect(found.first?.mark.line == 6)
+            let loader = ApplianceLoader(allowOutsideFiles: true)
+            let (appliance, warnings) = try loader.loadWithWarnings(workspace.path + "/a.yaml")
+            #expect(appliance.files.first?.sources.first?.fileName == (entry == "link.txt" ? "link.txt" : "secret.txt"))
+            #expect(warnings.contains { $0.message.contains("allowed by KILN_ALLOW_OUTSIDE_FILES") })
+        }
+    }
 }

@@ -230,9 +230,33 @@ import Testing
         let start = try #require(lines.firstIndex(of: "base64 -d > /etc/motd <<'KILN_FILE_END'"))
         let end = try #require(lines[start...].firstIndex(of: "KILN_FILE_END"))
         let decoded = Data(base64Encoded: lines[(start + 1)..<end].joined())
-        #expect(decoded == FileManager.default.contents(atPath: "\(fixtures)/files/motd"))
+        #expect(decoded == FileManager.default.contents(atPath: "\(fixtures)/motd"))
         #expect(lines.contains("chmod 0755 /usr/local/bin/hello.sh"))
         #expect(lines.contains("curl -fsSL -o /usr/local/bin/check.sh http://files.example.org/tools/check.sh"))
+    }
+
+    /// Files an installer cannot take in its answer file are a clear error, never cut short.
+    @Test func filesTooLargeToEmbedAreAClearError() throws {
+        var appliance = Appliance(name: "big", os: OperatingSystem(name: .rocky, version: "9"))
+        appliance.files = [FileGroup(target: "/srv", sources: [.local("/big.bin", destination: "big.bin")])]
+        let big = FileReader { _ in (Data(count: FileReader.maxSize + 1), false) }
+        #expect {
+            _ = try KickstartRenderer(readFile: big).render(appliance)
+        } throws: { error in
+            "\(error)".contains("/big.bin is \(FileReader.maxSize + 1) bytes; install answers embed files up to")
+        }
+        // Each file within the limit, but too many of them together.
+        appliance.files[0].sources = (0..<9).map { .local("/part\($0)", destination: "part\($0)") }
+        let parts = FileReader { _ in (Data(count: FileReader.maxSize), false) }
+        #expect {
+            _ = try KickstartRenderer(readFile: parts).render(appliance)
+        } throws: { error in
+            "\(error)".hasPrefix("files embed more than \(FileReader.maxTotalSize) bytes in all (at /part8)")
+        }
+        appliance.os = OperatingSystem(name: .debian, version: "12")
+        #expect(throws: AutoinstallError.self) {
+            _ = try PreseedRenderer(readFile: parts, hostSources: exampleHostSources).render(appliance)
+        }
     }
 
     @Test func debianDescriptionsAreRefused() throws {
