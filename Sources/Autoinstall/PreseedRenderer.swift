@@ -138,7 +138,18 @@ public struct PreseedRenderer: Sendable {
             components = first.components
             extraRepos.removeFirst()
         } else {
-            let candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            var candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            if appliance.os.name == .ubuntu {
+                // A Debian host's mirror has no Ubuntu release; only a host source of this release will do.
+                candidates = candidates.filter { $0.suite == codename }
+                guard !candidates.isEmpty else {
+                    throw AutoinstallError(
+                        .noMirror,
+                        "\(appliance.name) is ubuntu \(appliance.os.version) (\(codename)) and names no repos; the "
+                            + "host's apt sources have no \(codename) suite: add a repo with an Ubuntu archive's "
+                            + "baseurl")
+                }
+            }
             guard let host = candidates.first(where: { $0.suite == codename }) ?? candidates.first else {
                 throw AutoinstallError(
                     .noMirror,
@@ -164,9 +175,17 @@ public struct PreseedRenderer: Sendable {
         lines.append("d-i mirror/suite string \(suite)")
         lines.append("d-i apt-setup/cdrom/set-first boolean false")
         lines.append("d-i apt-setup/disable-cdrom-entries boolean true")
-        if components.isEmpty { components = ["main"] }
-        for optional in ["contrib", "non-free", "non-free-firmware"] {
-            lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+        if appliance.os.name == .ubuntu {
+            // Ubuntu's installer turns on all of its components unless told otherwise.
+            if components.isEmpty { components = ["main", "restricted", "universe", "multiverse"] }
+            for optional in ["restricted", "universe", "multiverse"] {
+                lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+            }
+        } else {
+            if components.isEmpty { components = ["main"] }
+            for optional in ["contrib", "non-free", "non-free-firmware"] {
+                lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+            }
         }
         if let security {
             lines.append("d-i apt-setup/services-select multiselect security, updates")

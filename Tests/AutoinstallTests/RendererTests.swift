@@ -1,4 +1,5 @@
 import Foundation
+import Packages
 import Testing
 
 @testable import Appliance
@@ -257,6 +258,31 @@ import Testing
         #expect(throws: AutoinstallError.self) {
             _ = try PreseedRenderer(readFile: parts, hostSources: exampleHostSources).render(appliance)
         }
+    }
+
+    /// Ubuntu gets Ubuntu's archive and components, never the Debian host's mirror; numeric
+    /// releases and code names both work.
+    @Test(arguments: ["14.04", "22.04", "jammy", "noble"])
+    func ubuntuUsesItsOwnArchive(version: String) throws {
+        var appliance = try loadFixture("encrypted-ubuntu.yaml")
+        appliance.os.version = version
+        let text = try PreseedRenderer(hostSources: exampleHostSources).render(appliance)
+        let codename = try #require(appliance.os.codename)
+        #expect(text.contains("d-i mirror/http/hostname string archive.example.org\n"))
+        #expect(text.contains("d-i mirror/suite string \(codename)\n"))
+        #expect(text.contains("d-i apt-setup/universe boolean true\n"))
+        #expect(text.contains("d-i apt-setup/multiverse boolean false\n"))
+        #expect(!text.contains("non-free"))
+        if Judge.debconf != nil { #expect(try Judge.preseedProblems(text) == nil) }
+        appliance.repos = []
+        #expect {
+            _ = try PreseedRenderer(hostSources: exampleHostSources).render(appliance)
+        } throws: { error in
+            "\(error)".contains("the host's apt sources have no \(codename) suite: add a repo")
+        }
+        let ubuntuHost = [ArchiveSource(uri: "http://archive.example.org/ubuntu", suite: codename, components: ["main"])]
+        let fromHost = try PreseedRenderer(hostSources: ubuntuHost).render(appliance)
+        #expect(fromHost.contains("d-i apt-setup/restricted boolean false\n"))
     }
 
     @Test func debianDescriptionsAreRefused() throws {
