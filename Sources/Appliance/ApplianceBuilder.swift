@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Merges layers (parents first, the description last) with BoxGrinder's rules, substitutes
 /// variables, checks every value and makes the `Appliance`.
@@ -589,7 +590,8 @@ struct ApplianceBuilder {
                     matchRelative = (match as NSString).lastPathComponent
                 }
                 let destination =
-                    member.relative.isEmpty ? matchRelative : (matchRelative as NSString).appendingPathComponent(member.relative)
+                    member.relative.isEmpty
+                    ? matchRelative : (matchRelative as NSString).appendingPathComponent(member.relative)
                 files.append(.local(member.path, destination: destination))
             }
         }
@@ -636,8 +638,11 @@ struct ApplianceBuilder {
                             "a post command cannot hold the line '\(line.trimmingSpaces)' "
                                 + "(kickstart would read it as a section)"
                         )
-                    } else if command.value.split(separator: "\n").contains(where: { $0.trimmingSpaces == "KILN_POST_END" }) {
-                        log.error(command.mark, "a post command cannot hold the line 'KILN_POST_END' (kiln's delimiter)")
+                    } else if command.value.split(separator: "\n").contains(where: {
+                        $0.trimmingSpaces == "KILN_POST_END"
+                    }) {
+                        log.error(
+                            command.mark, "a post command cannot hold the line 'KILN_POST_END' (kiln's delimiter)")
                     } else if command.value.contains("\u{0}") {
                         log.error(command.mark, "a post command must not contain NUL")
                     } else {
@@ -711,7 +716,8 @@ struct ApplianceBuilder {
             if let value = SELinuxMode(rawValue: mode.value) {
                 appliance.selinux = value
             } else {
-                log.error(mode.mark, "selinux '\(Validate.shown(mode.value))' must be enforcing, permissive or disabled")
+                log.error(
+                    mode.mark, "selinux '\(Validate.shown(mode.value))' must be enforcing, permissive or disabled")
             }
             if family == .debian { log.warning(mode.mark, "selinux is written for RPM targets only; ignored here") }
         }
@@ -724,7 +730,8 @@ struct ApplianceBuilder {
             where check(service, "firewall service", Validate.isFirewallService) {
                 firewall.services.append(service.value)
             }
-            for port in (layer.firewallPorts ?? []).map(substitute) where check(port, "firewall port", Validate.isPort) {
+            for port in (layer.firewallPorts ?? []).map(substitute) where check(port, "firewall port", Validate.isPort)
+            {
                 firewall.ports.append(port.value)
             }
             if !firewall.enabled && !(firewall.services.isEmpty && firewall.ports.isEmpty) {

@@ -37,8 +37,9 @@ public struct ApplianceLoader: Sendable {
     /// Loads `path` and everything it inherits from, and says what was read with a warning
     /// (BoxGrinder defaults filled in, variables taken from the environment or left unresolved).
     /// - Throws: `ApplianceError` with every problem found (and the warnings given before them).
-    public func loadWithWarnings(_ path: String) throws(ApplianceError) -> (appliance: Appliance, warnings: [Diagnostic])
-    {
+    public func loadWithWarnings(_ path: String) throws(ApplianceError) -> (
+        appliance: Appliance, warnings: [Diagnostic]
+    ) {
         let log = DiagnosticLog()
         let absolute = Self.absolute(path)
         var layers: [Layer] = []

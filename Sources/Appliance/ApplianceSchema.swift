@@ -153,7 +153,8 @@ public enum ApplianceSchema {
             "firewall": object(
                 [
                     "enabled": ["type": "boolean", "default": true],
-                    "services": strings("firewalld services let in (default [ssh])", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+                    "services": strings(
+                        "firewalld services let in (default [ssh])", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"),
                     "ports": strings("Ports let in", pattern: "^[0-9]+(-[0-9]+)?/(tcp|udp)$"),
                 ],
                 "Firewall of RPM targets (default on with ssh; BoxGrinder .appl files: off)"),

@@ -80,7 +80,9 @@ public enum ApplianceWriter {
         }
         if appliance.selinux != .enforcing { add("selinux", text(appliance.selinux.rawValue)) }
         if appliance.firewall != .default {
-            var firewall: [(Node, Node)] = [(text("enabled"), .scalar(.init(appliance.firewall.enabled ? "true" : "false")))]
+            var firewall: [(Node, Node)] = [
+                (text("enabled"), .scalar(.init(appliance.firewall.enabled ? "true" : "false")))
+            ]
             if appliance.firewall.enabled {
                 firewall.append((text("services"), .sequence(.init(appliance.firewall.services.map(text)))))
             }

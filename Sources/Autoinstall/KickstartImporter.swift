@@ -109,8 +109,10 @@ public struct KickstartImporter: Sendable {
                 continue
             }
             let path =
-                target.hasPrefix("/") ? target : ((directory as NSString).appendingPathComponent(target) as NSString)
-                .standardizingPath
+                target.hasPrefix("/")
+                ? target
+                : ((directory as NSString).appendingPathComponent(target) as NSString)
+                    .standardizingPath
             guard depth < 8, let data = FileManager.default.contents(atPath: path) else {
                 warnings.append(
                     "\(label): \(words[0]) \(target) is not followed: "
@@ -320,7 +322,8 @@ private struct ImportState {
             timezone = positional.first ?? opts["--timezone"]
         case "rootpw":
             let (opts, positional) = read(
-                ["--iscrypted", "--plaintext", "--lock", "--allow-ssh"], known: ["--iscrypted", "--plaintext", "--lock"])
+                ["--iscrypted", "--plaintext", "--lock", "--allow-ssh"],
+                known: ["--iscrypted", "--plaintext", "--lock"])
             if opts["--lock"] != nil {
                 // Anaconda locks the account whatever password it is given ("!!", "*", a hash).
                 rootLocked = true
@@ -501,7 +504,9 @@ private struct ImportState {
             words.dropFirst(),
             flags: ["--grow", "--encrypted", "--asprimary", "--noformat", "--recommended", "--hibernation"],
             // --onpart and --usepart are named below, with why.
-            known: ["--size", "--fstype", "--fsoptions", "--grow", "--encrypted", "--passphrase", "--onpart", "--usepart"],
+            known: [
+                "--size", "--fstype", "--fsoptions", "--grow", "--encrypted", "--passphrase", "--onpart", "--usepart",
+            ],
             command: "part \(mount)", line: line)
         if mount == "biosboot" || opts["--fstype"] == "biosboot" {
             biosBoot = true

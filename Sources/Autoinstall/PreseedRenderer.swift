@@ -1,7 +1,7 @@
 import Appliance
 import Foundation
-import Packages
 import KilnSupport
+import Packages
 
 /// Writes the debian-installer preseed for a Debian or Ubuntu appliance.
 ///

@@ -91,17 +91,17 @@ import Testing
         let found = try errors(
             minimalDescription.replacingOccurrences(of: "debian", with: "rocky").replacingOccurrences(
                 of: "\"12\"", with: "\"9\"")
-                + """
-                selinux: strict
-                firewall:
-                  enabled: false
-                  services: [ssh]
-                  ports: ["8080", "70000/tcp", "22/sctp"]
-                end: explode
-                users:
-                  - name: ops
-                    sudo: maybe
-                """)
+                    + """
+                    selinux: strict
+                    firewall:
+                      enabled: false
+                      services: [ssh]
+                      ports: ["8080", "70000/tcp", "22/sctp"]
+                    end: explode
+                    users:
+                      - name: ops
+                        sudo: maybe
+                    """)
         #expect(
             found == [
                 "bad.yaml:5:10: selinux 'strict' must be enforcing, permissive or disabled",
@@ -183,14 +183,15 @@ import Testing
     }
 
     @Test func variableLoopsAndUndefinedVariables() throws {
-        let found = try errors(minimalDescription + """
-            variables:
-              A: "#B#"
-              B: "#A#"
-            repos:
-              - name: r
-                baseurl: "http://#HOST#/debian"
-            """)
+        let found = try errors(
+            minimalDescription + """
+                variables:
+                  A: "#B#"
+                  B: "#A#"
+                repos:
+                  - name: r
+                    baseurl: "http://#HOST#/debian"
+                """)
         #expect(found.contains { $0.hasPrefix("bad.yaml:6:6: variable 'A' refers to itself") }, "\(found)")
         #expect(found.contains("bad.yaml:10:14: baseurl uses undefined variable '#HOST#'"), "\(found)")
     }

@@ -139,7 +139,9 @@ private let boxgrinderFixtures =
                 "/root/scripts/setup.sh",
             ])
         try workspace.write("none.yaml", minimalDescription + "files:\n  \"/etc\": [\"conf/*.ini\"]\n")
-        #expect(workspace.diagnostics("none.yaml").map(\.message).first?.hasPrefix("file pattern 'conf/*.ini' matches no file") == true)
+        #expect(
+            workspace.diagnostics("none.yaml").map(\.message).first?.hasPrefix(
+                "file pattern 'conf/*.ini' matches no file") == true)
     }
 
     /// A description cannot read the files of whoever runs kiln unless that person allows it.
@@ -149,7 +151,9 @@ private let boxgrinderFixtures =
         let workspace = try Workspace()
         try FileManager.default.createSymbolicLink(
             atPath: workspace.path + "/link.txt", withDestinationPath: outside.path + "/secret.txt")
-        for entry in [outside.path + "/secret.txt", "../\((outside.path as NSString).lastPathComponent)/secret.txt", "link.txt"] {
+        for entry in [
+            outside.path + "/secret.txt", "../\((outside.path as NSString).lastPathComponent)/secret.txt", "link.txt",
+        ] {
             try workspace.write("a.yaml", minimalDescription + "files:\n  \"/etc\": [\"\(entry)\"]\n")
             let found = workspace.diagnostics("a.yaml")
             #expect(found.count == 1, "\(entry): \(found)")

@@ -102,7 +102,8 @@ import Testing
         let text = try KickstartRenderer().render(old)
         #expect(!text.contains("\nsshkey ") && text.contains("# kiln: sshkey ops"))
         #expect(text.contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln0test0key"))
-        #expect(text.contains("printf '%s\\n' '[extras]' name=extras baseurl=http://mirror.example.org/rocky/9/extras/"))
+        #expect(
+            text.contains("printf '%s\\n' '[extras]' name=extras baseurl=http://mirror.example.org/rocky/9/extras/"))
         #expect(text.contains("keyboard de\n"))
     }
 
@@ -280,7 +281,9 @@ import Testing
         } throws: { error in
             "\(error)".contains("the host's apt sources have no \(codename) suite: add a repo")
         }
-        let ubuntuHost = [ArchiveSource(uri: "http://archive.example.org/ubuntu", suite: codename, components: ["main"])]
+        let ubuntuHost = [
+            ArchiveSource(uri: "http://archive.example.org/ubuntu", suite: codename, components: ["main"])
+        ]
         let fromHost = try PreseedRenderer(hostSources: ubuntuHost).render(appliance)
         #expect(fromHost.contains("d-i apt-setup/restricted boolean false\n"))
     }
@@ -360,9 +363,11 @@ import Testing
     @Test func ephemeralReposLeaveTheInstalledSourcesList() throws {
         let text = try PreseedRenderer(hostSources: exampleHostSources).render(try loadFixture("full-debian.yaml"))
         let line = try #require(text.split(separator: "\n").first { $0.contains("in-target sed -i") })
-        let words = try KickstartImporter.split(String(line.trimmingCharacters(in: .whitespaces).dropLast(3)), line: "line 1")
+        let words = try KickstartImporter.split(
+            String(line.trimmingCharacters(in: .whitespaces).dropLast(3)), line: "line 1")
         #expect(words.count == 5 && words[0] == "in-target" && words[4] == "/etc/apt/sources.list")
-        let file = try Judge.temporaryFile("""
+        let file = try Judge.temporaryFile(
+            """
             deb http://deb.example.org/debian/ bookworm main non-free-firmware
             deb https://tools.example.org/apt/ stable main
             deb https://tools.example.org/apt-other/ stable main
@@ -371,11 +376,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: file) }
         let (status, output) = try Judge.run("/bin/sed", ["-i", words[3], file])
         #expect(status == 0, "\(output)")
-        #expect(try String(contentsOfFile: file, encoding: .utf8) == """
-            deb http://deb.example.org/debian/ bookworm main non-free-firmware
-            deb https://tools.example.org/apt-other/ stable main
+        #expect(
+            try String(contentsOfFile: file, encoding: .utf8) == """
+                deb http://deb.example.org/debian/ bookworm main non-free-firmware
+                deb https://tools.example.org/apt-other/ stable main
 
-            """)
+                """)
     }
 
     @Test func rpmDescriptionsAreRefused() throws {
