@@ -274,7 +274,6 @@ import Testing
         #expect(text.contains("d-i apt-setup/universe boolean true\n"))
         #expect(text.contains("d-i apt-setup/multiverse boolean false\n"))
         #expect(!text.contains("non-free"))
-        if Judge.debconf != nil { #expect(try Judge.preseedProblems(text) == nil) }
         appliance.repos = []
         #expect {
             _ = try PreseedRenderer(hostSources: exampleHostSources).render(appliance)
@@ -300,6 +299,12 @@ import Testing
         var appliances = [try loadFixture("full-debian.yaml"), try loadFixture("encrypted-ubuntu.yaml")]
         for name in ["debian-minimal.yaml", "debian-web.yaml"] {
             appliances.append(try ApplianceLoader().load("\(packageRoot)/Appliances/\(name)"))
+        }
+        // Ubuntu by number and by code name, old and new (one debconf at a time: it locks its database).
+        for version in ["14.04", "22.04", "jammy"] {
+            var ubuntu = appliances[1]
+            ubuntu.os.version = version
+            appliances.append(ubuntu)
         }
         for appliance in appliances {
             for action in EndAction.allCases {
