@@ -18,7 +18,7 @@ import Testing
         return (first, try KickstartRenderer().render(reloaded), yaml)
     }
 
-    @Test(arguments: ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl"])
+    @Test(arguments: ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl", "scientific-6.appl"])
     func roundTripOfTheExamplesGivesTheSameKickstart(name: String) throws {
         let (first, second, _) = try roundTrip(try ApplianceLoader().load("\(packageRoot)/Appliances/\(name)"))
         #expect(first == second)

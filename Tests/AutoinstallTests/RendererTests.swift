@@ -33,13 +33,16 @@ import Testing
     @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
     func ksvalidatorAcceptsEveryKickstart() throws {
         var appliances = [try loadFixture("full-rocky.yaml")]
-        for name in ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl"] {
+        for name in ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl", "scientific-6.appl"] {
             appliances.append(try ApplianceLoader().load("\(packageRoot)/Appliances/\(name)"))
         }
         // The same descriptions for every release kiln maps to a syntax version; one ksvalidator
         // run per version.
         var byVersion: [String: [String]] = [:]
         for appliance in appliances {
+            // Each at its own release first (scientific-6 is RHEL6).
+            byVersion[KickstartRenderer.syntaxVersion(for: appliance.os), default: []].append(
+                try KickstartRenderer().render(appliance))
             for (os, version) in [
                 (OSName.fedora, "40"), (.fedora, "42"), (.almalinux, "8"), (.rocky, "9"), (.rhel, "10"),
             ] {
@@ -53,7 +56,7 @@ import Testing
         for action in EndAction.allCases {
             byVersion["RHEL9", default: []].append(try KickstartRenderer(endAction: action).render(appliances[0]))
         }
-        #expect(byVersion.keys.sorted() == ["F40", "F42", "RHEL10", "RHEL8", "RHEL9"])
+        #expect(byVersion.keys.sorted() == ["F40", "F42", "RHEL10", "RHEL6", "RHEL8", "RHEL9"])
         for (version, kickstarts) in byVersion.sorted(by: { $0.key < $1.key }) {
             let problems = try Judge.kickstartProblems(kickstarts, version: version)
             #expect(problems == nil, "\(problems ?? "")")
