@@ -217,6 +217,9 @@ private struct ImportState {
     var selinux: SELinuxMode = .enforcing
     var firewall = Firewall.default
     var end: EndAction?
+    /// Whether the kickstart said, rather than left them to Anaconda's defaults.
+    var selinuxGiven = false
+    var firewallGiven = false
 
     init(fallbackName: String) {
         self.fallbackName = fallbackName
@@ -418,6 +421,7 @@ private struct ImportState {
             let modes: Set<String> = ["--enforcing", "--permissive", "--disabled"]
             let (opts, _) = read(modes, known: modes)
             selinux = SELinuxMode.allCases.first { opts["--\($0.rawValue)"] != nil } ?? .enforcing
+            selinuxGiven = true
         case "firewall":
             firewall(rest, line: line)
         case "reboot", "poweroff", "halt", "shutdown":
@@ -461,6 +465,7 @@ private struct ImportState {
             }
         }
         firewall = result
+        firewallGiven = true
     }
 
     /// `--name=value` as its two halves.
@@ -710,6 +715,13 @@ private struct ImportState {
                 Repository(
                     name: "install", baseurl: install.mirrorlist ? nil : url,
                     mirrorlist: install.mirrorlist ? url : nil, ephemeral: true, cost: 0), at: 0)
+        }
+        if !selinuxGiven {
+            warnings.append("the kickstart has no selinux line; the description says enforcing, Anaconda's default")
+        }
+        if !firewallGiven {
+            warnings.append(
+                "the kickstart has no firewall line; the description says on with ssh, Anaconda's default")
         }
         if end == nil {
             warnings.append("the kickstart has no reboot, poweroff or halt (Anaconda would wait); end: reboot used")
