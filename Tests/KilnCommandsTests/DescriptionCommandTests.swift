@@ -155,9 +155,11 @@ private func exampleFiles() throws -> [String] {
                 for error in validator.iter_errors(yaml.safe_load(open(path))):
                     print(path, error.message)
             """
-        let examples = try exampleFiles().map { packageRoot + "/Appliances/" + $0 }
+        // scientific-6.appl uses Kwalify's leniencies (an unquoted @core), which no YAML parser takes.
+        let examples = try exampleFiles().filter { $0 != "scientific-6.appl" }.map { packageRoot + "/Appliances/" + $0 }
         let python = try #require(pythonWithJSONSchema)
-        let (_, good, _) = try runProgram(python, ["-c", script, dir + "/schema.json"] + examples)
+        let (status, good, errors) = try runProgram(python, ["-c", script, dir + "/schema.json"] + examples)
+        #expect(status == 0, "\(errors)")
         #expect(good.isEmpty, "\(good)")
         let (_, bad, _) = try runProgram(python, ["-c", script, dir + "/schema.json", dir + "/bad.yaml"])
         #expect(bad.contains("'pakages' was unexpected"))
