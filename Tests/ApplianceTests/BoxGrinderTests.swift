@@ -165,4 +165,23 @@ private let boxgrinderFixtures =
             #expect(warnings.contains { $0.message.contains("allowed by KILN_ALLOW_OUTSIDE_FILES") })
         }
     }
+
+    /// The rewrite touches only what Kwalify read differently; everything else reads as YAML does.
+    @Test(arguments: [
+        ("- @core", "- '@core'"),
+        ("- @base   # comment", "- '@base'   # comment"),
+        ("packages: [ @core, \"@x\", vim ]", "packages: [ '@core', \"@x\", vim ]"),
+        ("key: @it's", "key: '@it''s'"),
+        (#"- "a\serial""#, #"- "a\\serial""#),
+        (#"- "keep \" and \\ as YAML""#, #"- "keep \" and \\ as YAML""#),
+        (#"- plain "quoted" \{ text"#, #"- plain "quoted" \{ text"#),
+        (#"- 'single \{ quoted'"#, #"- 'single \{ quoted'"#),
+        ("# a comment with \"\\{\" and @x", "# a comment with \"\\{\" and @x"),
+        ("url: http://x/#OS_VERSION#/@y", "url: http://x/#OS_VERSION#/@y"),
+        ("cmd: |\n  \"\\{\" @x\nnext: @y", "cmd: |\n  \"\\{\" @x\nnext: '@y'"),
+        ("- \"multi \\d\n  line \\s\"", "- \"multi \\\\d\n  line \\\\s\""),
+    ])
+    func kwalifyRewrite(input: String, expected: String) {
+        #expect(KwalifyText.normalized(input) == expected)
+    }
 }
