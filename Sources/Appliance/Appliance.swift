@@ -12,6 +12,8 @@ public struct Appliance: Sendable, Equatable {
     public var hardware: Hardware
     /// Package names in order; `@group` and `-excluded` names only for RPM targets.
     public var packages: [String]
+    /// RPM targets: how `%packages` installs them.
+    public var packageOptions: PackageOptions
     public var repos: [Repository]
     /// Whether the distribution's own repositories (or the host's apt sources) are used too.
     public var defaultRepos: Bool
@@ -42,7 +44,8 @@ public struct Appliance: Sendable, Equatable {
 
     public init(
         name: String, summary: String? = nil, version: Int = 1, release: Int = 0, os: OperatingSystem,
-        hardware: Hardware = Hardware(), packages: [String] = [], repos: [Repository] = [], defaultRepos: Bool = true,
+        hardware: Hardware = Hardware(), packages: [String] = [], packageOptions: PackageOptions = PackageOptions(),
+        repos: [Repository] = [], defaultRepos: Bool = true,
         files: [FileGroup] = [], post: PostCommands = PostCommands(), variables: [String: String] = [:],
         hostname: String? = nil, users: [User] = [], services: Services = Services(),
         network: [NetworkInterface] = [], kernelArgs: String? = nil, console: SerialConsole? = .default,
@@ -56,6 +59,7 @@ public struct Appliance: Sendable, Equatable {
         self.os = os
         self.hardware = hardware
         self.packages = packages
+        self.packageOptions = packageOptions
         self.repos = repos
         self.defaultRepos = defaultRepos
         self.files = files
@@ -317,6 +321,42 @@ public struct User: Sendable, Equatable {
     public var sudoersLine: String? {
         guard sudo else { return nil }
         return sudoAsksPassword ? "\(name) ALL=(ALL) ALL" : "\(name) ALL=(ALL) NOPASSWD: ALL"
+    }
+}
+
+/// Kickstart's `%packages` options, as the `package_options` list names them.
+public struct PackageOptions: Sendable, Equatable {
+    /// `excludedocs`: no documentation files.
+    public var excludeDocs: Bool
+    /// `nocore`: not even the `@core` group unless listed.
+    public var noCore: Bool
+    /// `exclude-weakdeps`: no weak dependencies (Recommends).
+    public var excludeWeakDeps: Bool
+    /// `ignoremissing`: a package that does not exist does not stop the install.
+    public var ignoreMissing: Bool
+    /// `inst-langs=...`: the languages whose translations are installed.
+    public var instLangs: String?
+
+    public init(
+        excludeDocs: Bool = false, noCore: Bool = false, excludeWeakDeps: Bool = false, ignoreMissing: Bool = false,
+        instLangs: String? = nil
+    ) {
+        self.excludeDocs = excludeDocs
+        self.noCore = noCore
+        self.excludeWeakDeps = excludeWeakDeps
+        self.ignoreMissing = ignoreMissing
+        self.instLangs = instLangs
+    }
+
+    /// As the description writes them (`excludedocs`, `inst-langs=en_US`).
+    public var names: [String] {
+        var names: [String] = []
+        if excludeDocs { names.append("excludedocs") }
+        if noCore { names.append("nocore") }
+        if excludeWeakDeps { names.append("exclude-weakdeps") }
+        if ignoreMissing { names.append("ignoremissing") }
+        if let instLangs { names.append("inst-langs=\(instLangs)") }
+        return names
     }
 }
 

@@ -97,6 +97,7 @@ struct ApplianceBuilder {
         }
         appliance.hardware = buildHardware()
         appliance.packages = buildPackages(family: os?.family)
+        appliance.packageOptions = buildPackageOptions(family: os?.family)
         appliance.repos = buildRepos()
         appliance.defaultRepos = !layers.contains { $0.defaultRepos?.value == false }
         appliance.files = buildFiles()
@@ -460,6 +461,32 @@ struct ApplianceBuilder {
             packages.append(package.value)
         }
         return packages
+    }
+
+    /// The last layer that writes `package_options` sets all of them.
+    private func buildPackageOptions(family: OSName.Family?) -> PackageOptions {
+        var options = PackageOptions()
+        guard let written = layers.reversed().lazy.compactMap(\.packageOptions).first else { return options }
+        for located in written {
+            let parts = located.value.split(separator: "=", maxSplits: 1).map(String.init)
+            switch parts[0] {
+            case "excludedocs" where parts.count == 1: options.excludeDocs = true
+            case "nocore" where parts.count == 1: options.noCore = true
+            case "exclude-weakdeps" where parts.count == 1: options.excludeWeakDeps = true
+            case "ignoremissing" where parts.count == 1: options.ignoreMissing = true
+            case "inst-langs" where parts.count == 2 && Validate.isLanguageList(parts[1]):
+                options.instLangs = parts[1]
+            default:
+                log.error(
+                    located.mark,
+                    "package option '\(Validate.shown(located.value))' is not one of excludedocs, nocore, "
+                        + "exclude-weakdeps, ignoremissing, inst-langs=LANG[,LANG]")
+            }
+            if family == .debian {
+                log.warning(located.mark, "package_options are written for RPM targets only; ignored here")
+            }
+        }
+        return options
     }
 
     private func buildRepos() -> [Repository] {

@@ -124,6 +124,9 @@ public enum ApplianceSchema {
                     "disk_size": size,
                 ], "Virtual hardware and the disk layout"),
             "packages": strings("Package names; @group and -exclusion for RPM targets"),
+            "package_options": strings(
+                "RPM targets: %packages options: excludedocs, nocore, exclude-weakdeps, ignoremissing, inst-langs=LANGS",
+                pattern: "^(excludedocs|nocore|exclude-weakdeps|ignoremissing|inst-langs=[A-Za-z0-9_.,:@-]+)$"),
             "repos": ["type": "array", "items": repo],
             "default_repos": ["type": "boolean", "default": true],
             "appliances": strings("Parents, looked up beside this file"),

@@ -24,6 +24,7 @@ public enum ApplianceWriter {
         add("os", .mapping(.init(os)))
         add("hardware", hardware(appliance.hardware))
         if !appliance.packages.isEmpty { add("packages", list(appliance.packages)) }
+        if !appliance.packageOptions.names.isEmpty { add("package_options", list(appliance.packageOptions.names)) }
         if !appliance.repos.isEmpty { add("repos", .sequence(.init(appliance.repos.map(repo)))) }
         if !appliance.defaultRepos { add("default_repos", .scalar(.init("false"))) }
         if !appliance.files.isEmpty {

@@ -63,6 +63,7 @@ struct Layer {
     var firmware: Located<String>?
     var diskSize: Located<Size>?
     var packages: [Located<String>] = []
+    var packageOptions: [Located<String>]?
     var repos: [RepoLayer] = []
     var defaultRepos: Located<Bool>?
     var appliances: [Located<String>] = []
@@ -90,7 +91,7 @@ struct Layer {
     static let topKeys = [
         "name", "summary", "version", "release", "os", "hardware", "packages", "repos", "default_repos", "appliances",
         "files", "post", "variables", "hostname", "users", "services", "network", "kernel_args", "console", "test",
-        "selinux", "firewall", "end",
+        "selinux", "firewall", "end", "package_options",
     ]
 
     /// Reads a composed document; problems go to `log`.
@@ -164,6 +165,7 @@ struct Layer {
                     }
                 }
             case "end": end = read.string(value, "end")
+            case "package_options": packageOptions = read.strings(value, "package_options")
             default: break
             }
         }

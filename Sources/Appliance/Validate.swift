@@ -122,6 +122,11 @@ enum Validate {
         startsAlnum(text) && all(text) { alnum($0) || "@._:-".unicodeScalars.contains($0) }
     }
 
+    /// `en_US`, `en_US,de_DE`, `en:cs` (Anaconda takes either separator).
+    static func isLanguageList(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "_.,:@-".unicodeScalars.contains($0) }
+    }
+
     static func isFirewallService(_ text: String) -> Bool {
         startsAlnum(text) && text.count <= 64 && all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
     }

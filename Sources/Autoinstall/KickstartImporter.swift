@@ -210,6 +210,7 @@ private struct ImportState {
     var repos: [Repository] = []
     var installURL: (url: String, mirrorlist: Bool)?
     var packages: [String] = []
+    var packageOptions = PackageOptions()
     var post: [String] = []
     var enable: [String] = []
     var disable: [String] = []
@@ -561,12 +562,21 @@ private struct ImportState {
     mutating func section(_ words: [String], body: [String], line: String) {
         switch words[0] {
         case "%packages":
-            _ = options(
+            let (opts, _) = options(
                 words.dropFirst(),
                 flags: [
-                    "--nocore", "--excludedocs", "--ignoremissing", "--exclude-weakdeps", "--default", "--nobase",
-                    "--retries", "--instLangs",
-                ], known: [], command: "%packages", line: line)
+                    "--nocore", "--excludedocs", "--ignoremissing", "--exclude-weakdeps", "--excludeWeakdeps",
+                    "--default", "--nobase",
+                ],
+                known: [
+                    "--nocore", "--excludedocs", "--ignoremissing", "--exclude-weakdeps", "--excludeWeakdeps",
+                    "--inst-langs", "--instLangs",
+                ], command: "%packages", line: line)
+            packageOptions.excludeDocs = opts["--excludedocs"] != nil
+            packageOptions.noCore = opts["--nocore"] != nil
+            packageOptions.excludeWeakDeps = opts["--exclude-weakdeps"] != nil || opts["--excludeWeakdeps"] != nil
+            packageOptions.ignoreMissing = opts["--ignoremissing"] != nil
+            packageOptions.instLangs = opts["--inst-langs"] ?? opts["--instLangs"]
             for entry in body {
                 var item = entry.trimmingCharacters(in: .whitespaces)
                 if let hash = item.firstIndex(of: "#") { item = String(item[..<hash]) }
@@ -730,7 +740,8 @@ private struct ImportState {
             self.network.count == 1 && self.network[0] == NetworkInterface(interface: "default") ? [] : self.network
         var appliance = Appliance(
             name: applianceName, summary: summary, version: version, release: release, os: os, hardware: hardware,
-            packages: packages, repos: allRepos, defaultRepos: installURL == nil, post: PostCommands(base: post),
+            packages: packages, packageOptions: packageOptions, repos: allRepos, defaultRepos: installURL == nil,
+            post: PostCommands(base: post),
             hostname: hostname, users: users, services: Services(enable: enable, disable: disable), network: network,
             kernelArgs: kernelArgs, console: console, selinux: selinux, firewall: firewall, end: end ?? .reboot)
         if appliance.hostname == appliance.effectiveHostnameWithoutOverride { appliance.hostname = nil }

@@ -83,6 +83,15 @@ struct KickstartSyntax {
     var firewallService: Bool { since(fedora: 11, rhel: 6) }
     var bootloaderTimeout: Bool { since(fedora: 11, rhel: 6) }
     var urlMirrorlist: Bool { since(fedora: 18, rhel: 7) }
+    var packagesNoCore: Bool { since(fedora: 21, rhel: 7) }
+    /// `--exclude-weakdeps` (F32, RHEL 9), `--excludeWeakdeps` before (F24, RHEL 8), nil before that.
+    var excludeWeakDeps: String? {
+        since(fedora: 32, rhel: 9) ? "--exclude-weakdeps" : since(fedora: 24, rhel: 8) ? "--excludeWeakdeps" : nil
+    }
+    /// `--inst-langs` (F32, RHEL 9), `--instLangs` before (F11, RHEL 6), nil on RHEL 5.
+    var instLangs: String? {
+        since(fedora: 32, rhel: 9) ? "--inst-langs" : since(fedora: 11, rhel: 6) ? "--instLangs" : nil
+    }
     /// RHEL 8 dropped btrfs.
     var btrfs: Bool { fedora || major < 8 }
 }
@@ -150,7 +159,7 @@ private struct KickstartLines {
         out.append("firstboot --disabled")
         out.append(endAction.rawValue)
         out.append("")
-        out.append("%packages")
+        out.append((["%packages"] + packageOptions()).joined(separator: " "))
         out += appliance.packages
         out.append("%end")
         out.append("")
@@ -158,6 +167,39 @@ private struct KickstartLines {
         out += try postLines(readFile: readFile)
         out.append("%end")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// `%packages` options in the release's spelling; one it lacks is named in a warning.
+    private mutating func packageOptions() -> [String] {
+        let options = appliance.packageOptions
+        var words: [String] = []
+        if options.excludeDocs { words.append("--excludedocs") }
+        if options.noCore {
+            if syntax.packagesNoCore {
+                words.append("--nocore")
+            } else {
+                warnings.append("package option nocore: a \(release) kickstart has no %packages --nocore; left out")
+            }
+        }
+        if options.excludeWeakDeps {
+            if let spelling = syntax.excludeWeakDeps {
+                words.append(spelling)
+            } else {
+                warnings.append(
+                    "package option exclude-weakdeps: a \(release) kickstart has no weak dependencies to exclude; left out"
+                )
+            }
+        }
+        if options.ignoreMissing { words.append("--ignoremissing") }
+        if let langs = options.instLangs {
+            if let spelling = syntax.instLangs {
+                words.append("\(spelling)=\(langs)")
+            } else {
+                warnings.append(
+                    "package option inst-langs: a \(release) kickstart has no %packages --instLangs; left out")
+            }
+        }
+        return words
     }
 
     private mutating func firewallLines() -> [String] {

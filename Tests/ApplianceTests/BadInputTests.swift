@@ -114,6 +114,13 @@ import Testing
             ], "\(found)")
     }
 
+    @Test func packageOptionsAreChecked() throws {
+        let found = try errors(minimalDescription + "package_options: [excludedocs, nodocs, \"inst-langs=en US\"]\n")
+        #expect(found.count == 2, "\(found)")
+        #expect(found.first?.hasPrefix("bad.yaml:5:32: package option 'nodocs' is not one of excludedocs") == true)
+        #expect(found.last?.hasPrefix("bad.yaml:5:40: package option 'inst-langs=en US'") == true, "\(found)")
+    }
+
     @Test func missingParent() throws {
         let found = try errors(minimalDescription + "appliances:\n  - nowhere\n")
         #expect(found.count == 1)

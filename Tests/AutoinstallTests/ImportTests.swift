@@ -148,12 +148,11 @@ import Testing
         let appliance = try validated(result.appliance)
         #expect(appliance.os.passwordHash == nil, "rootpw --lock with a placeholder is a locked root")
         #expect(appliance.packages == ["@^minimal-environment", "-@standard"])
+        #expect(appliance.packageOptions == PackageOptions(excludeDocs: true, excludeWeakDeps: true))
         #expect(appliance.repos.first?.mirrorlist?.contains("repo=fedora-40&arch=x86_64") == true)
         let warnings = result.warnings.joined(separator: "\n")
         for expected in [
             "line 7: user --uid is not imported",
-            "line 10: %packages --excludedocs is not imported",
-            "line 10: %packages --exclude-weakdeps is not imported",
             "no url, repo or comment names the OS; fedora 40 assumed",
             "the kickstart has no partitioning",
             "the kickstart has no reboot, poweroff or halt",

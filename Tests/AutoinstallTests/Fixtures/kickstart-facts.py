@@ -35,7 +35,8 @@ def main():
         "environment": handler.packages.environment or "",
         "url": getattr(handler.url, "url", None) or getattr(handler.url, "mirrorlist", None) or "",
         "exclusions": sorted(handler.packages.excludedList)
-        + sorted("@" + group.name for group in handler.packages.excludedGroupList),
+        # pykickstart keeps the space of "-@ group" (not of "@ group"); dnf does not.
+        + sorted("@" + group.name.strip() for group in handler.packages.excludedGroupList),
         "users": sorted((user.name, ",".join(user.groups)) for user in handler.user.userList),
         "services": [sorted(handler.services.enabled), sorted(handler.services.disabled)],
         "firewall": [bool(firewall.enabled), services, sorted(firewall.ports)],
