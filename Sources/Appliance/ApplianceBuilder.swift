@@ -269,7 +269,10 @@ struct ApplianceBuilder {
     /// Substitutes and reports references to undefined variables (all fields but `post`).
     private func substituteStrict(_ located: Located<String>, _ what: String) -> Located<String> {
         let (result, unresolved) = substituteReporting(located)
-        for name in unresolved where name.uppercased() == name || isBoxGrinder {
+        // Also what a variable's own value left unresolved.
+        var names = unresolved
+        for name in Self.references(in: result.value) where !names.contains(name) { names.append(name) }
+        for name in names where name.uppercased() == name || isBoxGrinder {
             log.error(located.mark, "\(what) uses undefined variable '#\(name)#'")
         }
         return result

@@ -77,6 +77,16 @@ private let boxgrinderFixtures =
         #expect(warning.mark.line == 21 && warning.mark.column == 7)
     }
 
+    @Test func anUndefinedVariableInsideAVariableIsStillAnError() throws {
+        let workspace = try Workspace()
+        try workspace.write(
+            "a.yaml",
+            minimalDescription
+                + "variables:\n  MIRROR: \"http://#HOST#/debian\"\nrepos:\n  - name: main\n    baseurl: \"#MIRROR#\"\n")
+        let found = workspace.diagnostics("a.yaml").map(\.message)
+        #expect(found == ["baseurl uses undefined variable '#HOST#'"])
+    }
+
     @Test func yamlDescriptionsNeverReadTheEnvironment() throws {
         let workspace = try Workspace()
         try workspace.write("a.yaml", minimalDescription + "post:\n  base: [\"echo #provider#\"]\n")
