@@ -13,8 +13,9 @@ enum KwalifyText {
     static func normalized(_ text: String) -> String {
         var scanner = Scanner()
         var out: [String] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            out.append(scanner.line(Array(line.unicodeScalars)))
+        // By scalars: "\r\n" is one Character, and a line of a Windows file ends in "\r".
+        for line in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
+            out.append(scanner.line(Array(line)))
         }
         return out.joined(separator: "\n")
     }
@@ -178,7 +179,7 @@ enum KwalifyText {
                 end += 1
             }
             var valueEnd = end
-            while valueEnd > start && (chars[valueEnd - 1] == " " || chars[valueEnd - 1] == "\t") { valueEnd -= 1 }
+            while valueEnd > start && [" ", "\t", "\r"].contains(chars[valueEnd - 1]) { valueEnd -= 1 }
             out.append("'")
             for c in chars[start..<valueEnd] {
                 out.append(c)

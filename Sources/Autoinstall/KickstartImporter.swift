@@ -88,8 +88,9 @@ public struct KickstartImporter: Sendable {
         _ text: String, file: String?, directory: String?, depth: Int, into lines: inout [SourceLine],
         warnings: inout [String]
     ) {
-        let raw = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
+        // By scalars: "\r\n" is one Character, so a Windows file would be one line otherwise.
+        let raw = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(String.UnicodeScalarView(line.last == "\r" ? line.dropLast() : line[...]))
         }
         for (offset, line) in raw.enumerated() {
             let label = file.map { "line \(offset + 1) of \($0)" } ?? "line \(offset + 1)"

@@ -179,6 +179,7 @@ private let boxgrinderFixtures =
     /// The rewrite touches only what Kwalify read differently; everything else reads as YAML does.
     @Test(arguments: [
         ("- @core", "- '@core'"),
+        ("- @core\r\n- vim\r", "- '@core'\r\n- vim\r"),
         ("- @base   # comment", "- '@base'   # comment"),
         ("packages: [ @core, \"@x\", vim ]", "packages: [ '@core', \"@x\", vim ]"),
         ("key: @it's", "key: '@it''s'"),

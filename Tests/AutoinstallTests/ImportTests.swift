@@ -161,6 +161,13 @@ import Testing
         }
     }
 
+    @Test func windowsLineEndingsAreLines() throws {
+        let text = "lang de_DE.UTF-8\r\nselinux --permissive\r\n%packages\r\n@core\r\n%end\r\n"
+        let appliance = try KickstartImporter().read(text, name: "x").appliance
+        #expect(appliance.os.locale == "de_DE.UTF-8" && appliance.selinux == .permissive)
+        #expect(appliance.packages == ["@core"])
+    }
+
     @Test func sectionsWithoutEndStopAtTheNextSection() throws {
         let text = "%packages\n@core\n%post\necho one\n%pre\necho never\n"
         let result = try KickstartImporter().read(text, name: "x")
