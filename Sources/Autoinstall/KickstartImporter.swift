@@ -252,6 +252,17 @@ private struct ImportState {
 
     /// A comment naming a distribution and a release, such as `# Kickstart for CentOS 6`.
     mutating func comment(_ text: String) {
+        // pykickstart's own header, `#version=RHEL8` or `#version=F38`, names the syntax's release.
+        let compact = text.replacingOccurrences(of: " ", with: "")
+        if compact.hasPrefix("#version=") {
+            let value = compact.dropFirst("#version=".count)
+            let os: OSName? = value.hasPrefix("RHEL") ? .rhel : value.hasPrefix("F") ? .fedora : nil
+            let number = String(value.drop { $0.isLetter })
+            if let os, OperatingSystem(name: os, version: number).isKnownRelease {
+                commentOS = (os, number)
+                return
+            }
+        }
         guard commentOS == nil else { return }
         let words = text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber && $0 != "." })
         if let found = Self.distribution(in: words.map(String.init)) { commentOS = found }

@@ -161,6 +161,12 @@ import Testing
         }
     }
 
+    @Test func theVersionHeaderNamesTheReleaseWhenNoURLDoes() throws {
+        let result = try KickstartImporter().read("#version=RHEL7\n# CentOS 6 leftovers\nautopart\n", name: "x")
+        #expect(result.appliance.os.name == .rhel && result.appliance.os.version == "7")
+        #expect(result.warnings.contains("the OS is guessed from a comment: rhel 7"))
+    }
+
     @Test func windowsLineEndingsAreLines() throws {
         let text = "lang de_DE.UTF-8\r\nselinux --permissive\r\n%packages\r\n@core\r\n%end\r\n"
         let appliance = try KickstartImporter().read(text, name: "x").appliance
