@@ -146,6 +146,9 @@ public struct Hardware: Sendable, Equatable {
     public var firmware: Firmware
     /// The whole disk; nil means the sum of the partitions plus room for the boot partitions.
     public var diskSize: Size?
+    /// `partitions: installer`: install answers carry no disk layout (the installer asks, as with a
+    /// kickstart without partitioning); images are built with `partitions` (kiln's default).
+    public var partitionsByInstaller: Bool = false
 
     public init(
         cpus: Int = 1, memory: Int = 1024, partitions: [Partition] = [Partition.defaultRoot],

@@ -373,6 +373,14 @@ struct ApplianceBuilder {
             }
         }
         hardware.diskSize = layers.compactMap(\.diskSize).max { $0.value < $1.value }?.value
+        if let byInstaller = last(\.partitionsByInstaller) {
+            hardware.partitionsByInstaller = true
+            if let listed = layers.flatMap(\.partitions).first {
+                log.error(
+                    byInstaller.mark,
+                    "partitions: installer cannot be merged with the partitions listed at \(listed.mountPoint.mark)")
+            }
+        }
 
         var order: [String] = []
         var merged: [String: Layer.PartitionLayer] = [:]

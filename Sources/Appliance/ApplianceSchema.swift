@@ -117,8 +117,10 @@ public enum ApplianceSchema {
                         "oneOf": [["type": "integer", "minimum": 1], ["type": "string"]],
                     ],
                     "partitions": [
-                        "type": "object", "description": "Mount point (/, /boot, swap, ...) to partition",
-                        "additionalProperties": partition,
+                        "description": "Mount point (/, /boot, swap, ...) to partition; or installer: install "
+                            + "answers leave partitioning to the installer",
+                        // Keywords apply by type: a map of partitions, or the text "installer".
+                        "type": ["object", "string"], "additionalProperties": partition, "pattern": "^installer$",
                     ],
                     "firmware": ["enum": Firmware.allCases.map(\.rawValue), "default": "hybrid"],
                     "disk_size": size,

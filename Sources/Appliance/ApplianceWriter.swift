@@ -102,27 +102,34 @@ public enum ApplianceWriter {
         let defaults = Hardware()
         if hardware.cpus != defaults.cpus { pairs.append((text("cpus"), number(hardware.cpus))) }
         if hardware.memory != defaults.memory { pairs.append((text("memory"), number(hardware.memory))) }
-        pairs.append(
-            (
-                text("partitions"),
-                .mapping(
-                    .init(
-                        hardware.partitions.map { partition in
-                            var fields: [(Node, Node)] = [
-                                (text("size"), text(partition.size.description)),
-                                (text("type"), text(partition.type.rawValue)),
-                            ]
-                            if let options = partition.options { fields.append((text("options"), text(options))) }
-                            if let passphrase = partition.passphrase {
-                                fields.append((text("passphrase"), quoted(passphrase)))
-                            }
-                            if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
-                            return (text(partition.mountPoint), .mapping(.init(fields)))
-                        }))
-            ))
+        if hardware.partitionsByInstaller {
+            pairs.append((text("partitions"), text("installer")))
+        } else {
+            pairs.append(partitions(hardware))
+        }
         if hardware.firmware != defaults.firmware { pairs.append((text("firmware"), text(hardware.firmware.rawValue))) }
         if let size = hardware.diskSize { pairs.append((text("disk_size"), text(size.description))) }
         return .mapping(.init(pairs))
+    }
+
+    private static func partitions(_ hardware: Hardware) -> (Node, Node) {
+        (
+            text("partitions"),
+            .mapping(
+                .init(
+                    hardware.partitions.map { partition in
+                        var fields: [(Node, Node)] = [
+                            (text("size"), text(partition.size.description)),
+                            (text("type"), text(partition.type.rawValue)),
+                        ]
+                        if let options = partition.options { fields.append((text("options"), text(options))) }
+                        if let passphrase = partition.passphrase {
+                            fields.append((text("passphrase"), quoted(passphrase)))
+                        }
+                        if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
+                        return (text(partition.mountPoint), .mapping(.init(fields)))
+                    }))
+        )
     }
 
     private static func repo(_ repo: Repository) -> Node {

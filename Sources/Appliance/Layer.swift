@@ -60,6 +60,8 @@ struct Layer {
     var cpus: Located<Int>?
     var memory: Located<Int>?
     var partitions: [PartitionLayer] = []
+    /// `partitions: installer`.
+    var partitionsByInstaller: Located<Bool>?
     var firmware: Located<String>?
     var diskSize: Located<Size>?
     var packages: [Located<String>] = []
@@ -200,6 +202,10 @@ struct Layer {
                     memory = size.map { Int($0.mebibytes) }
                 }
             case "partitions":
+                if case .scalar("installer", _) = value.kind {
+                    partitionsByInstaller = Located(true, value.mark)
+                    continue
+                }
                 for (mount, spec) in read.map(value, "hardware.partitions", keys: nil) {
                     partitions.append(Self.readPartition(mount, spec, read))
                 }

@@ -715,12 +715,13 @@ private struct ImportState {
                 users[index].passwordHash = PasswordHash.sha512(password, context: "\(applianceName)\u{0}\(userName)")
             }
         }
-        if !partitioned {
-            warnings.append(
-                "the kickstart has no partitioning (Anaconda would ask); the description gets kiln's default "
-                    + "layout, and its kickstart clears the disk")
-        }
         var hardware = Hardware()
+        if !partitioned {
+            hardware.partitionsByInstaller = true
+            warnings.append(
+                "the kickstart has no partitioning (Anaconda asks): the description says partitions: installer, "
+                    + "and images built from it get kiln's default layout")
+        }
         if !partitions.isEmpty { hardware.partitions = partitions }
         hardware.firmware = biosBoot && esp ? .hybrid : biosBoot ? .bios : esp ? .uefi : .hybrid
         var allRepos = repos.map { repo in

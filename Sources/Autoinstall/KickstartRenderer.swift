@@ -249,6 +249,8 @@ private struct KickstartLines {
     }
 
     private func diskLines() throws(AutoinstallError) -> [String] {
+        // Anaconda asks, as it would for any kickstart without partitioning.
+        if appliance.hardware.partitionsByInstaller { return [] }
         var lines = ["zerombr", "clearpart --all --initlabel" + (syntax.clearpartDisklabel ? " --disklabel=gpt" : "")]
         let firmware = appliance.hardware.firmware
         let hasESP = appliance.hardware.partitions.contains { $0.mountPoint == "/boot/efi" }

@@ -208,6 +208,7 @@ public struct PreseedRenderer: Sendable {
     }
 
     private func partitionLines(_ appliance: Appliance) -> [String] {
+        if appliance.hardware.partitionsByInstaller { return ["# partitions: installer (debian-installer asks)"] }
         let partitions = appliance.hardware.partitions
         let encrypted = partitions.contains { $0.passphrase != nil }
         var recipe: [String] = ["kiln ::"]

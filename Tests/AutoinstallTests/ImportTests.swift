@@ -149,6 +149,11 @@ import Testing
         #expect(appliance.os.passwordHash == nil, "rootpw --lock with a placeholder is a locked root")
         #expect(appliance.packages == ["@^minimal-environment", "-@standard"])
         #expect(appliance.packageOptions == PackageOptions(excludeDocs: true, excludeWeakDeps: true))
+        // No partitioning in, none out: Anaconda asks, as it would have.
+        #expect(appliance.hardware.partitionsByInstaller)
+        let kickstart = try KickstartRenderer().render(appliance)
+        #expect(!kickstart.contains("zerombr") && !kickstart.contains("clearpart") && !kickstart.contains("\npart "))
+        #expect(ApplianceWriter.yaml(appliance).contains("  partitions: installer\n"))
         #expect(appliance.repos.first?.mirrorlist?.contains("repo=fedora-40&arch=x86_64") == true)
         let warnings = result.warnings.joined(separator: "\n")
         for expected in [
