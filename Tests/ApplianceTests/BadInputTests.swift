@@ -114,6 +114,14 @@ import Testing
             ], "\(found)")
     }
 
+    @Test func installerPartitionsCannotMergeWithListedOnes() throws {
+        let found = try errors(
+            minimalDescription + "appliances: [base]\nhardware:\n  partitions: installer\n", file: "a.yaml",
+            extra: ["base.yaml": minimalDescription + "hardware:\n  partitions:\n    \"/\": {size: 2}\n"])
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix("a.yaml:7:15: partitions: installer cannot be merged") == true, "\(found)")
+    }
+
     @Test func packageOptionsAreChecked() throws {
         let found = try errors(minimalDescription + "package_options: [excludedocs, nodocs, \"inst-langs=en US\"]\n")
         #expect(found.count == 2, "\(found)")
