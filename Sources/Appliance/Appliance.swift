@@ -12,6 +12,8 @@ public struct Appliance: Sendable, Equatable {
     public var hardware: Hardware
     /// Package names in order; `@group` and `-excluded` names only for RPM targets.
     public var packages: [String]
+    /// RPM targets: how `%packages` installs them.
+    public var packageOptions: PackageOptions
     public var repos: [Repository]
     /// Whether the distribution's own repositories (or the host's apt sources) are used too.
     public var defaultRepos: Bool
@@ -29,6 +31,12 @@ public struct Appliance: Sendable, Equatable {
     /// The serial console, or nil when turned off.
     public var console: SerialConsole?
     public var test: TestSettings
+    /// RPM targets: the SELinux mode (`.yaml` default enforcing; BoxGrinder's `.appl` permissive).
+    public var selinux: SELinuxMode
+    /// RPM targets: the firewall (`.yaml` default on with ssh; BoxGrinder's `.appl` off).
+    public var firewall: Firewall
+    /// What the installer does when it is done.
+    public var end: EndAction
     /// Names of the parents, nearest first, as BoxGrinder lists them.
     public var parents: [String]
     /// The description file this appliance was loaded from (absolute).
@@ -36,11 +44,13 @@ public struct Appliance: Sendable, Equatable {
 
     public init(
         name: String, summary: String? = nil, version: Int = 1, release: Int = 0, os: OperatingSystem,
-        hardware: Hardware = Hardware(), packages: [String] = [], repos: [Repository] = [], defaultRepos: Bool = true,
+        hardware: Hardware = Hardware(), packages: [String] = [], packageOptions: PackageOptions = PackageOptions(),
+        repos: [Repository] = [], defaultRepos: Bool = true,
         files: [FileGroup] = [], post: PostCommands = PostCommands(), variables: [String: String] = [:],
         hostname: String? = nil, users: [User] = [], services: Services = Services(),
         network: [NetworkInterface] = [], kernelArgs: String? = nil, console: SerialConsole? = .default,
-        test: TestSettings = TestSettings(), parents: [String] = [], sourcePath: String = ""
+        test: TestSettings = TestSettings(), selinux: SELinuxMode = .enforcing, firewall: Firewall = .default,
+        end: EndAction = .reboot, parents: [String] = [], sourcePath: String = ""
     ) {
         self.name = name
         self.summary = summary
@@ -49,6 +59,7 @@ public struct Appliance: Sendable, Equatable {
         self.os = os
         self.hardware = hardware
         self.packages = packages
+        self.packageOptions = packageOptions
         self.repos = repos
         self.defaultRepos = defaultRepos
         self.files = files
@@ -61,6 +72,9 @@ public struct Appliance: Sendable, Equatable {
         self.kernelArgs = kernelArgs
         self.console = console
         self.test = test
+        self.selinux = selinux
+        self.firewall = firewall
+        self.end = end
         self.parents = parents
         self.sourcePath = sourcePath
     }
@@ -104,7 +118,8 @@ public struct OperatingSystem: Sendable, Equatable {
 
 /// The distributions kiln installs.
 public enum OSName: String, Sendable, CaseIterable {
-    case debian, ubuntu, fedora, rhel, centos, rocky, almalinux
+    /// `sl` is Scientific Linux, a rebuild of RHEL as CentOS was.
+    case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, sl
 
     public enum Family: Sendable {
         /// Installed by debian-installer with a preseed.
@@ -116,7 +131,7 @@ public enum OSName: String, Sendable, CaseIterable {
     public var family: Family {
         switch self {
         case .debian, .ubuntu: return .debian
-        case .fedora, .rhel, .centos, .rocky, .almalinux: return .redHat
+        case .fedora, .rhel, .centos, .rocky, .almalinux, .sl: return .redHat
         }
     }
 }
@@ -131,6 +146,9 @@ public struct Hardware: Sendable, Equatable {
     public var firmware: Firmware
     /// The whole disk; nil means the sum of the partitions plus room for the boot partitions.
     public var diskSize: Size?
+    /// `partitions: installer`: install answers carry no disk layout (the installer asks, as with a
+    /// kickstart without partitioning); images are built with `partitions` (kiln's default).
+    public var partitionsByInstaller: Bool = false
 
     public init(
         cpus: Int = 1, memory: Int = 1024, partitions: [Partition] = [Partition.defaultRoot],
@@ -245,14 +263,16 @@ public struct FileGroup: Sendable, Equatable {
 
 /// Where a file comes from.
 public enum FileSource: Sendable, Equatable {
-    /// An absolute path on the host (relative paths are resolved against the description).
-    case local(String)
+    /// A file on the host (absolute path), and the path it gets under its target directory: its
+    /// path relative to the description (`ntp/step-tickers`), as BoxGrinder's tar kept it, or its
+    /// name for a file outside the description's folder.
+    case local(String, destination: String)
     case url(String)
 
-    /// The name the file gets in its target directory.
+    /// The path the file gets under its target directory (`ntp/step-tickers`, `tool.sh`).
     public var fileName: String {
         switch self {
-        case .local(let path): return String(path.split(separator: "/").last ?? "")
+        case .local(_, let destination): return destination
         case .url(let url):
             let path = url.split(separator: "?").first.map(String.init) ?? url
             return String(path.split(separator: "/").last ?? "")
@@ -283,18 +303,94 @@ public struct User: Sendable, Equatable {
     /// A crypt hash, or nil for an account without a password (log in with a key).
     public var passwordHash: String?
     public var sshKeys: [String]
-    /// Passwordless sudo.
+    /// Sudo for every command.
     public var sudo: Bool
+    /// With `sudo`: sudo asks for the user's password (`sudo: password`) instead of none.
+    public var sudoAsksPassword: Bool
 
     public init(
-        name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false
+        name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false,
+        sudoAsksPassword: Bool = false
     ) {
         self.name = name
         self.groups = groups
         self.passwordHash = passwordHash
         self.sshKeys = sshKeys
         self.sudo = sudo
+        self.sudoAsksPassword = sudoAsksPassword
     }
+
+    /// The user's line in `/etc/sudoers.d`, or nil without sudo.
+    public var sudoersLine: String? {
+        guard sudo else { return nil }
+        return sudoAsksPassword ? "\(name) ALL=(ALL) ALL" : "\(name) ALL=(ALL) NOPASSWD: ALL"
+    }
+}
+
+/// Kickstart's `%packages` options, as the `package_options` list names them.
+public struct PackageOptions: Sendable, Equatable {
+    /// `excludedocs`: no documentation files.
+    public var excludeDocs: Bool
+    /// `nocore`: not even the `@core` group unless listed.
+    public var noCore: Bool
+    /// `exclude-weakdeps`: no weak dependencies (Recommends).
+    public var excludeWeakDeps: Bool
+    /// `ignoremissing`: a package that does not exist does not stop the install.
+    public var ignoreMissing: Bool
+    /// `inst-langs=...`: the languages whose translations are installed.
+    public var instLangs: String?
+
+    public init(
+        excludeDocs: Bool = false, noCore: Bool = false, excludeWeakDeps: Bool = false, ignoreMissing: Bool = false,
+        instLangs: String? = nil
+    ) {
+        self.excludeDocs = excludeDocs
+        self.noCore = noCore
+        self.excludeWeakDeps = excludeWeakDeps
+        self.ignoreMissing = ignoreMissing
+        self.instLangs = instLangs
+    }
+
+    /// As the description writes them (`excludedocs`, `inst-langs=en_US`).
+    public var names: [String] {
+        var names: [String] = []
+        if excludeDocs { names.append("excludedocs") }
+        if noCore { names.append("nocore") }
+        if excludeWeakDeps { names.append("exclude-weakdeps") }
+        if ignoreMissing { names.append("ignoremissing") }
+        if let instLangs { names.append("inst-langs=\(instLangs)") }
+        return names
+    }
+}
+
+/// The SELinux mode of an RPM target.
+public enum SELinuxMode: String, Sendable, CaseIterable {
+    case enforcing, permissive, disabled
+}
+
+/// The firewall of an RPM target.
+public struct Firewall: Sendable, Equatable {
+    public var enabled: Bool
+    /// firewalld service names (`ssh`, `http`).
+    public var services: [String]
+    /// `8080/tcp`, `53/udp`.
+    public var ports: [String]
+
+    public init(enabled: Bool, services: [String] = [], ports: [String] = []) {
+        self.enabled = enabled
+        self.services = services
+        self.ports = ports
+    }
+
+    /// A `.yaml` description's firewall: on, letting SSH in.
+    public static let `default` = Firewall(enabled: true, services: ["ssh"])
+    /// BoxGrinder's kickstart template turned the firewall off.
+    public static let boxGrinder = Firewall(enabled: false)
+}
+
+/// How an installer ends.
+public enum EndAction: String, Sendable, CaseIterable {
+    case reboot, poweroff, halt, shutdown
 }
 
 public struct Services: Sendable, Equatable {

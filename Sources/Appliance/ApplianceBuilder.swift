@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Merges layers (parents first, the description last) with BoxGrinder's rules, substitutes
 /// variables, checks every value and makes the `Appliance`.
 struct ApplianceBuilder {
@@ -7,14 +11,30 @@ struct ApplianceBuilder {
     let main: Layer
     let arch: String
     let log: DiagnosticLog
+    let environment: [String: String]
+    let maxExpansion: Int
+    /// `files` may read outside the description's folder.
+    let allowOutsideFiles: Bool
+    /// A BoxGrinder description (`.appl`): read with BoxGrinder's defaults and its environment
+    /// variables.
+    let isBoxGrinder: Bool
 
     private var variables: [String: String] = [:]
+    /// Names already reported as taken from the environment or left unresolved, so each is said once.
+    private let reported = NameSet()
 
-    init(layers: [Layer], main: Layer, arch: String, log: DiagnosticLog) {
+    init(
+        layers: [Layer], main: Layer, arch: String, log: DiagnosticLog, environment: [String: String] = [:],
+        maxExpansion: Int = 1 << 16, allowOutsideFiles: Bool = false
+    ) {
         self.layers = layers
         self.main = main
         self.arch = arch
         self.log = log
+        self.environment = environment
+        self.maxExpansion = maxExpansion
+        self.allowOutsideFiles = allowOutsideFiles
+        isBoxGrinder = (main.file as NSString).pathExtension == "appl"
     }
 
     // MARK: Merging
@@ -77,6 +97,7 @@ struct ApplianceBuilder {
         }
         appliance.hardware = buildHardware()
         appliance.packages = buildPackages(family: os?.family)
+        appliance.packageOptions = buildPackageOptions(family: os?.family)
         appliance.repos = buildRepos()
         appliance.defaultRepos = !layers.contains { $0.defaultRepos?.value == false }
         appliance.files = buildFiles()
@@ -102,6 +123,7 @@ struct ApplianceBuilder {
             if timeout.value <= 0 { log.error(timeout.mark, "test.timeout must be greater than zero") }
             appliance.test.timeout = timeout.value
         }
+        buildSecurity(&appliance, family: os?.family)
         appliance.parents = layers.dropLast().reversed().compactMap { $0.name?.value }
         if let os, os.family == .debian {
             for mirrorlist in layers.flatMap(\.repos).compactMap(\.mirrorlist) {
@@ -114,6 +136,8 @@ struct ApplianceBuilder {
     // MARK: Variables
 
     static let builtins: Set<String> = ["OS_NAME", "OS_VERSION", "ARCH", "BASE_ARCH"]
+    /// Variables referring to variables referring to ...: deeper than this is an error.
+    static let maxVariableDepth = 32
 
     private mutating func resolveVariables(os: String, version: String) {
         var raw: [String: Located<String>] = [:]
@@ -132,6 +156,8 @@ struct ApplianceBuilder {
         }
         let baseArch = ["i386", "i486", "i586", "i686"].contains(arch) ? "i386" : arch
         var resolved: [String: String] = ["OS_NAME": os, "OS_VERSION": version, "ARCH": arch, "BASE_ARCH": baseArch]
+        let limit = maxExpansion
+        let log = self.log
         func resolve(_ name: String, _ stack: [String]) -> String? {
             if let done = resolved[name] { return done }
             guard let value = raw[name] else { return nil }
@@ -139,14 +165,22 @@ struct ApplianceBuilder {
                 log.error(value.mark, "variable '\(name)' refers to itself through \(stack.joined(separator: " -> "))")
                 return value.value
             }
-            var text = value.value
-            for reference in Self.references(in: value.value) {
-                if let replacement = resolve(reference, stack + [name]) {
-                    text = text.replacingOccurrences(of: "#\(reference)#", with: replacement)
-                }
+            if stack.count >= Self.maxVariableDepth {
+                log.error(
+                    value.mark,
+                    "variable '\(name)' is reached through more than \(Self.maxVariableDepth) variables "
+                        + "(\(stack.prefix(3).joined(separator: " -> ")) -> ...)")
+                resolved[name] = value.value
+                return value.value
             }
-            resolved[name] = text
-            return text
+            let expansion = Self.expand(value.value, limit: limit) { resolve($0, stack + [name]) }
+            if expansion.overflow {
+                log.error(value.mark, "variable '\(name)' expands to more than \(limit) characters")
+                resolved[name] = value.value
+                return value.value
+            }
+            resolved[name] = expansion.text
+            return expansion.text
         }
         for name in raw.keys.sorted() { _ = resolve(name, []) }
         variables = resolved
@@ -155,33 +189,90 @@ struct ApplianceBuilder {
     /// `#NAME#` references in `text`.
     static func references(in text: String) -> [String] {
         var names: [String] = []
-        var rest = Substring(text)
-        while let open = rest.firstIndex(of: "#") {
-            let after = rest[rest.index(after: open)...]
-            guard let close = after.firstIndex(of: "#") else { break }
-            let name = String(after[..<close])
-            if !name.isEmpty, Validate.isVariableName(name) {
-                names.append(name)
-                rest = after[after.index(after: close)...]
-            } else {
-                rest = after
-            }
+        _ = expand(text, limit: Int.max) { name in
+            names.append(name)
+            return nil
         }
         return names
     }
 
-    private func substitute(_ located: Located<String>) -> Located<String> {
-        var text = located.value
-        for name in Self.references(in: located.value) {
-            if let value = variables[name] { text = text.replacingOccurrences(of: "#\(name)#", with: value) }
+    /// `text` with each `#NAME#` that `lookup` knows replaced, in one pass; stops once the result
+    /// would be longer than `limit` characters.
+    static func expand(_ text: String, limit: Int, lookup: (String) -> String?) -> (
+        text: String, overflow: Bool, unresolved: [String]
+    ) {
+        var result = ""
+        var count = 0
+        var unresolved: [String] = []
+        var rest = Substring(text)
+        func append(_ piece: Substring) -> Bool {
+            count += piece.count
+            if count > limit { return false }
+            result += piece
+            return true
         }
-        return Located(text, located.mark)
+        while let open = rest.firstIndex(of: "#") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "#") else { break }
+            let name = String(after[..<close])
+            guard !name.isEmpty, Validate.isVariableName(name) else {
+                guard append(rest[..<after.startIndex]) else { return (result, true, unresolved) }
+                rest = after
+                continue
+            }
+            guard append(rest[..<open]) else { return (result, true, unresolved) }
+            if let value = lookup(name) {
+                guard append(Substring(value)) else { return (result, true, unresolved) }
+            } else {
+                unresolved.append(name)
+                guard append(rest[open...close]) else { return (result, true, unresolved) }
+            }
+            rest = after[after.index(after: close)...]
+        }
+        guard append(rest) else { return (result, true, unresolved) }
+        return (result, false, unresolved)
+    }
+
+    /// A variable's value: the description's (or a built-in), else for a BoxGrinder description
+    /// the environment's, with a warning the first time.
+    private func value(of name: String, at mark: SourceMark) -> String? {
+        if let value = variables[name] { return value }
+        guard isBoxGrinder, let value = environment[name] else { return nil }
+        if reported.insert("env \(name)") {
+            log.warning(mark, "variable '#\(name)#' is not defined here; taken from the environment, as BoxGrinder did")
+        }
+        return value
+    }
+
+    private func substituteReporting(_ located: Located<String>) -> (Located<String>, unresolved: [String]) {
+        let expansion = Self.expand(located.value, limit: maxExpansion) { value(of: $0, at: located.mark) }
+        if expansion.overflow {
+            log.error(located.mark, "this value expands to more than \(maxExpansion) characters")
+            return (located, [])
+        }
+        return (Located(expansion.text, located.mark), expansion.unresolved)
+    }
+
+    /// Substitutes what is known; a BoxGrinder description is warned about what is not (a post
+    /// command keeps it as written).
+    private func substitute(_ located: Located<String>) -> Located<String> {
+        let (result, unresolved) = substituteReporting(located)
+        if isBoxGrinder {
+            for name in unresolved where reported.insert("unresolved \(name) \(located.mark)") {
+                log.warning(
+                    located.mark, "'#\(name)#' is neither a variable nor set in the environment; kept as written")
+            }
+        }
+        return result
     }
 
     /// Substitutes and reports references to undefined variables (all fields but `post`).
     private func substituteStrict(_ located: Located<String>, _ what: String) -> Located<String> {
-        let result = substitute(located)
-        for name in Self.references(in: result.value) where name.uppercased() == name {
+        let (result, unresolved) = substituteReporting(located)
+        // Also what a variable's own value left unresolved.
+        var names = unresolved
+        for name in Self.references(in: result.value) where !names.contains(name) { names.append(name) }
+        for name in names where name.uppercased() == name || isBoxGrinder {
             log.error(located.mark, "\(what) uses undefined variable '#\(name)#'")
         }
         return result
@@ -203,14 +294,19 @@ struct ApplianceBuilder {
     }
 
     private func checkOSVersion(_ os: OSName, _ version: Located<String>) {
+        guard !OperatingSystem(name: os, version: version.value).isKnownRelease else { return }
         if os.family == .debian {
-            if OperatingSystem.codename(os, version.value) == nil {
-                log.error(
-                    version.mark,
-                    "unknown \(os.rawValue) version '\(version.value)' (give a release number or a code name)")
-            }
-        } else if Int(version.value.prefix { $0.isNumber }) == nil || !Validate.isVersion(version.value) {
-            log.error(version.mark, "\(os.rawValue) version '\(version.value)' must be a release number, like 9 or 40")
+            let example = os == .debian ? "12 or bookworm" : "\"22.04\" or jammy"
+            log.error(
+                version.mark,
+                "unknown \(os.rawValue) release '\(Validate.shown(version.value))' (give a release number or a "
+                    + "code name, like \(example))")
+        } else if let range = OperatingSystem.knownMajorVersions(os) {
+            log.error(
+                version.mark,
+                "unknown \(os.rawValue) release '\(Validate.shown(version.value))' (kiln knows \(os.rawValue) "
+                    + "\(range.lowerBound) to \(range.upperBound), like \(range.upperBound - 1) or "
+                    + "\(range.upperBound - 1).1)")
         }
     }
 
@@ -231,8 +327,17 @@ struct ApplianceBuilder {
                 return hashPassword(password, context: "\(applianceName)\u{0}root")
             }
         }
-        return nil
+        // BoxGrinder's template gave root this password; an appliance without one could not be
+        // logged into at all.
+        guard isBoxGrinder else { return nil }
+        log.warning(
+            last(\.osName)?.mark ?? main.rootMark,
+            "no os.password: root gets BoxGrinder's default password '\(Self.boxGrinderPassword)'; set os.password "
+                + "or os.password_hash to change it")
+        return PasswordHash.sha512(Self.boxGrinderPassword, context: "\(applianceName)\u{0}root")
     }
+
+    static let boxGrinderPassword = "boxgrinder"
 
     private func hashPassword(_ password: Located<String>, context: String) -> String? {
         guard !password.value.isEmpty else {
@@ -268,6 +373,14 @@ struct ApplianceBuilder {
             }
         }
         hardware.diskSize = layers.compactMap(\.diskSize).max { $0.value < $1.value }?.value
+        if let byInstaller = last(\.partitionsByInstaller) {
+            hardware.partitionsByInstaller = true
+            if let listed = layers.flatMap(\.partitions).first {
+                log.error(
+                    byInstaller.mark,
+                    "partitions: installer cannot be merged with the partitions listed at \(listed.mountPoint.mark)")
+            }
+        }
 
         var order: [String] = []
         var merged: [String: Layer.PartitionLayer] = [:]
@@ -361,6 +474,32 @@ struct ApplianceBuilder {
         return packages
     }
 
+    /// The last layer that writes `package_options` sets all of them.
+    private func buildPackageOptions(family: OSName.Family?) -> PackageOptions {
+        var options = PackageOptions()
+        guard let written = layers.reversed().lazy.compactMap(\.packageOptions).first else { return options }
+        for located in written {
+            let parts = located.value.split(separator: "=", maxSplits: 1).map(String.init)
+            switch parts[0] {
+            case "excludedocs" where parts.count == 1: options.excludeDocs = true
+            case "nocore" where parts.count == 1: options.noCore = true
+            case "exclude-weakdeps" where parts.count == 1: options.excludeWeakDeps = true
+            case "ignoremissing" where parts.count == 1: options.ignoreMissing = true
+            case "inst-langs" where parts.count == 2 && Validate.isLanguageList(parts[1]):
+                options.instLangs = parts[1]
+            default:
+                log.error(
+                    located.mark,
+                    "package option '\(Validate.shown(located.value))' is not one of excludedocs, nocore, "
+                        + "exclude-weakdeps, ignoremissing, inst-langs=LANG[,LANG]")
+            }
+            if family == .debian {
+                log.warning(located.mark, "package_options are written for RPM targets only; ignored here")
+            }
+        }
+        return options
+    }
+
     private func buildRepos() -> [Repository] {
         var repos: [Repository] = []
         var names: [String: SourceMark] = [:]
@@ -420,21 +559,106 @@ struct ApplianceBuilder {
                         resolved.append(.url(source.value))
                         continue
                     }
-                    guard check(source, "file", Validate.isSafePath) else { continue }
-                    let path = resolvePath(source.value, relativeTo: layer.file)
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
-                        !isDirectory.boolValue
-                    else {
-                        log.error(source.mark, "file '\(source.value)' not found (looked at \(path))")
-                        continue
-                    }
-                    resolved.append(.local(path))
+                    guard check(source, "file", Validate.isFileEntry) else { continue }
+                    resolved += localFiles(source, besides: layer.file)
                 }
                 groups.append(FileGroup(target: directory.value, sources: resolved))
             }
         }
         return groups
+    }
+
+    /// The files one `files` entry names, each with the path it keeps under the target: a file, a
+    /// directory (every file in it, recursively) or a shell glob, relative to the description.
+    /// Outside the description's folder (an absolute path, `..`, a symbolic link leading out) only
+    /// with `allowOutsideFiles`, with a warning; such files keep only their own names.
+    private func localFiles(_ source: Located<String>, besides file: String) -> [FileSource] {
+        let base = ((file as NSString).deletingLastPathComponent as NSString).resolvingSymlinksInPath
+        let pattern = Self.lexicalPath(source.value, relativeTo: base)
+        let isGlob = source.value.contains { "*?[".contains($0) }
+        let matches = isGlob ? Self.glob(pattern) : [pattern]
+        if matches.isEmpty {
+            log.error(source.mark, "file pattern '\(source.value)' matches no file (looked in \(base))")
+            return []
+        }
+        var files: [FileSource] = []
+        var warnedOutside = false
+        for match in matches {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory) else {
+                log.error(source.mark, "file '\(source.value)' not found (looked at \(match))")
+                continue
+            }
+            var members: [(path: String, relative: String)] = [(match, "")]
+            if isDirectory.boolValue {
+                let names = (FileManager.default.enumerator(atPath: match)?.allObjects as? [String] ?? []).sorted()
+                members = names.compactMap { name in
+                    let path = (match as NSString).appendingPathComponent(name)
+                    var inner: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &inner), !inner.boolValue else {
+                        return nil
+                    }
+                    return (path, name)
+                }
+                if members.isEmpty { log.warning(source.mark, "directory '\(source.value)' holds no files") }
+            }
+            for member in members {
+                let real = (member.path as NSString).resolvingSymlinksInPath
+                let inside = real.hasPrefix(base + "/")
+                if !inside {
+                    guard allowOutsideFiles else {
+                        log.error(
+                            source.mark,
+                            "file '\(Validate.shown(source.value))' reads \(real), outside the description's folder "
+                                + "\(base); run kiln with KILN_ALLOW_OUTSIDE_FILES=1 to allow it")
+                        return files
+                    }
+                    if !warnedOutside {
+                        log.warning(
+                            source.mark,
+                            "file '\(Validate.shown(source.value))' reads \(real), outside the description's folder "
+                                + "(allowed by KILN_ALLOW_OUTSIDE_FILES)")
+                        warnedOutside = true
+                    }
+                }
+                let matchRelative: String
+                if inside, match.hasPrefix(base + "/") {
+                    matchRelative = String(match.dropFirst(base.count + 1))
+                } else {
+                    matchRelative = (match as NSString).lastPathComponent
+                }
+                let destination =
+                    member.relative.isEmpty
+                    ? matchRelative : (matchRelative as NSString).appendingPathComponent(member.relative)
+                files.append(.local(member.path, destination: destination))
+            }
+        }
+        return files
+    }
+
+    /// `path` made absolute against `directory`, with `.` and `..` taken away by name only: a
+    /// symbolic link keeps its own name.
+    static func lexicalPath(_ path: String, relativeTo directory: String) -> String {
+        var parts: [Substring] = path.hasPrefix("/") ? [] : directory.split(separator: "/")
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The paths a shell glob matches, sorted; only `*`, `?` and `[...]`, no braces or `~`.
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { String(cString: $0) }
+        }.sorted()
     }
 
     private func buildPost() -> PostCommands {
@@ -452,6 +676,11 @@ struct ApplianceBuilder {
                             "a post command cannot hold the line '\(line.trimmingSpaces)' "
                                 + "(kickstart would read it as a section)"
                         )
+                    } else if command.value.split(separator: "\n").contains(where: {
+                        $0.trimmingSpaces == "KILN_POST_END"
+                    }) {
+                        log.error(
+                            command.mark, "a post command cannot hold the line 'KILN_POST_END' (kiln's delimiter)")
                     } else if command.value.contains("\u{0}") {
                         log.error(command.mark, "a post command must not contain NUL")
                     } else {
@@ -489,7 +718,8 @@ struct ApplianceBuilder {
                 }
                 check(name, "user name", Validate.isUserName)
                 if name.value == "root" { log.error(name.mark, "user 'root' is set by os.password, not users") }
-                var user = User(name: name.value, sudo: entry.sudo?.value ?? false)
+                let sudo = entry.sudo?.value ?? "false"
+                var user = User(name: name.value, sudo: sudo != "false", sudoAsksPassword: sudo == "password")
                 for group in entry.groups.map(substitute) where check(group, "group", Validate.isUserName) {
                     user.groups.append(group.value)
                 }
@@ -514,6 +744,47 @@ struct ApplianceBuilder {
             }
         }
         return users
+    }
+
+    /// SELinux, the firewall and the end action. A BoxGrinder description starts from BoxGrinder's
+    /// template: permissive SELinux and no firewall.
+    private func buildSecurity(_ appliance: inout Appliance, family: OSName.Family?) {
+        appliance.selinux = isBoxGrinder ? .permissive : .enforcing
+        if let mode = last(\.selinux).map(substitute) {
+            if let value = SELinuxMode(rawValue: mode.value) {
+                appliance.selinux = value
+            } else {
+                log.error(
+                    mode.mark, "selinux '\(Validate.shown(mode.value))' must be enforcing, permissive or disabled")
+            }
+            if family == .debian { log.warning(mode.mark, "selinux is written for RPM targets only; ignored here") }
+        }
+        var firewall = isBoxGrinder ? Firewall.boxGrinder : Firewall.default
+        if let layer = layers.last(where: { $0.firewallMark != nil }), let mark = layer.firewallMark {
+            // The layer that writes `firewall` sets all of it; on, SSH only, unless it says otherwise.
+            firewall = Firewall(enabled: layer.firewallEnabled?.value ?? true)
+            if layer.firewallServices == nil && firewall.enabled { firewall.services = ["ssh"] }
+            for service in (layer.firewallServices ?? []).map(substitute)
+            where check(service, "firewall service", Validate.isFirewallService) {
+                firewall.services.append(service.value)
+            }
+            for port in (layer.firewallPorts ?? []).map(substitute) where check(port, "firewall port", Validate.isPort)
+            {
+                firewall.ports.append(port.value)
+            }
+            if !firewall.enabled && !(firewall.services.isEmpty && firewall.ports.isEmpty) {
+                log.error(mark, "firewall has services or ports but enabled: false")
+            }
+            if family == .debian { log.warning(mark, "firewall is written for RPM targets only; ignored here") }
+        }
+        appliance.firewall = firewall
+        if let end = last(\.end).map(substitute) {
+            if let value = EndAction(rawValue: end.value) {
+                appliance.end = value
+            } else {
+                log.error(end.mark, "end '\(Validate.shown(end.value))' must be reboot, poweroff, halt or shutdown")
+            }
+        }
     }
 
     private func buildServices() -> Services {
@@ -592,4 +863,12 @@ struct ApplianceBuilder {
         let dir = (file as NSString).deletingLastPathComponent
         return ((dir as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
+}
+
+/// Names said once already; a class so that the builder's non-mutating helpers can record them.
+private final class NameSet {
+    private var names: Set<String> = []
+
+    /// True the first time `name` is inserted.
+    func insert(_ name: String) -> Bool { names.insert(name).inserted }
 }

@@ -1,16 +1,24 @@
 /// One problem in a description, at a position.
 public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+    /// Errors stop the load; warnings say what kiln read differently from what was written (a
+    /// BoxGrinder default filled in, a variable taken from the environment) and let it go on.
+    public enum Severity: String, Sendable {
+        case error, warning
+    }
+
     public var mark: SourceMark
     /// Lowercase, no period.
     public var message: String
+    public var severity: Severity
 
-    public init(mark: SourceMark, message: String) {
+    public init(mark: SourceMark, message: String, severity: Severity = .error) {
         self.mark = mark
         self.message = message
+        self.severity = severity
     }
 
-    /// `FILE:LINE:COL: error: MESSAGE`.
-    public var description: String { "\(mark): error: \(message)" }
+    /// `FILE:LINE:COL: error: MESSAGE` (or `warning:`).
+    public var description: String { "\(mark): \(severity.rawValue): \(message)" }
 }
 
 /// The Appliance module's error: every problem found in a description (and its parents), each
@@ -24,12 +32,15 @@ public struct ApplianceError: Error, Sendable, CustomStringConvertible {
     }
 
     public var code: Code
-    /// At least one; sorted by file and position.
+    /// At least one error; sorted by file and position.
     public var diagnostics: [Diagnostic]
+    /// Warnings found on the way, sorted the same way.
+    public var warnings: [Diagnostic]
 
-    public init(code: Code = .invalid, diagnostics: [Diagnostic]) {
+    public init(code: Code = .invalid, diagnostics: [Diagnostic], warnings: [Diagnostic] = []) {
         self.code = code
         self.diagnostics = diagnostics
+        self.warnings = warnings
     }
 
     /// One `FILE:LINE:COL: error: MESSAGE` line per diagnostic.
@@ -39,15 +50,26 @@ public struct ApplianceError: Error, Sendable, CustomStringConvertible {
 /// Collects diagnostics while a description is read.
 final class DiagnosticLog {
     private(set) var diagnostics: [Diagnostic] = []
+    private(set) var warnings: [Diagnostic] = []
 
     func error(_ mark: SourceMark, _ message: String) {
         let diagnostic = Diagnostic(mark: mark, message: message)
         if !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
     }
 
+    func warning(_ mark: SourceMark, _ message: String) {
+        let diagnostic = Diagnostic(mark: mark, message: message, severity: .warning)
+        if !warnings.contains(diagnostic) { warnings.append(diagnostic) }
+    }
+
+    /// No errors (warnings may have been given).
     var isEmpty: Bool { diagnostics.isEmpty }
 
-    func sorted() -> [Diagnostic] {
+    func sorted() -> [Diagnostic] { Self.sorted(diagnostics) }
+
+    func sortedWarnings() -> [Diagnostic] { Self.sorted(warnings) }
+
+    private static func sorted(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
         diagnostics.enumerated().sorted { a, b in
             let (x, y) = (a.element.mark, b.element.mark)
             if x.file != y.file { return a.offset < b.offset }

@@ -12,14 +12,34 @@ public struct ApplianceLoader: Sendable {
     public var maxFileSize = 1 << 20
     /// Nodes a document may expand to through aliases.
     public var maxNodes = 100_000
+    /// Characters one variable, or one string after substitution, may expand to.
+    public var maxExpansion = 1 << 16
+    /// Where BoxGrinder descriptions (`.appl`) find `#NAME#` variables they do not define, as
+    /// BoxGrinder did. `.yaml` descriptions never read it.
+    public var environment: [String: String]
+    /// `files` may name files outside the description's folder (absolute paths, `..`, symbolic
+    /// links leading out). Off by default: a description from elsewhere could otherwise read any
+    /// file of the user running kiln into an image or an install answer served to the network.
+    public var allowOutsideFiles: Bool
 
-    public init(arch: String = "x86_64") {
+    public init(arch: String = "x86_64", environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
         self.arch = arch
+        self.environment = environment
+        self.allowOutsideFiles = allowOutsideFiles
     }
 
     /// Loads `path` and everything it inherits from.
     /// - Throws: `ApplianceError` with every problem found.
     public func load(_ path: String) throws(ApplianceError) -> Appliance {
+        try loadWithWarnings(path).appliance
+    }
+
+    /// Loads `path` and everything it inherits from, and says what was read with a warning
+    /// (BoxGrinder defaults filled in, variables taken from the environment or left unresolved).
+    /// - Throws: `ApplianceError` with every problem found (and the warnings given before them).
+    public func loadWithWarnings(_ path: String) throws(ApplianceError) -> (
+        appliance: Appliance, warnings: [Diagnostic]
+    ) {
         let log = DiagnosticLog()
         let absolute = Self.absolute(path)
         var layers: [Layer] = []
@@ -31,16 +51,19 @@ public struct ApplianceLoader: Sendable {
             layers.append(layer)
         }
         guard let main else { throw failure(log) }
-        var builder = ApplianceBuilder(layers: layers, main: main, arch: arch, log: log)
+        var builder = ApplianceBuilder(
+            layers: layers, main: main, arch: arch, log: log, environment: environment, maxExpansion: maxExpansion,
+            allowOutsideFiles: allowOutsideFiles)
         let appliance = builder.build()
         guard log.isEmpty, let appliance else { throw failure(log) }
-        return appliance
+        return (appliance, log.sortedWarnings())
     }
 
     private func failure(_ log: DiagnosticLog) -> ApplianceError {
         let diagnostics = log.sorted()
         let unreadable = diagnostics.allSatisfy { $0.message.hasPrefix("cannot read") }
-        return ApplianceError(code: unreadable ? .unreadable : .invalid, diagnostics: diagnostics)
+        return ApplianceError(
+            code: unreadable ? .unreadable : .invalid, diagnostics: diagnostics, warnings: log.sortedWarnings())
     }
 
     /// Parents depth first, each after its own parents, each once.
@@ -89,8 +112,10 @@ public struct ApplianceLoader: Sendable {
         var limits = YAMLComposer.Limits()
         limits.maxNodes = maxNodes
         let node: YAMLNode?
+        let isBoxGrinder = (path as NSString).pathExtension == "appl"
         do {
-            node = try YAMLComposer(file: displayPath, limits: limits).compose(text)
+            node = try YAMLComposer(file: displayPath, limits: limits).compose(
+                isBoxGrinder ? KwalifyText.normalized(text) : text)
         } catch {
             log.error(error.mark, error.message)
             return nil

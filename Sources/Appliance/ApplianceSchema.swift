@@ -77,7 +77,10 @@ public enum ApplianceSchema {
                 "password": string("Password as text: stored only as a SHA-512 crypt hash"),
                 "password_hash": string("Crypt hash", pattern: "^\\$"),
                 "ssh_keys": strings("OpenSSH public keys"),
-                "sudo": ["type": "boolean", "description": "Passwordless sudo"],
+                "sudo": [
+                    "description": "true: passwordless sudo; password: sudo that asks for the user's password",
+                    "oneOf": [["type": "boolean"], ["const": "password"]],
+                ],
             ], required: ["name"], "An account")
         let interface = object(
             [
@@ -114,13 +117,18 @@ public enum ApplianceSchema {
                         "oneOf": [["type": "integer", "minimum": 1], ["type": "string"]],
                     ],
                     "partitions": [
-                        "type": "object", "description": "Mount point (/, /boot, swap, ...) to partition",
-                        "additionalProperties": partition,
+                        "description": "Mount point (/, /boot, swap, ...) to partition; or installer: install "
+                            + "answers leave partitioning to the installer",
+                        // Keywords apply by type: a map of partitions, or the text "installer".
+                        "type": ["object", "string"], "additionalProperties": partition, "pattern": "^installer$",
                     ],
                     "firmware": ["enum": Firmware.allCases.map(\.rawValue), "default": "hybrid"],
                     "disk_size": size,
                 ], "Virtual hardware and the disk layout"),
             "packages": strings("Package names; @group and -exclusion for RPM targets"),
+            "package_options": strings(
+                "RPM targets: %packages options: excludedocs, nocore, exclude-weakdeps, ignoremissing, inst-langs=LANGS",
+                pattern: "^(excludedocs|nocore|exclude-weakdeps|ignoremissing|inst-langs=[A-Za-z0-9_.,:@-]+)$"),
             "repos": ["type": "array", "items": repo],
             "default_repos": ["type": "boolean", "default": true],
             "appliances": strings("Parents, looked up beside this file"),
@@ -142,6 +150,22 @@ public enum ApplianceSchema {
             "console": [
                 "description": "Serial console (default ttyS0,115200); false turns it off",
                 "oneOf": [["type": "string", "pattern": "^tty[A-Za-z0-9]+(,[0-9]+)?$"], ["const": false]],
+            ],
+            "selinux": [
+                "enum": SELinuxMode.allCases.map(\.rawValue),
+                "description": "SELinux mode of RPM targets (default enforcing; BoxGrinder .appl files: permissive)",
+            ],
+            "firewall": object(
+                [
+                    "enabled": ["type": "boolean", "default": true],
+                    "services": strings(
+                        "firewalld services let in (default [ssh])", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+                    "ports": strings("Ports let in", pattern: "^[0-9]+(-[0-9]+)?/(tcp|udp)$"),
+                ],
+                "Firewall of RPM targets (default on with ssh; BoxGrinder .appl files: off)"),
+            "end": [
+                "enum": EndAction.allCases.map(\.rawValue),
+                "description": "What the installer does when done (default reboot)",
             ],
             "test": object(
                 [

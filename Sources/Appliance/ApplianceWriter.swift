@@ -24,6 +24,7 @@ public enum ApplianceWriter {
         add("os", .mapping(.init(os)))
         add("hardware", hardware(appliance.hardware))
         if !appliance.packages.isEmpty { add("packages", list(appliance.packages)) }
+        if !appliance.packageOptions.names.isEmpty { add("package_options", list(appliance.packageOptions.names)) }
         if !appliance.repos.isEmpty { add("repos", .sequence(.init(appliance.repos.map(repo)))) }
         if !appliance.defaultRepos { add("default_repos", .scalar(.init("false"))) }
         if !appliance.files.isEmpty {
@@ -37,7 +38,7 @@ public enum ApplianceWriter {
                                 list(
                                     group.sources.map { source in
                                         switch source {
-                                        case .local(let path): return path
+                                        case .local(let path, _): return path
                                         case .url(let url): return url
                                         }
                                     })
@@ -78,6 +79,18 @@ public enum ApplianceWriter {
                         (text("timeout"), number(appliance.test.timeout)),
                     ])))
         }
+        if appliance.selinux != .enforcing { add("selinux", text(appliance.selinux.rawValue)) }
+        if appliance.firewall != .default {
+            var firewall: [(Node, Node)] = [
+                (text("enabled"), .scalar(.init(appliance.firewall.enabled ? "true" : "false")))
+            ]
+            if appliance.firewall.enabled {
+                firewall.append((text("services"), .sequence(.init(appliance.firewall.services.map(text)))))
+            }
+            if !appliance.firewall.ports.isEmpty { firewall.append((text("ports"), list(appliance.firewall.ports))) }
+            add("firewall", .mapping(.init(firewall)))
+        }
+        if appliance.end != .reboot { add("end", text(appliance.end.rawValue)) }
         let node = Node.mapping(.init(root))
         // Serializing a tree built here cannot fail; an empty text would be refused by the loader.
         return (try? Yams.serialize(node: node, indent: 2, width: -1, allowUnicode: true, newLineScalarStyle: .literal))
@@ -89,27 +102,34 @@ public enum ApplianceWriter {
         let defaults = Hardware()
         if hardware.cpus != defaults.cpus { pairs.append((text("cpus"), number(hardware.cpus))) }
         if hardware.memory != defaults.memory { pairs.append((text("memory"), number(hardware.memory))) }
-        pairs.append(
-            (
-                text("partitions"),
-                .mapping(
-                    .init(
-                        hardware.partitions.map { partition in
-                            var fields: [(Node, Node)] = [
-                                (text("size"), text(partition.size.description)),
-                                (text("type"), text(partition.type.rawValue)),
-                            ]
-                            if let options = partition.options { fields.append((text("options"), text(options))) }
-                            if let passphrase = partition.passphrase {
-                                fields.append((text("passphrase"), quoted(passphrase)))
-                            }
-                            if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
-                            return (text(partition.mountPoint), .mapping(.init(fields)))
-                        }))
-            ))
+        if hardware.partitionsByInstaller {
+            pairs.append((text("partitions"), text("installer")))
+        } else {
+            pairs.append(partitions(hardware))
+        }
         if hardware.firmware != defaults.firmware { pairs.append((text("firmware"), text(hardware.firmware.rawValue))) }
         if let size = hardware.diskSize { pairs.append((text("disk_size"), text(size.description))) }
         return .mapping(.init(pairs))
+    }
+
+    private static func partitions(_ hardware: Hardware) -> (Node, Node) {
+        (
+            text("partitions"),
+            .mapping(
+                .init(
+                    hardware.partitions.map { partition in
+                        var fields: [(Node, Node)] = [
+                            (text("size"), text(partition.size.description)),
+                            (text("type"), text(partition.type.rawValue)),
+                        ]
+                        if let options = partition.options { fields.append((text("options"), text(options))) }
+                        if let passphrase = partition.passphrase {
+                            fields.append((text("passphrase"), quoted(passphrase)))
+                        }
+                        if partition.grow { fields.append((text("grow"), .scalar(.init("true")))) }
+                        return (text(partition.mountPoint), .mapping(.init(fields)))
+                    }))
+        )
     }
 
     private static func repo(_ repo: Repository) -> Node {
@@ -129,7 +149,7 @@ public enum ApplianceWriter {
         if !user.groups.isEmpty { pairs.append((text("groups"), list(user.groups))) }
         if let hash = user.passwordHash { pairs.append((text("password_hash"), quoted(hash))) }
         if !user.sshKeys.isEmpty { pairs.append((text("ssh_keys"), list(user.sshKeys))) }
-        if user.sudo { pairs.append((text("sudo"), .scalar(.init("true")))) }
+        if user.sudo { pairs.append((text("sudo"), user.sudoAsksPassword ? text("password") : .scalar(.init("true")))) }
         return .mapping(.init(pairs))
     }
 

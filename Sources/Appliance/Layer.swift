@@ -31,7 +31,8 @@ struct Layer {
         var password: Located<String>?
         var passwordHash: Located<String>?
         var sshKeys: [Located<String>] = []
-        var sudo: Located<Bool>?
+        /// true, false or password (sudo that asks for it).
+        var sudo: Located<String>?
     }
 
     struct NetworkLayer {
@@ -59,9 +60,12 @@ struct Layer {
     var cpus: Located<Int>?
     var memory: Located<Int>?
     var partitions: [PartitionLayer] = []
+    /// `partitions: installer`.
+    var partitionsByInstaller: Located<Bool>?
     var firmware: Located<String>?
     var diskSize: Located<Size>?
     var packages: [Located<String>] = []
+    var packageOptions: [Located<String>]?
     var repos: [RepoLayer] = []
     var defaultRepos: Located<Bool>?
     var appliances: [Located<String>] = []
@@ -78,10 +82,18 @@ struct Layer {
     var console: Located<String?>?
     var testExpect: Located<String>?
     var testTimeout: Located<Int>?
+    var selinux: Located<String>?
+    var firewallEnabled: Located<Bool>?
+    var firewallServices: [Located<String>]?
+    var firewallPorts: [Located<String>]?
+    /// Where `firewall` was written, for messages about it.
+    var firewallMark: SourceMark?
+    var end: Located<String>?
 
     static let topKeys = [
         "name", "summary", "version", "release", "os", "hardware", "packages", "repos", "default_repos", "appliances",
         "files", "post", "variables", "hostname", "users", "services", "network", "kernel_args", "console", "test",
+        "selinux", "firewall", "end", "package_options",
     ]
 
     /// Reads a composed document; problems go to `log`.
@@ -144,6 +156,18 @@ struct Layer {
                         testTimeout = read.int(item, "test.timeout")
                     }
                 }
+            case "selinux": selinux = read.string(value, "selinux")
+            case "firewall":
+                firewallMark = value.mark
+                for (field, item) in read.map(value, "firewall", keys: ["enabled", "services", "ports"]) {
+                    switch field.value {
+                    case "enabled": firewallEnabled = read.bool(item, "firewall.enabled")
+                    case "services": firewallServices = read.strings(item, "firewall.services")
+                    default: firewallPorts = read.strings(item, "firewall.ports")
+                    }
+                }
+            case "end": end = read.string(value, "end")
+            case "package_options": packageOptions = read.strings(value, "package_options")
             default: break
             }
         }
@@ -178,6 +202,10 @@ struct Layer {
                     memory = size.map { Int($0.mebibytes) }
                 }
             case "partitions":
+                if case .scalar("installer", _) = value.kind {
+                    partitionsByInstaller = Located(true, value.mark)
+                    continue
+                }
                 for (mount, spec) in read.map(value, "hardware.partitions", keys: nil) {
                     partitions.append(Self.readPartition(mount, spec, read))
                 }
@@ -233,7 +261,12 @@ struct Layer {
             case "password": user.password = read.string(value, "password")
             case "password_hash": user.passwordHash = read.string(value, "password_hash")
             case "ssh_keys": user.sshKeys = read.strings(value, "ssh_keys")
-            default: user.sudo = read.bool(value, "sudo")
+            default:
+                if case .scalar("password", _) = value.kind {
+                    user.sudo = Located("password", value.mark)
+                } else {
+                    user.sudo = read.bool(value, "sudo (true, false or password)").map { $0.map { String($0) } }
+                }
             }
         }
         return user

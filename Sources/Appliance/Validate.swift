@@ -42,10 +42,11 @@ enum Validate {
         startsAlnum(text) && all(text) { alnum($0) || "_-".unicodeScalars.contains($0) }
     }
 
-    /// Debian and RPM names, `@group` (RPM comps groups may hold spaces), `-excluded`, globs.
+    /// Debian and RPM names, `@group` (RPM comps groups may hold spaces), `-excluded` (`-@group` too),
+    /// globs.
     static func isPackage(_ text: String) -> Bool {
-        if text.hasPrefix("@") {
-            let group = text.dropFirst().drop { $0 == "^" }
+        if text.hasPrefix("@") || text.hasPrefix("-@") {
+            let group = text.drop { $0 == "-" || $0 == "@" || $0 == "^" }
             return startsAlnum(String(group)) && !group.hasSuffix(" ")
                 && all(String(group)) { alnum($0) || "._+-: ".unicodeScalars.contains($0) }
         }
@@ -78,6 +79,11 @@ enum Validate {
     /// A local path: no spaces, quotes or shell characters.
     static func isSafePath(_ text: String) -> Bool {
         all(text) { alnum($0) || "._/+@,=-".unicodeScalars.contains($0) }
+    }
+
+    /// A `files` entry: a path, or a shell glob (`*`, `?`, `[...]`).
+    static func isFileEntry(_ text: String) -> Bool {
+        all(text) { alnum($0) || "._/+@,=-*?[]".unicodeScalars.contains($0) }
     }
 
     static func isAbsolutePath(_ text: String) -> Bool {
@@ -114,6 +120,26 @@ enum Validate {
 
     static func isService(_ text: String) -> Bool {
         startsAlnum(text) && all(text) { alnum($0) || "@._:-".unicodeScalars.contains($0) }
+    }
+
+    /// `en_US`, `en_US,de_DE`, `en:cs` (Anaconda takes either separator).
+    static func isLanguageList(_ text: String) -> Bool {
+        startsAlnum(text) && all(text) { alnum($0) || "_.,:@-".unicodeScalars.contains($0) }
+    }
+
+    static func isFirewallService(_ text: String) -> Bool {
+        startsAlnum(text) && text.count <= 64 && all(text) { alnum($0) || "._-".unicodeScalars.contains($0) }
+    }
+
+    /// `8080/tcp`, `53/udp`, or a range `6000-6010/tcp`.
+    static func isPort(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, ["tcp", "udp"].contains(parts[1]) else { return false }
+        let bounds = parts[0].split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(bounds.count) else { return false }
+        let numbers = bounds.compactMap { $0.allSatisfy(\.isNumber) && $0.count <= 5 ? Int($0) : nil }
+        return numbers.count == bounds.count && numbers.allSatisfy { (1...65535).contains($0) }
+            && (numbers.count == 1 || numbers[0] < numbers[1])
     }
 
     static func isInterface(_ text: String) -> Bool {
@@ -183,8 +209,11 @@ enum Validate {
         case "passphrase": return "must be at least 8 printable characters without quotes or backslashes"
         case "mount point": return "must be 'swap' or an absolute path of letters, digits and ._+@-"
         case "files target": return "must be an absolute directory of letters, digits and ._+@,=-"
-        case "file", "key": return "must be a URL or a path of letters, digits and ._/+@,=-"
+        case "file": return "must be a URL, or a path or glob of letters, digits and ._/+@,=-*?[]"
+        case "key": return "must be a URL or a path of letters, digits and ._/+@,=-"
         case "gateway": return "is not an IPv4 address"
+        case "firewall service": return "is not a firewalld service name (letters, digits, '.', '_', '-')"
+        case "firewall port": return "must be a port and protocol, like 8080/tcp or 6000-6010/udp"
         case "dns server": return "is not an IP address"
         default: return "has characters that are not allowed here"
         }
@@ -193,25 +222,63 @@ enum Validate {
 
 extension OperatingSystem {
     private static let debianCodenames = [
-        "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie", "14": "forky",
+        "6": "squeeze", "7": "wheezy", "8": "jessie", "9": "stretch", "10": "buster", "11": "bullseye",
+        "12": "bookworm", "13": "trixie", "14": "forky",
     ]
+    /// Suites that are not a numbered release.
+    private static let debianSuites: Set<String> = ["sid", "unstable", "testing"]
     private static let ubuntuCodenames = [
-        "20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky",
-        "25.10": "questing",
+        "10.04": "lucid", "10.10": "maverick", "11.04": "natty", "11.10": "oneiric", "12.04": "precise",
+        "12.10": "quantal", "13.04": "raring", "13.10": "saucy", "14.04": "trusty", "14.10": "utopic",
+        "15.04": "vivid", "15.10": "wily", "16.04": "xenial", "16.10": "yakkety", "17.04": "zesty",
+        "17.10": "artful", "18.04": "bionic", "18.10": "cosmic", "19.04": "disco", "19.10": "eoan",
+        "20.04": "focal", "20.10": "groovy", "21.04": "hirsute", "21.10": "impish", "22.04": "jammy",
+        "22.10": "kinetic", "23.04": "lunar", "23.10": "mantic", "24.04": "noble", "24.10": "oracular",
+        "25.04": "plucky", "25.10": "questing", "26.04": "resolute",
     ]
 
-    /// The release's code name (`12` gives `bookworm`); a code name given as the version is kept.
+    /// The release's code name (`12` gives `bookworm`, `"22.04"` gives `jammy`); a known code name
+    /// given as the version is kept. Nil for a release that does not exist and for RPM distributions.
     public static func codename(_ os: OSName, _ version: String) -> String? {
         switch os {
         case .debian:
-            if let name = debianCodenames[String(version.prefix { $0.isNumber })] { return name }
+            let major = String(version.prefix { $0.isNumber })
+            if !major.isEmpty {
+                let rest = version.dropFirst(major.count)
+                guard rest.isEmpty || (rest.hasPrefix(".") && rest.dropFirst().allSatisfy(\.isNumber)) else {
+                    return nil
+                }
+                return debianCodenames[major]
+            }
+            if debianSuites.contains(version) || debianCodenames.values.contains(version) { return version }
         case .ubuntu:
             if let name = ubuntuCodenames[version] { return name }
+            if ubuntuCodenames.values.contains(version) { return version }
         default:
-            return nil
+            break
         }
-        let isName = !version.isEmpty && version.unicodeScalars.allSatisfy { ("a"..."z").contains($0) }
-        return isName ? version : nil
+        return nil
+    }
+
+    /// The major releases kiln writes kickstarts for, by distribution: those pykickstart knows a
+    /// syntax for (RHEL 5 and Fedora 11 on) that the distribution published.
+    public static func knownMajorVersions(_ os: OSName) -> ClosedRange<Int>? {
+        switch os {
+        case .fedora: return 11...45
+        case .rhel, .centos: return 5...10
+        case .rocky, .almalinux: return 8...10
+        case .sl: return 5...7
+        case .debian, .ubuntu: return nil
+        }
+    }
+
+    /// Whether the version names a release of this distribution that exists.
+    public var isKnownRelease: Bool {
+        if name.family == .debian { return codename != nil }
+        guard let range = Self.knownMajorVersions(name), let major = majorVersion else { return false }
+        let rest = version.dropFirst(String(major).count)
+        let minorOK = rest.isEmpty || (rest.hasPrefix(".") && rest.count > 1 && rest.dropFirst().allSatisfy(\.isNumber))
+        return range.contains(major) && minorOK && version.first != "0"
     }
 
     /// The Debian or Ubuntu code name of this release, nil for RPM distributions.

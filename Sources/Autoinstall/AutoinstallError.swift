@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import KilnSupport
 
 /// The Autoinstall module's error: a description that cannot become the asked-for install
 /// answers, or a kickstart that cannot be read back.
@@ -47,23 +48,21 @@ public struct FileReader: Sendable {
         guard contents.data.count <= Self.maxSize else {
             throw AutoinstallError(
                 .unsupported,
-                "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes")
+                "\(path) is \(contents.data.count) bytes; install answers embed files up to \(Self.maxSize) bytes "
+                    + "(give a larger file as an http URL in files, which the installer fetches)")
         }
         return contents
     }
 
     /// Files larger than this are not embedded in install answers.
     public static let maxSize = 1 << 20
+    /// All embedded files together: an installer holds its answer file in memory.
+    public static let maxTotalSize = 8 << 20
 
     /// Reads from the host's filesystem.
     public static let disk = FileReader { path in
         FileManager.default.contents(atPath: path).map { ($0, FileManager.default.isExecutableFile(atPath: path)) }
     }
-}
-
-/// How the installer ends.
-public enum EndAction: String, Sendable, CaseIterable {
-    case reboot, poweroff, halt
 }
 
 /// Lines both renderers put at the top, so that `import-kickstart` can find the description's
@@ -86,5 +85,35 @@ enum Header {
         if let console = appliance.console { words += ["console=tty0", "console=\(console)"] }
         if let args = appliance.kernelArgs { words.append(args) }
         return words.joined(separator: " ")
+    }
+}
+
+/// Reads the local files an install answer embeds, keeping their total within `FileReader.maxTotalSize`.
+struct EmbeddedFiles {
+    private var total = 0
+
+    mutating func read(_ path: String, with reader: FileReader) throws(AutoinstallError) -> FileReader.Contents {
+        let contents = try reader(path)
+        total += contents.data.count
+        guard total <= FileReader.maxTotalSize else {
+            throw AutoinstallError(
+                .unsupported,
+                "files embed more than \(FileReader.maxTotalSize) bytes in all (at \(path)); give large files "
+                    + "as http URLs in files, which the installer fetches")
+        }
+        return contents
+    }
+}
+
+/// How install answers run `post` commands: each in its own shell, stopping at the first failure.
+enum PostScript {
+    /// Ends a command's text in a here-document; a description cannot hold it as a line.
+    static let delimiter = "KILN_POST_END"
+
+    /// The shell that reports command `number` failed, naming it by its first line.
+    static func failure(_ number: Int, _ command: String) -> String {
+        let first = command.split(separator: "\n").first.map(String.init) ?? command
+        let shown = first.count > 100 ? String(first.prefix(97)) + "..." : first
+        return "echo \(ShellQuote.quote("kiln: post command \(number) failed: \(shown)")) >&2"
     }
 }

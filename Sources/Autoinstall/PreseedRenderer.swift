@@ -1,19 +1,20 @@
 import Appliance
 import Foundation
-import Packages
 import KilnSupport
+import Packages
 
 /// Writes the debian-installer preseed for a Debian or Ubuntu appliance.
 ///
 /// Pure apart from its inputs: the host's apt sources (used for the mirror when the description
 /// names no repos) and local `files` are given to it.
 public struct PreseedRenderer: Sendable {
-    public var endAction: EndAction
+    /// Overrides the description's `end`.
+    public var endAction: EndAction?
     public var readFile: FileReader
     /// The host's apt sources (the command layer reads them with the Packages module).
     public var hostSources: [ArchiveSource]
 
-    public init(endAction: EndAction = .reboot, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
+    public init(endAction: EndAction? = nil, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
         self.endAction = endAction
         self.readFile = readFile
         self.hostSources = hostSources
@@ -82,9 +83,9 @@ public struct PreseedRenderer: Sendable {
         out.append("")
         out.append("# End")
         out.append("d-i finish-install/reboot_in_progress note")
-        switch endAction {
+        switch endAction ?? appliance.end {
         case .reboot: break
-        case .poweroff: out.append("d-i debian-installer/exit/poweroff boolean true")
+        case .poweroff, .shutdown: out.append("d-i debian-installer/exit/poweroff boolean true")
         case .halt: out.append("d-i debian-installer/exit/halt boolean true")
         }
         return out.joined(separator: "\n") + "\n"
@@ -137,7 +138,18 @@ public struct PreseedRenderer: Sendable {
             components = first.components
             extraRepos.removeFirst()
         } else {
-            let candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            var candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            if appliance.os.name == .ubuntu {
+                // A Debian host's mirror has no Ubuntu release; only a host source of this release will do.
+                candidates = candidates.filter { $0.suite == codename }
+                guard !candidates.isEmpty else {
+                    throw AutoinstallError(
+                        .noMirror,
+                        "\(appliance.name) is ubuntu \(appliance.os.version) (\(codename)) and names no repos; the "
+                            + "host's apt sources have no \(codename) suite: add a repo with an Ubuntu archive's "
+                            + "baseurl")
+                }
+            }
             guard let host = candidates.first(where: { $0.suite == codename }) ?? candidates.first else {
                 throw AutoinstallError(
                     .noMirror,
@@ -163,9 +175,17 @@ public struct PreseedRenderer: Sendable {
         lines.append("d-i mirror/suite string \(suite)")
         lines.append("d-i apt-setup/cdrom/set-first boolean false")
         lines.append("d-i apt-setup/disable-cdrom-entries boolean true")
-        if components.isEmpty { components = ["main"] }
-        for optional in ["contrib", "non-free", "non-free-firmware"] {
-            lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+        if appliance.os.name == .ubuntu {
+            // Ubuntu's installer turns on all of its components unless told otherwise.
+            if components.isEmpty { components = ["main", "restricted", "universe", "multiverse"] }
+            for optional in ["restricted", "universe", "multiverse"] {
+                lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+            }
+        } else {
+            if components.isEmpty { components = ["main"] }
+            for optional in ["contrib", "non-free", "non-free-firmware"] {
+                lines.append("d-i apt-setup/\(optional) boolean \(components.contains(optional))")
+            }
         }
         if let security {
             lines.append("d-i apt-setup/services-select multiselect security, updates")
@@ -188,6 +208,7 @@ public struct PreseedRenderer: Sendable {
     }
 
     private func partitionLines(_ appliance: Appliance) -> [String] {
+        if appliance.hardware.partitionsByInstaller { return ["# partitions: installer (debian-installer asks)"] }
         let partitions = appliance.hardware.partitions
         let encrypted = partitions.contains { $0.passphrase != nil }
         var recipe: [String] = ["kiln ::"]
@@ -297,9 +318,9 @@ public struct PreseedRenderer: Sendable {
                 commands.append("chmod 0600 \(dir)/authorized_keys")
                 commands.append("in-target chown -R \(user.name):\(user.name) /home/\(user.name)/.ssh")
             }
-            if user.sudo {
+            if let rule = user.sudoersLine {
                 let path = "/target/etc/sudoers.d/\(user.name)"
-                commands.append("printf '%s\\n' \(ShellQuote.quote("\(user.name) ALL=(ALL) NOPASSWD: ALL")) > \(path)")
+                commands.append("printf '%s\\n' \(ShellQuote.quote(rule)) > \(path)")
                 commands.append("chmod 0440 \(path)")
             }
         }
@@ -325,16 +346,20 @@ public struct PreseedRenderer: Sendable {
         }
         for service in appliance.services.enable { commands.append("in-target systemctl enable \(service)") }
         for service in appliance.services.disable { commands.append("in-target systemctl disable \(service)") }
+        var embedded = EmbeddedFiles()
         for group in appliance.files {
             commands.append("mkdir -p \(ShellQuote.quote("/target" + group.target))")
             for source in group.sources {
-                let target = ShellQuote.quote(
-                    "/target" + (group.target as NSString).appendingPathComponent(source.fileName))
+                let path = "/target" + (group.target as NSString).appendingPathComponent(source.fileName)
+                let target = ShellQuote.quote(path)
+                if source.fileName.contains("/") {
+                    commands.append("mkdir -p \(ShellQuote.quote((path as NSString).deletingLastPathComponent))")
+                }
                 switch source {
                 case .url(let url):
                     commands.append("wget -q -O \(target) \(ShellQuote.quote(url))")
-                case .local(let path):
-                    let contents = try readFile(path)
+                case .local(let path, _):
+                    let contents = try embedded.read(path, with: readFile)
                     let encoded = contents.data.base64EncodedString()
                     commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-file")
                     commands.append(
@@ -346,16 +371,18 @@ public struct PreseedRenderer: Sendable {
                 }
             }
         }
-        for command in appliance.post.base {
+        // Each post command in its own shell; the first that fails ends late_command, named.
+        for (number, command) in appliance.post.base.enumerated() {
+            let failed = "|| { \(PostScript.failure(number + 1, command)); exit 1; }"
             if command.contains("\n") {
                 // A debconf value is one line: several lines travel as base64 into the target.
                 let encoded = Data(command.utf8).base64EncodedString()
                 commands.append("printf '%s' '\(encoded)' > /target/tmp/kiln-post")
-                commands.append(
-                    "in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh && sh -e /tmp/kiln-post.sh'")
+                commands.append("in-target sh -c 'base64 -d /tmp/kiln-post > /tmp/kiln-post.sh'")
+                commands.append("in-target sh /tmp/kiln-post.sh \(failed)")
                 commands.append("rm -f /target/tmp/kiln-post /target/tmp/kiln-post.sh")
             } else {
-                commands.append("in-target sh -c \(ShellQuote.quote(command))")
+                commands.append("in-target sh -c \(ShellQuote.quote(command)) \(failed)")
             }
         }
         return commands

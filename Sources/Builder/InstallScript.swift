@@ -250,7 +250,7 @@ enum InstallScript {
                 n=$((n + 1))
                 kiln-event info "post $n: $(head -c 200 "/job/post/$name" | head -n 1)"
                 cp "/job/post/$name" "$T/tmp/kiln-post"
-                if ! in_target /bin/sh -e /tmp/kiln-post; then
+                if ! in_target /bin/sh /tmp/kiln-post; then
                     kiln-event error "post command $n failed: $(head -n 1 "/job/post/$name")"
                     exit 1
                 fi

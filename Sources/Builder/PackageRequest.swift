@@ -36,10 +36,16 @@ public struct PackageRequest: Sendable {
                     components: repo.components.isEmpty ? ["main"] : repo.components, keyring: repo.key))
         }
         if appliance.defaultRepos {
-            sources += AptSources.retarget(hostSources, to: codename)
+            if appliance.os.name == .ubuntu {
+                // Retargeting a Debian host's mirror to an Ubuntu suite would find nothing there.
+                sources += hostSources.filter { $0.suite == codename || $0.suite.hasPrefix("\(codename)-") }
+            } else {
+                sources += AptSources.retarget(hostSources, to: codename)
+            }
         }
         guard !sources.isEmpty else {
-            throw PackagesError(.sources, "no archive: the description has no repos and the host has no apt sources")
+            let what = appliance.os.name == .ubuntu ? "no \(codename) suite in its apt sources" : "no apt sources"
+            throw PackagesError(.sources, "no archive: the description has no repos and the host has \(what)")
         }
         self.sources = sources
         var image = Self.imagePackages(for: appliance)

@@ -39,8 +39,9 @@ struct TargetConfiguration {
         try file("etc/default/locale", "LANG=\(appliance.os.locale)\n")
         try file("etc/default/keyboard", "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"\(appliance.os.keyboard)\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n")
         if let sources = job.aptSources { try file("etc/apt/sources.list.d/kiln.sources", sources) }
-        for user in appliance.users where user.sudo {
-            try file("etc/sudoers.d/kiln-\(user.name)", "\(user.name) ALL=(ALL) NOPASSWD:ALL\n", mode: 0o440)
+        for user in appliance.users {
+            guard let rule = user.sudoersLine else { continue }
+            try file("etc/sudoers.d/kiln-\(user.name)", rule + "\n", mode: 0o440)
         }
         // SSH host keys are made at first boot, so that every clone has its own.
         try file("etc/systemd/system/kiln-ssh-host-keys.service", """
@@ -66,7 +67,7 @@ struct TargetConfiguration {
             for source in group.sources {
                 let path: String
                 switch source {
-                case .local(let local): path = local
+                case .local(let local, _): path = local
                 case .url(let url):
                     guard let cached = job.remoteFiles[url] else {
                         throw ArchiveError(appliance.sourcePath, "files: \(url) was not fetched; run 'kiln lock' again")
@@ -74,7 +75,10 @@ struct TargetConfiguration {
                     path = cached
                 }
                 let target = String(group.target.drop { $0 == "/" })
-                try directory(target)
+                // A source keeps its folders under the target (`ntp/step-tickers`).
+                let parent = ((target as NSString).appendingPathComponent(source.fileName) as NSString)
+                    .deletingLastPathComponent
+                try directory(parent)
                 let mode: UInt32 = FileManager.default.isExecutableFile(atPath: path) ? 0o755 : 0o644
                 try writer.addFile(
                     ArchiveEntry(path: "\(target)/\(source.fileName)", kind: .file, permissions: mode, modificationTime: time),

@@ -1,12 +1,25 @@
 import Appliance
+import Foundation
 
 extension ApplianceLoader {
-    /// Loads a description for a command, turning its problems into `FILE:LINE:COL: error:` lines.
+    /// The loader commands use: BoxGrinder descriptions may take `#NAME#` variables from kiln's
+    /// environment, as BoxGrinder did; `files` outside a description's folder are read only with
+    /// `KILN_ALLOW_OUTSIDE_FILES=1`.
+    static var forCommands: ApplianceLoader {
+        let environment = ProcessInfo.processInfo.environment
+        return ApplianceLoader(
+            environment: environment, allowOutsideFiles: environment["KILN_ALLOW_OUTSIDE_FILES"] == "1")
+    }
+
+    /// Loads a description for a command, turning its problems into `FILE:LINE:COL: error:` lines;
+    /// warnings go to standard error as `FILE:LINE:COL: warning:` lines.
     static func loadForCommand(_ path: String) throws(CommandFailure) -> Appliance {
         do {
-            return try ApplianceLoader().load(path)
+            let (appliance, warnings) = try forCommands.loadWithWarnings(path)
+            for warning in warnings { Console.standardError.write(warning.description) }
+            return appliance
         } catch {
-            throw CommandFailure(lines: error.diagnostics.map(\.description))
+            throw CommandFailure(lines: (error.warnings + error.diagnostics).map(\.description))
         }
     }
 }

@@ -9,7 +9,9 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         abstract: "Read an existing kickstart back into a description.",
         discussion: """
             Reads what kiln writes and the common hand-written forms (autopart, part --grow, %packages with \
-            -exclusions, %post). Parts a description cannot hold are named in warnings on stderr.
+            -exclusions, %post, %include of files beside it, RHEL 5/6 sections without %end). Every command, \
+            option and section the description does not carry over is named in a warning with its line. \
+            Exits 1, writing nothing, unless the description passes kiln validate.
             """
     )
 
@@ -28,32 +30,43 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         let result: KickstartImporter.Result
         do {
             result = try KickstartImporter().read(
-                String(decoding: data, as: UTF8.self), name: name.isEmpty ? "imported" : name)
+                String(decoding: data, as: UTF8.self), name: name.isEmpty ? "imported" : name,
+                directory: (kickstart as NSString).deletingLastPathComponent)
         } catch {
             throw CommandFailure("\(kickstart): \(error.message)")
         }
         for warning in result.warnings { Console.standardError.write("kiln: warning: \(kickstart): \(warning)") }
         let yaml = ApplianceWriter.yaml(result.appliance)
-        for problem in problems(in: yaml) { Console.standardError.write("kiln: warning: \(problem)") }
+        let problems = problems(in: yaml)
+        guard problems.isEmpty else {
+            // A description that kiln validate refuses is not written: it would only move the error.
+            throw CommandFailure(
+                lines: problems.map { "kiln: error: \($0)" }
+                    + ["kiln: error: \(kickstart): the imported description does not validate; nothing written"])
+        }
         try emit(yaml, to: output)
     }
 
-    /// What `kiln validate` would say about the imported description: a hand-written kickstart may
+    /// What `kiln validate` says about the imported description: a hand-written kickstart may
     /// hold values a description refuses.
     private func problems(in yaml: String) -> [String] {
         let dir = NSTemporaryDirectory() + "kiln-import-\(UUID().uuidString)"
-        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else {
-            return []
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            return ["cannot check the imported description: \(error.localizedDescription)"]
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/imported.yaml"
-        guard (try? yaml.write(toFile: path, atomically: true, encoding: .utf8)) != nil else { return [] }
         do {
+            try yaml.write(toFile: path, atomically: true, encoding: .utf8)
             _ = try ApplianceLoader().load(path)
             return []
-        } catch {
+        } catch let error as ApplianceError {
             let shown = output ?? "the imported description"
             return error.diagnostics.map { "\(shown):\($0.mark.line):\($0.mark.column): \($0.message)" }
+        } catch {
+            return ["cannot check the imported description: \(error.localizedDescription)"]
         }
     }
 }

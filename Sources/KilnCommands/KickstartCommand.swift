@@ -19,7 +19,9 @@ struct KickstartCommand: AsyncParsableCommand {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let text: String
         do {
-            text = try KickstartRenderer().render(appliance)
+            let rendered = try KickstartRenderer().renderWithWarnings(appliance)
+            for warning in rendered.warnings { Console.standardError.write("kiln: warning: \(file): \(warning)") }
+            text = rendered.text
         } catch {
             throw CommandFailure("\(file): \(error.message)")
         }

@@ -15,10 +15,11 @@ struct ValidateCommand: AsyncParsableCommand {
         var lines: [String] = []
         for file in files {
             do {
-                _ = try ApplianceLoader().load(file)
+                let (_, warnings) = try ApplianceLoader.forCommands.loadWithWarnings(file)
+                for warning in warnings { Console.standardError.write(warning.description) }
                 print("\(file): ok")
             } catch {
-                lines += error.diagnostics.map(\.description)
+                lines += (error.warnings + error.diagnostics).map(\.description)
             }
         }
         if !lines.isEmpty { throw CommandFailure(lines: lines) }

@@ -65,8 +65,68 @@ import Testing
         let found = try errors("name: x\nos:\n  name: debain\n  version: 12\n")
         #expect(
             found == [
-                "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux); did you mean 'debian'?"
+                "bad.yaml:3:9: unknown os name 'debain' (known: debian, ubuntu, fedora, rhel, centos, rocky, almalinux, sl); did you mean 'debian'?"
             ])
+    }
+
+    @Test(arguments: [
+        ("fedora", "1"), ("fedora", "10"), ("rocky", "7"), ("almalinux", "11"), ("centos", "4"), ("sl", "8"),
+        ("rhel", "9.x"), ("ubuntu", "banana"), ("ubuntu", "21.05"), ("debian", "99"), ("debian", "banana"),
+    ])
+    func releasesThatDoNotExistAreErrors(os: String, version: String) throws {
+        let found = try errors("name: x\nos:\n  name: \(os)\n  version: \"\(version)\"\n")
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix("bad.yaml:4:12: unknown \(os) release '\(version)'") == true, "\(found)")
+    }
+
+    @Test(arguments: [
+        ("fedora", "11"), ("fedora", "45"), ("rocky", "8"), ("rhel", "5"), ("centos", "6.10"), ("sl", "7"),
+        ("ubuntu", "14.04"), ("ubuntu", "jammy"), ("debian", "bookworm"), ("debian", "12"), ("almalinux", "9.4"),
+    ])
+    func releasesThatExistAreAccepted(os: String, version: String) throws {
+        #expect(try errors("name: x\nos:\n  name: \(os)\n  version: \"\(version)\"\n").isEmpty)
+    }
+
+    @Test func newKeysAreChecked() throws {
+        let found = try errors(
+            minimalDescription.replacingOccurrences(of: "debian", with: "rocky").replacingOccurrences(
+                of: "\"12\"", with: "\"9\"")
+                    + """
+                    selinux: strict
+                    firewall:
+                      enabled: false
+                      services: [ssh]
+                      ports: ["8080", "70000/tcp", "22/sctp"]
+                    end: explode
+                    users:
+                      - name: ops
+                        sudo: maybe
+                    """)
+        #expect(
+            found == [
+                "bad.yaml:5:10: selinux 'strict' must be enforcing, permissive or disabled",
+                "bad.yaml:7:3: firewall has services or ports but enabled: false",
+                "bad.yaml:9:11: firewall port '8080' must be a port and protocol, like 8080/tcp or 6000-6010/udp",
+                "bad.yaml:9:19: firewall port '70000/tcp' must be a port and protocol, like 8080/tcp or 6000-6010/udp",
+                "bad.yaml:9:32: firewall port '22/sctp' must be a port and protocol, like 8080/tcp or 6000-6010/udp",
+                "bad.yaml:10:6: end 'explode' must be reboot, poweroff, halt or shutdown",
+                "bad.yaml:13:11: sudo (true, false or password) must be true or false, not 'maybe'",
+            ], "\(found)")
+    }
+
+    @Test func installerPartitionsCannotMergeWithListedOnes() throws {
+        let found = try errors(
+            minimalDescription + "appliances: [base]\nhardware:\n  partitions: installer\n", file: "a.yaml",
+            extra: ["base.yaml": minimalDescription + "hardware:\n  partitions:\n    \"/\": {size: 2}\n"])
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix("a.yaml:7:15: partitions: installer cannot be merged") == true, "\(found)")
+    }
+
+    @Test func packageOptionsAreChecked() throws {
+        let found = try errors(minimalDescription + "package_options: [excludedocs, nodocs, \"inst-langs=en US\"]\n")
+        #expect(found.count == 2, "\(found)")
+        #expect(found.first?.hasPrefix("bad.yaml:5:32: package option 'nodocs' is not one of excludedocs") == true)
+        #expect(found.last?.hasPrefix("bad.yaml:5:40: package option 'inst-langs=en US'") == true, "\(found)")
     }
 
     @Test func missingParent() throws {
@@ -138,14 +198,15 @@ import Testing
     }
 
     @Test func variableLoopsAndUndefinedVariables() throws {
-        let found = try errors(minimalDescription + """
-            variables:
-              A: "#B#"
-              B: "#A#"
-            repos:
-              - name: r
-                baseurl: "http://#HOST#/debian"
-            """)
+        let found = try errors(
+            minimalDescription + """
+                variables:
+                  A: "#B#"
+                  B: "#A#"
+                repos:
+                  - name: r
+                    baseurl: "http://#HOST#/debian"
+                """)
         #expect(found.contains { $0.hasPrefix("bad.yaml:6:6: variable 'A' refers to itself") }, "\(found)")
         #expect(found.contains("bad.yaml:10:14: baseurl uses undefined variable '#HOST#'"), "\(found)")
     }

@@ -20,6 +20,35 @@ enum Judge {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
+    /// The Python that has pykickstart, for reading what it makes of a kickstart.
+    static let python: String? = {
+        let path = packageRoot + "/.tools/venv/bin/python"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    /// What pykickstart reads from a kickstart at a syntax version (Fixtures/kickstart-facts.py).
+    static func kickstartFacts(_ path: String, version: String) throws -> [String: Any] {
+        guard let python else { return [:] }
+        let (status, output) = try runSplit(python, [fixtures + "/kickstart-facts.py", path, version])
+        guard status == 0, let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        else { throw AutoinstallError(.invalidKickstart, "pykickstart could not read \(path): \(output)") }
+        return object
+    }
+
+    /// Like `run`, but only standard output (pykickstart warns on standard error).
+    static func runSplit(_ program: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     static let debconf: String? = ["/usr/bin/debconf-set-selections", "/bin/debconf-set-selections"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 

@@ -20,7 +20,7 @@ struct TargetConfigurationTests {
 
         var appliance = Appliance(name: "overlay", os: OperatingSystem(name: .debian, version: "12"))
         appliance.files = [
-            FileGroup(target: "/etc/kiln-test", sources: [.local(local)]),
+            FileGroup(target: "/etc/kiln-test", sources: [.local(local, destination: "conf.d/local.conf")]),
             FileGroup(target: "/usr/share/banner", sources: [.url(url)]),
         ]
         var job = InstallJob(
@@ -34,7 +34,7 @@ struct TargetConfigurationTests {
             #expect(ended == .exited(0), "tar \(arguments): \(output)")
             return output
         }
-        #expect(try await tar("-xOf", "\(dir)/overlay.tar", "etc/kiln-test/local.conf") == "from a path\n")
+        #expect(try await tar("-xOf", "\(dir)/overlay.tar", "etc/kiln-test/conf.d/local.conf") == "from a path\n")
         #expect(try await tar("-xOf", "\(dir)/overlay.tar", "usr/share/banner/banner.txt") == "from a URL\n")
 
         // A URL the lockfile did not pin is an error, not a missing file in the image.

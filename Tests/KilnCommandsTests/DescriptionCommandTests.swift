@@ -96,6 +96,32 @@ private func exampleFiles() throws -> [String] {
         #expect(ks == (try String(contentsOfFile: packageRoot + "/Kickstarts/rocky-9.ks", encoding: .utf8)))
     }
 
+    @Test func importKickstartWritesNothingUnlessTheDescriptionValidates() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A user name kiln refuses (capitals): the imported description would not validate.
+        try "lang en_US.UTF-8\nuser --name=Admin\nautopart\nreboot\n"
+            .write(toFile: dir + "/bad.ks", atomically: true, encoding: .utf8)
+        let (code, out, err) = try KilnProgram.run(["import-kickstart", "bad.ks", "-o", "bad.yaml"], cwd: dir)
+        #expect(code == 1)
+        #expect(out.isEmpty)
+        #expect(err.contains("kiln: error: bad.yaml:"), "\(err)")
+        #expect(err.contains("user name 'Admin'"), "\(err)")
+        #expect(err.contains("nothing written"), "\(err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["bad.ks"])
+    }
+
+    @Test func warningsNameTheFileLineAndColumnAndKeepExitZero() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: old\nos:\n  name: centos\n  version: 6\npackages:\n  - @core\n"
+            .write(toFile: dir + "/old.appl", atomically: true, encoding: .utf8)
+        let (code, out, err) = try KilnProgram.run(["validate", "old.appl"], cwd: dir)
+        #expect(code == 0, "\(err)")
+        #expect(out == "old.appl: ok\n")
+        #expect(err.hasPrefix("old.appl:3:9: warning: no os.password: root gets BoxGrinder's default"), "\(err)")
+    }
+
     @Test func schemaIsJSONThatNamesEveryTopLevelKey() throws {
         let (code, out, _) = try KilnProgram.run(["schema"])
         #expect(code == 0)
@@ -129,9 +155,11 @@ private func exampleFiles() throws -> [String] {
                 for error in validator.iter_errors(yaml.safe_load(open(path))):
                     print(path, error.message)
             """
-        let examples = try exampleFiles().map { packageRoot + "/Appliances/" + $0 }
+        // scientific-6.appl uses Kwalify's leniencies (an unquoted @core), which no YAML parser takes.
+        let examples = try exampleFiles().filter { $0 != "scientific-6.appl" }.map { packageRoot + "/Appliances/" + $0 }
         let python = try #require(pythonWithJSONSchema)
-        let (_, good, _) = try runProgram(python, ["-c", script, dir + "/schema.json"] + examples)
+        let (status, good, errors) = try runProgram(python, ["-c", script, dir + "/schema.json"] + examples)
+        #expect(status == 0, "\(errors)")
         #expect(good.isEmpty, "\(good)")
         let (_, bad, _) = try runProgram(python, ["-c", script, dir + "/schema.json", dir + "/bad.yaml"])
         #expect(bad.contains("'pakages' was unexpected"))
