@@ -47,6 +47,9 @@ struct QEMUCommand: Sendable {
     var uefi: (code: String, variables: String)?
     /// The disk controller and network card the guest sees.
     var hardware: VirtualHardware = .virtio
+    /// A file for what SeaBIOS prints on its debug port (0x402): the serial console never sees its
+    /// "No bootable device.".
+    var firmwareLog: String?
 
     var arguments: [String] {
         var argv = [executable, "-nodefaults", "-no-user-config", "-machine", hardware.machineType]
@@ -67,6 +70,10 @@ struct QEMUCommand: Sendable {
             argv += ["-netdev", "user,id=net0,restrict=on", "-device", "\(card),netdev=net0"]
         } else {
             argv += ["-nic", "none"]
+        }
+        if let firmwareLog {
+            argv += ["-chardev", "file,id=firmware,path=\(Self.escape(firmwareLog))"]
+            argv += ["-device", "isa-debugcon,iobase=0x402,chardev=firmware"]
         }
         if let clockStart { argv += ["-rtc", "base=\(Self.rtcBase(clockStart)),clock=vm"] }
         if let uefi {

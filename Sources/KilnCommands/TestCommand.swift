@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuildVM
+import DiskImage
 import Foundation
 
 struct TestCommand: AsyncParsableCommand {
@@ -65,10 +66,40 @@ struct TestCommand: AsyncParsableCommand {
         guard !marker.isEmpty else { throw ValidationError("--expect must not be empty") }
     }
 
+    /// Refuses, before QEMU starts, a file that is no disk image or whose disk has no boot sector: one
+    /// that the firmware could not boot anyway.
+    static func checkBootable(_ image: String) throws(CommandFailure) {
+        let sector: [UInt8]
+        let info: ImageInfo
+        do {
+            let reader = try DiskImage.openChecked(image)
+            info = reader.info
+            guard info.virtualSize >= 512 else {
+                throw CommandFailure(
+                    "\(image) is no disk image: \(info.virtualSize) bytes, less than one sector",
+                    hint: "kiln test boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them")
+            }
+            sector = try reader.read(count: 512, at: 0)
+        } catch let error as DiskImageError {
+            throw CommandFailure("\(image): \(error)")
+        } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw CommandFailure("\(image): \(error)")
+        }
+        guard sector[510] == 0x55 && sector[511] == 0xAA else {
+            throw CommandFailure(
+                "\(image) is no bootable disk image: its first sector has no boot signature (55 AA), so no "
+                    + "partition table and no boot loader (read as \(info.format.rawValue))",
+                hint: "kiln test boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them")
+        }
+    }
+
     func run() async throws {
         guard FileManager.default.isReadableFile(atPath: image) else {
             throw CommandFailure("cannot read \(image): no such file or not readable")
         }
+        try Self.checkBootable(image)
         var boot = ImageBoot(image: image)
         boot.firmware = firmware == .uefi ? .uefi : .bios
         boot.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
