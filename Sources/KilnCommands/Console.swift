@@ -31,7 +31,21 @@ final class Console: @unchecked Sendable {
     func write(_ line: String) {
         lock.withLock {
             clearBar()
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Self.writeAll(2, Array((line + "\n").utf8))
+        }
+    }
+
+    /// Writes every byte to `fd`. A reader that went away (EPIPE: `kiln ... | head -1`) ends kiln as
+    /// SIGPIPE would have, but with its unfinished outputs removed; other errors (a terminal that was
+    /// closed) lose the text and nothing else.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && errno == EPIPE { Interruption.terminate(SIGPIPE) }
+            if count <= 0 { return }
+            written += count
         }
     }
 
@@ -70,7 +84,7 @@ final class Console: @unchecked Sendable {
 
     private func emitJSON(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        lock.withLock { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        lock.withLock { Self.writeAll(1, Array(data) + [0x0A]) }
     }
 
     private func drawBar(_ event: ProgressEvent) {
@@ -88,13 +102,13 @@ final class Console: @unchecked Sendable {
         } else {
             text += " \(event.completed)"
         }
-        FileHandle.standardError.write(Data(text.utf8))
+        Self.writeAll(2, Array(text.utf8))
         barShown = true
     }
 
     private func clearBar() {
         if barShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            Self.writeAll(2, Array("\r\u{1B}[K".utf8))
             barShown = false
         }
     }
