@@ -50,7 +50,11 @@ public struct ApplianceLoader: Sendable {
         for parent in layer.appliances {
             guard let path = Self.locateParent(parent.value, besides: layer.file) else {
                 let dir = (layer.file as NSString).deletingLastPathComponent
-                log.error(parent.mark, "parent appliance '\(parent.value)' not found in \(dir)")
+                var message = "parent appliance '\(parent.value)' not found in \(dir)"
+                if let suggestion = Self.closestDescription(to: parent.value, in: dir) {
+                    message += "; did you mean '\(suggestion)'?"
+                }
+                log.error(parent.mark, message)
                 continue
             }
             if let index = stack.firstIndex(of: path) {
@@ -90,7 +94,9 @@ public struct ApplianceLoader: Sendable {
         limits.maxNodes = maxNodes
         let node: YAMLNode?
         do {
-            node = try YAMLComposer(file: displayPath, limits: limits).compose(text)
+            let composed = try YAMLComposer(file: displayPath, limits: limits).composeReporting(text)
+            node = composed.node
+            for problem in composed.problems { log.error(problem.mark, problem.message) }
         } catch {
             log.error(error.mark, error.message)
             return nil
@@ -120,6 +126,17 @@ public struct ApplianceLoader: Sendable {
             }
         }
         return nil
+    }
+
+    /// The description beside the missing parent whose name is closest to `name`, written as `name`
+    /// was (with its extension when `name` has one).
+    static func closestDescription(to name: String, in dir: String) -> String? {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let descriptions = files.filter { ["yaml", "yml", "appl"].contains(($0 as NSString).pathExtension) }
+        let written =
+            (name as NSString).pathExtension.isEmpty
+            ? descriptions.map { ($0 as NSString).deletingPathExtension } : descriptions
+        return closest(to: name, in: written)
     }
 
     static func absolute(_ path: String) -> String {
