@@ -1,11 +1,13 @@
 # The README's two commands: `make demo` and `make test`. Both install what is missing first.
 SWIFT ?= swift
+PREFIX ?= /usr/local
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test kickstarts netinstall-test clean
+.PHONY: deps build demo test kickstarts netinstall-test install clean
 
+# First the Swift 6 toolchain (scripts/check-swift.sh says where to get it), then Debian packages.
 deps:
-	@scripts/install-deps.sh
+	@SWIFT="$(SWIFT)" scripts/install-deps.sh
 
 build: deps
 	$(SWIFT) build -c release
@@ -38,6 +40,21 @@ test: deps
 # A whole unattended Debian network install from kiln's lab mirror, in a network namespace (root).
 netinstall-test: build
 	Tests/netinstall.sh
+
+# kiln into PREFIX/bin, with the commit it was built from, shell completions for bash, zsh and fish,
+# and man pages generated from the command definitions (kiln.1, kiln.build.1, ...).
+install: build
+	install -D -m 755 .build/release/kiln $(DESTDIR)$(PREFIX)/bin/kiln
+	mkdir -p $(DESTDIR)$(PREFIX)/share/kiln $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	git describe --always --dirty --abbrev=12 > $(DESTDIR)$(PREFIX)/share/kiln/commit 2>/dev/null \
+	  || rm -f $(DESTDIR)$(PREFIX)/share/kiln/commit
+	.build/release/kiln --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kiln
+	.build/release/kiln --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kiln
+	.build/release/kiln --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kiln.fish
+	$(SWIFT) package --allow-writing-to-directory $(DESTDIR)$(PREFIX)/share/man/man1 generate-manual \
+	  --multi-page --output-directory $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -rf .build out

@@ -18,6 +18,13 @@ final class Console: @unchecked Sendable {
 
     static let standardError = Console(fd: 2, json: false)
 
+    enum Level { case quiet, normal, verbose }
+
+    /// `kiln --quiet` (no steps, notes or bars: warnings, errors and results only) or `--verbose`
+    /// (also the detail lines libraries send as info events in phase "detail"). Set once, before any
+    /// work starts.
+    nonisolated(unsafe) static var level = Level.normal
+
     init(fd: Int32 = 2, json: Bool) {
         self.fd = fd
         self.json = json
@@ -68,11 +75,13 @@ final class Console: @unchecked Sendable {
             emitJSON(object)
             return
         }
+        if Self.level == .quiet && event.kind != .warning { return }
         switch event.kind {
         case .step:
             lock.withLock { currentPhase = event.message }
             write("kiln: \(event.message)")
         case .info:
+            if event.phase == "detail" && Self.level != .verbose { return }
             write("kiln: \(event.message)")
         case .warning:
             write("kiln: warning: \(event.message)")

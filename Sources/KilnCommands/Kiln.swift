@@ -5,7 +5,11 @@ struct Kiln: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Build appliance images and install lab hosts over the network from one YAML description.",
-        version: "0.1.0",
+        discussion: """
+            Global options, before the command: --quiet (only warnings, errors and results) and --verbose \
+            (the detail behind each step, such as why KVM could not be used).
+            """,
+        version: VersionCommand.version,
         subcommands: [
             ValidateCommand.self,
             KickstartCommand.self,
@@ -18,6 +22,7 @@ struct Kiln: AsyncParsableCommand {
             InspectCommand.self,
             TestCommand.self,
             ServeCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -1,3 +1,4 @@
+import Appliance
 import ArgumentParser
 import Foundation
 import KilnSupport
@@ -20,6 +21,13 @@ public enum KilnCLI {
 
     /// Runs kiln with `arguments` (without the program name) and returns the exit code.
     public static func run(_ arguments: [String]) async -> Int32 {
+        var arguments = arguments
+        // Global options come before the command.
+        while let first = arguments.first, ["--quiet", "-q", "--verbose"].contains(first) {
+            Console.level = first == "--verbose" ? .verbose : .quiet
+            arguments.removeFirst()
+        }
+        if let unknown = unknownCommand(arguments) { return unknown }
         let command: ParsableCommand
         do {
             command = try Kiln.parseAsRoot(arguments)
@@ -37,6 +45,22 @@ public enum KilnCLI {
         } catch {
             return report(error)
         }
+    }
+
+    /// A first argument that names no command: exit 2 with the closest command's name.
+    private static func unknownCommand(_ arguments: [String]) -> Int32? {
+        guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return nil }
+        let names = Kiln.configuration.subcommands.compactMap { $0.configuration.commandName }
+        guard !names.contains(first) else { return nil }
+        var lines = ["kiln: error: unknown command '\(first)'"]
+        // Two letters swapped ("biuld") count as one typo too.
+        if let suggestion = closest(to: first, in: names) ?? names.first(where: { $0.sorted() == first.sorted() }) {
+            lines[0] += "; did you mean '\(suggestion)'?"
+        } else {
+            lines.append("kiln: hint: the commands are \(names.joined(separator: ", "))")
+        }
+        for line in lines { Console.standardError.write(line) }
+        return 2
     }
 
     private static func report(_ error: Error) -> Int32 {
