@@ -31,13 +31,47 @@ public struct ImageBoot: Sendable {
         /// From QEMU's start to the marker.
         public var elapsed: Duration
         public var consoleTail: [String]
+        /// What the guest ran under (`.auto` resolved).
+        public var accelerator: Accelerator = .tcg
     }
 
     /// Boots, waits for `marker`, stops QEMU. The image is never written (QEMU's snapshot mode).
     ///
     /// - Throws: `BuildVMError` with the console's last lines when the marker does not appear in time
     ///   or QEMU ends first; `.interrupted` on cancellation.
+    ///
+    /// With `.auto`, KVM unless /dev/kvm cannot be opened or KVM failed on this host before
+    /// (`KVMProbe`); a KVM guest that QEMU ends at once is recorded as such and booted again under TCG.
     public func run(workDirectory: String, progress: ProgressSink = .none) async throws(BuildVMError) -> Outcome {
+        guard accelerator == .auto else {
+            return try await boot(accelerator, workDirectory: workDirectory, progress: progress)
+        }
+        guard QEMUCommand.kvmDeviceUsable() else {
+            return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
+        }
+        if let known = KVMProbe.recorded(qemu: qemu) {
+            if !known.works {
+                progress(.warning("test", KVMProbe.brokenBeforeSentence))
+                progress(.info("detail", "KVM on \(known.subject): \(known.detail)"))
+            }
+            return try await boot(known.works ? .kvm : .tcg, workDirectory: workDirectory, progress: progress)
+        }
+        do {
+            let outcome = try await boot(.kvm, workDirectory: workDirectory, progress: progress)
+            KVMProbe.record(works: true, detail: "an image booted", qemu: qemu)
+            return outcome
+        } catch where error.code == .kvm {
+            let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
+            KVMProbe.record(works: false, detail: detail, qemu: qemu)
+            progress(.warning("test", KVMProbe.brokenNowSentence))
+            progress(.info("detail", "KVM: \(detail)"))
+            return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
+        }
+    }
+
+    private func boot(
+        _ accelerator: Accelerator, workDirectory: String, progress: ProgressSink
+    ) async throws(BuildVMError) -> Outcome {
         let format = try ImageFormat.detect(image)
         var command = QEMUCommand()
         command.executable = qemu
@@ -133,9 +167,13 @@ public struct ImageBoot: Sendable {
             throw BuildVMError(.guest, reason, consoleTail: tail)
         }
         if case .exited(let termination) = ending {
-            throw BuildVMError(.qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared", consoleTail: tail)
+            // Some hosts make QEMU abort on a KVM guest's first MSR write ("kvm_buf_set_msrs").
+            let kvmFailure = accelerator == .kvm && tail.contains { $0.lowercased().contains("kvm") }
+            throw BuildVMError(
+                kvmFailure ? .kvm : .qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared",
+                consoleTail: tail)
         }
-        return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail)
+        return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail, accelerator: accelerator)
     }
 }
 

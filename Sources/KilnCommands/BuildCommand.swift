@@ -41,8 +41,11 @@ struct BuildCommand: AsyncParsableCommand {
             """)
     var platform: String?
 
-    @Option(help: "auto (KVM if a guest runs under it, else TCG), kvm, or tcg.")
+    @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
     var accel: Accelerator = .auto
+
+    @Flag(help: "Forget what kiln remembers about KVM on this host and try it again.")
+    var probeKvm = false
 
     @Flag(help: "Use FILE.lock as it is; fail if it does not answer the description.")
     var locked = false
@@ -79,6 +82,7 @@ struct BuildCommand: AsyncParsableCommand {
             outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
         options.formats = formats
         options.accelerator = accel
+        if probeKvm { KVMProbe.forget() }
         options.sourceDateEpoch = sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
         // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.

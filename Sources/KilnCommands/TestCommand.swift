@@ -30,10 +30,6 @@ struct TestCommand: AsyncParsableCommand {
         case bios, uefi
     }
 
-    enum AcceleratorChoice: String, ExpressibleByArgument, CaseIterable {
-        case tcg, kvm
-    }
-
     enum MachineChoice: String, ExpressibleByArgument, CaseIterable {
         case virtio, vmware, virtualbox, hyperv
     }
@@ -53,8 +49,11 @@ struct TestCommand: AsyncParsableCommand {
     @Option(name: .customLong("expect"), help: "The text to wait for on the serial console.")
     var marker = "login:"
 
-    @Option(help: "tcg (software emulation) or kvm.")
-    var accel: AcceleratorChoice = .tcg
+    @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
+    var accel: Accelerator = .auto
+
+    @Flag(help: "Forget what kiln remembers about KVM on this host and try it again.")
+    var probeKvm = false
 
     @Option(help: ArgumentHelp("A file whose first line is typed at each LUKS passphrase prompt.", valueName: "file"))
     var passphraseFile: String?
@@ -105,7 +104,8 @@ struct TestCommand: AsyncParsableCommand {
         boot.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
         boot.marker = marker
         boot.timeout = .seconds(timeout)
-        boot.accelerator = accel == .kvm ? .kvm : .tcg
+        boot.accelerator = accel
+        if probeKvm { KVMProbe.forget() }
         if let passphraseFile {
             guard let text = try? String(contentsOfFile: passphraseFile, encoding: .utf8) else {
                 throw CommandFailure("cannot read \(passphraseFile): no such file, not readable, or not UTF-8")
@@ -146,11 +146,11 @@ struct TestCommand: AsyncParsableCommand {
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
         console.write(
             String(
-                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@)", image, marker, seconds,
-                outcome.format, firmware.rawValue, boot.hardware.summary))
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@, %@)", image, marker, seconds,
+                outcome.format, firmware.rawValue, boot.hardware.summary, outcome.accelerator.rawValue))
         console.result([
             "image": image, "format": outcome.format, "firmware": firmware.rawValue, "machine": machine.rawValue,
-            "marker": marker, "seconds": seconds,
+            "marker": marker, "seconds": seconds, "accelerator": outcome.accelerator.rawValue,
         ])
     }
 }
