@@ -21,6 +21,7 @@ struct Kiln: AsyncParsableCommand {
             ConvertCommand.self,
             InspectCommand.self,
             TestCommand.self,
+            RunCommand.self,
             ServeCommand.self,
             VersionCommand.self,
         ]
