@@ -19,6 +19,8 @@ demo: build
 	.build/release/kiln preseed Appliances/debian-minimal.yaml -o out/debian-minimal.preseed
 	.build/release/kiln build Appliances/debian-minimal.yaml -o out/debian-minimal --format qcow2
 	.build/release/kiln test out/debian-minimal/debian-minimal.qcow2 --timeout 600
+	@echo "demo: log in with: .build/release/kiln run out/debian-minimal/debian-minimal.qcow2" \
+	  "(user root, password '$$(sed -n 's/^ *password: *//p' Appliances/debian-minimal.yaml | head -n 1)'; Ctrl-a x quits)"
 
 # Regenerates Kickstarts/ from Appliances/: a kickstart for RPM-family descriptions, else a preseed
 # (made from the example apt sources in Kickstarts/example-apt, not this machine's).
