@@ -111,7 +111,7 @@ public struct ApplianceLoader: Sendable {
     }
 
     /// `name` beside `file`: as given, then with the child's extension, `.yaml`, `.yml`, `.appl`.
-    static func locateParent(_ name: String, besides file: String) -> String? {
+    public static func locateParent(_ name: String, besides file: String) -> String? {
         let dir = (file as NSString).deletingLastPathComponent
         let ext = (file as NSString).pathExtension
         var candidates = [name]

@@ -12,6 +12,7 @@ struct Kiln: AsyncParsableCommand {
         version: VersionCommand.version,
         subcommands: [
             ValidateCommand.self,
+            ShowCommand.self,
             KickstartCommand.self,
             PreseedCommand.self,
             ImportKickstartCommand.self,
