@@ -64,6 +64,14 @@ final class Console: @unchecked Sendable {
         emitJSON(object)
     }
 
+    /// One JSON object on stdout with `"event": name` (`--json` only).
+    func event(_ name: String, _ fields: [String: Any]) {
+        guard json else { return }
+        var object = fields
+        object["event"] = name
+        emitJSON(object)
+    }
+
     private func handle(_ event: ProgressEvent) {
         if json {
             var object: [String: Any] = ["event": event.kind.rawValue, "phase": event.phase]
@@ -92,7 +100,10 @@ final class Console: @unchecked Sendable {
     }
 
     private func emitJSON(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
         lock.withLock { Self.writeAll(1, Array(data) + [0x0A]) }
     }
 

@@ -19,6 +19,8 @@ struct ImportKickstartCommand: AsyncParsableCommand {
     @Option(name: .short, help: "Output file (default: standard output).")
     var output: String?
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: kickstart) else {
             throw CommandFailure("cannot read \(kickstart)")
@@ -32,10 +34,11 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(kickstart): \(error.message)")
         }
-        for warning in result.warnings { Console.standardError.write("kiln: warning: \(kickstart): \(warning)") }
+        var warnings = result.warnings.map { "\(kickstart): \($0)" }
         let yaml = ApplianceWriter.yaml(result.appliance)
-        for problem in problems(in: yaml) { Console.standardError.write("kiln: warning: \(problem)") }
-        try emit(yaml, to: output)
+        warnings += problems(in: yaml)
+        for warning in warnings { Console.standardError.write("kiln: warning: \(warning)") }
+        try emit(yaml, to: output, json: progress.json, extra: ["warnings": warnings])
     }
 
     /// What `kiln validate` would say about the imported description: a hand-written kickstart may

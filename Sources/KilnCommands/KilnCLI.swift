@@ -28,11 +28,12 @@ public enum KilnCLI {
             arguments.removeFirst()
         }
         if let unknown = unknownCommand(arguments) { return unknown }
+        let json = arguments.contains("--json")
         let command: ParsableCommand
         do {
             command = try Kiln.parseAsRoot(arguments)
         } catch {
-            return report(error)
+            return report(error, json: json)
         }
         do {
             var command = command
@@ -43,7 +44,7 @@ public enum KilnCLI {
             }
             return 0
         } catch {
-            return report(error)
+            return report(error, json: json)
         }
     }
 
@@ -60,31 +61,42 @@ public enum KilnCLI {
             lines.append("kiln: hint: the commands are \(names.joined(separator: ", "))")
         }
         for line in lines { Console.standardError.write(line) }
+        if arguments.contains("--json") { Console(json: true).event("error", ["exit_code": 2, "messages": lines]) }
         return 2
     }
 
-    private static func report(_ error: Error) -> Int32 {
+    /// Prints the error on stderr and, with `--json`, as one `{"event": "error", ...}` object on stdout
+    /// too, so that a program reading stdout learns why there is no result.
+    private static func report(_ error: Error, json: Bool) -> Int32 {
         if Interruption.received != nil { return 1 }
+        let (lines, code) = describe(error)
+        if code == 0 {
+            for line in lines { print(line) }
+            return 0
+        }
+        for line in lines { Console.standardError.write(line) }
+        if json {
+            Console(json: true).event("error", ["exit_code": code, "messages": lines])
+        }
+        return code
+    }
+
+    /// The lines to print for `error`, and the exit code.
+    private static func describe(_ error: Error) -> (lines: [String], code: Int32) {
         switch error {
         case let failure as CommandFailure:
-            for line in failure.lines { Console.standardError.write(line) }
-            return failure.exitCode
+            return (failure.lines, failure.exitCode)
         case let failure as SubprocessError:
-            Console.standardError.write("kiln: error: \(failure)")
-            return 1
+            return (["kiln: error: \(failure)"], 1)
         case let failure as OutputError:
-            Console.standardError.write("kiln: error: \(failure)")
-            return 1
+            return (["kiln: error: \(failure)"], 1)
         default:
             let code = Kiln.exitCode(for: error)
             let message = Kiln.fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty { print(message) }
-                return 0
-            }
-            if !message.isEmpty { Console.standardError.write(message) }
+            let lines = message.isEmpty ? [] : [message]
+            if code == .success { return (lines, 0) }
             // ArgumentParser reports usage errors as EX_USAGE (64); kiln's contract says 2.
-            return code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1
+            return (lines, code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
         }
     }
 }

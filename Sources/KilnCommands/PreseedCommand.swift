@@ -21,6 +21,8 @@ struct PreseedCommand: AsyncParsableCommand {
     @Option(name: .customLong("apt-root"), help: .hidden)
     var aptRoot = "/"
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() async throws {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let text: String
@@ -33,6 +35,6 @@ struct PreseedCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(file): \(error)")
         }
-        try emit(text, to: output)
+        try emit(text, to: output, json: progress.json)
     }
 }

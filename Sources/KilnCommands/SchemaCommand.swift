@@ -11,7 +11,9 @@ struct SchemaCommand: AsyncParsableCommand {
     @Option(name: .short, help: "Output file (default: standard output).")
     var output: String?
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() async throws {
-        try emit(ApplianceSchema.json, to: output)
+        try emit(ApplianceSchema.json, to: output, json: progress.json)
     }
 }

@@ -51,6 +51,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Log every request, not only transfers.")
     var verbose = false
 
+    @Flag(help: "Log as JSON lines on stdout: {\"event\": \"listening\" | \"log\", ...}.")
+    var json = false
+
     @Flag(help: "With --config: use only the boot lockfile and kiln's cache (no archive access).")
     var offline = false
 
@@ -80,7 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "kiln.serve") { StreamLogHandler.standardError(label: $0) }
+        let console = Console(json: json)
+        var logger = Logger(label: "kiln.serve") { label -> any LogHandler in
+            json ? JSONLogHandler(label: label, console: console) : StreamLogHandler.standardError(label: label)
+        }
         logger.logLevel = verbose ? .debug : .info
         if config != nil { return try await serveLab(logger: logger) }
         guard let tftpRoot else { return }
@@ -103,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
             } catch let error as NetBootError {
                 throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
             }
-            Console.standardError.write("kiln: TFTP on \(server.boundAddress) serving \(root.path)")
+            announce("TFTP", server.boundAddress, root: root.path, console: console)
             servers.append { try await server.run() }
         }
         if let address = try httpAddress() {
@@ -121,10 +127,16 @@ struct ServeCommand: AsyncParsableCommand {
                     "kiln: warning: no HTTP: \(error.description); --http ADDR:PORT serves it elsewhere")
                 return try await serveAll(servers)
             }
-            Console.standardError.write("kiln: HTTP on \(server.boundAddress) serving \(root.path)")
+            announce("HTTP", server.boundAddress, root: root.path, console: console)
             servers.append { try await server.run() }
         }
         try await serveAll(servers)
+    }
+
+    /// `kiln: TFTP on ADDR:PORT serving ROOT` on stderr and, with --json, a `listening` object on stdout.
+    private func announce(_ service: String, _ address: some CustomStringConvertible, root: String, console: Console) {
+        Console.standardError.write("kiln: \(service) on \(address) serving \(root)")
+        console.event("listening", ["service": service.lowercased(), "address": "\(address)", "root": root])
     }
 
     /// Where `--tftp-root` serves HTTP: where --http says, or port 80 on the address TFTP was given (so

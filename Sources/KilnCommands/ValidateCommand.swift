@@ -19,24 +19,40 @@ struct ValidateCommand: AsyncParsableCommand {
     @Argument(help: "Description files (.yaml or BoxGrinder .appl); kiln lockfiles are checked as lockfiles.")
     var files: [String]
 
+    @OptionGroup var progress: ProgressOptions
+
     /// Where the host's apt sources are read from, to tell whether a lockfile answers its description.
     @Option(name: .customLong("apt-sources"), help: .hidden)
     var aptSources = "/etc/apt"
 
     func run() async throws {
         var lines: [String] = []
+        var results: [[String: Any]] = []
         for file in files {
             if Self.isLockfile(file) {
-                lines += checkLockfile(file)
+                let errors = checkLockfile(file)
+                lines += errors
+                results.append([
+                    "file": file, "kind": "lockfile", "ok": errors.isEmpty,
+                    "errors": errors.map { ["file": file, "message": $0] },
+                ])
                 continue
             }
             do {
                 _ = try ApplianceLoader().load(file)
-                print("\(file): ok")
+                if !progress.json { print("\(file): ok") }
+                results.append(["file": file, "kind": "description", "ok": true, "errors": [[String: Any]]()])
             } catch {
                 lines += error.diagnostics.map(\.description)
+                results.append([
+                    "file": file, "kind": "description", "ok": false,
+                    "errors": error.diagnostics.map {
+                        ["file": $0.mark.file, "line": $0.mark.line, "column": $0.mark.column, "message": $0.message]
+                    },
+                ])
             }
         }
+        progress.console().result(["files": results, "ok": lines.isEmpty])
         if !lines.isEmpty { throw CommandFailure(lines: lines) }
     }
 
@@ -63,7 +79,7 @@ struct ValidateCommand: AsyncParsableCommand {
             if text.hasPrefix("\(path): ") { text.removeFirst(path.count + 2) }
             return ["\(path): error: \(text)"]
         }
-        print("\(path): ok (kiln lockfile: \(lockfile.packages.count) packages)")
+        if !progress.json { print("\(path): ok (kiln lockfile: \(lockfile.packages.count) packages)") }
         if let note = staleNote(lockfile, path: path) { Console.standardError.write("\(path): note: \(note)") }
         return []
     }
