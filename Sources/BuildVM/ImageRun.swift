@@ -73,7 +73,9 @@ public struct ImageRun: Sendable {
                 bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
             }
         }
-        guard bound else { throw BuildVMError(.io, "cannot find a free local port: \(String(cString: strerror(errno)))") }
+        guard bound else {
+            throw BuildVMError(.io, "cannot find a free local port: \(String(cString: strerror(errno)))")
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 

@@ -68,6 +68,7 @@ struct TestCommand: AsyncParsableCommand {
     /// Refuses, before QEMU starts, a file that is no disk image or whose disk has no boot sector: one
     /// that the firmware could not boot anyway.
     static func checkBootable(_ image: String) throws(CommandFailure) {
+        let wholeDisks = "kiln boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them"
         let sector: [UInt8]
         let info: ImageInfo
         do {
@@ -75,8 +76,7 @@ struct TestCommand: AsyncParsableCommand {
             info = reader.info
             guard info.virtualSize >= 512 else {
                 throw CommandFailure(
-                    "\(image) is no disk image: \(info.virtualSize) bytes, less than one sector",
-                    hint: "kiln test boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them")
+                    "\(image) is no disk image: \(info.virtualSize) bytes, less than one sector", hint: wholeDisks)
             }
             sector = try reader.read(count: 512, at: 0)
         } catch let error as DiskImageError {
@@ -90,7 +90,7 @@ struct TestCommand: AsyncParsableCommand {
             throw CommandFailure(
                 "\(image) is no bootable disk image: its first sector has no boot signature (55 AA), so no "
                     + "partition table and no boot loader (read as \(info.format.rawValue))",
-                hint: "kiln test boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them")
+                hint: wholeDisks)
         }
     }
 

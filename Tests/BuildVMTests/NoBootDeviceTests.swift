@@ -48,7 +48,8 @@ extension BootTests {
             #expect(error?.message.contains("no bootable device") == true, "\(String(describing: error))")
             #expect(error?.message.contains("not a bootable disk") == true, "\(String(describing: error))")
             #expect(ContinuousClock.now - started < .seconds(60), "it waited for the timeout")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: work) == ["blank.raw"], "the firmware log stayed")
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: work) == ["blank.raw"], "the firmware log stayed")
         }
 
         @Test(

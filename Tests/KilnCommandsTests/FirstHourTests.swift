@@ -75,7 +75,9 @@ struct FirstHourTests {
             }
         }
         for (name, version) in VersionCommand.swiftPackages {
-            #expect(pinned[name] == version, "\(name): kiln version says \(version), Package.resolved \(pinned[name] ?? "-")")
+            #expect(
+                pinned[name] == version,
+                "\(name): kiln version says \(version), Package.resolved \(pinned[name] ?? "-")")
         }
     }
 

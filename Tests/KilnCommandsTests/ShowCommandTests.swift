@@ -41,6 +41,7 @@ struct ShowCommandTests {
         #expect(lines.contains("  name: debian  # Appliances/debian-minimal.yaml:7"), "\(out)")
         #expect(
             lines.contains("packages:  # Appliances/debian-web.yaml:21, Appliances/debian-minimal.yaml:22"), "\(out)")
-        #expect(lines.contains { $0.hasPrefix("  password_hash: ") && $0.hasSuffix("# Appliances/debian-minimal.yaml:9") })
+        #expect(
+            lines.contains { $0.hasPrefix("  password_hash: ") && $0.hasSuffix("# Appliances/debian-minimal.yaml:9") })
     }
 }
