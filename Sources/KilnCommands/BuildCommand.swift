@@ -23,7 +23,9 @@ struct BuildCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output directory (default: out/NAME).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output directory (default: out/NAME).", valueName: "dir"))
     var output: String?
 
     @Option(

@@ -16,7 +16,9 @@ struct ImportKickstartCommand: AsyncParsableCommand {
     @Argument(help: "The kickstart.")
     var kickstart: String
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
 
     @OptionGroup var progress: ProgressOptions

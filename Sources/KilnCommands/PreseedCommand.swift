@@ -13,7 +13,9 @@ struct PreseedCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
 
     /// Where `etc/apt` is read from; `make kickstarts` points it at an example tree so that the

@@ -8,7 +8,9 @@ struct SchemaCommand: AsyncParsableCommand {
         discussion: "Point an editor's YAML language server at it for completion and checks while typing."
     )
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
 
     @OptionGroup var progress: ProgressOptions

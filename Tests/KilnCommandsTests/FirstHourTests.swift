@@ -91,6 +91,21 @@ struct FirstHourTests {
         #expect(farErr.contains("kiln: hint: the commands are validate, "), "\(farErr)")
     }
 
+    @Test func outputIsSpelledOutInHelpAndAccepted() throws {
+        for command in ["build", "lock", "kickstart", "preseed", "import-kickstart", "schema"] {
+            let (code, out, _) = try KilnProgram.run([command, "--help"])
+            #expect(code == 0)
+            #expect(out.contains("-o, --output <"), "kiln \(command) --help:\n\(out)")
+        }
+        let dir = NSTemporaryDirectory() + "kiln-first-hour-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, _, err) = try KilnProgram.run(
+            ["kickstart", "Appliances/rocky-9.yaml", "--output", dir + "/rocky.ks"], cwd: KilnProgram.packageRoot)
+        #expect(code == 0, "\(err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/rocky.ks"))
+    }
+
     @Test func convertEndsWithWhatItWrote() throws {
         let dir = NSTemporaryDirectory() + "kiln-first-hour-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
