@@ -24,6 +24,7 @@ struct Kiln: AsyncParsableCommand {
             TestCommand.self,
             RunCommand.self,
             ServeCommand.self,
+            CacheCommand.self,
             VersionCommand.self,
         ]
     )
