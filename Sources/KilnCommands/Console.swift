@@ -25,6 +25,18 @@ final class Console: @unchecked Sendable {
     /// work starts.
     nonisolated(unsafe) static var level = Level.normal
 
+    /// When kiln started (first touched by `KilnCLI.run`): steps say how far into the run they begin.
+    static let started = ContinuousClock.now
+
+    /// "0:07", "12:34", "1:02:03": the time since kiln started.
+    static func elapsed(_ now: ContinuousClock.Instant = .now) -> String {
+        let seconds = max(0, Int((now - started).components.seconds))
+        let (hours, minutes) = (seconds / 3600, seconds / 60 % 60)
+        return hours > 0
+            ? String(format: "%d:%02d:%02d", hours, minutes, seconds % 60)
+            : String(format: "%d:%02d", minutes, seconds % 60)
+    }
+
     init(fd: Int32 = 2, json: Bool) {
         self.fd = fd
         self.json = json
@@ -74,7 +86,11 @@ final class Console: @unchecked Sendable {
 
     private func handle(_ event: ProgressEvent) {
         if json {
-            var object: [String: Any] = ["event": event.kind.rawValue, "phase": event.phase]
+            let seconds = (ContinuousClock.now - Self.started).components
+            var object: [String: Any] = [
+                "event": event.kind.rawValue, "phase": event.phase,
+                "elapsed": Double(seconds.seconds) + Double(seconds.attoseconds / 1_000_000_000_000_000) / 1000,
+            ]
             if !event.message.isEmpty { object["message"] = event.message }
             if event.kind == .progress {
                 object["completed"] = event.completed
@@ -87,15 +103,18 @@ final class Console: @unchecked Sendable {
         switch event.kind {
         case .step:
             lock.withLock { currentPhase = event.message }
-            write("kiln: \(event.message)")
+            write("kiln: [\(Self.elapsed())] \(event.message)")
         case .info:
             if event.phase == "detail" && Self.level != .verbose { return }
             write("kiln: \(event.message)")
         case .warning:
             write("kiln: warning: \(event.message)")
         case .progress:
-            guard animate else { return }
-            lock.withLock { drawBar(event) }
+            if animate {
+                lock.withLock { drawBar(event) }
+            } else if let line = lock.withLock({ progressLine(event) }) {
+                write(line)
+            }
         }
     }
 
@@ -124,6 +143,16 @@ final class Console: @unchecked Sendable {
         }
         Self.writeAll(2, Array(text.utf8))
         barShown = true
+    }
+
+    /// Without a terminal (a log, CI): a line every 10 s at most, saying how far the step is.
+    private func progressLine(_ event: ProgressEvent) -> String? {
+        let now = ContinuousClock.now
+        guard now - lastDraw >= .seconds(10), now - Self.started >= .seconds(10) else { return nil }
+        guard let total = event.total, total > 0, event.completed < total else { return nil }
+        lastDraw = now
+        let percent = Int(Double(event.completed) / Double(total) * 100)
+        return "kiln: [\(Self.elapsed(now))]   \(event.phase): \(percent)% (\(event.completed) of \(total))"
     }
 
     private func clearBar() {

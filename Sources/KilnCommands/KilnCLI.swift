@@ -21,6 +21,7 @@ public enum KilnCLI {
 
     /// Runs kiln with `arguments` (without the program name) and returns the exit code.
     public static func run(_ arguments: [String]) async -> Int32 {
+        _ = Console.started
         var arguments = arguments
         // Global options come before the command.
         while let first = arguments.first, ["--quiet", "-q", "--verbose"].contains(first) {

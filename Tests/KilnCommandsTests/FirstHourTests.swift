@@ -113,6 +113,9 @@ struct FirstHourTests {
         try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: dir + "/disk.raw"))
         let (code, _, err) = try KilnProgram.run(["convert", "disk.raw", "disk.qcow2"], cwd: dir)
         #expect(code == 0, "\(err)")
+        // Each step says how far into the run it starts.
+        #expect(err.hasPrefix("kiln: [0:0"), "\(err)")
+        #expect(err.contains("] converting 3.0 MiB of data to qcow2\n"), "\(err)")
         let last = err.split(separator: "\n").last.map(String.init)
         #expect(last == "kiln: wrote disk.qcow2 (qcow2, 3.0 MiB virtual, 3.0 MiB on disk)", "\(err)")
         // --quiet: nothing but that line.
