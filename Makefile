@@ -55,8 +55,8 @@ install: build
 	.build/release/kiln --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kiln
 	.build/release/kiln --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kiln
 	.build/release/kiln --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kiln.fish
-	$(SWIFT) package --allow-writing-to-directory $(DESTDIR)$(PREFIX)/share/man/man1 generate-manual \
-	  --multi-page --output-directory $(DESTDIR)$(PREFIX)/share/man/man1
+	$(SWIFT) build -c release --product generate-manual
+	.build/release/generate-manual .build/release/kiln --multi-page --output-directory $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -rf .build out
