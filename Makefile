@@ -1,11 +1,13 @@
 # The README's two commands: `make demo` and `make test`. Both install what is missing first.
 SWIFT ?= swift
+PREFIX ?= /usr/local
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test kickstarts netinstall-test clean
+.PHONY: deps build demo test kickstarts netinstall-test install clean
 
+# First the Swift 6 toolchain (scripts/check-swift.sh says where to get it), then Debian packages.
 deps:
-	@scripts/install-deps.sh
+	@SWIFT="$(SWIFT)" scripts/install-deps.sh
 
 build: deps
 	$(SWIFT) build -c release
@@ -17,6 +19,8 @@ demo: build
 	.build/release/kiln preseed Appliances/debian-minimal.yaml -o out/debian-minimal.preseed
 	.build/release/kiln build Appliances/debian-minimal.yaml -o out/debian-minimal --format qcow2
 	.build/release/kiln test out/debian-minimal/debian-minimal.qcow2 --timeout 600
+	@echo "demo: log in with: .build/release/kiln run out/debian-minimal/debian-minimal.qcow2" \
+	  "(user root, password '$$(sed -n 's/^ *password: *//p' Appliances/debian-minimal.yaml | head -n 1)'; Ctrl-a x quits)"
 
 # Regenerates Kickstarts/ from Appliances/: a kickstart for RPM-family descriptions, else a preseed
 # (made from the example apt sources in Kickstarts/example-apt, not this machine's).
@@ -38,6 +42,21 @@ test: deps
 # A whole unattended Debian network install from kiln's lab mirror, in a network namespace (root).
 netinstall-test: build
 	Tests/netinstall.sh
+
+# kiln into PREFIX/bin, with the commit it was built from, shell completions for bash, zsh and fish,
+# and man pages generated from the command definitions (kiln.1, kiln.build.1, ...).
+install: build
+	install -D -m 755 .build/release/kiln $(DESTDIR)$(PREFIX)/bin/kiln
+	mkdir -p $(DESTDIR)$(PREFIX)/share/kiln $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	git describe --always --dirty --abbrev=12 > $(DESTDIR)$(PREFIX)/share/kiln/commit 2>/dev/null \
+	  || rm -f $(DESTDIR)$(PREFIX)/share/kiln/commit
+	.build/release/kiln --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kiln
+	.build/release/kiln --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kiln
+	.build/release/kiln --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kiln.fish
+	$(SWIFT) build -c release --product generate-manual
+	.build/release/generate-manual .build/release/kiln --multi-page --output-directory $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -rf .build out

@@ -105,7 +105,8 @@ let package = Package(
         .target(
             name: "KilnCommands",
             dependencies: [
-                "KilnSupport", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "NetBoot", "Builder",
+                "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "NetBoot",
+                "Builder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Swift cannot come from apt on Debian 12: check first, and say how to get it.
+scripts/check-swift.sh
+
 packages=(
   # C libraries kiln links
   libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config

@@ -73,7 +73,11 @@ public struct ApplianceLoader: Sendable {
         for parent in layer.appliances {
             guard let path = Self.locateParent(parent.value, besides: layer.file) else {
                 let dir = (layer.file as NSString).deletingLastPathComponent
-                log.error(parent.mark, "parent appliance '\(parent.value)' not found in \(dir)")
+                var message = "parent appliance '\(parent.value)' not found in \(dir)"
+                if let suggestion = Self.closestDescription(to: parent.value, in: dir) {
+                    message += "; did you mean '\(suggestion)'?"
+                }
+                log.error(parent.mark, message)
                 continue
             }
             if let index = stack.firstIndex(of: path) {
@@ -114,8 +118,10 @@ public struct ApplianceLoader: Sendable {
         let node: YAMLNode?
         let isBoxGrinder = (path as NSString).pathExtension == "appl"
         do {
-            node = try YAMLComposer(file: displayPath, limits: limits).compose(
+            let composed = try YAMLComposer(file: displayPath, limits: limits).composeReporting(
                 isBoxGrinder ? KwalifyText.normalized(text) : text)
+            node = composed.node
+            for problem in composed.problems { log.error(problem.mark, problem.message) }
         } catch {
             log.error(error.mark, error.message)
             return nil
@@ -130,7 +136,7 @@ public struct ApplianceLoader: Sendable {
     }
 
     /// `name` beside `file`: as given, then with the child's extension, `.yaml`, `.yml`, `.appl`.
-    static func locateParent(_ name: String, besides file: String) -> String? {
+    public static func locateParent(_ name: String, besides file: String) -> String? {
         let dir = (file as NSString).deletingLastPathComponent
         let ext = (file as NSString).pathExtension
         var candidates = [name]
@@ -145,6 +151,17 @@ public struct ApplianceLoader: Sendable {
             }
         }
         return nil
+    }
+
+    /// The description beside the missing parent whose name is closest to `name`, written as `name`
+    /// was (with its extension when `name` has one).
+    static func closestDescription(to name: String, in dir: String) -> String? {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let descriptions = files.filter { ["yaml", "yml", "appl"].contains(($0 as NSString).pathExtension) }
+        let written =
+            (name as NSString).pathExtension.isEmpty
+            ? descriptions.map { ($0 as NSString).deletingPathExtension } : descriptions
+        return closest(to: name, in: written)
     }
 
     static func absolute(_ path: String) -> String {

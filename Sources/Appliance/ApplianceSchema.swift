@@ -6,8 +6,8 @@ import Foundation
 public enum ApplianceSchema {
     /// The schema as pretty-printed JSON with sorted keys.
     public static var json: String {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: schema, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? JSONSerialization.data(withJSONObject: schema, options: options)) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

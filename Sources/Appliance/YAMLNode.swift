@@ -92,13 +92,21 @@ public struct YAMLComposer: Sendable {
     /// - Throws: `Failure` for malformed YAML, a second document, an unknown alias, a key that is not
     ///   text, a duplicate key, or a document beyond `limits`.
     public func compose(_ text: String) throws(Failure) -> YAMLNode? {
+        let (node, problems) = try composeReporting(text)
+        if let first = problems.first { throw first }
+        return node
+    }
+
+    /// As `compose`, but a duplicate key does not end the reading: the first value is kept and the
+    /// duplicate is returned among `problems`, so that the file's other errors are found too.
+    public func composeReporting(_ text: String) throws(Failure) -> (node: YAMLNode?, problems: [Failure]) {
         let bytes = Array(text.utf8)
         let session = ParserSession(bytes: bytes)
         var state = State()
         var event = try next(session)
         guard event.type == YAML_STREAM_START_EVENT else { throw failure(event, "expected the start of a stream") }
         event = try next(session)
-        if event.type == YAML_STREAM_END_EVENT { return nil }
+        if event.type == YAML_STREAM_END_EVENT { return (nil, []) }
         guard event.type == YAML_DOCUMENT_START_EVENT else { throw failure(event, "expected a document") }
         let root = try composeNode(try next(session), session, &state, depth: 0)
         let end = try next(session)
@@ -107,12 +115,14 @@ public struct YAMLComposer: Sendable {
         if after.type == YAML_DOCUMENT_START_EVENT {
             throw failure(after, "a file holds one YAML document; found a second one")
         }
-        return root
+        return (root, state.problems)
     }
 
     private struct State {
         var anchors: [String: YAMLNode] = [:]
         var total = 0
+        /// Errors that do not stop the reading (duplicate keys).
+        var problems: [Failure] = []
     }
 
     private func composeNode(
@@ -181,7 +191,9 @@ public struct YAMLComposer: Sendable {
                     continue
                 }
                 if let first = firstSeen[keyText] {
-                    throw Failure(mark: key.mark, message: "duplicate key '\(keyText)' (first at line \(first.line))")
+                    state.problems.append(
+                        Failure(mark: key.mark, message: "duplicate key '\(keyText)' (first at line \(first.line))"))
+                    continue
                 }
                 firstSeen[keyText] = key.mark
                 pairs.append((key, value))

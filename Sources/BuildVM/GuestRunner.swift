@@ -112,11 +112,22 @@ public struct GuestRunner: Sendable {
                 progress(.warning("guest", "KVM is not available (/dev/kvm cannot be opened); using TCG (slower)"))
                 return try await boot(disks, .tcg, progress: progress)
             }
-            do {
-                return try await boot(disks, .kvm, progress: progress)
-            } catch  where error.code == .kvm {
+            if let known = KVMProbe.recorded(qemu: options.qemu), !known.works {
                 KVMStatus.knownBroken.withLock { $0 = true }
-                progress(.warning("guest", "\(error.message); using TCG (slower)"))
+                progress(.warning("guest", KVMProbe.brokenBeforeSentence))
+                progress(.info("detail", "KVM on \(known.subject): \(known.detail)"))
+                return try await boot(disks, .tcg, progress: progress)
+            }
+            do {
+                let result = try await boot(disks, .kvm, progress: progress)
+                KVMProbe.record(works: true, detail: "a guest reached /init", qemu: options.qemu)
+                return result
+            } catch where error.code == .kvm {
+                KVMStatus.knownBroken.withLock { $0 = true }
+                let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
+                KVMProbe.record(works: false, detail: detail, qemu: options.qemu)
+                progress(.warning("guest", KVMProbe.brokenNowSentence))
+                progress(.info("detail", "KVM: \(detail)"))
                 return try await boot(disks, .tcg, progress: progress)
             }
         }

@@ -31,13 +31,47 @@ public struct ImageBoot: Sendable {
         /// From QEMU's start to the marker.
         public var elapsed: Duration
         public var consoleTail: [String]
+        /// What the guest ran under (`.auto` resolved).
+        public var accelerator: Accelerator = .tcg
     }
 
     /// Boots, waits for `marker`, stops QEMU. The image is never written (QEMU's snapshot mode).
     ///
     /// - Throws: `BuildVMError` with the console's last lines when the marker does not appear in time
     ///   or QEMU ends first; `.interrupted` on cancellation.
+    ///
+    /// With `.auto`, KVM unless /dev/kvm cannot be opened or KVM failed on this host before
+    /// (`KVMProbe`); a KVM guest that QEMU ends at once is recorded as such and booted again under TCG.
     public func run(workDirectory: String, progress: ProgressSink = .none) async throws(BuildVMError) -> Outcome {
+        guard accelerator == .auto else {
+            return try await boot(accelerator, workDirectory: workDirectory, progress: progress)
+        }
+        guard QEMUCommand.kvmDeviceUsable() else {
+            return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
+        }
+        if let known = KVMProbe.recorded(qemu: qemu) {
+            if !known.works {
+                progress(.warning("test", KVMProbe.brokenBeforeSentence))
+                progress(.info("detail", "KVM on \(known.subject): \(known.detail)"))
+            }
+            return try await boot(known.works ? .kvm : .tcg, workDirectory: workDirectory, progress: progress)
+        }
+        do {
+            let outcome = try await boot(.kvm, workDirectory: workDirectory, progress: progress)
+            KVMProbe.record(works: true, detail: "an image booted", qemu: qemu)
+            return outcome
+        } catch where error.code == .kvm {
+            let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
+            KVMProbe.record(works: false, detail: detail, qemu: qemu)
+            progress(.warning("test", KVMProbe.brokenNowSentence))
+            progress(.info("detail", "KVM: \(detail)"))
+            return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
+        }
+    }
+
+    private func boot(
+        _ accelerator: Accelerator, workDirectory: String, progress: ProgressSink
+    ) async throws(BuildVMError) -> Outcome {
         let format = try ImageFormat.detect(image)
         var command = QEMUCommand()
         command.executable = qemu
@@ -59,6 +93,13 @@ public struct ImageBoot: Sendable {
             command.uefi = (ovmfCode, copy)
         }
         defer { if let variables { unlink(variables) } }
+        var firmwareLog: String?
+        if firmware == .bios {
+            let path = "\(workDirectory)/kiln-seabios-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+            command.firmwareLog = path
+            firmwareLog = path
+        }
+        defer { if let firmwareLog { unlink(firmwareLog) } }
 
         let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog, typing: passphrase != nil)
         progress(
@@ -68,6 +109,21 @@ public struct ImageBoot: Sendable {
         RunningQEMU.add(machine)
         defer { RunningQEMU.remove(machine) }
         try machine.start()
+        // SeaBIOS says it found nothing to boot on its debug port only: watched beside the console.
+        let noBootDevice = NoBootDevice()
+        let firmwareWatch = firmwareLog.map { path in
+            Task.detached {
+                while !Task.isCancelled {
+                    if let found = NoBootDevice.seaBIOSFailure(in: path) {
+                        noBootDevice.record(found)
+                        machine.killNow()
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+            }
+        }
+        defer { firmwareWatch?.cancel() }
         let marker = self.marker
         let timeout = self.timeout
         var unlocking = PassphrasePrompts(passphrase: passphrase)
@@ -77,6 +133,9 @@ public struct ImageBoot: Sendable {
                     return try await machine.watch(idleTimeout: nil, deadline: started + timeout, partialLines: true) {
                         line throws(BuildVMError) in
                         if line.contains(marker) { return .finished }
+                        if let reason = NoBootDevice.ovmfFailure(line, marker: marker) {
+                            throw BuildVMError(.guest, reason, consoleTail: machine.tail)
+                        }
                         if let answer = try unlocking.answer(to: line, tail: machine.tail) {
                             if !machine.type(answer) {
                                 throw BuildVMError(.qemu, "QEMU stopped reading the console", consoleTail: machine.tail)
@@ -104,10 +163,52 @@ public struct ImageBoot: Sendable {
         let elapsed = ContinuousClock.now - started
         await machine.stop()
         let tail = machine.tail
-        if case .exited(let termination) = ending {
-            throw BuildVMError(.qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared", consoleTail: tail)
+        if let reason = noBootDevice.reason {
+            throw BuildVMError(.guest, reason, consoleTail: tail)
         }
-        return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail)
+        if case .exited(let termination) = ending {
+            // Some hosts make QEMU abort on a KVM guest's first MSR write ("kvm_buf_set_msrs").
+            let kvmFailure = accelerator == .kvm && tail.contains { $0.lowercased().contains("kvm") }
+            throw BuildVMError(
+                kvmFailure ? .kvm : .qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared",
+                consoleTail: tail)
+        }
+        return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail, accelerator: accelerator)
+    }
+}
+
+/// What the firmware prints when it has tried every boot device and none could be booted, so that
+/// `kiln test` fails then rather than at its timeout.
+final class NoBootDevice: @unchecked Sendable {
+    // @unchecked: `found` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var found: String?
+
+    func record(_ reason: String) { lock.withLock { found = found ?? reason } }
+    var reason: String? { lock.withLock { found } }
+
+    /// SeaBIOS, on its debug port: "Boot failed: not a bootable disk" for each device tried, then
+    /// "No bootable device." (after which it would wait 60 s and reboot).
+    static func seaBIOSFailure(in path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        guard text.contains("No bootable device.") else { return nil }
+        let failures = text.split(separator: "\n").filter { $0.hasPrefix("Boot failed: ") }
+            .map { $0.dropFirst("Boot failed: ".count).trimmingCharacters(in: .whitespaces) }
+        let detail = failures.first.map { " (SeaBIOS: \($0))" } ?? ""
+        return "the firmware found no bootable device\(detail): the image has no boot loader for BIOS"
+    }
+
+    /// OVMF, on the serial console: having failed every boot option, it starts its built-in UEFI
+    /// shell (Debian's build) or says that it found no bootable option.
+    /// Not when the shell is what the caller waits for (`--expect "UEFI Interactive Shell"`).
+    static func ovmfFailure(_ line: String, marker: String) -> String? {
+        let texts = ["EFI Internal Shell", "UEFI Interactive Shell", "No bootable option or device was found"]
+        guard texts.contains(where: line.contains),
+            !texts.contains(where: { $0.contains(marker) || marker.contains($0) })
+        else { return nil }
+        return "the firmware found no bootable device (OVMF fell back to its UEFI shell): no disk it sees "
+            + "has an EFI system partition with a boot loader it can start"
     }
 }
 

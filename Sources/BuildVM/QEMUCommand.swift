@@ -47,6 +47,13 @@ struct QEMUCommand: Sendable {
     var uefi: (code: String, variables: String)?
     /// The disk controller and network card the guest sees.
     var hardware: VirtualHardware = .virtio
+    /// A file for what SeaBIOS prints on its debug port (0x402): the serial console never sees its
+    /// "No bootable device.".
+    var firmwareLog: String?
+    /// `kiln run`: the serial console and QEMU's monitor share the terminal (Ctrl-a x quits, Ctrl-a c
+    /// switches to the monitor), the guest may reboot, and it gets a network card on QEMU's user-mode
+    /// network with the guest's SSH port forwarded to this port on 127.0.0.1.
+    var interactiveSSHPort: Int?
 
     var arguments: [String] {
         var argv = [executable, "-nodefaults", "-no-user-config", "-machine", hardware.machineType]
@@ -58,15 +65,17 @@ struct QEMUCommand: Sendable {
             argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
         }
         argv += ["-m", String(memoryMiB), "-smp", String(cpus)]
-        // No window, no monitor; the serial console goes to standard output, which kiln reads.
-        argv += ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
-        argv.append("-no-reboot")
-        if let card = hardware.networkCard {
-            // QEMU's own user-mode network: its DHCP server answers the guest, and restrict=on keeps
-            // every packet inside QEMU, so a booted image reaches nothing outside.
-            argv += ["-netdev", "user,id=net0,restrict=on", "-device", "\(card),netdev=net0"]
+        if let port = interactiveSSHPort {
+            argv += ["-display", "none", "-chardev", "stdio,id=console,mux=on,signal=off"]
+            argv += ["-serial", "chardev:console", "-mon", "chardev=console,mode=readline"]
+            argv += ["-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:\(port)-:22"]
+            argv += ["-device", "\(hardware.networkCard ?? "virtio-net-pci"),netdev=net0"]
         } else {
-            argv += ["-nic", "none"]
+            argv += Self.batchConsoleAndNetwork(hardware)
+        }
+        if let firmwareLog {
+            argv += ["-chardev", "file,id=firmware,path=\(Self.escape(firmwareLog))"]
+            argv += ["-device", "isa-debugcon,iobase=0x402,chardev=firmware"]
         }
         if let clockStart { argv += ["-rtc", "base=\(Self.rtcBase(clockStart)),clock=vm"] }
         if let uefi {
@@ -95,6 +104,21 @@ struct QEMUCommand: Sendable {
             if index == 0 && kernel == nil { device += ",bootindex=0" }
             if let serial = disk.serial { device += ",serial=\(serial)" }
             argv += ["-device", device]
+        }
+        return argv
+    }
+
+    /// No window, no monitor; the serial console goes to standard output, which kiln reads; QEMU
+    /// ends instead of rebooting. A network card gets QEMU's user-mode network: its DHCP server
+    /// answers the guest, and restrict=on keeps every packet inside QEMU, so a booted image reaches
+    /// nothing outside.
+    static func batchConsoleAndNetwork(_ hardware: VirtualHardware) -> [String] {
+        var argv = ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+        argv.append("-no-reboot")
+        if let card = hardware.networkCard {
+            argv += ["-netdev", "user,id=net0,restrict=on", "-device", "\(card),netdev=net0"]
+        } else {
+            argv += ["-nic", "none"]
         }
         return argv
     }

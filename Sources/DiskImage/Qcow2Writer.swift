@@ -17,7 +17,9 @@ final class Qcow2Writer: BlockWriter {
 
     init(file: ImageFile, virtualSize: UInt64, compressed: Bool) throws(DiskImageError) {
         self.file = file
-        self.virtualSize = virtualSize
+        // QEMU reads a qcow2's size in whole 512-byte sectors, dropping a partial one: round up, as
+        // qemu-img convert does, so that the last bytes of an odd-sized raw input stay readable.
+        self.virtualSize = virtualSize.roundedUp(to: 512)
         blockSize = 1 << Int(clusterBits)
         // qemu inflates compressed clusters with a 4 KiB window (windowBits -12).
         compression = compressed ? .rawDeflate(windowBits: 12) : nil

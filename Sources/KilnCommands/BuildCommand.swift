@@ -23,7 +23,9 @@ struct BuildCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output directory (default: out/NAME).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output directory (default: out/NAME).", valueName: "dir"))
     var output: String?
 
     @Option(
@@ -41,8 +43,11 @@ struct BuildCommand: AsyncParsableCommand {
             """)
     var platform: String?
 
-    @Option(help: "auto (KVM if a guest runs under it, else TCG), kvm, or tcg.")
+    @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
     var accel: Accelerator = .auto
+
+    @Flag(help: "Forget what kiln remembers about KVM on this host and try it again.")
+    var probeKvm = false
 
     @Flag(help: "Use FILE.lock as it is; fail if it does not answer the description.")
     var locked = false
@@ -79,6 +84,7 @@ struct BuildCommand: AsyncParsableCommand {
             outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
         options.formats = formats
         options.accelerator = accel
+        if probeKvm { KVMProbe.forget() }
         options.sourceDateEpoch = Self.sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
         // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.

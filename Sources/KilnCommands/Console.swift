@@ -18,6 +18,25 @@ final class Console: @unchecked Sendable {
 
     static let standardError = Console(fd: 2, json: false)
 
+    enum Level { case quiet, normal, verbose }
+
+    /// `kiln --quiet` (no steps, notes or bars: warnings, errors and results only) or `--verbose`
+    /// (also the detail lines libraries send as info events in phase "detail"). Set once, before any
+    /// work starts.
+    nonisolated(unsafe) static var level = Level.normal
+
+    /// When kiln started (first touched by `KilnCLI.run`): steps say how far into the run they begin.
+    static let started = ContinuousClock.now
+
+    /// "0:07", "12:34", "1:02:03": the time since kiln started.
+    static func elapsed(_ now: ContinuousClock.Instant = .now) -> String {
+        let seconds = max(0, Int((now - started).components.seconds))
+        let (hours, minutes) = (seconds / 3600, seconds / 60 % 60)
+        return hours > 0
+            ? String(format: "%d:%02d:%02d", hours, minutes, seconds % 60)
+            : String(format: "%d:%02d", minutes, seconds % 60)
+    }
+
     init(fd: Int32 = 2, json: Bool) {
         self.fd = fd
         self.json = json
@@ -31,7 +50,21 @@ final class Console: @unchecked Sendable {
     func write(_ line: String) {
         lock.withLock {
             clearBar()
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Self.writeAll(2, Array((line + "\n").utf8))
+        }
+    }
+
+    /// Writes every byte to `fd`. A reader that went away (EPIPE: `kiln ... | head -1`) ends kiln as
+    /// SIGPIPE would have, but with its unfinished outputs removed; other errors (a terminal that was
+    /// closed) lose the text and nothing else.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && errno == EPIPE { Interruption.terminate(SIGPIPE) }
+            if count <= 0 { return }
+            written += count
         }
     }
 
@@ -43,9 +76,21 @@ final class Console: @unchecked Sendable {
         emitJSON(object)
     }
 
+    /// One JSON object on stdout with `"event": name` (`--json` only).
+    func event(_ name: String, _ fields: [String: Any]) {
+        guard json else { return }
+        var object = fields
+        object["event"] = name
+        emitJSON(object)
+    }
+
     private func handle(_ event: ProgressEvent) {
         if json {
-            var object: [String: Any] = ["event": event.kind.rawValue, "phase": event.phase]
+            let seconds = (ContinuousClock.now - Self.started).components
+            var object: [String: Any] = [
+                "event": event.kind.rawValue, "phase": event.phase,
+                "elapsed": Double(seconds.seconds) + Double(seconds.attoseconds / 1_000_000_000_000_000) / 1000,
+            ]
             if !event.message.isEmpty { object["message"] = event.message }
             if event.kind == .progress {
                 object["completed"] = event.completed
@@ -54,23 +99,31 @@ final class Console: @unchecked Sendable {
             emitJSON(object)
             return
         }
+        if Self.level == .quiet && event.kind != .warning { return }
         switch event.kind {
         case .step:
             lock.withLock { currentPhase = event.message }
-            write("kiln: \(event.message)")
+            write("kiln: [\(Self.elapsed())] \(event.message)")
         case .info:
+            if event.phase == "detail" && Self.level != .verbose { return }
             write("kiln: \(event.message)")
         case .warning:
             write("kiln: warning: \(event.message)")
         case .progress:
-            guard animate else { return }
-            lock.withLock { drawBar(event) }
+            if animate {
+                lock.withLock { drawBar(event) }
+            } else if let line = lock.withLock({ progressLine(event) }) {
+                write(line)
+            }
         }
     }
 
     private func emitJSON(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        lock.withLock { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
+        lock.withLock { Self.writeAll(1, Array(data) + [0x0A]) }
     }
 
     private func drawBar(_ event: ProgressEvent) {
@@ -88,13 +141,23 @@ final class Console: @unchecked Sendable {
         } else {
             text += " \(event.completed)"
         }
-        FileHandle.standardError.write(Data(text.utf8))
+        Self.writeAll(2, Array(text.utf8))
         barShown = true
+    }
+
+    /// Without a terminal (a log, CI): a line every 10 s at most, saying how far the step is.
+    private func progressLine(_ event: ProgressEvent) -> String? {
+        let now = ContinuousClock.now
+        guard now - lastDraw >= .seconds(10), now - Self.started >= .seconds(10) else { return nil }
+        guard let total = event.total, total > 0, event.completed < total else { return nil }
+        lastDraw = now
+        let percent = Int(Double(event.completed) / Double(total) * 100)
+        return "kiln: [\(Self.elapsed(now))]   \(event.phase): \(percent)% (\(event.completed) of \(total))"
     }
 
     private func clearBar() {
         if barShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            Self.writeAll(2, Array("\r\u{1B}[K".utf8))
             barShown = false
         }
     }

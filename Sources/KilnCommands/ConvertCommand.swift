@@ -58,6 +58,16 @@ struct ConvertCommand: AsyncParsableCommand {
         }
     }
 
+    /// Bytes as a person reads them: "1.5 GiB", "980 KiB", "12 bytes".
+    static func size(_ bytes: UInt64) -> String {
+        let units: [(UInt64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (unit, name) in units where bytes >= unit {
+            let value = Double(bytes) / Double(unit)
+            return value >= 100 ? "\(Int(value.rounded())) \(name)" : String(format: "%.1f %@", value, name)
+        }
+        return "\(bytes) bytes"
+    }
+
     func run() async throws {
         let target: ImageFormat
         if let format {
@@ -93,6 +103,9 @@ struct ConvertCommand: AsyncParsableCommand {
             let reader = try DiskImage.openChecked(input)
             try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)
             let written = try DiskImage.open(outputPath).info
+            console.write(
+                "kiln: wrote \(outputPath) (\(target.rawValue), \(Self.size(written.virtualSize)) virtual, "
+                    + "\(Self.size(written.allocatedBytes)) on disk)")
             console.result([
                 "output": outputPath, "format": target.rawValue, "virtual_size": written.virtualSize,
                 "file_size": written.fileSize, "allocated_bytes": written.allocatedBytes,

@@ -18,8 +18,12 @@ struct ImportKickstartCommand: AsyncParsableCommand {
     @Argument(help: "The kickstart.")
     var kickstart: String
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
+
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: kickstart) else {
@@ -35,7 +39,7 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(kickstart): \(error.message)")
         }
-        for warning in result.warnings { Console.standardError.write("kiln: warning: \(kickstart): \(warning)") }
+        var warnings = result.warnings.map { "\(kickstart): \($0)" }
         let yaml = ApplianceWriter.yaml(result.appliance)
         let problems = problems(in: yaml)
         guard problems.isEmpty else {
@@ -44,7 +48,8 @@ struct ImportKickstartCommand: AsyncParsableCommand {
                 lines: problems.map { "kiln: error: \($0)" }
                     + ["kiln: error: \(kickstart): the imported description does not validate; nothing written"])
         }
-        try emit(yaml, to: output)
+        for warning in warnings { Console.standardError.write("kiln: warning: \(warning)") }
+        try emit(yaml, to: output, json: progress.json, extra: ["warnings": warnings])
     }
 
     /// What `kiln validate` says about the imported description: a hand-written kickstart may

@@ -42,7 +42,8 @@ struct InspectCommand: AsyncParsableCommand {
                         as [String: Any]
                 }
             }
-            let text = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            let text = try JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: text, as: UTF8.self))
             return
         }

@@ -4,8 +4,13 @@ import Glibc
 import Dispatch
 import KilnSupport
 
-/// SIGINT and SIGTERM: stop what runs, remove unfinished outputs, exit 130 or 143.
+/// Every signal that would end kiln (SIGINT, SIGTERM, SIGHUP from a closed terminal or SSH session,
+/// SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM) and a closed output pipe (SIGPIPE, as in `kiln convert --json |
+/// head -1`): stop what runs, remove unfinished outputs, exit 128 + the signal's number.
 enum Interruption {
+    /// The signals whose default action ends the process, caught so that kiln cleans up first.
+    static let terminating: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM]
+
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
     private static let cleanups = CleanupList()
     private static let signalled = CleanupList()
@@ -20,18 +25,25 @@ enum Interruption {
     }
 
     static func install() {
-        for signalNumber in [SIGINT, SIGTERM] {
+        // A write to a closed pipe fails with EPIPE instead, which Console turns into `terminate`:
+        // that way the partial outputs go too.
+        signal(SIGPIPE, SIG_IGN)
+        for signalNumber in terminating {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                signalled.record(signalNumber)
-                cleanups.runAll()
-                AtomicOutput.discardAll()
-                exit(128 + signalNumber)
-            }
+            source.setEventHandler { terminate(signalNumber) }
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// Ends kiln as `signalNumber` would, once its children are stopped and its unfinished outputs
+    /// removed.
+    static func terminate(_ signalNumber: Int32) -> Never {
+        signalled.record(signalNumber)
+        cleanups.runAll()
+        AtomicOutput.discardAll()
+        exit(128 + signalNumber)
     }
 
     private final class CleanupList: @unchecked Sendable {

@@ -12,8 +12,12 @@ struct KickstartCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
+
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let appliance = try ApplianceLoader.loadForCommand(file)
@@ -25,15 +29,25 @@ struct KickstartCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(file): \(error.message)")
         }
-        try emit(text, to: output)
+        try emit(text, to: output, json: progress.json)
     }
 }
 
-/// Writes a command's text to `-o` atomically, or to standard output.
-func emit(_ text: String, to output: String?) throws {
+/// Writes a command's text to `-o` atomically, or prints it. With `--json`, stdout carries one result
+/// object instead: the output file and its size, or the text itself.
+func emit(_ text: String, to output: String?, json: Bool = false, extra: [String: Any] = [:]) throws {
     if let output {
         try AtomicOutput.write(text, to: output)
-    } else {
+    } else if !json {
         print(text, terminator: "")
     }
+    guard json else { return }
+    var fields = extra
+    if let output {
+        fields["output"] = output
+        fields["bytes"] = text.utf8.count
+    } else {
+        fields["text"] = text
+    }
+    Console(json: true).result(fields)
 }

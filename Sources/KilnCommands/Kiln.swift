@@ -5,9 +5,14 @@ struct Kiln: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Build appliance images and install lab hosts over the network from one YAML description.",
-        version: "0.1.0",
+        discussion: """
+            Global options, before the command: --quiet (only warnings, errors and results) and --verbose \
+            (the detail behind each step, such as why KVM could not be used).
+            """,
+        version: VersionCommand.version,
         subcommands: [
             ValidateCommand.self,
+            ShowCommand.self,
             KickstartCommand.self,
             PreseedCommand.self,
             ImportKickstartCommand.self,
@@ -17,7 +22,10 @@ struct Kiln: AsyncParsableCommand {
             ConvertCommand.self,
             InspectCommand.self,
             TestCommand.self,
+            RunCommand.self,
             ServeCommand.self,
+            CacheCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -1,3 +1,4 @@
+import Appliance
 import ArgumentParser
 import Foundation
 import KilnSupport
@@ -20,11 +21,20 @@ public enum KilnCLI {
 
     /// Runs kiln with `arguments` (without the program name) and returns the exit code.
     public static func run(_ arguments: [String]) async -> Int32 {
+        _ = Console.started
+        var arguments = arguments
+        // Global options come before the command.
+        while let first = arguments.first, ["--quiet", "-q", "--verbose"].contains(first) {
+            Console.level = first == "--verbose" ? .verbose : .quiet
+            arguments.removeFirst()
+        }
+        if let unknown = unknownCommand(arguments) { return unknown }
+        let json = arguments.contains("--json")
         let command: ParsableCommand
         do {
             command = try Kiln.parseAsRoot(arguments)
         } catch {
-            return report(error)
+            return report(error, json: json)
         }
         do {
             var command = command
@@ -35,32 +45,59 @@ public enum KilnCLI {
             }
             return 0
         } catch {
-            return report(error)
+            return report(error, json: json)
         }
     }
 
-    private static func report(_ error: Error) -> Int32 {
+    /// A first argument that names no command: exit 2 with the closest command's name.
+    private static func unknownCommand(_ arguments: [String]) -> Int32? {
+        guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return nil }
+        let names = Kiln.configuration.subcommands.compactMap { $0.configuration.commandName }
+        guard !names.contains(first) else { return nil }
+        var lines = ["kiln: error: unknown command '\(first)'"]
+        // Two letters swapped ("biuld") count as one typo too.
+        if let suggestion = closest(to: first, in: names) ?? names.first(where: { $0.sorted() == first.sorted() }) {
+            lines[0] += "; did you mean '\(suggestion)'?"
+        } else {
+            lines.append("kiln: hint: the commands are \(names.joined(separator: ", "))")
+        }
+        for line in lines { Console.standardError.write(line) }
+        if arguments.contains("--json") { Console(json: true).event("error", ["exit_code": 2, "messages": lines]) }
+        return 2
+    }
+
+    /// Prints the error on stderr and, with `--json`, as one `{"event": "error", ...}` object on stdout
+    /// too, so that a program reading stdout learns why there is no result.
+    private static func report(_ error: Error, json: Bool) -> Int32 {
         if Interruption.received != nil { return 1 }
+        let (lines, code) = describe(error)
+        if code == 0 {
+            for line in lines { print(line) }
+            return 0
+        }
+        for line in lines { Console.standardError.write(line) }
+        if json {
+            Console(json: true).event("error", ["exit_code": code, "messages": lines])
+        }
+        return code
+    }
+
+    /// The lines to print for `error`, and the exit code.
+    private static func describe(_ error: Error) -> (lines: [String], code: Int32) {
         switch error {
         case let failure as CommandFailure:
-            for line in failure.lines { Console.standardError.write(line) }
-            return failure.exitCode
+            return (failure.lines, failure.exitCode)
         case let failure as SubprocessError:
-            Console.standardError.write("kiln: error: \(failure)")
-            return 1
+            return (["kiln: error: \(failure)"], 1)
         case let failure as OutputError:
-            Console.standardError.write("kiln: error: \(failure)")
-            return 1
+            return (["kiln: error: \(failure)"], 1)
         default:
             let code = Kiln.exitCode(for: error)
             let message = Kiln.fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty { print(message) }
-                return 0
-            }
-            if !message.isEmpty { Console.standardError.write(message) }
+            let lines = message.isEmpty ? [] : [message]
+            if code == .success { return (lines, 0) }
             // ArgumentParser reports usage errors as EX_USAGE (64); kiln's contract says 2.
-            return code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1
+            return (lines, code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
         }
     }
 }

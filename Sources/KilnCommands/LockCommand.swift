@@ -21,7 +21,9 @@ struct LockCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "The lockfile (default: FILE.lock beside the description).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("The lockfile (default: FILE.lock beside the description).", valueName: "file"))
     var output: String?
 
     /// Where the host's apt sources are read from (tests and benchmarks point it elsewhere).

@@ -13,13 +13,17 @@ struct PreseedCommand: AsyncParsableCommand {
     @Argument(help: "The description.")
     var file: String
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
 
     /// Where `etc/apt` is read from; `make kickstarts` points it at an example tree so that the
     /// committed preseeds do not depend on the machine that made them.
     @Option(name: .customLong("apt-root"), help: .hidden)
     var aptRoot = "/"
+
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let appliance = try ApplianceLoader.loadForCommand(file)
@@ -33,6 +37,6 @@ struct PreseedCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(file): \(error)")
         }
-        try emit(text, to: output)
+        try emit(text, to: output, json: progress.json)
     }
 }

@@ -8,10 +8,14 @@ struct SchemaCommand: AsyncParsableCommand {
         discussion: "Point an editor's YAML language server at it for completion and checks while typing."
     )
 
-    @Option(name: .short, help: "Output file (default: standard output).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Output file (default: standard output).", valueName: "file"))
     var output: String?
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() async throws {
-        try emit(ApplianceSchema.json, to: output)
+        try emit(ApplianceSchema.json, to: output, json: progress.json)
     }
 }

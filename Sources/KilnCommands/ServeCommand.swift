@@ -13,7 +13,9 @@ struct ServeCommand: AsyncParsableCommand {
             packages, locked in FILE.lock beside the lab file and kept in kiln's cache), per-host boot \
             menus, preseeds and kickstarts compiled from the hosts' descriptions, and proxyDHCP or a full \
             DHCP server. A changed lab file is picked up while serving.
-            With --tftp-root, serves one folder over TFTP (read-only) and HTTP, with no DHCP.
+            With --tftp-root, serves one folder over TFTP (read-only) and HTTP, with no DHCP. HTTP listens \
+            where --http says or, without it, on port 80 of the address TFTP was given, never on more \
+            addresses than TFTP: `--tftp 127.0.0.1:6969` keeps the folder on loopback.
             Runs until interrupted (SIGINT or SIGTERM).
             """
     )
@@ -32,8 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
     var tftp = "[::]:69"
 
     @Option(
-        help: ArgumentHelp("HTTP address and port ('off' for none); a lab file names its own.", valueName: "addr:port"))
-    var http = "[::]:80"
+        help: ArgumentHelp(
+            "HTTP address and port ('off' for none; default: port 80 on the TFTP address); a lab file names its own.",
+            valueName: "addr:port"))
+    var http: String?
 
     @Option(help: "TFTP transfers in flight at once, all clients together.")
     var maxTransfers = 1024
@@ -46,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(help: "Log every request, not only transfers.")
     var verbose = false
+
+    @Flag(help: "Log as JSON lines on stdout: {\"event\": \"listening\" | \"log\", ...}.")
+    var json = false
 
     @Flag(help: "With --config: use only the boot lockfile and kiln's cache (no archive access).")
     var offline = false
@@ -82,7 +89,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "kiln.serve") { StreamLogHandler.standardError(label: $0) }
+        let console = Console(json: json)
+        var logger = Logger(label: "kiln.serve") { label -> any LogHandler in
+            json ? JSONLogHandler(label: label, console: console) : StreamLogHandler.standardError(label: label)
+        }
         logger.logLevel = verbose ? .debug : .info
         if config != nil { return try await serveLab(logger: logger) }
         guard let tftpRoot else { return }
@@ -105,21 +115,48 @@ struct ServeCommand: AsyncParsableCommand {
             } catch let error as NetBootError {
                 throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
             }
-            Console.standardError.write("kiln: TFTP on \(server.boundAddress) serving \(root.path)")
+            announce("TFTP", server.boundAddress, root: root.path, console: console)
             servers.append { try await server.run() }
         }
-        if http != "off" {
-            let address = try parse(http, option: "--http", defaultPort: 80)
+        if let address = try httpAddress() {
             let server: HTTPBootServer
             do {
                 server = try await HTTPBootServer.bind(
                     host: address.host, port: address.port, root: root, logger: logger)
             } catch let error as NetBootError {
-                throw CommandFailure(error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
+                guard http == nil, !servers.isEmpty else {
+                    throw CommandFailure(
+                        error.description, hint: address.port < 1024 ? "ports below 1024 need root" : nil)
+                }
+                // HTTP was not asked for: TFTP alone serves the folder.
+                Console.standardError.write(
+                    "kiln: warning: no HTTP: \(error.description); --http ADDR:PORT serves it elsewhere")
+                return try await serveAll(servers)
             }
-            Console.standardError.write("kiln: HTTP on \(server.boundAddress) serving \(root.path)")
+            announce("HTTP", server.boundAddress, root: root.path, console: console)
             servers.append { try await server.run() }
         }
+        try await serveAll(servers)
+    }
+
+    /// `kiln: TFTP on ADDR:PORT serving ROOT` on stderr and, with --json, a `listening` object on stdout.
+    private func announce(_ service: String, _ address: some CustomStringConvertible, root: String, console: Console) {
+        Console.standardError.write("kiln: \(service) on \(address) serving \(root)")
+        console.event("listening", ["service": service.lowercased(), "address": "\(address)", "root": root])
+    }
+
+    /// Where `--tftp-root` serves HTTP: where --http says, or port 80 on the address TFTP was given (so
+    /// that `--tftp 127.0.0.1:6969` keeps the folder on loopback); nil for none.
+    func httpAddress() throws -> HostPort? {
+        if let http {
+            return http == "off" ? nil : try parse(http, option: "--http", defaultPort: 80)
+        }
+        if tftp == "off" { return try parse("[::]:80", option: "--http", defaultPort: 80) }
+        let tftpAddress = try parse(tftp, option: "--tftp", defaultPort: 69)
+        return HostPort(host: tftpAddress.host, port: 80)
+    }
+
+    private func serveAll(_ servers: [@Sendable () async throws -> Void]) async throws {
         guard !servers.isEmpty else { throw CommandFailure("nothing to serve: both --tftp and --http are off") }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for server in servers { group.addTask { try await server() } }

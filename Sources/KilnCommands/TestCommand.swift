@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuildVM
+import DiskImage
 import Foundation
 
 struct TestCommand: AsyncParsableCommand {
@@ -29,10 +30,6 @@ struct TestCommand: AsyncParsableCommand {
         case bios, uefi
     }
 
-    enum AcceleratorChoice: String, ExpressibleByArgument, CaseIterable {
-        case tcg, kvm
-    }
-
     enum MachineChoice: String, ExpressibleByArgument, CaseIterable {
         case virtio, vmware, virtualbox, hyperv
     }
@@ -52,8 +49,11 @@ struct TestCommand: AsyncParsableCommand {
     @Option(name: .customLong("expect"), help: "The text to wait for on the serial console.")
     var marker = "login:"
 
-    @Option(help: "tcg (software emulation) or kvm.")
-    var accel: AcceleratorChoice = .tcg
+    @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
+    var accel: Accelerator = .auto
+
+    @Flag(help: "Forget what kiln remembers about KVM on this host and try it again.")
+    var probeKvm = false
 
     @Option(help: ArgumentHelp("A file whose first line is typed at each LUKS passphrase prompt.", valueName: "file"))
     var passphraseFile: String?
@@ -65,16 +65,47 @@ struct TestCommand: AsyncParsableCommand {
         guard !marker.isEmpty else { throw ValidationError("--expect must not be empty") }
     }
 
+    /// Refuses, before QEMU starts, a file that is no disk image or whose disk has no boot sector: one
+    /// that the firmware could not boot anyway.
+    static func checkBootable(_ image: String) throws(CommandFailure) {
+        let wholeDisks = "kiln boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them"
+        let sector: [UInt8]
+        let info: ImageInfo
+        do {
+            let reader = try DiskImage.openChecked(image)
+            info = reader.info
+            guard info.virtualSize >= 512 else {
+                throw CommandFailure(
+                    "\(image) is no disk image: \(info.virtualSize) bytes, less than one sector", hint: wholeDisks)
+            }
+            sector = try reader.read(count: 512, at: 0)
+        } catch let error as DiskImageError {
+            throw CommandFailure("\(image): \(error)")
+        } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw CommandFailure("\(image): \(error)")
+        }
+        guard sector[510] == 0x55 && sector[511] == 0xAA else {
+            throw CommandFailure(
+                "\(image) is no bootable disk image: its first sector has no boot signature (55 AA), so no "
+                    + "partition table and no boot loader (read as \(info.format.rawValue))",
+                hint: wholeDisks)
+        }
+    }
+
     func run() async throws {
         guard FileManager.default.isReadableFile(atPath: image) else {
             throw CommandFailure("cannot read \(image): no such file or not readable")
         }
+        try Self.checkBootable(image)
         var boot = ImageBoot(image: image)
         boot.firmware = firmware == .uefi ? .uefi : .bios
         boot.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
         boot.marker = marker
         boot.timeout = .seconds(timeout)
-        boot.accelerator = accel == .kvm ? .kvm : .tcg
+        boot.accelerator = accel
+        if probeKvm { KVMProbe.forget() }
         if let passphraseFile {
             guard let text = try? String(contentsOfFile: passphraseFile, encoding: .utf8) else {
                 throw CommandFailure("cannot read \(passphraseFile): no such file, not readable, or not UTF-8")
@@ -115,11 +146,11 @@ struct TestCommand: AsyncParsableCommand {
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
         console.write(
             String(
-                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@)", image, marker, seconds,
-                outcome.format, firmware.rawValue, boot.hardware.summary))
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@, %@)", image, marker, seconds,
+                outcome.format, firmware.rawValue, boot.hardware.summary, outcome.accelerator.rawValue))
         console.result([
             "image": image, "format": outcome.format, "firmware": firmware.rawValue, "machine": machine.rawValue,
-            "marker": marker, "seconds": seconds,
+            "marker": marker, "seconds": seconds, "accelerator": outcome.accelerator.rawValue,
         ])
     }
 }

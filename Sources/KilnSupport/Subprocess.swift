@@ -134,6 +134,8 @@ public final class Subprocess: @unchecked Sendable {
         sigaddset(&defaultSignals, SIGINT)
         sigaddset(&defaultSignals, SIGTERM)
         sigaddset(&defaultSignals, SIGPIPE)
+        // kiln catches these to clean up; a child gets their default actions back.
+        for caught in [SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM] { sigaddset(&defaultSignals, caught) }
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)

@@ -1,0 +1,107 @@
+import Foundation
+import KilnSupport
+
+/// Boots a disk image for a person: its serial console on the terminal, a network card on QEMU's
+/// user-mode network with the guest's SSH port forwarded to a local port. What `kiln run` does.
+public struct ImageRun: Sendable {
+    public var image: String
+    public var firmware: Firmware = .bios
+    public var hardware: VirtualHardware = .virtio
+    public var accelerator: Accelerator = .auto
+    public var memoryMiB = 1024
+    public var cpus = 2
+    /// Writes go to the image; otherwise to a temporary overlay that QEMU drops at its end.
+    public var writable = false
+    public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
+    public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
+    public var qemu = "qemu-system-x86_64"
+
+    public init(image: String) { self.image = image }
+
+    /// What was decided before QEMU starts, for the lines `kiln run` prints.
+    public struct Plan: Sendable {
+        public var arguments: [String]
+        public var format: String
+        public var accelerator: Accelerator
+        public var sshPort: Int
+    }
+
+    /// The QEMU command line: the format told by content, `.auto` resolved (KVM unless /dev/kvm cannot
+    /// be opened or `KVMProbe` says it failed here), a free port on 127.0.0.1 for SSH. With UEFI, a
+    /// copy of OVMF's variable store is made in `workDirectory`.
+    public func plan(workDirectory: String) throws(BuildVMError) -> Plan {
+        let format = try ImageFormat.detect(image)
+        var command = QEMUCommand()
+        command.executable = qemu
+        var accelerator = self.accelerator
+        if accelerator == .auto {
+            let broken = KVMProbe.recorded(qemu: qemu).map { !$0.works } ?? false
+            accelerator = QEMUCommand.kvmDeviceUsable() && !broken ? .kvm : .tcg
+        }
+        command.accelerator = accelerator
+        command.memoryMiB = memoryMiB
+        command.cpus = cpus
+        command.hardware = hardware
+        command.disks = [VirtualDisk(path: image, format: format.rawValue, readOnly: false, snapshot: !writable)]
+        let port = try Self.freePort()
+        command.interactiveSSHPort = port
+        if firmware == .uefi {
+            let copy = "\(workDirectory)/ovmf-vars.fd"
+            do {
+                try FileManager.default.copyItem(atPath: ovmfVariables, toPath: copy)
+            } catch {
+                throw BuildVMError(
+                    .io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
+            }
+            command.uefi = (ovmfCode, copy)
+        }
+        return Plan(arguments: command.arguments, format: format.rawValue, accelerator: accelerator, sshPort: port)
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on now.
+    static func freePort() throws(BuildVMError) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BuildVMError(.io, "cannot open a socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else {
+            throw BuildVMError(.io, "cannot find a free local port: \(String(cString: strerror(errno)))")
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Starts `arguments` with kiln's terminal as its own (same process group, so that it may read
+    /// the terminal) and the terminating signals' default actions restored; returns its process id.
+    public static func spawn(_ arguments: [String]) throws(BuildVMError) -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM] {
+            sigaddset(&defaults, number)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawnp(&pid, arguments[0], nil, &attributes, argv, environ)
+        guard status == 0 else {
+            throw BuildVMError(.qemu, "cannot start \(arguments[0]): \(String(cString: strerror(status)))")
+        }
+        return pid
+    }
+}
