@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
-        .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport"]),
+        .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
         .testTarget(

@@ -108,7 +108,7 @@ struct ConversionTests {
         try #require(created == 0, "\(text)")
         // The overlay, converted by qemu-img, is the judge's view of the chain.
         try await Fixture.qemuImg(["convert", "-O", "raw", "\(dir)/top.qcow2", "\(dir)/judge.raw"])
-        let reader = try DiskImage.open("\(dir)/top.qcow2")
+        let reader = try DiskImage.open("\(dir)/top.qcow2", options: OpenOptions(allowBacking: true))
         #expect(reader.info.backingFile == "base.qcow2")
         #expect(try Fixture.sameContent(reader, raw: "\(dir)/judge.raw"))
     }
