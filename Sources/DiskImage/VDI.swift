@@ -198,12 +198,23 @@ final class VDIReader: DiskReader {
 
     func dataRanges() throws(DiskImageError) -> [Range<UInt64>] {
         var ranges: [Range<UInt64>] = []
-        for i in 0..<blockCount {
-            let start = UInt64(i) * blockSize
-            if start >= info.virtualSize { break }
-            guard try mapEntry(i) < VDI.discarded else { continue }
-            ranges.append(start..<min(start + blockSize, info.virtualSize))
+        // A page of the map at a time, straight from the file: the cache is for reads.
+        var first = 0
+        while first < blockCount {
+            let count = min(VDIReader.pageEntries * 16, blockCount - first)
+            let bytes = try file.readBytes(count * 4, at: mapOffset + UInt64(first) * 4)
+            for i in 0..<count where bytes.getLE(UInt32.self, at: i * 4) < VDI.discarded {
+                let start = UInt64(first + i) * blockSize
+                if start >= info.virtualSize { break }
+                let range = start..<min(start + blockSize, info.virtualSize)
+                if let last = ranges.last, last.upperBound == range.lowerBound {
+                    ranges[ranges.count - 1] = last.lowerBound..<range.upperBound
+                } else {
+                    ranges.append(range)
+                }
+            }
+            first += count
         }
-        return mergeRanges(ranges)
+        return ranges
     }
 }
