@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages", "KilnTestSupport"]),
         .testTarget(
             name: "BuilderTests",
             dependencies: [
