@@ -122,7 +122,8 @@ extension Qcow2Header {
         guard refcountTableOffset % cluster == 0, refcountTableClusters <= (8 << 20) / UInt32(clusterSize),
             fits(refcountTableOffset, UInt64(refcountTableClusters) * cluster, in: fileSize.roundedUp(to: cluster))
         else {
-            throw corrupt("refcount table (\(refcountTableClusters) clusters at \(refcountTableOffset)) is out of range")
+            throw corrupt(
+                "refcount table (\(refcountTableClusters) clusters at \(refcountTableOffset)) is out of range")
         }
         guard nbSnapshots <= 65536, nbSnapshots == 0 || (snapshotsOffset % 8 == 0 && snapshotsOffset < fileSize)
         else {

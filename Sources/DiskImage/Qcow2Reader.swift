@@ -74,7 +74,8 @@ final class Qcow2Reader: DiskReader {
             let length = Int(area.getBE(UInt32.self, at: at + 4))
             if type == 0 { break }
             guard length <= area.count - at - 8 else {
-                throw DiskImageError(.corrupt, "\(file.path): qcow2 header extension 0x\(String(type, radix: 16)) is too long")
+                throw DiskImageError(
+                    .corrupt, "\(file.path): qcow2 header extension 0x\(String(type, radix: 16)) is too long")
             }
             found[type] = area.slice(at + 8, length)
             at += 8 + length.roundedUp(to: 8)

@@ -58,7 +58,8 @@ final class VMDKReader: DiskReader {
 
         var subformat: ImageSubformat? = nil
         if h.descriptorOffset > 0 && h.descriptorSize > 0 && h.descriptorSize < 2048
-            && h.descriptorOffset <= fileSize / 512 && fits(h.descriptorOffset * 512, h.descriptorSize * 512, in: fileSize)
+            && h.descriptorOffset <= fileSize / 512
+            && fits(h.descriptorOffset * 512, h.descriptorSize * 512, in: fileSize)
         {
             let text = try file.readBytes(Int(h.descriptorSize) * 512, at: h.descriptorOffset * 512)
             let trimmed = Array(text.storage.prefix { $0 != 0 })

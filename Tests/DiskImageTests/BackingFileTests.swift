@@ -5,7 +5,9 @@ import Testing
 @testable import DiskImage
 
 /// A qcow2 image names its backing file; kiln must not follow that name anywhere on the host.
-@Suite(.requires(Fixture.hasQemuImg, "qemu-img (Debian package qemu-utils)"), .requires(KilnProgram.isBuilt, "the kiln binary"))
+@Suite(
+    .requires(Fixture.hasQemuImg, "qemu-img (Debian package qemu-utils)"),
+    .requires(KilnProgram.isBuilt, "the kiln binary"))
 struct BackingFileTests {
     /// An overlay made by qemu-img on `backing` (a path as the overlay records it).
     private func overlay(_ dir: String, backing: String, format: String) async throws -> String {
@@ -67,7 +69,9 @@ struct BackingFileTests {
         let run = try KilnProgram.run(["convert", "--allow-backing", top, "\(dir)/out.raw"], timeout: .seconds(120))
         #expect(run.code == 0, "\(run)")
         #expect(run.errors.contains("reads through backing file 'base.raw'"))
-        let (code, text) = try await Fixture.qemuImg(["compare", "-f", "raw", "-F", "raw", "\(dir)/judge.raw", "\(dir)/out.raw"])
+        let (code, text) = try await Fixture.qemuImg([
+            "compare", "-f", "raw", "-F", "raw", "\(dir)/judge.raw", "\(dir)/out.raw",
+        ])
         #expect(code == 0, "qemu-img compare: \(text)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/judge.raw")).count > 0)
         _ = source
@@ -142,7 +146,8 @@ struct BackingFileTests {
         try bytes.write(to: URL(fileURLWithPath: guest))
         let vhd = "\(dir)/disk.vhd"
         try ImageConverter.convert(
-            from: guest, to: vhd, options: ExportOptions(format: .vhd, subformat: .fixed), input: OpenOptions(format: .raw))
+            from: guest, to: vhd, options: ExportOptions(format: .vhd, subformat: .fixed),
+            input: OpenOptions(format: .raw))
 
         #expect(try DiskImage.detectFormat(vhd) == .vhd)
         let reader = try DiskImage.open(vhd)

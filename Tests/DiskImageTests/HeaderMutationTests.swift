@@ -84,7 +84,9 @@ struct HeaderMutationTests {
                 let output = "\(dir)/out.qcow2"
                 let run = try KilnProgram.run(["convert", input, output], timeout: .seconds(60))
                 runs += 1
-                let what = "\(image.maker) \(image.name): field at \(field.offset) (\(field.width) bytes) = 0x\(String(value, radix: 16))"
+                let what =
+                    "\(image.maker) \(image.name): field at \(field.offset) (\(field.width) bytes) "
+                    + "= 0x\(String(value, radix: 16))"
                 #expect(run.signal == nil, "\(what): kiln died of signal \(run.signal ?? 0): \(run.errors)")
                 #expect(!run.timedOut, "\(what): kiln hung")
                 #expect(run.code == 0 || run.code == 1, "\(what): exit \(String(describing: run.code))")

@@ -135,7 +135,9 @@ public final class HTTPBootServer: Sendable {
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, channel: any Channel
     ) async throws -> Bool {
         let keepAlive = request.isKeepAlive
-        var metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
+        var metadata: Logger.Metadata = [
+            "client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(LogText.escape(request.uri))",
+        ]
         func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:], body: ByteBuffer? = nil) async throws {
             var headers = headers
             if headers["Content-Length"].isEmpty {
@@ -158,7 +160,8 @@ public final class HTTPBootServer: Sendable {
             }
             relative = try root.relativePath(for: Array(path.utf8))
         } catch let error as NetBootError {
-            logger.info("http: refused", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+            logger.info(
+                "http: refused", metadata: metadata.merging(["error": "\(LogText.escape(error.message))"]) { $1 })
             try await send(.forbidden)
             return keepAlive
         }
@@ -173,7 +176,9 @@ public final class HTTPBootServer: Sendable {
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {
                 try await send(error.code == .notFound ? .notFound : .forbidden)
-                logger.info("http: not served", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+                logger.info(
+                    "http: not served",
+                    metadata: metadata.merging(["error": "\(LogText.escape(error.message))"]) { $1 })
                 return keepAlive
             }
         }
