@@ -113,11 +113,11 @@ let package = Package(
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
-        .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
-        .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive"]),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
+        .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
+        .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages", "KilnTestSupport"]),

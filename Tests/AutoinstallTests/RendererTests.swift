@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import Appliance
@@ -29,7 +30,7 @@ import Testing
 }
 
 @Suite struct KickstartTests {
-    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    @Test(.requires(Judge.ksvalidator != nil, "pykickstart's ksvalidator (scripts/install-deps.sh)"))
     func ksvalidatorAcceptsEveryKickstart() throws {
         var appliances = [try loadFixture("full-rocky.yaml")]
         for name in ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl"] {
@@ -112,7 +113,7 @@ import Testing
 }
 
 @Suite struct PreseedTests {
-    @Test(.enabled(if: Judge.debconf != nil, "needs debconf-set-selections (package debconf)"))
+    @Test(.requires(Judge.debconf != nil, "debconf-set-selections (package debconf)"))
     func debconfAcceptsEveryPreseed() throws {
         var appliances = [try loadFixture("full-debian.yaml"), try loadFixture("encrypted-ubuntu.yaml")]
         for name in ["debian-minimal.yaml", "debian-web.yaml"] {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import DiskImage
@@ -41,7 +42,7 @@ struct Target: CustomStringConvertible, Sendable {
     ]
 }
 
-@Suite(.enabled(if: Fixture.hasQemuImg, "needs qemu-img (Debian package qemu-utils) as the judge"))
+@Suite(.requires(Fixture.hasQemuImg, "qemu-img (Debian package qemu-utils) as the judge"))
 struct ConversionTests {
     @Test(arguments: Target.all)
     func kilnOutputPassesQemuImg(_ target: Target) async throws {

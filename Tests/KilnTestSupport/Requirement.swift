@@ -30,6 +30,64 @@ public enum Requirement {
 
     /// Whether kiln runs as root (network namespaces, nftables).
     public static var isRoot: Bool { getuid() == 0 }
+
+    /// One thing a test needs.
+    public enum Need: Sendable {
+        /// Running as root (network namespaces, nftables, loop devices).
+        case root
+        /// A program on the PATH (or in /usr/sbin, /sbin).
+        case program(String)
+        /// A file, such as firmware.
+        case file(String)
+        /// The kiln binary beside the test bundle (`swift build --build-tests`).
+        case kilnBinary
+        /// Anything else: whether it holds, and what it is.
+        case condition(@Sendable () -> Bool, String)
+
+        var isMet: Bool {
+            switch self {
+            case .root: return Requirement.isRoot
+            case .program(let name): return Requirement.hasProgram(name)
+            case .file(let path): return FileManager.default.fileExists(atPath: path)
+            case .kilnBinary: return KilnProgram.isBuilt
+            case .condition(let check, _): return check()
+            }
+        }
+
+        var name: String {
+            switch self {
+            case .root: return "root"
+            case .program(let name): return name
+            case .file(let path): return path
+            case .kilnBinary: return "the kiln binary (swift build --build-tests)"
+            case .condition(_, let what): return what
+            }
+        }
+    }
+
+    /// Whether a test runs: true when nothing is missing; false (a skip) when something is, unless
+    /// `requireAll`, when it throws `Missing` naming what is missing (a failure).
+    public static func decide(missing: [String], requireAll: Bool) throws -> Bool {
+        if missing.isEmpty { return true }
+        if requireAll { throw Missing(what: missing.joined(separator: ", ")) }
+        return false
+    }
+
+    /// For a part of a test that runs only when `needs` are met: whether they are; with
+    /// `KILN_REQUIRE_ALL=1` a missing one is also recorded as an issue (the test fails).
+    public static func available(_ needs: Need..., sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        let missing = missing(needs)
+        if missing.isEmpty { return true }
+        if requireAll {
+            Issue.record(
+                Comment(rawValue: Missing(what: missing.joined(separator: ", ")).description),
+                sourceLocation: sourceLocation)
+        }
+        return false
+    }
+
+    /// What of `needs` is missing, by name.
+    public static func missing(_ needs: [Need]) -> [String] { needs.filter { !$0.isMet }.map(\.name) }
 }
 
 extension Trait where Self == ConditionTrait {
@@ -40,9 +98,18 @@ extension Trait where Self == ConditionTrait {
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> Self {
         .enabled("needs \(what)", sourceLocation: sourceLocation) {
-            if available() { return true }
-            if Requirement.requireAll { throw Requirement.Missing(what: what) }
-            return false
+            try Requirement.decide(missing: available() ? [] : [what], requireAll: Requirement.requireAll)
+        }
+    }
+
+    /// Runs the test or suite only when every one of `needs` is met; skips (or, with `KILN_REQUIRE_ALL=1`,
+    /// fails) naming exactly those that are missing.
+    public static func requires(
+        _ needs: Requirement.Need..., sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Self {
+        let names = needs.map(\.name).joined(separator: ", ")
+        return .enabled("needs \(names)", sourceLocation: sourceLocation) {
+            try Requirement.decide(missing: Requirement.missing(needs), requireAll: Requirement.requireAll)
         }
     }
 
@@ -52,11 +119,9 @@ extension Trait where Self == ConditionTrait {
     ) -> Self {
         .enabled("needs \(programs.joined(separator: ", "))", sourceLocation: sourceLocation) {
             let missing = programs.filter { !Requirement.hasProgram($0) }
-            if missing.isEmpty { return true }
-            if Requirement.requireAll {
-                throw Requirement.Missing(what: missing.joined(separator: ", ") + (note.map { " (\($0))" } ?? ""))
-            }
-            return false
+            return try Requirement.decide(
+                missing: missing.isEmpty ? [] : [missing.joined(separator: ", ") + (note.map { " (\($0))" } ?? "")],
+                requireAll: Requirement.requireAll)
         }
     }
 }

@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import KilnTestSupport
 import Testing
 
 @testable import NetBoot
 
 /// `kiln serve`'s HTTP side against curl: whole files, HEAD, byte ranges, refusals.
-@Suite("kiln serve over HTTP", .serialized, .enabled(if: Tools.tftpClients, "needs curl"))
+@Suite("kiln serve over HTTP", .serialized, .requires(.program("curl"), .program("sha256sum")))
 struct HTTPServerTests {
     @Test func filesRangesAndRefusals() async throws {
         let folder = try TemporaryFolder()
