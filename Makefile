@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test kickstarts netinstall-test clean
+.PHONY: deps build demo test fuzz kickstarts netinstall-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,11 @@ kickstarts: build
 test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/run-tests.sh
+
+# libFuzzer with AddressSanitizer on the disk-image readers and the TFTP and DHCP codecs, FUZZ_SECONDS
+# (default 60) per target; crashes go to Tests/Fuzz/crashes/.
+fuzz:
+	SWIFT=$(SWIFT) scripts/fuzz.sh
 
 # A whole unattended Debian network install from kiln's lab mirror, in a network namespace (root).
 netinstall-test: build

@@ -110,6 +110,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "kiln", dependencies: ["KilnCommands"]),
+        // libFuzzer targets for the disk-image readers and the TFTP and DHCP codecs (`make fuzz`); built
+        // plainly, a replayer of corpus files through the same code.
+        .executableTarget(
+            name: "kiln-fuzz", dependencies: ["DiskImage", "NetBoot", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/KilnFuzz"),
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
