@@ -89,6 +89,22 @@ enum FuzzTarget: String, CaseIterable {
         selected.run(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
         return 0
     }
+
+    @_silgen_name("LLVMFuzzerRunDriver")
+    private func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32
+
+    /// SwiftPM links an executable target's entry point under this name; libFuzzer's own driver runs
+    /// from it.
+    @_cdecl("kiln_fuzz_main")
+    public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        var count = argc
+        var vector = argv
+        return runFuzzerDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }
+    }
 #else
     @main
     struct Replay {
