@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift=${SWIFT:-swift}
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-disk tftp dhcp}
+targets=${FUZZ_TARGETS:-disk tftp dhcp http}
 "$swift" build --scratch-path .build/fuzz --product kiln-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library
 binary=.build/fuzz/debug/kiln-fuzz

@@ -8,21 +8,24 @@ import NetBoot
 #endif
 
 /// Fuzz targets for kiln's parsers of untrusted input: every disk-image reader (through format
-/// detection, as `kiln inspect` and `convert` open a file), and the TFTP and DHCP packet codecs.
+/// detection, as `kiln inspect` and `convert` open a file), the TFTP and DHCP packet codecs, and the
+/// HTTP request path (percent-decoding, the boot root's path rules, `Range` headers).
 ///
 /// Built with `-sanitize=fuzzer,address -D FUZZING` (`make fuzz`), this is a libFuzzer binary whose
-/// target `KILN_FUZZ_TARGET` names (`disk`, `tftp`, `dhcp`). Built plainly, it replays files through
+/// target `KILN_FUZZ_TARGET` names (`disk`, `tftp`, `dhcp`, `http`). Built plainly, it replays files through
 /// the same code: `kiln-fuzz TARGET FILE...` (how the suite runs the seed corpora and every crash found).
 enum FuzzTarget: String, CaseIterable {
     case disk
     case tftp
     case dhcp
+    case http
 
     func run(_ data: UnsafeRawBufferPointer) {
         switch self {
         case .disk: FuzzTarget.disk(data)
         case .tftp: FuzzTarget.tftp(data)
         case .dhcp: FuzzTarget.dhcp(data)
+        case .http: FuzzTarget.http(data)
         }
     }
 
@@ -60,6 +63,26 @@ enum FuzzTarget: String, CaseIterable {
             _ = try? TFTPNegotiation.negotiate(request.options, transferSize: 1 << 20)
         }
         _ = try? TFTPPacket.decode(packet.encoded())
+    }
+
+    /// An empty boot root, for the path rules.
+    private static let bootRoot: BootRoot? = {
+        let path = "/dev/shm/kiln-fuzz-root-\(getpid())"
+        mkdir(path, 0o700)
+        return try? BootRoot(path)
+    }()
+
+    /// The first line is a request target, the second a `Range` header.
+    static func http(_ data: UnsafeRawBufferPointer) {
+        let lines = Array(data).split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
+        let target = String(decoding: lines.first ?? [], as: UTF8.self)
+        if let path = HTTPBootServer.decodePath(target), let bootRoot {
+            _ = try? bootRoot.relativePath(for: Array(path.utf8))
+        }
+        if lines.count > 1 {
+            let header = String(decoding: lines[1], as: UTF8.self)
+            for size in [0, 1, 1000, Int.max] { _ = ByteRange.parse(header, size: size) }
+        }
     }
 
     static func dhcp(_ data: UnsafeRawBufferPointer) {

@@ -228,7 +228,7 @@ public final class HTTPBootServer: Sendable {
     }
 
     /// The path of a request target, percent-decoded, without query or fragment; nil when the encoding is bad.
-    static func decodePath(_ uri: String) -> String? {
+    package static func decodePath(_ uri: String) -> String? {
         var target = Substring(uri)
         if let end = target.firstIndex(where: { $0 == "?" || $0 == "#" }) { target = target[..<end] }
         var bytes: [UInt8] = []
@@ -270,12 +270,12 @@ extension HTTPHeaders {
 
 /// A `Range` header for one byte range (RFC 9110 section 14.1.2). Several ranges are answered with the
 /// whole file, which the RFC allows.
-enum ByteRange: Equatable {
+package enum ByteRange: Equatable {
     case whole
     case range(Range<Int>)
     case unsatisfiable
 
-    static func parse(_ header: String, size: Int) -> ByteRange {
+    package static func parse(_ header: String, size: Int) -> ByteRange {
         let text = header.trimmingSpaces()
         guard text.hasPrefix("bytes=") else { return .whole }
         let spec = text.dropFirst("bytes=".count)
@@ -292,7 +292,8 @@ enum ByteRange: Equatable {
         guard start < size else { return .unsatisfiable }
         if last.isEmpty { return .range(start..<size) }
         guard let end = Int(last), end >= start else { return .whole }
-        return .range(start..<min(end + 1, size))
+        // min before + 1: an end of Int.max is a client's way to say "to the end" (and a trap otherwise).
+        return .range(start..<(min(end, size - 1) + 1))
     }
 }
 
