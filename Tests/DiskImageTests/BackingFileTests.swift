@@ -158,7 +158,8 @@ struct BackingFileTests {
         let run = try KilnProgram.run(["inspect", "\(dir)/disk.bin"], timeout: .seconds(30))
         #expect(run.output.contains("format: vhd (fixed)"), "\(run)")
         // --input-format reads it as whatever the user says.
-        let forced = try KilnProgram.run(["inspect", "--input-format", "raw", "\(dir)/disk.bin"], timeout: .seconds(30))
+        let forced = try KilnProgram.run(
+            ["inspect", "--input-format", "raw", "\(dir)/disk.bin"], timeout: .seconds(30))
         #expect(forced.output.contains("format: raw"), "\(forced)")
         let bad = try KilnProgram.run(["inspect", "--input-format", "qcow3", "\(dir)/disk.bin"], timeout: .seconds(30))
         #expect(bad.code == 2)

@@ -145,12 +145,16 @@ struct HeaderMutationTests {
         switch name {
         case "qcow2":
             // qcow2.txt "Header": every field up to header_length.
-            let list = [(4, 4), (8, 8), (16, 4), (20, 4), (24, 8), (32, 4), (36, 4), (40, 8), (48, 8), (56, 4),
-                        (60, 4), (64, 8), (72, 8), (80, 8), (88, 8), (96, 4), (100, 4)]
+            let list = [
+                (4, 4), (8, 8), (16, 4), (20, 4), (24, 8), (32, 4), (36, 4), (40, 8), (48, 8), (56, 4),
+                (60, 4), (64, 8), (72, 8), (80, 8), (88, 8), (96, 4), (100, 4),
+            ]
             return Sites(fields: fields(0, list, bigEndian: true))
         case "vmdk", "vmdk-stream":
             // Hosted sparse extent header, and for streamOptimized the footer copy before the last sector.
-            let list = [(4, 4), (8, 4), (12, 8), (20, 8), (28, 8), (36, 8), (44, 4), (48, 8), (56, 8), (64, 8), (77, 2)]
+            let list = [
+                (4, 4), (8, 4), (12, 8), (20, 8), (28, 8), (36, 8), (44, 4), (48, 8), (56, 8), (64, 8), (77, 2),
+            ]
             var all = fields(0, list, bigEndian: false)
             if name == "vmdk-stream" { all += fields(end - 1024, list, bigEndian: false) }
             return Sites(fields: all)
@@ -194,8 +198,10 @@ struct HeaderMutationTests {
             }
             return Sites(fields: all, mends: mends)
         case "vdi":
-            let list = [(0x44, 4), (0x48, 4), (0x4C, 4), (0x154, 4), (0x158, 4), (0x168, 4), (0x170, 8),
-                        (0x178, 4), (0x17C, 4), (0x180, 4), (0x184, 4)]
+            let list = [
+                (0x44, 4), (0x48, 4), (0x4C, 4), (0x154, 4), (0x158, 4), (0x168, 4), (0x170, 8),
+                (0x178, 4), (0x17C, 4), (0x180, 4), (0x184, 4),
+            ]
             return Sites(fields: fields(0, list, bigEndian: false))
         default:
             throw DiskImageError(.invalidArgument, "no sites for \(name)")

@@ -42,7 +42,8 @@ struct LargeImageTests {
         #expect(run.errors.contains("a VDI holds at most"), "\(run.errors)")
         #expect(files(dir) == ["huge.qcow2"], "left behind: \(files(dir))")
         // The same image converts to a format that holds it.
-        let raw = try KilnProgram.run(["convert", "\(dir)/huge.qcow2", "\(dir)/huge.qcow2.copy", "--format", "qcow2"],
+        let raw = try KilnProgram.run(
+            ["convert", "\(dir)/huge.qcow2", "\(dir)/huge.qcow2.copy", "--format", "qcow2"],
             timeout: .seconds(120))
         #expect(raw.code == 0, "\(raw)")
     }

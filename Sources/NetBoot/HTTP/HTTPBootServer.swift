@@ -1,8 +1,8 @@
 import Logging
 import NIOCore
-import Synchronization
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
