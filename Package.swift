@@ -112,17 +112,22 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "kiln", dependencies: ["KilnCommands"]),
+        // libFuzzer targets for the disk-image readers and the TFTP and DHCP codecs (`make fuzz`); built
+        // plainly, a replayer of corpus files through the same code.
+        .executableTarget(
+            name: "kiln-fuzz", dependencies: ["DiskImage", "NetBoot", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/KilnFuzz"),
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
-        .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport"]),
-        .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive"]),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PackagesTests", dependencies: ["Packages"]),
-        .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport"]),
+        .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
+        .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),
+        .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages", "KilnTestSupport"]),
         .testTarget(
             name: "BuilderTests",
             dependencies: [

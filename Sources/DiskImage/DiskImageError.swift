@@ -11,6 +11,8 @@ public struct DiskImageError: Error, CustomStringConvertible, Sendable {
         case unsupported
         /// The format detected from the content differs from the one the name or caller asked for.
         case formatMismatch
+        /// The image reads through a backing file that kiln was not allowed to open, or may not open.
+        case backingFile
         /// The caller asked for something that makes no sense (unknown format, bad size).
         case invalidArgument
     }

@@ -49,18 +49,33 @@ public struct ExportOptions: Sendable {
 /// blocks stay unallocated, compression runs on every core, and the output appears only when complete.
 public enum ImageConverter {
     /// Converts the image at `source` (format from its magic bytes, checked against its extension).
+    @discardableResult
     public static func convert(
-        from source: String, to destination: String, options: ExportOptions, progress: ProgressSink = .none
-    ) throws(DiskImageError) {
-        let reader = try DiskImage.openChecked(source)
-        try convert(reader, to: destination, options: options, progress: progress)
+        from source: String, to destination: String, options: ExportOptions, input: OpenOptions = OpenOptions(),
+        progress: ProgressSink = .none
+    ) throws(DiskImageError) -> ImageInfo {
+        let reader = try DiskImage.openChecked(source, options: input)
+        return try convert(reader, to: destination, options: options, progress: progress)
     }
 
-    /// Writes `reader`'s guest bytes to `destination` in `options.format`.
+    /// Writes `reader`'s guest bytes to `destination` in `options.format`, and returns what the written
+    /// image's own reader says about it. The output appears under `destination` only when it is complete
+    /// and reads back; a failure leaves nothing there (nor a temporary file).
+    @discardableResult
     public static func convert(
         _ reader: any DiskReader, to destination: String, options: ExportOptions, progress: ProgressSink = .none
-    ) throws(DiskImageError) {
+    ) throws(DiskImageError) -> ImageInfo {
+        if let backing = reader.info.backingFile, !reader.info.backingFollowed {
+            throw DiskImageError(
+                .backingFile,
+                "the image reads through backing file '\(backing)', which kiln does not open unless asked "
+                    + "(--allow-backing: only a file beside the image, of the format the image records)")
+        }
+        guard reader.virtualSize <= DiskImage.maxVirtualSize else {
+            throw DiskImageError(.invalidArgument, "a virtual size of \(reader.virtualSize) bytes is out of range")
+        }
         let output: AtomicOutput
+        let written: ImageInfo
         do { output = try AtomicOutput(destination) } catch {
             throw DiskImageError(.io, error.description)
         }
@@ -72,11 +87,18 @@ public enum ImageConverter {
                 options.seed.map { ImageIdentity(seed: $0) }
                 ?? ImageIdentity(content: digest, virtualSize: reader.virtualSize)
             try writer.finish(identity)
+            // Read back what was written before it takes the final name.
+            let check = try ImageFile(reading: output.temporaryPath)
+            written = try DiskImage.open(check, format: options.format, options: OpenOptions(), depth: 0).info
         } catch {
             output.discard()
             throw error
         }
-        do { try output.commit() } catch { throw DiskImageError(.io, error.description) }
+        do { try output.commit() } catch {
+            output.discard()
+            throw DiskImageError(.io, error.description)
+        }
+        return written
     }
 
     static func makeWriter(

@@ -18,6 +18,8 @@ final class ImageFile: @unchecked Sendable {
     /// system refuses it): bulk data then goes straight to the device instead of being copied into the
     /// page cache, for a third of the CPU time, but at the device's speed.
     private let directFD: Int32
+    /// A block device: its size comes from the device, not from stat.
+    private var isBlockDevice = false
     /// Set once a direct write is refused (EINVAL: an alignment the device needs is larger than ours).
     private let directRefused = Atomic<Bool>(false)
 
@@ -35,18 +37,47 @@ final class ImageFile: @unchecked Sendable {
     private static let seekData: Int32 = 3
     private static let seekHole: Int32 = 4
 
-    /// Opens `path` read-only.
-    init(reading path: String) throws(DiskImageError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DiskImageError(.io, "cannot open \(path): \(ImageFile.lastError())") }
-        var st = stat()
-        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw DiskImageError(.io, "cannot open \(path): is a directory")
+    /// Opens `path` read-only: a regular file, or a block device unless `regularOnly`.
+    ///
+    /// Anything else (a FIFO, a socket, a character device, a directory) is refused before a byte is
+    /// read: reading a FIFO would wait for a writer for ever. The open itself does not block either
+    /// (O_NONBLOCK, cleared once the file is known to be one kiln reads).
+    ///
+    /// - Parameter noFollow: refuse a symbolic link in the last component (a backing file must be the
+    ///   file beside the image, not a link to somewhere else).
+    init(reading path: String, regularOnly: Bool = false, noFollow: Bool = false) throws(DiskImageError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (noFollow ? O_NOFOLLOW : 0))
+        guard fd >= 0 else {
+            if noFollow && errno == ELOOP {
+                throw DiskImageError(.io, "cannot open \(path): is a symbolic link")
+            }
+            throw DiskImageError(.io, "cannot open \(path): \(ImageFile.lastError())")
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let reason = ImageFile.lastError()
+            close(fd)
+            throw DiskImageError(.io, "cannot open \(path): \(reason)")
+        }
+        let kind = st.st_mode & S_IFMT
+        if kind != S_IFREG && (regularOnly || kind != S_IFBLK) {
+            close(fd)
+            let what: String
+            switch kind {
+            case S_IFDIR: what = "is a directory"
+            case S_IFIFO: what = "is a FIFO"
+            case S_IFSOCK: what = "is a socket"
+            case S_IFCHR: what = "is a character device"
+            case S_IFBLK: what = "is a block device"
+            default: what = "is not a regular file"
+            }
+            throw DiskImageError(.io, "cannot open \(path): \(what)")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         self.fd = fd
         self.path = path
         directFD = -1
+        isBlockDevice = kind == S_IFBLK
     }
 
     /// Opens `path` for writing, emptying it (used on an `AtomicOutput`'s temporary file).
@@ -78,11 +109,21 @@ final class ImageFile: @unchecked Sendable {
 
     static func lastError() -> String { String(cString: strerror(errno)) }
 
+    /// Whether `count` bytes at `offset` lie within what a file offset (off_t) can address.
+    static func addressable(_ offset: UInt64, _ count: Int) -> Bool {
+        offset <= UInt64(Int64.max) - UInt64(max(0, count))
+    }
+
     var size: UInt64 {
         get throws(DiskImageError) {
             var st = stat()
             guard fstat(fd, &st) == 0 else {
                 throw DiskImageError(.io, "cannot stat \(path): \(ImageFile.lastError())")
+            }
+            if isBlockDevice {
+                let end = lseek(fd, 0, SEEK_END)
+                guard end >= 0 else { throw DiskImageError(.io, "cannot size \(path): \(ImageFile.lastError())") }
+                return UInt64(end)
             }
             return UInt64(st.st_size)
         }
@@ -98,6 +139,10 @@ final class ImageFile: @unchecked Sendable {
     /// Reads exactly `buffer.count` bytes at `offset`; a short file is a truncated image.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
         guard let base = buffer.baseAddress else { return }
+        guard ImageFile.addressable(offset, buffer.count) else {
+            throw DiskImageError(
+                .truncated, "\(path) is truncated: needs \(buffer.count) bytes at offset \(offset), file ends first")
+        }
         var done = 0
         while done < buffer.count {
             let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -128,6 +173,11 @@ final class ImageFile: @unchecked Sendable {
     /// Reads up to `buffer.count` bytes, zero-filling whatever lies past the end of the file.
     func readPadded(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
         guard let base = buffer.baseAddress else { return }
+        guard ImageFile.addressable(offset, buffer.count) else {
+            // No file reaches that far: all of it lies past the end.
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            return
+        }
         var done = 0
         while done < buffer.count {
             let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -156,6 +206,9 @@ final class ImageFile: @unchecked Sendable {
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
         guard let base = buffer.baseAddress else { return }
+        guard ImageFile.addressable(offset, buffer.count) else {
+            throw DiskImageError(.io, "cannot write \(path): offset \(offset) is past the largest file size")
+        }
         var done = 0
         while done < buffer.count {
             let n = pwrite(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -173,6 +226,9 @@ final class ImageFile: @unchecked Sendable {
     /// system refuses a direct write.
     func writeBulk(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
         guard let base = buffer.baseAddress else { return }
+        guard ImageFile.addressable(offset, buffer.count) else {
+            throw DiskImageError(.io, "cannot write \(path): offset \(offset) is past the largest file size")
+        }
         let align = ImageFile.directAlignment
         var done = 0
         if directFD >= 0 && !directRefused.load(ordering: .relaxed) && Int(bitPattern: base) % align == 0
@@ -210,6 +266,9 @@ final class ImageFile: @unchecked Sendable {
     func write(_ bytes: Bytes, at offset: UInt64) throws(DiskImageError) { try write(bytes.storage, at: offset) }
 
     func truncate(to size: UInt64) throws(DiskImageError) {
+        guard ImageFile.addressable(size, 0) else {
+            throw DiskImageError(.io, "cannot resize \(path) to \(size) bytes: past the largest file size")
+        }
         guard ftruncate(fd, off_t(size)) == 0 else {
             throw DiskImageError(.io, "cannot resize \(path): \(ImageFile.lastError())")
         }
@@ -228,7 +287,7 @@ final class ImageFile: @unchecked Sendable {
             }
             if UInt64(data) >= end { break }
             var hole = lseek(fd, data, ImageFile.seekHole)
-            if hole < 0 { hole = off_t(end) }
+            if hole < 0 { hole = off_t(clamping: end) }
             let upper = min(UInt64(hole), end)
             ranges.append(UInt64(data)..<upper)
             position = hole

@@ -21,6 +21,15 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The format qemu names `name` (`vpc` is VHD).
+    public init?(qemuName name: String) {
+        if name == "vpc" {
+            self = .vhd
+        } else {
+            self.init(rawValue: name)
+        }
+    }
+
     /// The name qemu-img uses for the format.
     public var qemuName: String { self == .vhd ? "vpc" : rawValue }
 }
@@ -49,15 +58,22 @@ public struct ImageInfo: Sendable, Equatable {
     public var fileSize: UInt64
     /// Cluster, grain or block size, where the format has one.
     public var clusterSize: Int?
-    /// A backing file the image reads through to (qcow2).
+    /// A backing file the image reads through to (qcow2), as the image names it.
     public var backingFile: String?
+    /// The backing file's format as the image records it (qcow2's backing format extension).
+    public var backingFormat: String?
+    /// Whether the backing file was opened (only with `OpenOptions.allowBacking`).
+    public var backingFollowed: Bool
     /// Whether some clusters are compressed.
     public var compressed: Bool
 
     public init(
         format: ImageFormat, subformat: ImageSubformat? = nil, virtualSize: UInt64, allocatedBytes: UInt64,
-        fileSize: UInt64, clusterSize: Int? = nil, backingFile: String? = nil, compressed: Bool = false
+        fileSize: UInt64, clusterSize: Int? = nil, backingFile: String? = nil, backingFormat: String? = nil,
+        backingFollowed: Bool = false, compressed: Bool = false
     ) {
+        self.backingFormat = backingFormat
+        self.backingFollowed = backingFollowed
         self.format = format
         self.subformat = subformat
         self.virtualSize = virtualSize

@@ -47,6 +47,10 @@ public struct PartitionTable: Sendable, Equatable {
         let count = Int(min(header.getLE(UInt32.self, at: 80), 1024))
         let entrySize = Int(header.getLE(UInt32.self, at: 84))
         guard entrySize >= 128, entrySize <= 4096 else { return nil }
+        // Every LBA is checked against the disk before it is turned into bytes: a hostile header must
+        // not overflow (found by `make fuzz`).
+        let sectors = reader.virtualSize / 512
+        guard entriesLBA < sectors, UInt64(count * entrySize) <= (sectors - entriesLBA) * 512 else { return nil }
         let table = Bytes(try reader.read(count: count * entrySize, at: entriesLBA * 512))
         var partitions: [Partition] = []
         for i in 0..<count {
@@ -55,6 +59,7 @@ public struct PartitionTable: Sendable, Equatable {
             if type == .zero { continue }
             let first = table.getLE(UInt64.self, at: base + 32)
             let last = table.getLE(UInt64.self, at: base + 40)
+            guard first <= last, last < sectors else { continue }
             var units: [UInt16] = []
             for j in 0..<36 {
                 let unit = table.getLE(UInt16.self, at: base + 56 + j * 2)
@@ -63,7 +68,7 @@ public struct PartitionTable: Sendable, Equatable {
             }
             partitions.append(
                 Partition(
-                    number: i + 1, start: first * 512, size: (last >= first ? last - first + 1 : 0) * 512,
+                    number: i + 1, start: first * 512, size: (last - first + 1) * 512,
                     type: type.description, name: String(decoding: units, as: UTF16.self)))
         }
         return PartitionTable(scheme: .gpt, partitions: partitions)

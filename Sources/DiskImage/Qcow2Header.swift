@@ -95,6 +95,55 @@ struct Qcow2Header: Equatable {
     }
 }
 
+extension Qcow2Header {
+    /// Checks every field that locates or sizes something against the file and qemu's own limits, so
+    /// that no later arithmetic can overflow.
+    func checkRanges(fileSize: UInt64, path: String) throws(DiskImageError) {
+        func corrupt(_ what: String) -> DiskImageError { DiskImageError(.corrupt, "\(path): qcow2 \(what)") }
+        let cluster = UInt64(clusterSize)
+        if version == 3 {
+            guard headerLength >= Qcow2Header.v3Length, UInt64(headerLength) <= cluster else {
+                throw corrupt("header length \(headerLength) is out of range \(Qcow2Header.v3Length)...\(cluster)")
+            }
+            guard refcountOrder <= 6 else { throw corrupt("refcount order \(refcountOrder) is above 6") }
+        }
+        guard size <= DiskImage.maxVirtualSize else {
+            throw corrupt("virtual size \(size) is larger than \(DiskImage.maxVirtualSize)")
+        }
+        let span = cluster * cluster / 8
+        let needed = size / span + (size % span == 0 ? 0 : 1)
+        guard UInt64(l1Size) >= needed, l1Size <= Qcow2Reader.maxL1Entries else {
+            throw corrupt("L1 table of \(l1Size) entries cannot map \(size) bytes")
+        }
+        guard l1TableOffset % cluster == 0, fits(l1TableOffset, UInt64(l1Size) * 8, in: fileSize) else {
+            throw DiskImageError(
+                .truncated, "\(path) is truncated or corrupt: the qcow2 L1 table lies past the end of the file")
+        }
+        guard refcountTableOffset % cluster == 0, refcountTableClusters <= (8 << 20) / UInt32(clusterSize),
+            fits(refcountTableOffset, UInt64(refcountTableClusters) * cluster, in: fileSize.roundedUp(to: cluster))
+        else {
+            throw corrupt(
+                "refcount table (\(refcountTableClusters) clusters at \(refcountTableOffset)) is out of range")
+        }
+        guard nbSnapshots <= 65536, nbSnapshots == 0 || (snapshotsOffset % 8 == 0 && snapshotsOffset < fileSize)
+        else {
+            throw corrupt("snapshot table (\(nbSnapshots) at \(snapshotsOffset)) is out of range")
+        }
+        if backingFileOffset != 0 {
+            guard backingFileSize > 0, backingFileSize <= 1023, backingFileOffset <= cluster,
+                fits(backingFileOffset, UInt64(backingFileSize), in: fileSize)
+            else {
+                throw corrupt("backing file name (\(backingFileSize) bytes at \(backingFileOffset)) is out of range")
+            }
+        }
+    }
+}
+
+/// Whether `length` bytes at `offset` lie within `size`, without overflowing.
+func fits(_ offset: UInt64, _ length: UInt64, in size: UInt64) -> Bool {
+    offset <= size && length <= size - offset
+}
+
 /// L2 entry bits (qcow2.txt, "Cluster mapping").
 enum Qcow2Entry {
     static let copied: UInt64 = 1 << 63

@@ -13,53 +13,74 @@ final class Qcow2Reader: DiskReader {
     private var l2Cache: [Int: [UInt64]] = [:]
     private var compressedScratch: [UInt8] = []
 
-    init(file: ImageFile, depth: Int) throws(DiskImageError) {
+    /// The largest L1 table read (qemu's QCOW_MAX_L1_SIZE, 32 MiB): 2 PiB with 64 KiB clusters.
+    static let maxL1Entries: UInt32 = 4 << 20
+    /// Backing file format name (qcow2.txt, "Header extensions").
+    static let backingFormatExtension: UInt32 = 0xE279_2ACA
+
+    init(file: ImageFile, options: OpenOptions, depth: Int) throws(DiskImageError) {
         self.file = file
+        let path = file.path
         fileSize = try file.size
         guard fileSize >= 104 else {
-            throw DiskImageError(.truncated, "\(file.path) is truncated: shorter than a qcow2 header")
+            throw DiskImageError(.truncated, "\(path) is truncated: shorter than a qcow2 header")
         }
-        let h = try Qcow2Header.decode(try file.readBytes(104, at: 0), path: file.path)
+        let h = try Qcow2Header.decode(try file.readBytes(104, at: 0), path: path)
+        try h.checkRanges(fileSize: fileSize, path: path)
         header = h
         clusterSize = h.clusterSize
         l2Entries = clusterSize / 8
-        let needed = (h.size + UInt64(clusterSize) * UInt64(l2Entries) - 1) / (UInt64(clusterSize) * UInt64(l2Entries))
-        guard UInt64(h.l1Size) >= needed, h.l1Size <= 32 << 20 else {
-            throw DiskImageError(
-                .corrupt, "\(file.path): qcow2 L1 table of \(h.l1Size) entries cannot map \(h.size) bytes")
-        }
-        guard h.l1TableOffset % UInt64(clusterSize) == 0, h.l1TableOffset + UInt64(h.l1Size) * 8 <= fileSize else {
-            throw DiskImageError(
-                .truncated, "\(file.path) is truncated or corrupt: the qcow2 L1 table lies past the end of the file")
-        }
         let table = try file.readBytes(Int(h.l1Size) * 8, at: h.l1TableOffset)
         l1 = (0..<Int(h.l1Size)).map { table.getBE(UInt64.self, at: $0 * 8) }
 
         var backingName: String?
+        var backingFormat: String?
         var backingReader: (any DiskReader)?
         if h.backingFileOffset != 0 {
-            guard h.backingFileSize > 0, h.backingFileSize <= 1023,
-                h.backingFileOffset + UInt64(h.backingFileSize) <= fileSize
-            else {
-                throw DiskImageError(.corrupt, "\(file.path): bad qcow2 backing file name")
-            }
             let name = try file.readBytes(Int(h.backingFileSize), at: h.backingFileOffset).ascii(
                 0, Int(h.backingFileSize))
             backingName = name
-            guard depth < 16 else {
-                throw DiskImageError(.corrupt, "\(file.path): backing file chain is deeper than 16")
+            backingFormat = try Qcow2Reader.extensions(file, header: h, fileSize: fileSize)[
+                Qcow2Reader.backingFormatExtension
+            ].map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if options.allowBacking {
+                guard depth < 16 else {
+                    throw DiskImageError(.corrupt, "\(path): backing file chain is deeper than 16")
+                }
+                backingReader = try DiskImage.openBacking(
+                    name, recorded: backingFormat, of: path, options: options, depth: depth + 1)
             }
-            let resolved =
-                name.hasPrefix("/")
-                ? name : URL(fileURLWithPath: file.path).deletingLastPathComponent().appendingPathComponent(name).path
-            let backingFile = try ImageFile(reading: resolved)
-            backingReader = try DiskImage.open(
-                backingFile, format: try DiskImage.detectFormat(backingFile), depth: depth + 1)
         }
         backing = backingReader
         info = ImageInfo(
             format: .qcow2, virtualSize: h.size, allocatedBytes: file.allocatedBytes, fileSize: fileSize,
-            clusterSize: clusterSize, backingFile: backingName)
+            clusterSize: clusterSize, backingFile: backingName, backingFormat: backingFormat,
+            backingFollowed: backingReader != nil)
+    }
+
+    /// The header extensions (qcow2.txt, "Header extensions"), which lie between the header and the
+    /// end of the first cluster (or the backing file name, when that comes first), by type.
+    static func extensions(_ file: ImageFile, header h: Qcow2Header, fileSize: UInt64) throws(DiskImageError)
+        -> [UInt32: [UInt8]]
+    {
+        var end = min(UInt64(h.clusterSize), fileSize)
+        if h.backingFileOffset > UInt64(h.headerLength) { end = min(end, h.backingFileOffset) }
+        guard end > UInt64(h.headerLength) else { return [:] }
+        let area = try file.readBytes(Int(end - UInt64(h.headerLength)), at: UInt64(h.headerLength))
+        var found: [UInt32: [UInt8]] = [:]
+        var at = 0
+        while at + 8 <= area.count {
+            let type = area.getBE(UInt32.self, at: at)
+            let length = Int(area.getBE(UInt32.self, at: at + 4))
+            if type == 0 { break }
+            guard length <= area.count - at - 8 else {
+                throw DiskImageError(
+                    .corrupt, "\(file.path): qcow2 header extension 0x\(String(type, radix: 16)) is too long")
+            }
+            found[type] = area.slice(at + 8, length)
+            at += 8 + length.roundedUp(to: 8)
+        }
+        return found
     }
 
     private func l2Table(_ index: Int) throws(DiskImageError) -> [UInt64]? {
@@ -135,6 +156,11 @@ final class Qcow2Reader: DiskReader {
         } else if hostOffset == 0 {
             if let backing {
                 try backing.read(into: out, at: cluster * UInt64(clusterSize) + UInt64(inCluster))
+            } else if let name = info.backingFile {
+                throw DiskImageError(
+                    .backingFile,
+                    "\(file.path) reads through backing file '\(name)', which kiln does not open unless asked "
+                        + "(--allow-backing: only a file beside the image, of the format the image records)")
             } else {
                 out.initializeMemory(as: UInt8.self, repeating: 0)
             }

@@ -43,24 +43,33 @@ final class VDIWriter: BlockWriter {
     let blockSize = Int(VDI.blockSize)
     let compression: BlockCompression? = nil
     let size: UInt64
-    private var map: [UInt32]
-    private var allocated: UInt32 = 0
+    private let blocks: UInt64
+    /// The guest block of each allocated block, in file order: blocks arrive in ascending order, so
+    /// this is all the map holds besides "unallocated", and it stays small for a sparse disk however
+    /// large its virtual size.
+    private var allocatedBlocks: [UInt64] = []
     private let offsetData: UInt64
     private let out: AppendBuffer
+
+    /// The most blocks a VDI can map: the map sits between the header and the data, whose offset is a
+    /// 32-bit field (qemu's limit is the same, just under 1 PiB).
+    static let maxBlocks: UInt64 = ((UInt64(UInt32.max) & ~UInt64((1 << 20) - 1)) - 512) / 4
 
     init(file: ImageFile, virtualSize: UInt64) throws(DiskImageError) {
         self.file = file
         size = virtualSize.roundedUp(to: 512)
-        let blocks = (size + UInt64(blockSize) - 1) / UInt64(blockSize)
-        guard blocks < UInt64(VDI.discarded) else { throw DiskImageError(.invalidArgument, "image too large for VDI") }
-        map = Array(repeating: VDI.unallocated, count: Int(blocks))
-        offsetData = (512 + UInt64(blocks * 4)).roundedUp(to: 1 << 20)
+        blocks = (size + UInt64(blockSize) - 1) / UInt64(blockSize)
+        guard blocks <= VDIWriter.maxBlocks else {
+            throw DiskImageError(
+                .invalidArgument,
+                "a VDI holds at most \(VDIWriter.maxBlocks * UInt64(blockSize)) bytes, \(virtualSize) bytes asked")
+        }
+        offsetData = (512 + blocks * 4).roundedUp(to: 1 << 20)
         out = try AppendBuffer(file: file, position: offsetData)
     }
 
     func write(block index: UInt64, data: UnsafeRawBufferPointer, compressed: [UInt8]?) throws(DiskImageError) {
-        map[Int(index)] = allocated
-        allocated += 1
+        allocatedBlocks.append(index)
         try out.append(data)
     }
 
@@ -70,13 +79,25 @@ final class VDIWriter: BlockWriter {
         try out.flush()
         try file.write(
             VDI.header(
-                diskSize: size, blocks: UInt32(map.count), allocated: allocated, offsetBlocks: 512,
+                diskSize: size, blocks: UInt32(blocks), allocated: UInt32(allocatedBlocks.count), offsetBlocks: 512,
                 offsetData: UInt32(offsetData), uuidCreate: identity.guid("vdi uuid create"),
                 uuidModify: identity.guid("vdi uuid modify")),
             at: 0)
-        var table = Bytes(count: map.count * 4)
-        for (i, entry) in map.enumerated() { table.putLE(entry, at: i * 4) }
-        try file.write(table, at: 512)
+        // The map, a chunk at a time: a huge sparse disk's map is mostly "unallocated".
+        let chunk: UInt64 = 1 << 18
+        var next = 0
+        var start: UInt64 = 0
+        while start < blocks {
+            let count = min(chunk, blocks - start)
+            var table = Bytes(count: Int(count) * 4)
+            for i in 0..<Int(count) { table.putLE(VDI.unallocated, at: i * 4) }
+            while next < allocatedBlocks.count && allocatedBlocks[next] < start + count {
+                table.putLE(UInt32(next), at: Int(allocatedBlocks[next] - start) * 4)
+                next += 1
+            }
+            try file.write(table, at: 512 + start * 4)
+            start += count
+        }
         if try file.size < offsetData { try file.truncate(to: offsetData) }
     }
 }
@@ -85,7 +106,11 @@ final class VDIWriter: BlockWriter {
 final class VDIReader: DiskReader {
     let file: ImageFile
     let info: ImageInfo
-    private let map: [UInt32]
+    /// The block map is read a page at a time: a 64 TiB VDI's map is 256 MiB.
+    private let mapOffset: UInt64
+    private let blockCount: Int
+    private var mapPages: [Int: [UInt32]] = [:]
+    private static let pageEntries = 1 << 14
     private let blockSize: UInt64
     private let dataStart: UInt64
     private let fileSize: UInt64
@@ -122,16 +147,15 @@ final class VDIReader: DiskReader {
         }
         let diskSize = h.getLE(UInt64.self, at: VDI.diskSizeAt)
         let blocks = h.getLE(UInt32.self, at: VDI.blocksAt)
-        guard UInt64(blocks) * blockSize >= diskSize, blocks < 1 << 26 else {
+        guard UInt64(blocks) * blockSize >= diskSize else {
             throw DiskImageError(.corrupt, "\(path): VDI has \(blocks) blocks for \(diskSize) bytes")
         }
-        let mapOffset = UInt64(h.getLE(UInt32.self, at: VDI.offsetBlocksAt))
+        mapOffset = UInt64(h.getLE(UInt32.self, at: VDI.offsetBlocksAt))
         dataStart = UInt64(h.getLE(UInt32.self, at: VDI.offsetDataAt))
-        guard mapOffset + UInt64(blocks) * 4 <= fileSize else {
+        guard fits(mapOffset, UInt64(blocks) * 4, in: fileSize) else {
             throw DiskImageError(.truncated, "\(path) is truncated: the VDI block map lies past the end of the file")
         }
-        let table = try file.readBytes(Int(blocks) * 4, at: mapOffset)
-        map = (0..<Int(blocks)).map { table.getLE(UInt32.self, at: $0 * 4) }
+        blockCount = Int(blocks)
         info = ImageInfo(
             format: .vdi, subformat: type == VDI.typeDynamic ? .dynamic : nil, virtualSize: diskSize,
             allocatedBytes: file.allocatedBytes, fileSize: fileSize, clusterSize: Int(blockSize))
@@ -145,7 +169,7 @@ final class VDIReader: DiskReader {
             let n = min(Int(blockSize) - inBlock, buffer.count - done)
             let out = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + n)])
             let index = Int(position / blockSize)
-            let entry = position < info.virtualSize && index < map.count ? map[index] : VDI.unallocated
+            let entry = position < info.virtualSize && index < blockCount ? try mapEntry(index) : VDI.unallocated
             if entry >= VDI.discarded {
                 out.initializeMemory(as: UInt8.self, repeating: 0)
             } else {
@@ -160,13 +184,37 @@ final class VDIReader: DiskReader {
         }
     }
 
+    private func mapEntry(_ index: Int) throws(DiskImageError) -> UInt32 {
+        let page = index / VDIReader.pageEntries
+        if let cached = mapPages[page] { return cached[index % VDIReader.pageEntries] }
+        let first = page * VDIReader.pageEntries
+        let count = min(VDIReader.pageEntries, blockCount - first)
+        let bytes = try file.readBytes(count * 4, at: mapOffset + UInt64(first) * 4)
+        let entries = (0..<count).map { bytes.getLE(UInt32.self, at: $0 * 4) }
+        if mapPages.count >= 64 { mapPages.removeAll(keepingCapacity: true) }
+        mapPages[page] = entries
+        return entries[index % VDIReader.pageEntries]
+    }
+
     func dataRanges() throws(DiskImageError) -> [Range<UInt64>] {
         var ranges: [Range<UInt64>] = []
-        for (i, entry) in map.enumerated() where entry < VDI.discarded {
-            let start = UInt64(i) * blockSize
-            if start >= info.virtualSize { break }
-            ranges.append(start..<min(start + blockSize, info.virtualSize))
+        // A page of the map at a time, straight from the file: the cache is for reads.
+        var first = 0
+        while first < blockCount {
+            let count = min(VDIReader.pageEntries * 16, blockCount - first)
+            let bytes = try file.readBytes(count * 4, at: mapOffset + UInt64(first) * 4)
+            for i in 0..<count where bytes.getLE(UInt32.self, at: i * 4) < VDI.discarded {
+                let start = UInt64(first + i) * blockSize
+                if start >= info.virtualSize { break }
+                let range = start..<min(start + blockSize, info.virtualSize)
+                if let last = ranges.last, last.upperBound == range.lowerBound {
+                    ranges[ranges.count - 1] = last.lowerBound..<range.upperBound
+                } else {
+                    ranges.append(range)
+                }
+            }
+            first += count
         }
-        return mergeRanges(ranges)
+        return ranges
     }
 }

@@ -243,9 +243,12 @@ final class VHDReader: DiskReader {
             parsed = head
         }
         footer = parsed
+        guard parsed.currentSize <= DiskImage.maxVirtualSize else {
+            throw DiskImageError(.corrupt, "\(file.path): VHD size \(parsed.currentSize) is out of range")
+        }
         switch parsed.diskType {
         case VHDFooter.fixedType:
-            guard fileSize >= parsed.currentSize + 512 else {
+            guard fileSize - 512 >= parsed.currentSize else {
                 throw DiskImageError(
                     .truncated,
                     "\(file.path) is truncated: a fixed VHD of \(parsed.currentSize) bytes needs \(parsed.currentSize + 512)"
@@ -254,7 +257,7 @@ final class VHDReader: DiskReader {
             dynamic = nil
             bat = []
         case VHDFooter.dynamicType:
-            guard parsed.dataOffset + 1024 <= fileSize else {
+            guard fits(parsed.dataOffset, 1024, in: fileSize) else {
                 throw DiskImageError(.truncated, "\(file.path) is truncated: no VHD dynamic header")
             }
             let header = try VHDDynamicHeader.decode(try file.readBytes(1024, at: parsed.dataOffset), path: file.path)
@@ -265,7 +268,7 @@ final class VHDReader: DiskReader {
                     "\(file.path): VHD block table of \(header.maxTableEntries) entries cannot map \(parsed.currentSize) bytes"
                 )
             }
-            guard header.tableOffset + UInt64(header.maxTableEntries) * 4 <= fileSize else {
+            guard fits(header.tableOffset, UInt64(header.maxTableEntries) * 4, in: fileSize) else {
                 throw DiskImageError(
                     .truncated, "\(file.path) is truncated: the VHD block table lies past the end of the file")
             }

@@ -71,9 +71,14 @@ final class VHDXReader: DiskReader {
         guard let batRegion, let metadataRegion else {
             throw DiskImageError(.corrupt, "\(path): VHDX region table lacks the BAT or metadata")
         }
-        guard metadataRegion.0 + UInt64(metadataRegion.1) <= fileSize, batRegion.0 + UInt64(batRegion.1) <= fileSize
+        guard fits(metadataRegion.0, UInt64(metadataRegion.1), in: fileSize),
+            fits(batRegion.0, UInt64(batRegion.1), in: fileSize)
         else {
             throw DiskImageError(.truncated, "\(path) is truncated: VHDX regions lie past the end of the file")
+        }
+        // The metadata region starts with a 64 KiB table ([MS-VHDX] 2.6.1); kiln reads it whole.
+        guard metadataRegion.1 >= 64 << 10, metadataRegion.1 <= 32 << 20 else {
+            throw DiskImageError(.corrupt, "\(path): VHDX metadata region of \(metadataRegion.1) bytes is invalid")
         }
 
         let meta = try file.readBytes(Int(metadataRegion.1), at: metadataRegion.0)
@@ -84,7 +89,7 @@ final class VHDXReader: DiskReader {
             let guid = GUID(mixedEndian: meta.slice(base, 16))
             let offset = Int(meta.getLE(UInt32.self, at: base + 16))
             let length = Int(meta.getLE(UInt32.self, at: base + 20))
-            guard offset + length <= meta.count else {
+            guard offset <= meta.count, length <= meta.count - offset else {
                 throw DiskImageError(.corrupt, "\(path): VHDX metadata item \(guid) out of range")
             }
             items[guid] = (offset, length)
@@ -101,11 +106,21 @@ final class VHDXReader: DiskReader {
         guard blockSize >= 1 << 20, blockSize <= 256 << 20, blockSize & (blockSize - 1) == 0 else {
             throw DiskImageError(.corrupt, "\(path): VHDX block size \(blockSize) is invalid")
         }
-        let logicalSector = items[VHDX.logicalSectorSize].map { UInt64(meta.getLE(UInt32.self, at: $0.0)) } ?? 512
+        var logicalSector: UInt64 = 512
+        if let item = items[VHDX.logicalSectorSize] {
+            guard item.1 >= 4 else {
+                throw DiskImageError(.corrupt, "\(path): VHDX logical sector size item is too short")
+            }
+            logicalSector = UInt64(meta.getLE(UInt32.self, at: item.0))
+        }
         guard logicalSector == 512 || logicalSector == 4096 else {
             throw DiskImageError(.corrupt, "\(path): VHDX logical sector size \(logicalSector) is invalid")
         }
         let virtualSize = meta.getLE(UInt64.self, at: sizeItem.0)
+        // [MS-VHDX] 2.6.2.3: at most 64 TiB.
+        guard virtualSize <= 64 << 40 else {
+            throw DiskImageError(.corrupt, "\(path): VHDX virtual size \(virtualSize) is larger than 64 TiB")
+        }
         chunkRatio = (UInt64(1) << 23) * logicalSector / blockSize
         let payload = (virtualSize + blockSize - 1) / blockSize
         let entries = payload == 0 ? 0 : payload + (payload - 1) / chunkRatio
@@ -133,7 +148,7 @@ final class VHDXReader: DiskReader {
             switch e & 7 {
             case VHDX.blockFullyPresent:
                 let host = (e >> 20) * VHDX.mib
-                guard host + blockSize <= fileSize.roundedUp(to: VHDX.mib) else {
+                guard fits(host, blockSize, in: fileSize.roundedUp(to: VHDX.mib)) else {
                     throw DiskImageError(
                         .truncated, "\(file.path) is truncated: VHDX block \(block) lies past the end of the file")
                 }

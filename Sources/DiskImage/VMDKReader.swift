@@ -43,18 +43,23 @@ final class VMDKReader: DiskReader {
                     .unsupported, "\(file.path): VMDK compression without deflate and markers is not supported")
             }
         }
-        let grains = (h.capacity + h.grainSize - 1) / h.grainSize
-        let gtCount = Int((grains + UInt64(h.numGTEsPerGT) - 1) / UInt64(h.numGTEsPerGT))
-        guard h.gdOffset * 512 + UInt64(gtCount * 4) <= fileSize else {
+        guard h.capacity <= DiskImage.maxVirtualSize / 512 else {
+            throw DiskImageError(.corrupt, "\(file.path): VMDK capacity of \(h.capacity) sectors is out of range")
+        }
+        let grains = h.capacity / h.grainSize + (h.capacity % h.grainSize == 0 ? 0 : 1)
+        let tables = grains / UInt64(h.numGTEsPerGT) + (grains % UInt64(h.numGTEsPerGT) == 0 ? 0 : 1)
+        guard h.gdOffset <= UInt64.max / 512, fits(h.gdOffset * 512, tables * 4, in: fileSize) else {
             throw DiskImageError(
                 .truncated, "\(file.path) is truncated: the VMDK grain directory lies past the end of the file")
         }
+        let gtCount = Int(tables)
         let gdBytes = try file.readBytes(gtCount * 4, at: h.gdOffset * 512)
         gd = (0..<gtCount).map { gdBytes.getLE(UInt32.self, at: $0 * 4) }
 
         var subformat: ImageSubformat? = nil
         if h.descriptorOffset > 0 && h.descriptorSize > 0 && h.descriptorSize < 2048
-            && (h.descriptorOffset + h.descriptorSize) * 512 <= fileSize
+            && h.descriptorOffset <= fileSize / 512
+            && fits(h.descriptorOffset * 512, h.descriptorSize * 512, in: fileSize)
         {
             let text = try file.readBytes(Int(h.descriptorSize) * 512, at: h.descriptorOffset * 512)
             let trimmed = Array(text.storage.prefix { $0 != 0 })

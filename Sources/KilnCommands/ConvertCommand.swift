@@ -16,7 +16,7 @@ struct ConvertCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "The source image.")
-    var input: String
+    var inputPath: String
 
     @Argument(help: "The image to write.")
     var outputPath: String
@@ -43,9 +43,12 @@ struct ConvertCommand: AsyncParsableCommand {
         help: "Write past the page cache (O_DIRECT, as qemu-img -t none): less CPU, bound by the disk's speed.")
     var direct = false
 
+    @OptionGroup var input: InputImageOptions
+
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
+        try input.validate()
         if let format, ImageFormat(rawValue: format.lowercased()) == nil && format.lowercased() != "vpc" {
             throw ValidationError("unknown format '\(format)' (expected raw, qcow2, vmdk, vhd, vhdx or vdi)")
         }
@@ -100,9 +103,16 @@ struct ConvertCommand: AsyncParsableCommand {
             seed: seed)
         options.directIO = direct
         do {
-            let reader = try DiskImage.openChecked(input)
-            try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)
-            let written = try DiskImage.open(outputPath).info
+            let reader = try input.open(inputPath)
+            if let backing = reader.info.backingFile {
+                guard reader.info.backingFollowed else {
+                    throw CommandFailure(
+                        "\(inputPath) reads through backing file '\(backing)'; kiln opens backing files only with "
+                            + "--allow-backing, and then only a file beside the image of the format the image records")
+                }
+                console.write("kiln: \(inputPath) reads through backing file '\(backing)'")
+            }
+            let written = try ImageConverter.convert(reader, to: outputPath, options: options, progress: console.sink)
             console.write(
                 "kiln: wrote \(outputPath) (\(target.rawValue), \(Self.size(written.virtualSize)) virtual, "
                     + "\(Self.size(written.allocatedBytes)) on disk)")
@@ -110,6 +120,8 @@ struct ConvertCommand: AsyncParsableCommand {
                 "output": outputPath, "format": target.rawValue, "virtual_size": written.virtualSize,
                 "file_size": written.fileSize, "allocated_bytes": written.allocatedBytes,
             ])
+        } catch let failure as CommandFailure {
+            throw failure
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -39,7 +39,7 @@ struct ImportKickstartCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(kickstart): \(error.message)")
         }
-        var warnings = result.warnings.map { "\(kickstart): \($0)" }
+        let warnings = result.warnings.map { "\(kickstart): \($0)" }
         let yaml = ApplianceWriter.yaml(result.appliance)
         let problems = problems(in: yaml)
         guard problems.isEmpty else {

@@ -14,24 +14,35 @@ struct InspectCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var input: InputImageOptions
+
+    func validate() throws { try input.validate() }
+
     func run() async throws {
         let info: ImageInfo
-        let table: PartitionTable?
-        let data: UInt64
+        var table: PartitionTable?
+        var data: UInt64?
         do {
-            let reader = try DiskImage.openChecked(image)
+            let reader = try input.open(image)
             info = reader.info
-            table = try PartitionTable.read(from: reader)
-            data = try reader.dataRanges().reduce(0) { $0 + UInt64($1.count) }
+            // Without its backing file an overlay's guest bytes are unknown: only its header is shown.
+            if info.backingFile == nil || info.backingFollowed {
+                table = try PartitionTable.read(from: reader)
+                data = try reader.dataRanges().reduce(0) { $0 + UInt64($1.count) }
+            }
         } catch {
             throw CommandFailure("\(error)")
         }
         if json {
             var object: [String: Any] = [
                 "image": image, "format": info.format.rawValue, "virtual_size": info.virtualSize,
-                "allocated_bytes": info.allocatedBytes, "file_size": info.fileSize, "data_bytes": data,
-                "compressed": info.compressed,
+                "allocated_bytes": info.allocatedBytes, "file_size": info.fileSize, "compressed": info.compressed,
             ]
+            if let data { object["data_bytes"] = data }
+            if info.backingFile != nil {
+                object["backing_followed"] = info.backingFollowed
+                if let format = info.backingFormat { object["backing_format"] = format }
+            }
             if let sub = info.subformat { object["subformat"] = sub.rawValue }
             if let cluster = info.clusterSize { object["cluster_size"] = cluster }
             if let backing = info.backingFile { object["backing_file"] = backing }
@@ -52,11 +63,17 @@ struct InspectCommand: AsyncParsableCommand {
             "format: \(info.format.rawValue)" + (info.subformat.map { " (\($0.rawValue))" } ?? ""),
             "virtual size: \(human(info.virtualSize)) (\(info.virtualSize) bytes)",
             "file size: \(human(info.fileSize)), allocated on disk: \(human(info.allocatedBytes))",
-            "data: \(human(data)) in allocated clusters",
         ]
+        if let data { lines.append("data: \(human(data)) in allocated clusters") }
         if let cluster = info.clusterSize { lines.append("cluster size: \(cluster)") }
-        if let backing = info.backingFile { lines.append("backing file: \(backing)") }
-        if let table {
+        if let backing = info.backingFile {
+            let format = info.backingFormat.map { " (format \($0))" } ?? ""
+            let followed = info.backingFollowed ? "" : "; not opened (--allow-backing reads through it)"
+            lines.append("backing file: \(backing)\(format)\(followed)")
+        }
+        if info.backingFile != nil && !info.backingFollowed {
+            lines.append("partition table: unknown (behind the backing file)")
+        } else if let table {
             lines.append("partition table: \(table.scheme.rawValue)")
             for p in table.partitions {
                 let name = p.name.isEmpty ? "" : " \"\(p.name)\""

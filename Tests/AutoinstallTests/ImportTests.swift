@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import Appliance
@@ -130,7 +131,7 @@ import Testing
         #expect(!warnings.contains("no partitioning"))
     }
 
-    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    @Test(.requires(Judge.ksvalidator != nil, "pykickstart's ksvalidator (scripts/install-deps.sh)"))
     func importedKickstartsComeBackValidForTheirRelease() throws {
         for name in ["centos5-classic.ks", "fedora-minimal.ks"] {
             let appliance = try validated(try importFixture(name).appliance)
@@ -190,7 +191,7 @@ import Testing
     /// pykickstart reads the same from the kickstart kiln regenerates as from the one imported,
     /// field by field, except where a warning names the difference.
     @Test(
-        .enabled(if: Judge.python != nil, "needs pykickstart in .tools/venv (scripts/install-deps.sh)"),
+        .requires(Judge.python != nil, "pykickstart in .tools/venv (scripts/install-deps.sh)"),
         arguments: [("rocky8-handwritten.ks", "RHEL8"), ("fedora-minimal.ks", "F40")])
     func pykickstartReadsTheSameExceptWhereAWarningSaysSo(name: String, version: String) throws {
         let original = "\(fixtures)/kickstarts/\(name)"

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Packages
 import Testing
 
@@ -30,7 +31,7 @@ import Testing
 }
 
 @Suite struct KickstartTests {
-    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    @Test(.requires(Judge.ksvalidator != nil, "pykickstart's ksvalidator (scripts/install-deps.sh)"))
     func ksvalidatorAcceptsEveryKickstart() throws {
         var appliances = [try loadFixture("full-rocky.yaml")]
         for name in ["fedora-server.yaml", "rocky-9.yaml", "boxgrinder-jeos.appl", "scientific-6.appl"] {
@@ -66,7 +67,7 @@ import Testing
     /// Every release from RHEL 5 and Fedora 11 on gets its own syntax, judged by ksvalidator at
     /// that release's version: the old ones lack sshkey, network --activate, repo --install,
     /// clearpart --disklabel, keyboard --vckeymap, bare rootpw --lock, firewall --service.
-    @Test(.enabled(if: Judge.ksvalidator != nil, "needs pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    @Test(.requires(Judge.ksvalidator != nil, "pykickstart's ksvalidator (scripts/install-deps.sh)"))
     func everyReleaseGetsItsOwnSyntax() throws {
         var withoutRoot = try loadFixture("full-rocky.yaml")
         withoutRoot.os.passwordHash = nil
@@ -301,7 +302,7 @@ import Testing
 }
 
 @Suite struct PreseedTests {
-    @Test(.enabled(if: Judge.debconf != nil, "needs debconf-set-selections (package debconf)"))
+    @Test(.requires(Judge.debconf != nil, "debconf-set-selections (package debconf)"))
     func debconfAcceptsEveryPreseed() throws {
         var appliances = [try loadFixture("full-debian.yaml"), try loadFixture("encrypted-ubuntu.yaml")]
         for name in ["debian-minimal.yaml", "debian-web.yaml"] {

@@ -1,6 +1,7 @@
 import KilnArchive
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import BuildVM
@@ -22,7 +23,7 @@ struct ArchiveTests {
 
     @Test(
         "the newc archive is what GNU cpio lists, and the same bytes every time",
-        .enabled(if: Fixtures.tool("cpio"), "needs GNU cpio"))
+        .requires(Fixtures.tool("cpio"), "GNU cpio"))
     func cpioIsDeterministicAndReadable() async throws {
         let work = try Fixtures.temporaryDirectory("cpio")
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -73,7 +74,7 @@ struct ArchiveTests {
 
     @Test(
         "a .deb's control fields and file list agree with dpkg-deb",
-        .enabled(if: Fixtures.tool("dpkg-deb") && Fixtures.tool("apt-get"), "needs dpkg-deb and apt-get"))
+        .requires(Fixtures.tool("dpkg-deb") && Fixtures.tool("apt-get"), "dpkg-deb and apt-get"))
     func debianPackage() async throws {
         let deb = try #require(try await Fixtures.packages().first { FileTree.basename($0).hasPrefix("dosfstools_") })
         let fields = try DebianPackage(path: deb).controlFields()
@@ -94,7 +95,7 @@ struct ArchiveTests {
     }
 
     @Test(
-        "DT_NEEDED and PT_INTERP agree with readelf", .enabled(if: Fixtures.tool("readelf"), "needs readelf (binutils)")
+        "DT_NEEDED and PT_INTERP agree with readelf", .requires(Fixtures.tool("readelf"), "readelf (binutils)")
     )
     func elfDependencies() async throws {
         let path = "/usr/bin/qemu-img"
@@ -114,7 +115,7 @@ struct ArchiveTests {
 
     @Test(
         "kernel modules come after their dependencies",
-        .enabled(if: Fixtures.canBoot, "needs apt-get for the kernel package"))
+        .requires(Fixtures.canBoot, "apt-get for the kernel package"))
     func moduleOrder() async throws {
         let assembler = BuilderGuestAssembler(recipe: BuilderGuestRecipe(packages: try await Fixtures.packages()))
         let tree = try assembler.unpack()
@@ -144,7 +145,7 @@ struct ArchiveTests {
 
     @Test(
         "image formats are told by their contents, as qemu-img made them",
-        .enabled(if: Fixtures.tool("qemu-img"), "needs qemu-img"))
+        .requires(Fixtures.tool("qemu-img"), "qemu-img"))
     func imageFormats() async throws {
         let work = try Fixtures.temporaryDirectory("formats")
         defer { try? FileManager.default.removeItem(atPath: work) }

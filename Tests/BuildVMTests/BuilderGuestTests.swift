@@ -1,12 +1,13 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import BuildVM
 
 extension BootTests {
     @Suite(
-        "builder guest assembly", .enabled(if: Fixtures.canBoot && Fixtures.tool("cpio"), "needs apt-get and GNU cpio"))
+        "builder guest assembly", .requires(Fixtures.canBoot && Fixtures.tool("cpio"), "apt-get and GNU cpio"))
     struct BuilderGuestTests {
         @Test("assembly is cached by content, reproducible, and holds what /init needs")
         func assemblyIsCachedAndReproducible() async throws {

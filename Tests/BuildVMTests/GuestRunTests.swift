@@ -1,6 +1,7 @@
 import Foundation
 import KilnSupport
 import Synchronization
+import KilnTestSupport
 import Testing
 
 @testable import BuildVM
@@ -11,7 +12,7 @@ import Testing
 
 extension BootTests {
     @Suite(
-        "builder guest under QEMU (TCG)", .enabled(if: Fixtures.canBoot, "needs qemu-system-x86_64 and apt-get"),
+        "builder guest under QEMU (TCG)", .requires(Fixtures.canBoot, "qemu-system-x86_64 and apt-get"),
         .serialized)
     struct GuestRunTests {
         func options(idle: Duration = .seconds(120)) -> GuestRunOptions {
@@ -154,7 +155,7 @@ final class PIDList: Sendable {
 }
 
 extension BootTests {
-    @Suite("KVM probe", .enabled(if: Fixtures.canBoot && QEMUCommand.kvmDeviceUsable(), "needs /dev/kvm"), .serialized)
+    @Suite("KVM probe", .requires(Fixtures.canBoot && QEMUCommand.kvmDeviceUsable(), "/dev/kvm"), .serialized)
     struct KVMProbeTests {
         /// On this project's machines /dev/kvm opens but guests hang; where KVM works, these tests check
         /// the fast path instead.

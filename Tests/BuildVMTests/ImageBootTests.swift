@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import BuildVM
@@ -55,9 +56,7 @@ func serialPromptDisk(at path: String, prompt: String, answer: String) throws {
 extension BootTests {
     @Suite(
         "kiln test's boot of a disk image",
-        .enabled(
-            if: Fixtures.tool("qemu-system-x86_64") && Fixtures.tool("qemu-img"),
-            "needs qemu-system-x86_64 and qemu-img"))
+        .requires(.program("qemu-system-x86_64"), .program("qemu-img")))
     struct ImageBootTests {
         @Test("a qcow2 image that prints a login prompt passes under SeaBIOS")
         func biosLoginPrompt() async throws {
@@ -134,7 +133,7 @@ extension BootTests {
 
         @Test(
             "OVMF starts with a private copy of its variables and reaches its shell",
-            .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "needs ovmf"))
+            .requires(.file("/usr/share/OVMF/OVMF_CODE.fd")))
         func uefiFirmware() async throws {
             let work = try Fixtures.temporaryDirectory("uefi")
             defer { try? FileManager.default.removeItem(atPath: work) }

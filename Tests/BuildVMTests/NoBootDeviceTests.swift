@@ -13,9 +13,7 @@ extension BootTests {
     /// `kiln test` on something that cannot boot ends at once, not at its timeout.
     @Suite(
         "kiln test on what cannot boot",
-        .enabled(
-            if: KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"),
-            "needs the kiln binary and qemu-system-x86_64"))
+        .requires(KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"), "the kiln binary and qemu-system-x86_64"))
     struct NoBootDeviceTests {
         @Test("a file that is no disk image is refused before QEMU starts")
         func notADiskImage() throws {
@@ -54,7 +52,7 @@ extension BootTests {
 
         @Test(
             "OVMF falling back to its shell fails kiln test at once",
-            .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "needs ovmf"))
+            .requires(FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE.fd"), "ovmf"))
         func ovmfFindsNothing() throws {
             let work = try Fixtures.temporaryDirectory("noefi")
             defer { try? FileManager.default.removeItem(atPath: work) }

@@ -9,9 +9,7 @@ import Testing
 extension BootTests {
     @Suite(
         "kiln test, the command",
-        .enabled(
-            if: KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"),
-            "needs the kiln binary and qemu-system-x86_64"))
+        .requires(.kilnBinary, .program("qemu-system-x86_64")))
     struct TestCommandTests {
         func launch(_ arguments: [String]) throws -> (Process, Pipe) {
             let process = Process()

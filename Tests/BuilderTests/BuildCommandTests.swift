@@ -10,7 +10,11 @@ import Testing
 /// `kiln build` as a user runs it: the default appliance, locked and fetched with network, then
 /// built with `--locked --offline` inside an empty network namespace, judged by qemu-img, util-linux
 /// and a real boot under SeaBIOS and OVMF.
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (network namespaces), ip, qemu, qemu-img, partx, e2fsck"))
+@Suite(
+    .serialized,
+    .requires(
+        .root, .kilnBinary, .program("ip"), .program("qemu-system-x86_64"), .program("qemu-img"), .program("partx"),
+        .program("sha256sum"), .program("e2fsck")))
 struct BuildCommandTests {
     @Test func defaultApplianceBuildsOfflineAndIsAValidDisk() async throws {
         let build = try await BuildFixture.shared.build()

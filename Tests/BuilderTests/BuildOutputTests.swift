@@ -1,12 +1,13 @@
 import Appliance
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import Builder
 
 /// What `kiln build --format` writes from the finished disk, judged by qemu-img and tar.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-img"), "needs qemu-img"))
+@Suite(.requires(.program("qemu-img")))
 struct BuildOutputTests {
     @Test func everyOutputIsWrittenFromTheRawDisk() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-outputs-\(UUID().uuidString)").path
@@ -46,7 +47,7 @@ struct BuildOutputTests {
         let domain = try write(.libvirt)
         #expect(domain.hasSuffix("/exports.libvirt.xml"))
         #expect(try String(contentsOfFile: domain, encoding: .utf8).contains("<source file=\"\(qcow2)\"/>"))
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/virt-xml-validate") {
+        if Requirement.available(.program("virt-xml-validate")) {
             let (valid, report) = try await Subprocess.output(["virt-xml-validate", domain, "domain"])
             #expect(valid.succeeded, "\(report)")
         }

@@ -1,12 +1,13 @@
 import Appliance
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import Builder
 
 /// The partition table kiln asks the guest's sfdisk for, judged by the host's sfdisk on a sparse file.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/sfdisk"), "needs sfdisk"))
+@Suite(.requires(.program("sfdisk")))
 struct DiskLayoutTests {
     static let hardware = Hardware(
         partitions: [

@@ -14,11 +14,9 @@ import Testing
 /// `NAME login:`. The status page is then read by headless Chromium.
 @Suite(
     .serialized,
-    .enabled(
-        if: BuildFixture.canRun && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd")
+    .requires(BuildFixture.canRun && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd")
             && FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/efi-virtio.rom")
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
-        "needs root, ip, qemu, ovmf, ipxe-qemu and chromium"))
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "root, ip, qemu, ovmf, ipxe-qemu and chromium"))
 struct ImageDeployBootTests {
     struct Machine {
         var name: String

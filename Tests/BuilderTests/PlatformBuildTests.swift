@@ -17,9 +17,9 @@ import Testing
 /// --passphrase-file` answers both.
 @Suite(
     .serialized,
-    .enabled(
-        if: BuildFixture.canRun && FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"),
-        "needs root (network namespaces), ip, qemu, qemu-img, tar"))
+    .requires(
+        .root, .kilnBinary, .program("ip"), .program("qemu-system-x86_64"), .program("qemu-img"), .program("partx"),
+        .program("sha256sum"), .program("e2fsck"), .program("tar")))
 struct PlatformBuildTests {
     @Test func vmwareOVAWithEncryptedPartitionsBootsOnVMwareHardware() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-vmware-\(getpid())").path

@@ -59,7 +59,7 @@ import Testing
     }
 
     /// Real resolution against the host's apt sources, as `kiln lock` does for a build.
-    @Test(.enabled(if: archiveReachable, "needs the kiln binary, gpgv and the host's apt sources"))
+    @Test(.requires(archiveReachable, "the kiln binary, gpgv and the host's apt sources"))
     func lockForVMwareResolvesItsPackages() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-platform-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import Builder
@@ -34,7 +35,7 @@ struct ReproducibleFileSystemsTests {
         return found
     }
 
-    @Test(.enabled(if: hasE2fsprogs, "needs mke2fs, e2fsck and debugfs (e2fsprogs)"))
+    @Test(.requires(hasE2fsprogs, "mke2fs, e2fsck and debugfs (e2fsprogs)"))
     func ext4TimesAreClampedAndChecksumsStayValid() async throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }

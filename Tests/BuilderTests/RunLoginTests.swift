@@ -6,7 +6,7 @@ import Testing
 /// the password in Appliances/debian-minimal.yaml; its SSH server answers on the port kiln printed.
 @Suite(
     .serialized,
-    .enabled(if: BuildFixture.canRun && TmuxSession.isAvailable, "needs what the build needs, and tmux"))
+    .requires(BuildFixture.canRun && TmuxSession.isAvailable, "what the build needs, and tmux"))
 struct RunLoginTests {
     @Test func logInToTheDemoImage() async throws {
         let build = try await BuildFixture.shared.build()

@@ -1,12 +1,13 @@
 import Appliance
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import Builder
 
 /// The configuration overlay the guest unpacks over the target, read back with GNU tar.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"), "needs GNU tar"))
+@Suite(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"), "GNU tar"))
 struct TargetConfigurationTests {
     @Test func filesFromPathsAndURLsLandInTheirDirectories() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-overlay-\(UUID().uuidString)").path

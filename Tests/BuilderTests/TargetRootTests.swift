@@ -1,5 +1,6 @@
 import Foundation
 import KilnArchive
+import KilnTestSupport
 import Testing
 
 @testable import Builder
@@ -27,7 +28,7 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(.enabled(if: canDownload, "needs apt-get and dpkg-query"))
+    @Test(.requires(canDownload, "apt-get and dpkg-query"))
     func unpackedPackagesFormAMergedUsrTreeThatDpkgReads() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-root-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: "\(dir)/debs", withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import DiskImage
@@ -41,7 +42,7 @@ struct Target: CustomStringConvertible, Sendable {
     ]
 }
 
-@Suite(.enabled(if: Fixture.hasQemuImg, "needs qemu-img (Debian package qemu-utils) as the judge"))
+@Suite(.requires(Fixture.hasQemuImg, "qemu-img (Debian package qemu-utils) as the judge"))
 struct ConversionTests {
     @Test(arguments: Target.all)
     func kilnOutputPassesQemuImg(_ target: Target) async throws {
@@ -108,7 +109,7 @@ struct ConversionTests {
         try #require(created == 0, "\(text)")
         // The overlay, converted by qemu-img, is the judge's view of the chain.
         try await Fixture.qemuImg(["convert", "-O", "raw", "\(dir)/top.qcow2", "\(dir)/judge.raw"])
-        let reader = try DiskImage.open("\(dir)/top.qcow2")
+        let reader = try DiskImage.open("\(dir)/top.qcow2", options: OpenOptions(allowBacking: true))
         #expect(reader.info.backingFile == "base.qcow2")
         #expect(try Fixture.sameContent(reader, raw: "\(dir)/judge.raw"))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import DiskImage
@@ -23,7 +24,7 @@ private func run(_ arguments: [String], in dir: String? = nil) async throws -> (
     return (-1, text)
 }
 
-@Suite(.enabled(if: Fixture.hasQemuImg && tool("tar") && tool("xmllint"), "needs qemu-img, GNU tar and xmllint"))
+@Suite(.requires(.program("qemu-img"), .program("tar"), .program("xmllint")))
 struct ExportTests {
     @Test(arguments: [OVFDescriptor.Profile.vsphere, .virtualbox])
     func ovaHoldsDescriptorManifestAndDiskInOrder(_ profile: OVFDescriptor.Profile) async throws {
@@ -201,7 +202,7 @@ struct ExportTests {
     }
 
     @Test(
-        .enabled(if: tool("virt-xml-validate"), "needs virt-xml-validate (libvirt-clients)"),
+        .requires(tool("virt-xml-validate"), "virt-xml-validate (libvirt-clients)"),
         arguments: [VirtualMachine.Firmware.bios, .uefi])
     func libvirtDomainValidates(_ firmware: VirtualMachine.Firmware) async throws {
         let dir = try Fixture.directory()

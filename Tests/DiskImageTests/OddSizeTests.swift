@@ -1,11 +1,12 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import DiskImage
 
 /// Raw inputs whose size is not a multiple of 512 bytes: QEMU counts a disk in 512-byte sectors, so
 /// every output must be rounded up to a whole sector, as `qemu-img convert` rounds, or the tail is lost.
-@Suite(.enabled(if: Fixture.hasQemuImg, "needs qemu-img (Debian package qemu-utils) as the judge"))
+@Suite(.requires(Fixture.hasQemuImg, "qemu-img (Debian package qemu-utils) as the judge"))
 struct OddSizeTests {
     static let sizes: [UInt64] = [1, 511, 513, 65_537, 1_000_001]
 

@@ -3,7 +3,7 @@ import KilnTestSupport
 import Testing
 
 /// `kiln cache`: list with sizes, prune --keep N, clean; always in a cache of the test's own.
-@Suite(.enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct CacheCommandTests {
     private func kiln(_ arguments: [String], cache: String) throws -> (Int32, String, String) {
         let process = KilnProgram.process(arguments)

@@ -138,7 +138,8 @@ private func exampleFiles() throws -> [String] {
 
     /// The schema judged by python-jsonschema: a valid draft 2020-12 schema that accepts every
     /// example and refuses unknown keys and negative sizes.
-    @Test(.enabled(if: pythonWithJSONSchema != nil, "needs jsonschema and PyYAML in .tools/venv (scripts/install-deps.sh)"))
+    @Test(
+        .requires(pythonWithJSONSchema != nil, "jsonschema and PyYAML in .tools/venv (scripts/install-deps.sh)"))
     func schemaAcceptsTheExamplesAndRefusesBadInput() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -6,7 +6,7 @@ import Testing
 
 /// What a newcomer meets in the first hour: the prerequisite check, `kiln version`, suggestions for a
 /// mistyped command, and a last line saying what convert wrote.
-@Suite(.enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct FirstHourTests {
     private func shell(_ script: String, path: String) throws -> (code: Int32, output: String) {
         let process = Process()
@@ -23,7 +23,7 @@ struct FirstHourTests {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/make"), "needs make"))
+    @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/make"), "make"))
     func makeDepsSaysWhatToInstallWithoutSwift() throws {
         let (code, output) = try shell("make deps", path: "/usr/bin:/bin")
         #expect(code != 0)

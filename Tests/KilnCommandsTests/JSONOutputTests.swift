@@ -7,7 +7,7 @@ import Testing
 #endif
 
 /// `--json` on every command: one object per line on stdout, a result or an error, slashes unescaped.
-@Suite(.enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct JSONOutputTests {
     private func objects(_ text: String) -> [[String: Any]] {
         text.split(separator: "\n").compactMap {
@@ -90,7 +90,7 @@ struct JSONOutputTests {
         #expect(objects(usageOut).first?["exit_code"] as? Int == 2, "\(usageOut)")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl (TFTP client)"))
+    @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl (TFTP client)"))
     func serveLogsAsJSONLines() async throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -3,7 +3,7 @@ import KilnTestSupport
 import Testing
 
 /// `kiln show`: the description as kiln builds it, and with --origin where each value came from.
-@Suite(.enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct ShowCommandTests {
     @Test func showsTheMergedDescriptionAsALoadableDescription() throws {
         let (code, out, err) = try KilnProgram.run(["show", "Appliances/debian-web.yaml"], cwd: KilnProgram.packageRoot)

@@ -8,7 +8,7 @@ import Testing
 
 /// Whatever signal ends `kiln convert` (a closed terminal's SIGHUP, a closed pipe's SIGPIPE, SIGTERM,
 /// ^C), no partial output is left behind, hidden or not, and kiln exits 128 + the signal.
-@Suite(.serialized, .enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.serialized, .requires(KilnProgram.isBuilt, "the kiln binary"))
 struct SignalCleanupTests {
     /// A raw image of 128 MiB of random data: slow enough to compress that a signal arrives mid-way.
     private func makeInput(_ dir: String) throws {

@@ -3,7 +3,7 @@ import KilnTestSupport
 import Testing
 
 /// `kiln validate Appliances/*` after a build: the lockfile beside a description is a lockfile.
-@Suite(.enabled(if: KilnProgram.isBuilt, "needs the kiln binary"))
+@Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct ValidateLockfileTests {
     private static let digest = String(repeating: "ab", count: 32)
     private static let lockfile = """

@@ -18,6 +18,17 @@ public enum KilnProgram {
         return nil
     }
 
+    /// Another executable of the package beside the test bundle (`kiln-fuzz`), when built.
+    public static func sibling(_ name: String) -> String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = url.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            url.deleteLastPathComponent()
+        }
+        return nil
+    }
+
     /// Whether the binary was built.
     public static var isBuilt: Bool { path != nil }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Testing
 /// kiln's full DHCP server against busybox's udhcpc, in two network namespaces the test makes.
 @Suite(
     "kiln serve --config: the DHCP server with a real client", .serialized,
-    .enabled(if: Tools.namespaces && Tools.has("udhcpc"), "needs root, iproute2 and udhcpc (busybox)")
+    .requires(.root, .program("ip"), .program("udhcpc"))
 )
 struct DHCPServerNamespaceTests {
     /// udhcpc's event script: configures the address it binds (so that a release can reach kiln) and
@@ -190,7 +191,7 @@ struct DHCPServerNamespaceTests {
 
     /// A firewall rule that drops kiln's DHCP replies makes each send fail (EPERM): kiln logs it and goes
     /// on, and once the rule is gone the next client gets its lease from the same process.
-    @Test(.enabled(if: Tools.has("nft"), "needs nftables"))
+    @Test(.requires(.program("nft")))
     func repliesThatCannotBeSentAreLoggedAndTheServerGoesOn() async throws {
         let folder = try TemporaryFolder()
         try await withLab(try lab(folder), folder: folder) { network, kiln in

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -12,10 +13,8 @@ import Testing
 /// judged by sfdisk, e2fsck and debugfs. (The firmware boot chain is `ImageDeployBootTests`.)
 @Suite(
     "kiln serve deploys images with its agent", .serialized,
-    .enabled(
-        if: Tools.has("qemu-system-x86_64") && Tools.has("qemu-img") && Tools.has("sfdisk") && Tools.has("mke2fs")
-            && Tools.has("debugfs") && Tools.has("curl"),
-        "needs qemu-system-x86, qemu-utils, fdisk, e2fsprogs and curl")
+    .requires(Tools.has("qemu-system-x86_64") && Tools.has("qemu-img") && Tools.has("sfdisk") && Tools.has("mke2fs")
+            && Tools.has("debugfs") && Tools.has("curl"), "qemu-system-x86, qemu-utils, fdisk, e2fsprogs and curl")
 )
 struct ImageDeployTests {
     let mac = "52:54:00:00:20:10"

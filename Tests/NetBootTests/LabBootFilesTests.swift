@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import KilnTestSupport
 import Testing
 
 @testable import NetBoot
@@ -69,7 +70,7 @@ struct LabBootFilesTests {
 
     /// The preseed a host fetches is the description's, with the call that ends the reinstall loop, and
     /// debconf accepts it.
-    @Test(.enabled(if: Judges.debconf != nil, "needs debconf-set-selections"))
+    @Test(.requires(Judges.debconf != nil, "debconf-set-selections"))
     func preseedTellsKilnWhenDoneAndDebconfAcceptsIt() async throws {
         let preseed = try #require(try await text("preseed/52-54-00-12-34-56", http))
         #expect(preseed.contains("d-i netcfg/get_hostname string lab-07"))
@@ -81,7 +82,7 @@ struct LabBootFilesTests {
         #expect(status.succeeded && output.isEmpty, "\(output)")
     }
 
-    @Test(.enabled(if: Judges.ksvalidator != nil, "needs ksvalidator (scripts/install-deps.sh)"))
+    @Test(.requires(Judges.ksvalidator != nil, "ksvalidator (scripts/install-deps.sh)"))
     func kickstartTellsKilnWhenDoneAndKsvalidatorAcceptsIt() async throws {
         let kickstart = try #require(try await text("kickstart/52-54-00-ab-cd-ef", http))
         #expect(kickstart.contains("curl -fsS -o /dev/null http://192.0.2.1:8080/installed/52-54-00-ab-cd-ef"))

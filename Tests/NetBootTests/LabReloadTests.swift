@@ -1,10 +1,11 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 /// `kiln serve --config` picks up a changed lab file while it serves, keeps the old one when the new one
 /// is broken, and a transfer under way finishes with the bytes it started with.
-@Suite("kiln serve --config: reloading the lab file", .enabled(if: Tools.has("curl"), "needs curl"))
+@Suite("kiln serve --config: reloading the lab file", .requires(.program("curl")))
 struct LabReloadTests {
     static func lab(extraHost: Bool, broken: Bool = false, listen: String = "127.0.0.1") -> String {
         var text = """

@@ -3,6 +3,7 @@ import KilnSupport
 import Logging
 import NIOPosix
 import Packages
+import KilnTestSupport
 import Testing
 
 @testable import NetBoot
@@ -11,10 +12,9 @@ import Testing
 /// verified packages from it, and the installer's check (gpgv on Release.gpg) passes.
 @Suite(
     "lab mirror", .serialized,
-    .enabled(
-        if: Tools.has("apt-get") && Tools.has("gpg") && Tools.has("gpgv") && Tools.has("dpkg-deb")
-            && Tools.has("gzip") && Tools.has("cpio"),
-        "needs apt, gnupg, dpkg-deb, gzip and cpio"))
+    .requires(
+        .program("apt-get"), .program("gpg"), .program("gpgv"), .program("dpkg-deb"), .program("gzip"),
+        .program("cpio")))
 struct MirrorAptTests {
     /// A tiny archive: two packages built with dpkg-deb, one depending on the other, in a kiln cache.
     struct Fixture {
@@ -174,7 +174,7 @@ struct MirrorAptTests {
             ])
             #expect(clear.succeeded, "\(clearOutput)")
             // Debian's own keyring does not accept it.
-            if FileManager.default.fileExists(atPath: ArchiveSource.defaultKeyring) {
+            if Requirement.available(.file(ArchiveSource.defaultKeyring)) {
                 let (foreign, _) = try await runTool(
                     ["gpgv", "--keyring", ArchiveSource.defaultKeyring, "\(out)/Release.gpg", "\(out)/Release"])
                 #expect(!foreign.succeeded)

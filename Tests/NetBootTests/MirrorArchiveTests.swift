@@ -2,6 +2,7 @@ import Foundation
 import KilnSupport
 import Logging
 import Packages
+import KilnTestSupport
 import Testing
 
 @testable import NetBoot
@@ -18,9 +19,9 @@ enum HostArchive {
 /// suite's index, and a package the cache did not hold fetched into it on the first request.
 @Suite(
     "lab mirror from the host's archive", .serialized,
-    .enabled(
-        if: Tools.has("apt-get") && Tools.has("gpg") && HostArchive.codename != nil,
-        "needs apt, gnupg and the host's Debian apt sources"))
+    .requires(
+        .program("apt-get"), .program("gpg"),
+        .condition({ HostArchive.codename != nil }, "the host's Debian apt sources")))
 struct MirrorArchiveTests {
     @Test func aptInstallsFromTheWholeSuite() async throws {
         let codename = try #require(HostArchive.codename)

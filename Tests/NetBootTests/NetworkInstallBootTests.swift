@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -13,11 +14,8 @@ import Testing
 /// namespace; inside it kiln runs `--offline`, and nothing leaves the namespace.
 @Suite(
     "kiln serve --config: firmware boots the Debian installer through kiln", .serialized,
-    .enabled(if: Tools.namespaces && Tools.has("qemu-system-x86_64"), "needs root, iproute2 and QEMU"),
-    .enabled(
-        if: FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/efi-virtio.rom")
-            && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd"),
-        "needs ipxe-qemu and ovmf")
+    .requires(.root, .program("ip"), .program("qemu-system-x86_64")),
+    .requires(.file("/usr/lib/ipxe/qemu/efi-virtio.rom"), .file("/usr/share/OVMF/OVMF_CODE_4M.fd"))
 )
 struct NetworkInstallBootTests {
     /// The lab, its boot files prepared from Debian packages, once for both firmware runs.

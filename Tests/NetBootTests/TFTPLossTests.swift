@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 /// Transfers through a lossy loopback: a network namespace made by the test, where an nftables rule
@@ -7,8 +8,8 @@ import Testing
 /// directions.
 @Suite(
     "kiln serve over TFTP with 10% packet loss", .serialized,
-    .enabled(if: Tools.tftpClients, "needs tftp-hpa, atftp and curl"),
-    .enabled(if: Tools.namespaces && Tools.has("nft"), "needs root, iproute2 and nftables for a lossy network namespace")
+    .requires(.program("tftp"), .program("atftp"), .program("curl"), .program("sha256sum")),
+    .requires(.root, .program("ip"), .program("nft"))
 )
 struct TFTPLossTests {
     @Test func transfersCompleteCorrectlyDespiteLoss() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 /// TFTP answers that cannot leave kiln's network namespace (an nftables rule makes every send to the
@@ -7,8 +8,7 @@ import Testing
 /// is logged as not sent, and a transfer's packets are lost on their own socket.
 @Suite(
     "kiln serve over TFTP: answers that cannot be sent", .serialized,
-    .enabled(
-        if: Tools.namespaces && Tools.has("nft") && Tools.has("curl"), "needs root, iproute2, nftables and curl")
+    .requires(.root, .program("ip"), .program("nft"), .program("curl"))
 )
 struct TFTPSendFailureTests {
     @Test func aRefusalOrATransferThatCannotBeSentEndsThatRequestOnly() async throws {

@@ -1,8 +1,11 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 /// `kiln serve` against real TFTP clients (tftp-hpa, atftp, curl) and hand-made packets, on loopback.
-@Suite("kiln serve over TFTP", .serialized, .enabled(if: Tools.tftpClients, "needs tftp-hpa, atftp and curl"))
+@Suite(
+    "kiln serve over TFTP", .serialized,
+    .requires(.program("tftp"), .program("atftp"), .program("curl"), .program("sha256sum")))
 struct TFTPServerTests {
     private static let kib = 1024
     private static let mib = 1024 * 1024

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import Packages
@@ -96,7 +97,7 @@ import Testing
     /// A local `file:` archive whose Packages.xz is made by the xz program: the client must fetch it
     /// into the cache, check it against the Release, decompress it and parse it; a Release that
     /// states another digest must be refused.
-    @Test(.enabled(if: TestSupport.hasProgram("xz"), "needs xz (xz-utils)"))
+    @Test(.requires(TestSupport.hasProgram("xz"), "xz (xz-utils)"))
     func localArchiveIndexIsVerifiedAndDecompressed() async throws {
         let dir = try TestSupport.scratch("archive")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -127,7 +128,7 @@ import Testing
 
     /// The real archive named by the host's apt sources: gpgv accepts its InRelease, refuses a
     /// tampered copy, and the indexes hold the packages every Debian system has.
-    @Test(.enabled(if: TestSupport.archiveReachable, "needs the host's apt sources, gpgv and debian-archive-keyring"))
+    @Test(.requires(TestSupport.archiveReachable, "the host's apt sources, gpgv and debian-archive-keyring"))
     func hostArchiveIsSignedAndIndexed() async throws {
         let index = try await TestSupport.hostIndex.value
         #expect(index.releases.count == TestSupport.hostSources.count)

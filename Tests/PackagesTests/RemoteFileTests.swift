@@ -1,12 +1,13 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import Packages
 
 /// Files named by URL, pinned and fetched from a real HTTP server on loopback (Python's
 /// http.server), judged by sha256sum.
-@Suite(.enabled(if: TestSupport.hasProgram("python3") && TestSupport.hasProgram("sha256sum"), "needs python3, sha256sum"))
+@Suite(.requires(.program("python3"), .program("sha256sum")))
 struct RemoteFileTests {
     /// Serves `root` on 127.0.0.1 on a port the kernel picks; returns the process and the port.
     static func serve(_ root: String) throws -> (Process, Int) {

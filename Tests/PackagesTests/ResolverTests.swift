@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import Packages
@@ -90,7 +91,7 @@ import Testing
     /// The brief's appliance against the real archive: a bootable minbase with systemd, a cloud
     /// kernel, GRUB and ssh. apt's own solver is compared in Benchmarks/resolve-apt.sh; here the
     /// closure must hold what any such system needs, and every dependency inside it must hold.
-    @Test(.enabled(if: TestSupport.archiveReachable, "needs the host's apt sources, gpgv and debian-archive-keyring"))
+    @Test(.requires(TestSupport.archiveReachable, "the host's apt sources, gpgv and debian-archive-keyring"))
     func hostArchiveClosureIsComplete() async throws {
         let index = try await TestSupport.hostIndex.value
         let resolver = Resolver(index: index)

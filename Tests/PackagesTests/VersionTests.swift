@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import Packages
@@ -30,7 +31,7 @@ import Testing
 
     /// Sorted by kiln, every neighbour pair must stand in the same order for dpkg; as both are total
     /// orders, that makes the whole sort dpkg's. Then pairs across the list, for good measure.
-    @Test(.enabled(if: TestSupport.hasProgram("dpkg"), "needs dpkg as the judge"))
+    @Test(.requires(TestSupport.hasProgram("dpkg"), "dpkg as the judge"))
     func orderMatchesDpkg() async throws {
         let parsed = try Self.versions.map { try DebianVersion($0) }
         let sorted = parsed.sorted()

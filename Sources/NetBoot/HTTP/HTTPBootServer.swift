@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -11,6 +12,10 @@ import NIOPosix
 
 /// A read-only HTTP/1.1 server for installers: generated files first, then files under the boot root,
 /// GET and HEAD, single byte ranges (RFC 9110 section 14), keep-alive.
+///
+/// What one client can hold is bounded: a file is read a chunk at a time and the next chunk only once
+/// the last one is on the socket (a client that does not read costs one chunk, not the file), idle and
+/// slow connections time out, and connections beyond `HTTPLimits.maxConnections` are closed at once.
 public final class HTTPBootServer: Sendable {
     private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
@@ -19,11 +24,17 @@ public final class HTTPBootServer: Sendable {
     private let root: BootRoot
     private let generated: any BootFileProvider
     private let logger: Logger
+    private let limits: HTTPLimits
+    private let openConnections = Atomic<Int>(0)
+
+    /// Bytes read from a file and handed to the socket at a time.
+    static let chunkSize = 64 * 1024
 
     private init(
         listener: NIOAsyncChannel<Connection, Never>, localAddress: SocketAddress, root: BootRoot,
-        generated: any BootFileProvider, logger: Logger
+        generated: any BootFileProvider, limits: HTTPLimits, logger: Logger
     ) {
+        self.limits = limits
         self.listener = listener
         self.localAddress = localAddress
         self.root = root
@@ -35,7 +46,8 @@ public final class HTTPBootServer: Sendable {
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
     public static func bind(
         host: String, port: Int, root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none,
-        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        limits: HTTPLimits = HTTPLimits(), logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> HTTPBootServer {
         let listener: NIOAsyncChannel<Connection, Never>
         do {
@@ -44,6 +56,7 @@ public final class HTTPBootServer: Sendable {
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionGuard(limits: limits))
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -54,7 +67,8 @@ public final class HTTPBootServer: Sendable {
             throw NetBootError(.io, "HTTP socket on \(HostPort.format(host, port)) has no address")
         }
         return HTTPBootServer(
-            listener: listener, localAddress: address, root: root, generated: generated, logger: logger)
+            listener: listener, localAddress: address, root: root, generated: generated, limits: limits,
+            logger: logger)
     }
 
     /// Closes the listening socket; connections already open are answered until they close.
@@ -71,7 +85,18 @@ public final class HTTPBootServer: Sendable {
         try await listener.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await connection in connections {
+                    let open = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+                    guard open <= limits.maxConnections else {
+                        openConnections.wrappingSubtract(1, ordering: .relaxed)
+                        // Through executeThenClose: the async channel's writer must be finished.
+                        try? await connection.executeThenClose { _, _ in }
+                        logger.debug(
+                            "http: too many connections, closed one",
+                            metadata: ["client": "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                        continue
+                    }
                     group.addTask {
+                        defer { self.openConnections.wrappingSubtract(1, ordering: .relaxed) }
                         do {
                             try await self.serve(connection)
                         } catch {
@@ -96,7 +121,8 @@ public final class HTTPBootServer: Sendable {
                 case .end:
                     guard let request = head else { continue }
                     head = nil
-                    let keepAlive = try await respond(to: request, from: peer, outbound: outbound)
+                    let keepAlive = try await respond(
+                        to: request, from: peer, outbound: outbound, channel: connection.channel)
                     if !keepAlive { return }
                 }
             }
@@ -106,10 +132,12 @@ public final class HTTPBootServer: Sendable {
     /// Answers one request; returns whether the connection stays open.
     private func respond(
         to request: HTTPRequestHead, from peer: SocketAddress?,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, channel: any Channel
     ) async throws -> Bool {
         let keepAlive = request.isKeepAlive
-        let metadata: Logger.Metadata = ["client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(request.uri)"]
+        let metadata: Logger.Metadata = [
+            "client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(LogText.escape(request.uri))",
+        ]
         func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:]) async throws {
             try await Self.send(status, headers, request: request, keepAlive: keepAlive, outbound: outbound)
         }
@@ -124,7 +152,8 @@ public final class HTTPBootServer: Sendable {
             }
             relative = try root.relativePath(for: Array(path.utf8))
         } catch let error as NetBootError {
-            logger.info("http: refused", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+            logger.info(
+                "http: refused", metadata: metadata.merging(["error": "\(LogText.escape(error.message))"]) { $1 })
             try await send(.forbidden)
             return keepAlive
         }
@@ -143,7 +172,7 @@ public final class HTTPBootServer: Sendable {
                 return try await respond(
                     request, source: TFTPSource(descriptor: opened.descriptor, size: opened.size),
                     base: window.range.lowerBound, size: window.range.count, relative: relative,
-                    keepAlive: keepAlive, metadata: metadata, outbound: outbound)
+                    keepAlive: keepAlive, metadata: metadata, outbound: outbound, channel: channel)
             }
         } catch let error as NetBootError where error.code == .refused || error.code == .notFound {
             // A generator's refusal (a deploy token that does not fit, say) is the client's answer, not
@@ -162,13 +191,15 @@ public final class HTTPBootServer: Sendable {
                 source = TFTPSource(descriptor: opened.descriptor, size: opened.size)
             } catch let error as NetBootError {
                 try await send(error.code == .notFound ? .notFound : .forbidden)
-                logger.info("http: not served", metadata: metadata.merging(["error": "\(error.message)"]) { $1 })
+                logger.info(
+                    "http: not served",
+                    metadata: metadata.merging(["error": "\(LogText.escape(error.message))"]) { $1 })
                 return keepAlive
             }
         }
         return try await respond(
             request, source: source, base: 0, size: source.size, relative: relative, keepAlive: keepAlive,
-            metadata: metadata, outbound: outbound)
+            metadata: metadata, outbound: outbound, channel: channel)
     }
 
     /// A response without a body.
@@ -187,7 +218,7 @@ public final class HTTPBootServer: Sendable {
     /// them that the request asks for.
     private func respond(
         _ request: HTTPRequestHead, source: TFTPSource, base: Int, size: Int, relative: String, keepAlive: Bool,
-        metadata: Logger.Metadata, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        metadata: Logger.Metadata, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, channel: any Channel
     ) async throws -> Bool {
         var metadata = metadata
         var headers: HTTPHeaders = ["Accept-Ranges": "bytes", "Content-Type": HTTPBootServer.contentType(relative)]
@@ -211,23 +242,26 @@ public final class HTTPBootServer: Sendable {
             }
         }
         headers.add(name: "Content-Length", value: "\(range.count)")
-        try await outbound.write(
-            .head(
+        // Straight to the channel, each part awaited until it is on the socket: the next chunk is read
+        // only then, so a client that stops reading holds one chunk of memory (the async writer's own
+        // back-pressure reacts only after its writes reach the event loop, by when many chunks can be
+        // queued).
+        try await channel.writeAndFlush(
+            HTTPServerResponsePart.head(
                 HTTPResponseHead(
                     version: request.version, status: status,
                     headers: headers.adding("Connection", keepAlive ? "keep-alive" : "close"))))
         if request.method == .GET {
-            let chunk = 256 * 1024
             var offset = range.lowerBound
             while offset < range.upperBound {
-                let length = min(chunk, range.upperBound - offset)
-                var buffer = ByteBufferAllocator().buffer(capacity: length)
+                let length = min(HTTPBootServer.chunkSize, range.upperBound - offset)
+                var buffer = channel.allocator.buffer(capacity: length)
                 try source.read(offset: base + offset, length: length, into: &buffer)
-                try await outbound.write(.body(.byteBuffer(buffer)))
+                try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)))
                 offset += length
             }
         }
-        try await outbound.write(.end(nil))
+        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
         metadata["bytes"] = "\(range.count)"
         metadata["status"] = "\(status.code)"
         logger.info("http: sent", metadata: metadata)
@@ -235,7 +269,7 @@ public final class HTTPBootServer: Sendable {
     }
 
     /// The path of a request target, percent-decoded, without query or fragment; nil when the encoding is bad.
-    static func decodePath(_ uri: String) -> String? {
+    package static func decodePath(_ uri: String) -> String? {
         var target = Substring(uri)
         if let end = target.firstIndex(where: { $0 == "?" || $0 == "#" }) { target = target[..<end] }
         var bytes: [UInt8] = []
@@ -279,12 +313,12 @@ extension HTTPHeaders {
 
 /// A `Range` header for one byte range (RFC 9110 section 14.1.2). Several ranges are answered with the
 /// whole file, which the RFC allows.
-enum ByteRange: Equatable {
+package enum ByteRange: Equatable {
     case whole
     case range(Range<Int>)
     case unsatisfiable
 
-    static func parse(_ header: String, size: Int) -> ByteRange {
+    package static func parse(_ header: String, size: Int) -> ByteRange {
         let text = header.trimmingSpaces()
         guard text.hasPrefix("bytes=") else { return .whole }
         let spec = text.dropFirst("bytes=".count)
@@ -301,7 +335,8 @@ enum ByteRange: Equatable {
         guard start < size else { return .unsatisfiable }
         if last.isEmpty { return .range(start..<size) }
         guard let end = Int(last), end >= start else { return .whole }
-        return .range(start..<min(end + 1, size))
+        // min before + 1: an end of Int.max is a client's way to say "to the end" (and a trap otherwise).
+        return .range(start..<(min(end, size - 1) + 1))
     }
 }
 

@@ -59,13 +59,14 @@ public enum BootMenus {
         case .localDisk:
             // The disk's removable-media loader is started from here when a disk has one: firmware
             // keeps no boot entry for a disk that was blank when it last looked (OVMF went to its setup
-            // screen after an image deploy), and an image written by kiln's agent registers none.
+            // screen after an image deploy), and an image written by kiln's agent registers none. `root`
+            // must be the disk: the loader gets its device from it and finds its own files there.
             return """
                 # kiln: boot the local disk: its EFI loader, else back to the firmware's next boot entry
                 set timeout=1
                 menuentry "Local disk" {
-                  if search --no-floppy --file --set=esp /EFI/BOOT/BOOTX64.EFI; then
-                    chainloader ($esp)/EFI/BOOT/BOOTX64.EFI
+                  if search --no-floppy --file --set=root /EFI/BOOT/BOOTX64.EFI; then
+                    chainloader /EFI/BOOT/BOOTX64.EFI
                     boot
                   fi
                   exit

@@ -264,7 +264,8 @@ struct LabFileReader {
             }
         }
         var image: String?
-        if let imageNode = map["image"], let file = path(imageNode, "image") {
+        if let imageNode = map["image"], let named = path(imageNode, "image") {
+            let file = (named as NSString).standardizingPath
             image = file
             var info = stat()
             if stat(file, &info) != 0 {

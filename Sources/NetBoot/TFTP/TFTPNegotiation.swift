@@ -23,11 +23,17 @@ public struct TFTPLimits: Sendable, Equatable {
     /// window is granted instead (RFC 7440 section 3 lets the server answer a smaller value). 128 KiB, 16
     /// blocks of 8 KiB, arrives whole at atftp on loopback, and carries 25% more than 64 KiB windows.
     public var maximumWindowBytes: Int = 128 * 1024
+    /// The longest `timeout` (RFC 2349) accepted; a longer one is left out of the OACK (the RFC lets a
+    /// server decline, not lower, the value). 3 s keeps the server's back-off (twice the client's
+    /// timeout, 6 s) and its 20 s limit on a silent client: with `timeout=255` accepted, one 28-byte
+    /// request held a transfer and its thread for 18 minutes.
+    public var maximumTimeout: Int = 3
 
     public init(
         maximumWindowSize: Int = 64, maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound,
-        maximumWindowBytes: Int = 128 * 1024
+        maximumWindowBytes: Int = 128 * 1024, maximumTimeout: Int = 3
     ) {
+        self.maximumTimeout = maximumTimeout
         self.maximumWindowSize = maximumWindowSize
         self.maximumBlockSize = maximumBlockSize
         self.maximumWindowBytes = maximumWindowBytes
@@ -93,7 +99,9 @@ public enum TFTPNegotiation {
                 parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(parameters.windowSize)"))
             case "timeout":
                 // RFC 2349: a server that does not accept the value leaves the option out of the OACK.
-                guard let value = decimal(option.value), timeoutRange.contains(value) else { continue }
+                guard let value = decimal(option.value), timeoutRange.contains(value),
+                    value <= limits.maximumTimeout
+                else { continue }
                 parameters.timeoutSeconds = value
                 parameters.acknowledged.append(TFTPOption(name: option.name, value: "\(value)"))
             case "tsize":
@@ -110,7 +118,27 @@ public enum TFTPNegotiation {
             parameters.windowSize = fitted
             parameters.acknowledged[windowIndex].value = "\(fitted)"
         }
+        trimToOneDatagram(&parameters)
         return parameters
+    }
+
+    /// The longest OACK sent: the size RFC 2347 allows a request, which every client reads whole.
+    public static let maximumAcknowledgementSize = 512
+
+    /// Drops options from the end of the OACK until it fits in `maximumAcknowledgementSize` bytes,
+    /// putting back the RFC 1350 default of each one dropped: an OACK is one datagram, never split.
+    static func trimToOneDatagram(_ parameters: inout TFTPTransferParameters) {
+        func size() -> Int {
+            2 + parameters.acknowledged.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 2 }
+        }
+        while size() > maximumAcknowledgementSize, let dropped = parameters.acknowledged.popLast() {
+            switch dropped.name.lowercased() {
+            case "blksize": parameters.blockSize = 512
+            case "windowsize": parameters.windowSize = 1
+            case "timeout": parameters.timeoutSeconds = nil
+            default: break
+            }
+        }
     }
 
     /// A non-negative decimal of at most 10 digits, nothing else (no sign, no spaces).

@@ -113,7 +113,9 @@ public final class TFTPServer: Sendable {
         do {
             packet = try TFTPPacket.decode(envelope.data)
         } catch let error as NetBootError {
-            logger.info("tftp: malformed request", metadata: ["client": "\(client)", "error": "\(error.message)"])
+            logger.info(
+                "tftp: malformed request",
+                metadata: ["client": "\(client)", "error": "\(LogText.escape(error.message))"])
             // Only what parsed as a request gets an answer; other garbage is dropped to avoid reflecting it.
             if envelope.data.readableBytes >= 2,
                 let opcode = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self),
@@ -144,7 +146,7 @@ public final class TFTPServer: Sendable {
         case .writeRequest(let request):
             logger.info(
                 "tftp: write refused",
-                metadata: ["client": "\(client)", "file": "\(String(decoding: request.filename, as: UTF8.self))"])
+                metadata: ["client": "\(client)", "file": "\(LogText.escape(request.filename))"])
             reply(.error(code: .accessViolation, message: "this server is read-only"), to: client)
             return nil
         default:
@@ -163,8 +165,9 @@ public final class TFTPServer: Sendable {
     }
 
     private func serve(_ accepted: Accepted) async {
-        let name = String(decoding: accepted.request.filename, as: UTF8.self)
-        var metadata: Logger.Metadata = ["client": "\(accepted.client)", "file": "\(name)"]
+        var metadata: Logger.Metadata = [
+            "client": "\(accepted.client)", "file": "\(LogText.escape(accepted.request.filename))",
+        ]
         do {
             let prepared = try await prepare(accepted)
             metadata["bytes"] = "\(prepared.source.size)"
@@ -177,15 +180,18 @@ public final class TFTPServer: Sendable {
             case .abortedByClient(let code, let message):
                 logger.info(
                     "tftp: client aborted",
-                    metadata: metadata.merging(["code": "\(code)", "message": "\(message)"]) { $1 })
+                    metadata: metadata.merging(["code": "\(code)", "message": "\(LogText.escape(message))"]) { $1 })
             case .failed(let reason):
-                logger.warning("tftp: transfer failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
+                logger.warning(
+                    "tftp: transfer failed", metadata: metadata.merging(["error": "\(LogText.escape(reason))"]) { $1 })
             }
         } catch let failure as TFTPFailure {
-            logger.info("tftp: refused", metadata: metadata.merging(["error": "\(failure.message)"]) { $1 })
+            logger.info(
+                "tftp: refused", metadata: metadata.merging(["error": "\(LogText.escape(failure.message))"]) { $1 })
             reply(.error(code: failure.code, message: failure.message), to: accepted.client)
         } catch {
-            logger.warning("tftp: transfer failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            logger.warning(
+                "tftp: transfer failed", metadata: metadata.merging(["error": "\(LogText.escape("\(error)"))"]) { $1 })
         }
     }
 
@@ -250,10 +256,11 @@ public final class TFTPServer: Sendable {
         var local = localAddress
         local.port = 0
         var timing = TFTPRetransmission()
+        // The client's timeout is bounded by negotiation (`TFTPLimits.maximumTimeout`); the back-off cap
+        // and the patience with a silent client are the server's and never grow with it.
         timing.clientTimeout =
             prepared.parameters.timeoutSeconds.map { .seconds(Int64($0)) } ?? configuration.defaultTimeout
-        timing.backoffCap = max(timing.backoffCap, timing.clientTimeout * 2)
-        timing.patience = max(configuration.patience, timing.clientTimeout * 4)
+        timing.patience = configuration.patience
         let segments = TFTPSegmentation.segmentsPerWrite(
             to: client, blockSize: prepared.parameters.blockSize, windowSize: prepared.parameters.windowSize)
         let transfer = try TFTPTransfer(

@@ -90,6 +90,8 @@ final class TFTPTransfer: @unchecked Sendable {
     private let timing: TFTPRetransmission
     /// DATA packets handed to the kernel in one send with UDP segmentation offload; 1 without it.
     private var segmentsPerWrite: Int
+    /// The size of one DATA datagram, what segmentation offload cuts a send into.
+    private let segmentSize: Int
 
     private let cancelled = Atomic<Bool>(false)
     private let socketOpen = Mutex<Bool>(true)
@@ -142,6 +144,7 @@ final class TFTPTransfer: @unchecked Sendable {
             parameters.acknowledged.isEmpty
             ? min(timing.initial, timing.clientTimeout) : timing.optionAcknowledgement
         self.segmentsPerWrite = 1
+        self.segmentSize = 4 + parameters.blockSize
         if segmentsPerWrite > 1 {
             var size = Int32(4 + parameters.blockSize)
             if setsockopt(socket, Int32(IPPROTO_UDP), Self.udpSegmentOption, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -378,8 +381,18 @@ final class TFTPTransfer: @unchecked Sendable {
 
     private func sendOptionAcknowledgement() {
         let acknowledgement = TFTPPacket.optionAcknowledgement(optionAcknowledgement).encoded()
+        // With segmentation offload on, the kernel would cut an OACK longer than a DATA packet (a small
+        // blksize and several options) into several datagrams: it goes out with offload off.
+        let segmented = segmentsPerWrite > 1 && acknowledgement.readableBytes > segmentSize
+        if segmented { setSegmentSize(0) }
         transmit(acknowledgement)
+        if segmented { setSegmentSize(segmentSize) }
         startTimer()
+    }
+
+    private func setSegmentSize(_ size: Int) {
+        var value = Int32(size)
+        _ = setsockopt(socket, Int32(IPPROTO_UDP), Self.udpSegmentOption, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     private func startTimer() {

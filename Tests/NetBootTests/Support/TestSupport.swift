@@ -97,12 +97,13 @@ final class KilnServer: Sendable {
     /// and waits for the line that names the bound port.
     init(
         root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
-        logDir: String
+        wrapper: [String] = [], logDir: String
     ) async throws {
         log = logDir + "/kiln-\(UUID().uuidString.prefix(8)).log"
         let address = host.contains(":") ? "[\(host)]:0" : "\(host):0"
         var argv =
             [Tools.kiln, "serve", "--tftp-root", root, "--tftp", address, "--http", http ? address : "off"] + extra
+        argv = wrapper + argv
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
         process = Subprocess(argv, output: .logFile(log))
         try process.start()
@@ -144,10 +145,10 @@ final class KilnServer: Sendable {
 /// Runs `body` with a `kiln serve` process and stops the process afterwards, whatever happens.
 func withKilnServer<T>(
     root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
-    logDir: String, _ body: (KilnServer) async throws -> T
+    wrapper: [String] = [], logDir: String, _ body: (KilnServer) async throws -> T
 ) async throws -> T {
     let server = try await KilnServer(
-        root: root, host: host, http: http, extra: extra, namespace: namespace, logDir: logDir)
+        root: root, host: host, http: http, extra: extra, namespace: namespace, wrapper: wrapper, logDir: logDir)
     do {
         let result = try await body(server)
         await server.stop()
