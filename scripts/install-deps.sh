@@ -22,8 +22,8 @@ packages=(
   tftp-hpa atftp curl iproute2 nftables udhcpc
   # judges for install answers and exports
   debconf libvirt-clients libxml2-utils python3-venv
-  # the lab's status page, opened as a person would (headless)
-  chromium
+  # the lab's status page, opened as a person would (headless); kiln run's console, typed at in tmux
+  chromium tmux
   # benchmarks: GNU time for peak RSS
   time
 )
