@@ -33,6 +33,25 @@ struct DHCPLeasesTests {
         #expect(leases.offer(for: third, now: 10) == b)
     }
 
+    /// Two machines powered on together: each DISCOVER gets its own address, held until the offer
+    /// expires, so that neither REQUEST is refused.
+    @Test func anOfferedAddressIsHeldForItsClient() throws {
+        var leases = try book()
+        let a = try #require(leases.offer(for: first, now: 0))
+        leases.reserve(a, for: first, now: 0)
+        let b = try #require(leases.offer(for: second, now: 1))
+        leases.reserve(b, for: second, now: 1)
+        #expect(a != b)
+        #expect(leases.offer(for: first, now: 2) == a, "a repeated DISCOVER gets the same offer")
+        try leases.bind(b, to: second, seconds: 3600, now: 3)
+        try leases.bind(a, to: first, seconds: 3600, now: 4)
+        // An offer nobody took is released after its hold.
+        var other = try book()
+        other.reserve(a, for: first, now: 0)
+        #expect(other.offer(for: second, now: 10) != a)
+        #expect(other.offer(for: second, now: DHCPLeases.offerHoldSeconds + 1) == a)
+    }
+
     @Test func leasesSurviveARestart() throws {
         let folder = try TemporaryFolder()
         let path = folder.path + "/leases"

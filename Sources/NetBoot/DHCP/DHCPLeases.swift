@@ -21,6 +21,8 @@ public struct DHCPLeases: Sendable, Equatable {
     public private(set) var leases: [MACAddress: Lease] = [:]
     /// Addresses a client found in use (DHCPDECLINE), kept out of the pool until the time given.
     public private(set) var declined: [IPv4Address: Int64] = [:]
+    /// Addresses offered and not yet requested, by client (in memory only).
+    public private(set) var offered: [MACAddress: Lease] = [:]
 
     public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address] = [:]) {
         self.pool = pool
@@ -45,15 +47,18 @@ public struct DHCPLeases: Sendable, Equatable {
     /// free, or the lowest free address of the pool; nil when the pool is full.
     public func offer(for mac: MACAddress, requested: IPv4Address? = nil, now: Int64) -> IPv4Address? {
         if let address = fixed[mac] { return address }
+        if let held = offered[mac], held.expires > now, isFree(held.address, for: mac, now: now) {
+            return held.address
+        }
         if let lease = leases[mac], pool.contains(lease.address),
             holder(of: lease.address, now: now).map({ $0 == mac }) ?? true
         {
             return lease.address
         }
-        if let requested, isFree(requested, now: now) { return requested }
+        if let requested, isFree(requested, for: mac, now: now) { return requested }
         var candidate = pool.lowerBound.value
         while candidate <= pool.upperBound.value {
-            if isFree(IPv4Address(candidate), now: now) { return IPv4Address(candidate) }
+            if isFree(IPv4Address(candidate), for: mac, now: now) { return IPv4Address(candidate) }
             candidate += 1
         }
         return nil
@@ -73,6 +78,18 @@ public struct DHCPLeases: Sendable, Equatable {
         leases[mac] = Lease(mac: mac, address: address, expires: now + seconds)
     }
 
+    /// How long an offered address stays held for its client, waiting for its REQUEST.
+    public static let offerHoldSeconds: Int64 = 60
+
+    /// Holds an offered address for `mac` a short while (RFC 2131 section 4.3.1), so that two clients
+    /// that ask at once (machines powered on together) are not offered the same address, the second
+    /// then refused with a NAK, which UEFI PXE firmware does not retry.
+    public mutating func reserve(_ address: IPv4Address, for mac: MACAddress, now: Int64) {
+        guard fixed[mac] == nil else { return }
+        offered = offered.filter { $0.value.expires > now }
+        offered[mac] = Lease(mac: mac, address: address, expires: now + Self.offerHoldSeconds)
+    }
+
     /// Ends `mac`'s lease (a RELEASE).
     public mutating func release(_ mac: MACAddress) { leases[mac] = nil }
 
@@ -81,8 +98,10 @@ public struct DHCPLeases: Sendable, Equatable {
         return leases.values.first { $0.address == address && $0.expires > now }?.mac
     }
 
-    private func isFree(_ address: IPv4Address, now: Int64) -> Bool {
+    /// Free for `mac`: in the pool, leased to no one, not declined, and not held for another client's offer.
+    private func isFree(_ address: IPv4Address, for mac: MACAddress, now: Int64) -> Bool {
         pool.contains(address) && holder(of: address, now: now) == nil && (declined[address] ?? 0) <= now
+            && !offered.values.contains { $0.mac != mac && $0.address == address && $0.expires > now }
     }
 
     /// The lease file's text, sorted by address.

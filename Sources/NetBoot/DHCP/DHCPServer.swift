@@ -152,6 +152,7 @@ public final class DHCPServer: Sendable {
                     logger.warning("dhcp: no free address for \(mac): the pool \(settings.pool) is full")
                     return nil
                 }
+                state.leases.reserve(address, for: mac, now: now)
                 logger.info("dhcp: offer \(address) to \(mac)", metadata: client)
                 return answer(.offer, to: request, address: address, settings: settings)
             case .request:
