@@ -146,7 +146,7 @@ struct ImageDeployBootTests {
             }
             #expect(log.contains("loader=ipxe mac=52:54:00:20:00:20"), "\(log.suffix(3000))")
             #expect(log.contains("loader=grub mac=52:54:00:20:00:21"), "\(log.suffix(3000))")
-            #expect(log.contains("file=agent/initrd.img [NetBoot] tftp: sent"), "GRUB loads the agent over TFTP")
+            #expect(log.contains("file=/agent/initrd.img [NetBoot] tftp: sent"), "GRUB loads the agent over TFTP")
             let (_, status) = try await Subprocess.output(inside + ["curl", "-fsS", "http://192.0.2.1/status.json"])
             let hosts = (try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])?["hosts"]
             let states = (hosts as? [[String: Any]] ?? []).map { "\($0["name"] ?? "")=\($0["state"] ?? "")" }

@@ -206,8 +206,9 @@ struct DHCPServerNamespaceTests {
 
             try await network.server.allow(.output)
             let next = try await lease(network, mac: "52:54:00:00:00:02", folder: folder)
-            #expect(next["ip"] == "192.0.2.100")
-            #expect(kiln.logText.contains("dhcp: lease 192.0.2.100 to 52:54:00:00:00:02"))
+            // 192.0.2.100 stays held for 00:01, whose offer kiln made but could not send (60 s).
+            #expect(next["ip"] == "192.0.2.101")
+            #expect(kiln.logText.contains("dhcp: lease 192.0.2.101 to 52:54:00:00:00:02"), "\(kiln.logText.suffix(1500))")
         }
     }
 

@@ -36,6 +36,6 @@ struct LabCommandTests {
         let folder = try TemporaryFolder()
         let (status, output) = try await runTool([Tools.kiln, "serve", "--tftp-root", folder.path, "--offline"])
         #expect(status == .exited(2), "\(output)")
-        #expect(output.contains("--offline and --prepare go with --config"))
+        #expect(output.contains("--offline, --prepare and --reinstall go with --config"), "\(output)")
     }
 }

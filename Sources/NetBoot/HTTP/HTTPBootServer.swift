@@ -251,7 +251,15 @@ public final class HTTPBootServer: Sendable {
                 HTTPResponseHead(
                     version: request.version, status: status,
                     headers: headers.adding("Connection", keepAlive ? "keep-alive" : "close"))))
-        if request.method == .GET {
+        if request.method == .GET, !range.isEmpty, let descriptor = source.fileDescriptor {
+            // A file goes out with sendfile(2): the kernel moves it from the page cache to the socket,
+            // kiln holds none of it, and the write ends when the client has taken it all.
+            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: dup(descriptor))
+            defer { try? handle.close() }
+            let region = FileRegion(
+                fileHandle: handle, readerIndex: base + range.lowerBound, endIndex: base + range.upperBound)
+            try await channel.writeAndFlush(HTTPServerResponsePart.body(.fileRegion(region)))
+        } else if request.method == .GET {
             var offset = range.lowerBound
             while offset < range.upperBound {
                 let length = min(HTTPBootServer.chunkSize, range.upperBound - offset)

@@ -29,6 +29,12 @@ final class TFTPSource: @unchecked Sendable {
         size = bytes.readableBytes
     }
 
+    /// The open file, when the bytes come from one (HTTP sends it with sendfile).
+    var fileDescriptor: Int32? {
+        if case .file(let descriptor) = storage { return descriptor }
+        return nil
+    }
+
     /// Whether the bytes are in memory, where a block costs a copy and nothing more.
     var isInMemory: Bool {
         if case .memory = storage { return true }
