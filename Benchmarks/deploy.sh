@@ -81,7 +81,7 @@ EOF
     rm -rf lab.yaml.state
     "$KILN" serve --config lab.yaml > kiln-$c.log 2>&1 &
     local kiln=$!; PIDS+=("$kiln")
-    until grep -q "kiln: serving" kiln-$c.log; do sleep 0.1; done
+    until grep -qs "kiln: serving" kiln-$c.log; do sleep 0.1; done
     # Each client: its token from its iPXE script, its plan, then the chunk URLs (kiln) and ranges (nginx).
     for i in $(seq 1 "$c"); do
       mac=$(printf '52:54:00:99:%02x:%02x' $((i / 256)) $((i % 256)))
