@@ -15,15 +15,7 @@ public enum DeployAgentScripts {
         #!/bin/busybox sh
         # kiln deploy agent, PID 1: writes this machine's disk from kiln serve, then reboots into it.
         /bin/busybox mkdir -p /proc /sys /dev /tmp /run /mnt
-        /bin/busybox mount -t proc proc /proc
-        /bin/busybox mount -t sysfs sysfs /sys
-        /bin/busybox mount -t devtmpfs devtmpfs /dev
-        /bin/busybox mount -t tmpfs tmpfs /run
-        /bin/busybox mount -t tmpfs tmpfs /tmp
-        /bin/busybox --install -s /bin
-        export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp LC_ALL=C
-        echo 1 > /proc/sys/kernel/printk
-        exec </dev/null >/dev/console 2>&1
+        \#(GuestScripts.pidOneSetup)
 
         say() { echo "kiln-agent: $*"; }
         arg() {

@@ -19,14 +19,9 @@ enum GuestScripts {
     /// bare command name even when PATH holds the real program, so jobs use these paths.
     static let programDirectory = "kiln/bin"
 
-    /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
-    /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
-    /// runs `/job/run.sh` with `KILN_TARGET`, `KILN_INPUT`, `KILN_FS` and `KILN_OUTPUT` naming the
-    /// disks (empty when there is none), reports its exit status, and powers off.
-    static let initScript = #"""
-        #!/bin/busybox sh
-        # kiln builder guest, PID 1. Never exits: the kernel would panic; it powers off instead.
-        /bin/busybox mkdir -p /proc /sys /dev /tmp /run /job /target
+    /// What PID 1 of kiln's guests does first: the kernel's file systems, busybox's applets, a quiet
+    /// console that takes all output.
+    static let pidOneSetup = #"""
         /bin/busybox mount -t proc proc /proc
         /bin/busybox mount -t sysfs sysfs /sys
         /bin/busybox mount -t devtmpfs devtmpfs /dev
@@ -36,6 +31,17 @@ enum GuestScripts {
         export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp LC_ALL=C
         echo 1 > /proc/sys/kernel/printk
         exec </dev/null >/dev/console 2>&1
+        """#
+
+    /// `/init`: PID 1. Mounts what programs need, loads the modules listed in
+    /// `/etc/kiln/modules`, unpacks the job (a newc cpio stream) from the input disk into `/job`,
+    /// runs `/job/run.sh` with `KILN_TARGET`, `KILN_INPUT`, `KILN_FS` and `KILN_OUTPUT` naming the
+    /// disks (empty when there is none), reports its exit status, and powers off.
+    static let initScript = #"""
+        #!/bin/busybox sh
+        # kiln builder guest, PID 1. Never exits: the kernel would panic; it powers off instead.
+        /bin/busybox mkdir -p /proc /sys /dev /tmp /run /job /target
+        \#(pidOneSetup)
 
         uptime() { read -r up _ < /proc/uptime; echo "$up"; }
         finish() {
