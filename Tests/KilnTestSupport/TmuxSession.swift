@@ -40,14 +40,24 @@ public final class TmuxSession: @unchecked Sendable {
         return false
     }
 
+    /// Runs tmux; only `capture-pane` gives output. The first `new-session` starts tmux's server,
+    /// which keeps whatever descriptors the client had: a pipe for its output would then never reach
+    /// end of file (a test hung on that when no tmux server ran yet, as in CI).
     @discardableResult
     private static func tmux(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
         process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard arguments.first == "capture-pane" else {
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return ""
+        }
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
