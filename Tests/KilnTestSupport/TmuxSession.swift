@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A detached tmux session running one command in a terminal of its own: what a person sees
 /// (`capture-pane`) and types (`send-keys`), for tests of kiln's interactive commands.
 public final class TmuxSession: @unchecked Sendable {
@@ -40,27 +44,30 @@ public final class TmuxSession: @unchecked Sendable {
         return false
     }
 
-    /// Runs tmux; only `capture-pane` gives output. The first `new-session` starts tmux's server,
-    /// which keeps whatever descriptors the client had: a pipe for its output would then never reach
-    /// end of file (a test hung on that when no tmux server ran yet, as in CI).
+    /// Runs tmux and returns what it printed. Spawned and awaited by its own pid (waitpid), its output
+    /// going to a file: the first `new-session` starts tmux's server, which keeps the client's
+    /// descriptors (a pipe would never reach end of file), and in a test process where other tests have
+    /// run, Foundation's `Process` left the exited client unreaped and `waitUntilExit` never returned
+    /// (both hung the suite when no tmux server ran yet, as in CI).
     @discardableResult
     private static func tmux(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard arguments.first == "capture-pane" else {
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return ""
+        let output = NSTemporaryDirectory() + "kiln-tmux-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = (["tmux"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/tmux", &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSDebugDescriptionErrorKey: "tmux: posix_spawn \(spawned)"])
         }
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
     }
 }
