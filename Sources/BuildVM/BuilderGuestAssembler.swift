@@ -54,6 +54,7 @@ struct BuilderGuestAssembler {
                 return recipe.files.contains(file) || !skipped.contains { file.hasPrefix($0) }
             }
         }
+        tree.linkMergedDirectories()
         return tree
     }
 
@@ -64,11 +65,12 @@ struct BuilderGuestAssembler {
         for path in recipe.packages {
             do throws(ArchiveError) {
                 try DebianArchive(path: path).forEachDataEntry { (entry, reader) throws(ArchiveError) in
-                    guard entry.kind == .file, entry.path.hasSuffix(".ko"), entry.path.contains("lib/modules/") else {
-                        return
-                    }
-                    let name = ModuleSet.canonical(String(FileTree.basename(entry.path).dropLast(3)))
-                    let bytes = try reader.readData()
+                    let suffix = ModuleSet.compressedSuffix(of: entry.path)
+                    let path = suffix.map { String(entry.path.dropLast($0.count)) } ?? entry.path
+                    guard entry.kind == .file, path.hasSuffix(".ko"), path.contains("lib/modules/") else { return }
+                    let name = ModuleSet.canonical(String(FileTree.basename(path).dropLast(3)))
+                    var bytes = try reader.readData()
+                    if suffix != nil { bytes = try ModuleSet.decompress(bytes, name: entry.path) }
                     let info: [String: String]
                     do throws(BuildVMError) {
                         info = try ELFFile(bytes: bytes, name: entry.path).moduleInfo()
@@ -144,7 +146,7 @@ struct BuilderGuestAssembler {
         }
         image.add(
             "etc/kiln/modules", .file(contents: Array(modules.map { "\($0)\n" }.joined().utf8), permissions: 0o644))
-        return image
+        return image.placedBeyondLinks()
     }
 
     /// A kernel module without its appended signature: checking an RSA signature per module costs

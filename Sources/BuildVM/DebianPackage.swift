@@ -27,8 +27,13 @@ struct DebianPackage {
                 guard !entry.path.isEmpty else { return }
                 switch entry.kind {
                 case .file:
-                    let contents = keepContents(entry.path) ? try reader.readData() : nil
-                    result.add(entry.path, .file(contents: contents, permissions: entry.permissions))
+                    // A compressed kernel module (trixie's `.ko.xz`) is kept as the `.ko` it holds:
+                    // busybox's insmod loads only plain modules.
+                    let path = ModuleSet.compressedSuffix(of: entry.path).map { String(entry.path.dropLast($0.count)) }
+                    let keep = keepContents(path ?? entry.path)
+                    var contents = keep ? try reader.readData() : nil
+                    if let path, let compressed = contents { contents = try ModuleSet.decompress(compressed, name: path) }
+                    result.add(path ?? entry.path, .file(contents: contents, permissions: entry.permissions))
                 case .directory:
                     result.add(entry.path, .directory(permissions: entry.permissions))
                 case .symlink(let target):

@@ -60,6 +60,31 @@ struct FileTree: Sendable {
         return (resolved.joined(separator: "/"), links)
     }
 
+    /// Where a release installs only under `/usr` (trixie's packages hold `usr/bin/busybox`, no
+    /// `bin`), the links a merged-/usr system has: `bin` to `usr/bin`, and so on. A tree that has
+    /// the top-level directory (bookworm's packages) keeps it.
+    mutating func linkMergedDirectories() {
+        for name in ["bin", "sbin", "lib", "lib64"] where nodes[name] == nil && nodes["usr/\(name)"] != nil {
+            add(name, .symlink(target: "usr/\(name)"))
+        }
+    }
+
+    /// The same tree with every node moved to where its parent directory resolves: `bin/x` becomes
+    /// `usr/bin/x` where `bin` links to `usr/bin`. An archive of it then never asks its unpacker
+    /// to create a file through a link to a directory that comes later in the archive.
+    func placedBeyondLinks() -> FileTree {
+        var placed = FileTree()
+        for path in sortedPaths {
+            guard let node = nodes[path] else { continue }
+            var target = path
+            if let parent = Self.parent(of: path), let real = resolve(parent), real != parent {
+                target = real + "/" + Self.basename(path)
+            }
+            placed.add(target, node)
+        }
+        return placed
+    }
+
     static func parent(of path: String) -> String? {
         guard let slash = path.lastIndex(of: "/") else { return nil }
         return String(path[..<slash])

@@ -1,4 +1,5 @@
 import Foundation
+import KilnArchive
 
 /// The kernel modules of one kernel package, by name, with their dependencies read from each
 /// module's `.modinfo` (`depends=`). Debian's packages ship no `modules.dep`: depmod writes it
@@ -12,7 +13,9 @@ struct ModuleSet {
 
     init(tree: FileTree, kernelVersion: String) throws(BuildVMError) {
         self.tree = tree
-        let root = "lib/modules/\(kernelVersion)/"
+        // bookworm's kernels ship modules under /lib, trixie's under /usr/lib (the tree links
+        // one to the other where a release has only one).
+        let root = (tree.resolve("lib/modules/\(kernelVersion)") ?? "lib/modules/\(kernelVersion)") + "/"
         var paths: [String: String] = [:]
         for path in tree.sortedPaths where path.hasPrefix(root) && path.hasSuffix(".ko") {
             paths[Self.canonical(String(FileTree.basename(path).dropLast(3)))] = path
@@ -62,4 +65,18 @@ struct ModuleSet {
     }
 
     static func canonical(_ name: String) -> String { name.replacingOccurrences(of: "-", with: "_") }
+
+    /// The compression suffix of a kernel module's file name (`.xz` of `virtio_blk.ko.xz`), if it
+    /// has one; `ModuleSet.decompress` reads it.
+    static func compressedSuffix(of path: String) -> String? {
+        guard path.contains("lib/modules/") else { return nil }
+        return [".ko.xz", ".ko.zst", ".ko.gz"].first { path.hasSuffix($0) }.map { String($0.dropFirst(3)) }
+    }
+
+    /// The `.ko` a compressed module file holds (libarchive reads xz, zstd and gzip).
+    static func decompress(_ bytes: [UInt8], name: String) throws(ArchiveError) -> [UInt8] {
+        let reader = try ArchiveReader(bytes: bytes, name: name, format: .raw)
+        guard try reader.next() != nil else { throw ArchiveError(name, "empty compressed module") }
+        return try reader.readData()
+    }
 }

@@ -176,8 +176,10 @@ public struct TargetRoot: Sendable {
         /// as dpkg leaves them.
         mutating func copy(_ entry: ArchiveEntry, from reader: ArchiveReader) throws(ArchiveError) {
             var entry = entry
-            entry.path = TargetRoot.merged(entry.path)
+            // The top-level directories are the layout's own links (trixie's base-files ships
+            // them too, as `bin -> usr/bin`: the same links, already written).
             if entry.path.isEmpty || TargetRoot.mergedDirectories.contains(entry.path) { return }
+            entry.path = TargetRoot.merged(entry.path)
             if case .hardlink(let target) = entry.kind { entry.kind = .hardlink(target: TargetRoot.merged(target)) }
             if entry.kind == .directory {
                 guard directories.insert(entry.path).inserted else { return }
