@@ -5,8 +5,8 @@
 #   2. in a network namespace with a bridge (nothing leaves it), `kiln serve --config lab.yaml --offline`
 #      serves DHCP, TFTP, HTTP and the signed mirror;
 #   3. QEMU (TCG, SeaBIOS with iPXE, 2 GiB, a blank qcow2) boots from the network, and debian-installer
-#      installs Appliances/debian-minimal.yaml unattended from kiln's mirror only, then tells kiln it is
-#      done;
+#      installs Appliances/debian12-minimal.yaml unattended from kiln's mirror only (Debian 12: the
+#      archive has more of its installer's udebs than of 13's), then tells kiln it is done;
 #   4. the same machine boots from the network again and kiln sends it to its disk (no reinstall loop);
 #   5. `kiln test` boots the installed disk to its login prompt.
 # Prints the time of each step. KILN names the kiln binary (default .build/release/kiln); WORK keeps
@@ -51,7 +51,7 @@ dhcp:
 hosts:
   - mac: "$mac"
     name: lab-01
-    description: $repo/Appliances/debian-minimal.yaml
+    description: $repo/Appliances/debian12-minimal.yaml
     address: 192.0.2.17
 EOF
 

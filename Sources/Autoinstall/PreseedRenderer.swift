@@ -138,7 +138,10 @@ public struct PreseedRenderer: Sendable {
             components = first.components
             extraRepos.removeFirst()
         } else {
-            var candidates = hostSources.filter { !$0.suite.hasSuffix("-security") }
+            // A Debian host's suites move to the description's release, as `kiln build` moves them
+            // (`bookworm-security` becomes `trixie-security`).
+            let sources = appliance.os.name == .ubuntu ? hostSources : AptSources.retarget(hostSources, to: codename)
+            var candidates = sources.filter { !$0.suite.hasSuffix("-security") }
             if appliance.os.name == .ubuntu {
                 // A Debian host's mirror has no Ubuntu release; only a host source of this release will do.
                 candidates = candidates.filter { $0.suite == codename }
@@ -159,7 +162,7 @@ public struct PreseedRenderer: Sendable {
             }
             mirrorURL = host.uri
             components = host.components
-            if let securitySource = hostSources.first(where: { $0.suite == "\(codename)-security" }) {
+            if let securitySource = sources.first(where: { $0.suite == "\(codename)-security" }) {
                 security = Self.splitURL(securitySource.uri)
             }
         }

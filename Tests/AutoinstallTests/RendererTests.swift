@@ -305,7 +305,7 @@ import Testing
     @Test(.requires(Judge.debconf != nil, "debconf-set-selections (package debconf)"))
     func debconfAcceptsEveryPreseed() throws {
         var appliances = [try loadFixture("full-debian.yaml"), try loadFixture("encrypted-ubuntu.yaml")]
-        for name in ["debian-minimal.yaml", "debian-web.yaml"] {
+        for name in ["debian-minimal.yaml", "debian12-minimal.yaml", "debian-web.yaml"] {
             appliances.append(try ApplianceLoader().load("\(packageRoot)/Appliances/\(name)"))
         }
         // Ubuntu by number and by code name, old and new (one debconf at a time: it locks its database).
@@ -328,7 +328,7 @@ import Testing
         let lines = try PreseedRenderer(hostSources: exampleHostSources).render(appliance).split(separator: "\n")
         #expect(lines.contains("d-i mirror/http/hostname string deb.example.org"))
         #expect(lines.contains("d-i mirror/http/directory string /debian"))
-        #expect(lines.contains("d-i mirror/suite string bookworm"))
+        #expect(lines.contains("d-i mirror/suite string trixie"))
         #expect(lines.contains("d-i apt-setup/security_host string security.example.org"))
         #expect(lines.contains("d-i apt-setup/security_path string /debian-security"))
         #expect(throws: AutoinstallError.self) { _ = try PreseedRenderer(hostSources: []).render(appliance) }

@@ -163,6 +163,37 @@ struct BuildCommandTests {
         #expect(booted == 0, "the rebuilt image did not boot to its post's marker:\n\(bootErr)")
     }
 
+    /// Debian 12 stays supported beside the default appliance's Debian 13: its twin (the same
+    /// description on bookworm) builds offline from its own lockfile, with a builder guest made
+    /// from bookworm's packages, and boots under SeaBIOS, the firmware of older lab machines.
+    @Test func debian12TwinBuildsOfflineAndBoots() async throws {
+        let build = try await BuildFixture.shared.build()
+        let description = "\(build.directory)/debian12-minimal.yaml"
+        try? FileManager.default.removeItem(atPath: description)
+        try FileManager.default.copyItem(
+            atPath: "\(KilnProgram.packageRoot)/Appliances/debian12-minimal.yaml", toPath: description)
+        let (locked, _, lockErr) = try BuildFixture.kiln(["lock", description, "--download"])
+        try #require(locked == 0, "kiln lock failed:\n\(lockErr)")
+        let lockfile = try String(contentsOfFile: "\(description).lock", encoding: .utf8)
+        #expect(lockfile.contains("+deb12"), "the lockfile has no bookworm package")
+        #expect(!lockfile.contains("+deb13"), "the lockfile has trixie packages")
+
+        let output = "\(build.directory)/debian12"
+        let (code, _, err) = try await BuildFixture.offline([
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
+        ])
+        try #require(code == 0, "kiln build failed (\(code)):\n\(err)")
+        let image = "\(output)/debian12-minimal.qcow2"
+        let (checked, check) = try await Subprocess.output(["qemu-img", "check", image])
+        #expect(checked.succeeded && check.contains("No errors were found"), "qemu-img check: \(check)")
+        let packages = try String(contentsOfFile: "\(output)/debian12-minimal.packages", encoding: .utf8)
+        #expect(packages.split(separator: "\n").contains { $0.hasPrefix("base-files 12.") }, "\(packages)")
+        let (booted, _, bootErr) = try BuildFixture.kiln([
+            "test", image, "--firmware", "bios", "--timeout", "600",
+        ])
+        #expect(booted == 0, "kiln test --firmware bios failed:\n\(bootErr)")
+    }
+
     @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {
         let build = try await BuildFixture.shared.build()
         let description = try build.derived(
@@ -256,16 +287,21 @@ actor BuildFixture {
         let (locked, _, lockErr) = try kiln(["lock", description, "--download"])
         guard locked == 0 else { throw BuildFailure(message: "kiln lock failed:\n\(lockErr)") }
 
-        // Without: an empty network namespace has only a loopback that is down.
+        let output = "\(directory)/out"
+        let (code, _, err) = try await offline([
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw",
+        ])
+        guard code == 0 else { throw BuildFailure(message: "kiln build failed (\(code)):\n\(err)") }
+        return Built(directory: directory, description: description, output: output)
+    }
+
+    /// Runs kiln without network: in an empty network namespace, which has only a loopback that
+    /// is down.
+    static func offline(_ arguments: [String]) async throws -> (Int32, String, String) {
         let namespace = "kilnbuild\(getpid())"
         _ = try await Subprocess.output(["ip", "netns", "add", namespace])
         defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace]) }
-        let output = "\(directory)/out"
-        let (code, _, err) = try kiln(
-            ["build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw"],
-            namespace: namespace)
-        guard code == 0 else { throw BuildFailure(message: "kiln build failed (\(code)):\n\(err)") }
-        return Built(directory: directory, description: description, output: output)
+        return try kiln(arguments, namespace: namespace)
     }
 
     struct BuildFailure: Error, CustomStringConvertible {

@@ -54,7 +54,7 @@ struct NetworkInstallBootTests {
                     description: debian.yaml
                   - mac: "52:54:00:12:34:58"
                     name: lab-09
-                    description: debian.yaml
+                    description: debian13.yaml
                     boot_loaders: {ipxe: loader}
 
                 """)
@@ -100,6 +100,8 @@ struct NetworkInstallBootTests {
         /// Whether the test waits for the installer to fetch its preseed, or only until the boot loader
         /// has fetched the installer's kernel over TFTP.
         var waitsForPreseed = true
+        /// The Debian release whose netboot installer the host's description asks for.
+        var release = 12
 
         func command() -> [String] {
             [
@@ -121,7 +123,7 @@ struct NetworkInstallBootTests {
                 let address = lease.split(separator: " ").drop(while: { $0 != "lease" }).dropFirst().first
             else { return false }
             return lines.contains {
-                $0.contains("client=[IPv6]::ffff:\(address)/") && $0.contains("file=debian-installer/12/amd64/linux ")
+                $0.contains("client=[IPv6]::ffff:\(address)/") && $0.contains("file=debian-installer/\(release)/amd64/linux ")
                     && $0.contains("tftp: sent")
             }
         }
@@ -155,11 +157,12 @@ struct NetworkInstallBootTests {
                 ],
                 console: folder.path + "/uefi-console.log"),
             // iPXE treated as plain PXE firmware (the host's `boot_loaders: {ipxe: loader}`): it loads
-            // pxelinux.0, which loads the installer over TFTP. Stopped once it has the kernel.
+            // pxelinux.0, which loads the installer over TFTP: Debian 13's, as its description asks.
+            // Stopped once it has the kernel.
             Machine(
                 name: "lab-09", mac: "52:54:00:12:34:58", tap: "tap-pxelinux",
                 arguments: ["-device", "virtio-net-pci,netdev=lab,mac=52:54:00:12:34:58"],
-                console: folder.path + "/pxelinux-console.log", waitsForPreseed: false),
+                console: folder.path + "/pxelinux-console.log", waitsForPreseed: false, release: 13),
         ]
         let namespace = try await bridgedNamespace(taps: machines.map(\.tap))
         // A fresh state folder: neither host has installed yet.

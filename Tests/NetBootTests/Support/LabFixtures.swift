@@ -19,6 +19,9 @@ enum LabFixtures {
 
         """
 
+    /// The same host on Debian 13 (trixie), which boots trixie's netboot installer.
+    static let debian13Description = debianDescription.replacingOccurrences(of: "version: \"12\"", with: "version: \"13\"")
+
     static let rockyDescription = """
         name: lab-rocky
         os:
@@ -95,6 +98,7 @@ enum LabFixtures {
     @discardableResult
     static func write(_ lab: String, into folder: String) throws -> String {
         try debianDescription.write(toFile: folder + "/debian.yaml", atomically: true, encoding: .utf8)
+        try debian13Description.write(toFile: folder + "/debian13.yaml", atomically: true, encoding: .utf8)
         try rockyDescription.write(toFile: folder + "/rocky.yaml", atomically: true, encoding: .utf8)
         try "not a kernel\n".write(toFile: folder + "/vmlinuz", atomically: true, encoding: .utf8)
         try "not an initrd\n".write(toFile: folder + "/initrd.img", atomically: true, encoding: .utf8)
