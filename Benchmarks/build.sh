@@ -25,6 +25,8 @@
 #   BOOT=1            also boot every image under TCG and time it to the login prompt (default 0)
 #   LIMIT=s           time limit of each single build (default 3600)
 #   INSTALL=0         do not apt-get install missing peers
+#   RELEASE=13        build Debian 13 (trixie) instead of 12 with every tool: kiln's description's
+#                     os.version, debos's suite and vmdb2's debootstrap suite follow it
 set -euo pipefail
 # The whole script is one block, read before it runs: editing the file during a run cannot change it.
 {
@@ -36,6 +38,12 @@ appliance=${APPLIANCE:-$repo/Benchmarks/build-minimal.yaml}
 warm_runs=${WARM_RUNS:-1}
 debos_backend=${DEBOS_BACKEND:-uml}
 limit=${LIMIT:-3600}
+release=${RELEASE:-12}
+case "$release" in
+    12) suite=bookworm ;;
+    13) suite=trixie ;;
+    *) echo "build.sh: RELEASE must be 12 or 13, not $release" >&2; exit 1 ;;
+esac
 [ "$(id -u)" = 0 ] || { echo "build.sh: run as root (vmdb2 needs a loop device)" >&2; exit 1; }
 case " $tools " in *" kiln "*) [ -x "$kiln" ] || swift build -c release >&2 ;; esac
 work=${WORK:-$(mktemp -d -t kiln-bench-build.XXXXXX)}
@@ -85,14 +93,15 @@ mirror_url() {
                    if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
                    if ($i ~ /^Suites:/) suites = " " $i " "
                }
-               if (uri != "" && suites ~ / bookworm /) { print uri; exit } }' "$f"
+               if (uri != "" && suites ~ / (bookworm|trixie) /) { print uri; exit } }' "$f"
     done | head -1 | grep . && return
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
         awk '$1 == "deb" { u = $2; if ($2 ~ /^\[/) { for (i = 2; i <= NF; i++) if ($i ~ /\]$/) { u = $(i + 1); break } }
-                           for (i = 3; i <= NF; i++) if ($i == "bookworm") { print u; exit } }' | head -1
+                           for (i = 3; i <= NF; i++) if ($i == "bookworm" || $i == "trixie") { print u; exit } }' | head -1
 }
 
 rec() { printf '%s\t%s\n' "$1" "${*:2}" | tee -a "$results" >&2; }
+rec release "Debian $release ($suite)"
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 alloc_mib() { du -B1 -s "$1" | awk '{ printf "%.0f", $1 / 1048576 }'; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -166,7 +175,7 @@ if [[ " $tools " == *" kiln "* ]]; then
     rec version:kiln "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
     mkdir -p "$work/kiln"
     desc="$work/kiln/$(basename "$appliance")"
-    cp "$appliance" "$desc"
+    sed -e "s/^\(  version: \)\"12\"/\1\"$release\"/" "$appliance" > "$desc"
     name=$(awk '/^name:/ { print $2; exit }' "$desc")
     export KILN_CACHE="$work/kiln-cache"
     rm -rf "$KILN_CACHE" "$desc.lock"
@@ -199,7 +208,7 @@ debos_wall=NA
 if [[ " $tools " == *" debos "* ]]; then
     rec version:debos "$(dpkg-query -W -f='${Version}' debos)"
     mkdir -p "$work/debos" "$work/debos/shim"
-    cp "$repo/Benchmarks/peers/debos-bookworm.yaml" "$work/debos/recipe.yaml"
+    sed -e "s/^\(    suite: \)bookworm/\1$suite/" "$repo/Benchmarks/peers/debos-bookworm.yaml" > "$work/debos/recipe.yaml"
     path="$PATH"
     made_dev_disk=""
     if [ "$debos_backend" = none ]; then
@@ -230,7 +239,8 @@ vmdb2_cold=NA vmdb2_warm=NA
 if [[ " $tools " == *" vmdb2 "* ]]; then
     rec version:vmdb2 "$(dpkg-query -W -f='${Version}' vmdb2)"
     mkdir -p "$work/vmdb2"
-    sed -e "s|@MIRROR@|$mirror|" "$repo/Benchmarks/peers/vmdb2-bookworm.yaml" > "$work/vmdb2/spec.yaml"
+    sed -e "s|@MIRROR@|$mirror|" -e "s/debootstrap: bookworm/debootstrap: $suite/" \
+        "$repo/Benchmarks/peers/vmdb2-bookworm.yaml" > "$work/vmdb2/spec.yaml"
     rm -f "$work/vmdb2/rootfs.tar.gz"
     vmdb2_run() { # NAME
         local img="$work/vmdb2/$1.img" dev
