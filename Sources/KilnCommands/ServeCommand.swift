@@ -256,7 +256,7 @@ struct ServeCommand: AsyncParsableCommand {
             let sources = try AptSources.load(
                 listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
             return try await BootFileTree.prepare(
-                lockPath: config + ".lock", debianVersions: Self.debianVersions(lab),
+                lockPath: config + ".lock", installers: Self.installers(lab), architectures: lab.architectures,
                 cache: PackageCache(root: PackageCache.defaultRoot()), sources: sources, offline: offline,
                 progress: Console.standardError.sink)
         } catch let error as NetBootError {
@@ -266,17 +266,18 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// The Debian major versions the lab's hosts install, so that their netboot installers are fetched.
-    static func debianVersions(_ lab: LabConfig) -> [Int] {
-        var versions: Set<Int> = []
+    /// The Debian netboot installers (major version and architecture) the lab's hosts boot, so that
+    /// they are fetched.
+    static func installers(_ lab: LabConfig) -> [BootFileTree.Installer] {
+        var installers: Set<BootFileTree.Installer> = []
         for host in lab.hosts where host.installer == nil && host.install == .installer {
             guard let description = host.description, let appliance = try? ApplianceLoader().load(description),
                 appliance.os.name == .debian,
                 let version = appliance.os.majorVersion
             else { continue }
-            versions.insert(version)
+            installers.insert(BootFileTree.Installer(version: version, architecture: host.arch))
         }
-        return versions.sorted()
+        return installers.sorted()
     }
 
     private func parse(_ text: String, option: String, defaultPort: Int) throws -> HostPort {

@@ -68,6 +68,23 @@ struct DHCPCodecTests {
         #expect(ProxyDHCP.reply(to: arm, server: server, loaders: loaders) == nil)
     }
 
+    /// A lab with arm64 hosts: option 93 = 11 gets arm64 GRUB, the others what they got before.
+    @Test func arm64UEFIGetsArm64GRUB() throws {
+        let loaders = BootLoaders(bios: "pxelinux.0", uefi64: "grubnetx64.efi", uefiARM64: "grubnetaa64.efi")
+        let server = try #require(IPv4Address("192.0.2.1"))
+        for (arch, file) in [(UInt16(11), "grubnetaa64.efi"), (7, "grubnetx64.efi"), (0, "pxelinux.0")] {
+            let request = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: arch)))
+            #expect(try #require(NetworkBootRequest(request)).bootFile(loaders) == file)
+            let reply = try #require(ProxyDHCP.reply(to: request, server: server, loaders: loaders))
+            #expect(try DHCPMessage.decode(reply.encoded()).bootFile == file)
+        }
+        // ARM 32-bit UEFI (10) and ARM64 UEFI HTTP boot (19) stay unanswered.
+        for arch: UInt16 in [10, 19] {
+            let request = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: arch)))
+            #expect(ProxyDHCP.reply(to: request, server: server, loaders: loaders) == nil)
+        }
+    }
+
     @Test func ordinaryClientsGetNoProxyAnswer() throws {
         var message = DHCPMessage(
             op: 1, transactionID: 1, clientHardware: [1, 2, 3, 4, 5, 6] + Array(repeating: 0, count: 10))

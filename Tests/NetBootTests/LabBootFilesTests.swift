@@ -109,6 +109,37 @@ struct LabBootFilesTests {
         #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("KERNEL") == true)
     }
 
+    /// An arm64 host (`arch: aarch64`): arm64 GRUB, which asks in its platform folder, gets the arm64
+    /// installer with no console of the description's (the firmware names the serial port); x86-64 GRUB
+    /// or pxelinux asking for it are refused, and an x86-64 host asked for by arm64 GRUB too.
+    @Test func arm64HostBootsTheArm64InstallerFromArm64GRUB() async throws {
+        let lab = LabFixtures.serverLab().replacingOccurrences(
+            of: "    address: 192.0.2.17\n", with: "    address: 192.0.2.17\n    arch: aarch64\n")
+        let arm = try LabBootFiles(
+            config: try LabConfig.load(try LabFixtures.write(lab, into: folder.path)), logger: Logger(label: "test"))
+        func text(_ path: String) async throws -> String? {
+            try await arm.file(at: path, for: tftp).map { String(decoding: $0, as: UTF8.self) }
+        }
+        let entry = try #require(try await text("grub/arm64-efi/grub.cfg"))
+        #expect(entry.contains(#"configfile "${prefix}/${grub_cpu}-${grub_platform}/grub.cfg-${net_default_mac}""#))
+        let grub = try #require(try await text("grub/arm64-efi/grub.cfg-52:54:00:12:34:56"))
+        #expect(grub.contains("linux (tftp,192.0.2.1)/debian-installer/12/arm64/linux auto=true"), "\(grub)")
+        #expect(grub.contains("initrd (tftp,192.0.2.1)/debian-installer/12/arm64/initrd.gz"))
+        #expect(grub.contains("url=http://192.0.2.1:8080/preseed/52-54-00-12-34-56"))
+        #expect(!grub.contains("console="), "\(grub)")
+        // The same host asked for by x86-64 firmware: its disk, not an installer it cannot run.
+        let x86 = try #require(try await text("grub/grub.cfg-52:54:00:12:34:56"))
+        #expect(!x86.contains("linux ") && x86.contains("BOOTX64.EFI"), "\(x86)")
+        let pxelinux = try #require(try await text("pxelinux.cfg/01-52-54-00-12-34-56"))
+        #expect(pxelinux.contains("LOCALBOOT 0") && !pxelinux.contains("KERNEL"))
+        // An x86-64 host (the Rocky one) asked for by arm64 GRUB, and an unknown arm64 machine: the
+        // disk's arm64 removable loader.
+        let rocky = try #require(try await text("grub/arm64-efi/grub.cfg-52:54:00:ab:cd:ef"))
+        #expect(!rocky.contains("linux ") && rocky.contains("chainloader /EFI/BOOT/BOOTAA64.EFI"), "\(rocky)")
+        let unknown = try #require(try await text("grub/arm64-efi/grub.cfg-52:54:00:99:99:99"))
+        #expect(unknown.contains("chainloader /EFI/BOOT/BOOTAA64.EFI"))
+    }
+
     @Test func lateCommandIsAppendedToTheRenderedOne() {
         let preseed = "a\nd-i preseed/late_command string \\\n    one; \\\n    two\n# End\n"
         let result = LabBootFiles.addingLateCommand("three", to: preseed)

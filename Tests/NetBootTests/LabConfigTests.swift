@@ -75,6 +75,52 @@ struct LabConfigTests {
         #expect(lab.hosts[2].image == nil && lab.hosts[2].description == folder.path + "/debian.yaml")
     }
 
+    /// `arch:` on a host: x86_64 by default, aarch64 for arm64 hosts (which then boot arm64 GRUB).
+    @Test func readsHostArchitectures() throws {
+        let folder = try TemporaryFolder()
+        let text = """
+            address: 192.0.2.1
+            hosts:
+              - {mac: "52:54:00:00:00:01", name: a, description: debian.yaml}
+              - {mac: "52:54:00:00:00:02", name: b, description: debian.yaml, arch: aarch64}
+              - {mac: "52:54:00:00:00:03", name: c, description: debian.yaml, arch: x86_64}
+
+            """
+        let lab = try LabConfig.load(try LabFixtures.write(text, into: folder.path))
+        #expect(lab.hosts.map(\.arch) == [.x86_64, .aarch64, .x86_64])
+        #expect(lab.architectures == [.x86_64, .aarch64])
+        #expect(LabServer.loaders(lab).uefiARM64 == "grubnetaa64.efi")
+        #expect(LabServer.loaders(lab).uefi64 == "grubnetx64.efi")
+        let x86Only = try LabConfig.parse(
+            "address: 192.0.2.1\nhosts:\n  - {mac: \"52:54:00:00:00:01\", name: a, description: debian.yaml}\n",
+            path: folder.path + "/lab.yaml")
+        #expect(LabServer.loaders(x86Only).uefiARM64 == nil)
+    }
+
+    /// A misspelt architecture, and an arm64 host that would need the (x86_64) deploy agent.
+    @Test func namesArchitectureMistakes() throws {
+        let folder = try TemporaryFolder()
+        try Data("x".utf8).write(to: URL(fileURLWithPath: folder.path + "/golden.raw"))
+        let text = """
+            address: 192.0.2.1
+            hosts:
+              - {mac: "52:54:00:00:00:01", name: a, description: debian.yaml, arch: arm64}
+              - {mac: "52:54:00:00:00:02", name: b, description: debian.yaml, install: image, arch: aarch64}
+              - {mac: "52:54:00:00:00:03", name: c, image: golden.raw, arch: aarch64}
+              - {mac: "52:54:00:00:00:04", name: d, description: debian.yaml, arche: aarch64}
+
+            """
+        let path = try LabFixtures.write(text, into: folder.path)
+        let error = try #require(throws: NetBootError.self) { try LabConfig.load(path) }
+        let lines = error.message.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(path):3:73: error: arch 'arm64' is not one of x86_64, aarch64 (Debian's arm64 is 'aarch64')"), "\(lines)")
+        let deploy = "error: arm64 image deploys are not supported yet: kiln's deploy agent is x86_64 only"
+        #expect(lines.contains { $0.hasPrefix("\(path):4:89: \(deploy)") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(path):5:66: \(deploy)") }, "\(lines)")
+        #expect(lines.contains("\(path):6:67: error: unknown key 'arche' in a host (did you mean 'arch'?)"), "\(lines)")
+        #expect(lines.count == 4, "\(lines)")
+    }
+
     /// Image deploy mistakes, each at its own position.
     @Test func namesImageDeployMistakes() throws {
         let folder = try TemporaryFolder()

@@ -10,7 +10,9 @@ import Packages
 ///
 /// Served layout: `pxelinux.0` and `*.c32` (pxelinux, syslinux-common), `grubnetx64.efi`
 /// (grub-efi-amd64-signed), `undionly.kpxe`, `ipxe.efi`, `snponly.efi` (ipxe), and
-/// `debian-installer/<N>/amd64/{linux,initrd.gz}` (debian-installer-<N>-netboot-amd64).
+/// `debian-installer/<N>/amd64/{linux,initrd.gz}` (debian-installer-<N>-netboot-amd64); for a lab with
+/// arm64 hosts also `grubnetaa64.efi` (grub-efi-arm64-signed, from the arm64 index) and
+/// `debian-installer/<N>/arm64/{linux,initrd.gz}` (debian-installer-<N>-netboot-arm64).
 public enum BootFileTree {
     /// One file taken out of a package.
     public struct Member: Sendable, Equatable {
@@ -19,7 +21,32 @@ public enum BootFileTree {
         public var path: String
         /// Where it is served, relative to the boot root.
         public var served: String
+        /// The index the package is resolved from (Debian's name: `amd64`, `arm64`). The installer
+        /// packages are `Architecture: all`, so only signed boot loaders need another index.
+        public var index: String = "amd64"
     }
+
+    /// One Debian netboot installer: a major version for one architecture.
+    public struct Installer: Sendable, Hashable, Comparable {
+        public var version: Int
+        public var architecture: BootArchitecture
+
+        public init(version: Int, architecture: BootArchitecture = .x86_64) {
+            self.version = version
+            self.architecture = architecture
+        }
+
+        public static func < (a: Installer, b: Installer) -> Bool {
+            (a.version, a.architecture.rawValue) < (b.version, b.architecture.rawValue)
+        }
+    }
+
+    /// GRUB's signed network image for arm64 UEFI, in the boot tree only when a lab has arm64 hosts.
+    static let arm64LoaderMembers = [
+        Member(
+            package: "grub-efi-arm64-signed", path: "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed",
+            served: BootArchitecture.aarch64.grubNetImage, index: BootArchitecture.aarch64.debian)
+    ]
 
     static let loaderMembers: [Member] = {
         var members = [
@@ -41,41 +68,56 @@ public enum BootFileTree {
         return members
     }()
 
-    /// The netboot installer package for a Debian major version.
-    public static func installerPackage(debian version: Int) -> String { "debian-installer-\(version)-netboot-amd64" }
-
-    /// Where kiln serves the Debian installer's kernel and initrd for a major version.
-    public static func installerPaths(debian version: Int) -> (kernel: String, initrd: String) {
-        ("debian-installer/\(version)/amd64/linux", "debian-installer/\(version)/amd64/initrd.gz")
+    /// The netboot installer package for a Debian major version and architecture.
+    public static func installerPackage(_ installer: Installer) -> String {
+        "debian-installer-\(installer.version)-netboot-\(installer.architecture.debian)"
     }
 
-    static func installerMembers(debian version: Int) -> [Member] {
-        let base = "usr/lib/debian-installer/images/\(version)/amd64/text/debian-installer/amd64"
-        let served = installerPaths(debian: version)
+    /// Where kiln serves the Debian installer's kernel and initrd.
+    public static func installerPaths(_ installer: Installer) -> (kernel: String, initrd: String) {
+        let folder = "debian-installer/\(installer.version)/\(installer.architecture.debian)"
+        return ("\(folder)/linux", "\(folder)/initrd.gz")
+    }
+
+    static func installerMembers(_ installer: Installer) -> [Member] {
+        let arch = installer.architecture.debian
+        let base = "usr/lib/debian-installer/images/\(installer.version)/\(arch)/text/debian-installer/\(arch)"
+        let served = installerPaths(installer)
+        let package = installerPackage(installer)
         return [
-            Member(package: installerPackage(debian: version), path: "\(base)/linux", served: served.kernel),
-            Member(package: installerPackage(debian: version), path: "\(base)/initrd.gz", served: served.initrd),
+            Member(package: package, path: "\(base)/linux", served: served.kernel),
+            Member(package: package, path: "\(base)/initrd.gz", served: served.initrd),
         ]
     }
 
-    /// Every package the tree needs for these Debian installer versions.
-    public static func packages(debianVersions: [Int]) -> [String] {
-        Array(Set(loaderMembers.map(\.package) + debianVersions.map(installerPackage(debian:)))).sorted()
+    /// Every file the tree holds for these installers: the x86 loaders always, arm64's GRUB when an
+    /// installer (or `architectures`) asks for arm64.
+    static func members(installers: [Installer], architectures: Set<BootArchitecture>) -> [Member] {
+        let arm64 = architectures.contains(.aarch64) || installers.contains { $0.architecture == .aarch64 }
+        return loaderMembers + (arm64 ? arm64LoaderMembers : []) + installers.sorted().flatMap(installerMembers)
+    }
+
+    /// Every package the tree needs for these installers and host architectures.
+    public static func packages(installers: [Installer], architectures: Set<BootArchitecture> = []) -> [String] {
+        Array(Set(members(installers: installers, architectures: architectures).map(\.package))).sorted()
     }
 
     /// Makes sure the boot tree exists and returns its path.
     ///
     /// - Parameters:
     ///   - lockPath: the lockfile naming the exact packages; written when missing or when it does not
-    ///     answer `debianVersions` (unless `offline`).
+    ///     answer `installers` and `architectures` (unless `offline`).
+    ///   - installers: the Debian netboot installers the lab's hosts boot.
+    ///   - architectures: the lab's host architectures (arm64 adds its GRUB).
     ///   - sources: the archives to resolve from (the host's apt sources).
     ///   - offline: use only the lockfile and the cache.
     /// - Throws: `NetBootError(.configuration)` naming what is missing or failed.
     public static func prepare(
-        lockPath: String, debianVersions: [Int], cache: PackageCache, sources: [ArchiveSource], offline: Bool,
-        progress: ProgressSink = .none
+        lockPath: String, installers: [Installer], architectures: Set<BootArchitecture> = [], cache: PackageCache,
+        sources: [ArchiveSource], offline: Bool, progress: ProgressSink = .none
     ) async throws -> String {
-        let requested = packages(debianVersions: debianVersions)
+        let members = members(installers: installers, architectures: architectures)
+        let requested = Array(Set(members.map(\.package))).sorted()
         var lockfile: Lockfile?
         if FileManager.default.fileExists(atPath: lockPath) {
             do {
@@ -91,7 +133,7 @@ public enum BootFileTree {
                     .configuration,
                     "--offline: \(lockPath) does not lock the boot packages \(requested.joined(separator: ", "))")
             }
-            lockfile = try await resolve(requested, sources: sources, cache: cache, progress: progress)
+            lockfile = try await resolve(members, sources: sources, cache: cache, progress: progress)
             do {
                 try lockfile?.write(to: lockPath)
             } catch {
@@ -100,7 +142,6 @@ public enum BootFileTree {
             progress(.info("boot-files", "wrote \(lockPath)"))
         }
         guard let lockfile else { throw NetBootError(.configuration, "no lockfile for the boot packages") }
-        let members = loaderMembers + debianVersions.flatMap(installerMembers(debian:))
         let digest = SHA256.hash(
             data: Data(
                 (lockfile.packages.map(\.sha256) + members.map { "\($0.path)>\($0.served)" }).joined(separator: "\n")
@@ -119,28 +160,39 @@ public enum BootFileTree {
         return tree
     }
 
-    /// Finds each requested package's candidate in the archives (the files are used as they are, so no
-    /// dependencies are followed).
+    /// Finds each member's package candidate in the archives, each from its own architecture's index
+    /// (the files are used as they are, so no dependencies are followed).
     static func resolve(
-        _ names: [String], sources: [ArchiveSource], cache: PackageCache, progress: ProgressSink
+        _ members: [Member], sources: [ArchiveSource], cache: PackageCache, progress: ProgressSink
     ) async throws -> Lockfile {
-        let index: PackageIndex
-        do {
-            index = try await ArchiveClient(cache: cache, progress: progress).index(sources)
-        } catch {
-            throw NetBootError(.configuration, error.description)
-        }
         var chosen: [BinaryPackage] = []
-        for name in names {
-            guard let package = index.candidate(name) else {
-                throw NetBootError(
-                    .configuration,
-                    "package \(name) is not in the archives (\(sources.map(\.label).joined(separator: ", ")))")
+        var releases: [Release] = []
+        let byIndex = Dictionary(grouping: members, by: \.index).mapValues { Set($0.map(\.package)) }
+        for (architecture, names) in byIndex.sorted(by: { $0.key < $1.key }) {
+            let index: PackageIndex
+            do {
+                index = try await ArchiveClient(cache: cache, architecture: architecture, progress: progress).index(
+                    sources)
+            } catch {
+                throw NetBootError(.configuration, error.description)
             }
-            chosen.append(package)
+            for name in names.sorted() {
+                guard let package = index.candidate(name) else {
+                    throw NetBootError(
+                        .configuration,
+                        "package \(name) (\(architecture)) is not in the archives (\(sources.map(\.label).joined(separator: ", ")))"
+                    )
+                }
+                chosen.append(package)
+            }
+            for release in index.releases
+            where !releases.contains(where: { $0.inReleaseSHA256 == release.inReleaseSHA256 }) {
+                releases.append(release)
+            }
         }
+        let names = Array(Set(members.map(\.package))).sorted()
         // Lockfile.Archive has no public memberwise initializer; its Codable form is its public shape.
-        let records = index.releases.map { release in
+        let records = releases.map { release in
             ArchiveRecord(
                 uri: release.source.uri, suite: release.source.suite, components: release.source.components,
                 keyring: release.source.effectiveKeyring, date: release.date, validUntil: release.validUntil,

@@ -6,12 +6,19 @@ public struct BootLoaders: Sendable, Equatable {
     public var bios: String
     /// For x86-64 UEFI (architectures 7 and 9): GRUB's network image from grub-efi-amd64-signed, or iPXE.
     public var uefi64: String
+    /// For ARM64 UEFI (architecture 11): GRUB's network image from grub-efi-arm64-signed; nil when the
+    /// lab has no arm64 hosts (kiln then leaves such clients unanswered, as other architectures).
+    public var uefiARM64: String?
     /// For iPXE (user class "iPXE"): the URL of the boot script, so iPXE chains to HTTP.
     public var ipxeScript: String?
 
-    public init(bios: String = "pxelinux.0", uefi64: String = "grubnetx64.efi", ipxeScript: String? = nil) {
+    public init(
+        bios: String = "pxelinux.0", uefi64: String = "grubnetx64.efi", uefiARM64: String? = nil,
+        ipxeScript: String? = nil
+    ) {
         self.bios = bios
         self.uefi64 = uefi64
+        self.uefiARM64 = uefiARM64
         self.ipxeScript = ipxeScript
     }
 }
@@ -63,6 +70,7 @@ public struct NetworkBootRequest: Sendable, Equatable {
         switch architecture {
         case .bios: return loaders.bios
         case .uefiX64: return loaders.uefi64
+        case .uefiARM64: return loaders.uefiARM64
         default: return nil
         }
     }

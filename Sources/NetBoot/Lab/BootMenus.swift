@@ -53,20 +53,25 @@ public enum BootMenus {
     }
 
     /// `grub.cfg-01-<mac>` for GRUB's network image. The kernel and initrd come over TFTP: Debian's
-    /// signed grubnetx64 has no `http` module built in, and a signed image loads no modules.
-    public static func grub(_ action: BootAction, server: IPv4Address) -> String {
+    /// signed grubnetx64 and grubnetaa64 have no `http` module built in, and a signed image loads no
+    /// modules.
+    /// - Parameter architecture: what the GRUB that reads it runs on (its disk's removable loader).
+    public static func grub(
+        _ action: BootAction, server: IPv4Address, architecture: BootArchitecture = .x86_64
+    ) -> String {
         switch action {
         case .localDisk:
             // The disk's removable-media loader is started from here when a disk has one: firmware
             // keeps no boot entry for a disk that was blank when it last looked (OVMF went to its setup
             // screen after an image deploy), and an image written by kiln's agent registers none. `root`
             // must be the disk: the loader gets its device from it and finds its own files there.
+            let loader = architecture.removableLoader
             return """
                 # kiln: boot the local disk: its EFI loader, else back to the firmware's next boot entry
                 set timeout=1
                 menuentry "Local disk" {
-                  if search --no-floppy --file --set=root /EFI/BOOT/BOOTX64.EFI; then
-                    chainloader /EFI/BOOT/BOOTX64.EFI
+                  if search --no-floppy --file --set=root \(loader); then
+                    chainloader \(loader)
                     boot
                   fi
                   exit
@@ -94,10 +99,15 @@ public enum BootMenus {
 
     /// The `grub.cfg` that GRUB's network image reads first: it goes on to the file named after the
     /// booting NIC's MAC address, which kiln answers for every host (a local-disk menu for unknown ones).
+    /// An arm64 GRUB asks for it in its platform folder (`arm64-efi/`), so that kiln knows which
+    /// firmware is booting; x86-64 keeps the plain name.
     public static func grubEntry() -> String {
         """
         # kiln: on to this machine's own configuration
         if [ -n "${net_default_mac}" ]; then
+          if [ "${grub_cpu}" = "\(BootArchitecture.aarch64.grubCPU)" ]; then
+            configfile "${prefix}/${grub_cpu}-${grub_platform}/grub.cfg-${net_default_mac}"
+          fi
           configfile "${prefix}/grub.cfg-${net_default_mac}"
         fi
         set timeout=1

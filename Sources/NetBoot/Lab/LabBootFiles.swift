@@ -106,10 +106,18 @@ public final class LabBootFiles: BootFileProvider {
     }
 
     /// What the host with this MAC address boots now.
-    public func action(for mac: MACAddress) -> BootAction {
+    /// - Parameter firmware: the architecture of the boot loader that asks, when it is known (GRUB's
+    ///   platform folder, pxelinux); a known host whose lab entry names another is sent to its disk.
+    public func action(for mac: MACAddress, firmware: BootArchitecture? = nil) -> BootAction {
         let (config, state) = current.withLock { ($0.config, $0.state) }
         guard let host = config.host(mac) else { return .localDisk }
         if state.isInstalled(mac) { return .localDisk }
+        if let firmware, firmware != host.arch {
+            logger.error(
+                "lab: \(host.name) boots as \(firmware.rawValue), but the lab file makes it \(host.arch.rawValue) (\(host.mark)): give it 'arch: \(firmware.rawValue)' and run kiln serve --config \(config.path) --prepare",
+                metadata: ["mac": "\(mac)"])
+            return .localDisk
+        }
         if host.install == .image { return deployAction(for: host) }
         guard let base = config.httpBase else {
             logger.error("lab: \(host.name) cannot install: HTTP is off, and installers fetch their answers over it")
@@ -130,7 +138,7 @@ public final class LabBootFiles: BootFileProvider {
                 "\(Self.hostInstallerFolder)/\(host.name)/linux", "\(Self.hostInstallerFolder)/\(host.name)/initrd"
             )
         } else if appliance.os.name == .debian, let version = appliance.os.majorVersion {
-            files = BootFileTree.installerPaths(debian: version)
+            files = BootFileTree.installerPaths(.init(version: version, architecture: host.arch))
         } else {
             logger.error(
                 "lab: \(host.name): kiln has no network installer for \(appliance.os.name.rawValue) \(appliance.os.version); give the host an 'installer' (kernel and initrd)"
@@ -158,7 +166,10 @@ public final class LabBootFiles: BootFileProvider {
         case .redHat:
             words = ["inst.ks=\(httpBase)/kickstart/\(mac)", "inst.text", "ip=dhcp"]
         }
-        if let console = appliance.console { words += ["console=tty0", "console=\(console)"] }
+        // An arm64 machine's serial port is board-specific (ttyAMA0 on a PL011, ttyS0 on others): its
+        // firmware names it (ACPI SPCR or the device tree's stdout-path), and the kernel follows that
+        // only when the command line names no console.
+        if let console = appliance.console, host.arch == .x86_64 { words += ["console=tty0", "console=\(console)"] }
         if let extra = host.kernelArgs { words.append(extra) }
         return words.joined(separator: " ")
     }
@@ -189,14 +200,19 @@ public final class LabBootFiles: BootFileProvider {
         if parts.count == 2 && parts[0] == "pxelinux.cfg" {
             if last == "default" { return bytes(BootMenus.pxelinux(.localDisk)) }
             guard last.hasPrefix("01-"), let mac = MACAddress(String(last.dropFirst(3))) else { return nil }
-            return bytes(BootMenus.pxelinux(logged(action(for: mac), mac, "pxelinux")))
+            return bytes(BootMenus.pxelinux(logged(action(for: mac, firmware: .x86_64), mac, "pxelinux")))
         }
         if last == "grub.cfg" { return bytes(BootMenus.grubEntry()) }
         if last.hasPrefix("grub.cfg-") {
             var name = last.dropFirst("grub.cfg-".count)
             if name.hasPrefix("01-") { name = name.dropFirst(3) }
             guard let mac = MACAddress(String(name)) else { return nil }
-            return bytes(BootMenus.grub(logged(action(for: mac), mac, "grub"), server: config.address))
+            // BootMenus.grubEntry sends an arm64 GRUB to its platform folder; every other GRUB kiln
+            // hands out is x86-64's.
+            let firmware: BootArchitecture =
+                parts.dropLast().last == "\(BootArchitecture.aarch64.grubCPU)-efi" ? .aarch64 : .x86_64
+            let action = logged(action(for: mac, firmware: firmware), mac, "grub")
+            return bytes(BootMenus.grub(action, server: config.address, architecture: firmware))
         }
         guard client.transport == .http || parts.first == "ipxe" || last == "boot.ipxe" else { return nil }
         let base = config.httpBase ?? "http://\(config.address)"
@@ -249,7 +265,9 @@ public final class LabBootFiles: BootFileProvider {
         do {
             switch appliance.os.name.family {
             case .debian:
-                let mirror = try services.mirror(appliance).map { [$0] } ?? AptSources.load()
+                // The lab mirror serves amd64 only: arm64 installers use the host's apt sources.
+                let labMirror = host.arch == .x86_64 ? services.mirror(appliance) : nil
+                let mirror = try labMirror.map { [$0] } ?? AptSources.load()
                 let preseed = try PreseedRenderer(hostSources: mirror).render(appliance)
                 text = Self.addingLateCommand("wget -q -O /dev/null \(done)", to: preseed)
             case .redHat:

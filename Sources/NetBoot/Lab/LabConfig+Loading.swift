@@ -61,7 +61,7 @@ struct LabFileReader {
     static let loaderKeys = ["bios", "uefi", "ipxe"]
     static let hostKeys = [
         "mac", "name", "description", "image", "install", "disk", "after", "address", "kernel_args", "installer",
-        "boot_loaders",
+        "boot_loaders", "arch",
     ]
     static let installerKeys = ["kernel", "initrd"]
 
@@ -317,10 +317,28 @@ struct LabFileReader {
         }
         var loaders: LabConfig.Loaders?
         if let node = map["boot_loaders"] { loaders = loaderChoice(node, defaults: labLoaders) }
+        var arch = BootArchitecture.x86_64
+        if let archNode = map["arch"], let text = string(archNode, "arch") {
+            if let value = BootArchitecture(rawValue: text) {
+                arch = value
+            } else {
+                // Debian's names (amd64, arm64) are what lab admins type from dpkg.
+                let debian = BootArchitecture.allCases.first { $0.debian == text }
+                let hint = debian.map { " (Debian's \(text) is '\($0.rawValue)')" } ?? ""
+                fail(archNode, "arch '\(text)' is not one of x86_64, aarch64\(hint)")
+            }
+            if arch == .aarch64 && deploys {
+                fail(
+                    archNode,
+                    "arm64 image deploys are not supported yet: kiln's deploy agent is x86_64 only (an arm64 host can boot Debian's installer: a 'description' without 'install: image')"
+                )
+            }
+        }
         guard let mac, let name, description != nil || image != nil else { return nil }
         return LabConfig.Host(
             mac: mac, name: name, description: description, image: image, install: install, disk: disk, after: after,
-            address: address, kernelArgs: kernelArgs, installer: installer, loaders: loaders, mark: node.mark)
+            address: address, kernelArgs: kernelArgs, installer: installer, loaders: loaders, arch: arch,
+            mark: node.mark)
     }
 
     mutating func checkUnique(_ hosts: [LabConfig.Host], address: IPv4Address?, dhcp: LabConfig.DHCPSettings) {

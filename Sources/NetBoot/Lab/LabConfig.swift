@@ -103,6 +103,8 @@ public struct LabConfig: Sendable, Equatable {
         public var installer: (kernel: String, initrd: String)?
         /// The host's own boot loaders, when they differ from the lab's.
         public var loaders: Loaders?
+        /// What the host runs (`arch:`): which installer it boots, and the firmware kiln expects.
+        public var arch: BootArchitecture
         /// Where the host is written in the lab file.
         public var mark: SourceMark
 
@@ -110,9 +112,11 @@ public struct LabConfig: Sendable, Equatable {
             mac: MACAddress, name: String, description: String?, image: String? = nil,
             install: InstallMethod? = nil, disk: String? = nil, after: AfterDeploy = .reboot,
             address: IPv4Address? = nil, kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil,
-            loaders: Loaders? = nil, mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
+            loaders: Loaders? = nil, arch: BootArchitecture = .x86_64,
+            mark: SourceMark = SourceMark(file: "", line: 0, column: 0)
         ) {
             self.loaders = loaders
+            self.arch = arch
             self.mac = mac
             self.name = name
             self.description = description
@@ -130,7 +134,8 @@ public struct LabConfig: Sendable, Equatable {
             a.mac == b.mac && a.name == b.name && a.description == b.description && a.image == b.image
                 && a.install == b.install && a.disk == b.disk && a.after == b.after && a.address == b.address
                 && a.kernelArgs == b.kernelArgs && a.installer?.kernel == b.installer?.kernel
-                && a.installer?.initrd == b.installer?.initrd && a.loaders == b.loaders && a.mark == b.mark
+                && a.installer?.initrd == b.installer?.initrd && a.loaders == b.loaders && a.arch == b.arch
+                && a.mark == b.mark
         }
     }
 
@@ -168,6 +173,9 @@ public struct LabConfig: Sendable, Equatable {
 
     /// The known host with this MAC address.
     public func host(_ mac: MACAddress) -> Host? { hosts.first { $0.mac == mac } }
+
+    /// The architectures of the lab's hosts.
+    public var architectures: Set<BootArchitecture> { Set(hosts.map(\.arch)) }
 
     /// The known host with this name.
     public func host(named name: String) -> Host? { hosts.first { $0.name == name } }

@@ -159,7 +159,9 @@ public final class LabServer: Sendable {
         let choice = choice ?? config.loaders
         return BootLoaders(
             bios: choice.bios == .pxelinux ? "pxelinux.0" : "undionly.kpxe",
-            uefi64: choice.uefi == .grub ? "grubnetx64.efi" : "ipxe.efi",
+            uefi64: choice.uefi == .grub ? BootArchitecture.x86_64.grubNetImage : "ipxe.efi",
+            // GRUB whatever `uefi` says: Debian's ipxe package has no arm64 EFI build.
+            uefiARM64: config.architectures.contains(.aarch64) ? BootArchitecture.aarch64.grubNetImage : nil,
             ipxeScript: choice.ipxeScript ? config.httpBase.map { "\($0)/ipxe/{mac}" } : nil)
     }
 

@@ -19,7 +19,8 @@ extension LabMirror {
     ) async throws -> (mirror: LabMirror?, services: LabServices) {
         var appliances: [Appliance] = []
         var versions: Set<Int> = []
-        for host in lab.hosts where host.installer == nil && host.install == .installer {
+        // The mirror is amd64's (the suites' indexes, the installer's udebs and its initrd with kiln's key).
+        for host in lab.hosts where host.installer == nil && host.install == .installer && host.arch == .x86_64 {
             guard let description = host.description, let appliance = try? ApplianceLoader().load(description),
                 appliance.os.name == .debian
             else {
@@ -32,7 +33,7 @@ extension LabMirror {
         guard !suites.isEmpty else { return (nil, LabServices()) }
         var installers: [Int: String] = [:]
         for version in versions {
-            let initrd = "\(tree)/\(BootFileTree.installerPaths(debian: version).initrd)"
+            let initrd = "\(tree)/\(BootFileTree.installerPaths(.init(version: version)).initrd)"
             if FileManager.default.fileExists(atPath: initrd) { installers[version] = initrd }
         }
         let root = "\(lab.stateDirectory)/mirror"
@@ -48,10 +49,10 @@ extension LabMirror {
         let services = LabServices(
             mirror: { appliance in httpBase.flatMap { mirror.aptSource(for: appliance, httpBase: $0) } },
             installer: { host, appliance in
-                guard host.installer == nil, appliance.os.name == .debian, let version = appliance.os.majorVersion,
-                    let initrd = mirror.installerInitrd(debian: version)
+                guard host.installer == nil, host.arch == .x86_64, appliance.os.name == .debian,
+                    let version = appliance.os.majorVersion, let initrd = mirror.installerInitrd(debian: version)
                 else { return nil }
-                return (BootFileTree.installerPaths(debian: version).kernel, initrd)
+                return (BootFileTree.installerPaths(.init(version: version)).kernel, initrd)
             })
         return (mirror, services)
     }
