@@ -66,30 +66,6 @@ struct NetworkInstallBootTests {
         return path
     }
 
-    /// A namespace with a bridge (kiln's side, 192.0.2.1/24) and a tap device on it for each machine.
-    func bridgedNamespace(taps: [String]) async throws -> NetworkNamespace {
-        let namespace = try await NetworkNamespace()
-        var commands: [[String]] = [
-            ["ip", "link", "add", "br-lab", "type", "bridge"],
-            ["ip", "addr", "add", "192.0.2.1/24", "dev", "br-lab"],
-            ["ip", "link", "set", "br-lab", "up"],
-        ]
-        for tap in taps {
-            commands += [
-                ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
-                ["ip", "link", "set", tap, "master", "br-lab"],
-                ["ip", "link", "set", tap, "up"],
-            ]
-        }
-        do {
-            for argv in commands { try await Subprocess(namespace.exec(argv)).run() }
-        } catch {
-            await namespace.delete()
-            throw error
-        }
-        return namespace
-    }
-
     /// One machine: its firmware, NIC and serial console.
     struct Machine {
         var name: String
@@ -164,7 +140,7 @@ struct NetworkInstallBootTests {
                 arguments: ["-device", "virtio-net-pci,netdev=lab,mac=52:54:00:12:34:58"],
                 console: folder.path + "/pxelinux-console.log", waitsForPreseed: false, release: 13),
         ]
-        let namespace = try await bridgedNamespace(taps: machines.map(\.tap))
+        let namespace = try await NetworkNamespace.bridged(taps: machines.map(\.tap))
         // A fresh state folder: neither host has installed yet.
         try? FileManager.default.removeItem(atPath: config + ".state")
         var kiln: LabKiln?

@@ -85,3 +85,30 @@ final class LabKiln: Sendable {
 
     func stop() async { await process.stop() }
 }
+
+extension NetworkNamespace {
+    /// A namespace with a bridge `br-lab` (kiln's side, 192.0.2.1/24) and a tap device on it for each
+    /// machine the test boots.
+    static func bridged(taps: [String]) async throws -> NetworkNamespace {
+        let namespace = try await NetworkNamespace()
+        var commands: [[String]] = [
+            ["ip", "link", "add", "br-lab", "type", "bridge"],
+            ["ip", "addr", "add", "192.0.2.1/24", "dev", "br-lab"],
+            ["ip", "link", "set", "br-lab", "up"],
+        ]
+        for tap in taps {
+            commands += [
+                ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+                ["ip", "link", "set", tap, "master", "br-lab"],
+                ["ip", "link", "set", tap, "up"],
+            ]
+        }
+        do {
+            for argv in commands { try await Subprocess(namespace.exec(argv)).run() }
+        } catch {
+            await namespace.delete()
+            throw error
+        }
+        return namespace
+    }
+}
