@@ -83,7 +83,9 @@ struct ARM64NetworkBootTests {
         let preseed = "url=http://192.0.2.1/preseed/\(Self.mac.replacingOccurrences(of: ":", with: "-"))"
         // The arm64 kernel's command line, with the host's preseed URL, as the kernel prints it.
         func bootedInstaller() -> Bool {
-            consoleText().split(separator: "\n").contains { $0.contains("Kernel command line:") && $0.contains(preseed) }
+            consoleText().split(separator: "\n").contains {
+                $0.contains("Kernel command line:") && $0.contains(preseed)
+            }
         }
         do {
             kiln = try await LabKiln(config: config, extra: ["--offline"], namespace: namespace, logDir: folder.path)

@@ -113,7 +113,8 @@ struct LabConfigTests {
         let path = try LabFixtures.write(text, into: folder.path)
         let error = try #require(throws: NetBootError.self) { try LabConfig.load(path) }
         let lines = error.message.split(separator: "\n").map(String.init)
-        #expect(lines.contains("\(path):3:73: error: arch 'arm64' is not one of x86_64, aarch64 (Debian's arm64 is 'aarch64')"), "\(lines)")
+        let misspelt = "error: arch 'arm64' is not one of x86_64, aarch64 (Debian's arm64 is 'aarch64')"
+        #expect(lines.contains("\(path):3:73: \(misspelt)"), "\(lines)")
         let deploy = "error: arm64 image deploys are not supported yet: kiln's deploy agent is x86_64 only"
         #expect(lines.contains { $0.hasPrefix("\(path):4:89: \(deploy)") }, "\(lines)")
         #expect(lines.contains { $0.hasPrefix("\(path):5:66: \(deploy)") }, "\(lines)")
