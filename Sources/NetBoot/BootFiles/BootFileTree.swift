@@ -1,3 +1,4 @@
+import Appliance
 import Crypto
 import Foundation
 import KilnArchive
@@ -24,6 +25,8 @@ public enum BootFileTree {
         /// The index the package is resolved from (Debian's name: `amd64`, `arm64`). The installer
         /// packages are `Architecture: all`, so only signed boot loaders need another index.
         public var index: String = "amd64"
+        /// The Debian release whose suites hold the package (an installer's); nil for the host's own.
+        public var release: Int? = nil
     }
 
     /// One Debian netboot installer: a major version for one architecture.
@@ -85,8 +88,8 @@ public enum BootFileTree {
         let served = installerPaths(installer)
         let package = installerPackage(installer)
         return [
-            Member(package: package, path: "\(base)/linux", served: served.kernel),
-            Member(package: package, path: "\(base)/initrd.gz", served: served.initrd),
+            Member(package: package, path: "\(base)/linux", served: served.kernel, release: installer.version),
+            Member(package: package, path: "\(base)/initrd.gz", served: served.initrd, release: installer.version),
         ]
     }
 
@@ -160,19 +163,33 @@ public enum BootFileTree {
         return tree
     }
 
-    /// Finds each member's package candidate in the archives, each from its own architecture's index
-    /// (the files are used as they are, so no dependencies are followed).
+    /// Where a member's package is looked for: an architecture's index of some suites.
+    private struct IndexKey: Hashable {
+        var architecture: String
+        var sources: [ArchiveSource]
+
+        /// For a stable order: the architecture, then the suites.
+        var order: String { ([architecture] + sources.map(\.suite)).joined(separator: " ") }
+    }
+
+    /// Finds each member's package candidate in the archives, each from its own architecture's index and
+    /// an installer from its own release's suites (the host's apt sources moved to it, as for a build);
+    /// the files are used as they are, so no dependencies are followed.
     static func resolve(
         _ members: [Member], sources: [ArchiveSource], cache: PackageCache, progress: ProgressSink
     ) async throws -> Lockfile {
         var chosen: [BinaryPackage] = []
         var releases: [Release] = []
-        let byIndex = Dictionary(grouping: members, by: \.index).mapValues { Set($0.map(\.package)) }
-        for (architecture, names) in byIndex.sorted(by: { $0.key < $1.key }) {
+        let byIndex = Dictionary(grouping: members) { member in
+            let codename = member.release.flatMap { OperatingSystem.codename(.debian, String($0)) }
+            return IndexKey(
+                architecture: member.index, sources: codename.map { AptSources.retarget(sources, to: $0) } ?? sources)
+        }.mapValues { Set($0.map(\.package)) }
+        for (key, names) in byIndex.sorted(by: { $0.key.order < $1.key.order }) {
             let index: PackageIndex
             do {
-                index = try await ArchiveClient(cache: cache, architecture: architecture, progress: progress).index(
-                    sources)
+                index = try await ArchiveClient(cache: cache, architecture: key.architecture, progress: progress).index(
+                    key.sources)
             } catch {
                 throw NetBootError(.configuration, error.description)
             }
@@ -180,7 +197,7 @@ public enum BootFileTree {
                 guard let package = index.candidate(name) else {
                     throw NetBootError(
                         .configuration,
-                        "package \(name) (\(architecture)) is not in the archives (\(sources.map(\.label).joined(separator: ", ")))"
+                        "package \(name) is not in the \(key.architecture) indexes of \(key.sources.map(\.label).joined(separator: ", "))"
                     )
                 }
                 chosen.append(package)
