@@ -23,7 +23,8 @@ struct ARM64NetworkBootTests {
     static let firmwareVariables = aavmfVariables
     static let mac = "52:54:00:12:34:60"
 
-    /// One arm64 host installing Debian 12, and nothing else: no x86 host, so no lab mirror to prepare.
+    /// One arm64 host installing Debian 13, the current stable release (its installer comes from trixie's
+    /// suites), and nothing else: no x86 host, so no lab mirror to prepare.
     static func prepareLab() async throws -> String {
         // Beside the kiln binary (under .build), so that the boot lockfile written by the first run
         // serves the next ones: no archive index to read again.
@@ -40,7 +41,7 @@ struct ARM64NetworkBootTests {
             hosts:
               - mac: "\(mac)"
                 name: lab-arm
-                description: debian.yaml
+                description: debian13.yaml
                 arch: aarch64
                 address: 192.0.2.20
 
@@ -123,8 +124,8 @@ struct ARM64NetworkBootTests {
         // GRUB asks in its platform folder, and kiln answers with the arm64 installer.
         #expect(sent("grub/arm64-efi/grub.cfg-\(Self.mac)"), "\(tail)")
         #expect(log.contains("loader=grub mac=\(Self.mac)"), "\(tail)")
-        #expect(sent("debian-installer/12/arm64/linux"), "\(tail)")
-        #expect(sent("debian-installer/12/arm64/initrd.gz"), "\(tail)")
+        #expect(sent("debian-installer/13/arm64/linux"), "\(tail)")
+        #expect(sent("debian-installer/13/arm64/initrd.gz"), "\(tail)")
         // The kernel is arm64's, and runs with the host's preseed URL.
         #expect(text.contains("Booting Linux on physical CPU"), "\(text.suffix(3000))")
         #expect(
