@@ -63,9 +63,10 @@ struct DHCPCodecTests {
             #expect(
                 ProxyDHCP.reply(to: ipxe, server: server, loaders: loaders)?.bootFile == "http://192.0.2.1/boot.ipxe")
         }
-        // ARM64 UEFI: nothing configured for it, no answer.
+        // ARM64 UEFI: nothing configured for it, no answer, and the log says what to change.
         let arm = try DHCPMessage.decode(ByteBuffer(bytes: pxeDiscover(architecture: 11)))
         #expect(ProxyDHCP.reply(to: arm, server: server, loaders: loaders) == nil)
+        #expect(try #require(NetworkBootRequest(arm)).unservedReason.contains("'arch: aarch64'"))
     }
 
     /// A lab with arm64 hosts: option 93 = 11 gets arm64 GRUB, the others what they got before.

@@ -154,6 +154,9 @@ public final class DHCPServer: Sendable {
                 }
                 state.leases.reserve(address, for: mac, now: now)
                 logger.info("dhcp: offer \(address) to \(mac)", metadata: client)
+                if let boot = NetworkBootRequest(request), boot.bootFile(settings.hostLoaders[mac] ?? settings.loaders) == nil {
+                    logger.info("dhcp: no boot file for \(mac): \(boot.unservedReason)", metadata: client)
+                }
                 return answer(.offer, to: request, address: address, settings: settings)
             case .request:
                 // RFC 2131 4.3.2: a server identifier means SELECTING; another server's means the client

@@ -61,6 +61,18 @@ public struct NetworkBootRequest: Sendable, Equatable {
         self.machineID = options.first(.clientMachineID)
     }
 
+    /// Why `bootFile` gave nothing: for the log, so that a lab admin sees what to change.
+    public var unservedReason: String {
+        switch architecture {
+        case .uefiARM64:
+            return "its firmware is ARM64 UEFI (option 93 = 11), and no host in the lab file has 'arch: aarch64'"
+        case .other(let code):
+            return "kiln has no boot loader for its firmware (option 93 = \(code))"
+        default:
+            return "kiln has no boot loader for its firmware"
+        }
+    }
+
     /// The file this client should load next, or nil when kiln has nothing for its architecture.
     public func bootFile(_ loaders: BootLoaders) -> String? {
         if isIPXE, let script = loaders.ipxeScript {
