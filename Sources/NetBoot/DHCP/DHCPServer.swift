@@ -154,7 +154,9 @@ public final class DHCPServer: Sendable {
                 }
                 state.leases.reserve(address, for: mac, now: now)
                 logger.info("dhcp: offer \(address) to \(mac)", metadata: client)
-                if let boot = NetworkBootRequest(request), boot.bootFile(settings.hostLoaders[mac] ?? settings.loaders) == nil {
+                if let boot = NetworkBootRequest(request),
+                    boot.bootFile(settings.hostLoaders[mac] ?? settings.loaders) == nil
+                {
                     logger.info("dhcp: no boot file for \(mac): \(boot.unservedReason)", metadata: client)
                 }
                 return answer(.offer, to: request, address: address, settings: settings)

@@ -7,7 +7,7 @@ public struct BootLoaders: Sendable, Equatable {
     /// For x86-64 UEFI (architectures 7 and 9): GRUB's network image from grub-efi-amd64-signed, or iPXE.
     public var uefi64: String
     /// For ARM64 UEFI (architecture 11): GRUB's network image from grub-efi-arm64-signed; nil when the
-    /// lab has no arm64 hosts (kiln then leaves such clients unanswered, as other architectures).
+    /// lab has no arm64 hosts (such clients then get no boot file, as other architectures).
     public var uefiARM64: String?
     /// For iPXE (user class "iPXE"): the URL of the boot script, so iPXE chains to HTTP.
     public var ipxeScript: String?
