@@ -12,6 +12,8 @@ packages=(
   libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
   # the guest, images and their judges
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
+  # arm64 images: the builder guest and kiln test emulate aarch64, booted by AAVMF
+  qemu-system-arm qemu-efi-aarch64
   # judges for the builder guest's cpio and ELF readers
   cpio binutils zstd
   # judge for the partition tables kiln describes
