@@ -156,10 +156,12 @@ public enum BuiltInPackages {
         var names = ["systemd-sysv", cloudKernel(architecture: architecture)]
         if architecture == "arm64" {
             names.append("grub-efi-arm64-bin")
-            return names
+        } else {
+            if bios { names.append("grub-pc") }
+            if uefi { names.append("grub-efi-amd64-bin") }
         }
-        if bios { names.append("grub-pc") }
-        if uefi { names.append("grub-efi-amd64-bin") }
+        // grub-install and update-grub: grub-pc brings them, the -bin packages alone do not.
+        if !names.contains("grub-pc") { names.append("grub2-common") }
         return names
     }
 
