@@ -104,13 +104,11 @@ struct TestCommand: AsyncParsableCommand {
         return architecture
     }
 
-    func run() async throws {
-        guard FileManager.default.isReadableFile(atPath: image) else {
-            throw CommandFailure("cannot read \(image): no such file or not readable")
-        }
-        let architecture = try Self.checkBootable(image)
-        var boot = ImageBoot(image: image)
-        boot.architecture = architecture
+    /// The firmware and machine an image boots on: what was asked for, else SeaBIOS on virtio for x86_64
+    /// and UEFI on virtio (the virt board) for aarch64, which has neither a BIOS nor x86 hardware.
+    static func hardware(
+        for architecture: Architecture, image: String, firmware: FirmwareChoice?, machine: MachineChoice?
+    ) throws(CommandFailure) -> (FirmwareChoice, MachineChoice) {
         if architecture == .aarch64 {
             if firmware == .bios {
                 throw CommandFailure("\(image) is an aarch64 image: arm64 machines boot with UEFI only (--firmware uefi)")
@@ -121,8 +119,18 @@ struct TestCommand: AsyncParsableCommand {
                         + "QEMU's virt board (--machine virtio)")
             }
         }
-        let firmware = self.firmware ?? (architecture == .aarch64 ? .uefi : .bios)
-        let machine = self.machine ?? .virtio
+        return (firmware ?? (architecture == .aarch64 ? .uefi : .bios), machine ?? .virtio)
+    }
+
+    func run() async throws {
+        guard FileManager.default.isReadableFile(atPath: image) else {
+            throw CommandFailure("cannot read \(image): no such file or not readable")
+        }
+        let architecture = try Self.checkBootable(image)
+        var boot = ImageBoot(image: image)
+        boot.architecture = architecture
+        let (firmware, machine) = try Self.hardware(
+            for: architecture, image: image, firmware: self.firmware, machine: self.machine)
         boot.firmware = firmware == .uefi ? .uefi : .bios
         boot.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
         boot.marker = marker
