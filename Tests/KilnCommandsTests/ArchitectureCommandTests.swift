@@ -34,16 +34,10 @@ struct ArchitectureCommandTests {
     @Test func aMissingEmulatorNamesTheDebianPackage() throws {
         let (dir, path) = try description()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let process = KilnProgram.process(["build", path, "--arch", "aarch64", "-o", "\(dir)/out"])
         // A PATH without QEMU, as on a host where qemu-system-arm is not installed.
-        process.environment = ["PATH": dir, "HOME": dir]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        let (code, _, text) = try KilnProgram.run(
+            ["build", path, "--arch", "aarch64", "-o", "\(dir)/out"], environment: ["PATH": dir, "HOME": dir])
+        #expect(code == 1)
         #expect(text.contains("qemu-system-aarch64 is not installed"), "\(text)")
         #expect(text.contains("install Debian's qemu-system-arm package"), "\(text)")
         #expect(!FileManager.default.fileExists(atPath: "\(path).lock"))
