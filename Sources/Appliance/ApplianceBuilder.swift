@@ -28,7 +28,8 @@ struct ApplianceBuilder {
     private let reported = NameSet()
 
     init(
-        layers: [Layer], main: Layer, archOverride: Architecture? = nil, log: DiagnosticLog, environment: [String: String] = [:],
+        layers: [Layer], main: Layer, archOverride: Architecture? = nil, log: DiagnosticLog,
+        environment: [String: String] = [:],
         maxExpansion: Int = 1 << 16, allowOutsideFiles: Bool = false
     ) {
         self.layers = layers

@@ -54,7 +54,8 @@ public struct ApplianceLoader: Sendable {
         }
         guard let main else { throw failure(log) }
         var builder = ApplianceBuilder(
-            layers: layers, main: main, archOverride: arch, log: log, environment: environment, maxExpansion: maxExpansion,
+            layers: layers, main: main, archOverride: arch, log: log, environment: environment,
+            maxExpansion: maxExpansion,
             allowOutsideFiles: allowOutsideFiles)
         let appliance = builder.build()
         guard log.isEmpty, let appliance else { throw failure(log) }

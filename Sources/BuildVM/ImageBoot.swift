@@ -63,7 +63,9 @@ public struct ImageBoot: Sendable {
         }
         if accelerator == .kvm && !architecture.kvmPossible {
             throw BuildVMError(
-                .kvm, "--accel kvm: KVM runs only guests of the host's own architecture; this image is \(architecture.rawValue)")
+                .kvm,
+                "--accel kvm: KVM runs only guests of the host's own architecture; this image is "
+                    + architecture.rawValue)
         }
         guard accelerator == .auto else {
             return try await boot(accelerator, workDirectory: workDirectory, progress: progress)

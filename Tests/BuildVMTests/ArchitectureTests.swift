@@ -14,7 +14,9 @@ import Testing
         command.disks = [VirtualDisk(path: "disk.raw", format: "raw", readOnly: false)]
         let argv = command.arguments
         #expect(argv.first == "qemu-system-aarch64")
-        #expect(argv.joined(separator: " ").contains("-machine virt -accel tcg,thread=multi -cpu max,pauth-impdef=on,sve=off,sme=off"))
+        #expect(
+            argv.joined(separator: " ").contains(
+                "-machine virt -accel tcg,thread=multi -cpu max,pauth-impdef=on,sve=off,sme=off"))
         #expect(argv.contains("virtio-blk-pci,drive=disk0"))
         let append = GuestRunner.kernelArguments(.aarch64)
         #expect(append.hasPrefix("console=ttyAMA0,115200 "))

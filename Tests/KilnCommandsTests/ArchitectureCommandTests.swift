@@ -10,7 +10,8 @@ struct ArchitectureCommandTests {
         let dir = NSTemporaryDirectory() + "kiln-arch-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = "\(dir)/small.yaml"
-        try "name: small\nos:\n  name: debian\n  version: \"12\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "name: small\nos:\n  name: debian\n  version: \"12\"\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         return (dir, path)
     }
 
@@ -20,7 +21,8 @@ struct ArchitectureCommandTests {
         let (platformCode, _, platformErr) = try KilnProgram.run(
             ["build", path, "--arch", "aarch64", "--platform", "hyperv", "-o", "\(dir)/out"])
         #expect(platformCode == 1)
-        #expect(platformErr.contains("--platform hyperv builds for x86_64 hypervisors; small is aarch64"), "\(platformErr)")
+        #expect(
+            platformErr.contains("--platform hyperv builds for x86_64 hypervisors; small is aarch64"), "\(platformErr)")
         let (formatCode, _, formatErr) = try KilnProgram.run(
             ["build", path, "--arch", "aarch64", "--format", "qcow2,vdi", "-o", "\(dir)/out"])
         #expect(formatCode == 1)
