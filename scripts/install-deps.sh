@@ -12,7 +12,7 @@ packages=(
   libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
   # the guest, images and their judges
   qemu-system-x86 qemu-utils ovmf ipxe-qemu xz-utils
-  # arm64 guests and lab hosts: qemu-system-aarch64 and AAVMF (UEFI for it)
+  # arm64 images and lab hosts: qemu-system-aarch64 and AAVMF (UEFI for it)
   qemu-system-arm qemu-efi-aarch64
   # judges for the builder guest's cpio and ELF readers
   cpio binutils zstd

@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// A loaded appliance description: parents merged, variables substituted, every value checked.
 ///
 /// Load one with `ApplianceLoader`; renderers, the builder and the PXE server read only this type.
@@ -143,7 +145,10 @@ public struct Hardware: Sendable, Equatable {
     public var memory: Int
     /// In the order written (parents' first); never empty after loading.
     public var partitions: [Partition]
+    /// How the target boots: hybrid by default, UEFI only (and by default) for aarch64.
     public var firmware: Firmware
+    /// The machine the image is for (`hardware.arch`, or `kiln build --arch`).
+    public var arch: Architecture
     /// The whole disk; nil means the sum of the partitions plus room for the boot partitions.
     public var diskSize: Size?
     /// `partitions: installer`: install answers carry no disk layout (the installer asks, as with a
@@ -152,12 +157,13 @@ public struct Hardware: Sendable, Equatable {
 
     public init(
         cpus: Int = 1, memory: Int = 1024, partitions: [Partition] = [Partition.defaultRoot],
-        firmware: Firmware = .hybrid, diskSize: Size? = nil
+        firmware: Firmware = .hybrid, diskSize: Size? = nil, arch: Architecture = .x86_64
     ) {
         self.cpus = cpus
         self.memory = memory
         self.partitions = partitions
         self.firmware = firmware
+        self.arch = arch
         self.diskSize = diskSize
     }
 }
@@ -165,6 +171,11 @@ public struct Hardware: Sendable, Equatable {
 /// How the target boots.
 public enum Firmware: String, Sendable, CaseIterable {
     case bios, uefi, hybrid
+
+    /// What a description gets without `hardware.firmware`: arm64 machines boot with UEFI only.
+    public static func defaultValue(for arch: Architecture) -> Firmware {
+        arch == .aarch64 ? .uefi : .hybrid
+    }
 }
 
 /// A size, kept in whole MiB (rounded up).
@@ -451,6 +462,12 @@ public struct SerialConsole: Sendable, Equatable, CustomStringConvertible {
     }
 
     public static let `default` = SerialConsole(device: "ttyS0", speed: 115_200)
+
+    /// The console a description gets unless it names one: the PL011 UART (`ttyAMA0`) on arm64's
+    /// `virt` machines, the first 16550 (`ttyS0`) on PCs.
+    public static func defaultValue(for arch: Architecture) -> SerialConsole {
+        arch == .aarch64 ? SerialConsole(device: "ttyAMA0", speed: 115_200) : .default
+    }
 
     /// `ttyS0,115200`, as the kernel's `console=` takes it.
     public var description: String { "\(device),\(speed)" }

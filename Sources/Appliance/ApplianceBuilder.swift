@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +10,8 @@ import Foundation
 struct ApplianceBuilder {
     let layers: [Layer]
     let main: Layer
-    let arch: String
+    /// `kiln build --arch`: wins over `hardware.arch`.
+    let archOverride: Architecture?
     let log: DiagnosticLog
     let environment: [String: String]
     let maxExpansion: Int
@@ -19,17 +21,20 @@ struct ApplianceBuilder {
     /// variables.
     let isBoxGrinder: Bool
 
+    /// The target's architecture: the override, else `hardware.arch`, else x86_64.
+    private var arch = Architecture.x86_64
     private var variables: [String: String] = [:]
     /// Names already reported as taken from the environment or left unresolved, so each is said once.
     private let reported = NameSet()
 
     init(
-        layers: [Layer], main: Layer, arch: String, log: DiagnosticLog, environment: [String: String] = [:],
+        layers: [Layer], main: Layer, archOverride: Architecture? = nil, log: DiagnosticLog,
+        environment: [String: String] = [:],
         maxExpansion: Int = 1 << 16, allowOutsideFiles: Bool = false
     ) {
         self.layers = layers
         self.main = main
-        self.arch = arch
+        self.archOverride = archOverride
         self.log = log
         self.environment = environment
         self.maxExpansion = maxExpansion
@@ -72,6 +77,7 @@ struct ApplianceBuilder {
         }
         if let os, let version = osVersion { checkOSVersion(os, version) }
 
+        arch = archOverride ?? buildArch() ?? .x86_64
         resolveVariables(os: osName?.value ?? "", version: osVersion?.value ?? "")
         let applianceName = name.map(substitute)
         if let applianceName { check(applianceName, "name", Validate.isApplianceName) }
@@ -114,6 +120,8 @@ struct ApplianceBuilder {
         }
         if let console = last(\.console) {
             appliance.console = console.value.flatMap { text in buildConsole(Located(text, console.mark)) }
+        } else {
+            appliance.console = SerialConsole.defaultValue(for: arch)
         }
         if let expect = last(\.testExpect).map(substitute) {
             if expect.value.isEmpty { log.error(expect.mark, "test.expect must not be empty") }
@@ -154,8 +162,11 @@ struct ApplianceBuilder {
                 raw[name.value] = value
             }
         }
-        let baseArch = ["i386", "i486", "i586", "i686"].contains(arch) ? "i386" : arch
-        var resolved: [String: String] = ["OS_NAME": os, "OS_VERSION": version, "ARCH": arch, "BASE_ARCH": baseArch]
+        // BoxGrinder's BASE_ARCH is ARCH but for the 32-bit x86 names (i386 for all of them), which
+        // kiln does not build: here it equals ARCH.
+        var resolved: [String: String] = [
+            "OS_NAME": os, "OS_VERSION": version, "ARCH": arch.rawValue, "BASE_ARCH": arch.rawValue,
+        ]
         let limit = maxExpansion
         let log = self.log
         func resolve(_ name: String, _ stack: [String]) -> String? {
@@ -353,6 +364,19 @@ struct ApplianceBuilder {
 
     // MARK: Sections
 
+    /// `hardware.arch` as the last layer that sets it wrote it; nil (and an error) when it names no
+    /// architecture kiln builds.
+    private func buildArch() -> Architecture? {
+        guard let written = last(\.arch) else { return nil }
+        if let value = Architecture(rawValue: written.value) { return value }
+        var message = "hardware.arch '\(Validate.shown(written.value))' must be \(Architecture.names)"
+        if let debian = Architecture(debianName: written.value) {
+            message += " ('\(written.value)' is Debian's name for \(debian.rawValue))"
+        }
+        log.error(written.mark, message)
+        return nil
+    }
+
     private func buildHardware() -> Hardware {
         var hardware = Hardware()
         if let cpus = largest(\.cpus) {
@@ -365,8 +389,16 @@ struct ApplianceBuilder {
             }
         }
         if let memory = largest(\.memory) { hardware.memory = memory.value }
+        hardware.arch = arch
+        hardware.firmware = Firmware.defaultValue(for: arch)
         if let firmware = last(\.firmware) {
             if let value = Firmware(rawValue: firmware.value) {
+                if arch == .aarch64 && value != .uefi {
+                    log.error(
+                        firmware.mark,
+                        "hardware.firmware '\(value.rawValue)' cannot boot aarch64: arm64 machines boot with UEFI "
+                            + "only (leave firmware out, or write uefi)")
+                }
                 hardware.firmware = value
             } else {
                 log.error(firmware.mark, "hardware.firmware '\(firmware.value)' must be bios, uefi or hybrid")

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 
 /// Reads a description file and its parents into an `Appliance`: composes the YAML (with alias
 /// bombs bounded), checks every key and value, merges parents with BoxGrinder's rules,
@@ -6,8 +7,9 @@ import Foundation
 ///
 /// Every problem found is reported, each with its file, line and column.
 public struct ApplianceLoader: Sendable {
-    /// `#ARCH#` (`x86_64`); `#BASE_ARCH#` is derived from it as BoxGrinder does.
-    public var arch: String
+    /// The architecture to build for whatever `hardware.arch` says (`kiln build --arch`); nil: the
+    /// description's, x86_64 by default. `#ARCH#` and `#BASE_ARCH#` follow the result.
+    public var arch: Architecture?
     /// Descriptions larger than this are refused before parsing.
     public var maxFileSize = 1 << 20
     /// Nodes a document may expand to through aliases.
@@ -22,7 +24,7 @@ public struct ApplianceLoader: Sendable {
     /// file of the user running kiln into an image or an install answer served to the network.
     public var allowOutsideFiles: Bool
 
-    public init(arch: String = "x86_64", environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
+    public init(arch: Architecture? = nil, environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
         self.arch = arch
         self.environment = environment
         self.allowOutsideFiles = allowOutsideFiles
@@ -52,7 +54,8 @@ public struct ApplianceLoader: Sendable {
         }
         guard let main else { throw failure(log) }
         var builder = ApplianceBuilder(
-            layers: layers, main: main, arch: arch, log: log, environment: environment, maxExpansion: maxExpansion,
+            layers: layers, main: main, archOverride: arch, log: log, environment: environment,
+            maxExpansion: maxExpansion,
             allowOutsideFiles: allowOutsideFiles)
         let appliance = builder.build()
         guard log.isEmpty, let appliance else { throw failure(log) }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 
 /// The JSON Schema (draft 2020-12) of the description format, for editors. It states the shapes
 /// the loader accepts; the loader remains the judge (it also checks inheritance, variables and
@@ -122,7 +123,14 @@ public enum ApplianceSchema {
                         // Keywords apply by type: a map of partitions, or the text "installer".
                         "type": ["object", "string"], "additionalProperties": partition, "pattern": "^installer$",
                     ],
-                    "firmware": ["enum": Firmware.allCases.map(\.rawValue), "default": "hybrid"],
+                    "firmware": [
+                        "enum": Firmware.allCases.map(\.rawValue), "default": "hybrid",
+                        "description": "hybrid (BIOS and UEFI) by default; aarch64 boots with uefi only",
+                    ],
+                    "arch": [
+                        "enum": Architecture.allCases.map(\.rawValue), "default": "x86_64",
+                        "description": "The machine the image is for; #ARCH# and #BASE_ARCH# follow it",
+                    ],
                     "disk_size": size,
                 ], "Virtual hardware and the disk layout"),
             "packages": strings("Package names; @group and -exclusion for RPM targets"),
@@ -148,7 +156,7 @@ public enum ApplianceSchema {
             "network": ["type": "array", "items": interface, "description": "Default: DHCP on the first interface"],
             "kernel_args": string("Extra kernel command line"),
             "console": [
-                "description": "Serial console (default ttyS0,115200); false turns it off",
+                "description": "Serial console (default ttyS0,115200; ttyAMA0,115200 for aarch64); false turns it off",
                 "oneOf": [["type": "string", "pattern": "^tty[A-Za-z0-9]+(,[0-9]+)?$"], ["const": false]],
             ],
             "selinux": [

@@ -1,3 +1,4 @@
+import KilnSupport
 import Yams
 
 /// Writes an `Appliance` as a kiln description (YAML), keys in the order the README gives them
@@ -67,7 +68,7 @@ public enum ApplianceWriter {
         if !services.isEmpty { add("services", .mapping(.init(services))) }
         if !appliance.network.isEmpty { add("network", .sequence(.init(appliance.network.map(interface)))) }
         if let args = appliance.kernelArgs { add("kernel_args", quoted(args)) }
-        if appliance.console != .default {
+        if appliance.console != SerialConsole.defaultValue(for: appliance.hardware.arch) {
             add("console", appliance.console.map { text($0.description) } ?? .scalar(.init("false")))
         }
         if appliance.test != TestSettings() {
@@ -107,7 +108,10 @@ public enum ApplianceWriter {
         } else {
             pairs.append(partitions(hardware))
         }
-        if hardware.firmware != defaults.firmware { pairs.append((text("firmware"), text(hardware.firmware.rawValue))) }
+        if hardware.arch != defaults.arch { pairs.append((text("arch"), text(hardware.arch.rawValue))) }
+        if hardware.firmware != Firmware.defaultValue(for: hardware.arch) {
+            pairs.append((text("firmware"), text(hardware.firmware.rawValue)))
+        }
         if let size = hardware.diskSize { pairs.append((text("disk_size"), text(size.description))) }
         return .mapping(.init(pairs))
     }

@@ -63,6 +63,8 @@ struct Layer {
     /// `partitions: installer`.
     var partitionsByInstaller: Located<Bool>?
     var firmware: Located<String>?
+    /// `hardware.arch`, as written.
+    var arch: Located<String>?
     var diskSize: Located<Size>?
     var packages: [Located<String>] = []
     var packageOptions: [Located<String>]?
@@ -190,7 +192,7 @@ struct Layer {
     }
 
     private mutating func readHardware(_ node: YAMLNode, _ read: NodeReader) {
-        let keys = ["cpus", "memory", "partitions", "firmware", "disk_size"]
+        let keys = ["cpus", "memory", "partitions", "firmware", "disk_size", "arch"]
         for (key, value) in read.map(node, "hardware", keys: keys) {
             switch key.value {
             case "cpus": cpus = read.int(value, "hardware.cpus")
@@ -210,6 +212,7 @@ struct Layer {
                     partitions.append(Self.readPartition(mount, spec, read))
                 }
             case "firmware": firmware = read.string(value, "hardware.firmware")
+            case "arch": arch = read.string(value, "hardware.arch")
             default: diskSize = read.size(value, "hardware.disk_size")
             }
         }

@@ -15,6 +15,8 @@ public struct BuilderGuest: Sendable {
     public let key: String
     /// False when this call assembled it, true when it was already in the cache.
     public let cached: Bool
+    /// The machine it runs on.
+    public var architecture: Architecture = .x86_64
 
     /// Changes whenever the assembly itself changes in a way that alters its output.
     static let formatVersion = "kiln-builder-guest-3"
@@ -40,7 +42,8 @@ public struct BuilderGuest: Sendable {
         let initramfs = "\(dir)/initrd.img"
         let files = FileManager.default
         if files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs) {
-            return BuilderGuest(kernel: kernel, initramfs: initramfs, key: key, cached: true)
+            return BuilderGuest(
+                kernel: kernel, initramfs: initramfs, key: key, cached: true, architecture: recipe.architecture)
         }
         progress(.step("guest", "assembling the builder guest from \(recipe.packages.count) packages"))
         let staging = "\(root)/.staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -56,7 +59,8 @@ public struct BuilderGuest: Sendable {
         if rename(staging, dir) != 0 && !(files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs)) {
             throw BuildVMError(.io, "cannot move the builder guest into \(dir): \(String(cString: strerror(errno)))")
         }
-        return BuilderGuest(kernel: kernel, initramfs: initramfs, key: key, cached: false)
+        return BuilderGuest(
+            kernel: kernel, initramfs: initramfs, key: key, cached: false, architecture: recipe.architecture)
     }
 
     /// Hashes the recipe, the scripts, and each package's contents (not its name or time).
@@ -74,6 +78,8 @@ public struct BuilderGuest: Sendable {
             add(list.joined(separator: ","))
         }
         add(recipe.compression)
+        // Absent for x86_64, so that its key stays what it was.
+        if recipe.architecture != .x86_64 { add(recipe.architecture.rawValue) }
         add(String(recipe.sourceDateEpoch))
         // Absent for the builder guest, so that its key stays what it was.
         if let initScript = recipe.initScript { add(initScript) }

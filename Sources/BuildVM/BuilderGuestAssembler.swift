@@ -6,7 +6,12 @@ struct BuilderGuestAssembler {
     let recipe: BuilderGuestRecipe
 
     static let programDirectories = ["sbin", "usr/sbin", "bin", "usr/bin"]
-    static let libraryDirectories = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib"]
+    /// Where programs' libraries are looked for: Debian's multiarch directories for the guest's
+    /// architecture first.
+    var libraryDirectories: [String] {
+        let triplet = recipe.architecture.multiarchTriplet
+        return ["lib/\(triplet)", "usr/lib/\(triplet)", "lib64", "lib", "usr/lib"]
+    }
 
     /// Writes the kernel to `kernelPath` and the initramfs (newc cpio) to `initramfsPath`.
     func assemble(kernelPath: String, initramfsPath: String) throws(BuildVMError) {
@@ -43,7 +48,7 @@ struct BuilderGuestAssembler {
         var tree = FileTree()
         let skipped = [
             "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
-            "usr/lib/x86_64-linux-gnu/gconv/", "lib/udev/hwdb.d/", "usr/lib/udev/hwdb.d/",
+            "usr/lib/\(recipe.architecture.multiarchTriplet)/gconv/", "lib/udev/hwdb.d/", "usr/lib/udev/hwdb.d/",
         ]
         let modules = try neededModules()
         for path in recipe.packages {
@@ -191,7 +196,7 @@ struct BuilderGuestAssembler {
         var wanted: [String] = []
         if let interpreter = try elf.interpreter() { wanted.append(ArchiveEntry.normalize(interpreter)) }
         for library in try elf.neededLibraries() {
-            let candidates = Self.libraryDirectories.map { "\($0)/\(library)" }
+            let candidates = libraryDirectories.map { "\($0)/\(library)" }
             guard let found = candidates.first(where: { packages.resolve($0) != nil }) else {
                 throw BuildVMError(.elf, "\(resolved) needs \(library), which no package provides")
             }

@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// What goes into the builder guest: the `.deb` files it is made from, and which of their programs,
 /// kernel modules and files the initramfs holds.
 public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
@@ -19,6 +21,8 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     public var initScript: String?
     /// More executable scripts, by path in the initramfs.
     public var scripts: [String: String]
+    /// The machine the guest runs on, which its packages are built for.
+    public var architecture: Architecture
 
     public init(
         packages: [String],
@@ -28,8 +32,10 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
         compression: String = "none",
         sourceDateEpoch: Int = 0,
         initScript: String? = nil,
-        scripts: [String: String] = [:]
+        scripts: [String: String] = [:],
+        architecture: Architecture = .x86_64
     ) {
+        self.architecture = architecture
         self.initScript = initScript
         self.scripts = scripts
         self.packages = packages
@@ -46,16 +52,23 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     public static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
 
     /// virtio disks (PCI), and vfat for the ESP (code page 437, ASCII names: Debian's defaults);
-    /// ext4 is built into Debian's kernels.
+    /// ext4 is built into Debian's kernels. (The same names serve arm64's cloud kernel, where
+    /// `ModuleSet` skips those it has built in.)
     public static let standardModules = ["virtio_pci", "virtio_blk", "vfat", "nls_cp437", "nls_ascii", "ext4"]
 
     public static let standardFiles = ["etc/mke2fs.conf"]
 
     /// Debian packages that hold everything above, for amd64 (bookworm names). The kernel package is
     /// named by its metapackage; a resolver follows it to `linux-image-<version>-cloud-amd64`.
-    public static let debianPackages = [
-        "linux-image-cloud-amd64", "busybox-static", "fdisk", "e2fsprogs", "dosfstools", "tar",
-        "libc6", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libext2fs2", "libcom-err2",
-        "libreadline8", "libtinfo6",
-    ]
+    public static let debianPackages = debianPackages(for: .x86_64)
+
+    /// The same for a guest of `architecture`: the same names but the kernel's, which Debian names
+    /// by architecture (`linux-image-cloud-arm64`).
+    public static func debianPackages(for architecture: Architecture) -> [String] {
+        [
+            "linux-image-cloud-\(architecture.debianName)", "busybox-static", "fdisk", "e2fsprogs", "dosfstools", "tar",
+            "libc6", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libext2fs2", "libcom-err2",
+            "libreadline8", "libtinfo6",
+        ]
+    }
 }

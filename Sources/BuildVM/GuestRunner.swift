@@ -22,7 +22,8 @@ public struct GuestRunOptions: Sendable {
     public var kvmProbeTimeout: Duration = .seconds(20)
     /// A file that receives the whole console.
     public var consoleLog: String?
-    public var qemu = "qemu-system-x86_64"
+    /// The QEMU program; nil: the guest architecture's (`qemu-system-x86_64`, `qemu-system-aarch64`).
+    public var qemu: String?
     /// Seconds since the epoch that the guest's clock starts at (SOURCE_DATE_EPOCH), so that the
     /// times the guest writes into file systems do not depend on when the build ran. Nil: the host's time.
     public var clockStart: Int?
@@ -54,10 +55,20 @@ public struct GuestRunner: Sendable {
     /// shortens a boot under TCG (measured, ~3.2 s to /init without, ~1.7 s with): no crypto
     /// self-tests, no PS/2 probing, no TSC watchdog, one UART, and no speculation mitigations (the
     /// guest runs only kiln's job, and retpolines are costly when every instruction is emulated).
-    static let kernelArguments = [
-        "console=ttyS0,115200", "quiet", "panic=-1", "rdinit=/init", "cryptomgr.notests", "i8042.nokbd",
-        "i8042.noaux", "mitigations=off", "no_timer_check", "tsc=reliable", "8250.nr_uarts=1",
-    ].joined(separator: " ")
+    /// arm64's `virt` board has no PS/2, TSC or 8250: its console is the PL011.
+    static func kernelArguments(_ architecture: Architecture) -> String {
+        var arguments = [
+            "console=\(architecture.consoleDevice),115200", "quiet", "panic=-1", "rdinit=/init", "cryptomgr.notests",
+            "mitigations=off",
+        ]
+        if architecture == .x86_64 {
+            arguments += ["i8042.nokbd", "i8042.noaux", "no_timer_check", "tsc=reliable", "8250.nr_uarts=1"]
+        }
+        return arguments.joined(separator: " ")
+    }
+
+    /// The QEMU program that runs the guest.
+    var qemu: String { options.qemu ?? guest.architecture.qemuSystem }
 
     public init(guest: BuilderGuest, options: GuestRunOptions = GuestRunOptions()) {
         self.guest = guest
@@ -95,15 +106,24 @@ public struct GuestRunner: Sendable {
                 VirtualDisk(path: outputDisk, format: "raw", readOnly: false, serial: GuestScripts.outputSerial))
         }
 
+        try guest.architecture.requireQEMU(options.qemu)
         switch options.accelerator {
         case .tcg:
             return try await boot(disks, .tcg, progress: progress)
         case .kvm:
+            guard guest.architecture.kvmPossible else {
+                throw BuildVMError(
+                    .kvm,
+                    "--accel kvm: KVM runs only guests of the host's own architecture; this \(guest.architecture.rawValue) "
+                        + "guest needs TCG here")
+            }
             guard QEMUCommand.kvmDeviceUsable() else {
                 throw BuildVMError(.kvm, "--accel kvm: /dev/kvm cannot be opened for reading and writing")
             }
             return try await boot(disks, .kvm, progress: progress)
         case .auto:
+            // Another architecture's guest is emulated: there is no KVM to probe.
+            if !guest.architecture.kvmPossible { return try await boot(disks, .tcg, progress: progress) }
             if KVMStatus.knownBroken.withLock({ $0 }) {
                 progress(.warning("guest", "KVM did not work earlier in this run; using TCG (slower)"))
                 return try await boot(disks, .tcg, progress: progress)
@@ -112,7 +132,7 @@ public struct GuestRunner: Sendable {
                 progress(.warning("guest", "KVM is not available (/dev/kvm cannot be opened); using TCG (slower)"))
                 return try await boot(disks, .tcg, progress: progress)
             }
-            if let known = KVMProbe.recorded(qemu: options.qemu), !known.works {
+            if let known = KVMProbe.recorded(qemu: qemu), !known.works {
                 KVMStatus.knownBroken.withLock { $0 = true }
                 progress(.warning("guest", KVMProbe.brokenBeforeSentence))
                 progress(.info("detail", "KVM on \(known.subject): \(known.detail)"))
@@ -120,12 +140,12 @@ public struct GuestRunner: Sendable {
             }
             do {
                 let result = try await boot(disks, .kvm, progress: progress)
-                KVMProbe.record(works: true, detail: "a guest reached /init", qemu: options.qemu)
+                KVMProbe.record(works: true, detail: "a guest reached /init", qemu: qemu)
                 return result
             } catch where error.code == .kvm {
                 KVMStatus.knownBroken.withLock { $0 = true }
                 let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
-                KVMProbe.record(works: false, detail: detail, qemu: options.qemu)
+                KVMProbe.record(works: false, detail: detail, qemu: qemu)
                 progress(.warning("guest", KVMProbe.brokenNowSentence))
                 progress(.info("detail", "KVM: \(detail)"))
                 return try await boot(disks, .tcg, progress: progress)
@@ -137,11 +157,12 @@ public struct GuestRunner: Sendable {
         _ disks: [VirtualDisk], _ accelerator: Accelerator, progress: ProgressSink
     ) async throws(BuildVMError) -> GuestRunResult {
         var command = QEMUCommand()
-        command.executable = options.qemu
+        command.executable = qemu
+        command.architecture = guest.architecture
         command.accelerator = accelerator
         command.memoryMiB = options.memoryMiB
         command.cpus = options.cpus
-        command.kernel = (guest.kernel, guest.initramfs, Self.kernelArguments)
+        command.kernel = (guest.kernel, guest.initramfs, Self.kernelArguments(guest.architecture))
         command.clockStart = options.clockStart
         command.disks = disks
         let machine = ConsoleMachine(arguments: command.arguments, logPath: options.consoleLog)

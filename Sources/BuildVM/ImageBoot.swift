@@ -21,9 +21,23 @@ public struct ImageBoot: Sendable {
     /// OVMF's code and variable-store templates.
     public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
     public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
-    public var qemu = "qemu-system-x86_64"
+    /// The machine the image is for: aarch64 images boot on QEMU's `virt` board with AAVMF.
+    public var architecture = Architecture.x86_64
+    /// AAVMF's code and variable-store templates (Debian's qemu-efi-aarch64: 64 MiB each, the size
+    /// of `virt`'s flash banks).
+    public var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    public var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+    /// The QEMU program; nil: the architecture's.
+    public var qemu: String?
 
     public init(image: String) { self.image = image }
+
+    /// The UEFI firmware for the image's architecture: code and variable-store template.
+    public var uefiFirmware: (code: String, variables: String) {
+        architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
+    }
+
+    private var qemuProgram: String { qemu ?? architecture.qemuSystem }
 
     public struct Outcome: Sendable {
         /// QEMU's format name for the image.
@@ -43,13 +57,23 @@ public struct ImageBoot: Sendable {
     /// With `.auto`, KVM unless /dev/kvm cannot be opened or KVM failed on this host before
     /// (`KVMProbe`); a KVM guest that QEMU ends at once is recorded as such and booted again under TCG.
     public func run(workDirectory: String, progress: ProgressSink = .none) async throws(BuildVMError) -> Outcome {
+        try architecture.requireQEMU(qemu)
+        if architecture == .aarch64 && (firmware != .uefi || hardware != .virtio) {
+            throw BuildVMError(.io, "aarch64 images boot with UEFI on virtio hardware only (QEMU's virt board)")
+        }
+        if accelerator == .kvm && !architecture.kvmPossible {
+            throw BuildVMError(
+                .kvm,
+                "--accel kvm: KVM runs only guests of the host's own architecture; this image is "
+                    + architecture.rawValue)
+        }
         guard accelerator == .auto else {
             return try await boot(accelerator, workDirectory: workDirectory, progress: progress)
         }
-        guard QEMUCommand.kvmDeviceUsable() else {
+        guard architecture.kvmPossible, QEMUCommand.kvmDeviceUsable() else {
             return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
         }
-        if let known = KVMProbe.recorded(qemu: qemu) {
+        if let known = KVMProbe.recorded(qemu: qemuProgram) {
             if !known.works {
                 progress(.warning("test", KVMProbe.brokenBeforeSentence))
                 progress(.info("detail", "KVM on \(known.subject): \(known.detail)"))
@@ -58,11 +82,11 @@ public struct ImageBoot: Sendable {
         }
         do {
             let outcome = try await boot(.kvm, workDirectory: workDirectory, progress: progress)
-            KVMProbe.record(works: true, detail: "an image booted", qemu: qemu)
+            KVMProbe.record(works: true, detail: "an image booted", qemu: qemuProgram)
             return outcome
         } catch where error.code == .kvm {
             let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
-            KVMProbe.record(works: false, detail: detail, qemu: qemu)
+            KVMProbe.record(works: false, detail: detail, qemu: qemuProgram)
             progress(.warning("test", KVMProbe.brokenNowSentence))
             progress(.info("detail", "KVM: \(detail)"))
             return try await boot(.tcg, workDirectory: workDirectory, progress: progress)
@@ -74,7 +98,8 @@ public struct ImageBoot: Sendable {
     ) async throws(BuildVMError) -> Outcome {
         let format = try ImageFormat.detect(image)
         var command = QEMUCommand()
-        command.executable = qemu
+        command.executable = qemuProgram
+        command.architecture = architecture
         command.accelerator = accelerator == .kvm ? .kvm : .tcg
         command.memoryMiB = memoryMiB
         command.cpus = cpus
@@ -82,15 +107,16 @@ public struct ImageBoot: Sendable {
         command.disks = [VirtualDisk(path: image, format: format.rawValue, readOnly: false, snapshot: true)]
         var variables: String?
         if firmware == .uefi {
-            let copy = "\(workDirectory)/kiln-ovmf-vars-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).fd"
+            let (code, template) = uefiFirmware
+            let copy = "\(workDirectory)/kiln-uefi-vars-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).fd"
             do {
-                try FileManager.default.copyItem(atPath: ovmfVariables, toPath: copy)
+                try FileManager.default.copyItem(atPath: template, toPath: copy)
             } catch {
                 throw BuildVMError(
-                    .io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
+                    .io, "cannot copy the UEFI variable store \(template): \(error.localizedDescription)")
             }
             variables = copy
-            command.uefi = (ovmfCode, copy)
+            command.uefi = (code, copy)
         }
         defer { if let variables { unlink(variables) } }
         var firmwareLog: String?
@@ -103,7 +129,9 @@ public struct ImageBoot: Sendable {
 
         let machine = ConsoleMachine(arguments: command.arguments, logPath: consoleLog, typing: passphrase != nil)
         progress(
-            .step("test", "booting \(image) (\(format.rawValue), \(firmware.rawValue), \(hardware.summary))"))
+            .step(
+                "test",
+                "booting \(image) (\(format.rawValue), \(architecture.rawValue), \(firmware.rawValue), \(hardware.summary))"))
         let started = ContinuousClock.now
         // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)

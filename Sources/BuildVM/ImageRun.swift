@@ -14,9 +14,19 @@ public struct ImageRun: Sendable {
     public var writable = false
     public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
     public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
-    public var qemu = "qemu-system-x86_64"
+    /// The machine the image is for: aarch64 images run on QEMU's `virt` board with AAVMF.
+    public var architecture = Architecture.x86_64
+    public var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    public var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+    /// The QEMU program; nil: the architecture's.
+    public var qemu: String?
 
     public init(image: String) { self.image = image }
+
+    /// The UEFI firmware for the image's architecture: code and variable-store template.
+    public var uefiFirmware: (code: String, variables: String) {
+        architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
+    }
 
     /// What was decided before QEMU starts, for the lines `kiln run` prints.
     public struct Plan: Sendable {
@@ -31,12 +41,15 @@ public struct ImageRun: Sendable {
     /// copy of OVMF's variable store is made in `workDirectory`.
     public func plan(workDirectory: String) throws(BuildVMError) -> Plan {
         let format = try ImageFormat.detect(image)
+        try architecture.requireQEMU(qemu)
+        let qemu = self.qemu ?? architecture.qemuSystem
         var command = QEMUCommand()
         command.executable = qemu
+        command.architecture = architecture
         var accelerator = self.accelerator
         if accelerator == .auto {
             let broken = KVMProbe.recorded(qemu: qemu).map { !$0.works } ?? false
-            accelerator = QEMUCommand.kvmDeviceUsable() && !broken ? .kvm : .tcg
+            accelerator = architecture.kvmPossible && QEMUCommand.kvmDeviceUsable() && !broken ? .kvm : .tcg
         }
         command.accelerator = accelerator
         command.memoryMiB = memoryMiB
@@ -46,14 +59,15 @@ public struct ImageRun: Sendable {
         let port = try Self.freePort()
         command.interactiveSSHPort = port
         if firmware == .uefi {
-            let copy = "\(workDirectory)/ovmf-vars.fd"
+            let (code, template) = uefiFirmware
+            let copy = "\(workDirectory)/uefi-vars.fd"
             do {
-                try FileManager.default.copyItem(atPath: ovmfVariables, toPath: copy)
+                try FileManager.default.copyItem(atPath: template, toPath: copy)
             } catch {
                 throw BuildVMError(
-                    .io, "cannot copy the UEFI variable store \(ovmfVariables): \(error.localizedDescription)")
+                    .io, "cannot copy the UEFI variable store \(template): \(error.localizedDescription)")
             }
-            command.uefi = (ovmfCode, copy)
+            command.uefi = (code, copy)
         }
         return Plan(arguments: command.arguments, format: format.rawValue, accelerator: accelerator, sshPort: port)
     }

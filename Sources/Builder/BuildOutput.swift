@@ -41,7 +41,7 @@ public enum BuildOutput: Sendable, Hashable {
         }
     }
 
-    var label: String {
+    public var label: String {
         switch self {
         case .disk(let format): return format.rawValue
         case .ova: return "ova"
@@ -93,6 +93,6 @@ public enum BuildOutput: Sendable, Hashable {
             cpus: appliance.hardware.cpus, memoryMiB: appliance.hardware.memory,
             firmware: appliance.hardware.firmware == .bios ? .bios : .uefi,
             osFamily: VirtualMachine.OSFamily(rawValue: appliance.os.name.rawValue) ?? .linux,
-            osVersion: appliance.os.version)
+            osVersion: appliance.os.version, arch: appliance.hardware.arch)
     }
 }

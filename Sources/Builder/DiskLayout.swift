@@ -101,7 +101,11 @@ public struct DiskLayout: Sendable, Equatable {
         for (index, partition) in partitions.enumerated() {
             var size = partition.size.mebibytes
             if partition.grow && index == partitions.count - 1 { size += disk - fixed }
-            let type = partition.isSwap ? Self.swapType : (Self.mountTypes[partition.mountPoint] ?? Self.linuxType)
+            let type =
+                partition.isSwap
+                ? Self.swapType
+                : partition.mountPoint == "/" && hardware.arch == .aarch64
+                    ? Self.arm64RootType : (Self.mountTypes[partition.mountPoint] ?? Self.linuxType)
             let label = partition.isSwap ? "swap" : partition.mountPoint == "/" ? "root"
                 : String(partition.mountPoint.dropFirst()).replacingAll("/", "-")
             add(partition.mountPoint, size, type, partition.type, partition.options, label,
@@ -183,6 +187,8 @@ public struct DiskLayout: Sendable, Equatable {
     static let espType = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
     static let linuxType = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
     static let swapType = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
+    /// The root partition's type names its architecture: x86-64's is in `mountTypes`.
+    static let arm64RootType = "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
     static let mountTypes = [
         "/": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
         "/var": "4D21B016-B534-45C2-A9FB-5C16E091FD2D",

@@ -1,5 +1,6 @@
 import Appliance
 import BuildVM
+import KilnSupport
 
 /// What a file system type or an encrypted partition needs beyond ext4 and vfat, which every build
 /// has: the builder guest's mkfs or cryptsetup program, its package and kernel modules, and the
@@ -13,7 +14,7 @@ struct FilesystemTools: Sendable {
     var files: [String] = []
     var targetPackages: [String]
 
-    static func needed(by partitions: [Partition]) -> FilesystemTools {
+    static func needed(by partitions: [Partition], architecture: Architecture = .x86_64) -> FilesystemTools {
         var tools = FilesystemTools(builderPackages: [], programs: [], modules: [], targetPackages: [])
         for type in Set(partitions.map(\.type)).sorted(by: { $0.rawValue < $1.rawValue }) {
             switch type {
@@ -39,7 +40,7 @@ struct FilesystemTools: Sendable {
             // run time: no program names it as a library it needs.
             tools.builderPackages += ["cryptsetup-bin", "libgcc-s1"]
             tools.programs.append("cryptsetup")
-            tools.files.append("lib/x86_64-linux-gnu/libgcc_s.so.1")
+            tools.files.append("lib/\(architecture.multiarchTriplet)/libgcc_s.so.1")
             tools.modules += ["dm_crypt", "ecb", "xts", "algif_skcipher", "algif_hash"]
             tools.targetPackages.append("cryptsetup")
             if encrypted.contains(where: { DiskLayout.unlockedByInitramfs.contains($0.mountPoint) }) {
@@ -50,10 +51,12 @@ struct FilesystemTools: Sendable {
     }
 
     /// The builder guest for a description: the standard one plus these tools and `extraPrograms`.
-    func recipe(packages: [String], extraPrograms: [String] = [], sourceDateEpoch: Int) -> BuilderGuestRecipe {
+    func recipe(
+        packages: [String], extraPrograms: [String] = [], sourceDateEpoch: Int, architecture: Architecture = .x86_64
+    ) -> BuilderGuestRecipe {
         BuilderGuestRecipe(
             packages: packages, programs: BuilderGuestRecipe.standardPrograms + programs + extraPrograms,
             modules: BuilderGuestRecipe.standardModules + modules, files: BuilderGuestRecipe.standardFiles + files,
-            sourceDateEpoch: sourceDateEpoch)
+            sourceDateEpoch: sourceDateEpoch, architecture: architecture)
     }
 }

@@ -87,8 +87,11 @@ public struct ImageBuild: Sendable {
         // GNU tar makes and reads the configured base; a lockfile from before it was a builder
         // package has none, and its builds configure every time.
         let canKeepBase = builderPackages.contains { $0.package.name == "tar" }
-        let recipe = FilesystemTools.needed(by: appliance.hardware.partitions)
-            .recipe(packages: builderPackages.map(\.path), extraPrograms: canKeepBase ? ["tar"] : [], sourceDateEpoch: 0)
+        let architecture = appliance.hardware.arch
+        let recipe = FilesystemTools.needed(by: appliance.hardware.partitions, architecture: architecture)
+            .recipe(
+                packages: builderPackages.map(\.path), extraPrograms: canKeepBase ? ["tar"] : [], sourceDateEpoch: 0,
+                architecture: architecture)
         let guest: BuilderGuest
         do {
             guest = try BuilderGuest.prepare(recipe, cacheDirectory: options.cacheDirectory, progress: progress)
@@ -107,12 +110,13 @@ public struct ImageBuild: Sendable {
                 .info(
                     "base",
                     "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
-            root = try TargetRoot.describe(debs: targetPackages.map(\.path))
+            root = try TargetRoot.describe(debs: targetPackages.map(\.path), architecture: architecture.debianName)
             base = .reuse(cached)
         } else {
             progress(.step("unpack", "unpacking \(targetPackages.count) packages on the host"))
             root = try TargetRoot.write(
-                debs: targetPackages.map(\.path), to: rootTar, modificationTime: options.sourceDateEpoch)
+                debs: targetPackages.map(\.path), architecture: architecture.debianName, to: rootTar,
+                modificationTime: options.sourceDateEpoch)
             if baseKey != nil { base = .configureAndSave }
         }
         var install = InstallJob(

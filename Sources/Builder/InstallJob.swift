@@ -38,7 +38,8 @@ public struct InstallJob: Sendable {
     /// `deb822` text for `/etc/apt/sources.list.d/kiln.sources` in the target.
     public var aptSources: String?
     public var sourceDateEpoch: Int64
-    public var architecture = "amd64"
+    /// dpkg's name for the target's architecture.
+    public var architecture: String { appliance.hardware.arch.debianName }
     /// The cached copy of each file the description names by URL.
     public var remoteFiles: [String: String] = [:]
     public var base = Base.configure

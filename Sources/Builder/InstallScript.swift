@@ -176,6 +176,11 @@ enum InstallScript {
         in_target dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
         rm -f "$T/usr/sbin/kiln-update-initramfs-hold"
         install_grub() {
+            if [ "$ARCH" = arm64 ]; then
+                # arm64 boots with UEFI only; the removable path (EFI/BOOT/BOOTAA64.EFI) needs no NVRAM entry
+                in_target grub-install --target=arm64-efi --efi-directory=/boot/efi --removable --no-nvram
+                return
+            fi
             if [ "$FIRMWARE" != uefi ]; then
                 in_target grub-install --target=i386-pc --no-floppy "$DISK" || return 1
             fi

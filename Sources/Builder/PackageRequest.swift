@@ -11,8 +11,11 @@ public struct PackageRequest: Sendable {
     /// The target's packages: the description's, and what kiln adds for a bootable image.
     public var packages: [String]
     public var base: BaseSet = .minbase
+    /// Debian's name for the target's architecture (`amd64`, `arm64`): the archive's indexes are
+    /// read for it, and the builder guest is of the same architecture.
+    public var architecture: String
     /// What the builder guest is assembled from.
-    public var builderPackages: [String] = BuilderGuestRecipe.debianPackages
+    public var builderPackages: [String]
     /// The files the description names by URL: pinned in the lockfile like packages.
     public var fileURLs: [String] = []
 
@@ -48,10 +51,15 @@ public struct PackageRequest: Sendable {
             throw PackagesError(.sources, "no archive: the description has no repos and the host has \(what)")
         }
         self.sources = sources
+        architecture = appliance.hardware.arch.debianName
         var image = Self.imagePackages(for: appliance)
-        if let platform { image = PlatformPackages.adjust(image, platform: platform.rawValue) }
+        if let platform {
+            image = PlatformPackages.adjust(image, platform: platform.rawValue, architecture: architecture)
+        }
         packages = Array(Set(appliance.packages + image)).sorted()
-        builderPackages += FilesystemTools.needed(by: appliance.hardware.partitions).builderPackages
+        builderPackages =
+            BuilderGuestRecipe.debianPackages(for: appliance.hardware.arch)
+            + FilesystemTools.needed(by: appliance.hardware.partitions).builderPackages
         fileURLs = appliance.files.flatMap(\.sources).compactMap {
             if case .url(let url) = $0 { url } else { nil }
         }
@@ -62,7 +70,8 @@ public struct PackageRequest: Sendable {
     /// and what the description's settings need (sudo, locales, xfsprogs, btrfs-progs).
     static func imagePackages(for appliance: Appliance) -> [String] {
         let firmware = appliance.hardware.firmware
-        var names = BuiltInPackages.debian(bios: firmware != .uefi, uefi: firmware != .bios)
+        var names = BuiltInPackages.debian(
+            bios: firmware != .uefi, uefi: firmware != .bios, architecture: appliance.hardware.arch.debianName)
         names += ["usr-is-merged", "ifupdown", "isc-dhcp-client"]
         names += FilesystemTools.needed(by: appliance.hardware.partitions).targetPackages
         if appliance.users.contains(where: \.sudo) { names.append("sudo") }
@@ -77,7 +86,7 @@ public struct PackageRequest: Sendable {
     {
         let lockfile = try await PackagePlan.resolve(
             sources: sources, requested: packages, builderRequested: builderPackages, fileURLs: fileURLs, base: base,
-            cache: cache, progress: progress)
+            architecture: architecture, cache: cache, progress: progress)
         try lockfile.write(to: destination)
         return lockfile
     }
@@ -88,6 +97,6 @@ public struct PackageRequest: Sendable {
     {
         try await PackagePlan.prepare(
             sources: sources, requested: packages, builderRequested: builderPackages, fileURLs: fileURLs, base: base,
-            lockPath: lockPath, locked: locked, offline: offline, cache: cache, progress: progress)
+            architecture: architecture, lockPath: lockPath, locked: locked, offline: offline, cache: cache, progress: progress)
     }
 }

@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// A libvirt domain definition (libvirt's "Domain XML format") that boots an exported image.
 public struct LibvirtDomain: Sendable {
     public var machine: VirtualMachine
@@ -11,12 +13,26 @@ public struct LibvirtDomain: Sendable {
         self.diskFormat = diskFormat
     }
 
+    /// AAVMF, arm64's UEFI firmware for QEMU, where Debian's qemu-efi-aarch64 puts it.
+    public static let aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    public static let aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+
     public var xml: String {
         let m = machine
-        let os =
-            m.firmware == .uefi
-            ? "  <os firmware=\"efi\">\n    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n    <boot dev=\"hd\"/>\n  </os>\n"
-            : "  <os>\n    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n    <boot dev=\"hd\"/>\n  </os>\n"
+        // arm64 machines are QEMU's `virt` board booted by UEFI (AAVMF), with the host's own CPU: libvirt
+        // has no host-model CPU for them, and they have a GIC where PCs have an APIC.
+        let (arch, board) = m.arch == .aarch64 ? ("aarch64", "virt") : ("x86_64", "q35")
+        let type = "    <type arch=\"\(arch)\" machine=\"\(board)\">hvm</type>\n    <boot dev=\"hd\"/>\n"
+        let os: String
+        if m.arch == .aarch64 {
+            // UEFI only; the loader and variable store as Debian's qemu-efi-aarch64 installs them.
+            os = "  <os>\n\(type)    <loader readonly=\"yes\" type=\"pflash\">\(Self.aavmfCode)</loader>\n"
+                + "    <nvram template=\"\(Self.aavmfVariables)\"/>\n  </os>\n"
+        } else {
+            os = m.firmware == .uefi ? "  <os firmware=\"efi\">\n\(type)  </os>\n" : "  <os>\n\(type)  </os>\n"
+        }
+        let features = m.arch == .aarch64 ? "    <acpi/>\n    <gic version=\"3\"/>\n" : "    <acpi/>\n    <apic/>\n"
+        let cpu = m.arch == .aarch64 ? "host-passthrough" : "host-model"
         return """
             <domain type="kvm">
               <name>\(esc(m.name))</name>
@@ -24,10 +40,8 @@ public struct LibvirtDomain: Sendable {
               <memory unit="MiB">\(m.memoryMiB)</memory>
               <vcpu>\(m.cpus)</vcpu>
             \(os)  <features>
-                <acpi/>
-                <apic/>
-              </features>
-              <cpu mode="host-model"/>
+            \(features)  </features>
+              <cpu mode="\(cpu)"/>
               <clock offset="utc"/>
               <on_poweroff>destroy</on_poweroff>
               <on_reboot>restart</on_reboot>

@@ -1,3 +1,4 @@
+import KilnSupport
 import Crypto
 import Foundation
 
@@ -24,8 +25,16 @@ public struct OVFDescriptor: Sendable {
         self.disks = disks
     }
 
-    /// CIM operating system type (CIM_OperatingSystem.OSType) and VMware's guest id.
-    var osType: (cim: Int, vmware: String, description: String) {
+    /// CIM operating system type (CIM_OperatingSystem.OSType) and VMware's guest id. CIM has no
+    /// types by processor: an arm64 machine keeps its family's number, says "ARM 64-bit" in the
+    /// description and gets no VMware guest id (VMware's ids name x86 guests).
+    var osType: (cim: Int, vmware: String?, description: String) {
+        let x86 = x86OSType
+        guard machine.arch == .aarch64 else { return x86 }
+        return (x86.cim, nil, x86.description.replacingOccurrences(of: "64-bit", with: "ARM 64-bit"))
+    }
+
+    private var x86OSType: (cim: Int, vmware: String?, description: String) {
         switch machine.osFamily {
         case .debian: return (96, "debian11_64Guest", "Debian 64-bit")
         case .ubuntu: return (94, "ubuntu64Guest", "Ubuntu 64-bit")
@@ -99,7 +108,7 @@ public struct OVFDescriptor: Sendable {
               <VirtualSystem ovf:id="\(esc(m.name))">
                 <Info>A virtual machine built by kiln</Info>
                 <Name>\(esc(m.name))</Name>
-                <OperatingSystemSection ovf:id="\(osType.cim)"\(profile == .vsphere ? " vmw:osType=\"\(osType.vmware)\"" : "")>
+                <OperatingSystemSection ovf:id="\(osType.cim)"\(profile == .vsphere ? osType.vmware.map { " vmw:osType=\"\($0)\"" } ?? "" : "")>
                   <Info>The guest operating system</Info>
                   <Description>\(esc(osType.description))</Description>
             \(profile == .virtualbox ? "      <vbox:OSType ovf:required=\"false\">\(vboxOSType)</vbox:OSType>\n" : "")\

@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// The machine an exported image describes (OVF, libvirt, Vagrant): a small typed value that the
 /// build pipeline fills from the appliance description.
 public struct VirtualMachine: Sendable, Equatable {
@@ -15,11 +17,13 @@ public struct VirtualMachine: Sendable, Equatable {
     public var firmware: Firmware
     public var osFamily: OSFamily
     public var osVersion: String
+    public var arch: Architecture
 
     public init(
         name: String, summary: String = "", version: String = "1", cpus: Int = 1, memoryMiB: Int = 1024,
-        firmware: Firmware = .bios, osFamily: OSFamily = .linux, osVersion: String = ""
+        firmware: Firmware = .bios, osFamily: OSFamily = .linux, osVersion: String = "", arch: Architecture = .x86_64
     ) {
+        self.arch = arch
         self.name = name
         self.summary = summary
         self.version = version

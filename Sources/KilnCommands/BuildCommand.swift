@@ -43,6 +43,9 @@ struct BuildCommand: AsyncParsableCommand {
             """)
     var platform: String?
 
+    @Option(help: "Build for this architecture whatever the description's hardware.arch says: x86_64 or aarch64.")
+    var arch: Architecture?
+
     @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
     var accel: Accelerator = .auto
 
@@ -64,7 +67,8 @@ struct BuildCommand: AsyncParsableCommand {
     func run() async throws {
         let formats = try parseFormats()
         let platform = try Self.parsePlatform(self.platform)
-        let appliance = try ApplianceLoader.loadForCommand(file).forPlatform(platform)
+        let appliance = try ApplianceLoader.loadForCommand(file, arch: arch).forPlatform(platform)
+        try Self.checkArchitecture(appliance, platform: platform, formats: formats, checkEmulator: true)
         let console = progress.console()
         Interruption.onInterrupt { RunningQEMU.killAll() }
         let started = ContinuousClock.now
@@ -154,3 +158,9 @@ struct BuildCommand: AsyncParsableCommand {
 }
 
 extension Accelerator: ExpressibleByArgument {}
+
+extension Architecture: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument)
+    }
+}

@@ -39,11 +39,15 @@ struct LockCommand: AsyncParsableCommand {
     @Option(help: "Lock for a platform (vmware, virtualbox, hyperv, ec2, gce): as `kiln build --platform`.")
     var platform: String?
 
+    @Option(help: "Lock for this architecture whatever the description says: x86_64 or aarch64 (as `kiln build --arch`).")
+    var arch: Architecture?
+
     @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let platform = try BuildCommand.parsePlatform(self.platform)
-        let appliance = try ApplianceLoader.loadForCommand(file)
+        let appliance = try ApplianceLoader.loadForCommand(file, arch: arch)
+        try BuildCommand.checkArchitecture(appliance, platform: platform, formats: [])
         let console = progress.console()
         let request = try PackageRequest.forCommand(appliance, file: file, aptRoot: aptSources, platform: platform)
         let destination = output ?? "\(file).lock"
@@ -102,7 +106,8 @@ extension PackageRequest {
             return try PackageRequest(
                 appliance: appliance,
                 hostSources: AptSources.load(
-                    listFile: "\(aptRoot)/sources.list", partsDirectory: "\(aptRoot)/sources.list.d"),
+                    listFile: "\(aptRoot)/sources.list", partsDirectory: "\(aptRoot)/sources.list.d",
+                    architecture: appliance.hardware.arch.debianName),
                 platform: platform)
         } catch {
             throw CommandFailure("\(file): \(error)")

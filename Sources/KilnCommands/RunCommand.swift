@@ -1,6 +1,7 @@
 import ArgumentParser
 import BuildVM
 import Foundation
+import KilnSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -25,11 +26,11 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The image (raw, qcow2, vmdk, vhd, vhdx, vdi).")
     var image: String
 
-    @Option(help: "The firmware: bios (SeaBIOS) or uefi (OVMF).")
-    var firmware: TestCommand.FirmwareChoice = .bios
+    @Option(help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
+    var firmware: TestCommand.FirmwareChoice?
 
     @Option(help: "The virtual hardware: virtio, vmware (PVSCSI, VMXNET3), virtualbox (AHCI, E1000), hyperv (IDE).")
-    var machine: TestCommand.MachineChoice = .virtio
+    var machine: TestCommand.MachineChoice?
 
     @Option(help: "auto (KVM unless it is unusable or failed on this host before, else TCG), kvm, or tcg.")
     var accel: Accelerator = .auto
@@ -49,16 +50,21 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try TestCommand.checkBootable(image)
+        let architecture = try TestCommand.checkBootable(image)
+        let (firmware, machine) = try TestCommand.hardware(
+            for: architecture, image: image, firmware: self.firmware, machine: self.machine)
         var run = ImageRun(image: image)
+        run.architecture = architecture
         run.firmware = firmware == .uefi ? .uefi : .bios
         run.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
         run.accelerator = accel
         run.memoryMiB = memory
         run.cpus = cpus
         run.writable = write
-        if run.firmware == .uefi && !FileManager.default.fileExists(atPath: run.ovmfCode) {
-            throw CommandFailure("UEFI firmware not found at \(run.ovmfCode)", hint: "install Debian's ovmf package")
+        if run.firmware == .uefi && !FileManager.default.fileExists(atPath: run.uefiFirmware.code) {
+            throw CommandFailure(
+                "UEFI firmware not found at \(run.uefiFirmware.code)",
+                hint: "install Debian's \(architecture == .aarch64 ? "qemu-efi-aarch64" : "ovmf") package")
         }
         let work = NSTemporaryDirectory() + "kiln-run-\(ProcessInfo.processInfo.processIdentifier)"
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)

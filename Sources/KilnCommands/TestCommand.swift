@@ -2,6 +2,7 @@ import ArgumentParser
 import BuildVM
 import DiskImage
 import Foundation
+import KilnSupport
 
 struct TestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +10,9 @@ struct TestCommand: AsyncParsableCommand {
         abstract: "Boot an image under QEMU and wait for its login prompt.",
         discussion: """
             The image boots from its own boot loader (SeaBIOS, or OVMF with --firmware uefi) with its \
-            serial console read by kiln; the image file is never written. Its format (raw, qcow2, vmdk, \
+            serial console read by kiln; the image file is never written. An image whose EFI system \
+            partition holds arm64's removable loader (EFI/BOOT/BOOTAA64.EFI) boots on QEMU's aarch64 \
+            virt board with AAVMF (qemu-system-arm and qemu-efi-aarch64), emulated unless the host is arm64. Its format (raw, qcow2, vmdk, \
             vhd, vhdx, vdi) is told by its contents. On failure the console's last lines are printed and \
             kiln exits 1.
 
@@ -37,11 +40,11 @@ struct TestCommand: AsyncParsableCommand {
     @Argument(help: "The image.")
     var image: String
 
-    @Option(help: "The firmware: bios (SeaBIOS) or uefi (OVMF).")
-    var firmware: FirmwareChoice = .bios
+    @Option(help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
+    var firmware: FirmwareChoice?
 
     @Option(help: "The virtual hardware: virtio, vmware (PVSCSI, VMXNET3), virtualbox (AHCI, E1000), hyperv (IDE).")
-    var machine: MachineChoice = .virtio
+    var machine: MachineChoice?
 
     @Option(help: "Seconds to wait for the marker.")
     var timeout: Int = 300
@@ -67,10 +70,13 @@ struct TestCommand: AsyncParsableCommand {
 
     /// Refuses, before QEMU starts, a file that is no disk image or whose disk has no boot sector: one
     /// that the firmware could not boot anyway.
-    static func checkBootable(_ image: String) throws(CommandFailure) {
+    /// Returns the machine the image is for: aarch64 when its ESP holds arm64's removable loader.
+    @discardableResult
+    static func checkBootable(_ image: String) throws(CommandFailure) -> Architecture {
         let wholeDisks = "kiln boots whole disk images (raw, qcow2, vmdk, vhd, vhdx, vdi), as kiln build writes them"
         let sector: [UInt8]
         let info: ImageInfo
+        var architecture = Architecture.x86_64
         do {
             let reader = try DiskImage.openChecked(image)
             info = reader.info
@@ -79,6 +85,9 @@ struct TestCommand: AsyncParsableCommand {
                     "\(image) is no disk image: \(info.virtualSize) bytes, less than one sector", hint: wholeDisks)
             }
             sector = try reader.read(count: 512, at: 0)
+            if sector[510] == 0x55 && sector[511] == 0xAA {
+                architecture = try RemovableLoader.architecture(of: reader) ?? .x86_64
+            }
         } catch let error as DiskImageError {
             throw CommandFailure("\(image): \(error)")
         } catch let error as CommandFailure {
@@ -92,14 +101,36 @@ struct TestCommand: AsyncParsableCommand {
                     + "partition table and no boot loader (read as \(info.format.rawValue))",
                 hint: wholeDisks)
         }
+        return architecture
+    }
+
+    /// The firmware and machine an image boots on: what was asked for, else SeaBIOS on virtio for x86_64
+    /// and UEFI on virtio (the virt board) for aarch64, which has neither a BIOS nor x86 hardware.
+    static func hardware(
+        for architecture: Architecture, image: String, firmware: FirmwareChoice?, machine: MachineChoice?
+    ) throws(CommandFailure) -> (FirmwareChoice, MachineChoice) {
+        if architecture == .aarch64 {
+            if firmware == .bios {
+                throw CommandFailure("\(image) is an aarch64 image: arm64 machines boot with UEFI only (--firmware uefi)")
+            }
+            if let machine, machine != .virtio {
+                throw CommandFailure(
+                    "\(image) is an aarch64 image: --machine \(machine.rawValue) is x86 hardware; arm64 images boot on "
+                        + "QEMU's virt board (--machine virtio)")
+            }
+        }
+        return (firmware ?? (architecture == .aarch64 ? .uefi : .bios), machine ?? .virtio)
     }
 
     func run() async throws {
         guard FileManager.default.isReadableFile(atPath: image) else {
             throw CommandFailure("cannot read \(image): no such file or not readable")
         }
-        try Self.checkBootable(image)
+        let architecture = try Self.checkBootable(image)
         var boot = ImageBoot(image: image)
+        boot.architecture = architecture
+        let (firmware, machine) = try Self.hardware(
+            for: architecture, image: image, firmware: self.firmware, machine: self.machine)
         boot.firmware = firmware == .uefi ? .uefi : .bios
         boot.hardware = VirtualHardware(rawValue: machine.rawValue) ?? .virtio
         boot.marker = marker
@@ -114,8 +145,10 @@ struct TestCommand: AsyncParsableCommand {
             guard !passphrase.isEmpty else { throw CommandFailure("\(passphraseFile): the first line is empty") }
             boot.passphrase = passphrase
         }
-        if boot.firmware == .uefi && !FileManager.default.fileExists(atPath: boot.ovmfCode) {
-            throw CommandFailure("UEFI firmware not found at \(boot.ovmfCode)", hint: "install Debian's ovmf package")
+        if boot.firmware == .uefi && !FileManager.default.fileExists(atPath: boot.uefiFirmware.code) {
+            throw CommandFailure(
+                "UEFI firmware not found at \(boot.uefiFirmware.code)",
+                hint: "install Debian's \(architecture == .aarch64 ? "qemu-efi-aarch64" : "ovmf") package")
         }
         // The UEFI variable store's copy lives here; it goes on every exit, interrupted or not.
         let work = NSTemporaryDirectory() + "kiln-test-\(ProcessInfo.processInfo.processIdentifier)"
@@ -146,10 +179,12 @@ struct TestCommand: AsyncParsableCommand {
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
         console.write(
             String(
-                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@, %@)", image, marker, seconds,
-                outcome.format, firmware.rawValue, boot.hardware.summary, outcome.accelerator.rawValue))
+                format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@, %@, %@)", image, marker, seconds,
+                outcome.format, architecture.rawValue, firmware.rawValue, boot.hardware.summary,
+                outcome.accelerator.rawValue))
         console.result([
-            "image": image, "format": outcome.format, "firmware": firmware.rawValue, "machine": machine.rawValue,
+            "image": image, "format": outcome.format, "arch": architecture.rawValue, "firmware": firmware.rawValue,
+            "machine": machine.rawValue,
             "marker": marker, "seconds": seconds, "accelerator": outcome.accelerator.rawValue,
         ])
     }

@@ -2,6 +2,7 @@ import Appliance
 import ArgumentParser
 import Builder
 import Foundation
+import KilnSupport
 import Packages
 
 struct ValidateCommand: AsyncParsableCommand {
@@ -94,9 +95,11 @@ struct ValidateCommand: AsyncParsableCommand {
         guard path.hasSuffix(".lock") else { return nil }
         let description = String(path.dropLast(".lock".count))
         guard FileManager.default.fileExists(atPath: description),
-            let appliance = try? ApplianceLoader().load(description),
+            // A lockfile made with `kiln lock --arch` answers the description built for that architecture.
+            let appliance = try? ApplianceLoader(arch: Architecture(debianName: lockfile.architecture)).load(description),
             let sources = try? AptSources.load(
-                listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
+                listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d",
+                architecture: lockfile.architecture)
         else { return nil }
         let platforms: [TargetPlatform?] = [nil] + TargetPlatform.allCases
         for platform in platforms {

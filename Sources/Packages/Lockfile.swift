@@ -150,10 +150,25 @@ public struct Lockfile: Codable, Equatable, Sendable {
 /// a kernel for virtual machines, and the boot loaders for the firmware asked for. `kiln lock` and
 /// `kiln build` both take them from here, so that a lockfile answers a build's request.
 public enum BuiltInPackages {
-    public static func debian(bios: Bool, uefi: Bool) -> [String] {
-        var names = ["systemd-sysv", "linux-image-cloud-amd64"]
-        if bios { names.append("grub-pc") }
-        if uefi { names.append("grub-efi-amd64-bin") }
+    /// - Parameter architecture: Debian's name (`amd64`, `arm64`); arm64 boots with UEFI only, so
+    ///   `bios` is ignored there.
+    public static func debian(bios: Bool, uefi: Bool, architecture: String = "amd64") -> [String] {
+        var names = ["systemd-sysv", cloudKernel(architecture: architecture)]
+        if architecture == "arm64" {
+            names.append("grub-efi-arm64-bin")
+        } else {
+            if bios { names.append("grub-pc") }
+            if uefi { names.append("grub-efi-amd64-bin") }
+        }
+        // grub-install and update-grub: grub-pc brings them, the -bin packages alone do not.
+        if !names.contains("grub-pc") { names.append("grub2-common") }
         return names
     }
+
+    /// Debian's kernel for virtual machines and clouds (virtio, the clouds' devices), smaller than
+    /// the generic one.
+    public static func cloudKernel(architecture: String) -> String { "linux-image-cloud-\(architecture)" }
+
+    /// Debian's generic kernel, with every driver.
+    public static func genericKernel(architecture: String) -> String { "linux-image-\(architecture)" }
 }

@@ -54,6 +54,17 @@ public struct Resolver: Sendable {
             roots.insert(name)
             try state.choose(name: name, version: nil, reason: "the \(base.rawValue) base set")
         }
+        // Every requested name the archive lacks, in one message: for another architecture there are
+        // often several (a description written for amd64 built for arm64).
+        let missing = requested.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 }
+            .filter { index.byName[$0] == nil && index.providers[$0] == nil }
+        if !missing.isEmpty {
+            let names = missing.count == 1 ? "package named" : "packages named"
+            throw PackagesError(
+                .resolution,
+                "no \(names) \(missing.joined(separator: ", ")) in the archive for \(index.architecture) "
+                    + "(asked for by the requested packages)")
+        }
         for request in requested {
             let parts = request.split(separator: "=", maxSplits: 1).map(String.init)
             let name = parts[0]

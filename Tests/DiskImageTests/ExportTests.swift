@@ -215,4 +215,41 @@ struct ExportTests {
         let (code, text) = try await run(["virt-xml-validate", path, "domain"])
         #expect(code == 0, "\(text)")
     }
+
+    /// An arm64 machine's domain: QEMU's virt board, AAVMF as its loader, a GIC and no APIC, the
+    /// host's CPU; libvirt's schema accepts it.
+    @Test(.requires(tool("virt-xml-validate"), "virt-xml-validate (libvirt-clients)"))
+    func arm64LibvirtDomainIsAVirtMachineWithAAVMF() async throws {
+        let dir = try Fixture.directory()
+        defer { Fixture.cleanup(dir) }
+        var m = machine
+        m.arch = .aarch64
+        let xml = LibvirtDomain(machine: m, diskPath: "/var/lib/libvirt/images/arm.qcow2", diskFormat: .qcow2).xml
+        #expect(xml.contains("<type arch=\"aarch64\" machine=\"virt\">hvm</type>"))
+        #expect(xml.contains("<loader readonly=\"yes\" type=\"pflash\">/usr/share/AAVMF/AAVMF_CODE.fd</loader>"))
+        #expect(xml.contains("<nvram template=\"/usr/share/AAVMF/AAVMF_VARS.fd\"/>"))
+        #expect(xml.contains("<gic version=\"3\"/>") && !xml.contains("<apic/>"))
+        #expect(xml.contains("<cpu mode=\"host-passthrough\"/>"))
+        let path = "\(dir)/domain.xml"
+        try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        let (code, text) = try await run(["virt-xml-validate", path, "domain"])
+        #expect(code == 0, "\(text)")
+    }
+
+    /// An arm64 machine's OVF: UEFI, its family's CIM type described as ARM, no VMware guest id
+    /// (those name x86 guests); it stays well-formed XML.
+    @Test func arm64OVFSaysUEFIAndARM() async throws {
+        var m = machine
+        m.arch = .aarch64
+        let disk = ExportDisk(path: "/dev/null", fileName: "arm-disk1.vmdk", capacity: 1 << 30)
+        let xml = OVFDescriptor(machine: m, profile: .vsphere, disks: [(disk, 512)]).xml
+        #expect(xml.contains("<Description>Debian ARM 64-bit</Description>"))
+        #expect(!xml.contains("vmw:osType"))
+        #expect(xml.contains("vmw:key=\"firmware\" vmw:value=\"efi\""))
+        let dir = try Fixture.directory()
+        defer { Fixture.cleanup(dir) }
+        try xml.write(toFile: "\(dir)/arm.ovf", atomically: true, encoding: .utf8)
+        let (code, text) = try await run(["xmllint", "--noout", "\(dir)/arm.ovf"])
+        #expect(code == 0, "\(text)")
+    }
 }

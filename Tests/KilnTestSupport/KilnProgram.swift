@@ -56,10 +56,12 @@ public enum KilnProgram {
 
     /// Runs kiln to its end and returns its exit code, standard output and standard error. Both pipes
     /// are drained at once, so a chatty run cannot block on a full pipe.
-    public static func run(_ arguments: [String], cwd: String? = nil, namespace: String? = nil) throws
-        -> (code: Int32, output: String, errors: String)
-    {
+    /// `environment`, when given, is kiln's whole environment instead of the test's.
+    public static func run(
+        _ arguments: [String], cwd: String? = nil, namespace: String? = nil, environment: [String: String]? = nil
+    ) throws -> (code: Int32, output: String, errors: String) {
         let process = process(arguments, cwd: cwd, namespace: namespace)
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -70,6 +70,21 @@ import Testing
         #expect(throws: PackagesError.self) { try resolver.resolve(["nonexistent"], base: .none) }
     }
 
+    /// A description written for amd64 and built for arm64 asks for packages that arm64 has not: one
+    /// error names them all, with the architecture.
+    @Test func everyMissingRequestedPackageIsNamedWithTheArchitecture() throws {
+        let resolver = try Self.index([try Self.package("vim", "9.0")])
+        #expect(
+            throws: PackagesError(
+                .resolution,
+                "no packages named grub-pc, intel-microcode in the archive for amd64 (asked for by the requested packages)")
+        ) { try resolver.resolve(["vim", "grub-pc", "intel-microcode=3"], base: .none) }
+        #expect(
+            throws: PackagesError(
+                .resolution, "no package named grub-pc in the archive for amd64 (asked for by the requested packages)")
+        ) { try resolver.resolve(["grub-pc"], base: .none) }
+    }
+
     @Test func conflictsSteerAlternativesAndOtherwiseFail() throws {
         let resolver = try Self.index([
             try Self.package("a", "1", depends: "b | c"),
