@@ -197,10 +197,12 @@ enum InstallScript {
         initramfs_inputs() (
             cd "$T"
             # The files that name the host and its accounts, which no initramfs hook of Debian's copies,
-            # count only if a hook or script here names them.
+            # count only if a hook here (or mkinitramfs itself) names them. The boot scripts do not
+            # count: they run inside the initramfs, and trixie's write its own /etc/hostname there.
             set -- ! -path ./etc/fstab
             for name in hostname hosts passwd group shadow gshadow subuid subgid; do
-                grep -rqsF "/etc/$name" usr/share/initramfs-tools etc/initramfs-tools && continue
+                grep -rqsF "/etc/$name" usr/share/initramfs-tools/hooks usr/share/initramfs-tools/hook-functions \
+                    etc/initramfs-tools/hooks usr/sbin/mkinitramfs && continue
                 set -- "$@" ! -path "./etc/$name" ! -path "./etc/$name-"
             done
             find ./etc -type f "$@" -exec sha256sum {} + | sort -k2
