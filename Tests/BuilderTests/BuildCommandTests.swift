@@ -163,37 +163,6 @@ struct BuildCommandTests {
         #expect(booted == 0, "the rebuilt image did not boot to its post's marker:\n\(bootErr)")
     }
 
-    /// Debian 12 stays supported beside the default appliance's Debian 13: its twin (the same
-    /// description on bookworm) builds offline from its own lockfile, with a builder guest made
-    /// from bookworm's packages, and boots under SeaBIOS, the firmware of older lab machines.
-    @Test func debian12TwinBuildsOfflineAndBoots() async throws {
-        let build = try await BuildFixture.shared.build()
-        let description = "\(build.directory)/debian12-minimal.yaml"
-        try? FileManager.default.removeItem(atPath: description)
-        try FileManager.default.copyItem(
-            atPath: "\(KilnProgram.packageRoot)/Appliances/debian12-minimal.yaml", toPath: description)
-        let (locked, _, lockErr) = try BuildFixture.kiln(["lock", description, "--download"])
-        try #require(locked == 0, "kiln lock failed:\n\(lockErr)")
-        let lockfile = try String(contentsOfFile: "\(description).lock", encoding: .utf8)
-        #expect(lockfile.contains("+deb12"), "the lockfile has no bookworm package")
-        #expect(!lockfile.contains("+deb13"), "the lockfile has trixie packages")
-
-        let output = "\(build.directory)/debian12"
-        let (code, _, err) = try await BuildFixture.offline([
-            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
-        ])
-        try #require(code == 0, "kiln build failed (\(code)):\n\(err)")
-        let image = "\(output)/debian12-minimal.qcow2"
-        let (checked, check) = try await Subprocess.output(["qemu-img", "check", image])
-        #expect(checked.succeeded && check.contains("No errors were found"), "qemu-img check: \(check)")
-        let packages = try String(contentsOfFile: "\(output)/debian12-minimal.packages", encoding: .utf8)
-        #expect(packages.split(separator: "\n").contains { $0.hasPrefix("base-files 12.") }, "\(packages)")
-        let (booted, _, bootErr) = try BuildFixture.kiln([
-            "test", image, "--firmware", "bios", "--timeout", "600",
-        ])
-        #expect(booted == 0, "kiln test --firmware bios failed:\n\(bootErr)")
-    }
-
     @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {
         let build = try await BuildFixture.shared.build()
         let description = try build.derived(

@@ -12,8 +12,9 @@ import Testing
 /// appliance locked for the platform, built offline in an empty network namespace into its OVA,
 /// and the OVA's disk booted on the hardware ESXi gives it (PVSCSI disk, VMXNET3 network card).
 ///
-/// Its `/` and a `/srv` are encrypted (one build serves both checks: each cold build costs CI
-/// minutes): the initramfs asks for `/`'s passphrase, systemd for `/srv`'s, and `kiln test
+/// Its `/` and a `/srv` are encrypted, and it is built on Debian 12, the previous stable release, with
+/// a builder guest made from bookworm's packages (one cold build serves the three checks: each costs
+/// CI minutes): the initramfs asks for `/`'s passphrase, systemd for `/srv`'s, and `kiln test
 /// --passphrase-file` answers both.
 @Suite(
     .serialized,
@@ -41,13 +42,19 @@ struct PlatformBuildTests {
                       passphrase: "\(passphrase)"
 
                 """)
-        try #require(encrypted != original, "the default appliance's / no longer ends with grow: true")
+        .replacingOccurrences(of: "  version: \"13\"\n", with: "  version: \"12\"\n")
+        try #require(
+            encrypted.contains("version: \"12\"") && encrypted.contains("passphrase"),
+            "the default appliance no longer says version: \"13\", or its / no longer ends with grow: true")
         try encrypted.write(toFile: description, atomically: true, encoding: .utf8)
         let passphraseFile = "\(directory)/passphrase"
         try (passphrase + "\n").write(toFile: passphraseFile, atomically: true, encoding: .utf8)
 
         let (locked, _, lockErr) = try BuildFixture.kiln(["lock", description, "--platform", "vmware", "--download"])
         try #require(locked == 0, "kiln lock --platform vmware failed:\n\(lockErr)")
+        let lockfile = try String(contentsOfFile: "\(description).lock", encoding: .utf8)
+        #expect(lockfile.contains("+deb12"), "the lockfile has no bookworm package")
+        #expect(!lockfile.contains("+deb13"), "the lockfile has trixie packages")
         let namespace = "kilnvmware\(getpid())"
         _ = try await Subprocess.output(["ip", "netns", "add", namespace])
         defer {
@@ -71,6 +78,9 @@ struct PlatformBuildTests {
         let digest = (manifest?["description"] as? [String: Any])?["sha256"] as? String
         let masked = encrypted.replacingOccurrences(of: passphrase, with: "********")
         #expect(digest == sha256Hex(masked) && digest != sha256Hex(encrypted))
+
+        let packages = try String(contentsOfFile: "\(output)/debian-minimal.packages", encoding: .utf8)
+        #expect(packages.split(separator: "\n").contains { $0.hasPrefix("base-files 12.") }, "\(packages)")
 
         let ova = "\(output)/debian-minimal.ova"
         let (listed, members) = try await Subprocess.output(["tar", "-tf", ova])
