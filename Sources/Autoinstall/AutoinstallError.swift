@@ -74,6 +74,8 @@ enum Header {
             "# kiln: name=\(appliance.name) version=\(appliance.version) release=\(appliance.release)",
             "# kiln: os=\(appliance.os.name.rawValue) \(appliance.os.version)",
         ]
+        // Only another machine than the default is named, so x86_64 answers stay as they were.
+        if appliance.hardware.arch != .x86_64 { lines.append("# kiln: arch=\(appliance.hardware.arch.rawValue)") }
         if let summary = appliance.summary { lines.append("# kiln: summary=\(summary)") }
         return lines
     }

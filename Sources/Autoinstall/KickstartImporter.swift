@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import KilnSupport
 
 /// Reads a kickstart back into an `Appliance`: what kiln writes, and the common hand-written forms
 /// (`autopart`, `part --grow`, `%packages` with `-exclusions`, `%post`).
@@ -203,6 +204,8 @@ private struct ImportState {
     var hostname: String?
     var kernelArgs: String?
     var console: SerialConsole?
+    /// The machine kiln's own header names (`# kiln: arch=aarch64`).
+    var arch: Architecture?
     var partitions: [Partition] = []
     var partitionLines: [String: String] = [:]
     var partitioned = false
@@ -227,6 +230,23 @@ private struct ImportState {
         self.fallbackName = fallbackName
     }
 
+    /// A hand-written kickstart for arm64 says so only in its URLs (`.../BaseOS/aarch64/os/`) or its
+    /// console (`ttyAMA0`, the PL011 UART of arm64 boards).
+    mutating func inferredArch() -> Architecture? {
+        let urls = repos.flatMap { [$0.baseurl, $0.mirrorlist].compactMap { $0 } } + [installURL?.url].compactMap { $0 }
+        let namesArm = urls.contains { $0.contains("aarch64") }
+        let namesX86 = urls.contains { $0.contains("x86_64") }
+        if namesArm && !namesX86 {
+            warnings.append("the repos are aarch64's: the description says hardware.arch: aarch64")
+            return .aarch64
+        }
+        if !namesX86, let console, console.device.hasPrefix("ttyAMA") {
+            warnings.append("the console is \(console.device), an arm64 UART: the description says hardware.arch: aarch64")
+            return .aarch64
+        }
+        return nil
+    }
+
     mutating func header(_ text: String) {
         if text.hasPrefix("summary=") {
             summary = String(text.dropFirst("summary=".count))
@@ -245,6 +265,7 @@ private struct ImportState {
             case "name": name = parts[1]
             case "version": version = Int(parts[1]) ?? version
             case "release": release = Int(parts[1]) ?? release
+            case "arch": arch = Architecture(rawValue: parts[1]) ?? arch
             default: break
             }
         }
@@ -724,6 +745,11 @@ private struct ImportState {
         }
         if !partitions.isEmpty { hardware.partitions = partitions }
         hardware.firmware = biosBoot && esp ? .hybrid : biosBoot ? .bios : esp ? .uefi : .hybrid
+        if let machine = arch ?? inferredArch() {
+            hardware.arch = machine
+            // arm64 machines have UEFI only; a BIOS boot partition there is a leftover.
+            if machine == .aarch64 { hardware.firmware = .uefi }
+        }
         var allRepos = repos.map { repo in
             var copy = repo
             copy.baseurl = repo.baseurl.map(Self.kilnVariables)

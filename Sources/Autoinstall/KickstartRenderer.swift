@@ -92,6 +92,8 @@ struct KickstartSyntax {
     var instLangs: String? {
         since(fedora: 32, rhel: 9) ? "--inst-langs" : since(fedora: 11, rhel: 6) ? "--instLangs" : nil
     }
+    /// Installers for aarch64: RHEL 7 (and its rebuilds) and Fedora 21 were the first.
+    var aarch64: Bool { since(fedora: 21, rhel: 7) }
     /// RHEL 8 dropped btrfs.
     var btrfs: Bool { fedora || major < 8 }
 }
@@ -110,6 +112,12 @@ private struct KickstartLines {
     private var release: String { "\(appliance.os.name.rawValue) \(appliance.os.version)" }
 
     mutating func text(endAction: EndAction, readFile: FileReader) throws(AutoinstallError) -> String {
+        if appliance.hardware.arch == .aarch64 && !syntax.aarch64 {
+            throw AutoinstallError(
+                .unsupported,
+                "\(release) has no installer for aarch64 (RHEL 7 and Fedora 21 were the first); "
+                    + "use a later release or hardware.arch: x86_64")
+        }
         var out = Header.lines(appliance, generator: "Kickstart")
         out.append("text")
         out.append("lang \(appliance.os.locale)")

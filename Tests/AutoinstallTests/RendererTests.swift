@@ -181,6 +181,49 @@ import Testing
         #expect(throws: Never.self) { _ = try KickstartRenderer().render(appliance) }
     }
 
+    /// An arm64 machine's kickstart: the repos at `#BASE_ARCH#` are aarch64's, the disk has an ESP and
+    /// no BIOS boot partition (UEFI only), the console is the PL011 UART; ksvalidator accepts it, and
+    /// imported back it is an aarch64 description. A release with no aarch64 installer is refused.
+    @Test(.requires(Judge.ksvalidator != nil, "pykickstart's ksvalidator (scripts/install-deps.sh)"))
+    func anArm64MachineGetsAnArm64Kickstart() throws {
+        let description = try Judge.temporaryFile(
+            """
+            name: rocky-arm64
+            os: {name: rocky, version: "9", password: kiln}
+            hardware:
+              arch: aarch64
+              partitions: {"/": {size: 6}}
+            repos:
+              - name: baseos
+                baseurl: "http://mirror.example.org/rocky/#OS_VERSION#/BaseOS/#BASE_ARCH#/os/"
+            packages: [openssh-server]
+
+            """, suffix: ".yaml")
+        defer { try? FileManager.default.removeItem(atPath: description) }
+        var appliance = try ApplianceLoader().load(description)
+        let text = try KickstartRenderer().render(appliance)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("# kiln: arch=aarch64"))
+        #expect(lines.contains("repo --name=baseos --baseurl=http://mirror.example.org/rocky/9/BaseOS/aarch64/os/ --install"))
+        #expect(lines.contains("part /boot/efi --fstype=efi --size=600"))
+        #expect(!lines.contains { $0.hasPrefix("part biosboot") })
+        #expect(lines.contains { $0.hasPrefix("bootloader ") && $0.contains("console=ttyAMA0,115200") })
+        let problems = try Judge.kickstartProblems(text, os: appliance.os)
+        #expect(problems == nil, "\(problems ?? "")")
+
+        let imported = try KickstartImporter().read(text, name: "imported").appliance
+        #expect(imported.hardware.arch == .aarch64 && imported.hardware.firmware == .uefi)
+        // A hand-written one says arm64 only in its URLs.
+        let handWritten = text.split(separator: "\n").filter { !$0.hasPrefix("# kiln:") }.joined(separator: "\n")
+        let guessed = try KickstartImporter().read(handWritten, name: "handmade")
+        #expect(guessed.appliance.hardware.arch == .aarch64)
+        #expect(guessed.warnings.contains { $0.contains("hardware.arch: aarch64") }, "\(guessed.warnings)")
+
+        appliance.os.name = .centos
+        appliance.os.version = "6"
+        #expect(throws: AutoinstallError.self) { try KickstartRenderer().render(appliance) }
+    }
+
     @Test func theNewKeysReachTheKickstart() throws {
         let text = try KickstartRenderer().render(try loadFixture("full-rocky.yaml"))
         #expect(text.contains("\nselinux --permissive\n"))
