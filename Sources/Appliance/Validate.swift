@@ -227,6 +227,13 @@ extension OperatingSystem {
     ]
     /// Suites that are not a numbered release.
     private static let debianSuites: Set<String> = ["sid", "unstable", "testing"]
+
+    /// A Debian release's number, from its number or its code name (`trixie` gives 13); nil for the
+    /// unnumbered suites (newer than any release) and for other distributions.
+    public var debianMajor: Int? {
+        guard name == .debian, let codename else { return nil }
+        return Self.debianCodenames.first { $0.value == codename }.flatMap { Int($0.key) }
+    }
     private static let ubuntuCodenames = [
         "10.04": "lucid", "10.10": "maverick", "11.04": "natty", "11.10": "oneiric", "12.04": "precise",
         "12.10": "quantal", "13.04": "raring", "13.10": "saucy", "14.04": "trusty", "14.10": "utopic",

@@ -74,6 +74,15 @@ public struct PackageRequest: Sendable {
             bios: firmware != .uefi, uefi: firmware != .bios, architecture: appliance.hardware.arch.debianName)
         names += ["usr-is-merged", "ifupdown", "isc-dhcp-client"]
         names += FilesystemTools.needed(by: appliance.hardware.partitions).targetPackages
+        // Debian 13 moved systemd's crypttab generator and unlocker into their own package: without it
+        // only the initramfs unlocks anything, and an encrypted /srv waits for its device until the
+        // boot drops to the emergency shell.
+        let unlockedLater = appliance.hardware.partitions.contains {
+            $0.passphrase != nil && !DiskLayout.unlockedByInitramfs.contains($0.mountPoint)
+        }
+        if unlockedLater && appliance.os.name == .debian && (appliance.os.debianMajor ?? .max) >= 13 {
+            names.append("systemd-cryptsetup")
+        }
         if appliance.users.contains(where: \.sudo) { names.append("sudo") }
         if !["C", "C.UTF-8", "POSIX"].contains(appliance.os.locale) { names.append("locales") }
         return names
