@@ -23,6 +23,9 @@ public struct ImageBuild: Sendable {
         public var guestMemoryMiB = 1024
         /// The cached copy of each file the description names by URL (`PackagePlan.Prepared.files`).
         public var remoteFiles: [String: String] = [:]
+        /// Whether a failed build still writes its `build.log`: not when the person stopped it (a
+        /// signal), whose command leaves nothing behind.
+        public var keepsLogOnFailure: @Sendable () -> Bool = { true }
 
         public init(outputDirectory: String, cacheDirectory: String) {
             self.outputDirectory = outputDirectory
@@ -64,8 +67,24 @@ public struct ImageBuild: Sendable {
         self.options = options
     }
 
-    /// Runs the build; outputs appear in the output directory only when everything succeeded.
+    /// Runs the build; outputs appear in the output directory only when everything succeeded, and
+    /// `build.log` (see `BuildLog`) in any case once that directory exists.
     public func run(progress: ProgressSink) async throws(BuilderError) -> Result {
+        let log = BuildLog()
+        let sink = log.recording(to: progress)
+        do {
+            let result = try await build(progress: sink, log: log)
+            log.write(to: options.outputDirectory, outcome: "built \(appliance.name)", progress: progress)
+            return result
+        } catch {
+            if options.keepsLogOnFailure() && FileManager.default.fileExists(atPath: options.outputDirectory) {
+                log.write(to: options.outputDirectory, outcome: "failed: \(error.message)", progress: progress)
+            }
+            throw error
+        }
+    }
+
+    private func build(progress: ProgressSink, log: BuildLog) async throws(BuilderError) -> Result {
         let files = FileManager.default
         do {
             try files.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
@@ -80,6 +99,7 @@ public struct ImageBuild: Sendable {
         }
         AtomicOutput.registerScratchDirectory(work)
         defer {
+            log.keepConsole(from: "\(work)/guest.log")
             try? files.removeItem(atPath: work)
             AtomicOutput.unregisterScratchDirectory(work)
         }

@@ -91,6 +91,7 @@ struct BuildCommand: AsyncParsableCommand {
         if probeKvm { KVMProbe.forget() }
         options.sourceDateEpoch = Self.sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
+        options.keepsLogOnFailure = { Interruption.received == nil }
         // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.
         setenv("SOURCE_DATE_EPOCH", String(options.sourceDateEpoch), 0)
         let build = ImageBuild(
@@ -105,6 +106,8 @@ struct BuildCommand: AsyncParsableCommand {
                 lines.append("kiln: the builder guest's last lines:")
                 lines += error.consoleTail.suffix(30).map { "  | \($0)" }
             }
+            let log = "\(options.outputDirectory)/build.log"
+            if FileManager.default.fileExists(atPath: log) { lines.append("kiln: the whole log: \(log)") }
             throw CommandFailure(lines: lines)
         }
         let elapsed = ContinuousClock.now - started
@@ -114,8 +117,10 @@ struct BuildCommand: AsyncParsableCommand {
         }
         console.write(String(format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
                              result.guestSeconds, result.accelerator.rawValue))
+        console.write("kiln: the build's log: \(options.outputDirectory)/build.log")
         console.result([
-            "appliance": appliance.name, "manifest": result.manifest, "seconds": seconds,
+            "appliance": appliance.name, "manifest": result.manifest, "log": "\(options.outputDirectory)/build.log",
+            "seconds": seconds,
             "accelerator": result.accelerator.rawValue,
             "outputs": result.outputs.map { ["path": $0.path, "format": $0.format, "size": $0.size, "sha256": $0.sha256] },
         ])

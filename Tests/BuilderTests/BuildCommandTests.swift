@@ -59,11 +59,17 @@ struct BuildCommandTests {
         let packages = try String(contentsOfFile: "\(build.output)/debian-minimal.packages", encoding: .utf8)
         #expect(packages.split(separator: "\n").contains { $0.hasPrefix("openssh-server ") })
         #expect((sbom?["packages"] as? [Any])?.count == packages.split(separator: "\n").count + 1)
-        // Nothing but the outputs is left in the directory.
+        // Nothing but the outputs and the build's log is left in the directory.
         #expect(try FileManager.default.contentsOfDirectory(atPath: build.output).sorted() == [
-            "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw", "debian-minimal.spdx.json",
-            "manifest.json",
+            "build.log", "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw",
+            "debian-minimal.spdx.json", "manifest.json",
         ])
+        // The log has each step with its time, then the guest's console (dpkg configuring openssh-server).
+        let log = try String(contentsOfFile: "\(build.output)/build.log", encoding: .utf8)
+        #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
+        #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
+        #expect(log.contains("openssh-server"), "the guest's console is not in the log")
+        #expect(!log.contains("password: kiln") && !log.contains("\u{1B}["), "a password or a terminal escape in the log")
     }
 
     @Test(arguments: ["bios", "uefi"])
@@ -174,8 +180,13 @@ struct BuildCommandTests {
         #expect(code == 1)
         #expect(err.contains("post command 2 failed: test -e /no/such/file-kiln"), "\(err)")
         #expect(err.contains("kiln-post-marker-one"), "the guest's log does not show the first command's output")
+        // No image: only the build's log, with the guest's console, which shows the first command's output.
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
-        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+        #expect(leftovers == ["build.log"], "left behind: \(leftovers)")
+        let log = (try? String(contentsOfFile: "\(output)/build.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("running post commands") && log.contains("failed: post command 2 failed"), "\(log)")
+        #expect(log.contains("--- the builder guest's console ---\n") && log.contains("kiln-post-marker-one"))
+        #expect(err.contains("kiln: the whole log: \(output)/build.log"), "\(err)")
     }
 }
 
