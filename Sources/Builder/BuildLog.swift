@@ -40,7 +40,9 @@ final class BuildLog: @unchecked Sendable {
     /// lines (`KILN:...`: heartbeats, and the events the steps above already tell).
     func keepConsole(from path: String) {
         guard let data = FileManager.default.contents(atPath: path) else { return }
-        let text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // The serial console ends its lines with CR LF, one Character in Swift: split on any newline.
+        let text = String(decoding: data, as: UTF8.self)
+            .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
             .filter { !$0.hasPrefix("KILN:") }.joined(separator: "\n")
         lock.withLock { console = text }
     }
