@@ -115,7 +115,11 @@ let package = Package(
         // libFuzzer targets for the disk-image readers and the TFTP and DHCP codecs (`make fuzz`); built
         // plainly, a replayer of corpus files through the same code.
         .executableTarget(
-            name: "kiln-fuzz", dependencies: ["DiskImage", "NetBoot", .product(name: "NIOCore", package: "swift-nio")],
+            name: "kiln-fuzz",
+            dependencies: [
+                "DiskImage", "NetBoot", "Appliance", "Autoinstall", "Packages",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Sources/KilnFuzz"),
 
         // Tests: one target per library, and what several of them share.

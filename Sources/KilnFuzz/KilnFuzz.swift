@@ -8,17 +8,24 @@ import NetBoot
 #endif
 
 /// Fuzz targets for kiln's parsers of untrusted input: every disk-image reader (through format
-/// detection, as `kiln inspect` and `convert` open a file), the TFTP and DHCP packet codecs, and the
-/// HTTP request path (percent-decoding, the boot root's path rules, `Range` headers).
+/// detection, as `kiln inspect` and `convert` open a file), the TFTP and DHCP packet codecs, the
+/// HTTP request path (percent-decoding, the boot root's path rules, `Range` headers), and the text
+/// readers (`FuzzTarget+Text.swift`): descriptions, lab files, kickstarts, and Debian's control files,
+/// Packages indexes, apt sources, relations and versions.
 ///
 /// Built with `-sanitize=fuzzer,address -D FUZZING` (`make fuzz`), this is a libFuzzer binary whose
-/// target `KILN_FUZZ_TARGET` names (`disk`, `tftp`, `dhcp`, `http`). Built plainly, it replays files through
+/// target `KILN_FUZZ_TARGET` names (`disk`, `tftp`, `dhcp`, `http`, `description`, `lab`, `kickstart`,
+/// `packages`). Built plainly, it replays files through
 /// the same code: `kiln-fuzz TARGET FILE...` (how the suite runs the seed corpora and every crash found).
 enum FuzzTarget: String, CaseIterable {
     case disk
     case tftp
     case dhcp
     case http
+    case description
+    case lab
+    case kickstart
+    case packages
 
     func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -26,6 +33,10 @@ enum FuzzTarget: String, CaseIterable {
         case .tftp: FuzzTarget.tftp(data)
         case .dhcp: FuzzTarget.dhcp(data)
         case .http: FuzzTarget.http(data)
+        case .description: FuzzTarget.description(data)
+        case .lab: FuzzTarget.lab(data)
+        case .kickstart: FuzzTarget.kickstart(data)
+        case .packages: FuzzTarget.packages(data)
         }
     }
 
