@@ -40,6 +40,7 @@ let package = Package(
         // Libraries, leaves first.
         .target(name: "KilnSupport"),
         .target(name: "KilnArchive", dependencies: ["CKilnArchive"]),
+        .target(name: "Ext4", dependencies: ["KilnSupport"]),
         .target(
             name: "Appliance",
             dependencies: [
@@ -122,6 +123,7 @@ let package = Package(
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
+        .testTarget(name: "Ext4Tests", dependencies: ["Ext4", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),

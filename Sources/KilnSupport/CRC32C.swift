@@ -25,3 +25,20 @@ public enum CRC32C {
         update(crc, (0..<4).map { UInt8((value >> (8 * UInt32($0))) & 0xFF) })
     }
 }
+
+extension CRC32C {
+    /// `update` over raw memory, for callers that checksum whole blocks (ext4's inode tables and
+    /// bitmaps), where walking a generic sequence byte by byte would dominate the time.
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = crc
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        return crc
+    }
+
+    /// `update` over part of a byte array, through its memory.
+    public static func update(_ crc: UInt32, _ bytes: [UInt8], _ range: Range<Int>) -> UInt32 {
+        bytes.withUnsafeBytes { update(crc, UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+}
