@@ -48,6 +48,9 @@ extension Ext4Writer {
             guard size >= 0, size <= Self.maximumFileSize else {
                 throw Ext4Error(.sizeMismatch, "\(path): a size of \(size) bytes is out of ext4's range")
             }
+            guard size == 0 || !(contents is Ext4NoContents) else {
+                throw Ext4Error(.invalidEntry, "\(path): a regular file of \(size) bytes needs its contents")
+            }
             inode.mode |= Ext4Inode.regular
             inode.flags = Ext4Inode.extentsFlag
             inode.size = UInt64(size)
