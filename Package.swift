@@ -118,6 +118,8 @@ let package = Package(
         .executableTarget(
             name: "kiln-fuzz", dependencies: ["DiskImage", "NetBoot", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/KilnFuzz"),
+        // The ext4 writer from a folder or a tar, timed against mke2fs -d by Benchmarks/ext4.sh.
+        .executableTarget(name: "kiln-ext4-bench", dependencies: ["Ext4", "KilnArchive"], path: "Sources/KilnExt4Bench"),
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
