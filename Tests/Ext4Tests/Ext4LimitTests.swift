@@ -74,8 +74,8 @@ struct Ext4LimitTests {
     @Test func aFileSystemOfManyGroupsWithDataAcrossThem() async throws {
         let scratch = try Ext4Scratch()
         defer { scratch.remove() }
-        // 6 GiB: 192 groups, 12 flex groups, superblock backups up to group 125; the file crosses
-        // the backups at the start of groups 1 and 3.
+        // 6 GiB: 48 groups, 3 flex groups, superblock backups up to group 27; the 300 MiB file
+        // crosses the backups at the start of groups 1 and 3.
         let writer = try Ext4Writer(path: scratch.image, size: 6 << 30, options: Ext4Scratch.options())
         var pattern = Ext4Pattern(size: 300 << 20)
         try writer.add(

@@ -35,6 +35,41 @@ struct Ext4WriterTests {
         #expect(root.contains("lost+found"))
     }
 
+    /// mke2fs with kiln's options (and no resize inode) on an empty 6 GiB file system: dumpe2fs must
+    /// print the same superblock, but for what mke2fs alone records (the overhead it computed, the
+    /// kilobytes it wrote, and so the checksum), and every group's backups, bitmaps and inode table in
+    /// the same blocks. (mke2fs places the journal mid-disk and marks untouched groups uninitialized;
+    /// free counts and flags of groups differ for that.)
+    @Test(.requires(.program("mke2fs"))) func theSuperblockAndGroupLayoutAreMke2fss() async throws {
+        let scratch = try Ext4Scratch()
+        defer { scratch.remove() }
+        let writer = try Ext4Writer(path: scratch.image, size: 6 << 30, options: Ext4Scratch.options())
+        _ = try writer.finish()
+        let reference = "\(scratch.folder)/mke2fs.img"
+        let id = Ext4Scratch.uuid.uuidString.lowercased()
+        let (made, log) = try await Ext4Scratch.run([
+            "env", "E2FSPROGS_FAKE_TIME=\(Ext4Scratch.epoch)", "mke2fs", "-q", "-F", "-t", "ext4", "-O", "^resize_inode",
+            "-L", "kiln-test", "-U", id, "-E", "hash_seed=\(id),lazy_itable_init=0,lazy_journal_init=0", reference, "6G",
+        ])
+        #expect(made, "mke2fs: \(log)")
+        func report(_ image: String) async throws -> [String] {
+            let lines = try await Ext4Scratch.run(["dumpe2fs", image]).1.split(separator: "\n").map(String.init)
+            let header = lines.prefix { !$0.hasPrefix("Group 0:") }.filter {
+                !$0.hasPrefix("Overhead clusters:") && !$0.hasPrefix("Lifetime writes:") && !$0.hasPrefix("Checksum:")
+                    && !$0.hasPrefix("dumpe2fs ")
+            }
+            let layout = lines.filter { $0.contains("superblock at") || $0.contains(" at ") && $0.contains("bitmap") }
+                .map { $0.split(separator: ",").prefix(1).joined() } + lines.filter { $0.contains("Inode table at") }
+            return header + layout
+        }
+        let ours = try await report(scratch.image)
+        let theirs = try await report(reference)
+        #expect(ours.count == theirs.count)
+        #expect(ours.count > 150)  // 48 groups: each one's backups, bitmaps and table
+        let mismatch = zip(ours, theirs).first { $0 != $1 }
+        #expect(mismatch == nil, "ours: \(mismatch?.0 ?? ""), mke2fs: \(mismatch?.1 ?? "")")
+    }
+
     @Test func aRegionAtAnOffsetLeavesTheRestOfTheDiskAlone() async throws {
         let scratch = try Ext4Scratch()
         defer { scratch.remove() }
