@@ -12,7 +12,7 @@ struct Ext4DirectoryEntry {
 /// Directories, Checksums).
 struct Ext4DirectoryBuilder {
     static let tailSize = 12
-    private static let usable = Ext4Geometry.blockSize - tailSize
+    static let usable = Ext4Geometry.blockSize - tailSize
 
     private(set) var blocks: [[UInt8]] = []
     private var block = [UInt8](repeating: 0, count: Ext4Geometry.blockSize)
@@ -65,7 +65,7 @@ struct Ext4DirectoryBuilder {
 
     /// Writes the tail (`ext4_dir_entry_tail`: inode 0, rec_len 12, name_len 0, file type 0xDE) and
     /// its CRC-32C of everything before it, from the directory inode's seed.
-    private static func sealed(_ block: [UInt8], seed: UInt32) -> [UInt8] {
+    static func sealed(_ block: [UInt8], seed: UInt32) -> [UInt8] {
         var block = block
         block.putLE32(0, at: usable)
         block.putLE16(UInt16(tailSize), at: usable + 4)

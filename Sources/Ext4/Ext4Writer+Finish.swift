@@ -27,11 +27,20 @@ extension Ext4Writer {
     private func writeDirectories() throws(Ext4Error) {
         for number in children.keys.sorted() {
             let entries = (children[number] ?? []).sorted { $0.name.lexicographicallyPrecedes($1.name) }
-            let blocks = Ext4DirectoryBuilder.blocks(
-                number: number, parent: parents[number] ?? Self.rootInode, entries: entries,
-                // lost+found gets 16 KiB, room for what e2fsck reconnects without allocating, as mke2fs.
-                minimumBlocks: number == Self.lostAndFoundInode ? 4 : 1,
-                seed: Ext4Inode.checksumSeed(number: number, fileSystemSeed: checksumSeed))
+            let parent = parents[number] ?? Self.rootInode
+            let seed = Ext4Inode.checksumSeed(number: number, fileSystemSeed: checksumSeed)
+            var blocks: [[UInt8]]
+            if let hashed = Ext4HashTree.blocks(
+                number: number, parent: parent, entries: entries, checksumSeed: seed, hashSeed: hashSeedWords)
+            {
+                blocks = hashed
+                inodes[Int(number) - 1].flags |= Ext4HashTree.indexFlag
+            } else {
+                blocks = Ext4DirectoryBuilder.blocks(
+                    number: number, parent: parent, entries: entries,
+                    // lost+found gets 16 KiB, room for what e2fsck reconnects without allocating, as mke2fs.
+                    minimumBlocks: number == Self.lostAndFoundInode ? 4 : 1, seed: seed)
+            }
             var extents: [Ext4Extent] = []
             for (logical, bytes) in blocks.enumerated() {
                 let block = try allocator.allocate()
@@ -41,6 +50,12 @@ extension Ext4Writer {
             inodes[Int(number) - 1].extents = extents
             inodes[Int(number) - 1].size = UInt64(blocks.count * Ext4Geometry.blockSize)
         }
+    }
+
+    /// `s_hash_seed` as the hash reads it: four little-endian words.
+    private var hashSeedWords: [UInt32] {
+        let bytes = Self.bytes(of: options.hashSeed)
+        return (0..<4).map { bytes.le32($0 * 4) }
     }
 
     /// `i_block` of an inode: its own bytes, or the root of an extent tree whose lower levels are

@@ -69,6 +69,47 @@ struct Ext4LimitTests {
         let listing = try await scratch.debugfs("ls -p /usr/lib")
         #expect(listing.split(separator: "\n").filter { $0.contains("libnumber-") }.count == 10_000)
         #expect(try await scratch.debugfs("stat /usr/lib/libnumber-9999.so.1").contains("Type: regular"))
+        // Hashed: e2fsck's pass 2 has checked every leaf's hash range; debugfs walks the index.
+        let tree = try await scratch.debugfs("htree_dump /usr/lib")
+        #expect(tree.contains("Root node dump:"))
+        #expect(tree.contains("Indirect levels: 0"))
+        #expect(!tree.contains("Not a hash-indexed directory"))
+        #expect(try await scratch.debugfs("stat /usr/lib").contains("Flags: 0x81000"))
+    }
+
+    /// So many entries that the root's 507 index entries cannot point at every leaf: a level of
+    /// index nodes between them.
+    @Test func aDirectoryTooBigForTheRootIndexGetsIndexNodes() async throws {
+        let scratch = try Ext4Scratch()
+        defer { scratch.remove() }
+        let writer = try Ext4Writer(path: scratch.image, size: 256 << 20, options: Ext4Scratch.options(bytesPerInode: 4096))
+        let name = String(repeating: "long-file-name-", count: 8)
+        for n in 0..<20_000 {
+            try writer.add(Ext4Entry(path: "many/\(name)\(n)", kind: .fifo, permissions: 0o644))
+        }
+        _ = try writer.finish()
+        let (clean, report) = try await scratch.fsck()
+        #expect(clean, "e2fsck: \(report)")
+        let tree = try await scratch.debugfs("htree_dump /many")
+        #expect(tree.contains("Indirect levels: 1"))
+        #expect(try await scratch.debugfs("stat /many/\(name)12345").contains("Type: FIFO"))
+    }
+
+    /// The name hash against debugfs's own, for short, 32-byte-crossing and non-ASCII names.
+    @Test func theNameHashIsE2fsprogss() async throws {
+        let scratch = try Ext4Scratch()
+        defer { scratch.remove() }
+        let writer = try Ext4Writer(path: scratch.image, size: 16 << 20, options: Ext4Scratch.options())
+        _ = try writer.finish()
+        let seedBytes = Ext4Writer.bytes(of: Ext4Scratch.uuid)
+        let seed = (0..<4).map { seedBytes.le32($0 * 4) }
+        for name in ["a", "libc.so.6", "exactly-thirty-two-bytes-long-ab", "é-ünïcode-and-a-name-longer-than-thirty-two-bytes"] {
+            let (major, minor) = Ext4HashTree.halfMD4(Array(name.utf8), seed: seed)
+            let output = try await scratch.debugfs(
+                "dx_hash -h half_md4 -s \(Ext4Scratch.uuid.uuidString.lowercased()) \(name)")
+            let expected = "is 0x\(String(major, radix: 16, uppercase: false).leftPadded(8)) (minor 0x\(String(minor, radix: 16).leftPadded(8)))"
+            #expect(output.contains(expected), "\(name): \(output)")
+        }
     }
 
     @Test func aFileSystemOfManyGroupsWithDataAcrossThem() async throws {
@@ -117,4 +158,8 @@ struct Ext4Pattern: Ext4Contents {
         defer { try? handle.close() }
         try forEachRun { _, bytes in try handle.write(contentsOf: Data(bytes)) }
     }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
