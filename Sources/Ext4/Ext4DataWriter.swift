@@ -33,7 +33,10 @@ final class Ext4DataWriter {
 
     func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool { Self.isZero(bytes, zeros: UnsafeRawBufferPointer(zeros)) }
 
-    func clearBlock() { block.initializeMemory(as: UInt8.self, repeating: 0) }
+    /// memset, not `initializeMemory(repeating:)`, which an unoptimized build runs byte by byte.
+    func clearBlock() {
+        if let base = block.baseAddress { memset(base, 0, block.count) }
+    }
 
     /// Queues one block's bytes for disk block `physical`.
     func append(_ bytes: UnsafeRawBufferPointer, at physical: Int64) throws(Ext4Error) {

@@ -65,7 +65,8 @@ enum Ext4ExtendedAttributes {
             return a.name.lexicographicallyPrecedes(b.name)
         }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.index == b.index && a.name == b.name {
-            throw Ext4Error(.invalidEntry, "\(path): extended attribute \(String(decoding: a.name, as: UTF8.self)) twice")
+            throw Ext4Error(
+                .invalidEntry, "\(path): extended attribute \(String(decoding: a.name, as: UTF8.self)) twice")
         }
         var inode: [Stored] = []
         var block: [Stored] = []

@@ -46,7 +46,8 @@ struct Ext4Geometry {
         // A last group too small for its own metadata and some data is left out, as mke2fs does.
         let last = blocks - Int64(groups - 1) * Int64(Self.blocksPerGroup)
         let descriptorBlocksIfKept = (groups * Self.descriptorSize + Self.blockSize - 1) / Self.blockSize
-        let lastOverhead = (Self.hasSuperblock(groups - 1) ? 1 + descriptorBlocksIfKept : 0) + 2
+        let lastOverhead =
+            (Self.hasSuperblock(groups - 1) ? 1 + descriptorBlocksIfKept : 0) + 2
             + perGroup / Self.inodesPerBlock
         if groups > 1, last < Int64(lastOverhead + 50) {
             blocks -= last
@@ -88,7 +89,8 @@ struct Ext4Geometry {
             placed.append(Int64(first) * Int64(Self.blocksPerGroup)..<cursor)
         }
         guard let end = placed.last?.upperBound, end < blocks else {
-            throw Ext4Error(.invalidGeometry, "\(bytes) bytes cannot hold the inode tables of \(perGroup) inodes per group")
+            throw Ext4Error(
+                .invalidGeometry, "\(bytes) bytes cannot hold the inode tables of \(perGroup) inodes per group")
         }
         self.blockBitmaps = blockBitmaps
         self.inodeBitmaps = inodeBitmaps

@@ -75,7 +75,8 @@ extension Ext4Writer {
         case .hardLink(let target):
             let targetPath = try Self.components(target).joined(separator: "/")
             guard let number = paths[targetPath], !inodes[Int(number) - 1].isDirectory else {
-                throw Ext4Error(.invalidEntry, "\(path): hard link to \(target), which is not an earlier non-directory entry")
+                throw Ext4Error(
+                    .invalidEntry, "\(path): hard link to \(target), which is not an earlier non-directory entry")
             }
             inodes[Int(number) - 1].links += 1
             link(name, number, into: parent)
@@ -168,7 +169,8 @@ extension Ext4Writer {
 
     func link(_ name: some StringProtocol, _ number: UInt32, into directory: UInt32) {
         let type = inodes[Int(number) - 1].directoryFileType
-        children[directory, default: []].append(Ext4DirectoryEntry(name: Array(name.utf8), inode: number, fileType: type))
+        children[directory, default: []].append(
+            Ext4DirectoryEntry(name: Array(name.utf8), inode: number, fileType: type))
     }
 
     /// The device number in `i_block`: the old 16-bit form where it fits, else the new 32-bit form in
@@ -185,7 +187,8 @@ extension Ext4Writer {
 
     /// Writes a file's runs to newly allocated blocks and returns its extents; all-zero blocks and
     /// what no run covers stay holes.
-    func writeContents(_ contents: inout some Ext4Contents, size: Int64, path: String) throws(Ext4Error) -> [Ext4Extent] {
+    func writeContents(_ contents: inout some Ext4Contents, size: Int64, path: String) throws(Ext4Error) -> [Ext4Extent]
+    {
         let blockSize = Int64(Ext4Geometry.blockSize)
         var extents: [Ext4Extent] = []
         var pending: Int64 = -1  // the file block assembled in `data.block`
@@ -204,7 +207,8 @@ extension Ext4Writer {
                 }
                 guard offset + Int64(run.count) <= size else {
                     throw Ext4Error(
-                        .sizeMismatch, "\(path): data runs to \(offset + Int64(run.count)) bytes, past its size of \(size)")
+                        .sizeMismatch,
+                        "\(path): data runs to \(offset + Int64(run.count)) bytes, past its size of \(size)")
                 }
                 var position = offset
                 var used = 0
@@ -224,7 +228,8 @@ extension Ext4Writer {
                             data.clearBlock()
                             pending = logical
                         }
-                        UnsafeMutableRawBufferPointer(rebasing: data.block[within..<within + count]).copyMemory(from: piece)
+                        UnsafeMutableRawBufferPointer(rebasing: data.block[within..<within + count]).copyMemory(
+                            from: piece)
                     }
                     position += Int64(count)
                     used += count

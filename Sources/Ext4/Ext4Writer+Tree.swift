@@ -50,13 +50,16 @@ extension Ext4Writer {
             var target = [CChar](repeating: 0, count: 4097)
             let count = readlink(source, &target, 4096)
             guard count >= 0 else { throw Ext4Error(.contents, "\(source): cannot read link: \(Ext4Device.errorText)") }
-            entry.kind = .symlink(target: String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            entry.kind = .symlink(
+                target: String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
         case S_IFCHR, S_IFBLK:
             let device = UInt64(status.st_rdev)
             // glibc's gnu_dev_major and gnu_dev_minor, which are macros Swift does not import.
             let major = UInt32(truncatingIfNeeded: (device >> 8) & 0xFFF | (device >> 32) & ~0xFFF)
             let minor = UInt32(truncatingIfNeeded: device & 0xFF | (device >> 12) & ~0xFF)
-            entry.kind = type == S_IFCHR ? .characterDevice(major: major, minor: minor) : .blockDevice(major: major, minor: minor)
+            entry.kind =
+                type == S_IFCHR
+                ? .characterDevice(major: major, minor: minor) : .blockDevice(major: major, minor: minor)
         case S_IFIFO: entry.kind = .fifo
         case S_IFSOCK: entry.kind = .socket
         default: throw Ext4Error(.contents, "\(source): a file of unknown type")

@@ -87,7 +87,8 @@ public final class Ext4Writer {
             throw Ext4Error(.invalidGeometry, "\(options.reservedPercent)% reserved blocks is out of range")
         }
         self.options = options
-        geometry = try Ext4Geometry(bytes: size, bytesPerInode: options.bytesPerInode, journalBlocks: options.journalBlocks)
+        geometry = try Ext4Geometry(
+            bytes: size, bytesPerInode: options.bytesPerInode, journalBlocks: options.journalBlocks)
         guard geometry.journalBlocks >= 1024, geometry.journalBlocks * 2 < geometry.blockCount else {
             throw Ext4Error(.invalidGeometry, "a journal of \(geometry.journalBlocks) blocks does not fit")
         }

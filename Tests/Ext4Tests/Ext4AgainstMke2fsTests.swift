@@ -27,8 +27,10 @@ struct Ext4AgainstMke2fsTests {
         let (clean, report) = try await scratch.fsck()
         #expect(clean, "e2fsck: \(report)")
 
-        let paths = ["/", "/etc", "/etc/hostname", "/etc/motd", "/usr", "/usr/bin", "/usr/bin/tool", "/usr/bin/tool2",
-            "/usr/bin/sh", "/usr/share/long", "/var/sparse", "/var/empty", "/var/run", "/srv/setuid", "/srv/fifo"]
+        let paths = [
+            "/", "/etc", "/etc/hostname", "/etc/motd", "/usr", "/usr/bin", "/usr/bin/tool", "/usr/bin/tool2",
+            "/usr/bin/sh", "/usr/share/long", "/var/sparse", "/var/empty", "/var/run", "/srv/setuid", "/srv/fifo",
+        ]
         for path in paths {
             let ours = Self.comparable(try await scratch.debugfs("stat \(path)"))
             let theirs = Self.comparable(try await Ext4Scratch.run(["debugfs", "-R", "stat \(path)", reference]).1)
@@ -73,7 +75,8 @@ struct Ext4AgainstMke2fsTests {
         }
         try Data("lab-07\n".utf8).write(to: URL(fileURLWithPath: "\(root)/etc/hostname"))
         try Data(repeating: 0x4B, count: 70_000).write(to: URL(fileURLWithPath: "\(root)/etc/motd"))
-        try Data((0..<9000).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: "\(root)/usr/bin/tool"))
+        try Data((0..<9000).map { UInt8(truncatingIfNeeded: $0) }).write(
+            to: URL(fileURLWithPath: "\(root)/usr/bin/tool"))
         try files.linkItem(atPath: "\(root)/usr/bin/tool", toPath: "\(root)/usr/bin/tool2")
         try files.createSymbolicLink(atPath: "\(root)/usr/bin/sh", withDestinationPath: "dash")
         try files.createSymbolicLink(

@@ -15,7 +15,9 @@ struct Ext4AttributeTests {
     /// `u::rwx,u:1000:r-x,g::r-x,m::r-x,o::r--` in the VFS form (version 2, 8-byte entries).
     static let acl: [UInt8] = {
         var bytes: [UInt8] = [2, 0, 0, 0]
-        for (tag, perm, id) in [(1, 7, 0xFFFF_FFFF), (2, 5, 1000), (4, 5, 0xFFFF_FFFF), (0x10, 5, 0xFFFF_FFFF), (0x20, 4, 0xFFFF_FFFF)] {
+        for (tag, perm, id) in [
+            (1, 7, 0xFFFF_FFFF), (2, 5, 1000), (4, 5, 0xFFFF_FFFF), (0x10, 5, 0xFFFF_FFFF), (0x20, 4, 0xFFFF_FFFF),
+        ] {
             bytes += [UInt8(tag), 0, UInt8(perm), 0]
             bytes += withUnsafeBytes(of: UInt32(id).littleEndian) { Array($0) }
         }

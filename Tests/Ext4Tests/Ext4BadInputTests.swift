@@ -35,7 +35,8 @@ struct Ext4BadInputTests {
     @Test func dataPastTheDeclaredSizeIsRefused() throws {
         try failing(.sizeMismatch) { writer in
             var liar = Ext4Bytes([UInt8](repeating: 7, count: 5000))
-            try writer.add(Ext4Entry(path: "etc/liar", kind: .regularFile(size: 100), permissions: 0o644), contents: &liar)
+            try writer.add(
+                Ext4Entry(path: "etc/liar", kind: .regularFile(size: 100), permissions: 0o644), contents: &liar)
         }
         try failing(.sizeMismatch) { writer in
             try writer.add(Ext4Entry(path: "etc/negative", kind: .regularFile(size: -1), permissions: 0o644))
@@ -51,7 +52,8 @@ struct Ext4BadInputTests {
         }
         try failing(.contents) { writer in
             var failing = Failing()
-            try writer.add(Ext4Entry(path: "etc/cut", kind: .regularFile(size: 10), permissions: 0o644), contents: &failing)
+            try writer.add(
+                Ext4Entry(path: "etc/cut", kind: .regularFile(size: 10), permissions: 0o644), contents: &failing)
         }
     }
 
@@ -60,25 +62,34 @@ struct Ext4BadInputTests {
         try failing(.invalidEntry) {
             try $0.add(Ext4Entry(path: "etc/passwd", kind: .hardLink(target: "etc/shadow"), permissions: 0))
         }
-        try failing(.invalidEntry) { try $0.add(Ext4Entry(path: "etc/x", kind: .hardLink(target: "etc"), permissions: 0)) }
+        try failing(.invalidEntry) {
+            try $0.add(Ext4Entry(path: "etc/x", kind: .hardLink(target: "etc"), permissions: 0))
+        }
         try failing(.invalidEntry) { writer in
             try writer.add(Ext4Entry(path: "etc/fifo", kind: .fifo, permissions: 0o644))
             try writer.add(Ext4Entry(path: "etc/fifo/below", kind: .fifo, permissions: 0o644))
         }
-        try failing(.invalidEntry) { try $0.add(Ext4Entry(path: "etc/empty", kind: .symlink(target: ""), permissions: 0o777)) }
-        try failing(.invalidEntry) { try $0.add(Ext4Entry(path: "etc/big", kind: .regularFile(size: 10), permissions: 0)) }
+        try failing(.invalidEntry) {
+            try $0.add(Ext4Entry(path: "etc/empty", kind: .symlink(target: ""), permissions: 0o777))
+        }
+        try failing(.invalidEntry) {
+            try $0.add(Ext4Entry(path: "etc/big", kind: .regularFile(size: 10), permissions: 0))
+        }
     }
 
     @Test func aFileSystemTooSmallForItsDataSaysSo() throws {
         try failing(.noSpace) { writer in
             var pattern = Ext4Pattern(size: 32 << 20)
-            try writer.add(Ext4Entry(path: "etc/big", kind: .regularFile(size: 32 << 20), permissions: 0o644), contents: &pattern)
+            try writer.add(
+                Ext4Entry(path: "etc/big", kind: .regularFile(size: 32 << 20), permissions: 0o644), contents: &pattern)
         }
         #expect(throws: Ext4Error.self) {
             try Ext4Writer(path: "/nonexistent/dir/fs.img", size: 16 << 20, options: Ext4Scratch.options())
         }
         let scratch = try Ext4Scratch()
         defer { scratch.remove() }
-        #expect(throws: Ext4Error.self) { try Ext4Writer(path: scratch.image, size: 1 << 20, options: Ext4Scratch.options()) }
+        #expect(throws: Ext4Error.self) {
+            try Ext4Writer(path: scratch.image, size: 1 << 20, options: Ext4Scratch.options())
+        }
     }
 }

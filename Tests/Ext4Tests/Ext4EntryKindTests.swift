@@ -92,6 +92,7 @@ struct Ext4EntryKindTests {
 
     func inodeNumber(_ path: String) async throws -> String {
         let output = try await scratch.debugfs("stat \(path)")
-        return output.split(separator: "\n").first { $0.hasPrefix("Inode: ") }?.split(separator: " ")[1].description ?? "?"
+        return output.split(separator: "\n").first { $0.hasPrefix("Inode: ") }?.split(separator: " ")[1].description
+            ?? "?"
     }
 }

@@ -26,7 +26,9 @@ struct Ext4Scratch {
 
     /// Runs a tool; its exit status and what it printed (stdout and stderr).
     static func run(_ arguments: [String]) async throws -> (Bool, String) {
-        let (ended, output) = try await Subprocess.output(["/bin/sh", "-c", arguments.map(ShellQuote.quote).joined(separator: " ") + " 2>&1"])
+        let (ended, output) = try await Subprocess.output([
+            "/bin/sh", "-c", arguments.map(ShellQuote.quote).joined(separator: " ") + " 2>&1",
+        ])
         return (ended.succeeded, output)
     }
 

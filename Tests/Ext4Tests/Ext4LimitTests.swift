@@ -59,9 +59,11 @@ struct Ext4LimitTests {
     @Test func aDirectoryOfTenThousandEntries() async throws {
         let scratch = try Ext4Scratch()
         defer { scratch.remove() }
-        let writer = try Ext4Writer(path: scratch.image, size: 64 << 20, options: Ext4Scratch.options(bytesPerInode: 4096))
+        let writer = try Ext4Writer(
+            path: scratch.image, size: 64 << 20, options: Ext4Scratch.options(bytesPerInode: 4096))
         for n in 0..<10_000 {
-            try writer.add(Ext4Entry(path: "usr/lib/libnumber-\(n).so.1", kind: .regularFile(size: 0), permissions: 0o644))
+            try writer.add(
+                Ext4Entry(path: "usr/lib/libnumber-\(n).so.1", kind: .regularFile(size: 0), permissions: 0o644))
         }
         _ = try writer.finish()
         let (clean, report) = try await scratch.fsck()
@@ -82,7 +84,8 @@ struct Ext4LimitTests {
     @Test func aDirectoryTooBigForTheRootIndexGetsIndexNodes() async throws {
         let scratch = try Ext4Scratch()
         defer { scratch.remove() }
-        let writer = try Ext4Writer(path: scratch.image, size: 256 << 20, options: Ext4Scratch.options(bytesPerInode: 4096))
+        let writer = try Ext4Writer(
+            path: scratch.image, size: 256 << 20, options: Ext4Scratch.options(bytesPerInode: 4096))
         let name = String(repeating: "long-file-name-", count: 8)
         for n in 0..<20_000 {
             try writer.add(Ext4Entry(path: "many/\(name)\(n)", kind: .fifo, permissions: 0o644))
@@ -103,11 +106,14 @@ struct Ext4LimitTests {
         _ = try writer.finish()
         let seedBytes = Ext4Writer.bytes(of: Ext4Scratch.uuid)
         let seed = (0..<4).map { seedBytes.le32($0 * 4) }
-        for name in ["a", "libc.so.6", "exactly-thirty-two-bytes-long-ab", "é-ünïcode-and-a-name-longer-than-thirty-two-bytes"] {
+        for name in [
+            "a", "libc.so.6", "exactly-thirty-two-bytes-long-ab", "é-ünïcode-and-a-name-longer-than-thirty-two-bytes",
+        ] {
             let (major, minor) = Ext4HashTree.halfMD4(Array(name.utf8), seed: seed)
             let output = try await scratch.debugfs(
                 "dx_hash -h half_md4 -s \(Ext4Scratch.uuid.uuidString.lowercased()) \(name)")
-            let expected = "is 0x\(String(major, radix: 16, uppercase: false).leftPadded(8)) (minor 0x\(String(minor, radix: 16).leftPadded(8)))"
+            let hex = (String(major, radix: 16).leftPadded(8), String(minor, radix: 16).leftPadded(8))
+            let expected = "is 0x\(hex.0) (minor 0x\(hex.1))"
             #expect(output.contains(expected), "\(name): \(output)")
         }
     }
@@ -120,7 +126,8 @@ struct Ext4LimitTests {
         let writer = try Ext4Writer(path: scratch.image, size: 6 << 30, options: Ext4Scratch.options())
         var pattern = Ext4Pattern(size: 300 << 20)
         try writer.add(
-            Ext4Entry(path: "data/blob", kind: .regularFile(size: pattern.size), permissions: 0o600), contents: &pattern)
+            Ext4Entry(path: "data/blob", kind: .regularFile(size: pattern.size), permissions: 0o600), contents: &pattern
+        )
         let summary = try writer.finish()
         #expect(summary.blocks == 6 << 18)
         let (clean, report) = try await scratch.fsck()

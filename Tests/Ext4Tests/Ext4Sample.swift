@@ -12,7 +12,8 @@ enum Ext4Sample {
         try writer.add(Ext4Entry(path: "etc", kind: .directory, permissions: 0o755, modificationTime: 1_600_000_000))
         var hostname = Ext4Bytes(Self.hostname)
         try writer.add(
-            Ext4Entry(path: "etc/hostname", kind: .regularFile(size: 7), permissions: 0o644, modificationTime: 1_600_000_001),
+            Ext4Entry(
+                path: "etc/hostname", kind: .regularFile(size: 7), permissions: 0o644, modificationTime: 1_600_000_001),
             contents: &hostname)
         // usr and usr/bin come implicitly, before usr/bin is named.
         var tool = Ext4Bytes(Self.tool)
@@ -26,7 +27,8 @@ enum Ext4Sample {
         try writer.add(Ext4Entry(path: "usr/bin/su", kind: .regularFile(size: 10), permissions: 0o4755), contents: &su)
         try writer.add(Ext4Entry(path: "dev/null", kind: .characterDevice(major: 1, minor: 3), permissions: 0o666))
         try writer.add(Ext4Entry(path: "dev/sda", kind: .blockDevice(major: 8, minor: 0), permissions: 0o660, gid: 6))
-        try writer.add(Ext4Entry(path: "dev/big", kind: .characterDevice(major: 300, minor: 70_000), permissions: 0o600))
+        try writer.add(
+            Ext4Entry(path: "dev/big", kind: .characterDevice(major: 300, minor: 70_000), permissions: 0o600))
         try writer.add(Ext4Entry(path: "run/initctl", kind: .fifo, permissions: 0o600))
         try writer.add(Ext4Entry(path: "run/socket", kind: .socket, permissions: 0o755))
         try writer.add(Ext4Entry(path: "tmp", kind: .directory, permissions: 0o1777))

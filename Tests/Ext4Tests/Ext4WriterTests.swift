@@ -48,8 +48,10 @@ struct Ext4WriterTests {
         let reference = "\(scratch.folder)/mke2fs.img"
         let id = Ext4Scratch.uuid.uuidString.lowercased()
         let (made, log) = try await Ext4Scratch.run([
-            "env", "E2FSPROGS_FAKE_TIME=\(Ext4Scratch.epoch)", "mke2fs", "-q", "-F", "-t", "ext4", "-O", "^resize_inode",
-            "-L", "kiln-test", "-U", id, "-E", "hash_seed=\(id),lazy_itable_init=0,lazy_journal_init=0", reference, "6G",
+            "env", "E2FSPROGS_FAKE_TIME=\(Ext4Scratch.epoch)", "mke2fs", "-q", "-F", "-t", "ext4", "-O",
+            "^resize_inode",
+            "-L", "kiln-test", "-U", id, "-E", "hash_seed=\(id),lazy_itable_init=0,lazy_journal_init=0", reference,
+            "6G",
         ])
         #expect(made, "mke2fs: \(log)")
         func report(_ image: String) async throws -> [String] {
@@ -58,7 +60,8 @@ struct Ext4WriterTests {
                 !$0.hasPrefix("Overhead clusters:") && !$0.hasPrefix("Lifetime writes:") && !$0.hasPrefix("Checksum:")
                     && !$0.hasPrefix("dumpe2fs ")
             }
-            let layout = lines.filter { $0.contains("superblock at") || $0.contains(" at ") && $0.contains("bitmap") }
+            let layout =
+                lines.filter { $0.contains("superblock at") || $0.contains(" at ") && $0.contains("bitmap") }
                 .map { $0.split(separator: ",").prefix(1).joined() } + lines.filter { $0.contains("Inode table at") }
             return header + layout
         }
@@ -75,7 +78,8 @@ struct Ext4WriterTests {
         defer { scratch.remove() }
         let marker = [UInt8](repeating: 0xA5, count: 4096)
         #expect(FileManager.default.createFile(atPath: scratch.image, contents: Data(marker)))
-        let writer = try Ext4Writer(path: scratch.image, offset: 1 << 20, size: 32 << 20, options: Ext4Scratch.options())
+        let writer = try Ext4Writer(
+            path: scratch.image, offset: 1 << 20, size: 32 << 20, options: Ext4Scratch.options())
         try writer.add(Ext4Entry(path: "etc/hostname", kind: .regularFile(size: 0), permissions: 0o644))
         _ = try writer.finish()
         let (clean, report) = try await scratch.fsck("\(scratch.image)?offset=\(1 << 20)")
