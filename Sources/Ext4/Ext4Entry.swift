@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One file, directory or other object to put into the file system, as a tar header describes it.
 public struct Ext4Entry: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
@@ -66,5 +70,20 @@ public struct Ext4Bytes: Ext4Contents {
 
     public mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
         try bytes.withUnsafeBytes { try body(0, $0) }
+    }
+}
+
+extension Ext4Bytes {
+    /// Byte order of names (`memcmp`, then the shorter first): generic
+    /// `lexicographicallyPrecedes` dominated a debug build's run on a 200,000-entry tree.
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let common = min(a.count, b.count)
+        let order = a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
+                guard let x = a.baseAddress, let y = b.baseAddress, common > 0 else { return Int32(0) }
+                return memcmp(x, y, common)
+            }
+        }
+        return order != 0 ? order < 0 : a.count < b.count
     }
 }

@@ -62,7 +62,7 @@ enum Ext4ExtendedAttributes {
         let sorted = attributes.sorted { a, b in
             if a.index != b.index { return a.index < b.index }
             if a.name.count != b.name.count { return a.name.count < b.name.count }
-            return a.name.lexicographicallyPrecedes(b.name)
+            return Ext4Bytes.precedes(a.name, b.name)
         }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.index == b.index && a.name == b.name {
             throw Ext4Error(

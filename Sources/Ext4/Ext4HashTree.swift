@@ -29,7 +29,7 @@ enum Ext4HashTree {
         let hashed = entries.map { (hash: halfMD4($0.name, seed: hashSeed), entry: $0) }.sorted { a, b in
             if a.hash.major != b.hash.major { return a.hash.major < b.hash.major }
             if a.hash.minor != b.hash.minor { return a.hash.minor < b.hash.minor }
-            return a.entry.name.lexicographicallyPrecedes(b.entry.name)
+            return Ext4Bytes.precedes(a.entry.name, b.entry.name)
         }
         var leaves: [Leaf] = []
         var block = [UInt8](repeating: 0, count: Ext4Geometry.blockSize)
@@ -132,62 +132,75 @@ enum Ext4HashTree {
     static func halfMD4(_ name: [UInt8], seed: [UInt32]) -> (major: UInt32, minor: UInt32) {
         var buffer: [UInt32] =
             seed.allSatisfy({ $0 == 0 }) ? [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476] : seed
-        var rest = name[...]
+        var input = [UInt32](repeating: 0, count: 8)
+        var start = 0
         repeat {
-            transform(&buffer, words(rest, count: 8))
-            rest = rest.dropFirst(32)
-        } while !rest.isEmpty
+            fill(&input, from: name, start: start)
+            transform(&buffer, input)
+            start += 32
+        } while start < name.count
         var major = buffer[1] & ~1
         if major == 0x7FFF_FFFF << 1 { major = (0x7FFF_FFFF - 1) << 1 }
         return (major, buffer[2])
     }
 
-    /// `str2hashbuf_signed`: bytes as signed chars shifted into words, padded with the length.
-    private static func words(_ bytes: ArraySlice<UInt8>, count: Int) -> [UInt32] {
-        // The padding is made of the length still to hash, not the whole name's.
-        var pad = UInt32(truncatingIfNeeded: bytes.count) | UInt32(truncatingIfNeeded: bytes.count) << 8
+    /// `str2hashbuf_signed`: up to 32 bytes from `start`, as signed chars shifted into 8 words; what
+    /// is left over is padded with the length still to hash (from `start`, not the whole name's).
+    private static func fill(_ words: inout [UInt32], from name: [UInt8], start: Int) {
+        let remaining = name.count - start
+        var pad = UInt32(truncatingIfNeeded: remaining) | UInt32(truncatingIfNeeded: remaining) << 8
         pad |= pad << 16
-        var out: [UInt32] = []
+        let count = min(remaining, 32)
         var value = pad
-        for (i, byte) in bytes.prefix(count * 4).enumerated() {
-            value = UInt32(bitPattern: Int32(Int8(bitPattern: byte))) &+ (value << 8)
+        var word = 0
+        for i in 0..<count {
+            value = UInt32(bitPattern: Int32(Int8(bitPattern: name[start + i]))) &+ (value << 8)
             if i % 4 == 3 {
-                out.append(value)
+                words[word] = value
+                word += 1
                 value = pad
             }
         }
-        if out.count < count { out.append(value) }
-        while out.count < count { out.append(pad) }
-        return Array(out.prefix(count))
+        if word < 8 {
+            words[word] = value
+            word += 1
+        }
+        while word < 8 {
+            words[word] = pad
+            word += 1
+        }
     }
 
-    /// The three rounds of 8 steps: which input word each step takes, the rotations, the constant.
-    private static let rounds: [(order: [Int], shifts: [UInt32], constant: UInt32)] = [
-        ([0, 1, 2, 3, 4, 5, 6, 7], [3, 7, 11, 19], 0),
-        ([1, 3, 5, 7, 0, 2, 4, 6], [3, 5, 9, 13], 0o13240474631),
-        ([3, 7, 2, 6, 1, 5, 0, 4], [3, 9, 11, 15], 0o15666365641),
-    ]
-
-    /// `half_md4_transform`: each step updates a, d, c, b in turn from the other three.
-    private static func transform(_ buffer: inout [UInt32], _ input: [UInt32]) {
-        var state = buffer
-        for (round, (order, shifts, constant)) in rounds.enumerated() {
-            for step in 0..<8 {
-                let target = (4 - step % 4) % 4
-                let x = state[(target + 1) % 4]
-                let y = state[(target + 2) % 4]
-                let z = state[(target + 3) % 4]
-                let mixed: UInt32
-                switch round {
-                case 0: mixed = z ^ (x & (y ^ z))
-                case 1: mixed = (x & y) &+ ((x ^ y) & z)
-                default: mixed = x ^ y ^ z
-                }
-                let sum = state[target] &+ mixed &+ input[order[step]] &+ constant
-                let shift = shifts[step % 4]
-                state[target] = sum << shift | sum >> (32 - shift)
-            }
+    /// `half_md4_transform`: three rounds of eight steps, each updating a, d, c, b in turn.
+    private static func transform(_ buffer: inout [UInt32], _ x: [UInt32]) {
+        var (a, b, c, d) = (buffer[0], buffer[1], buffer[2], buffer[3])
+        @inline(__always) func rotate(_ v: UInt32, _ s: UInt32) -> UInt32 { v << s | v >> (32 - s) }
+        @inline(__always) func f(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { z ^ (x & (y ^ z)) }
+        @inline(__always) func g(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { (x & y) &+ ((x ^ y) & z) }
+        @inline(__always) func h(_ x: UInt32, _ y: UInt32, _ z: UInt32) -> UInt32 { x ^ y ^ z }
+        let k2: UInt32 = 0o13240474631
+        let k3: UInt32 = 0o15666365641
+        for n in stride(from: 0, to: 8, by: 4) {
+            a = rotate(a &+ f(b, c, d) &+ x[n], 3)
+            d = rotate(d &+ f(a, b, c) &+ x[n + 1], 7)
+            c = rotate(c &+ f(d, a, b) &+ x[n + 2], 11)
+            b = rotate(b &+ f(c, d, a) &+ x[n + 3], 19)
         }
-        for n in 0..<4 { buffer[n] &+= state[n] }
+        for n in [1, 0] {
+            a = rotate(a &+ g(b, c, d) &+ x[n] &+ k2, 3)
+            d = rotate(d &+ g(a, b, c) &+ x[n + 2] &+ k2, 5)
+            c = rotate(c &+ g(d, a, b) &+ x[n + 4] &+ k2, 9)
+            b = rotate(b &+ g(c, d, a) &+ x[n + 6] &+ k2, 13)
+        }
+        for n in [3, 1] {
+            a = rotate(a &+ h(b, c, d) &+ x[n] &+ k3, 3)
+            d = rotate(d &+ h(a, b, c) &+ x[n + 4] &+ k3, 9)
+            c = rotate(c &+ h(d, a, b) &+ x[n - 1] &+ k3, 11)
+            b = rotate(b &+ h(c, d, a) &+ x[n + 3] &+ k3, 15)
+        }
+        buffer[0] &+= a
+        buffer[1] &+= b
+        buffer[2] &+= c
+        buffer[3] &+= d
     }
 }

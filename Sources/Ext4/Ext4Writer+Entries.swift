@@ -7,8 +7,8 @@ extension Ext4Writer {
     static let maximumFileSize = Int64(UInt32.max) * Int64(Ext4Geometry.blockSize)
 
     func insert(_ entry: Ext4Entry, contents: inout some Ext4Contents) throws(Ext4Error) {
-        let components = try Self.components(entry.path)
-        let path = components.joined(separator: "/")
+        let path = entry.path
+        let split = try Self.validate(path)
         // Everything about the entry is checked before a byte of its data is written.
         let stored = try entry.extendedAttributes.map { (attribute) throws(Ext4Error) in
             try Ext4ExtendedAttributes.stored(attribute, path: path)
@@ -27,10 +27,10 @@ extension Ext4Writer {
             update(existing, from: inode)
             return
         }
-        guard let name = components.last else {
+        guard let (parentPath, name) = split else {
             throw Ext4Error(.invalidEntry, "/: the root can only be a directory")
         }
-        let parent = try directory(components.dropLast())
+        let parent = try directory(parentPath)
 
         switch entry.kind {
         case .directory:
@@ -73,7 +73,8 @@ extension Ext4Writer {
                 inode.extents = try writeContents(&target, size: Int64(bytes.count), path: path)
             }
         case .hardLink(let target):
-            let targetPath = try Self.components(target).joined(separator: "/")
+            _ = try Self.validate(target)
+            let targetPath = target
             guard let number = paths[targetPath], !inodes[Int(number) - 1].isDirectory else {
                 throw Ext4Error(
                     .invalidEntry, "\(path): hard link to \(target), which is not an earlier non-directory entry")
@@ -100,46 +101,57 @@ extension Ext4Writer {
         paths[path] = number
     }
 
-    /// The path's components, refusing what ext4 cannot name or what would leave the tree.
-    static func components(_ path: String) throws(Ext4Error) -> [Substring] {
-        if path.isEmpty { return [] }
-        let components = path.split(separator: "/", omittingEmptySubsequences: false)
-        for component in components {
-            guard !component.isEmpty, component != ".", component != ".." else {
-                throw Ext4Error(.invalidPath, "\(path): empty, \".\" and \"..\" components are not allowed")
+    /// Checks every component of `path` in one pass over its bytes, refusing what ext4 cannot name
+    /// or what would leave the tree; returns the parent's path and the last name (nil for the root).
+    static func validate(_ path: String) throws(Ext4Error) -> (parent: Substring, name: Substring)? {
+        if path.isEmpty { return nil }
+        let bytes = path.utf8
+        var start = bytes.startIndex
+        var index = start
+        var lastSlash: String.Index?
+        while true {
+            let atEnd = index == bytes.endIndex
+            if atEnd || bytes[index] == 0x2F {
+                let component = bytes[start..<index]
+                let length = component.count
+                let dots = length <= 2 && component.allSatisfy { $0 == 0x2E }
+                guard length > 0, !dots else {
+                    throw Ext4Error(.invalidPath, "\(path): empty, \".\" and \"..\" components are not allowed")
+                }
+                guard length <= 255 else { throw Ext4Error(.invalidPath, "\(path): a name is longer than 255 bytes") }
+                if atEnd { break }
+                lastSlash = index
+                start = bytes.index(after: index)
+            } else if bytes[index] == 0 {
+                throw Ext4Error(.invalidPath, "\(path): a name holds a NUL byte")
             }
-            guard component.utf8.count <= 255, !component.utf8.contains(0) else {
-                throw Ext4Error(.invalidPath, "\(path): a name is longer than 255 bytes or holds a NUL")
-            }
+            index = bytes.index(after: index)
         }
-        return components
+        guard let lastSlash else { return (path[path.startIndex..<path.startIndex], path[...]) }
+        return (path[path.startIndex..<lastSlash], path[path.index(after: lastSlash)...])
     }
 
-    /// The directory at `components`, made (root-owned, 0755, at the epoch) where the stream has
-    /// not named it yet.
-    private func directory(_ components: ArraySlice<Substring>) throws(Ext4Error) -> UInt32 {
-        var number = Self.rootInode
-        var path = ""
-        for component in components {
-            path += path.isEmpty ? String(component) : "/" + component
-            if let existing = paths[path] {
-                guard inodes[Int(existing) - 1].isDirectory else {
-                    throw Ext4Error(.invalidEntry, "\(path): is not a directory, yet has entries under it")
-                }
-                number = existing
-                continue
+    /// The directory at `path`, made with its missing ancestors (root-owned, 0755, at the epoch)
+    /// where the stream has not named them yet.
+    private func directory(_ path: Substring) throws(Ext4Error) -> UInt32 {
+        if path.isEmpty { return Self.rootInode }
+        if let existing = paths[String(path)] {
+            guard inodes[Int(existing) - 1].isDirectory else {
+                throw Ext4Error(.invalidEntry, "\(path): is not a directory, yet has entries under it")
             }
-            var inode = Ext4Inode(mode: Ext4Inode.directory | 0o755, time: epoch, links: 2)
-            inode.flags = Ext4Inode.extentsFlag
-            let made = try append(inode)
-            children[made] = []
-            parents[made] = number
-            inodes[Int(number) - 1].links += 1
-            link(String(component), made, into: number)
-            paths[path] = made
-            number = made
+            return existing
         }
-        return number
+        let slash = path.lastIndex(of: "/")
+        let parent = try directory(slash.map { path[path.startIndex..<$0] } ?? path[path.startIndex..<path.startIndex])
+        var inode = Ext4Inode(mode: Ext4Inode.directory | 0o755, time: epoch, links: 2)
+        inode.flags = Ext4Inode.extentsFlag
+        let made = try append(inode)
+        children[made] = []
+        parents[made] = parent
+        inodes[Int(parent) - 1].links += 1
+        link(slash.map { path[path.index(after: $0)...] } ?? path, made, into: parent)
+        paths[String(path)] = made
+        return made
     }
 
     /// A directory named again takes the entry's metadata; its links and entries stay.

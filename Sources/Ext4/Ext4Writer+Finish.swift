@@ -26,7 +26,7 @@ extension Ext4Writer {
     /// Every directory, in inode order, as linear blocks with their entries sorted by name.
     private func writeDirectories() throws(Ext4Error) {
         for number in children.keys.sorted() {
-            let entries = (children[number] ?? []).sorted { $0.name.lexicographicallyPrecedes($1.name) }
+            let entries = (children[number] ?? []).sorted { Ext4Bytes.precedes($0.name, $1.name) }
             let parent = parents[number] ?? Self.rootInode
             let seed = Ext4Inode.checksumSeed(number: number, fileSystemSeed: checksumSeed)
             var blocks: [[UInt8]]

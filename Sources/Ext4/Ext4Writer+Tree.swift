@@ -86,7 +86,7 @@ enum Ext4TreeSource {
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }
-        return names.sorted { $0.lexicographicallyPrecedes($1) }.map { String(decoding: $0, as: UTF8.self) }
+        return names.sorted { Ext4Bytes.precedes($0, $1) }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     private typealias ListAttributes = @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<CChar>?, Int) -> Int
