@@ -79,6 +79,10 @@ extension Ext4Writer {
                 throw Ext4Error(
                     .invalidEntry, "\(path): hard link to \(target), which is not an earlier non-directory entry")
             }
+            // EXT4_LINK_MAX: only directories may count past it (dir_nlink).
+            guard inodes[Int(number) - 1].links < 65000 else {
+                throw Ext4Error(.invalidEntry, "\(path): \(target) already has 65,000 links, ext4's most")
+            }
             inodes[Int(number) - 1].links += 1
             link(name, number, into: parent)
             paths[path] = number

@@ -26,10 +26,12 @@ extension Ext4Writer {
     /// Every directory, in inode order, as linear blocks with their entries sorted by name.
     private func writeDirectories() throws(Ext4Error) {
         for number in children.keys.sorted() {
-            let entries = (children[number] ?? []).sorted { Ext4Bytes.precedes($0.name, $1.name) }
+            // A hashed directory orders its entries by hash (names break ties); only a linear one
+            // needs them in name order.
+            let entries = children[number] ?? []
             let parent = parents[number] ?? Self.rootInode
             let seed = Ext4Inode.checksumSeed(number: number, fileSystemSeed: checksumSeed)
-            var blocks: [[UInt8]]
+            let blocks: [[UInt8]]
             if let hashed = Ext4HashTree.blocks(
                 number: number, parent: parent, entries: entries, checksumSeed: seed, hashSeed: hashSeedWords)
             {
@@ -37,7 +39,7 @@ extension Ext4Writer {
                 inodes[Int(number) - 1].flags |= Ext4HashTree.indexFlag
             } else {
                 blocks = Ext4DirectoryBuilder.blocks(
-                    number: number, parent: parent, entries: entries,
+                    number: number, parent: parent, entries: entries.sorted { Ext4Bytes.precedes($0.name, $1.name) },
                     // lost+found gets 16 KiB, room for what e2fsck reconnects without allocating, as mke2fs.
                     minimumBlocks: number == Self.lostAndFoundInode ? 4 : 1, seed: seed)
             }
