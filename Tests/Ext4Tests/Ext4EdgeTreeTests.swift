@@ -32,7 +32,8 @@ struct Ext4EdgeTreeTests {
         #expect(made, "mke2fs: \(log)")
 
         for (image, out) in [(scratch.image, "ours"), (reference, "theirs")] {
-            try FileManager.default.createDirectory(atPath: "\(scratch.folder)/\(out)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: "\(scratch.folder)/\(out)", withIntermediateDirectories: true)
             _ = try await Ext4Scratch.run(["debugfs", "-R", "rdump / \(scratch.folder)/\(out)", image])
         }
         let (same, differences) = try await Ext4Scratch.run([
