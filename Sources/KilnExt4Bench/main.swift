@@ -13,22 +13,21 @@ guard arguments.count == 5, ["tree", "tar"].contains(arguments[1]), let megabyte
 let epoch = Int64(ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "") ?? 1_700_000_000
 let uuid = UUID(uuidString: "6A1E0F3C-2B7D-4C5E-9F10-1234567890AB") ?? UUID()
 
-/// A tar entry's data, pulled from libarchive a MiB at a time.
+/// A tar entry's data blocks as libarchive hands them out, with their offsets: a sparse entry's
+/// gaps become holes.
 struct ArchiveContents: Ext4Contents {
     let reader: ArchiveReader
 
     mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
-        var offset: Int64 = 0
         var failure: (any Error)?
         do {
-            try reader.readData { (chunk) throws(ArchiveError) in
+            try reader.readDataBlocks { (offset, block) throws(ArchiveError) in
                 do {
-                    try body(offset, chunk)
+                    try body(offset, block)
                 } catch {
                     failure = error
                     throw ArchiveError(reader.name, "stopped by the writer")
                 }
-                offset += Int64(chunk.count)
             }
         } catch {
             throw failure ?? error
@@ -50,7 +49,8 @@ func entry(_ header: ArchiveEntry) -> Ext4Entry {
     return Ext4Entry(
         path: header.path, kind: kind, permissions: UInt16(header.permissions & 0o7777),
         uid: UInt32(truncatingIfNeeded: header.uid), gid: UInt32(truncatingIfNeeded: header.gid),
-        modificationTime: header.modificationTime)
+        modificationTime: header.modificationTime,
+        extendedAttributes: header.extendedAttributes.map { Ext4ExtendedAttribute(name: $0.name, value: $0.value) })
 }
 
 do {
