@@ -5,7 +5,8 @@
 # Each tool writes a fresh sparse image of SIZE_MIB; prints wall seconds, user+system seconds and peak
 # RSS (GNU time), the median of RUNS, and checks every image with e2fsck -fn.
 #
-# Usage: Benchmarks/ext4.sh [TAR]   (run as root so that the extracted tree keeps owners and devices)
+# Usage: Benchmarks/ext4.sh [TAR]   (run as root so that the extracted tree keeps owners and devices;
+#        WORK=dir with a tree/ already extracted reuses it)
 # Knobs: WORK=dir (default mktemp -d), RUNS=n (default 3), SIZE_MIB (default 2048),
 #        BENCH=path of kiln-ext4-bench (default .build/debug/kiln-ext4-bench, built if missing)
 set -euo pipefail
