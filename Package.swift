@@ -40,6 +40,7 @@ let package = Package(
         // Libraries, leaves first.
         .target(name: "KilnSupport"),
         .target(name: "KilnArchive", dependencies: ["CKilnArchive"]),
+        .target(name: "Ext4", dependencies: ["KilnSupport"]),
         .target(
             name: "Appliance",
             dependencies: [
@@ -121,11 +122,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/KilnFuzz"),
+        // The ext4 writer from a folder or a tar, timed against mke2fs -d by Benchmarks/ext4.sh.
+        .executableTarget(name: "kiln-ext4-bench", dependencies: ["Ext4", "KilnArchive"], path: "Sources/KilnExt4Bench"),
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
+        .testTarget(name: "Ext4Tests", dependencies: ["Ext4", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),

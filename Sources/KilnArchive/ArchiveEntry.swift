@@ -25,10 +25,24 @@ public struct ArchiveEntry: Sendable, Equatable {
     public var modificationTime: Int64
     /// Bytes of data that follow the header (0 for everything but files).
     public var size: Int64
+    /// Extended attributes (pax `SCHILY.xattr` and `LIBARCHIVE.xattr` records), in archive order,
+    /// values as `getxattr` returns them: file capabilities, POSIX ACLs in the VFS form, `user.*`.
+    public var extendedAttributes: [ExtendedAttribute]
+
+    public struct ExtendedAttribute: Sendable, Equatable {
+        public var name: String
+        public var value: [UInt8]
+
+        public init(name: String, value: [UInt8]) {
+            self.name = name
+            self.value = value
+        }
+    }
 
     public init(
         path: String, kind: Kind, permissions: UInt32, uid: Int64 = 0, gid: Int64 = 0, userName: String? = nil,
-        groupName: String? = nil, modificationTime: Int64 = 0, size: Int64 = 0
+        groupName: String? = nil, modificationTime: Int64 = 0, size: Int64 = 0,
+        extendedAttributes: [ExtendedAttribute] = []
     ) {
         self.path = path
         self.kind = kind
@@ -39,6 +53,7 @@ public struct ArchiveEntry: Sendable, Equatable {
         self.groupName = groupName
         self.modificationTime = modificationTime
         self.size = size
+        self.extendedAttributes = extendedAttributes
     }
 
     /// "./usr/bin/" and "/usr/bin" both become "usr/bin"; "." and "./" become "".

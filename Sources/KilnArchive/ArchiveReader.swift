@@ -118,6 +118,23 @@ public final class ArchiveReader {
         }
     }
 
+    /// The current entry's data blocks with the offset in the file where each starts, as libarchive
+    /// hands them out: a sparse entry (GNU or pax sparse) leaves gaps, which are holes.
+    public func readDataBlocks(
+        _ block: (Int64, UnsafeRawBufferPointer) throws(ArchiveError) -> Void
+    ) throws(ArchiveError) {
+        while true {
+            var buffer: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            let rc = archive_read_data_block(handle, &buffer, &size, &offset)
+            if rc == ARCHIVE_EOF { return }
+            if rc < ARCHIVE_WARN { throw failure("cannot read data") }
+            guard size > 0, let buffer else { continue }
+            try block(Int64(offset), UnsafeRawBufferPointer(start: buffer, count: size))
+        }
+    }
+
     /// Skips the current entry's contents.
     public func skipData() throws(ArchiveError) {
         if archive_read_data_skip(handle) < ARCHIVE_WARN { throw failure("cannot skip data") }
@@ -144,11 +161,30 @@ public final class ArchiveReader {
             default: kind = .file
             }
         }
+        var attributes: [ArchiveEntry.ExtendedAttribute] = []
+        if archive_entry_xattr_reset(entry) > 0 {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK, let name {
+                let attribute = ArchiveEntry.ExtendedAttribute(
+                    name: String(cString: name),
+                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [])
+                // libarchive's pax writer records each attribute twice (SCHILY.xattr and
+                // LIBARCHIVE.xattr), and its reader hands both back: one of each name is kept.
+                if let index = attributes.firstIndex(where: { $0.name == attribute.name }) {
+                    attributes[index] = attribute
+                } else {
+                    attributes.append(attribute)
+                }
+            }
+        }
         return ArchiveEntry(
             path: path, kind: kind, permissions: mode & 0o7777, uid: archive_entry_uid(entry),
             gid: archive_entry_gid(entry), userName: archive_entry_uname(entry).map { String(cString: $0) },
             groupName: archive_entry_gname(entry).map { String(cString: $0) },
-            modificationTime: Int64(archive_entry_mtime(entry)), size: archive_entry_size(entry))
+            modificationTime: Int64(archive_entry_mtime(entry)), size: archive_entry_size(entry),
+            extendedAttributes: attributes)
     }
 
     private func failure(_ action: String) -> ArchiveError {

@@ -115,6 +115,11 @@ public final class ArchiveWriter {
         case .fifo:
             archive_entry_set_filetype(raw, FileType.fifo)
         }
+        for attribute in entry.extendedAttributes {
+            attribute.value.withUnsafeBytes {
+                archive_entry_xattr_add_entry(raw, attribute.name, $0.baseAddress, $0.count)
+            }
+        }
         try check(archive_write_header(handle, raw), "cannot write the header of \(entry.path)")
     }
 

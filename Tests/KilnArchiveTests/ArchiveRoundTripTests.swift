@@ -56,6 +56,45 @@ import Testing
         #expect(try run(["gzip", "-t", "\(dir)/1.tar.gz"]).isEmpty)
     }
 
+    /// What an ext4 writer fed from a tar needs: extended attributes (pax) and sparse files' holes.
+    @Test func attributesAndHolesComeThroughPax() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = "\(dir)/x.tar"
+        let capability: [UInt8] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        let writer = try ArchiveWriter(path: path, format: .paxRestricted)
+        try writer.addFile(
+            ArchiveEntry(
+                path: "usr/bin/ping", kind: .file, permissions: 0o755,
+                extendedAttributes: [
+                    .init(name: "security.capability", value: capability), .init(name: "user.note", value: [0, 1, 2]),
+                ]),
+            contents: Array("ELF".utf8))
+        try writer.finish()
+        let reader = try ArchiveReader(path: path)
+        let entry = try reader.next()
+        #expect(entry?.extendedAttributes.map(\.name) == ["security.capability", "user.note"])
+        #expect(entry?.extendedAttributes.first?.value == capability)
+        #expect(entry?.extendedAttributes.last?.value == [0, 1, 2])
+
+        // GNU tar's sparse format: data at 0 and at 1 MiB, nothing between.
+        let sparse = "\(dir)/sparse"
+        #expect(FileManager.default.createFile(atPath: sparse, contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: sparse))
+        try handle.write(contentsOf: Data(repeating: 7, count: 4096))
+        try handle.seek(toOffset: 1 << 20)
+        try handle.write(contentsOf: Data(repeating: 9, count: 4096))
+        try handle.close()
+        _ = try run(["tar", "-C", dir, "--sparse", "-cf", "\(dir)/sparse.tar", "sparse"])
+        let sparseReader = try ArchiveReader(path: "\(dir)/sparse.tar")
+        _ = try sparseReader.next()
+        var blocks: [(Int64, Int)] = []
+        try sparseReader.readDataBlocks { offset, bytes in blocks.append((offset, bytes.count)) }
+        #expect(blocks.first?.0 == 0)
+        #expect(blocks.contains { $0.0 >= 1 << 20 })
+        #expect(blocks.reduce(0) { $0 + $1.1 } == 8192)
+    }
+
     @Test func unreadableArchiveIsAnErrorNamingIt() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
