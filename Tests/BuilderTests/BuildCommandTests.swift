@@ -64,11 +64,12 @@ struct BuildCommandTests {
             "build.log", "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw",
             "debian-minimal.spdx.json", "manifest.json",
         ])
-        // The log has each step with its time, then the guest's console (dpkg configuring openssh-server).
+        // The log has each step with its time, then the guest's console.
         let log = try String(contentsOfFile: "\(build.output)/build.log", encoding: .utf8)
         #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
         #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
-        #expect(log.contains("openssh-server"), "the guest's console is not in the log")
+        let console = log.components(separatedBy: "--- the builder guest's console ---\n").last ?? ""
+        #expect(!console.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "the guest's console is not in the log")
         #expect(!log.contains("password: kiln") && !log.contains("\u{1B}["), "a password or a terminal escape in the log")
     }
 
