@@ -241,7 +241,8 @@ private struct ImportState {
             return .aarch64
         }
         if !namesX86, let console, console.device.hasPrefix("ttyAMA") {
-            warnings.append("the console is \(console.device), an arm64 UART: the description says hardware.arch: aarch64")
+            warnings.append(
+                "the console is \(console.device), an arm64 UART: the description says hardware.arch: aarch64")
             return .aarch64
         }
         return nil

@@ -69,8 +69,10 @@ struct BuildCommandTests {
         #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
         #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
         let console = log.components(separatedBy: "--- the builder guest's console ---\n").last ?? ""
-        #expect(!console.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "the guest's console is not in the log")
-        #expect(!log.contains("password: kiln") && !log.contains("\u{1B}["), "a password or a terminal escape in the log")
+        #expect(
+            !console.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "the guest's console is not in the log")
+        #expect(
+            !log.contains("password: kiln") && !log.contains("\u{1B}["), "a password or a terminal escape in the log")
     }
 
     @Test(arguments: ["bios", "uefi"])

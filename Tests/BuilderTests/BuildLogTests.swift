@@ -16,7 +16,8 @@ import Testing
         sink(.progress("guest", completed: 5, total: 10))
         sink(.warning("base", "the base was not kept"))
         // A serial console: CR LF line ends, protocol lines and heartbeats among the job's output.
-        try Data("KILN:1:init:up\r\nSetting up openssh-server (1:10.0p1-7) ...\r\nKILN:0:alive:\r\npost marker\r\n".utf8)
+        let console = "KILN:1:init:up\r\nSetting up openssh-server (1:10.0p1-7) ...\r\nKILN:0:alive:\r\npost marker\r\n"
+        try Data(console.utf8)
             .write(to: URL(fileURLWithPath: "\(folder)/guest.log"))
         log.keepConsole(from: "\(folder)/guest.log")
         log.write(to: folder, outcome: "built demo", progress: .none)
