@@ -25,7 +25,7 @@ extension ArchiveClient {
             }).first
         else { return nil }
         let url = release.source.distsURL(name)
-        let path = try await cache.store(url, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
+        let path = try await storeIndex(release, name: name, entry: entry)
         guard let compressed = FileManager.default.contents(atPath: path) else {
             throw PackagesError(.cache, "cannot read \(path)")
         }

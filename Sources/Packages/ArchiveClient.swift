@@ -94,12 +94,27 @@ public final class ArchiveClient: Sendable {
                 throw PackagesError(.format, "\(release.source.label) lists no \(base) index")
             }
             let url = release.source.distsURL(name)
-            let path = try await cache.store(
-                url, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
+            let path = try await storeIndex(release, name: name, entry: entry)
             files.append(
                 IndexFile(url: url, path: path, compressed: !name.hasSuffix("Packages"), empty: entry.size == 0))
         }
         return files
+    }
+
+    /// Fetches the index `name` of `release` into the cache: by its hash when the Release offers that
+    /// (an archive mid-update then still gives the signed bytes), else, or when the by-hash file is
+    /// missing or does not match, by its name.
+    func storeIndex(_ release: Release, name: String, entry: Release.FileEntry) async throws(PackagesError) -> String {
+        if let byHash = release.byHashURL(name) {
+            do {
+                return try await cache.store(
+                    byHash, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
+            } catch where !Task.isCancelled {
+                logger.debug("\(byHash): \(error.description); fetching it by name")
+            }
+        }
+        return try await cache.store(
+            release.source.distsURL(name), kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
     }
 
     /// The packages of fetched indexes, decompressed and parsed as the bytes come: an index is

@@ -18,6 +18,10 @@ public struct Release: Sendable {
     public var files: [String: FileEntry]
     /// SHA-256 of the whole `InRelease` file as fetched.
     public var inReleaseSHA256: String
+    /// `Acquire-By-Hash: yes`: each index is also published under `by-hash/SHA256/<digest>` beside it,
+    /// a name that never changes, so an archive updated between the `InRelease` and an index being
+    /// fetched still serves the index this Release signed.
+    public var acquireByHash = false
 
     /// Parses the signed text (what `gpgv --output` wrote: the Release fields without the armor).
     public init(signedText: String, source: ArchiveSource, inReleaseSHA256: String, now: Date = Date())
@@ -44,9 +48,17 @@ public struct Release: Sendable {
         self.suiteName = stanza["Suite"]
         self.files = files
         self.inReleaseSHA256 = inReleaseSHA256
+        self.acquireByHash = stanza["Acquire-By-Hash"]?.lowercased() == "yes"
         if let validUntil, let expiry = Self.parseDate(validUntil), expiry < now {
             throw PackagesError(.signature, "\(origin): the Release file expired on \(validUntil)")
         }
+    }
+
+    /// The by-hash URL of the index `name` (relative to `dists/<suite>/`), when the Release offers one.
+    public func byHashURL(_ name: String) -> String? {
+        guard acquireByHash, let entry = files[name] else { return nil }
+        let folder = name.split(separator: "/").dropLast().joined(separator: "/")
+        return source.distsURL("\(folder.isEmpty ? "" : folder + "/")by-hash/SHA256/\(entry.sha256)")
     }
 
     /// An RFC 2822 date as Release files write it ("Sat, 11 Jul 2026 10:16:37 UTC").

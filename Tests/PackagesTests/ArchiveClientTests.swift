@@ -126,6 +126,38 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/cache/indexes/sha256") == [good])
     }
 
+    /// An archive caught mid-update: its `Packages.xz` is already the next one, which the Release the
+    /// client read does not sign, but with `Acquire-By-Hash: yes` the signed index is still under
+    /// `by-hash/SHA256/`, and the client reads that one; without by-hash it refuses the new bytes.
+    @Test(.requires(TestSupport.hasProgram("xz"), "xz (xz-utils)"))
+    func anIndexIsTakenByItsHashWhenTheArchiveOffersIt() async throws {
+        let dir = try TestSupport.scratch("by-hash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let indexDir = "\(dir)/repo/dists/stable/main/binary-amd64"
+        try FileManager.default.createDirectory(atPath: "\(indexDir)/by-hash/SHA256", withIntermediateDirectories: true)
+        try Self.packagesText.write(toFile: "\(indexDir)/Packages", atomically: true, encoding: .utf8)
+        let (status, _) = try await TestSupport.run(["xz", "-k", "\(indexDir)/Packages"])
+        #expect(status == 0)
+        let signed = try Data(contentsOf: URL(fileURLWithPath: "\(indexDir)/Packages.xz"))
+        let digest = SHA256.hash(data: signed).hex
+        try FileManager.default.moveItem(atPath: "\(indexDir)/Packages.xz", toPath: "\(indexDir)/by-hash/SHA256/\(digest)")
+        try Data("the next index, not yet signed".utf8).write(to: URL(fileURLWithPath: "\(indexDir)/Packages.xz"))
+        let source = ArchiveSource(uri: "file://\(dir)/repo", suite: "stable", components: ["main"])
+        func release(byHash: Bool) throws -> Release {
+            let text = "Date: Sat, 11 Jul 2026 10:16:37 UTC\n" + (byHash ? "Acquire-By-Hash: yes\n" : "")
+                + "SHA256:\n \(digest) \(signed.count) main/binary-amd64/Packages.xz\n"
+            return try Release(signedText: text, source: source, inReleaseSHA256: "x")
+        }
+        #expect(
+            try release(byHash: true).byHashURL("main/binary-amd64/Packages.xz")
+                == "file://\(dir)/repo/dists/stable/main/binary-amd64/by-hash/SHA256/\(digest)")
+        let refused = ArchiveClient(cache: PackageCache(root: "\(dir)/cache-by-name"))
+        await #expect(throws: PackagesError.self) { try await refused.packages(try release(byHash: false)) }
+        let client = ArchiveClient(cache: PackageCache(root: "\(dir)/cache"))
+        let packages = try await client.packages(try release(byHash: true))
+        #expect(packages.map(\.name) == ["hello", "base-files"])
+    }
+
     /// The real archive named by the host's apt sources: gpgv accepts its InRelease, refuses a
     /// tampered copy, and the indexes hold the packages every Debian system has.
     @Test(.requires(TestSupport.archiveReachable, "the host's apt sources, gpgv and debian-archive-keyring"))
