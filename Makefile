@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test arm64-test platform-test fuzz kickstarts netinstall-test install clean
+.PHONY: deps build demo test arm64-test platform-test repro-test deploy-test fuzz kickstarts netinstall-test install clean
 
 # First the Swift 6 toolchain (scripts/check-swift.sh says where to get it), then Debian packages.
 deps:
@@ -52,6 +52,19 @@ arm64-test: deps
 platform-test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/run-tests.sh --filter PlatformBuildTests
+
+# The default appliance built twice from the same lockfile, bit for bit the same raw and qcow2
+# (BuildCommandTests.secondBuildIsBitIdentical), left out of `make test` for its second build.
+repro-test: deps
+	$(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) scripts/run-tests.sh --filter secondBuildIsBitIdentical
+
+# A blank OVMF machine deployed by `kiln serve` with the default appliance's image and booted from its
+# disk to its login prompt (Tests/BuilderTests/ImageDeployBootTests.swift), left out of `make test`
+# for its time under TCG (a build, then the agent's boot, the transfer and a whole Debian boot).
+deploy-test: deps
+	$(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) scripts/run-tests.sh --filter ImageDeployBootTests
 
 # libFuzzer with AddressSanitizer on the disk-image readers and the TFTP and DHCP codecs, FUZZ_SECONDS
 # (default 60) per target; crashes go to Tests/Fuzz/crashes/.

@@ -77,8 +77,8 @@ struct BuildCommandTests {
 
     /// The exports users move to VMware and Hyper-V: a streamOptimized VMDK and a VHDX written by
     /// `kiln convert` from the built image hold the same disk, as qemu-img reads them. (Booting them
-    /// would prove no more than booting the image: RunLoginTests boots it under SeaBIOS, the rebuild
-    /// below boots under OVMF, and the platform test boots an OVA's VMDK.)
+    /// would prove no more than booting the image: RunLoginTests boots it under SeaBIOS, the test
+    /// below under OVMF, and `make platform-test` boots an OVA's VMDK on VMware's hardware.)
     @Test(arguments: ["vmdk", "vhdx"])
     func exportsOfTheBuiltImageHoldTheSameDisk(format: String) async throws {
         let build = try await BuildFixture.shared.build()
@@ -96,8 +96,20 @@ struct BuildCommandTests {
         #expect(compared.succeeded && comparison.contains("Images are identical"), "\(format): \(comparison)")
     }
 
+    /// The built image boots to its login prompt under OVMF (RunLoginTests boots and logs in to it
+    /// under SeaBIOS, with `kiln run`).
+    @Test func defaultApplianceBootsUnderOVMF() async throws {
+        let build = try await BuildFixture.shared.build()
+        let (code, _, err) = try BuildFixture.kiln([
+            "test", "\(build.output)/debian-minimal.qcow2", "--firmware", "uefi", "--timeout", "600",
+        ])
+        #expect(code == 0, "kiln test --firmware uefi failed:\n\(err)")
+    }
+
     /// SPEC, "Hermetic and reproducible": the same description and lockfile, and SOURCE_DATE_EPOCH
     /// left to kiln (derived from the lockfile), give the same raw and qcow2 bytes a second time.
+    /// A second build of about 7 minutes under TCG: `make repro-test` runs it, `make test` leaves it
+    /// out by name (scripts/run-tests.sh) for the suite's hour.
     @Test func secondBuildIsBitIdentical() async throws {
         let first = try await BuildFixture.shared.build()
         let (second, log) = try await BuildFixture.shared.rebuild()
@@ -115,12 +127,7 @@ struct BuildCommandTests {
             ])
             Issue.record("\(file) differs between two builds:\n\(bytes)")
         }
-        // The image made from the kept base and initramfs boots (under OVMF: RunLoginTests boots
-        // the first build under SeaBIOS), so the copied initramfs finds its new root.
-        let (booted, _, bootErr) = try BuildFixture.kiln([
-            "test", "\(second)/debian-minimal.qcow2", "--firmware", "uefi", "--timeout", "600",
-        ])
-        #expect(booted == 0, "the rebuilt image did not boot under OVMF:\n\(bootErr)")
+        // Same bytes as the first build, which boots: the copied initramfs finds its new root.
     }
 
     @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
