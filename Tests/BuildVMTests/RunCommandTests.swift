@@ -20,7 +20,7 @@ extension BootTests {
             try serialPromptDisk(at: "\(work)/disk.img", prompt: "Password: ", answer: "\r\nwelcome to the guest\r\n")
             let kiln = try #require(KilnProgram.path)
             let tmux = try TmuxSession("'\(kiln)' run '\(work)/disk.img' --accel tcg; echo \"kiln-exit=$?\"")
-            #expect(await tmux.wait(for: "Password: ", timeout: .seconds(60)), "\(tmux.screen())")
+            #expect(await tmux.wait(for: "Password: ", timeout: .seconds(60)), "\(tmux.lastLines())")
             let screen = tmux.screen()
             #expect(screen.contains("Ctrl-a x quits"), "\(screen)")
             let port = screen.split(separator: "\n").compactMap { line -> Int? in
@@ -36,12 +36,12 @@ extension BootTests {
             try tmux.send("secret", literal: true)
             // This small guest waits for a line feed; a terminal's Enter sends a carriage return.
             try tmux.send("C-j")
-            #expect(await tmux.wait(for: "welcome to the guest", timeout: .seconds(30)), "\(tmux.screen())")
+            #expect(await tmux.wait(for: "welcome to the guest", timeout: .seconds(30)), "\(tmux.lastLines())")
 
             try tmux.send("C-a")
             try tmux.send("x", literal: true)
-            #expect(await tmux.wait(for: "kiln-exit=0", timeout: .seconds(30)), "\(tmux.screen())")
-            #expect(tmux.screen().contains("kiln: QEMU ended"), "\(tmux.screen())")
+            #expect(await tmux.wait(for: "kiln-exit=0", timeout: .seconds(30)), "\(tmux.lastLines())")
+            #expect(tmux.screen().contains("kiln: QEMU ended"), "\(tmux.lastLines())")
             // The image was not written.
             let written = try Data(contentsOf: URL(fileURLWithPath: "\(work)/disk.img"))
             try serialPromptDisk(at: "\(work)/fresh.img", prompt: "Password: ", answer: "\r\nwelcome to the guest\r\n")

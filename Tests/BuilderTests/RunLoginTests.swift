@@ -27,17 +27,17 @@ struct RunLoginTests {
     static func logIn(image: String, password: String) async throws {
         let kiln = try #require(KilnProgram.path)
         let tmux = try TmuxSession("'\(kiln)' run '\(image)' --accel tcg; echo \"kiln-exit=$?\"")
-        #expect(await tmux.wait(for: "login:", timeout: .seconds(600)), "no login prompt:\n\(tmux.screen())")
+        #expect(await tmux.wait(for: "login:", timeout: .seconds(600)), "no login prompt:\n\(tmux.lastLines())")
         try tmux.send("root", literal: true)
         try tmux.send("Enter")
-        #expect(await tmux.wait(for: "Password:", timeout: .seconds(60)), "\(tmux.screen())")
+        #expect(await tmux.wait(for: "Password:", timeout: .seconds(60)), "\(tmux.lastLines())")
         try tmux.send(password, literal: true)
         try tmux.send("Enter")
         // A shell: the command's output, not its echo, holds the product.
         try await Task.sleep(for: .seconds(5))
         try tmux.send("echo kiln-run-$((6 * 7))", literal: true)
         try tmux.send("Enter")
-        #expect(await tmux.wait(for: "kiln-run-42", timeout: .seconds(120)), "not logged in:\n\(tmux.screen())")
+        #expect(await tmux.wait(for: "kiln-run-42", timeout: .seconds(120)), "not logged in:\n\(tmux.lastLines())")
 
         let screen = tmux.screen()
         let port = screen.split(separator: "\n").compactMap { line -> Int? in
@@ -49,7 +49,7 @@ struct RunLoginTests {
 
         try tmux.send("C-a")
         try tmux.send("x", literal: true)
-        #expect(await tmux.wait(for: "kiln-exit=0", timeout: .seconds(60)), "\(tmux.screen())")
+        #expect(await tmux.wait(for: "kiln-exit=0", timeout: .seconds(60)), "\(tmux.lastLines())")
     }
 
     /// The first line an SSH server sends on 127.0.0.1:`port`.

@@ -28,6 +28,12 @@ public final class TmuxSession: @unchecked Sendable {
         (try? Self.tmux(["capture-pane", "-p", "-J", "-S", "-", "-t", name])) ?? ""
     }
 
+    /// The last `count` lines of `screen()`, for a failure message: a boot's console is thousands of
+    /// lines, and where it stopped is what the reader needs (a CI log keeps the ends of long output).
+    public func lastLines(_ count: Int = 40) -> String {
+        screen().split(separator: "\n", omittingEmptySubsequences: false).suffix(count).joined(separator: "\n")
+    }
+
     /// Types `keys` (tmux key names: "Enter", "C-a", or literal text with `literal`).
     public func send(_ keys: String, literal: Bool = false) throws {
         try Self.tmux(["send-keys", "-t", name] + (literal ? ["-l", keys] : [keys]))

@@ -60,6 +60,7 @@ extension LabMirror {
                 progress(.step("mirror", "reading \(codename) for the lab mirror"))
                 let suite = try await MirrorSuite.fromArchives(
                     codename: codename, sources: request.sources, client: client)
+                for reason in suite.leftOut { logger.warning("mirror: \(reason)") }
                 let index: PackageIndex
                 do {
                     index = try await client.index(AptSources.retarget(request.sources, to: codename))

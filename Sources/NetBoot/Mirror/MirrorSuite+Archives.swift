@@ -6,7 +6,9 @@ extension MirrorSuite {
     /// installer Packages indexes read through the cache and checked against it, and the stanzas of
     /// all suites merged per component (`bookworm`, `bookworm-updates` and `bookworm-security` become
     /// one `bookworm`; apt and the installer take the highest version). Installer packages come from
-    /// the suite named `codename` only.
+    /// the suite named `codename` only. An installer index that does not match the signed Release is
+    /// left out (named in `leftOut`) rather than failing the mirror: the packages apt needs still
+    /// come, and debian-installer, which cannot run without its udebs anyway, is the only loser.
     ///
     /// - Throws: `NetBootError(.io)` with the archive's error when a suite cannot be read.
     public static func fromArchives(codename: String, sources: [ArchiveSource], client: ArchiveClient) async throws
@@ -16,6 +18,7 @@ extension MirrorSuite {
         var packages: [String: [MirrorPackage]] = [:]
         var installer: [String: [MirrorPackage]] = [:]
         var seen: Set<String> = []
+        var leftOut: [String] = []
         for source in AptSources.retarget(sources, to: codename) {
             let release: Release
             do {
@@ -32,6 +35,11 @@ extension MirrorSuite {
                     let bytes: [UInt8]?
                     do {
                         bytes = try await client.indexBytes(release, component: component, kind: kind)
+                    } catch where kind == .installer && error.code == .integrity {
+                        leftOut.append(
+                            "\(source.label) \(component): the installer index does not match the signed Release, "
+                                + "so the mirror serves no installer packages from it (\(error.description))")
+                        continue
                     } catch {
                         throw NetBootError(
                             .io, "cannot read \(source.label) \(component) for the lab mirror", underlying: error)
@@ -50,10 +58,12 @@ extension MirrorSuite {
                 }
             }
         }
-        return MirrorSuite(
+        var suite = MirrorSuite(
             codename: codename, architecture: client.architecture,
             components: order.map {
                 Component(name: $0, packages: packages[$0] ?? [], installerPackages: installer[$0] ?? [])
             })
+        suite.leftOut = leftOut
+        return suite
     }
 }

@@ -23,6 +23,10 @@ public struct MirrorSuite: Sendable {
     public var codename: String
     public var architecture: String
     public var components: [Component]
+    /// What the archive offered but could not be trusted and was left out, one sentence each (an
+    /// installer index whose bytes differ from the signed Release: the archive is mid-update or
+    /// inconsistent). The caller logs them.
+    public var leftOut: [String] = []
 
     public init(codename: String, architecture: String = "amd64", components: [Component]) {
         self.codename = codename
