@@ -53,8 +53,9 @@ platform-test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/run-tests.sh --filter PlatformBuildTests
 
-# The default appliance built twice from the same lockfile, bit for bit the same raw and qcow2
-# (BuildCommandTests.secondBuildIsBitIdentical), left out of `make test` for its second build.
+# The default appliance built twice from the same lockfile, bit for bit the same raw and qcow2, the
+# second time by the CI recipe's script (docs/ci/build-appliance.sh, which boots it under SeaBIOS and
+# OVMF) (BuildCommandTests.secondBuildIsBitIdentical), left out of `make test` for its second build.
 repro-test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/run-tests.sh --filter secondBuildIsBitIdentical

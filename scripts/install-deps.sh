@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kiln needs to build and what its tests use as judges, only where it is missing:
 # Debian packages through apt, pykickstart (ksvalidator) from PyPI into .tools/venv.
+# KILN_DEPS=build installs only what building kiln and running `kiln build` and `kiln test` need
+# (the CI recipes in docs/ci use it): no test judges, no browser, no Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +28,19 @@ packages=(
   debconf libvirt-clients libxml2-utils python3-venv
   # the lab's status page, opened as a person would (headless); kiln run's console, typed at in tmux
   chromium tmux
+  # judge for the CI recipe's script (docs/ci)
+  shellcheck
   # benchmarks: GNU time for peak RSS
   time
 )
+
+if [ "${KILN_DEPS:-all}" = build ]; then
+  packages=(
+    libarchive-dev zlib1g-dev libyaml-dev libcrypt-dev pkg-config
+    qemu-system-x86 qemu-utils ovmf xz-utils qemu-system-arm qemu-efi-aarch64
+    gpgv debian-archive-keyring
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -41,6 +53,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[ "${KILN_DEPS:-all}" = build ] && exit 0
 
 # pykickstart (ksvalidator) judges kickstarts; jsonschema and PyYAML judge `kiln schema`.
 if [ ! -x .tools/venv/bin/ksvalidator ] || ! .tools/venv/bin/python -c 'import jsonschema, yaml' 2>/dev/null; then

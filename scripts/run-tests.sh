@@ -10,9 +10,9 @@ mkdir -p .build
 # What does not fit the suite's hour under TCG on two cores, each a long emulated run: the arm64
 # image build (an emulated arm64 guest configuring a whole system, about 40 minutes), the VMware OVA
 # of Debian 12 (its own bookworm guest, a cold build), the reproducibility rebuild of the default
-# appliance (about 7 minutes) and the firmware-to-login image deploy (about 7 minutes). `make
-# arm64-test`, `make platform-test`, `make repro-test` and `make deploy-test` run them; arguments
-# given here replace this.
+# appliance by the CI recipe's script, booted twice (about 10 minutes), and the firmware-to-login
+# image deploy (about 7 minutes). `make arm64-test`, `make platform-test`, `make repro-test` and
+# `make deploy-test` run them; arguments given here replace this.
 if [ $# -eq 0 ]; then
     set -- --skip 'Arm64BuildTests|PlatformBuildTests|secondBuildIsBitIdentical|ImageDeployBootTests'
 fi

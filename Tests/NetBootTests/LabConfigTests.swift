@@ -182,15 +182,15 @@ struct LabConfigTests {
     }
 }
 
-@Suite("The README's example lab file")
+@Suite("docs/pxe.md's example lab file")
 struct ReadmeLabTests {
-    /// The first YAML block after the "Lab file" heading reads cleanly, as if it sat in a folder beside
-    /// Appliances/.
+    /// The first YAML block after the "Lab file" heading of docs/pxe.md (the README's reference for
+    /// `kiln serve`) reads cleanly, as if it sat in a folder beside Appliances/.
     @Test func exampleReadsCleanly() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
-        let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
-        let section = try #require(readme.range(of: "### Lab file"))
+        let readme = try String(contentsOfFile: root + "/docs/pxe.md", encoding: .utf8)
+        let section = try #require(readme.range(of: "## Lab file"))
         let rest = readme[section.upperBound...]
         let start = try #require(rest.range(of: "```yaml\n"))
         let end = try #require(rest[start.upperBound...].range(of: "```"))
