@@ -67,12 +67,21 @@ struct QEMUCommand: Sendable {
         case .kvm:
             argv += ["-accel", "kvm", "-cpu", "host"]
         case .tcg, .auto:
-            // thread=multi: one host thread per vCPU, so 2 vCPUs use 2 cores. On arm64, what costs
-            // much under TCG and a guest does without: pointer authentication with the architected
-            // QARMA5 cipher (QEMU's own cipher, pauth-impdef, does the same job), and SVE and SME,
-            // whose 2048-bit vectors glibc's string functions would otherwise pick.
+            // An x86_64 guest's vCPUs take turns on one host thread (thread=single). With one thread
+            // per vCPU, Linux's live code patching (an int3 written over an instruction while the
+            // other CPU runs it, then the new bytes) now and then reached the other vCPU as a stale
+            // translation: "Oops: int3" in sched_clock_cpu and a panic a second into boot (twice in two
+            // whole test runs of dozens of boots, the builder guest's and an image's). x86 promises coherent
+            // self-modifying code, which QEMU's multi-threaded TCG only approximates; arm64's
+            // explicit cache maintenance it follows exactly, so an arm64 guest keeps a thread per
+            // vCPU. The build's guest work is mostly one process at a time (dpkg, mke2fs), so little
+            // is lost. On arm64, what costs much under TCG and a guest does without: pointer
+            // authentication with the architected QARMA5 cipher (QEMU's own cipher, pauth-impdef,
+            // does the same job), and SVE and SME, whose 2048-bit vectors glibc's string functions
+            // would otherwise pick.
             let cpu = architecture == .aarch64 ? "max,pauth-impdef=on,sve=off,sme=off" : "max"
-            argv += ["-accel", "tcg,thread=multi", "-cpu", cpu]
+            let threads = architecture == .aarch64 ? "multi" : "single"
+            argv += ["-accel", "tcg,thread=\(threads)", "-cpu", cpu]
         }
         argv += ["-m", String(memoryMiB), "-smp", String(cpus)]
         if let port = interactiveSSHPort {
