@@ -26,6 +26,7 @@ enum FuzzTarget: String, CaseIterable {
     case lab
     case kickstart
     case packages
+    case archive
 
     func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -37,6 +38,7 @@ enum FuzzTarget: String, CaseIterable {
         case .lab: FuzzTarget.lab(data)
         case .kickstart: FuzzTarget.kickstart(data)
         case .packages: FuzzTarget.packages(data)
+        case .archive: FuzzTarget.archive(data)
         }
     }
 

@@ -6,7 +6,7 @@ import Testing
 /// the fuzz targets' code (the plain build of `kiln-fuzz`, a subprocess, so that a trap is a signal).
 @Suite(.requires(.condition({ KilnProgram.sibling("kiln-fuzz") != nil }, "the kiln-fuzz binary (swift build)")))
 struct FuzzCorpusTests {
-    @Test(arguments: ["disk", "tftp", "dhcp", "http", "description", "lab", "kickstart", "packages"])
+    @Test(arguments: ["disk", "tftp", "dhcp", "http", "description", "lab", "kickstart", "packages", "archive"])
     func corpusAndCrashesReplayCleanly(_ target: String) throws {
         let root = KilnProgram.packageRoot + "/Tests/Fuzz"
         var files: [String] = []
