@@ -91,7 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let console = Console(json: json)
         var logger = Logger(label: "kiln.serve") { label -> any LogHandler in
-            json ? JSONLogHandler(label: label, console: console) : StreamLogHandler.standardError(label: label)
+            json ? JSONLogHandler(label: label, console: console) : ServeLogHandler()
         }
         logger.logLevel = verbose ? .debug : .info
         if config != nil { return try await serveLab(logger: logger) }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Text a client chose (a file name, a path, a message naming one), made safe for a log line.
 enum LogText {
     /// Escapes what could break a log line or a terminal: control characters (a newline would start a
@@ -38,5 +40,25 @@ enum LogText {
     private static func hex(_ byte: UInt8) -> String {
         let digits = Array("0123456789abcdef")
         return "\\x" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
+    }
+}
+
+extension SocketAddress {
+    /// The address as a log line shows it: `ADDR:PORT` for IPv4 and for an IPv4 client of a dual-stack
+    /// socket (`::ffff:192.0.2.17`), `[ADDR]:PORT` for IPv6 (NIO's own description,
+    /// `[IPv4]192.0.2.17/192.0.2.17:2070`, repeats the address and names the family).
+    var logText: String {
+        switch self {
+        case .v4:
+            return "\(ipAddress ?? "?"):\(port ?? 0)"
+        case .v6:
+            let address = ipAddress ?? "?"
+            if address.hasPrefix("::ffff:"), address.dropFirst(7).contains(".") {
+                return "\(address.dropFirst(7)):\(port ?? 0)"
+            }
+            return "[\(address)]:\(port ?? 0)"
+        case .unixDomainSocket:
+            return pathname ?? "unix"
+        }
     }
 }

@@ -116,7 +116,7 @@ struct ARM64NetworkBootTests {
         let text = consoleText()
         // GRUB names files from the root (`/grub/...`), the firmware without a slash.
         func sent(_ path: String) -> Bool {
-            log.contains("file=\(path) [NetBoot] tftp: sent") || log.contains("file=/\(path) [NetBoot] tftp: sent")
+            logHasLine(log, "tftp: sent ", "file=\(path) ") || logHasLine(log, "tftp: sent ", "file=/\(path) ")
         }
         // AAVMF's PXE client: a lease from kiln with arm64 GRUB as its boot file, GRUB over TFTP.
         #expect(log.contains("dhcp: lease 192.0.2.20 to \(Self.mac) (lab-arm)"), "\(tail)")

@@ -103,10 +103,10 @@ struct LabReloadTests {
             try Self.lab(extraHost: false, listen: "127.0.0.2").write(toFile: config, atomically: true, encoding: .utf8)
             func moved(_ server: String) -> Int? {
                 let prefix = "lab: \(server) now on 127.0.0.2:"
-                guard let line = kiln.logText.split(separator: "\n").last(where: { $0.contains(prefix) }) else {
-                    return nil
-                }
-                return line.split(separator: ":").last.flatMap { Int($0) }
+                guard let line = kiln.logText.split(separator: "\n").last(where: { $0.contains(prefix) }),
+                    let start = line.range(of: prefix)
+                else { return nil }
+                return Int(line[start.upperBound...].prefix { $0.isNumber })
             }
             for _ in 0..<40 where moved("TFTP") == nil || moved("HTTP") == nil {
                 try await Task.sleep(for: .milliseconds(250))

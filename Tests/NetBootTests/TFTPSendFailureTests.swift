@@ -34,7 +34,7 @@ struct TFTPSendFailureTests {
                 #expect(try await fetch("small.bin").status == .exited(28), "curl timed out")
                 let log = kiln.logText
                 #expect(
-                    log.contains("error=sendto: Operation not permitted") && log.contains("tftp: reply not sent"),
+                    log.contains("error=\"sendto: Operation not permitted") && log.contains("tftp: reply not sent"),
                     "\(log.suffix(1500))")
                 #expect(kiln.isRunning, "kiln serve still runs: \(log.suffix(1500))")
 

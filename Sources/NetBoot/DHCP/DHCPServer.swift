@@ -114,7 +114,7 @@ public final class DHCPServer: Sendable {
                 do {
                     request = try DHCPMessage.decode(envelope.data)
                 } catch {
-                    logger.info("dhcp: message from \(envelope.remoteAddress) ignored: \(error)")
+                    logger.info("dhcp: message from \(envelope.remoteAddress.logText) ignored: \(error)")
                     continue
                 }
                 guard request.op == DHCPMessage.bootRequest,

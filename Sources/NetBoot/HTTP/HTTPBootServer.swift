@@ -92,7 +92,7 @@ public final class HTTPBootServer: Sendable {
                         try? await connection.executeThenClose { _, _ in }
                         logger.debug(
                             "http: too many connections, closed one",
-                            metadata: ["client": "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                            metadata: ["client": "\(connection.channel.remoteAddress?.logText ?? "?")"])
                         continue
                     }
                     group.addTask {
@@ -136,7 +136,7 @@ public final class HTTPBootServer: Sendable {
     ) async throws -> Bool {
         let keepAlive = request.isKeepAlive
         let metadata: Logger.Metadata = [
-            "client": "\(peer.map { "\($0)" } ?? "?")", "path": "\(LogText.escape(request.uri))",
+            "client": "\(peer?.logText ?? "?")", "path": "\(LogText.escape(request.uri))",
         ]
         func send(_ status: HTTPResponseStatus, _ headers: HTTPHeaders = [:]) async throws {
             try await Self.send(status, headers, request: request, keepAlive: keepAlive, outbound: outbound)

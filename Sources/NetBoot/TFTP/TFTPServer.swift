@@ -115,7 +115,7 @@ public final class TFTPServer: Sendable {
         } catch let error as NetBootError {
             logger.info(
                 "tftp: malformed request",
-                metadata: ["client": "\(client)", "error": "\(LogText.escape(error.message))"])
+                metadata: ["client": "\(client.logText)", "error": "\(LogText.escape(error.message))"])
             // Only what parsed as a request gets an answer; other garbage is dropped to avoid reflecting it.
             if envelope.data.readableBytes >= 2,
                 let opcode = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self),
@@ -139,14 +139,14 @@ public final class TFTPServer: Sendable {
                     key, total: configuration.maximumTransfers, perClient: configuration.maximumTransfersPerClient)
             }
             guard admitted else {
-                logger.warning("tftp: too many transfers, request dropped", metadata: ["client": "\(client)"])
+                logger.warning("tftp: too many transfers, request dropped", metadata: ["client": "\(client.logText)"])
                 return nil
             }
             return Accepted(request: request, client: client, clientKey: key)
         case .writeRequest(let request):
             logger.info(
                 "tftp: write refused",
-                metadata: ["client": "\(client)", "file": "\(LogText.escape(request.filename))"])
+                metadata: ["client": "\(client.logText)", "file": "\(LogText.escape(request.filename))"])
             reply(.error(code: .accessViolation, message: "this server is read-only"), to: client)
             return nil
         default:
@@ -160,13 +160,13 @@ public final class TFTPServer: Sendable {
         do {
             try socket.send(packet.encoded(), to: client)
         } catch {
-            logger.warning("tftp: reply not sent", metadata: ["client": "\(client)", "error": "\(error)"])
+            logger.warning("tftp: reply not sent", metadata: ["client": "\(client.logText)", "error": "\(error)"])
         }
     }
 
     private func serve(_ accepted: Accepted) async {
         var metadata: Logger.Metadata = [
-            "client": "\(accepted.client)", "file": "\(LogText.escape(accepted.request.filename))",
+            "client": "\(accepted.client.logText)", "file": "\(LogText.escape(accepted.request.filename))",
         ]
         do {
             let prepared = try await prepare(accepted)

@@ -225,3 +225,8 @@ final class NetworkNamespace {
         try? await Subprocess(["ip", "netns", "del", name]).run()
     }
 }
+
+/// Whether one line of `kiln serve`'s log holds every one of `parts` (an event and its `key=value`s).
+func logHasLine(_ log: String, _ parts: String...) -> Bool {
+    log.split(separator: "\n").contains { line in parts.allSatisfy { line.contains($0) } }
+}
