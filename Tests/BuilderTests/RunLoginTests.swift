@@ -46,11 +46,26 @@ struct RunLoginTests {
             return Int(line[range.upperBound...].prefix { $0.isNumber })
         }.first
         let sshPort = try #require(port, "no SSH port printed")
-        #expect(try sshBanner(port: sshPort).hasPrefix("SSH-2.0-OpenSSH"), "the guest's sshd does not answer")
+        // sshd makes its host keys at first boot, which under TCG on a loaded machine can finish well
+        // after the console's login; QEMU accepts on the forwarded port before the guest listens.
+        #expect(try await sshBanner(port: sshPort, within: .seconds(300)).hasPrefix("SSH-2.0-OpenSSH"),
+                "the guest's sshd does not answer")
 
         try tmux.send("C-a")
         try tmux.send("x", literal: true)
         #expect(await tmux.wait(for: "kiln-exit=0", timeout: .seconds(60)), "\(tmux.lastLines())")
+    }
+
+    /// The first line an SSH server sends on 127.0.0.1:`port`, asking again until one comes or
+    /// `limit` passes.
+    static func sshBanner(port: Int, within limit: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        var banner = try sshBanner(port: port)
+        while !banner.hasPrefix("SSH-"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .seconds(5))
+            banner = try sshBanner(port: port)
+        }
+        return banner
     }
 
     /// The first line an SSH server sends on 127.0.0.1:`port`.
