@@ -101,8 +101,8 @@ let package = Package(
         .target(
             name: "Builder",
             dependencies: [
-                "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "Ext4",
+                "Ext4Archive", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -145,6 +145,12 @@ public struct ImageBuild: Sendable {
         install.base = base
         install.remoteFiles = options.remoteFiles
         if let baseKey, case .reuse = base { install.cachedInitramfs = bases.initramfs(baseKey) }
+        // A cached base on plain ext4 file systems is laid out here, natively, once the disk exists.
+        var prewrite: (base: String, fileSystems: BaseFileSystems)?
+        if case .reuse(let tar) = base, let fileSystems = BaseFileSystems(layout: layout) {
+            prewrite = (tar, fileSystems)
+            install.prewritten = fileSystems.numbers
+        }
         let job = try install.guestJob(workDirectory: work)
         // Where the guest writes the configured base and the initramfs made on it: at most what the
         // target disk holds, plus the tars' headers and 1 GiB (sparse: only what is written takes space).
@@ -158,13 +164,20 @@ public struct ImageBuild: Sendable {
         }
 
         let raw = "\(work)/disk.raw"
-        // The guest rewrites each ext file system onto this disk (see ReproducibleFileSystems).
+        // The guest sends each ext file system's tree back on this disk (see ReproducibleFileSystems).
         let fileSystems = "\(work)/filesystems.raw"
         for disk in [raw, fileSystems] {
             guard files.createFile(atPath: disk, contents: nil), truncate(disk, off_t(layout.sizeMiB * 1_048_576)) == 0
             else {
                 throw BuilderError("cannot create the target disk \(disk)")
             }
+        }
+        if let prewrite {
+            progress(.step("base", "writing the configured base's file systems on the host"))
+            let summaries = try prewrite.fileSystems.write(
+                base: prewrite.base, into: raw, sourceDateEpoch: options.sourceDateEpoch)
+            let mib = summaries.reduce(0) { $0 + ($1.blocks - $1.freeBlocks) * 4096 } / 1_048_576
+            progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from the cached base: \(mib) MiB"))
         }
         var runOptions = GuestRunOptions()
         runOptions.accelerator = options.accelerator
@@ -188,9 +201,12 @@ public struct ImageBuild: Sendable {
             if base == .configureAndSave { keepBase(baseOutput, key: baseKey, events: run.events, progress: progress) }
             unlink(baseOutput)
         }
-        progress(.step("settle", "moving the rewritten file systems into place"))
+        progress(.step("settle", "writing the file systems into place"))
+        // `tree N`: partition N's finished tree is a tar on the same partition of the file system disk.
+        let trees = Set(run.events.filter { $0.name == "tree" }.compactMap { Int($0.payload.trimmingCharacters(in: .whitespaces)) })
         try ReproducibleFileSystems.finish(
-            raw: raw, fileSystemDisk: fileSystems, layout: layout, sourceDateEpoch: options.sourceDateEpoch)
+            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees,
+            sourceDateEpoch: options.sourceDateEpoch, progress: progress)
         unlink(fileSystems)
 
         progress(.step("export", "writing \(options.formats.map(\.label).joined(separator: ", "))"))

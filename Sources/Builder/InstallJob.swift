@@ -46,6 +46,9 @@ public struct InstallJob: Sendable {
     /// The initramfs last made on this base, which the guest copies instead of running
     /// update-initramfs when the finished tree gives the same inputs digest.
     public var cachedInitramfs: BaseCache.Initramfs?
+    /// The partitions (1-based) whose file systems kiln wrote from the cached base before the guest
+    /// started (`BaseFileSystems`): the guest mounts them as they are, and the base tar stays home.
+    public var prewritten: [Int] = []
 
     public init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
@@ -86,7 +89,7 @@ public struct InstallJob: Sendable {
             files.append(.init(path: "keys/\(number)", source: .bytes(Array(passphrase.utf8)), permissions: 0o600))
         }
         if case .reuse(let tar) = base {
-            files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true))
+            if prewritten.isEmpty { files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true)) }
             if let cachedInitramfs {
                 files.append(.init(path: "initramfs.tar", source: .hostFile(cachedInitramfs.tar), extent: true))
                 files.append(.init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
@@ -113,6 +116,7 @@ public struct InstallJob: Sendable {
         FIRMWARE=\(appliance.hardware.firmware.rawValue)
         ARCH=\(architecture)
         BASE=\(base.setting)
+        PREWRITTEN="\(prewritten.map(String.init).joined(separator: " "))"
 
         """
     }

@@ -55,6 +55,7 @@ enum InstallScript {
 
         make_filesystems() {
             while read -r number fs id label; do
+                case " $PREWRITTEN " in *" $number "*) continue ;; esac  # kiln wrote it from the base
                 dev=$(fsdev "$number")
                 case "$fs" in
                     ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
@@ -108,7 +109,10 @@ enum InstallScript {
                 SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"
         }
 
-        if [ "$BASE" = use ]; then
+        if [ "$BASE" = use ] && [ -n "$PREWRITTEN" ]; then
+            kiln-event info "the configured base of $PACKAGE_COUNT packages (cached) is on the disk already"
+            mount_system
+        elif [ "$BASE" = use ]; then
             kiln-event step "writing the configured base of $PACKAGE_COUNT packages (cached)"
             kiln-extent base.tar | base_extract -
             mount_system
@@ -290,10 +294,12 @@ enum InstallScript {
         done
         close_encrypted
 
-        # The kernel's ext4 places blocks and stamps inodes as timing has it. mke2fs -d writes each
-        # ext file system anew from its finished tree (sorted, fixed UUID and hash seed, its own times
-        # from E2FSPROGS_FAKE_TIME) onto the same partition of the kiln-fs disk; the host moves it back.
-        kiln-event step "writing the file systems reproducibly"
+        # The kernel's ext4 places blocks and stamps inodes as timing has it, so each plain ext file
+        # system is written anew from its finished tree onto the same partition of the kiln-fs disk:
+        # an ext4 one by the host (its tree goes there as a tar, sorted, with owners, modes, holes and
+        # extended attributes: `tree N`), an ext3 one, or any without the builder's tar, here by
+        # mke2fs -d (sorted, fixed UUID and hash seed, its own times from E2FSPROGS_FAKE_TIME).
+        kiln-event step "sending the file systems' trees to the host"
         FSDISK=$KILN_FS
         [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
         /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
@@ -308,18 +314,25 @@ enum InstallScript {
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source
             used=$(df -k /kiln-source | awk 'NR == 2 { print $3 }')
             read -r _ _ _ _ _ _ before _ < "/sys/block/${FSDISK##*/}/stat"
-            /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" \
-                -L "$label" -d /kiln-source "$FSDISK$number" &
+            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
+                /kiln/bin/tar -c -f "$FSDISK$number" -C /kiln-source --format=posix \
+                    --pax-option=delete=atime,delete=ctime --sort=name --numeric-owner --xattrs \
+                    --xattrs-include='*' --sparse . 2> /tmp/tree.log &
+            else
+                /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" \
+                    -L "$label" -d /kiln-source "$FSDISK$number" 2> /tmp/tree.log &
+            fi
             pid=$!
-            # mke2fs -q is silent: the KiB written so far (sectors, field 7 of the disk's stat) show progress
+            # Both are silent: the KiB written so far (sectors, field 7 of the disk's stat) show progress
             while kill -0 "$pid" 2>/dev/null; do
-                sleep 5
+                sleep 2
                 read -r _ _ _ _ _ _ written _ < "/sys/block/${FSDISK##*/}/stat"
                 done_kib=$(((written - before) / 2))
                 if [ "$done_kib" -gt "$used" ]; then done_kib=$used; fi
                 kiln-event progress "$done_kib/$used"
             done
-            wait "$pid" || { kiln-event error "mke2fs -d failed for partition $number"; exit 1; }
+            wait "$pid" || { cat /tmp/tree.log; kiln-event error "cannot write partition $number's tree"; exit 1; }
+            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then kiln-event tree "$number"; fi
             umount /kiln-source
         done < /job/filesystems
         sync

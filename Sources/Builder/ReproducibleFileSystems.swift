@@ -1,19 +1,29 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import Ext4
+import Ext4Archive
+import Foundation
+import KilnArchive
+import KilnSupport
 
 /// The host's part in making the same inputs give the same disk bytes.
 ///
 /// The guest installs onto the target disk with the kernel's ext4, whose block allocation, inode
-/// generations, journal and times depend on timing. At the end it writes each ext file system anew
-/// with `mke2fs -d` from the finished tree onto a second disk (same partition table): libext2fs
-/// allocates in a fixed order, reads directories sorted, and takes its own times from
-/// `E2FSPROGS_FAKE_TIME`. Here, natively, those file systems replace the target's partitions, their
-/// inode times are clamped to SOURCE_DATE_EPOCH, and the ESP's entry times are set to it.
+/// generations, journal and times depend on timing. At the end it sends each plain ext4 file
+/// system's finished tree back as a tar (GNU tar, sorted by name, with owners, modes, holes and
+/// extended attributes) on the partition of the same number of a second disk, and kiln writes the
+/// file system anew from it here, natively, with `Ext4Writer`: same UUID, hash seed and label, times
+/// clamped to SOURCE_DATE_EPOCH. An ext3 file system, or any when the builder has no tar (a lockfile
+/// from before tar was a builder package), is rewritten in the guest by `mke2fs -d` instead (libext2fs
+/// allocates in a fixed order and takes its times from `E2FSPROGS_FAKE_TIME`) and only moved here,
+/// its inode times clamped. The ESP's entry times are set to SOURCE_DATE_EPOCH.
 enum ReproducibleFileSystems {
-    /// Moves the rewritten file systems from `fileSystemDisk` into `raw`, then normalises times.
+    /// Writes or moves the rewritten file systems from `fileSystemDisk` into `raw`, then normalises
+    /// times. `trees` holds the partition numbers (1-based) whose tree the guest sent as a tar.
     static func finish(
-        raw: String, fileSystemDisk: String, layout: DiskLayout, sourceDateEpoch: Int64
+        raw: String, fileSystemDisk: String, layout: DiskLayout, trees: Set<Int> = [], sourceDateEpoch: Int64,
+        progress: ProgressSink = .none
     ) throws(BuilderError) {
         let target = open(raw, O_RDWR | O_CLOEXEC)
         guard target >= 0 else { throw BuilderError("cannot open \(raw): \(DiskRegion.errorText)") }
@@ -22,13 +32,26 @@ enum ReproducibleFileSystems {
         guard source >= 0 else { throw BuilderError("cannot open \(fileSystemDisk): \(DiskRegion.errorText)") }
         defer { close(source) }
 
-        for slot in layout.slots {
+        for (index, slot) in layout.slots.enumerated() {
             let region = DiskRegion(
                 descriptor: target, path: raw, start: slot.startMiB << 20, length: slot.sizeMiB << 20)
             // A LUKS container is left as the guest wrote it: its key and salts are random, and the
             // file system disk holds nothing for it.
             guard slot.encryptionID == nil else { continue }
             switch slot.filesystem {
+            case .ext4? where trees.contains(index + 1):
+                let started = ContinuousClock.now
+                let summary = try writeExt4(slot, into: raw, fromTarAt: slot.startMiB << 20, of: source,
+                                            name: "\(fileSystemDisk) partition \(index + 1)",
+                                            sourceDateEpoch: sourceDateEpoch)
+                let used = (summary.blocks - summary.freeBlocks) * 4096 / 1_048_576
+                let elapsed = started.duration(to: .now).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                progress(
+                    .info(
+                        "settle",
+                        "wrote \(slot.role)'s ext4 from the guest's tree: \(used) MiB, "
+                            + "\(summary.inodes - summary.freeInodes) inodes, \(String(format: "%.1f", seconds)) s"))
             case .ext4?, .ext3?:
                 try copySparse(from: source, path: fileSystemDisk, into: region)
                 try Ext4Timestamps(region: region, epoch: sourceDateEpoch).apply()
@@ -39,6 +62,45 @@ enum ReproducibleFileSystems {
             }
         }
         guard fsync(target) == 0 else { throw BuilderError("cannot write \(raw): \(DiskRegion.errorText)") }
+    }
+
+    /// Writes `slot`'s file system into its partition of `raw` from the tar that starts at byte
+    /// `offset` of `source`, with the UUID, hash seed and label `mke2fs` had in the guest.
+    static func writeExt4(
+        _ slot: DiskLayout.Slot, into raw: String, fromTarAt offset: Int64, of source: Int32, name: String,
+        sourceDateEpoch: Int64
+    ) throws(BuilderError) -> Ext4Writer.Summary {
+        guard lseek(source, off_t(offset), SEEK_SET) == off_t(offset) else {
+            throw BuilderError("cannot read \(name): \(DiskRegion.errorText)")
+        }
+        let writer = try ext4Writer(for: slot, into: raw, sourceDateEpoch: sourceDateEpoch)
+        do {
+            try writer.addArchive(try ArchiveReader(descriptor: source, name: name))
+            return try writer.finish()
+        } catch {
+            throw BuilderError("cannot write \(slot.role)'s file system from the guest's tree: \(error)")
+        }
+    }
+
+    /// A writer of `slot`'s ext4 into its partition of `raw`, with the UUID, hash seed and label
+    /// `mke2fs` gets in the guest.
+    static func ext4Writer(
+        for slot: DiskLayout.Slot, into raw: String, sourceDateEpoch: Int64
+    ) throws(BuilderError) -> Ext4Writer {
+        guard let id = slot.filesystemID, let uuid = UUID(uuidString: id) else {
+            throw BuilderError("partition \(slot.role) has no file system UUID")
+        }
+        let size = slot.sizeMiB << 20
+        // mke2fs.conf's "small" type below 512 MiB: an inode per 4 KiB, so a small /boot or /var has
+        // as many inodes as one mke2fs makes.
+        let options = Ext4Writer.Options(
+            uuid: uuid, hashSeed: uuid, sourceDateEpoch: sourceDateEpoch, label: slot.label,
+            bytesPerInode: size < 512 << 20 ? 4096 : 16384)
+        do {
+            return try Ext4Writer(path: raw, offset: slot.startMiB << 20, size: size, options: options)
+        } catch {
+            throw BuilderError("cannot write \(slot.role)'s file system: \(error)")
+        }
     }
 
     private static let punchHole: Int32 = 0x02  // FALLOC_FL_PUNCH_HOLE (linux/falloc.h)

@@ -28,6 +28,12 @@ public final class ArchiveReader {
         try self.init(name: path, format: format) { archive_read_open_filename($0, path, 1 << 16) }
     }
 
+    /// Reads the archive that starts at `descriptor`'s current offset (a region of a disk, say) up to
+    /// its end-of-archive marker; the descriptor stays the caller's to close.
+    public convenience init(descriptor: Int32, name: String, format: Format = .any) throws(ArchiveError) {
+        try self.init(name: name, format: format) { archive_read_open_fd($0, descriptor, 1 << 20) }
+    }
+
     /// Opens an archive held in `bytes`, copied so that the caller's buffer need not outlive it.
     public convenience init(bytes: some Collection<UInt8>, name: String, format: Format = .any) throws(ArchiveError) {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)

@@ -36,8 +36,8 @@ struct BuildCommandTests {
             "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
         ])
 
-        // The root file system, written by mke2fs -d and re-stamped by kiln on the host, passes
-        // e2fsck: inode checksums, counts, directories.
+        // The root file system, written by kiln's ext4 writer on the host from the tree the guest
+        // sent, passes e2fsck: inode checksums, counts, directories.
         let (_, starts) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "START", raw])
         let rootStart = try #require(starts.split(separator: "\n").last.flatMap { Int($0) })
         let (fsck, fsckReport) = try await Subprocess.output(["e2fsck", "-f", "-n", "\(raw)?offset=\(rootStart * 512)"])
@@ -67,6 +67,7 @@ struct BuildCommandTests {
         // The log has each step with its time, then the guest's console.
         let log = try String(contentsOfFile: "\(build.output)/build.log", encoding: .utf8)
         #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
+        #expect(log.contains("wrote /'s ext4 from the guest's tree"), "\(log.prefix(3000))")
         #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
         let console = log.components(separatedBy: "--- the builder guest's console ---\n").last ?? ""
         #expect(

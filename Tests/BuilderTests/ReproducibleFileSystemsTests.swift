@@ -101,4 +101,85 @@ struct ReproducibleFileSystemsTests {
         #expect(result[mib..<3 * mib] == source[mib..<3 * mib])
         #expect(result[(3 * mib)...] == target[(3 * mib)...])
     }
+
+    /// The guest's tree as GNU tar writes it in the builder (sorted, numeric owners, extended
+    /// attributes, holes), on a partition of the file system disk, becomes that partition's ext4 in
+    /// the image: the layout's UUID and label, the same contents, owners and links, clean to e2fsck.
+    @Test(.requires(hasE2fsprogs, "mke2fs, e2fsck and debugfs (e2fsprogs)"))
+    func treeSentAsATarBecomesThePartitionsExt4() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tree = "\(directory)/tree"
+        let files = FileManager.default
+        try files.createDirectory(atPath: "\(tree)/usr/bin", withIntermediateDirectories: true)
+        try "#!/bin/sh\necho kiln\n".write(toFile: "\(tree)/usr/bin/hello", atomically: false, encoding: .utf8)
+        chown("\(tree)/usr/bin/hello", 0, 50)
+        chmod("\(tree)/usr/bin/hello", 0o4755)
+        link("\(tree)/usr/bin/hello", "\(tree)/usr/bin/hello-again")
+        symlink(String(repeating: "long/", count: 20) + "target", "\(tree)/usr/bin/far")
+        mkfifo("\(tree)/usr/fifo", 0o600)
+        // A file with a hole: 1 MiB of nothing, then a block of data.
+        let sparse = open("\(tree)/usr/sparse", O_CREAT | O_WRONLY, 0o644)
+        try #require(sparse >= 0)
+        _ = pwrite(sparse, "end", 3, 1 << 20)
+        close(sparse)
+        // cap_net_bind_service=ep, as setcap stores it.
+        let (capped, capLog) = try await Subprocess.output([
+            "python3", "-c",
+            "import os, sys; os.setxattr(sys.argv[1], 'security.capability', bytes([1, 0, 0, 2, 0, 4] + [0] * 14))",
+            "\(tree)/usr/bin/hello",
+        ])
+        try #require(capped.succeeded, "setxattr: \(capLog)")
+
+        let tar = "\(directory)/tree.tar"
+        let (made, log) = try await Subprocess.output([
+            "tar", "-c", "-f", tar, "-C", tree, "--format=posix", "--pax-option=delete=atime,delete=ctime",
+            "--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--sparse", ".",
+        ])
+        try #require(made.succeeded, "tar: \(log)")
+        // Partition 2 of a 20 MiB disk starts at 2 MiB on both disks.
+        let slot = DiskLayout.Slot(
+            role: "/", startMiB: 2, sizeMiB: 16, typeGUID: "", partitionGUID: "",
+            filesystemID: "6f2c1d1e-3c4b-4a5d-9e8f-0123456789ab", filesystem: .ext4, mountOptions: nil, label: "root")
+        let fileSystemDisk = "\(directory)/filesystems.raw"
+        try #require(files.createFile(atPath: fileSystemDisk, contents: nil) && truncate(fileSystemDisk, 20 << 20) == 0)
+        let source = open(fileSystemDisk, O_RDWR)
+        try #require(source >= 0)
+        defer { close(source) }
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tar)))
+        #expect(pwrite(source, bytes, bytes.count, 2 << 20) == bytes.count)
+        let raw = "\(directory)/disk.raw"
+        try #require(files.createFile(atPath: raw, contents: nil) && truncate(raw, 20 << 20) == 0)
+
+        let summary = try ReproducibleFileSystems.writeExt4(
+            slot, into: raw, fromTarAt: 2 << 20, of: source, name: "filesystems.raw partition 2",
+            sourceDateEpoch: 1_700_000_000)
+        #expect(summary.inodes - summary.freeInodes == 11 + 6)  // reserved, lost+found, then the tree's 6 (one file has two names)
+
+        let image = "\(raw)?offset=\(2 << 20)"
+        let (checked, report) = try await Subprocess.output(["e2fsck", "-f", "-n", image])
+        #expect(checked.succeeded, "e2fsck: \(report)")
+        let (_, header) = try await Subprocess.output(["dumpe2fs", "-h", image])
+        #expect(header.contains("6f2c1d1e-3c4b-4a5d-9e8f-0123456789ab") && header.contains("volume name:   root"), "\(header)")
+        let (_, hello) = try await Subprocess.output(["debugfs", "-R", "stat /usr/bin/hello", image])
+        #expect(hello.contains("Mode:  04755") && hello.contains("Links: 2") && hello.contains("Group:    50"), "\(hello)")
+        #expect(hello.contains("security.capability"), "\(hello)")
+        let (_, text) = try await Subprocess.output(["debugfs", "-R", "cat /usr/bin/hello-again", image])
+        #expect(text.contains("echo kiln"))
+        let (_, far) = try await Subprocess.output(["debugfs", "-R", "stat /usr/bin/far", image])
+        #expect(far.contains("Type: symlink") && far.contains("Size: 106"), "\(far)")
+        let (_, fifo) = try await Subprocess.output(["debugfs", "-R", "stat /usr/fifo", image])
+        #expect(fifo.contains("Type: FIFO"), "\(fifo)")
+        // The hole stays a hole: one data block, at the file's last block.
+        let (_, hole) = try await Subprocess.output(["debugfs", "-R", "stat /usr/sparse", image])
+        #expect(hole.contains("Size: 1048579") && hole.contains("(256):"), "\(hole)")
+
+        // A tar cut short is a clear error, not a file system.
+        #expect(ftruncate(source, off_t((2 << 20) + bytes.count / 2)) == 0)
+        #expect(throws: BuilderError.self) {
+            try ReproducibleFileSystems.writeExt4(
+                slot, into: raw, fromTarAt: 2 << 20, of: source, name: "filesystems.raw partition 2",
+                sourceDateEpoch: 1_700_000_000)
+        }
+    }
 }
