@@ -136,6 +136,8 @@ enum GuestScripts {
         seq=$(( $(cat /run/kiln.seq 2>/dev/null || echo 0) + 1 ))
         echo "$seq" > /run/kiln.seq
         payload=$(printf '%s' "$*" | tr '\n\r' '  ')
-        printf 'KILN:%s:%s:%s\n' "$seq" "$event" "$payload" > /dev/console
+        # After a newline: a program's unfinished line (dpkg's "Creating SSH2 RSA key; ...") on the
+        # console would otherwise hide the event from the host, which reads only lines that start with it.
+        printf '\nKILN:%s:%s:%s\n' "$seq" "$event" "$payload" > /dev/console
         """#
 }

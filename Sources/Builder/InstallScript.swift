@@ -140,7 +140,21 @@ enum InstallScript {
             done < /job/preinst-order
 
             kiln-event step "configuring $PACKAGE_COUNT packages"
-            in_target dpkg --configure -a --force-unsafe-io --no-triggers
+            # dpkg says on its status descriptor which package it configures: counted every 2 s. The
+            # counter stops by itself (killed mid-event it could leave a gap in the events' numbers).
+            : > /tmp/dpkg-status
+            (
+                while sleep 2 && [ ! -e /tmp/dpkg-done ]; do
+                    kiln-event progress "$(grep -c '^processing: configure:' /tmp/dpkg-status)/$PACKAGE_COUNT"
+                done
+            ) &
+            counter=$!
+            configured=0
+            in_target dpkg --configure -a --force-unsafe-io --no-triggers --status-fd 3 3> /tmp/dpkg-status ||
+                configured=$?
+            touch /tmp/dpkg-done
+            wait "$counter" || true
+            [ "$configured" = 0 ] || exit "$configured"
             in_target dpkg --triggers-only -a --force-unsafe-io
 
             if [ "$BASE" = store ]; then

@@ -15,6 +15,8 @@ final class Console: @unchecked Sendable {
     private var barShown = false
     private var currentPhase = ""
     private var lastDraw = ContinuousClock.now - .seconds(1)
+    /// Where the current step's progress started: its rate and time left are measured from here.
+    private var progressStart: (phase: String, at: ContinuousClock.Instant, completed: Int64)?
 
     static let standardError = Console(fd: 2, json: false)
 
@@ -102,7 +104,10 @@ final class Console: @unchecked Sendable {
         if Self.level == .quiet && event.kind != .warning { return }
         switch event.kind {
         case .step:
-            lock.withLock { currentPhase = event.message }
+            lock.withLock {
+                currentPhase = event.message
+                progressStart = nil
+            }
             write("kiln: [\(Self.elapsed())] \(event.message)")
         case .info:
             if event.phase == "detail" && Self.level != .verbose { return }
@@ -110,6 +115,11 @@ final class Console: @unchecked Sendable {
         case .warning:
             write("kiln: warning: \(event.message)")
         case .progress:
+            lock.withLock {
+                let now = ContinuousClock.now
+                if let start = progressStart, start.phase == event.phase, event.completed >= start.completed { return }
+                progressStart = (event.phase, now, event.completed)
+            }
             if animate {
                 lock.withLock { drawBar(event) }
             } else if let line = lock.withLock({ progressLine(event) }) {
@@ -138,6 +148,7 @@ final class Console: @unchecked Sendable {
             let filled = Int(fraction * Double(width))
             text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
             text += String(format: " %3d%%", Int(fraction * 100))
+            if let pace = pace(event) { text += "  \(pace)" }
         } else {
             text += " \(event.completed)"
         }
@@ -152,7 +163,29 @@ final class Console: @unchecked Sendable {
         guard let total = event.total, total > 0, event.completed < total else { return nil }
         lastDraw = now
         let percent = Int(Double(event.completed) / Double(total) * 100)
-        return "kiln: [\(Self.elapsed(now))]   \(event.phase): \(percent)% (\(event.completed) of \(total))"
+        let pace = pace(event).map { ", \($0)" } ?? ""
+        let what = currentPhase.isEmpty ? event.phase : currentPhase
+        return "kiln: [\(Self.elapsed(now))]   \(what): \(percent)% (\(event.completed) of \(total)\(pace))"
+    }
+
+    /// "2.4/s, 1:05 left": the rate since the step's first progress event (or since its count went
+    /// back) and the time left at that rate; nil until there is a rate to tell. Holds `lock`.
+    private func pace(_ event: ProgressEvent) -> String? {
+        guard let start = progressStart, start.phase == event.phase else { return nil }
+        let elapsed = ContinuousClock.now - start.at
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let done = Double(event.completed - start.completed)
+        guard seconds >= 2, done > 0 else { return nil }
+        let rate = done / seconds
+        let rateText = rate >= 1_048_576 ? String(format: "%.1fM/s", rate / 1_048_576)
+            : rate >= 10_240 ? String(format: "%.0fk/s", rate / 1024)
+            : rate >= 10 ? String(format: "%.0f/s", rate) : String(format: "%.1f/s", rate)
+        guard let total = event.total, total > event.completed else { return rateText }
+        let left = Int(Double(total - event.completed) / rate)
+        let leftText = left >= 3600
+            ? String(format: "%d:%02d:%02d", left / 3600, left / 60 % 60, left % 60)
+            : String(format: "%d:%02d", left / 60, left % 60)
+        return "\(rateText), \(leftText) left"
     }
 
     private func clearBar() {

@@ -68,6 +68,12 @@ struct BuildCommandTests {
         let log = try String(contentsOfFile: "\(build.output)/build.log", encoding: .utf8)
         #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
         #expect(log.contains("wrote /'s ext4 from the guest's tree"), "\(log.prefix(3000))")
+        // Piped, a long guest step says every 10 s how far it is, at what rate, and how long is left.
+        let said = try String(contentsOfFile: "\(build.directory)/build.err", encoding: .utf8)
+        let count = try String(contentsOfFile: "\(build.output)/debian-minimal.packages", encoding: .utf8)
+            .split(separator: "\n").count
+        let configuring = said.split(separator: "\n").filter { $0.contains("configuring \(count) packages: ") }
+        #expect(configuring.contains { $0.contains(" of \(count), ") && $0.hasSuffix(" left)") }, "\(said)")
         #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
         let console = log.components(separatedBy: "--- the builder guest's console ---\n").last ?? ""
         #expect(
@@ -277,6 +283,7 @@ actor BuildFixture {
             "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw",
         ])
         guard code == 0 else { throw BuildFailure(message: "kiln build failed (\(code)):\n\(err)") }
+        try err.write(toFile: "\(directory)/build.err", atomically: true, encoding: .utf8)
         return Built(directory: directory, description: description, output: output)
     }
 
