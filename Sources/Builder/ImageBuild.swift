@@ -202,10 +202,13 @@ public struct ImageBuild: Sendable {
             unlink(baseOutput)
         }
         progress(.step("settle", "writing the file systems into place"))
-        // `tree N`: partition N's finished tree is a tar on the same partition of the file system disk.
-        let trees = Set(run.events.filter { $0.name == "tree" }.compactMap { Int($0.payload.trimmingCharacters(in: .whitespaces)) })
+        // `tree ...`: partition N's finished tree, or its changes over the base, is on the same
+        // partition of the file system disk.
+        let trees = Dictionary(
+            run.events.filter { $0.name == "tree" }.compactMap { ReproducibleFileSystems.Tree.parse($0.payload) },
+            uniquingKeysWith: { _, last in last })
         try ReproducibleFileSystems.finish(
-            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees,
+            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: prewrite?.base,
             sourceDateEpoch: options.sourceDateEpoch, progress: progress)
         unlink(fileSystems)
 

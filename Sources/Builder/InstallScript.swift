@@ -26,6 +26,15 @@ enum InstallScript {
         encrypted() { # whether partition N is a LUKS container
             awk -v n="$1" '$1 == n { found = 1 } END { exit !found }' /job/crypt
         }
+        prewritten() { # whether kiln wrote partition N's file system from the cached base
+            case " $PREWRITTEN " in *" $1 "*) return 0 ;; esac
+            return 1
+        }
+        if [ -n "$PREWRITTEN" ]; then
+            # Every time kiln wrote is at or before SOURCE_DATE_EPOCH: what changes here must be later,
+            # so that GNU tar's --newer finds it (see ChangedTree)
+            while [ "$(date +%s)" -le "$SOURCE_DATE_EPOCH" ]; do usleep 100000; done
+        fi
 
         kiln-event step "partitioning the disk"
         /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
@@ -55,7 +64,7 @@ enum InstallScript {
 
         make_filesystems() {
             while read -r number fs id label; do
-                case " $PREWRITTEN " in *" $number "*) continue ;; esac  # kiln wrote it from the base
+                prewritten "$number" && continue  # kiln wrote it from the base
                 dev=$(fsdev "$number")
                 case "$fs" in
                     ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
@@ -328,7 +337,15 @@ enum InstallScript {
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source
             used=$(df -k /kiln-source | awk 'NR == 2 { print $3 }')
             read -r _ _ _ _ _ _ before _ < "/sys/block/${FSDISK##*/}/stat"
-            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
+            if prewritten "$number"; then
+                # kiln wrote this file system from the base: only what changed since goes back (see
+                # ChangedTree), with the list of every path, after it on the partition
+                (cd /kiln-source && find . -xdev -print0) > /tmp/tree.list
+                /kiln/bin/tar -c -f "$FSDISK$number" -C /kiln-source --format=posix \
+                    --pax-option=delete=atime,delete=ctime --sort=name --numeric-owner --xattrs \
+                    --xattrs-include='*' --sparse --one-file-system --newer="@$SOURCE_DATE_EPOCH.5" --totals . \
+                    2> /tmp/tree.log &
+            elif [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
                 /kiln/bin/tar -c -f "$FSDISK$number" -C /kiln-source --format=posix \
                     --pax-option=delete=atime,delete=ctime --sort=name --numeric-owner --xattrs \
                     --xattrs-include='*' --sparse . 2> /tmp/tree.log &
@@ -346,7 +363,15 @@ enum InstallScript {
                 kiln-event progress "$done_kib/$used"
             done
             wait "$pid" || { cat /tmp/tree.log; kiln-event error "cannot write partition $number's tree"; exit 1; }
-            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then kiln-event tree "$number"; fi
+            if prewritten "$number"; then
+                size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/tree.log)
+                [ -n "$size" ] || { cat /tmp/tree.log; exit 1; }
+                offset=$(( (size + 1048575) / 1048576 ))
+                dd if=/tmp/tree.list of="$FSDISK$number" bs=1048576 seek="$offset" conv=notrunc 2>/dev/null
+                kiln-event tree "$number $((offset * 1048576)) $(stat -c %s /tmp/tree.list)"
+            elif [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
+                kiln-event tree "$number"
+            fi
             umount /kiln-source
         done < /job/filesystems
         sync

@@ -21,9 +21,31 @@ import KilnSupport
 enum ReproducibleFileSystems {
     /// Writes or moves the rewritten file systems from `fileSystemDisk` into `raw`, then normalises
     /// times. `trees` holds the partition numbers (1-based) whose tree the guest sent as a tar.
+    /// What the guest sent for one file system (`tree` events).
+    enum Tree: Equatable {
+        /// A tar of the whole tree at the partition's start.
+        case whole
+        /// A tar of what changed over the cached base at the partition's start, and the list of
+        /// every path (`ChangedTree`) at `listOffset` bytes into the partition.
+        case changes(listOffset: Int64, listSize: Int64)
+
+        /// `N` or `N LIST-OFFSET LIST-SIZE`: the partition number and what it holds.
+        static func parse(_ payload: String) -> (Int, Tree)? {
+            let fields = payload.split(separator: " ").compactMap { Int64($0) }
+            switch fields.count {
+            case 1: return (Int(fields[0]), .whole)
+            case 3: return (Int(fields[0]), .changes(listOffset: fields[1], listSize: fields[2]))
+            default: return nil
+            }
+        }
+    }
+
+    /// Writes or moves the rewritten file systems from `fileSystemDisk` into `raw`, then normalises
+    /// times. `trees` holds the partitions (1-based) whose tree the guest sent as a tar; `base` is
+    /// the cached base their changes apply to.
     static func finish(
-        raw: String, fileSystemDisk: String, layout: DiskLayout, trees: Set<Int> = [], sourceDateEpoch: Int64,
-        progress: ProgressSink = .none
+        raw: String, fileSystemDisk: String, layout: DiskLayout, trees: [Int: Tree] = [:], base: String? = nil,
+        sourceDateEpoch: Int64, progress: ProgressSink = .none
     ) throws(BuilderError) {
         let target = open(raw, O_RDWR | O_CLOEXEC)
         guard target >= 0 else { throw BuilderError("cannot open \(raw): \(DiskRegion.errorText)") }
@@ -38,30 +60,66 @@ enum ReproducibleFileSystems {
             // A LUKS container is left as the guest wrote it: its key and salts are random, and the
             // file system disk holds nothing for it.
             guard slot.encryptionID == nil else { continue }
-            switch slot.filesystem {
-            case .ext4? where trees.contains(index + 1):
+            switch (slot.filesystem, trees[index + 1]) {
+            case (.ext4?, let tree?):
                 let started = ContinuousClock.now
-                let summary = try writeExt4(slot, into: raw, fromTarAt: slot.startMiB << 20, of: source,
-                                            name: "\(fileSystemDisk) partition \(index + 1)",
-                                            sourceDateEpoch: sourceDateEpoch)
+                let name = "\(fileSystemDisk) partition \(index + 1)"
+                let summary: Ext4Writer.Summary
+                if case .changes(let listOffset, let listSize) = tree {
+                    guard let base else { throw BuilderError("\(name) holds changes, but there is no base") }
+                    summary = try writeExt4(
+                        slot, into: raw, changesAt: slot.startMiB << 20, listAt: (slot.startMiB << 20) + listOffset,
+                        listSize: listSize, of: source, name: name, base: base, sourceDateEpoch: sourceDateEpoch)
+                } else {
+                    summary = try writeExt4(
+                        slot, into: raw, fromTarAt: slot.startMiB << 20, of: source, name: name,
+                        sourceDateEpoch: sourceDateEpoch)
+                }
                 let used = (summary.blocks - summary.freeBlocks) * 4096 / 1_048_576
                 let elapsed = started.duration(to: .now).components
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                let from = tree == .whole ? "the guest's tree" : "the base and the guest's changes"
                 progress(
                     .info(
                         "settle",
-                        "wrote \(slot.role)'s ext4 from the guest's tree: \(used) MiB, "
+                        "wrote \(slot.role)'s ext4 from \(from): \(used) MiB, "
                             + "\(summary.inodes - summary.freeInodes) inodes, \(String(format: "%.1f", seconds)) s"))
-            case .ext4?, .ext3?:
+            case (.ext4?, nil), (.ext3?, _):
                 try copySparse(from: source, path: fileSystemDisk, into: region)
                 try Ext4Timestamps(region: region, epoch: sourceDateEpoch).apply()
-            case .vfat?:
+            case (.vfat?, _):
                 try FATTimestamps(region: region, epoch: sourceDateEpoch).apply()
             default:
                 break
             }
         }
         guard fsync(target) == 0 else { throw BuilderError("cannot write \(raw): \(DiskRegion.errorText)") }
+    }
+
+    /// Writes `slot`'s file system from the cached `base` tar and the guest's changes over it: the
+    /// changes' tar at byte `changesAt` of `source`, the list of the tree's paths at `listAt`.
+    static func writeExt4(
+        _ slot: DiskLayout.Slot, into raw: String, changesAt: Int64, listAt: Int64, listSize: Int64, of source: Int32,
+        name: String, base: String, sourceDateEpoch: Int64
+    ) throws(BuilderError) -> Ext4Writer.Summary {
+        guard listSize >= 0, listSize < slot.sizeMiB << 20 else { throw BuilderError("\(name): a list of \(listSize) bytes") }
+        var list = [UInt8](repeating: 0, count: Int(listSize))
+        let read = list.withUnsafeMutableBytes { pread(source, $0.baseAddress, $0.count, off_t(listAt)) }
+        guard read == Int(listSize) else { throw BuilderError("cannot read \(name)'s list of paths: \(DiskRegion.errorText)") }
+        guard lseek(source, off_t(changesAt), SEEK_SET) == off_t(changesAt) else {
+            throw BuilderError("cannot read \(name): \(DiskRegion.errorText)")
+        }
+        let mountPath = slot.role.split(separator: "/").joined(separator: "/")
+        let tree = ChangedTree(mountPath: mountPath, list: list)
+        let writer = try ext4Writer(for: slot, into: raw, sourceDateEpoch: sourceDateEpoch)
+        do {
+            try tree.write(
+                base: try ArchiveReader(path: base), changes: try ArchiveReader(descriptor: source, name: name),
+                into: writer)
+            return try writer.finish()
+        } catch {
+            throw BuilderError("cannot write \(slot.role)'s file system from the base and the guest's changes: \(error)")
+        }
     }
 
     /// Writes `slot`'s file system into its partition of `raw` from the tar that starts at byte
