@@ -2,7 +2,7 @@ import Appliance
 import Autoinstall
 import Foundation
 import NetBoot
-@testable import Packages
+import Packages
 
 #if canImport(Glibc)
     import Glibc

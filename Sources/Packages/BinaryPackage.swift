@@ -154,7 +154,7 @@ public struct BinaryPackage: Sendable {
     public var url: String { source.poolURL(filename) }
 
     /// Parses all packages of a decompressed Packages index.
-    static func parseIndex(_ bytes: [UInt8], source: ArchiveSource, origin: String) throws(PackagesError)
+    package static func parseIndex(_ bytes: [UInt8], source: ArchiveSource, origin: String) throws(PackagesError)
         -> [BinaryPackage]
     {
         var parser = PackagesIndexParser(source: source, origin: origin)
