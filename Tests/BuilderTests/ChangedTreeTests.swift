@@ -58,8 +58,8 @@ struct ChangedTreeTests {
         try write("\(after)/usr/lib/added", "added\n")
 
         try await tar(["-f", "\(directory)/whole.tar", "-C", after, "."])
-        // What GNU tar's --newer sends: every directory, and each file changed (the unchanged ones,
-        // the hard-linked pair among them, stay behind).
+        // What the guest sends: each entry whose change time moved (here every directory too; the
+        // unchanged files, the hard-linked pair among them, stay behind), in --sort=name order.
         try await tar([
             "-f", "\(directory)/changes.tar", "-C", after, "--exclude=./usr/lib/same", "--exclude=./usr/lib/linked",
             "--exclude=./usr/lib/linked-too", "--exclude=./etc/same", ".",
