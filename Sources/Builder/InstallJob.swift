@@ -78,6 +78,7 @@ public struct InstallJob: Sendable {
             .init(path: "layout.sfdisk", source: .bytes(Array(layout.sfdiskScript.utf8))),
             .init(path: "filesystems", source: .bytes(Array(filesystems.utf8))),
             .init(path: "mounts", source: .bytes(Array(mounts.utf8))),
+            .init(path: "nested", source: .bytes(Array(nestedMountPoints.utf8))),
             .init(path: "uuids", source: .bytes(Array(uuids.utf8))),
             .init(path: "crypt", source: .bytes(Array(encrypted.utf8))),
             .init(path: "preinst-order", source: .bytes(Array(preinstOrder.utf8))),
@@ -135,6 +136,24 @@ public struct InstallJob: Sendable {
             guard let fs = slot.filesystem, fs != .swap, let index = layout.slots.firstIndex(of: slot) else { return nil }
             let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
             return "\(index + 1) \(fs.rawValue) \(mountPoint == "/" ? "/" : mountPoint)\n"
+        }.joined()
+    }
+
+    /// `NUMBER ./PATH` per mount point that is a directory of partition NUMBER's file system:
+    /// `2 ./boot/efi` when the ESP is mounted on the root's `/boot/efi`.
+    var nestedMountPoints: String {
+        let mounted = layout.slots.enumerated().compactMap { index, slot -> (number: Int, path: String)? in
+            guard let fs = slot.filesystem, fs != .swap else { return nil }
+            let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
+            return (index + 1, mountPoint.split(separator: "/").joined(separator: "/"))
+        }
+        return mounted.compactMap { child -> String? in
+            guard !child.path.isEmpty else { return nil }
+            let parent = mounted.filter { $0.path.isEmpty || child.path.hasPrefix($0.path + "/") }
+                .max { $0.path.count < $1.path.count }
+            guard let parent else { return nil }
+            let inside = parent.path.isEmpty ? child.path : String(child.path.dropFirst(parent.path.count + 1))
+            return "\(parent.number) ./\(inside)\n"
         }.joined()
     }
 

@@ -315,10 +315,17 @@ enum InstallScript {
             prewritten "$number" || continue
             in_target sh -c 'cd "$1" && find . -xdev -newerct "@$2" -print0' changed "$mountpoint" \
                 "$SOURCE_DATE_EPOCH.5" > /tmp/changed.found
-            tr "/" "\001" < /tmp/changed.found | sort -z | tr "\001" "/" > "/tmp/changed.$number"
-            found=$(tr -cd '\000' < /tmp/changed.found | wc -c)
-            [ "$found" = "$(tr -cd '\000' < "/tmp/changed.$number" | wc -c)" ] ||
-                { kiln-event error "cannot sort the changes of partition $number"; exit 1; }
+            # The directories other file systems are mounted on, which find saw as those file systems'
+            # roots: tar reads them below the mounts, as a whole tree's tar does
+            while read -r parent dir; do
+                if [ "$parent" = "$number" ]; then printf '%s\000' "$dir" >> /tmp/changed.found; fi
+            done < /job/nested
+            tr "/" "\001" < /tmp/changed.found | sort -z -u | tr "\001" "/" > "/tmp/changed.$number"
+            found=$(tr -cd '\000' < "/tmp/changed.$number" | wc -c)
+            if [ -s /tmp/changed.found ] && [ "$found" -eq 0 ]; then
+                kiln-event error "cannot sort the changes of partition $number"
+                exit 1
+            fi
             kiln-event info "partition $number: $found entries changed over the base"
         done < /job/mounts
         kiln-event step "trimming free space"

@@ -42,4 +42,25 @@ struct TargetConfigurationTests {
         job.remoteFiles = [:]
         #expect(throws: BuilderError.self) { try job.guestJob(workDirectory: dir) }
     }
+
+    /// The directories a warm build's guest sends from below other file systems' mounts: each mount
+    /// point, named on the file system that holds it.
+    @Test func nestedMountPointsNameTheirParentFileSystem() throws {
+        var appliance = Appliance(name: "nested", os: OperatingSystem(name: .debian, version: "12"))
+        appliance.hardware = Hardware(
+            partitions: [
+                Partition(mountPoint: "/", size: Size(mebibytes: 2048), type: .ext4),
+                Partition(mountPoint: "/boot", size: Size(mebibytes: 512), type: .ext4),
+                Partition(mountPoint: "/var/lib", size: Size(mebibytes: 512), type: .ext4),
+                Partition(mountPoint: "swap", size: Size(mebibytes: 64), type: .swap),
+            ], firmware: .hybrid)
+        let layout = try DiskLayout(hardware: appliance.hardware, seed: "nested")
+        let job = InstallJob(
+            appliance: appliance, layout: layout, root: TargetRoot(packages: []), rootTar: "/nonexistent",
+            aptSources: nil, sourceDateEpoch: 0)
+        let number = { (role: String) in (layout.slots.firstIndex { $0.role == role } ?? -1) + 1 }
+        #expect(job.nestedMountPoints.split(separator: "\n").sorted() == [
+            "\(number("/")) ./boot", "\(number("/")) ./var/lib", "\(number("/boot")) ./efi",
+        ].sorted())
+    }
 }
