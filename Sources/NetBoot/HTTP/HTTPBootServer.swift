@@ -269,10 +269,12 @@ public final class HTTPBootServer: Sendable {
                 offset += length
             }
         }
-        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        // Logged once the body is out: with a Content-Length the end puts nothing on the wire, and a
+        // client that has its bytes may close before the end's flush, which then fails.
         metadata["bytes"] = "\(range.count)"
         metadata["status"] = "\(status.code)"
         logger.info("http: sent", metadata: metadata)
+        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
         return keepAlive
     }
 
