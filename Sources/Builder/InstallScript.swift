@@ -311,6 +311,16 @@ enum InstallScript {
         # before anything was touched), found by the target's GNU find from the inodes alone, in GNU
         # tar's --sort=name order ("/" sorts first). GNU tar's own --newer opens every file to look,
         # which costs a disk read per file under TCG.
+        # Each file system kiln wrote from the base goes back as its changes (see ChangedTree), read
+        # now, while what the guest wrote is in its page cache: through a bind mount, which shows the
+        # directories below other file systems' mounts as a tar of the whole tree would.
+        if [ -n "$PREWRITTEN" ]; then
+            [ -n "$KILN_FS" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
+            kiln-event step "sending the changes to the host"
+            /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$KILN_FS" < /job/layout.sfdisk
+            blockdev --rereadpt "$KILN_FS" 2>/dev/null || true
+            mkdir -p /kiln-bind
+        fi
         while read -r number fs mountpoint; do
             prewritten "$number" || continue
             in_target sh -c 'cd "$1" && find . -xdev -newerct "@$2" -print0' changed "$mountpoint" \
@@ -327,6 +337,21 @@ enum InstallScript {
                 exit 1
             fi
             kiln-event info "partition $number: $found entries changed over the base"
+            mount -o bind "$T$mountpoint" /kiln-bind
+            (cd /kiln-bind && find . -xdev -print0) > /tmp/tree.list
+            tries=0
+            while [ ! -b "$KILN_FS$number" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
+            /kiln/bin/tar -c -f "$KILN_FS$number" -C /kiln-bind --format=posix \
+                --pax-option=delete=atime,delete=ctime --numeric-owner --xattrs --xattrs-include='*' --sparse \
+                --no-recursion --null -T "/tmp/changed.$number" --totals 2> /tmp/tree.log ||
+                { cat /tmp/tree.log; kiln-event error "cannot write partition $number's changes"; exit 1; }
+            umount /kiln-bind
+            size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/tree.log)
+            [ -n "$size" ] || { cat /tmp/tree.log; exit 1; }
+            # the list of every path after the tar, MiB-aligned
+            offset=$(( (size + 1048575) / 1048576 ))
+            dd if=/tmp/tree.list of="$KILN_FS$number" bs=1048576 seek="$offset" conv=notrunc 2>/dev/null
+            kiln-event tree "$number $((offset * 1048576)) $(stat -c %s /tmp/tree.list)"
         done < /job/mounts
         kiln-event step "trimming free space"
         sort -r -k3 /job/mounts | while read -r number fs mountpoint; do
@@ -354,19 +379,13 @@ enum InstallScript {
             case "$fs" in ext4|ext3) ;; *) continue ;; esac
             # an encrypted file system stays as the kernel wrote it: its container is random anyway
             encrypted "$number" && continue
+            prewritten "$number" && continue  # its changes went back above
             tries=0
             while [ ! -b "$FSDISK$number" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source
             used=$(df -k /kiln-source | awk 'NR == 2 { print $3 }')
             read -r _ _ _ _ _ _ before _ < "/sys/block/${FSDISK##*/}/stat"
-            if prewritten "$number"; then
-                # kiln wrote this file system from the base: only what changed since goes back (see
-                # ChangedTree), with the list of every path, after it on the partition
-                (cd /kiln-source && find . -xdev -print0) > /tmp/tree.list
-                /kiln/bin/tar -c -f "$FSDISK$number" -C /kiln-source --format=posix \
-                    --pax-option=delete=atime,delete=ctime --numeric-owner --xattrs --xattrs-include='*' --sparse \
-                    --no-recursion --null -T "/tmp/changed.$number" --totals 2> /tmp/tree.log &
-            elif [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
+            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
                 /kiln/bin/tar -c -f "$FSDISK$number" -C /kiln-source --format=posix \
                     --pax-option=delete=atime,delete=ctime --sort=name --numeric-owner --xattrs \
                     --xattrs-include='*' --sparse . 2> /tmp/tree.log &
@@ -384,13 +403,7 @@ enum InstallScript {
                 kiln-event progress "$done_kib/$used"
             done
             wait "$pid" || { cat /tmp/tree.log; kiln-event error "cannot write partition $number's tree"; exit 1; }
-            if prewritten "$number"; then
-                size=$(sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p' /tmp/tree.log)
-                [ -n "$size" ] || { cat /tmp/tree.log; exit 1; }
-                offset=$(( (size + 1048575) / 1048576 ))
-                dd if=/tmp/tree.list of="$FSDISK$number" bs=1048576 seek="$offset" conv=notrunc 2>/dev/null
-                kiln-event tree "$number $((offset * 1048576)) $(stat -c %s /tmp/tree.list)"
-            elif [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
+            if [ "$fs" = ext4 ] && [ -x /kiln/bin/tar ]; then
                 kiln-event tree "$number"
             fi
             umount /kiln-source
