@@ -12,11 +12,7 @@ import KilnArchive
 /// package, then as the tar stream the ext4 writer lays out on a disk (issue 14's seam: a header
 /// that lies about its size, a name with `..`, a hard link to nothing must fail cleanly).
 extension FuzzTarget {
-    private static let scratch: String = {
-        let path = "/dev/shm/kiln-fuzz-archive-\(getpid())"
-        mkdir(path, 0o700)
-        return path
-    }()
+    private static let scratch = scratchFolder("archive")
 
     /// At most this many entries and bytes of data per input: an archive is allowed to be large,
     /// the fuzzer's time is not.

@@ -13,11 +13,7 @@ import Packages
 extension FuzzTarget {
     /// A folder of the fuzzer's own (tmpfs), so that a description's parents and `files` resolve
     /// against nothing but what the input names.
-    private static let folder: String = {
-        let path = "/dev/shm/kiln-fuzz-text-\(getpid())"
-        mkdir(path, 0o700)
-        return path
-    }()
+    private static let folder = scratchFolder("text")
 
     private static func write(_ data: UnsafeRawBufferPointer, to name: String) -> String? {
         let path = "\(folder)/\(name)"

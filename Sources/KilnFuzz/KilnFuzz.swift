@@ -161,3 +161,13 @@ enum FuzzTarget: String, CaseIterable {
         }
     }
 #endif
+
+extension FuzzTarget {
+    /// A tmpfs folder of this fuzzing process's own (`/dev/shm/kiln-fuzz-NAME-PID`), for targets
+    /// that read their input from a file.
+    static func scratchFolder(_ name: String) -> String {
+        let path = "/dev/shm/kiln-fuzz-\(name)-\(getpid())"
+        mkdir(path, 0o700)
+        return path
+    }
+}

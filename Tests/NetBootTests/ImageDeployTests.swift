@@ -39,7 +39,7 @@ struct ImageDeployTests {
     }) async throws -> String {
         let agent = try DeployFixtures.agent.get()
         let commandLine = try #require(try await DeployFixtures.agentCommandLine(port: port, mac: mac))
-        #expect(commandLine.contains("kiln.url=http://10.0.2.2:\(port)/deploy/"))
+        #expect(commandLine.contains("kiln.url=http://\(DeployFixtures.userNetworkHost):\(port)/deploy/"))
         try await DeployFixtures.run(["qemu-img", "create", "-q", "-f", "qcow2", folder.file("disk.qcow2"), "\(diskMiB)M"])
         let console = folder.file("console.log")
         let machine = DeployFixtures.agentMachine(

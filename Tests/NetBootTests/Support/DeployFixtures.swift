@@ -9,6 +9,9 @@ import KilnSupport
 /// disk images made with sfdisk and mke2fs, and the agent booted straight from its kernel under QEMU
 /// with user networking (the guest reaches the host's loopback at 10.0.2.2).
 enum DeployFixtures {
+    /// Where a QEMU guest with user networking reaches the host (slirp's fixed gateway address).
+    static let userNetworkHost = "10.0.2.2"
+
     /// The agent's kernel and initramfs, prepared once for all the tests (a lab beside the kiln binary,
     /// so that its lockfile serves later runs).
     static let agent: Result<(kernel: String, initrd: String), any Error> = {
@@ -128,7 +131,7 @@ enum DeployFixtures {
         ])
         guard let line = script.split(separator: "\n").first(where: { $0.hasPrefix("kernel ") }) else { return nil }
         let words = line.split(separator: " ").dropFirst(2).map(String.init)
-        return words.joined(separator: " ").replacingOccurrences(of: "192.0.2.1:", with: "10.0.2.2:")
+        return words.joined(separator: " ").replacingOccurrences(of: "192.0.2.1:", with: "\(userNetworkHost):")
     }
 
     /// QEMU booting the agent from its kernel, with a blank disk and user networking.
