@@ -30,6 +30,8 @@ packages=(
   chromium tmux
   # judge for the CI recipe's script (docs/ci)
   shellcheck
+  # judge for the GRUB configuration kiln writes (grub-script-check)
+  grub-common
   # benchmarks: GNU time for peak RSS
   time
 )

@@ -106,6 +106,10 @@ public struct InstallJob: Sendable {
             files.append(.init(path: "post/\(name)", source: .bytes(Array((command + "\n").utf8))))
         }
         files.append(.init(path: "post.list", source: .bytes(Array(names.map { $0 + "\n" }.joined().utf8))))
+        if let grub = GrubConfiguration.make(for: self, commandLine: TargetConfiguration(job: self).kernelCommandLine) {
+            files.append(.init(path: "grub.cfg", source: .bytes(Array(grub.text.utf8))))
+            files.append(.init(path: "kernels", source: .bytes(Array(grub.kernelList.utf8))))
+        }
         return GuestJob(script: InstallScript.text, files: files)
     }
 

@@ -275,7 +275,25 @@ enum InstallScript {
             fi
         fi
         kiln-event step "writing GRUB's configuration"
-        in_target update-grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        # kiln wrote it from the kernels the packages install (GrubConfiguration): taken when /boot
+        # holds exactly those kernels, each with its initramfs; otherwise update-grub writes it
+        kernels_in_target() (
+            cd "$T/boot" || exit 0
+            for kernel in vmlinuz-*; do
+                [ -f "$kernel" ] || continue
+                release=${kernel#vmlinuz-}
+                [ -f "initrd.img-$release" ] || release="$release (no initramfs)"
+                printf '%s\n' "$release"
+            done | LC_ALL=C sort
+        )
+        if [ -f /job/grub.cfg ] && [ "$(kernels_in_target)" = "$(cat /job/kernels)" ]; then
+            mkdir -p "$T/boot/grub"
+            cp /job/grub.cfg "$T/boot/grub/grub.cfg"
+            chmod 444 "$T/boot/grub/grub.cfg"
+        else
+            [ -f /job/grub.cfg ] && kiln-event info "update-grub writes GRUB's configuration: /boot holds $(kernels_in_target | tr '\n' ' ')"
+            in_target update-grub > /tmp/grub.log 2>&1 || { cat /tmp/grub.log; exit 1; }
+        fi
 
         if [ -s /job/post.list ]; then
             kiln-event step "running post commands"
@@ -369,17 +387,23 @@ enum InstallScript {
         # an ext4 one by the host (its tree goes there as a tar, sorted, with owners, modes, holes and
         # extended attributes: `tree N`), an ext3 one, or any without the builder's tar, here by
         # mke2fs -d (sorted, fixed UUID and hash seed, its own times from E2FSPROGS_FAKE_TIME).
-        kiln-event step "sending the file systems' trees to the host"
-        FSDISK=$KILN_FS
-        [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
-        /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
-        blockdev --rereadpt "$FSDISK" 2>/dev/null || true
-        mkdir -p /kiln-source
-        while read -r number fs id label; do
+        # An encrypted file system stays as the kernel wrote it (its container is random anyway); a
+        # prewritten one's changes went back above.
+        to_send=
+        while read -r number fs _ _; do
             case "$fs" in ext4|ext3) ;; *) continue ;; esac
-            # an encrypted file system stays as the kernel wrote it: its container is random anyway
-            encrypted "$number" && continue
-            prewritten "$number" && continue  # its changes went back above
+            encrypted "$number" || prewritten "$number" || to_send="$to_send $number "
+        done < /job/filesystems
+        if [ -n "$to_send" ]; then
+            kiln-event step "sending the file systems' trees to the host"
+            FSDISK=$KILN_FS
+            [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
+            /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
+            blockdev --rereadpt "$FSDISK" 2>/dev/null || true
+            mkdir -p /kiln-source
+        fi
+        while read -r number fs id label; do
+            case "$to_send" in *" $number "*) ;; *) continue ;; esac
             tries=0
             while [ ! -b "$FSDISK$number" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
             mount -t "$fs" -o ro "$(part "$number")" /kiln-source

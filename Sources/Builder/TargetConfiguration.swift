@@ -88,7 +88,8 @@ struct TargetConfiguration {
         try file("kiln/configure.sh", configureScript, mode: 0o755)
     }
 
-    private var kernelCommandLine: String {
+    /// The kernel arguments kiln adds (console, interface names, the description's `kernel_args`).
+    var kernelCommandLine: String {
         var args: [String] = []
         if let console = appliance.console { args += ["console=tty0", "console=\(console)"] }
         if usesClassicInterfaceNames { args.append("net.ifnames=0") }

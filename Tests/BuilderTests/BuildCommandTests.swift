@@ -14,7 +14,7 @@ import Testing
     .serialized,
     .requires(
         .root, .kilnBinary, .program("ip"), .program("qemu-system-x86_64"), .program("qemu-img"), .program("partx"),
-        .program("sha256sum"), .program("e2fsck")))
+        .program("sha256sum"), .program("e2fsck"), .program("debugfs"), .program("blkid")))
 struct BuildCommandTests {
     @Test func defaultApplianceBuildsOfflineAndIsAValidDisk() async throws {
         let build = try await BuildFixture.shared.build()
@@ -42,6 +42,20 @@ struct BuildCommandTests {
         let rootStart = try #require(starts.split(separator: "\n").last.flatMap { Int($0) })
         let (fsck, fsckReport) = try await Subprocess.output(["e2fsck", "-f", "-n", "\(raw)?offset=\(rootStart * 512)"])
         #expect(fsck.succeeded, "e2fsck: \(fsckReport)")
+
+        // GRUB's configuration is kiln's, naming the kernel the lockfile installs on the root's
+        // UUID (the boots below and in RunLoginTests judge it), and no update-grub ran.
+        let (_, rootUUID) = try await Subprocess.output([
+            "blkid", "-p", "-O", "\(rootStart * 512)", "-s", "UUID", "-o", "value", raw,
+        ])
+        let uuid = rootUUID.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (catted, grubConfig) = try await Subprocess.output([
+            "debugfs", "-R", "cat /boot/grub/grub.cfg", "\(raw)?offset=\(rootStart * 512)",
+        ])
+        #expect(catted.succeeded && grubConfig.contains("# written by kiln"), "\(grubConfig.prefix(500))")
+        #expect(
+            uuid.count == 36 && grubConfig.contains("linux /boot/vmlinuz-")
+                && grubConfig.contains("root=UUID=\(uuid) ro"), "root \(uuid): \(grubConfig)")
 
         // The manifest names every output with its real size and SHA-256.
         let manifest = try JSONSerialization.jsonObject(
@@ -85,6 +99,7 @@ struct BuildCommandTests {
             #expect(configuring.contains { $0.contains(" of \(count), ") && $0.hasSuffix(" left)") }, "\(said)")
         }
         #expect(log.contains("built debian-minimal\n\n--- the builder guest's console ---\n"))
+        #expect(!log.contains("update-grub writes GRUB's configuration"), "\(log.prefix(3000))")
         let console = log.components(separatedBy: "--- the builder guest's console ---\n").last ?? ""
         #expect(
             !console.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "the guest's console is not in the log")
