@@ -103,9 +103,8 @@ struct GrubConfiguration {
                 // the firmware's console is the serial port already (GRUB_TERMINAL=console)
                 lines += ["terminal_input console", "terminal_output console"]
             } else {
-                let unit = console.device.hasPrefix("ttyS") ? String(console.device.dropFirst(4)) : "0"
                 lines += [
-                    "serial --unit=\(unit) --speed=\(console.speed)",
+                    console.grubSerialCommand,
                     "terminal_input console serial",
                     "terminal_output console serial",
                 ]
@@ -164,5 +163,14 @@ struct GrubConfiguration {
         ]
         return ["\(indent)menuentry '\(title)' --class debian --class gnu-linux --class os --id '\(id)' {"]
             + body.map { "\(indent)  \($0)" } + ["\(indent)}"]
+    }
+}
+
+extension SerialConsole {
+    /// GRUB's `serial` command for this console: `ttyS1` is unit 1; other devices (`hvc0`) are
+    /// not GRUB's to drive, so GRUB uses the first UART.
+    var grubSerialCommand: String {
+        let unit = device.hasPrefix("ttyS") ? String(device.dropFirst(4)) : "0"
+        return "serial --unit=\(unit) --speed=\(speed)"
     }
 }

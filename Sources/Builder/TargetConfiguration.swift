@@ -112,10 +112,9 @@ struct TargetConfiguration {
             // already puts on the serial port; GRUB's own serial driver there is for PCs' UARTs.
             lines.append("GRUB_TERMINAL=console")
         } else if let console = appliance.console {
-            let unit = console.device.hasPrefix("ttyS") ? String(console.device.dropFirst(4)) : "0"
             lines += [
                 "GRUB_TERMINAL=\"console serial\"",
-                "GRUB_SERIAL_COMMAND=\"serial --unit=\(unit) --speed=\(console.speed)\"",
+                "GRUB_SERIAL_COMMAND=\"\(console.grubSerialCommand)\"",
             ]
         }
         return lines.joined(separator: "\n") + "\n"
