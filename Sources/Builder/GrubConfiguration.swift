@@ -81,7 +81,7 @@ struct GrubConfiguration {
 
     /// `/job/kernels`: the releases, one per line, in `sort`'s order, for the guest's comparison.
     var kernelList: String {
-        kernels.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.map { $0 + "\n" }.joined()
+        kernels.sorted().map { $0 + "\n" }.joined()  // ASCII names: Swift's order is sort's in C
     }
 
     var text: String {
@@ -99,8 +99,7 @@ struct GrubConfiguration {
             "fi",
         ]
         if let console {
-            if arch == .aarch64 {
-                // the firmware's console is the serial port already (GRUB_TERMINAL=console)
+            if SerialConsole.grubUsesFirmwareConsole(on: arch) {
                 lines += ["terminal_input console", "terminal_output console"]
             } else {
                 lines += [
@@ -167,6 +166,10 @@ struct GrubConfiguration {
 }
 
 extension SerialConsole {
+    /// GRUB for arm64-efi draws on the firmware's console, which AAVMF (and arm64 clouds' UEFI)
+    /// already puts on the serial port; GRUB's own serial driver is for PCs' UARTs.
+    static func grubUsesFirmwareConsole(on arch: Architecture) -> Bool { arch == .aarch64 }
+
     /// GRUB's `serial` command for this console: `ttyS1` is unit 1; other devices (`hvc0`) are
     /// not GRUB's to drive, so GRUB uses the first UART.
     var grubSerialCommand: String {

@@ -107,9 +107,7 @@ struct TargetConfiguration {
             "GRUB_CMDLINE_LINUX=\"\(kernelCommandLine.replacingAll("\"", ""))\"",
             "GRUB_DISABLE_OS_PROBER=true",
         ]
-        if appliance.console != nil && appliance.hardware.arch == .aarch64 {
-            // GRUB for arm64-efi draws on the firmware's console, which AAVMF (and arm64 clouds' UEFI)
-            // already puts on the serial port; GRUB's own serial driver there is for PCs' UARTs.
+        if appliance.console != nil && SerialConsole.grubUsesFirmwareConsole(on: appliance.hardware.arch) {
             lines.append("GRUB_TERMINAL=console")
         } else if let console = appliance.console {
             lines += [
