@@ -313,17 +313,11 @@ public struct ImageBuild: Sendable {
     }
 
     static func describe(_ path: String, format: String) throws(BuilderError) -> Output {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw BuilderError("cannot read \(path)") }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        var size: Int64 = 0
-        while true {
-            let chunk = handle.readData(ofLength: 4 << 20)
-            if chunk.isEmpty { break }
-            size += Int64(chunk.count)
-            hasher.update(data: chunk)
+        do {
+            let digest = try FileDigest(of: path)
+            return Output(path: path, format: format, size: Int64(digest.size), sha256: digest.sha256)
+        } catch {
+            throw BuilderError(error.message)
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return Output(path: path, format: format, size: size, sha256: digest)
     }
 }

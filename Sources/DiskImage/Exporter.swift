@@ -21,7 +21,7 @@ public enum Exporter {
             let ovf = Array(OVFDescriptor(machine: machine, profile: profile, disks: [(disk, vmdkSize)]).xml.utf8)
             let ovfName = "\(machine.name).ovf"
             let manifest =
-                "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try sha256(of: vmdk))\n"
+                "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try FileDigest(of: vmdk).sha256)\n"
             progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
             try writeArchive(destination, format: .ustar, gzip: false) { archive throws(DiskImageError) in
                 try archive.add(ovfName, content: ovf)
@@ -108,29 +108,6 @@ public enum Exporter {
         }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try body(scratch)
-    }
-
-    static func sha256(of path: String) throws(DiskImageError) -> String {
-        let file = try ImageFile(reading: path)
-        let size = try file.size
-        var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 4 << 20)
-        var offset: UInt64 = 0
-        while offset < size {
-            let n = Int(min(UInt64(buffer.count), size - offset))
-            var failure: DiskImageError?
-            buffer.withUnsafeMutableBytes { raw in
-                do throws(DiskImageError) {
-                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
-                } catch {
-                    failure = error
-                }
-            }
-            if let failure { throw failure }
-            hasher.update(data: buffer[0..<n])
-            offset += UInt64(n)
-        }
-        return hex(hasher.finalize())
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
