@@ -1,6 +1,7 @@
 import Foundation
-import Logging
 import KilnTestSupport
+import Logging
+import NIOCore
 import Testing
 
 @testable import NetBoot
@@ -20,12 +21,18 @@ struct LabBootFilesTests {
     let folder: TemporaryFolder
     let files: LabBootFiles
     let http = BootClient(address: nil, transport: .http)
+    /// lab-07, at its fixed address.
+    let lab07 = Self.client("192.0.2.17")
     let tftp = BootClient(address: nil, transport: .tftp)
 
     init() throws {
         folder = try TemporaryFolder()
         let path = try LabFixtures.write(LabFixtures.serverLab(), into: folder.path)
         files = try LabBootFiles(config: try LabConfig.load(path), logger: Logger(label: "test"))
+    }
+
+    static func client(_ address: String) -> BootClient {
+        BootClient(address: try? SocketAddress(ipAddress: address, port: 40_000), transport: .http)
     }
 
     func text(_ path: String, _ client: BootClient) async throws -> String? {
@@ -72,7 +79,7 @@ struct LabBootFilesTests {
     /// debconf accepts it.
     @Test(.requires(Judges.debconf != nil, "debconf-set-selections"))
     func preseedTellsKilnWhenDoneAndDebconfAcceptsIt() async throws {
-        let preseed = try #require(try await text("preseed/52-54-00-12-34-56", http))
+        let preseed = try #require(try await text("preseed/52-54-00-12-34-56", lab07))
         #expect(preseed.contains("d-i netcfg/get_hostname string lab-07"))
         #expect(preseed.contains("wget -q -O /dev/null http://192.0.2.1:8080/installed/52-54-00-12-34-56"))
         #expect(try await text("preseed/52-54-00-12-34-56", tftp) == nil, "answers are served over HTTP only")
@@ -84,7 +91,7 @@ struct LabBootFilesTests {
 
     @Test(.requires(Judges.ksvalidator != nil, "ksvalidator (scripts/install-deps.sh)"))
     func kickstartTellsKilnWhenDoneAndKsvalidatorAcceptsIt() async throws {
-        let kickstart = try #require(try await text("kickstart/52-54-00-ab-cd-ef", http))
+        let kickstart = try #require(try await text("kickstart/52-54-00-ab-cd-ef", Self.client("192.0.2.50")))
         #expect(kickstart.contains("curl -fsS -o /dev/null http://192.0.2.1:8080/installed/52-54-00-ab-cd-ef"))
         let path = folder.path + "/host.ks"
         try kickstart.write(toFile: path, atomically: true, encoding: .utf8)
@@ -92,11 +99,51 @@ struct LabBootFilesTests {
         #expect(status.succeeded, "\(output)")
     }
 
+    /// A host's answers (password hashes, files) and its `installed/` call go to its own address only:
+    /// its lease, else its fixed address, else the first address that asked since its last install.
+    @Test func answersGoOnlyToTheirHost() async throws {
+        func refused(_ path: String, _ client: BootClient) async -> Bool {
+            do {
+                _ = try await files.file(at: path, for: client)
+                return false
+            } catch let error as NetBootError {
+                return error.code == .refused
+            } catch {
+                return false
+            }
+        }
+        // lab-07 has a fixed address.
+        #expect(await refused("preseed/52-54-00-12-34-56", Self.client("192.0.2.99")))
+        #expect(await refused("preseed/52-54-00-12-34-56", http), "a client whose address is unknown")
+        #expect(await refused("installed/52-54-00-12-34-56", Self.client("192.0.2.99")))
+        #expect(!files.state.isInstalled(MACAddress("52:54:00:12:34:56")!))
+        #expect(try await text("preseed/52-54-00-12-34-56", lab07)?.contains("lab-07") == true)
+        // lab-08 has none: the first asker holds its answers until its install is reported.
+        let first = Self.client("192.0.2.50")
+        let other = Self.client("192.0.2.51")
+        #expect(try await text("kickstart/52-54-00-ab-cd-ef", first) != nil)
+        #expect(await refused("kickstart/52-54-00-ab-cd-ef", other))
+        #expect(await refused("installed/52-54-00-ab-cd-ef", other))
+        #expect(try await text("kickstart/52-54-00-ab-cd-ef", first) != nil, "the same host asks again")
+        #expect(try await text("installed/52-54-00-ab-cd-ef", first)?.contains("lab-08") == true)
+        #expect(try await text("kickstart/52-54-00-ab-cd-ef", other) != nil, "a reinstall may come from elsewhere")
+        // With kiln as the DHCP server, the lease decides, over the fixed address too.
+        files.setLeaseTable {
+            [MACAddress("52:54:00:12:34:56")!: IPv4Address("192.0.2.70")!, MACAddress("52:54:00:ab:cd:ef")!: IPv4Address("192.0.2.71")!]
+        }
+        #expect(await refused("preseed/52-54-00-12-34-56", lab07))
+        #expect(try await text("preseed/52-54-00-12-34-56", Self.client("192.0.2.70")) != nil)
+        #expect(await refused("kickstart/52-54-00-ab-cd-ef", other))
+        #expect(try await text("kickstart/52-54-00-ab-cd-ef", Self.client("192.0.2.71")) != nil)
+        // An IPv4-mapped IPv6 peer (a [::] socket) is the same address.
+        #expect(try await text("kickstart/52-54-00-ab-cd-ef", Self.client("::ffff:192.0.2.71")) != nil)
+    }
+
     /// After the installer reports in, the host boots its disk, and that survives a restart.
     @Test func installedHostBootsLocallyFromThenOn() async throws {
         #expect(try await text("installed/52-54-00-12-34-56", tftp) == nil, "only HTTP marks a host installed")
         #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("KERNEL") == true)
-        let answer = try #require(try await text("installed/52-54-00-12-34-56", http))
+        let answer = try #require(try await text("installed/52-54-00-12-34-56", lab07))
         #expect(answer.contains("lab-07"))
         #expect(try await text("pxelinux.cfg/01-52-54-00-12-34-56", tftp)?.contains("LOCALBOOT 0") == true)
         #expect(try await text("ipxe/52:54:00:12:34:56", http)?.contains("exit") == true)

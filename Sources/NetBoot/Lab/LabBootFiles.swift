@@ -59,6 +59,9 @@ public final class LabBootFiles: BootFileProvider {
     public let metrics = LabMetrics()
     /// The addresses DHCP leased (server mode), for checking who asks for an image.
     let leaseTable = Mutex<(@Sendable () -> [MACAddress: IPv4Address])?>(nil)
+    /// The address each host's answers went to first, where neither a lease nor a fixed address
+    /// names one (proxy DHCP, or another DHCP server); cleared when the host reports its install done.
+    let answerAddresses = Mutex<[MACAddress: String]>([:])
     /// Installer hosts whose installer was handed out since kiln started (for the status page).
     let bootedInstallers = Mutex<[MACAddress: Double]>([:])
     /// Image builds under way or done, by description (`install: image`).
@@ -225,16 +228,47 @@ public final class LabBootFiles: BootFileProvider {
             return bytes(BootMenus.ipxe(logged(action(for: mac), mac, "ipxe"), httpBase: base))
         case "preseed", "kickstart":
             guard client.transport == .http, let host = config.host(mac) else { return nil }
+            try authorizeAnswers(for: host, path: path, client: client)
             return bytes(try answers(for: host, kind: parts[0], httpBase: base))
         case "installed":
             guard client.transport == .http, let host = config.host(mac) else { return nil }
+            try authorizeAnswers(for: host, path: path, client: client)
             try state.markInstalled(mac, name: host.name)
+            _ = answerAddresses.withLock { $0.removeValue(forKey: mac) }
             logger.notice(
                 "lab: \(host.name) finished installing; it boots from its disk from now on",
                 metadata: ["mac": "\(mac)", "state": "\(state.file)"])
             return bytes("ok: \(host.name) is installed\n")
         default:
             return nil
+        }
+    }
+
+    /// A host's answers hold its password hashes and files, and `installed/<mac>` ends its install:
+    /// both go only to the host's own address. That is its DHCP lease (kiln as the lab's DHCP server),
+    /// else its fixed `address:`, else the address that first asked for them since kiln started or
+    /// since the host's last install (as deploys bind their token).
+    /// - Throws: `NetBootError(.refused)`, which the HTTP server answers with 403.
+    func authorizeAnswers(for host: LabConfig.Host, path: String, client: BootClient) throws {
+        let peer = Self.ipv4Text(client.address)
+        if let expected = leases[host.mac] ?? host.address {
+            guard expected.description == peer else {
+                throw NetBootError(
+                    .refused, "\(path) is \(host.name)'s, at \(expected), and was asked for from \(peer)")
+            }
+            return
+        }
+        guard client.address != nil else {
+            throw NetBootError(.refused, "\(path) is \(host.name)'s, and the asker's address is unknown")
+        }
+        let bound = answerAddresses.withLock { bound in
+            if let first = bound[host.mac] { return first }
+            bound[host.mac] = peer
+            return peer
+        }
+        guard bound == peer else {
+            throw NetBootError(
+                .refused, "\(path) is \(host.name)'s, first asked for from \(bound), now from \(peer)")
         }
     }
 
