@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "KilnSupport",
                 "KilnArchive",
+                "DiskImage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -96,7 +96,7 @@ public struct ImageBoot: Sendable {
     private func boot(
         _ accelerator: Accelerator, workDirectory: String, progress: ProgressSink
     ) async throws(BuildVMError) -> Outcome {
-        let format = try ImageFormat.detect(image)
+        let format = try DiskFormat.qemuName(of: image)
         var command = QEMUCommand()
         command.executable = qemuProgram
         command.architecture = architecture
@@ -104,7 +104,7 @@ public struct ImageBoot: Sendable {
         command.memoryMiB = memoryMiB
         command.cpus = cpus
         command.hardware = hardware
-        command.disks = [VirtualDisk(path: image, format: format.rawValue, readOnly: false, snapshot: true)]
+        command.disks = [VirtualDisk(path: image, format: format, readOnly: false, snapshot: true)]
         var variables: String?
         if firmware == .uefi {
             let (code, template) = uefiFirmware
@@ -131,7 +131,7 @@ public struct ImageBoot: Sendable {
         progress(
             .step(
                 "test",
-                "booting \(image) (\(format.rawValue), \(architecture.rawValue), \(firmware.rawValue), \(hardware.summary))"))
+                "booting \(image) (\(format), \(architecture.rawValue), \(firmware.rawValue), \(hardware.summary))"))
         let started = ContinuousClock.now
         // Registered first, so that a signal arriving during the start still finds it.
         RunningQEMU.add(machine)
@@ -201,7 +201,7 @@ public struct ImageBoot: Sendable {
                 kvmFailure ? .kvm : .qemu, "QEMU ended (\(termination)) before \"\(marker)\" appeared",
                 consoleTail: tail)
         }
-        return Outcome(format: format.rawValue, elapsed: elapsed, consoleTail: tail, accelerator: accelerator)
+        return Outcome(format: format, elapsed: elapsed, consoleTail: tail, accelerator: accelerator)
     }
 }
 

@@ -40,7 +40,7 @@ public struct ImageRun: Sendable {
     /// be opened or `KVMProbe` says it failed here), a free port on 127.0.0.1 for SSH. With UEFI, a
     /// copy of OVMF's variable store is made in `workDirectory`.
     public func plan(workDirectory: String) throws(BuildVMError) -> Plan {
-        let format = try ImageFormat.detect(image)
+        let format = try DiskFormat.qemuName(of: image)
         try architecture.requireQEMU(qemu)
         let qemu = self.qemu ?? architecture.qemuSystem
         var command = QEMUCommand()
@@ -55,7 +55,7 @@ public struct ImageRun: Sendable {
         command.memoryMiB = memoryMiB
         command.cpus = cpus
         command.hardware = hardware
-        command.disks = [VirtualDisk(path: image, format: format.rawValue, readOnly: false, snapshot: !writable)]
+        command.disks = [VirtualDisk(path: image, format: format, readOnly: false, snapshot: !writable)]
         let port = try Self.freePort()
         command.interactiveSSHPort = port
         if firmware == .uefi {
@@ -69,7 +69,7 @@ public struct ImageRun: Sendable {
             }
             command.uefi = (code, copy)
         }
-        return Plan(arguments: command.arguments, format: format.rawValue, accelerator: accelerator, sshPort: port)
+        return Plan(arguments: command.arguments, format: format, accelerator: accelerator, sshPort: port)
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on now.
