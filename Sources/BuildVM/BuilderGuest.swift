@@ -21,15 +21,6 @@ public struct BuilderGuest: Sendable {
     /// Changes whenever the assembly itself changes in a way that alters its output.
     static let formatVersion = "kiln-builder-guest-3"
 
-    /// `$KILN_CACHE`, else `~/.cache/kiln`.
-    public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
-        -> String
-    {
-        if let dir = environment["KILN_CACHE"], !dir.isEmpty { return dir }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return "\(home)/.cache/kiln"
-    }
-
     /// Returns the builder guest for `recipe`, assembling it into `cacheDirectory/builder/<key>`
     /// unless it is already there.
     public static func prepare(

@@ -26,7 +26,7 @@ public enum KVMProbe {
 
     /// The folder the records live in.
     public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        BuilderGuest.defaultCacheDirectory(environment: environment) + "/kvm"
+        KilnCache.root(environment: environment) + "/kvm"
     }
 
     /// What identifies the answer: host name, kernel release, QEMU's version line.

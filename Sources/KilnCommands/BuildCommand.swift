@@ -13,7 +13,7 @@ struct BuildCommand: AsyncParsableCommand {
         abstract: "Build disk images from a description inside kiln's own QEMU guest.",
         discussion: """
             Resolves the description's packages into FILE.lock (or uses it with --locked), fetches \
-            them into the cache ($KILN_CACHE, default ~/.cache/kiln), unpacks them on the host, and \
+            them into the cache ($KILN_CACHE, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln), unpacks them on the host, and \
             installs them onto a new disk inside kiln's builder guest. Writes DIR/NAME.FORMAT for each \
             format, manifest.json, NAME.packages and NAME.spdx.json. SOURCE_DATE_EPOCH, if set, \
             stamps the files kiln makes; otherwise the newest archive Release date in the lockfile does.
@@ -78,14 +78,14 @@ struct BuildCommand: AsyncParsableCommand {
         do {
             prepared = try await request.prepare(
                 lockPath: "\(file).lock", locked: locked, offline: offline,
-                cache: PackageCache(root: PackageCache.defaultRoot()), progress: console.sink)
+                cache: PackageCache(root: KilnCache.root()), progress: console.sink)
         } catch {
             throw CommandFailure(error.description, hint: LockCommand.hint(for: error))
         }
         let lockfile = prepared.lockfile
 
         var options = ImageBuild.Options(
-            outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: BuilderGuest.defaultCacheDirectory())
+            outputDirectory: output ?? "out/\(appliance.name)", cacheDirectory: KilnCache.root())
         options.formats = formats
         options.accelerator = accel
         if probeKvm { KVMProbe.forget() }

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import KilnSupport
 import Packages
 
 struct CacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
-        abstract: "List, prune or clean kiln's cache ($KILN_CACHE, default ~/.cache/kiln).",
+        abstract: "List, prune or clean kiln's cache ($KILN_CACHE, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).",
         discussion: """
             The cache holds downloaded packages and indexes (debs, indexes: content-addressed), builder \
             guests (builder), configured bases and initramfs images (base), unpacked boot files (netboot) \
@@ -18,7 +19,7 @@ struct CacheCommand: AsyncParsableCommand {
     /// The areas whose entries are keyed (`KEY` or `KEY.suffix`); an entry's age is its newest write.
     static let keyedAreas = ["builder", "base", "netboot"]
 
-    static var root: String { PackageCache.defaultRoot() }
+    static var root: String { KilnCache.root() }
 
     struct Entry {
         var area: String

@@ -27,10 +27,10 @@ struct LabDeploys {
             sources: AptSources.retarget(sources, to: "bookworm"), requested: DeployAgent.debianPackages,
             base: .none, lockPath: lab.path + ".agent.lock",
             locked: offline || FileManager.default.fileExists(atPath: lab.path + ".agent.lock"), offline: offline,
-            cache: PackageCache(root: PackageCache.defaultRoot()), progress: progress)
+            cache: PackageCache(root: KilnCache.root()), progress: progress)
         let agent = try BuilderGuest.prepare(
             DeployAgent.recipe(packages: prepared.packages.map(\.path)),
-            cacheDirectory: BuilderGuest.defaultCacheDirectory(), progress: progress)
+            cacheDirectory: KilnCache.root(), progress: progress)
         return (agent.kernel, agent.initramfs)
     }
 
@@ -48,7 +48,7 @@ struct LabDeploys {
         let lockPath = description + ".lock"
         let prepared = try await request.prepare(
             lockPath: lockPath, locked: offline || FileManager.default.fileExists(atPath: lockPath), offline: offline,
-            cache: PackageCache(root: PackageCache.defaultRoot()), progress: progress)
+            cache: PackageCache(root: KilnCache.root()), progress: progress)
         var hasher = SHA256()
         hasher.update(data: FileManager.default.contents(atPath: description) ?? Data())
         hasher.update(data: Data(prepared.lockfile.encoded().utf8))
@@ -61,7 +61,7 @@ struct LabDeploys {
             logger.notice("lab: \(host.name) is deployed with \(image), built earlier from \(description)")
             return image
         }
-        var options = ImageBuild.Options(outputDirectory: directory, cacheDirectory: BuilderGuest.defaultCacheDirectory())
+        var options = ImageBuild.Options(outputDirectory: directory, cacheDirectory: KilnCache.root())
         options.formats = [.disk(.qcow2)]
         options.sourceDateEpoch = BuildCommand.sourceDateEpoch(prepared.lockfile)
         options.remoteFiles = prepared.files

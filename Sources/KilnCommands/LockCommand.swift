@@ -14,7 +14,7 @@ struct LockCommand: AsyncParsableCommand {
             resolves the minbase set (Essential, Priority: required, apt), kiln's built-in packages \
             (init, kernel, boot loaders) and the description's packages. Without repos in the \
             description, the archives are the host's apt sources. Indexes are cached in $KILN_CACHE \
-            (default ~/.cache/kiln).
+            (else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).
             """
     )
 
@@ -60,7 +60,7 @@ struct LockCommand: AsyncParsableCommand {
         }
         if download {
             do {
-                let cache = PackageCache(root: PackageCache.defaultRoot())
+                let cache = PackageCache(root: KilnCache.root())
                 _ = try await cache.fetch(lockfile, progress: console.sink)
                 var guestLock = lockfile
                 guestLock.packages = lockfile.builder ?? []
@@ -83,7 +83,7 @@ struct LockCommand: AsyncParsableCommand {
     static func lock(_ request: PackageRequest, to destination: String, sink: ProgressSink) async throws(PackagesError)
         -> Lockfile
     {
-        try await request.lock(to: destination, cache: PackageCache(root: PackageCache.defaultRoot()), progress: sink)
+        try await request.lock(to: destination, cache: PackageCache(root: KilnCache.root()), progress: sink)
     }
 
     static func hint(for error: PackagesError) -> String? {

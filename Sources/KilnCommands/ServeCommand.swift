@@ -1,5 +1,6 @@
 import Appliance
 import ArgumentParser
+import KilnSupport
 import Logging
 import NetBoot
 import Packages
@@ -198,7 +199,7 @@ struct ServeCommand: AsyncParsableCommand {
                     listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
                 (mirror, services) = try await LabMirror.forLab(
                     lab, tree: tree, sources: sources, offline: offline,
-                    cache: PackageCache(root: PackageCache.defaultRoot()),
+                    cache: PackageCache(root: KilnCache.root()),
                     progress: Console.standardError.sink, logger: logger)
             } catch {
                 throw CommandFailure("lab mirror: \(error)")
@@ -257,7 +258,7 @@ struct ServeCommand: AsyncParsableCommand {
                 listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d")
             return try await BootFileTree.prepare(
                 lockPath: config + ".lock", installers: Self.installers(lab), architectures: lab.architectures,
-                cache: PackageCache(root: PackageCache.defaultRoot()), sources: sources, offline: offline,
+                cache: PackageCache(root: KilnCache.root()), sources: sources, offline: offline,
                 progress: Console.standardError.sink)
         } catch let error as NetBootError {
             throw CommandFailure(error.message)

@@ -21,14 +21,6 @@ public struct PackageCache: Sendable {
         self.root = root
     }
 
-    /// `$KILN_CACHE`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let explicit = environment["KILN_CACHE"], !explicit.isEmpty { return explicit }
-        if let xdg = environment["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return "\(xdg)/kiln" }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return "\(home)/.cache/kiln"
-    }
-
     /// Where the file with this digest is (or would be) kept.
     public func path(_ kind: Kind, sha256: String) -> String { "\(root)/\(kind.rawValue)/sha256/\(sha256)" }
 

@@ -29,7 +29,7 @@ struct MirrorArchiveTests {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         // Indexes come from the user's cache (they are verified there); packages go to a fresh one, so
         // that the first request has to fetch.
-        let indexCache = PackageCache(root: PackageCache.defaultRoot())
+        let indexCache = PackageCache(root: KilnCache.root())
         let client = ArchiveClient(cache: indexCache)
         let suite = try await MirrorSuite.fromArchives(
             codename: codename, sources: try AptSources.load(), client: client)
