@@ -51,23 +51,27 @@ public enum BuildOutput: Sendable, Hashable {
         }
     }
 
-    /// Writes this output from the raw disk at `raw` into `directory`; returns its path.
+    /// Writes this output from the raw disk at `raw` into `directory`; returns its path. Every time
+    /// the output records (VHD footers, archive members) is `sourceDateEpoch`.
     func write(
-        raw: String, appliance: Appliance, directory: String, progress: ProgressSink
+        raw: String, appliance: Appliance, directory: String, sourceDateEpoch: Int64, progress: ProgressSink
     ) throws(BuilderError) -> String {
+        let timestamp = UInt64(clamping: sourceDateEpoch)
         let destination = "\(directory)/\(fileName(for: appliance.name))"
         do {
             let source = try DiskImage.open(raw, expecting: .raw)
             switch self {
             case .disk(let format):
-                try ImageConverter.convert(source, to: destination, options: ExportOptions(format: format), progress: progress)
+                try ImageConverter.convert(source, to: destination, options: ExportOptions(format: format, timestamp: timestamp), progress: progress)
             case .ova(let profile):
                 try Exporter.ova(
-                    source, machine: Self.machine(appliance), profile: profile, to: destination, progress: progress)
+                    source, machine: Self.machine(appliance), profile: profile, to: destination, timestamp: timestamp,
+                    progress: progress)
             case .gce:
-                try Exporter.gce(source, to: destination, progress: progress)
+                try Exporter.gce(source, to: destination, timestamp: timestamp, progress: progress)
             case .vagrant:
-                try Exporter.vagrant(source, machine: Self.machine(appliance), to: destination, progress: progress)
+                try Exporter.vagrant(
+                    source, machine: Self.machine(appliance), to: destination, timestamp: timestamp, progress: progress)
             case .libvirt:
                 let disk = URL(fileURLWithPath: "\(directory)/\(BuildOutput.disk(.qcow2).fileName(for: appliance.name))")
                     .standardizedFileURL.path

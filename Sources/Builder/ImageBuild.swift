@@ -217,7 +217,8 @@ public struct ImageBuild: Sendable {
         // The raw disk itself moves into place last, after everything else was made from it.
         for output in options.formats where output != .disk(.raw) {
             let path = try output.write(
-                raw: raw, appliance: appliance, directory: options.outputDirectory, progress: progress)
+                raw: raw, appliance: appliance, directory: options.outputDirectory,
+                sourceDateEpoch: options.sourceDateEpoch, progress: progress)
             outputs.append(try Self.describe(path, format: output.label))
         }
         if options.formats.contains(.disk(.raw)) {

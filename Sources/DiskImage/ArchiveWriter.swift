@@ -8,14 +8,13 @@ final class ArchiveWriter {
 
     private let writer: KilnArchive.ArchiveWriter
     private let path: String
-    /// A fixed modification time (SOURCE_DATE_EPOCH when set) keeps packages reproducible.
+    /// Every member's modification time: a fixed one (SOURCE_DATE_EPOCH) keeps packages reproducible.
     private let mtime: Int64
 
-    init(path: String, displayName: String, format: Format, gzip: Bool) throws(DiskImageError) {
+    /// - Parameter timestamp: the members' modification time, as a Unix time; nil is now.
+    init(path: String, displayName: String, format: Format, gzip: Bool, timestamp: UInt64?) throws(DiskImageError) {
         self.path = displayName
-        mtime =
-            ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
-            ?? Int64(Date().timeIntervalSince1970)
+        mtime = timestamp.map { Int64(clamping: $0) } ?? Int64(Date().timeIntervalSince1970)
         do {
             writer = try KilnArchive.ArchiveWriter(
                 path: path, format: format == .ustar ? .ustar : .gnuTar, compression: gzip ? .gzip : .none)

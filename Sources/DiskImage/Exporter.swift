@@ -3,18 +3,22 @@ import Foundation
 import KilnSupport
 
 /// Packages for other hypervisors and clouds, made from a finished image.
+///
+/// `timestamp` is the time the packages record (archive members, the VHD or VMDK inside), as a Unix
+/// time; nil is now. A build gives its SOURCE_DATE_EPOCH, so that the same inputs give the same bytes.
 public enum Exporter {
     /// An OVA: the OVF descriptor first, then the manifest of SHA-256 digests, then the
     /// streamOptimized VMDK, in a USTAR archive (DSP0243 1.0, "OVF Packages").
     public static func ova(
         _ source: any DiskReader, machine: VirtualMachine, profile: OVFDescriptor.Profile, to destination: String,
-        progress: ProgressSink = .none
+        timestamp: UInt64? = nil, progress: ProgressSink = .none
     ) throws(DiskImageError) {
         try withScratch(beside: destination) { scratch throws(DiskImageError) in
             let diskName = "\(machine.name)-disk1.vmdk"
             let vmdk = "\(scratch)/\(diskName)"
             try ImageConverter.convert(
-                source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized), progress: progress
+                source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized, timestamp: timestamp),
+                progress: progress
             )
             let disk = ExportDisk(path: vmdk, fileName: diskName, capacity: source.virtualSize.roundedUp(to: 512))
             let vmdkSize = try ImageFile(reading: vmdk).size
@@ -23,7 +27,8 @@ public enum Exporter {
             let manifest =
                 "SHA256(\(ovfName))= \(hex(SHA256.hash(data: ovf)))\nSHA256(\(diskName))= \(try FileDigest(of: vmdk).sha256)\n"
             progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
-            try writeArchive(destination, format: .ustar, gzip: false) { archive throws(DiskImageError) in
+            try writeArchive(destination, format: .ustar, gzip: false, timestamp: timestamp) {
+                archive throws(DiskImageError) in
                 try archive.add(ovfName, content: ovf)
                 try archive.add("\(machine.name).mf", content: Array(manifest.utf8))
                 try archive.addFile(diskName, from: vmdk)
@@ -32,13 +37,14 @@ public enum Exporter {
     }
 
     /// A GCE image: `disk.raw` in a gzip-compressed GNU tar, as Compute Engine imports.
-    public static func gce(_ source: any DiskReader, to destination: String, progress: ProgressSink = .none)
-        throws(DiskImageError)
-    {
+    public static func gce(
+        _ source: any DiskReader, to destination: String, timestamp: UInt64? = nil, progress: ProgressSink = .none
+    ) throws(DiskImageError) {
         // Compute Engine wants a whole number of GiB.
         let size = source.virtualSize.roundedUp(to: 1 << 30)
         progress(.step("package", "writing disk.raw into \(URL(fileURLWithPath: destination).lastPathComponent)"))
-        try writeArchive(destination, format: .gnutar, gzip: true) { archive throws(DiskImageError) in
+        try writeArchive(destination, format: .gnutar, gzip: true, timestamp: timestamp) {
+            archive throws(DiskImageError) in
             try archive.add("disk.raw", size: size) { buffer, offset throws(DiskImageError) in
                 try source.read(into: buffer, at: offset)
             } progress: { done in
@@ -49,11 +55,12 @@ public enum Exporter {
 
     /// A Vagrant box for the libvirt provider: metadata.json, Vagrantfile and box.img (qcow2) in a tar.gz.
     public static func vagrant(
-        _ source: any DiskReader, machine: VirtualMachine, to destination: String, progress: ProgressSink = .none
+        _ source: any DiskReader, machine: VirtualMachine, to destination: String, timestamp: UInt64? = nil,
+        progress: ProgressSink = .none
     ) throws(DiskImageError) {
         try withScratch(beside: destination) { scratch throws(DiskImageError) in
             let image = "\(scratch)/box.img"
-            try ImageConverter.convert(source, to: image, options: ExportOptions(format: .qcow2), progress: progress)
+            try ImageConverter.convert(source, to: image, options: ExportOptions(format: .qcow2, timestamp: timestamp), progress: progress)
             let gib = (source.virtualSize + (1 << 30) - 1) >> 30
             let metadata = "{\n  \"provider\": \"libvirt\",\n  \"format\": \"qcow2\",\n  \"virtual_size\": \(gib)\n}\n"
             let vagrantfile = """
@@ -69,7 +76,8 @@ public enum Exporter {
 
                 """
             progress(.step("package", "packing \(URL(fileURLWithPath: destination).lastPathComponent)"))
-            try writeArchive(destination, format: .ustar, gzip: true) { archive throws(DiskImageError) in
+            try writeArchive(destination, format: .ustar, gzip: true, timestamp: timestamp) {
+                archive throws(DiskImageError) in
                 try archive.add("metadata.json", content: Array(metadata.utf8))
                 try archive.add("Vagrantfile", content: Array(vagrantfile.utf8))
                 try archive.addFile("box.img", from: image)
@@ -80,14 +88,14 @@ public enum Exporter {
     // MARK: helpers
 
     private static func writeArchive(
-        _ destination: String, format: ArchiveWriter.Format, gzip: Bool,
+        _ destination: String, format: ArchiveWriter.Format, gzip: Bool, timestamp: UInt64?,
         _ body: (ArchiveWriter) throws(DiskImageError) -> Void
     ) throws(DiskImageError) {
         let output: AtomicOutput
         do { output = try AtomicOutput(destination) } catch { throw DiskImageError(.io, error.description) }
         do {
             let archive = try ArchiveWriter(
-                path: output.temporaryPath, displayName: destination, format: format, gzip: gzip)
+                path: output.temporaryPath, displayName: destination, format: format, gzip: gzip, timestamp: timestamp)
             try body(archive)
             try archive.close()
         } catch {

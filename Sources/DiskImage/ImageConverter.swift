@@ -16,8 +16,8 @@ public struct ExportOptions: Sendable {
     public var vmdkAdapter: String
     /// Text the identifiers a format stores are derived from; nil derives them from the content.
     public var seed: String?
-    /// The creation time a format stores (VHD), as a Unix time; nil is now. Defaults to
-    /// SOURCE_DATE_EPOCH when that is set.
+    /// The creation time a format stores (VHD), as a Unix time; nil is now. Commands pass
+    /// SOURCE_DATE_EPOCH here (a build its own), the writers never read the environment.
     public var timestamp: UInt64?
     /// Write data with O_DIRECT, past the page cache (as qemu-img's `-t none`): much less CPU, but
     /// bound by the device, so slower than the page cache unless the CPU is the scarce part.
@@ -27,7 +27,7 @@ public struct ExportOptions: Sendable {
         format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false,
         compressionLevel: Int32? = nil,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil, seed: String? = nil,
-        timestamp: UInt64? = ExportOptions.sourceDateEpoch
+        timestamp: UInt64? = nil
     ) {
         self.seed = seed
         self.timestamp = timestamp
@@ -37,11 +37,6 @@ public struct ExportOptions: Sendable {
         self.compressionLevel = compressionLevel
         self.threads = max(1, threads)
         self.vmdkAdapter = vmdkAdapter ?? (subformat == .streamOptimized ? "lsilogic" : "ide")
-    }
-
-    /// SOURCE_DATE_EPOCH from the environment, when it is a whole number of seconds.
-    public static var sourceDateEpoch: UInt64? {
-        ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { UInt64($0) }
     }
 }
 

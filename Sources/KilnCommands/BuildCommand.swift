@@ -92,8 +92,6 @@ struct BuildCommand: AsyncParsableCommand {
         options.sourceDateEpoch = Self.sourceDateEpoch(lockfile)
         options.remoteFiles = prepared.files
         options.keepsLogOnFailure = { Interruption.received == nil }
-        // DiskImage's writers (OVA, GCE and Vagrant members, VHD footers) read the variable themselves.
-        setenv("SOURCE_DATE_EPOCH", String(options.sourceDateEpoch), 0)
         let build = ImageBuild(
             appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages, builderPackages: prepared.builderPackages,
             aptSources: request.sources, options: options)
@@ -156,7 +154,7 @@ struct BuildCommand: AsyncParsableCommand {
 
     /// SOURCE_DATE_EPOCH when set, else the newest Release date of the lockfile's archives.
     static func sourceDateEpoch(_ lockfile: Lockfile) -> Int64 {
-        if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let value = Int64(text) { return value }
+        if let value = SourceDateEpoch.fromEnvironment() { return value }
         let dates = lockfile.archives.compactMap { Release.parseDate($0.date) }
         return Int64(dates.max()?.timeIntervalSince1970 ?? 0)
     }

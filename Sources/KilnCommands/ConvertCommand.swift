@@ -100,7 +100,7 @@ struct ConvertCommand: AsyncParsableCommand {
         let console = progress.console()
         var options = ExportOptions(
             format: target, subformat: sub, compress: compress && target == .qcow2, compressionLevel: compressionLevel,
-            seed: seed)
+            seed: seed, timestamp: SourceDateEpoch.fromEnvironment().map { UInt64($0) })
         options.directIO = direct
         do {
             let reader = try input.open(inputPath)

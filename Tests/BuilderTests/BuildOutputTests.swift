@@ -26,7 +26,7 @@ struct BuildOutputTests {
 
         let appliance = Appliance(name: "exports", os: OperatingSystem(name: .debian, version: "12"))
         func write(_ output: BuildOutput) throws -> String {
-            try output.write(raw: raw, appliance: appliance, directory: dir, progress: .none)
+            try output.write(raw: raw, appliance: appliance, directory: dir, sourceDateEpoch: 1_700_000_000, progress: .none)
         }
 
         let qcow2 = try write(.disk(.qcow2))
@@ -37,8 +37,12 @@ struct BuildOutputTests {
         let (_, ova) = try await Subprocess.output(["tar", "-tf", try write(.ova())])
         #expect(ova.split(separator: "\n") == ["exports.ovf", "exports.mf", "exports-disk1.vmdk"])
 
-        let (_, gce) = try await Subprocess.output(["tar", "-tzf", try write(.gce)])
+        let gceTar = try write(.gce)
+        let (_, gce) = try await Subprocess.output(["tar", "-tzf", gceTar])
         #expect(gce.split(separator: "\n") == ["disk.raw"])
+        // The build's SOURCE_DATE_EPOCH reaches the archive as a parameter, not through the environment.
+        let (_, listing) = try await Subprocess.output(["tar", "--utc", "--full-time", "-tvzf", gceTar])
+        #expect(listing.contains("2023-11-14 22:13:20 disk.raw"), "\(listing)")
 
         let (_, box) = try await Subprocess.output(["tar", "-tzf", try write(.vagrant)])
         #expect(Set(box.split(separator: "\n")) == ["metadata.json", "Vagrantfile", "box.img"])
