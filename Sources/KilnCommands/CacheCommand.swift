@@ -117,6 +117,8 @@ struct CacheCommand: AsyncParsableCommand {
         @Option(help: "How many entries to keep in each of builder, base and netboot.")
         var keep = 2
 
+        @OptionGroup var progress: ProgressOptions
+
         func validate() throws {
             guard keep >= 0 else { throw ValidationError("--keep must be 0 or more") }
         }
@@ -133,12 +135,15 @@ struct CacheCommand: AsyncParsableCommand {
                 }
             }
             Console.standardError.write("kiln: removed \(removed) cache entries, \(ConvertCommand.size(freed)) freed")
+            progress.console().result(["root": CacheCommand.root, "removed": removed, "bytes_freed": freed])
         }
     }
 
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "clean", abstract: "Remove everything in the cache; the next build downloads again.")
+
+        @OptionGroup var progress: ProgressOptions
 
         func run() async throws {
             let root = CacheCommand.root
@@ -148,6 +153,7 @@ struct CacheCommand: AsyncParsableCommand {
                 try? FileManager.default.removeItem(atPath: "\(root)/\(name)")
             }
             Console.standardError.write("kiln: removed \(root)'s contents, \(ConvertCommand.size(freed)) freed")
+            progress.console().result(["root": root, "removed": entries.count, "bytes_freed": freed])
         }
     }
 }

@@ -23,11 +23,13 @@ public enum KilnCLI {
     public static func run(_ arguments: [String]) async -> Int32 {
         _ = Console.started
         var arguments = arguments
-        // Global options come before the command.
-        while let first = arguments.first, ["--quiet", "-q", "--verbose"].contains(first) {
-            Console.level = first == "--verbose" ? .verbose : .quiet
-            arguments.removeFirst()
+        // Global options, before or after the command (not after `--`, which ends the options).
+        let globals: Set<String> = ["--quiet", "-q", "--verbose"]
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        for option in arguments[..<end] where globals.contains(option) {
+            Console.level = option == "--verbose" ? .verbose : .quiet
         }
+        arguments = arguments[..<end].filter { !globals.contains($0) } + arguments[end...]
         if let unknown = unknownCommand(arguments) { return unknown }
         let json = arguments.contains("--json")
         let command: ParsableCommand

@@ -22,9 +22,18 @@ struct ShowCommand: AsyncParsableCommand {
     @Flag(help: "Say after each key which file and line set it.")
     var origin = false
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() async throws {
         let appliance = try ApplianceLoader.loadForCommand(file)
         let yaml = ApplianceWriter.yaml(appliance)
+        if progress.json {
+            // The YAML as text, and with --origin every key's places as FILE:LINE:COL, nearest first.
+            var fields: [String: Any] = ["file": file, "yaml": yaml]
+            if origin { fields["origins"] = Self.origins(of: file).mapValues { $0.map(\.description) } }
+            progress.console().result(fields)
+            return
+        }
         guard origin else {
             print(yaml, terminator: yaml.hasSuffix("\n") ? "" : "\n")
             return

@@ -51,9 +51,12 @@ struct CacheCommandTests {
         }
         #expect(lines.contains { $0.hasPrefix("  base/k1 ") && $0.contains("3.0 MiB") }, "\(out)")
 
-        let (pruned, _, pruneErr) = try kiln(["cache", "prune", "--keep", "1"], cache: cache)
+        let (pruned, pruneOut, pruneErr) = try kiln(["cache", "prune", "--keep", "1", "--json"], cache: cache)
         #expect(pruned == 0)
         #expect(pruneErr.contains("removed 2 cache entries"), "\(pruneErr)")
+        let pruneResult = try JSONSerialization.jsonObject(with: Data(pruneOut.utf8)) as? [String: Any]
+        #expect(pruneResult?["event"] as? String == "result" && pruneResult?["removed"] as? Int == 2, "\(pruneOut)")
+        #expect(pruneResult?["bytes_freed"] as? Int ?? 0 >= 4 << 20, "\(pruneOut)")
         let files = FileManager.default
         #expect(!files.fileExists(atPath: "\(cache)/builder/aaaa") && files.fileExists(atPath: "\(cache)/builder/bbbb"))
         #expect(!files.fileExists(atPath: "\(cache)/base/k1.tar"))
@@ -61,8 +64,10 @@ struct CacheCommandTests {
         #expect(files.fileExists(atPath: "\(cache)/base/k2.tar"))
         #expect(files.fileExists(atPath: "\(cache)/debs/sha256/ab/abcd"), "prune leaves downloaded packages")
 
-        let (cleaned, _, _) = try kiln(["cache", "clean"], cache: cache)
+        let (cleaned, cleanOut, _) = try kiln(["cache", "clean", "--json"], cache: cache)
         #expect(cleaned == 0)
+        let cleanResult = try JSONSerialization.jsonObject(with: Data(cleanOut.utf8)) as? [String: Any]
+        #expect(cleanResult?["removed"] as? Int == 3, "\(cleanOut)")
         #expect((try? files.contentsOfDirectory(atPath: cache)) == [])
     }
 }

@@ -124,5 +124,11 @@ struct FirstHourTests {
         #expect(quietCode == 0)
         #expect(quietErr.split(separator: "\n").count == 1, "\(quietErr)")
         #expect(quietErr.hasPrefix("kiln: wrote disk.vdi (vdi, 3.0 MiB virtual"), "\(quietErr)")
+        // The global options work after the command too, as users type them.
+        let (afterCode, _, afterErr) = try KilnProgram.run(["convert", "disk.raw", "disk.vhdx", "-q"], cwd: dir)
+        #expect(afterCode == 0, "\(afterErr)")
+        #expect(afterErr.split(separator: "\n").count == 1, "\(afterErr)")
+        let (verboseCode, _, verboseErr) = try KilnProgram.run(["validate", "Appliances/debian-minimal.yaml", "--verbose"], cwd: KilnProgram.packageRoot)
+        #expect(verboseCode == 0, "\(verboseErr)")
     }
 }

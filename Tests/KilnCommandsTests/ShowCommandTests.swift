@@ -44,4 +44,18 @@ struct ShowCommandTests {
         #expect(
             lines.contains { $0.hasPrefix("  password_hash: ") && $0.hasSuffix("# Appliances/debian-minimal.yaml:9") })
     }
+
+    /// With --json: one result object holding the YAML and, with --origin, each key's FILE:LINE:COL list.
+    @Test func jsonCarriesTheYAMLAndTheOrigins() throws {
+        let (code, out, err) = try KilnProgram.run(
+            ["show", "Appliances/debian-web.yaml", "--origin", "--json"], cwd: KilnProgram.packageRoot)
+        #expect(code == 0, "\(err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(object["event"] as? String == "result")
+        let (_, plain, _) = try KilnProgram.run(["show", "Appliances/debian-web.yaml"], cwd: KilnProgram.packageRoot)
+        #expect((object["yaml"] as? String).map { $0.hasSuffix("\n") ? $0 : $0 + "\n" } == plain)
+        let origins = try #require(object["origins"] as? [String: [String]])
+        #expect(origins["hardware.cpus"] == ["Appliances/debian-minimal.yaml:14:3"], "\(origins)")
+        #expect(origins["hardware.memory"]?.first == "Appliances/debian-web.yaml:11:3", "\(origins)")
+    }
 }
