@@ -91,6 +91,7 @@ public struct BaseCache: Sendable {
         guard truncate(file, off_t(size)) == 0 else {
             throw BuilderError("cannot truncate \(file): \(String(cString: strerror(errno)))")
         }
+        AtomicOutput.removeLeftovers(in: directory, prefix: ".\(key).tar.kiln-")
         let temporary = "\(directory)/.\(key).tar.kiln-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         if rename(file, temporary) != 0 {
             // Another file system: copy.

@@ -91,6 +91,8 @@ public struct ImageBuild: Sendable {
         } catch {
             throw BuilderError("cannot create \(options.outputDirectory): \(error.localizedDescription)")
         }
+        // A killed build's work folder (no mounts: privileged work happens in the guest) goes first.
+        AtomicOutput.removeLeftovers(in: options.outputDirectory, prefix: ".kiln-build-")
         let work = "\(options.outputDirectory)/.kiln-build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             try files.createDirectory(atPath: work, withIntermediateDirectories: true)

@@ -110,6 +110,7 @@ public enum Exporter {
         throws(DiskImageError)
     {
         let dir = URL(fileURLWithPath: destination).deletingLastPathComponent().path
+        AtomicOutput.removeLeftovers(in: dir, prefix: ".kiln-export-")
         let scratch = "\(dir)/.kiln-export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do { try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false) } catch {
             throw DiskImageError(.io, "cannot create a scratch directory beside \(destination)")

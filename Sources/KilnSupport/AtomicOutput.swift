@@ -19,7 +19,9 @@ public final class AtomicOutput: @unchecked Sendable {
         self.destination = destination
         let url = URL(fileURLWithPath: destination)
         let dir = url.deletingLastPathComponent().path
-        temporaryPath = "\(dir)/.\(url.lastPathComponent).kiln-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let prefix = ".\(url.lastPathComponent).kiln-"
+        Self.removeLeftovers(in: dir, prefix: prefix)
+        temporaryPath = "\(dir)/\(prefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OutputError(path: destination, reason: String(cString: strerror(errno))) }
         close(fd)
@@ -60,6 +62,21 @@ public final class AtomicOutput: @unchecked Sendable {
     /// Writes `text` to `path` atomically.
     public static func write(_ text: String, to path: String) throws(OutputError) {
         try write(Data(text.utf8), to: path)
+    }
+
+    /// Removes what a kiln that was killed (`kill -9`, a power cut) left in `dir`: the entries named
+    /// `PREFIX<pid>-<n>` whose process no longer runs. A running kiln's, and any other name, stay.
+    public static func removeLeftovers(in dir: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0,
+                UInt32(rest[rest.index(after: dash)...]) != nil
+            else { continue }
+            // kill(pid, 0) fails with ESRCH only when no such process exists.
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(name)")
+        }
     }
 
     /// Removes every temporary file not yet committed, and every scratch directory still

@@ -89,9 +89,6 @@ public final class Subprocess: @unchecked Sendable {
         guard let program = Self.resolve(arguments[0], path: environment["PATH"]) else {
             throw SubprocessError(command: commandLine, reason: "program not found: \(arguments[0])")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
         var inputFDs: [Int32] = [-1, -1]
         if writableInput {
             guard pipe(&inputFDs) == 0 else {
@@ -99,25 +96,69 @@ public final class Subprocess: @unchecked Sendable {
             }
             _ = fcntl(inputFDs[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(inputFDs[1], F_SETFD, FD_CLOEXEC)
-            posix_spawn_file_actions_adddup2(&actions, inputFDs[0], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
-
         var pipeFDs: [Int32] = [-1, -1]
-        switch output {
-        case .logFile(let path):
-            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        case .pipe:
+        if case .pipe = output {
             guard pipe(&pipeFDs) == 0 else {
+                if inputFDs[0] >= 0 { close(inputFDs[0]) }
+                if inputFDs[1] >= 0 { close(inputFDs[1]) }
                 throw SubprocessError(command: commandLine, reason: "pipe: \(String(cString: strerror(errno)))")
             }
             // Neither end may leak into other children started meanwhile.
             _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
-            posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        }
+        // The child dies with kiln (see SpawnThread): setpriv sets its parent-death signal and execs it.
+        var argv = arguments
+        var executable = program
+        if let setpriv = Self.setpriv {
+            argv = [setpriv, "--pdeathsig", "KILL", "--", program] + arguments.dropFirst()
+            executable = setpriv
+        }
+        let (input, outputFD, output) = (inputFDs[0], pipeFDs[1], output)
+        let environment = environment
+        let (rc, child) = SpawnThread.shared.run { [executable, argv] in
+            Self.spawn(executable, argv, environment: environment, input: input, output: output, outputPipe: outputFD)
+        }
+        if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
+        if inputFDs[0] >= 0 { close(inputFDs[0]) }
+        guard rc == 0 else {
+            if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
+            if inputFDs[1] >= 0 { close(inputFDs[1]) }
+            throw SubprocessError(command: commandLine, reason: "cannot start: \(String(cString: strerror(rc)))")
+        }
+        if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
+        if inputFDs[1] >= 0 { inputHandle = FileHandle(fileDescriptor: inputFDs[1], closeOnDealloc: true) }
+        lock.withLock { pid = child }
+    }
+
+    /// util-linux's setpriv (Essential in Debian), which starts a program with a parent-death signal;
+    /// without it children are started directly and outlive a killed kiln.
+    static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// posix_spawn with the child's standard streams, process group and signals set; on SpawnThread.
+    /// Returns posix_spawn's result and the child's pid.
+    private static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String], input: Int32, output: Output,
+        outputPipe: Int32
+    ) -> (Int32, pid_t) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if input >= 0 {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        switch output {
+        case .logFile(let path):
+            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case .pipe:
+            posix_spawn_file_actions_adddup2(&actions, outputPipe, 1)
+            posix_spawn_file_actions_adddup2(&actions, outputPipe, 2)
         case .discard:
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
@@ -150,17 +191,8 @@ public final class Subprocess: @unchecked Sendable {
             envp.forEach { free($0) }
         }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, program, &actions, &attributes, argv, envp)
-        if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
-        if inputFDs[0] >= 0 { close(inputFDs[0]) }
-        guard rc == 0 else {
-            if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
-            if inputFDs[1] >= 0 { close(inputFDs[1]) }
-            throw SubprocessError(command: commandLine, reason: "cannot start: \(String(cString: strerror(rc)))")
-        }
-        if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
-        if inputFDs[1] >= 0 { inputHandle = FileHandle(fileDescriptor: inputFDs[1], closeOnDealloc: true) }
-        lock.withLock { pid = child }
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        return (rc, child)
     }
 
     /// Waits for the child to end, without blocking a cooperative thread for long.

@@ -35,3 +35,30 @@ import Testing
         #expect(throws: OutputError.self) { try AtomicOutput.write("x", to: "/nonexistent-kiln-dir/out") }
     }
 }
+
+/// What a killed kiln left (its hidden temporary files) goes when the next output of that name is made;
+/// a running kiln's stays.
+@Suite struct LeftoverTests {
+    @Test func deadProcessesTemporaryFilesAreRemoved() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-left-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A pid that has ended: a child that ran and was reaped.
+        let child = Subprocess(["true"])
+        try child.start()
+        let dead = child.processID
+        _ = await child.wait()
+        let mine = getpid()
+        let names = [
+            ".image.raw.kiln-\(dead)-17", ".image.raw.kiln-\(mine)-18", ".other.raw.kiln-\(dead)-19",
+            ".image.raw.kiln-notapid-20", "image.raw.keep",
+        ]
+        for name in names { #expect(FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: nil)) }
+        let output = try AtomicOutput("\(dir)/image.raw")
+        try output.commit()
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
+        #expect(!left.contains(".image.raw.kiln-\(dead)-17"))
+        #expect(left.isSuperset(of: names.dropFirst()), "\(left)")
+        #expect(left.contains("image.raw"))
+    }
+}
