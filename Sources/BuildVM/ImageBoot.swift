@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import Synchronization
 
 /// Boots a disk image under QEMU from its own boot loader and waits for a text on the serial
 /// console: what `kiln test` does.
@@ -207,13 +208,11 @@ public struct ImageBoot: Sendable {
 
 /// What the firmware prints when it has tried every boot device and none could be booted, so that
 /// `kiln test` fails then rather than at its timeout.
-final class NoBootDevice: @unchecked Sendable {
-    // @unchecked: `found` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var found: String?
+final class NoBootDevice: Sendable {
+    private let found = Mutex<String?>(nil)
 
-    func record(_ reason: String) { lock.withLock { found = found ?? reason } }
-    var reason: String? { lock.withLock { found } }
+    func record(_ reason: String) { found.withLock { $0 = $0 ?? reason } }
+    var reason: String? { found.withLock { $0 } }
 
     /// SeaBIOS, on its debug port: "Boot failed: not a bootable disk" for each device tried, then
     /// "No bootable device." (after which it would wait 60 s and reboot).

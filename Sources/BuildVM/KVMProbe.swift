@@ -71,16 +71,11 @@ public enum KVMProbe {
     /// "7.2.22" from `qemu-system-x86_64 --version`, asked once per process.
     static func qemuVersion(_ qemu: String) -> String {
         if let known = versions.withLock({ $0[qemu] }) { return known }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [qemu, "--version"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        let process = Subprocess([qemu, "--version"], output: .pipe)
         var version = "unknown"
-        if (try? process.run()) != nil {
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+        if (try? process.start()) != nil, let out = process.outputHandle {
+            let text = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
+            _ = process.waitBlocking()
             // "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
             if let line = text.split(separator: "\n").first, let range = line.range(of: "version ") {
                 version = String(line[range.upperBound...].prefix { !$0.isWhitespace })

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import Synchronization
 
 /// The whole story of one build, kept beside its outputs as `build.log` whether it succeeded or
 /// failed: every step, note and warning with the time since the build began, then the builder
@@ -8,11 +9,9 @@ import KilnSupport
 /// The terminal shows the same steps, but a CI job's console scrolls away and a failed build's
 /// guest console is otherwise gone with its scratch directory. Passwords never reach it: kiln's own
 /// events hold none, and passphrases travel to the guest in files, not on its console.
-final class BuildLog: @unchecked Sendable {
-    private let lock = NSLock()
+final class BuildLog: Sendable {
     private let started = ContinuousClock.now
-    private var lines: [String] = []
-    private var console = ""
+    private let text = Mutex<(lines: [String], console: String)>(([], ""))
 
     /// A sink that records each event and passes it on to `next`.
     func recording(to next: ProgressSink) -> ProgressSink {
@@ -33,7 +32,7 @@ final class BuildLog: @unchecked Sendable {
         }
         let elapsed = Int((ContinuousClock.now - started).components.seconds)
         let stamp = String(format: "[%d:%02d]", elapsed / 60, elapsed % 60)
-        lock.withLock { lines.append("\(stamp) \(text)") }
+        self.text.withLock { $0.lines.append("\(stamp) \(text)") }
     }
 
     /// Takes the guest's console log before its scratch directory goes, less the guest protocol's own
@@ -44,17 +43,17 @@ final class BuildLog: @unchecked Sendable {
         let text = String(decoding: data, as: UTF8.self)
             .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
             .filter { !$0.hasPrefix("KILN:") }.joined(separator: "\n")
-        lock.withLock { console = text }
+        self.text.withLock { $0.console = text }
     }
 
     /// Writes the log to `directory/build.log`, ending with `outcome`. A log that cannot be written
     /// does not fail the build: the caller is told with a warning.
     func write(to directory: String, outcome: String, progress: ProgressSink) {
-        let text: String = lock.withLock {
-            var text = lines.joined(separator: "\n") + "\n" + outcome + "\n"
-            if !console.isEmpty {
-                text += "\n--- the builder guest's console ---\n" + console
-                if !console.hasSuffix("\n") { text += "\n" }
+        let text: String = self.text.withLock { kept in
+            var text = kept.lines.joined(separator: "\n") + "\n" + outcome + "\n"
+            if !kept.console.isEmpty {
+                text += "\n--- the builder guest's console ---\n" + kept.console
+                if !kept.console.hasSuffix("\n") { text += "\n" }
             }
             return text
         }

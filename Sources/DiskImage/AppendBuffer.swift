@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Sequential output through a small ring of buffers: one fills while the others are written, in
 /// order, by a background thread, so that writing overlaps reading the source.
@@ -166,12 +167,10 @@ final class AppendBuffer {
 }
 
 /// The first error of a background write.
-private final class WriteFailure: @unchecked Sendable {
-    // @unchecked: `error` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var error: DiskImageError?
-    func set(_ e: DiskImageError) { lock.withLock { if error == nil { error = e } } }
-    func get() -> DiskImageError? { lock.withLock { error } }
+private final class WriteFailure: Sendable {
+    private let error = Mutex<DiskImageError?>(nil)
+    func set(_ e: DiskImageError) { error.withLock { $0 = $0 ?? e } }
+    func get() -> DiskImageError? { error.withLock { $0 } }
 }
 
 /// A buffer handed to the writer thread, which is its only user until it gives it back to the ring.
@@ -186,17 +185,22 @@ private struct UnsafeSendableBuffer: @unchecked Sendable {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: value[0..<count]) }
 }
 
+/// A buffer nobody uses, waiting in the ring.
+private struct FreeBuffer: @unchecked Sendable {
+    // @unchecked: no one touches the memory while it is in the ring.
+    let value: UnsafeMutableRawBufferPointer
+}
+
 /// The ring's free buffers: `take` waits until the writer has given one back.
 private final class BufferRing: @unchecked Sendable {
-    // @unchecked: `free` is only touched while holding `lock`; `all` is immutable.
-    private let lock = NSLock()
+    // @unchecked: raw buffer pointers; `free` is only touched inside its mutex, `all` is immutable.
     private let available: DispatchSemaphore
-    private var free: [UnsafeMutableRawBufferPointer]
+    private let free: Mutex<[FreeBuffer]>
     private let all: [UnsafeMutableRawBufferPointer]
 
     init(count: Int, capacity: Int, alignment: Int) {
         all = (0..<max(2, count)).map { _ in .allocate(byteCount: capacity, alignment: alignment) }
-        free = all
+        free = Mutex(all.map(FreeBuffer.init))
         // Counted up from zero: libdispatch refuses to free a semaphore below its initial value.
         available = DispatchSemaphore(value: 0)
         for _ in all { available.signal() }
@@ -206,11 +210,11 @@ private final class BufferRing: @unchecked Sendable {
 
     func take() -> UnsafeMutableRawBufferPointer {
         available.wait()
-        return lock.withLock { free.removeLast() }
+        return free.withLock { $0.removeLast() }.value
     }
 
     func give(_ buffer: UnsafeMutableRawBufferPointer) {
-        lock.withLock { free.append(buffer) }
+        free.withLock { $0.append(FreeBuffer(value: buffer)) }
         available.signal()
     }
 }

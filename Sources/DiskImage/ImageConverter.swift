@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import Synchronization
 
 /// What to write: the target format and how.
 public struct ExportOptions: Sendable {
@@ -257,17 +258,10 @@ private final class Batch: @unchecked Sendable {
 }
 
 /// Hands out slot numbers 0, 1, 2, ... to workers.
-private final class SlotCounter: @unchecked Sendable {
-    // @unchecked: `value` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var value = 0
+private final class SlotCounter: Sendable {
+    private let next = Atomic<Int>(0)
 
-    func take() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value - 1
-    }
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
 }
 
 /// Deflaters handed one per worker; each worker uses only its own.

@@ -3,20 +3,16 @@ import Glibc
 #endif
 import Foundation
 import KilnSupport
+import Synchronization
 
 /// The only place that writes to the terminal: lines to stderr, a progress bar when stderr is a
 /// terminal, or JSON lines on stdout with `--json`.
-final class Console: @unchecked Sendable {
-    // @unchecked: every write holds `lock`.
-    private let lock = NSLock()
+final class Console: Sendable {
     private let fd: Int32
     private let json: Bool
     private let animate: Bool
-    private var barShown = false
-    private var currentPhase = ""
-    private var lastDraw = ContinuousClock.now - .seconds(1)
-    /// Where the current step's progress started: its rate and time left are measured from here.
-    private var progressStart: (phase: String, at: ContinuousClock.Instant, completed: Int64)?
+    /// What the terminal shows; every write to it holds this.
+    private let screen = Mutex(Screen())
 
     static let standardError = Console(fd: 2, json: false)
 
@@ -50,8 +46,8 @@ final class Console: @unchecked Sendable {
 
     /// Writes one complete line to standard error.
     func write(_ line: String) {
-        lock.withLock {
-            clearBar()
+        screen.withLock { screen in
+            screen.clearBar()
             Self.writeAll(2, Array((line + "\n").utf8))
         }
     }
@@ -104,9 +100,9 @@ final class Console: @unchecked Sendable {
         if Self.level == .quiet && event.kind != .warning { return }
         switch event.kind {
         case .step:
-            lock.withLock {
-                currentPhase = event.message
-                progressStart = nil
+            screen.withLock { screen in
+                screen.currentPhase = event.message
+                screen.progressStart = nil
             }
             write("kiln: [\(Self.elapsed())] \(event.message)")
         case .info:
@@ -115,14 +111,16 @@ final class Console: @unchecked Sendable {
         case .warning:
             write("kiln: warning: \(event.message)")
         case .progress:
-            lock.withLock {
+            screen.withLock { screen in
                 let now = ContinuousClock.now
-                if let start = progressStart, start.phase == event.phase, event.completed >= start.completed { return }
-                progressStart = (event.phase, now, event.completed)
+                if let start = screen.progressStart, start.phase == event.phase, event.completed >= start.completed {
+                    return
+                }
+                screen.progressStart = (event.phase, now, event.completed)
             }
             if animate {
-                lock.withLock { drawBar(event) }
-            } else if let line = lock.withLock({ progressLine(event) }) {
+                screen.withLock { $0.drawBar(event) }
+            } else if let line = screen.withLock({ $0.progressLine(event) }) {
                 write(line)
             }
         }
@@ -133,10 +131,19 @@ final class Console: @unchecked Sendable {
             let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         else { return }
-        lock.withLock { Self.writeAll(1, Array(data) + [0x0A]) }
+        screen.withLock { _ in Self.writeAll(1, Array(data) + [0x0A]) }
     }
+}
 
-    private func drawBar(_ event: ProgressEvent) {
+/// The terminal's state: whether a bar is drawn, the step under way, when progress was last shown.
+private struct Screen {
+    var barShown = false
+    var currentPhase = ""
+    var lastDraw = ContinuousClock.now - .seconds(1)
+    /// Where the current step's progress started: its rate and time left are measured from here.
+    var progressStart: (phase: String, at: ContinuousClock.Instant, completed: Int64)?
+
+    mutating func drawBar(_ event: ProgressEvent) {
         let now = ContinuousClock.now
         let finished = event.total.map { event.completed >= $0 } ?? false
         guard finished || now - lastDraw > .milliseconds(100) else { return }
@@ -152,25 +159,25 @@ final class Console: @unchecked Sendable {
         } else {
             text += " \(event.completed)"
         }
-        Self.writeAll(2, Array(text.utf8))
+        Console.writeAll(2, Array(text.utf8))
         barShown = true
     }
 
     /// Without a terminal (a log, CI): a line every 10 s at most, saying how far the step is.
-    private func progressLine(_ event: ProgressEvent) -> String? {
+    mutating func progressLine(_ event: ProgressEvent) -> String? {
         let now = ContinuousClock.now
-        guard now - lastDraw >= .seconds(10), now - Self.started >= .seconds(10) else { return nil }
+        guard now - lastDraw >= .seconds(10), now - Console.started >= .seconds(10) else { return nil }
         guard let total = event.total, total > 0, event.completed < total else { return nil }
         lastDraw = now
         let percent = Int(Double(event.completed) / Double(total) * 100)
         let pace = pace(event).map { ", \($0)" } ?? ""
         let what = currentPhase.isEmpty ? event.phase : currentPhase
-        return "kiln: [\(Self.elapsed(now))]   \(what): \(percent)% (\(event.completed) of \(total)\(pace))"
+        return "kiln: [\(Console.elapsed(now))]   \(what): \(percent)% (\(event.completed) of \(total)\(pace))"
     }
 
     /// "2.4/s, 1:05 left": the rate since the step's first progress event (or since its count went
-    /// back) and the time left at that rate; nil until there is a rate to tell. Holds `lock`.
-    private func pace(_ event: ProgressEvent) -> String? {
+    /// back) and the time left at that rate; nil until there is a rate to tell.
+    func pace(_ event: ProgressEvent) -> String? {
         guard let start = progressStart, start.phase == event.phase else { return nil }
         let elapsed = ContinuousClock.now - start.at
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -188,9 +195,9 @@ final class Console: @unchecked Sendable {
         return "\(rateText), \(leftText) left"
     }
 
-    private func clearBar() {
+    mutating func clearBar() {
         if barShown {
-            Self.writeAll(2, Array("\r\u{1B}[K".utf8))
+            Console.writeAll(2, Array("\r\u{1B}[K".utf8))
             barShown = false
         }
     }

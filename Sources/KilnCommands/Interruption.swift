@@ -1,8 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
+import Foundation
 import KilnSupport
+import Synchronization
 
 /// Every signal that would end kiln (SIGINT, SIGTERM, SIGHUP from a closed terminal or SSH session,
 /// SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM) and a closed output pipe (SIGPIPE, as in `kiln convert --json |
@@ -11,7 +12,6 @@ enum Interruption {
     /// The signals whose default action ends the process, caught so that kiln cleans up first.
     static let terminating: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM]
 
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
     private static let cleanups = CleanupList()
     private static let signalled = CleanupList()
 
@@ -24,18 +24,44 @@ enum Interruption {
         cleanups.add(cleanup)
     }
 
+    /// Each terminating signal runs a handler that writes its number to a pipe, and one thread of
+    /// kiln's own reads the pipe and cleans up. A signal sent to a process goes to any one of its
+    /// threads: a handler runs in whichever it is, where a dispatch source's signal, ignored in threads
+    /// that had not blocked it, was now and then lost (a SIGHUP that never stopped a conversion). The
+    /// handler does only what a handler may (`write`); exec gives children the default actions back.
     static func install() {
         // A write to a closed pipe fails with EPIPE instead, which Console turns into `terminate`:
         // that way the partial outputs go too.
         signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        signalPipe = fds[1]
+        let reader = fds[0]
+        let thread = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let count = read(reader, &byte, 1)
+                if count == 1 { terminate(Int32(byte)) }
+                if count < 0 && errno != EINTR { return }
+            }
+        }
+        thread.name = "kiln-signals"
+        thread.start()
         for signalNumber in terminating {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { terminate(signalNumber) }
-            source.resume()
-            sources.append(source)
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { signalNumber in
+                var byte = UInt8(truncatingIfNeeded: signalNumber)
+                _ = write(Interruption.signalPipe, &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(signalNumber, &action, nil)
         }
     }
+
+    /// The pipe's write end, set once by `install` before any handler can run.
+    nonisolated(unsafe) static var signalPipe: Int32 = -1
 
     /// Ends kiln as `signalNumber` would, once its children are stopped and its unfinished outputs
     /// removed.
@@ -46,27 +72,12 @@ enum Interruption {
         exit(128 + signalNumber)
     }
 
-    private final class CleanupList: @unchecked Sendable {
-        // @unchecked: every access holds `lock`.
-        private let lock = NSLockLite()
-        private var items: [@Sendable () -> Void] = []
-        private var received: Int32?
-        func add(_ item: @escaping @Sendable () -> Void) { lock.withLock { items.append(item) } }
-        func runAll() { lock.withLock { items }.forEach { $0() } }
-        func record(_ signal: Int32) { lock.withLock { received = received ?? signal } }
-        var signal: Int32? { lock.withLock { received } }
-    }
-}
-
-/// A pthread mutex, so that this file needs no Foundation.
-private final class NSLockLite: @unchecked Sendable {
-    // @unchecked: the mutex itself is the synchronisation.
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
+    private final class CleanupList: Sendable {
+        private let items = Mutex<[@Sendable () -> Void]>([])
+        private let received = Mutex<Int32?>(nil)
+        func add(_ item: @escaping @Sendable () -> Void) { items.withLock { $0.append(item) } }
+        func runAll() { items.withLock { $0 }.forEach { $0() } }
+        func record(_ signal: Int32) { received.withLock { $0 = $0 ?? signal } }
+        var signal: Int32? { received.withLock { $0 } }
     }
 }

@@ -60,16 +60,10 @@ struct VersionCommand: AsyncParsableCommand {
         let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: checkout + "/.git") else { return nil }
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        git.arguments = ["git", "-C", checkout, "describe", "--always", "--dirty", "--abbrev=12"]
-        let out = Pipe()
-        git.standardOutput = out
-        git.standardError = FileHandle.nullDevice
-        guard (try? git.run()) != nil else { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        git.waitUntilExit()
-        guard git.terminationStatus == 0 else { return nil }
+        let git = Subprocess(["git", "-C", checkout, "describe", "--always", "--dirty", "--abbrev=12"], output: .pipe)
+        guard (try? git.start()) != nil, let out = git.outputHandle else { return nil }
+        let data = out.readDataToEndOfFile()
+        guard git.waitBlocking().succeeded else { return nil }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
     }

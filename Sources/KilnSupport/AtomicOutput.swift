@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// An output file written under a temporary name beside its destination and renamed into place only
 /// when complete, so that a failed or interrupted command never leaves a half-written file.
@@ -91,21 +92,18 @@ public final class AtomicOutput: @unchecked Sendable {
 
     private static let registry = Registry()
 
-    private final class Registry: @unchecked Sendable {
-        // @unchecked: every access holds `lock`.
-        private let lock = NSLock()
-        private var paths: Set<String> = []
-        private var directories: Set<String> = []
-        func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
-        func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
-        func addDirectory(_ path: String) { lock.withLock { _ = directories.insert(path) } }
-        func removeDirectory(_ path: String) { lock.withLock { _ = directories.remove(path) } }
+    private final class Registry: Sendable {
+        private let state = Mutex<(paths: Set<String>, directories: Set<String>)>(([], []))
+        func add(_ path: String) { state.withLock { _ = $0.paths.insert(path) } }
+        func remove(_ path: String) { state.withLock { _ = $0.paths.remove(path) } }
+        func addDirectory(_ path: String) { state.withLock { _ = $0.directories.insert(path) } }
+        func removeDirectory(_ path: String) { state.withLock { _ = $0.directories.remove(path) } }
         func removeAll() {
-            lock.withLock {
-                for path in paths { unlink(path) }
-                paths.removeAll()
-                for dir in directories { try? FileManager.default.removeItem(atPath: dir) }
-                directories.removeAll()
+            state.withLock { state in
+                for path in state.paths { unlink(path) }
+                state.paths.removeAll()
+                for dir in state.directories { try? FileManager.default.removeItem(atPath: dir) }
+                state.directories.removeAll()
             }
         }
     }

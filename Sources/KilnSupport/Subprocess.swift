@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// Runs one program: argv without a shell, a minimal environment, its own process group, output to a
 /// log file (or a pipe the caller reads), and SIGTERM then SIGKILL when it must stop.
@@ -11,7 +12,8 @@ import Foundation
 /// Every program kiln starts (QEMU, gpgv, qemu-img in tests) goes through this type, so that how a
 /// child is started, stopped and reported is decided in one place.
 public final class Subprocess: @unchecked Sendable {
-    // @unchecked: `pid` and `status` are guarded by `lock`; the rest is immutable after init.
+    // @unchecked: the pipe handles are set once, by `start`, before anyone reads them; `child` is a
+    // mutex; the rest is immutable after init.
 
     /// Where the child's standard output and error go.
     public enum Output: Sendable {
@@ -48,9 +50,8 @@ public final class Subprocess: @unchecked Sendable {
     /// The write end of the input pipe when `writableInput` is set.
     public private(set) var inputHandle: FileHandle?
 
-    private let lock = NSLock()
-    private var pid: pid_t = 0
-    private var status: Termination?
+    /// The child's pid once started, and how it ended once reaped.
+    private let child = Mutex<(pid: pid_t, status: Termination?)>((0, nil))
 
     /// The variables a child sees unless the caller adds more: enough to find programs and speak C.
     public static var minimalEnvironment: [String: String] {
@@ -82,7 +83,7 @@ public final class Subprocess: @unchecked Sendable {
     public var commandLine: String { arguments.map(ShellQuote.quote).joined(separator: " ") }
 
     /// The child's process id, once started.
-    public var processID: pid_t { lock.withLock { pid } }
+    public var processID: pid_t { child.withLock { $0.pid } }
 
     /// Starts the child in a new process group. Standard input is /dev/null unless `writableInput`.
     public func start() throws(SubprocessError) {
@@ -129,7 +130,7 @@ public final class Subprocess: @unchecked Sendable {
         }
         if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
         if inputFDs[1] >= 0 { inputHandle = FileHandle(fileDescriptor: inputFDs[1], closeOnDealloc: true) }
-        lock.withLock { pid = child }
+        self.child.withLock { $0.pid = child }
     }
 
     /// util-linux's setpriv (Essential in Debian), which starts a program with a parent-death signal;
@@ -205,28 +206,28 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Waits for the child, blocking the calling thread.
     public func waitBlocking() -> Termination {
-        lock.lock()
-        defer { lock.unlock() }
-        if let status { return status }
-        var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
-        let ended = Self.decode(raw)
-        status = ended
-        return ended
+        child.withLock { child in
+            if let status = child.status { return status }
+            var raw: Int32 = 0
+            while waitpid(child.pid, &raw, 0) == -1 && errno == EINTR {}
+            let ended = Self.decode(raw)
+            child.status = ended
+            return ended
+        }
     }
 
     /// The child's termination if it has ended, without waiting.
     public func poll() -> Termination? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let status { return status }
-        guard pid > 0 else { return nil }
-        var raw: Int32 = 0
-        let rc = waitpid(pid, &raw, WNOHANG)
-        guard rc == pid else { return nil }
-        let ended = Self.decode(raw)
-        status = ended
-        return ended
+        child.withLock { child in
+            if let status = child.status { return status }
+            guard child.pid > 0 else { return nil }
+            var raw: Int32 = 0
+            let rc = waitpid(child.pid, &raw, WNOHANG)
+            guard rc == child.pid else { return nil }
+            let ended = Self.decode(raw)
+            child.status = ended
+            return ended
+        }
     }
 
     /// Stops the child's whole process group: SIGTERM, then SIGKILL after `grace`.

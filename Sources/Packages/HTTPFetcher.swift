@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -145,13 +146,12 @@ final class HTTPFetcher: Sendable {
     }
 
     final class Delegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-        // @unchecked: `transfers` is guarded by `lock`; each Transfer is used on the delegate queue only.
-        private let lock = NSLock()
-        private var transfers: [Int: Transfer] = [:]
+        // @unchecked: NSObject; each Transfer is used on the delegate queue only.
+        private let transfers = Mutex<[Int: Transfer]>([:])
 
-        func register(_ id: Int, _ transfer: Transfer) { lock.withLock { transfers[id] = transfer } }
+        func register(_ id: Int, _ transfer: Transfer) { transfers.withLock { $0[id] = transfer } }
 
-        private func transfer(_ id: Int) -> Transfer? { lock.withLock { transfers[id] } }
+        private func transfer(_ id: Int) -> Transfer? { transfers.withLock { $0[id] } }
 
         func urlSession(
             _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
@@ -186,7 +186,7 @@ final class HTTPFetcher: Sendable {
         }
 
         func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-            guard let transfer = lock.withLock({ transfers.removeValue(forKey: task.taskIdentifier) }) else { return }
+            guard let transfer = transfers.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
             if let failure = transfer.failure {
                 transfer.continuation.resume(returning: .failure(failure))
             } else if let error {

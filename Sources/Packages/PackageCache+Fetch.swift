@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import Synchronization
 
 /// A locked package and where its verified `.deb` is in the cache.
 public struct LocalPackage: Sendable, Equatable {
@@ -76,13 +77,10 @@ extension PackageCache {
 
 /// Adds up bytes from concurrent downloads and reports at most every MiB, so that `--json` stays
 /// readable.
-private final class ByteCounter: @unchecked Sendable {
-    // @unchecked: `done` and `reported` are guarded by `lock`.
-    private let lock = NSLock()
+private final class ByteCounter: Sendable {
     private let total: Int64
     private let sink: ProgressSink
-    private var done: Int64 = 0
-    private var reported: Int64 = 0
+    private let counts = Mutex<(done: Int64, reported: Int64)>((0, 0))
 
     init(total: Int64, sink: ProgressSink) {
         self.total = total
@@ -90,11 +88,11 @@ private final class ByteCounter: @unchecked Sendable {
     }
 
     func add(_ bytes: Int64) {
-        let report: Int64? = lock.withLock {
-            done += bytes
-            guard done - reported >= 1 << 20 else { return nil }
-            reported = done
-            return done
+        let report: Int64? = counts.withLock { counts in
+            counts.done += bytes
+            guard counts.done - counts.reported >= 1 << 20 else { return nil }
+            counts.reported = counts.done
+            return counts.done
         }
         if let report { sink(.progress("download", completed: report, total: total)) }
     }

@@ -6,6 +6,9 @@ import Testing
     import Glibc
 #endif
 
+// The waits below sleep the test's thread instead of awaiting: in the whole suite, other tests' work
+// can hold every thread of the shared pool, and an awaiting test resumed only after kiln had finished.
+
 /// Whatever signal ends `kiln convert` (a closed terminal's SIGHUP, a closed pipe's SIGPIPE, SIGTERM,
 /// ^C), no partial output is left behind, hidden or not, and kiln exits 128 + the signal.
 @Suite(.serialized, .requires(KilnProgram.isBuilt, "the kiln binary"))
@@ -41,11 +44,11 @@ struct SignalCleanupTests {
         // Until the partial output exists.
         let deadline = ContinuousClock.now + .seconds(30)
         while leftovers(dir).isEmpty && process.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+            usleep(20_000)
         }
         try #require(process.isRunning, "the conversion ended before it could be interrupted")
         #expect(leftovers(dir).first?.hasPrefix(".out.qcow2.kiln-") == true, "\(leftovers(dir))")
-        try await Task.sleep(for: .milliseconds(200))
+        usleep(200_000)
         kill(process.processIdentifier, signalNumber)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit, "kiln died of the signal without cleaning up")
