@@ -13,15 +13,24 @@
 # vmdb2 with its `--rootfs-tarball` cache.
 #
 # Usage: sudo Benchmarks/build.sh   (root: vmdb2 needs a loop device, debos runs as root)
+# What it changes on the host and leaves so: it apt-get installs the missing peers and the tools it
+# needs (see `need` below); with ARCH=aarch64 and vmdb2 it also mounts binfmt_misc at
+# /proc/sys/fs/binfmt_misc if it is not mounted and registers qemu-user-static's qemu-aarch64
+# interpreter there with the F (fix-binary) flag if it is not registered so (an entry without F is
+# replaced): arm64 programs then run on the host through QEMU, in chroots too; and it loads vfat if
+# the kernel lacks it and has it as a module (without it vmdb2's ESP is staged in tmpfs, no host
+# change). It removes the loop devices and /dev/disk/by-uuid links it makes, and the images; the
+# work dir stays.
 # Knobs (environment):
 #   KILN=path         kiln binary (default .build/release/kiln, built if missing)
 #   WORK=dir          work directory (default mktemp -d; kept, printed first)
 #   TOOLS="kiln debos vmdb2"   which tools to run
 #   APPLIANCE=file    kiln's description (default Benchmarks/build-minimal.yaml, or
 #                     Benchmarks/build-minimal-arm64.yaml with ARCH=aarch64)
-#   ARCH=aarch64      the arm64 row: kiln builds inside its emulated arm64 builder guest; the peers
-#                     need qemu-user-static and binfmt_misc on the host for that, which this script
-#                     does not set up, so it skips them and says so (default x86_64)
+#   ARCH=aarch64      the arm64 row: kiln builds inside its emulated arm64 builder guest; vmdb2
+#                     builds Benchmarks/peers/vmdb2-bookworm-arm64.yaml natively, its arm64 programs
+#                     run through qemu-user-static and binfmt_misc (set up as said above); debos is
+#                     skipped and says why (default x86_64)
 #   WARM_RUNS=n       warm runs per tool, median reported (default 1)
 #   DEBOS_BACKEND=uml fakemachine backend (uml; qemu fails on hosts whose running kernel has no
 #                     modules; "none" runs debos natively as --disable-fakemachine)
@@ -42,14 +51,13 @@ arch=${ARCH:-x86_64}
 case "$arch" in
     x86_64) appliance=${APPLIANCE:-$repo/Benchmarks/build-minimal.yaml} ;;
     aarch64) appliance=${APPLIANCE:-$repo/Benchmarks/build-minimal-arm64.yaml}
-        for peer in debos vmdb2; do
-            case " $tools " in *" $peer "*)
-                echo "build.sh: $peer builds arm64 on an x86_64 host only by running arm64 programs through" \
-                    "qemu-user-static and binfmt_misc, which this script does not register on the host: $peer" \
-                    "skipped for ARCH=aarch64" >&2
-                tools=" ${tools/$peer/} " ;;
-            esac
-        done ;;
+        # debos would run its arm64 programs through qemu-user inside fakemachine's own kernel (uml),
+        # not the host's binfmt_misc set up below for vmdb2: not tried here, so not measured
+        case " $tools " in *" debos "*)
+            echo "build.sh: debos builds arm64 inside fakemachine's own (uml) kernel, whose binfmt_misc" \
+                "this script does not set up (only the host's, for vmdb2): debos skipped for ARCH=aarch64" >&2
+            tools=" ${tools/debos/} " ;;
+        esac ;;
     *) echo "build.sh: ARCH must be x86_64 or aarch64, not $arch" >&2; exit 2 ;;
 esac
 warm_runs=${WARM_RUNS:-1}
@@ -70,13 +78,24 @@ results="$work/results.tsv"
 : > "$results"
 load_start=$(uptime)
 
+# vmdb2's arm64 image has an ESP, which vmdb2 mounts (for its fstab and its `grub: uefi` step): on a
+# kernel without vfat (no modules, as in some VMs) build.sh stages it in tmpfs (the vmdb2 section)
+esp_stage=0
+if [ "$arch" = aarch64 ] && [[ " $tools " == *" vmdb2 "* ]]; then
+    grep -qw vfat /proc/filesystems || modprobe -q vfat 2>/dev/null || true
+    grep -qw vfat /proc/filesystems || esp_stage=1
+fi
+
 # --- the peers and the tools this script needs, installed with apt-get when missing
 need=(time qemu-utils)
 # fakemachine binds systemd-resolved into its machine ("stat /lib/systemd/systemd-resolved" without it)
 case " $tools " in *" debos "*) need+=(debos)
     [ "$debos_backend" = none ] || need+=(systemd-resolved)
     [ "$debos_backend" = uml ] && need+=(user-mode-linux libslirp-helper) ;; esac
-case " $tools " in *" vmdb2 "*) need+=(vmdb2) ;; esac
+case " $tools " in *" vmdb2 "*) need+=(vmdb2)
+    # arm64: its programs through QEMU on the host (binfmt_misc, below); mkfs.vfat for the ESP
+    [ "$arch" = aarch64 ] && need+=(qemu-user-static dosfstools)
+    [ "$esp_stage" = 1 ] && need+=(mtools) ;; esac
 [ "${BOOT:-0}" = 1 ] && need+=(qemu-system-x86)
 [ "$arch" = aarch64 ] && need+=(qemu-system-arm qemu-efi-aarch64)
 missing=()
@@ -97,6 +116,31 @@ if [ "${#missing[@]}" -gt 0 ]; then
         [ -f /etc/resolv.conf.new ] && { rm -f /etc/resolv.conf; mv /etc/resolv.conf.new /etc/resolv.conf; }
     fi
 fi
+
+# binfmt_misc for vmdb2's arm64 build: mount it if needed and register qemu-user-static's entry
+# (/usr/lib/binfmt.d/qemu-aarch64.conf, flags OPF) unless one with the F flag is there already: F
+# makes the kernel open the interpreter now, so debootstrap's and vmdb2's chroots need no copy of it.
+# Done by hand because neither binfmt-support's update-binfmts (its postinst skips containers) nor
+# systemd-binfmt runs on every host this script meets.
+binfmt_aarch64() {
+    local dir=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-aarch64.conf entry line
+    entry=$dir/qemu-aarch64
+    findmnt -n "$dir" > /dev/null || mount -t binfmt_misc binfmt_misc "$dir" ||
+        { echo "build.sh: cannot mount binfmt_misc at $dir (vmdb2 needs it for ARCH=aarch64)" >&2; return 1; }
+    if [ -e "$entry" ]; then
+        if grep -q '^flags:.*F' "$entry"; then
+            grep -q '^enabled' "$entry" || echo 1 > "$entry"
+            return 0
+        fi
+        echo "build.sh: $entry has no F flag: registering it again with F" >&2
+        echo -1 > "$entry"
+    fi
+    line=$(grep -m1 '^:qemu-aarch64:' "$conf") || { echo "build.sh: no qemu-aarch64 entry in $conf" >&2; return 1; }
+    case "${line##*:}" in *F*) ;; *) line="${line}F" ;; esac
+    printf '%s' "$line" > "$dir/register" || { echo "build.sh: registering qemu-aarch64 in $dir failed" >&2; return 1; }
+    echo "build.sh: registered qemu-aarch64 in binfmt_misc: $(tr '\n' ' ' < "$entry")" >&2
+}
+[ "$arch" = aarch64 ] && [[ " $tools " == *" vmdb2 "* ]] && binfmt_aarch64
 
 # The host's Debian archive: the first apt source that carries the suite itself (not -security
 # or -updates), deb822 first, then one-line lists. kiln reads the same files on its own.
@@ -240,6 +284,7 @@ if [[ " $tools " == *" debos "* ]]; then
     if [ "$debos_backend" = none ]; then
         backend=(--disable-fakemachine)
         # no udevd on such hosts: debos' `udevadm trigger --settle` would wait forever
+        # shellcheck disable=SC2016 # the shim's own $1 and $@, not this script's
         printf '#!/bin/sh\ncase "$1" in trigger|settle) exit 0 ;; esac\nexec /usr/bin/udevadm "$@"\n' > "$work/debos/shim/udevadm"
         chmod +x "$work/debos/shim/udevadm"
         [ -S /run/udev/control ] || path="$work/debos/shim:$PATH"
@@ -265,15 +310,65 @@ vmdb2_cold=NA vmdb2_warm=NA
 if [[ " $tools " == *" vmdb2 "* ]]; then
     rec version:vmdb2 "$(dpkg-query -W -f='${Version}' vmdb2)"
     mkdir -p "$work/vmdb2"
+    # arm64: an ESP of 255 MiB before the 2 GiB root, as kiln lays it out
+    case "$arch" in
+        x86_64) vmdb2_spec=vmdb2-bookworm.yaml vmdb2_size=2G ;;
+        aarch64) vmdb2_spec=vmdb2-bookworm-arm64.yaml vmdb2_size=2304M ;;
+    esac
     sed -e "s|@MIRROR@|$mirror|" -e "s/debootstrap: bookworm/debootstrap: $suite/" \
-        "$repo/Benchmarks/peers/vmdb2-bookworm.yaml" > "$work/vmdb2/spec.yaml"
+        "$repo/Benchmarks/peers/$vmdb2_spec" > "$work/vmdb2/spec.yaml"
     rm -f "$work/vmdb2/rootfs.tar.gz"
+    path="$PATH"
+    if [ "$esp_stage" = 1 ]; then
+        # This kernel cannot mount the ESP (no vfat). vmdb2 gets mount and umount in front of the
+        # real ones in its PATH: `mount DEV DIR` of a FAT device mounts a tmpfs named DEV at DIR (a
+        # bind of it if DEV is staged already), filled from the FAT with mtools; `umount DIR` of its
+        # last such mount first copies the tree into the FAT. grub-install finds the ESP by that name
+        # in /proc/self/mountinfo and checks the FAT with its own reader. Other mounts pass through.
+        mkdir -p "$work/vmdb2/shim"
+        cat > "$work/vmdb2/shim/esp-stage" <<'SHIM'
+#!/bin/sh
+set -eu
+real=/usr/bin/${0##*/}
+export MTOOLS_SKIP_CHECK=1
+fat() { [ -b "$1" ] && [ "$(blkid -o value -s TYPE "$1" 2>/dev/null)" = vfat ]; }
+staged_at() { # DEV: the mount points of the tmpfs mounts named DEV
+    awk -v s="$1" '{ for (i = 7; i < NF; i++) if ($i == "-") break
+                     if ($(i + 1) == "tmpfs" && $(i + 2) == s) print $5 }' /proc/self/mountinfo
+}
+case "${0##*/}" in
+mount)
+    if [ $# = 2 ] && fat "$1"; then
+        first=$(staged_at "$1" | head -1)
+        [ -z "$first" ] || exec "$real" --bind "$first" "$2"
+        "$real" -t tmpfs -o mode=0755 "$1" "$2"
+        if mdir -b -i "$1" ::/ 2>/dev/null | grep -q .; then mcopy -s -n -i "$1" '::/*' "$2/"; fi
+        exit 0
+    fi ;;
+umount)
+    if [ $# = 1 ] && [ -d "$1" ]; then
+        dir=$(readlink -f "$1")
+        dev=$(awk -v d="$dir" '$5 == d { for (i = 7; i < NF; i++) if ($i == "-") break; t = $(i + 1); s = $(i + 2) }
+                               END { if (t == "tmpfs") print s }' /proc/self/mountinfo)
+        if [ -n "$dev" ] && fat "$dev" && [ "$(staged_at "$dev" | wc -l)" = 1 ] && [ -n "$(ls -A "$dir")" ]; then
+            (cd "$dir" && mcopy -s -o -D o -i "$dev" ./* ::/)
+        fi
+    fi ;;
+esac
+exec "$real" "$@"
+SHIM
+        chmod +x "$work/vmdb2/shim/esp-stage"
+        ln -sf esp-stage "$work/vmdb2/shim/mount"
+        ln -sf esp-stage "$work/vmdb2/shim/umount"
+        path="$work/vmdb2/shim:$PATH"
+        rec note:vmdb2 "no vfat in this kernel: the ESP staged in tmpfs and written with mtools"
+    fi
     vmdb2_run() { # NAME
         local img="$work/vmdb2/$1.img" dev
         rm -f "$img"
-        truncate -s 2G "$img"
+        truncate -s "$vmdb2_size" "$img"
         dev=$(losetup -P -f --show "$img")
-        timed "$1" vmdb2 --output "$dev" --rootfs-tarball "$work/vmdb2/rootfs.tar.gz" \
+        PATH="$path" timed "$1" vmdb2 --output "$dev" --rootfs-tarball "$work/vmdb2/rootfs.tar.gz" \
             --log "$work/vmdb2/$1.log" "$work/vmdb2/spec.yaml"
         sync
         losetup -d "$dev"
