@@ -233,7 +233,8 @@ private struct ImportState {
     /// A hand-written kickstart for arm64 says so only in its URLs (`.../BaseOS/aarch64/os/`) or its
     /// console (`ttyAMA0`, the PL011 UART of arm64 boards).
     mutating func inferredArch() -> Architecture? {
-        let urls = repos.flatMap { [$0.baseurl, $0.mirrorlist].compactMap { $0 } } + [installURL?.url].compactMap { $0 }
+        let urls =
+            repos.flatMap { [$0.baseurl, $0.mirrorlist].compactMap { $0 } } + [installURL?.url].compactMap { $0 }
         let namesArm = urls.contains { $0.contains("aarch64") }
         let namesX86 = urls.contains { $0.contains("x86_64") }
         if namesArm && !namesX86 {

@@ -20,11 +20,12 @@ final class CpioWriter {
     ///   - modificationTime: seconds since the epoch stamped on every entry (SOURCE_DATE_EPOCH).
     init(path: String, compression: Compression, modificationTime: Int) throws(BuildVMError) {
         self.modificationTime = Int64(modificationTime)
-        let filter: ArchiveWriter.Compression = switch compression {
-        case .none: .none
-        case .gzip: .gzip
-        case .zstd: .zstd
-        }
+        let filter: ArchiveWriter.Compression =
+            switch compression {
+            case .none: .none
+            case .gzip: .gzip
+            case .zstd: .zstd
+            }
         writer = try Self.mapping { () throws(ArchiveError) in
             try ArchiveWriter(path: path, format: .cpioNewc, compression: filter)
         }

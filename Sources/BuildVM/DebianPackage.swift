@@ -32,7 +32,9 @@ struct DebianPackage {
                     let path = ModuleSet.compressedSuffix(of: entry.path).map { String(entry.path.dropLast($0.count)) }
                     let keep = keepContents(path ?? entry.path)
                     var contents = keep ? try reader.readData() : nil
-                    if let path, let compressed = contents { contents = try ModuleSet.decompress(compressed, name: path) }
+                    if let path, let compressed = contents {
+                        contents = try ModuleSet.decompress(compressed, name: path)
+                    }
                     result.add(path ?? entry.path, .file(contents: contents, permissions: entry.permissions))
                 case .directory:
                     result.add(entry.path, .directory(permissions: entry.permissions))

@@ -98,7 +98,8 @@ public struct GuestRunner: Sendable {
         }
         if let fileSystemDisk {
             disks.append(
-                VirtualDisk(path: fileSystemDisk, format: "raw", readOnly: false, serial: GuestScripts.fileSystemSerial))
+                VirtualDisk(path: fileSystemDisk, format: "raw", readOnly: false, serial: GuestScripts.fileSystemSerial)
+            )
         }
         disks.append(VirtualDisk(path: inputDisk, format: "raw", readOnly: true, serial: GuestScripts.inputSerial))
         if let outputDisk {
@@ -142,7 +143,7 @@ public struct GuestRunner: Sendable {
                 let result = try await boot(disks, .kvm, progress: progress)
                 KVMProbe.record(works: true, detail: "a guest reached /init", qemu: qemu)
                 return result
-            } catch where error.code == .kvm {
+            } catch  where error.code == .kvm {
                 KVMStatus.knownBroken.withLock { $0 = true }
                 let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
                 KVMProbe.record(works: false, detail: detail, qemu: qemu)

@@ -85,7 +85,7 @@ public struct ImageBoot: Sendable {
             let outcome = try await boot(.kvm, workDirectory: workDirectory, progress: progress)
             KVMProbe.record(works: true, detail: "an image booted", qemu: qemuProgram)
             return outcome
-        } catch where error.code == .kvm {
+        } catch  where error.code == .kvm {
             let detail = ([error.message] + error.consoleTail.suffix(3)).joined(separator: " | ")
             KVMProbe.record(works: false, detail: detail, qemu: qemuProgram)
             progress(.warning("test", KVMProbe.brokenNowSentence))
@@ -173,7 +173,7 @@ public struct ImageBoot: Sendable {
                         }
                         return .keepWaiting
                     }
-                } catch where error.code == .timeout {
+                } catch  where error.code == .timeout {
                     throw BuildVMError(
                         .timeout,
                         "\"\(marker)\" did not appear on the console within \(ConsoleMachine.seconds(timeout)) s",
@@ -266,7 +266,8 @@ struct PassphrasePrompts {
         }
         guard let passphrase else {
             throw BuildVMError(
-                .guest, "the image asks for a passphrase (\(line.trimmingCharacters(in: .whitespaces))); give one with --passphrase-file",
+                .guest,
+                "the image asks for a passphrase (\(line.trimmingCharacters(in: .whitespaces))); give one with --passphrase-file",
                 consoleTail: tail)
         }
         answeredLine = line

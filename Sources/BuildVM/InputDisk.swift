@@ -1,5 +1,5 @@
-import KilnArchive
 import Foundation
+import KilnArchive
 
 #if canImport(Glibc)
     import Glibc

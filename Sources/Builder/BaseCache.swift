@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Crypto
 import Foundation
 import KilnSupport
 import Packages
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Configured bases: the target's file tree once every package is unpacked and configured, before
 /// anything particular to one description is written (SPEC, "Where build time goes under TCG").
@@ -152,7 +153,8 @@ public struct BaseCache: Sendable {
 
     /// Copies `size` bytes at `offset` of `file` (the guest's output disk) into the cache as the
     /// initramfs of base `key`, made from `inputs`; replaces the one kept before.
-    func storeInitramfs(from file: String, offset: Int64, size: Int64, inputs: String, key: String) throws(BuilderError) {
+    func storeInitramfs(from file: String, offset: Int64, size: Int64, inputs: String, key: String) throws(BuilderError)
+    {
         let (tar, inputsPath) = initramfsPaths(key)
         guard inputs.count == 64, inputs.allSatisfy(\.isHexDigit) else {
             throw BuilderError("the guest reported no digest for its initramfs (\(inputs))")

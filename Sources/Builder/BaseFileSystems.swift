@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Ext4
 import Ext4Archive
 import Foundation
 import KilnArchive
 import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A cached configured base laid out on the host, straight into the target disk's partitions, before
 /// the builder guest starts: the guest then mounts file systems that already hold every package,

@@ -1,6 +1,6 @@
 import Appliance
-import Foundation
 import DiskImage
+import Foundation
 import KilnSupport
 
 /// One thing `kiln build --format` writes from the finished raw disk: a disk image in a format, or
@@ -62,7 +62,9 @@ public enum BuildOutput: Sendable, Hashable {
             let source = try DiskImage.open(raw, expecting: .raw)
             switch self {
             case .disk(let format):
-                try ImageConverter.convert(source, to: destination, options: ExportOptions(format: format, timestamp: timestamp), progress: progress)
+                try ImageConverter.convert(
+                    source, to: destination, options: ExportOptions(format: format, timestamp: timestamp),
+                    progress: progress)
             case .ova(let profile):
                 try Exporter.ova(
                     source, machine: Self.machine(appliance), profile: profile, to: destination, timestamp: timestamp,
@@ -73,8 +75,10 @@ public enum BuildOutput: Sendable, Hashable {
                 try Exporter.vagrant(
                     source, machine: Self.machine(appliance), to: destination, timestamp: timestamp, progress: progress)
             case .libvirt:
-                let disk = URL(fileURLWithPath: "\(directory)/\(BuildOutput.disk(.qcow2).fileName(for: appliance.name))")
-                    .standardizedFileURL.path
+                let disk = URL(
+                    fileURLWithPath: "\(directory)/\(BuildOutput.disk(.qcow2).fileName(for: appliance.name))"
+                )
+                .standardizedFileURL.path
                 let domain = LibvirtDomain(machine: Self.machine(appliance), diskPath: disk, diskFormat: .qcow2)
                 try AtomicOutput.write(domain.xml, to: destination)
             }
@@ -93,7 +97,8 @@ public enum BuildOutput: Sendable, Hashable {
     /// What the OVF and the Vagrantfile say about the machine.
     static func machine(_ appliance: Appliance) -> VirtualMachine {
         VirtualMachine(
-            name: appliance.name, summary: appliance.summary ?? "", version: "\(appliance.version).\(appliance.release)",
+            name: appliance.name, summary: appliance.summary ?? "",
+            version: "\(appliance.version).\(appliance.release)",
             cpus: appliance.hardware.cpus, memoryMiB: appliance.hardware.memory,
             firmware: appliance.hardware.firmware == .bios ? .bios : .uefi,
             osFamily: VirtualMachine.OSFamily(rawValue: appliance.os.name.rawValue) ?? .linux,

@@ -59,12 +59,16 @@ struct BuildRecords {
 
     /// SPDX 2.3: one package per locked `.deb`, with its purl and checksum, all contained in the image.
     var sbom: [String: Any] {
-        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(build.options.sourceDateEpoch)))
+        let created = ISO8601DateFormatter().string(
+            from: Date(timeIntervalSince1970: TimeInterval(build.options.sourceDateEpoch)))
         let image = "SPDXRef-Image"
-        var packages: [[String: Any]] = [[
-            "SPDXID": image, "name": build.appliance.name, "versionInfo": "\(build.appliance.version).\(build.appliance.release)",
-            "downloadLocation": "NOASSERTION", "filesAnalyzed": false, "primaryPackagePurpose": "OPERATING-SYSTEM",
-        ]]
+        var packages: [[String: Any]] = [
+            [
+                "SPDXID": image, "name": build.appliance.name,
+                "versionInfo": "\(build.appliance.version).\(build.appliance.release)",
+                "downloadLocation": "NOASSERTION", "filesAnalyzed": false, "primaryPackagePurpose": "OPERATING-SYSTEM",
+            ]
+        ]
         var relationships: [[String: Any]] = [
             ["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image]
         ]
@@ -74,10 +78,13 @@ struct BuildRecords {
                 "SPDXID": id, "name": package.name, "versionInfo": package.version, "supplier": "Organization: Debian",
                 "downloadLocation": package.url, "filesAnalyzed": false,
                 "checksums": [["algorithm": "SHA256", "checksumValue": package.sha256]],
-                "externalRefs": [[
-                    "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                    "referenceLocator": "pkg:deb/debian/\(package.name)@\(percentEncoded(package.version))?arch=\(package.architecture)",
-                ]],
+                "externalRefs": [
+                    [
+                        "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                        "referenceLocator":
+                            "pkg:deb/debian/\(package.name)@\(percentEncoded(package.version))?arch=\(package.architecture)",
+                    ]
+                ],
             ])
             relationships.append(["spdxElementId": image, "relationshipType": "CONTAINS", "relatedSpdxElement": id])
         }
@@ -95,7 +102,8 @@ struct BuildRecords {
     }
 
     private func percentEncoded(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_~"))) ?? text
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_~")))
+            ?? text
     }
 
     private func sha256(_ text: String) -> String {
@@ -103,7 +111,8 @@ struct BuildRecords {
     }
 
     private func json(_ object: [String: Any]) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }

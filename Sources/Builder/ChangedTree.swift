@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Ext4
 import Ext4Archive
 import Foundation
 import KilnArchive
 import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A file system the host wrote from a cached base (`BaseFileSystems`), as the guest left it, from
 /// what changed: the guest sends every path the file system holds (NUL-separated, `find -print0`)
@@ -76,7 +77,8 @@ struct ChangedTree {
             guard let entry = kept, entry.path == path else {
                 // The writer makes lost+found itself; the base never holds it.
                 if path == "lost+found" { continue }
-                throw BuilderError("\(path.isEmpty ? "/" : path) is in the guest's tree but neither in the base nor among its changes")
+                throw BuilderError(
+                    "\(path.isEmpty ? "/" : path) is in the guest's tree but neither in the base nor among its changes")
             }
             try add(entry, path: path, from: base, to: writer)
             kept = try nextLocal(base)

@@ -57,14 +57,17 @@ public struct DiskLayout: Sendable, Equatable {
             encrypted: Bool = false
         ) {
             let id = Self.uuid(seed, "partition:\(role)")
-            let fsID: String? = switch fs {
-            case nil: nil
-            case .vfat?: String(Self.uuid(seed, "fs:\(role)").replacingAll("-", "").prefix(8)).uppercased()
-            default: Self.uuid(seed, "fs:\(role)")
-            }
-            slots.append(Slot(role: role, startMiB: next, sizeMiB: size, typeGUID: type, partitionGUID: id,
-                              filesystemID: fsID, filesystem: fs, mountOptions: options, label: label,
-                              encryptionID: encrypted ? Self.uuid(seed, "luks:\(role)") : nil))
+            let fsID: String? =
+                switch fs {
+                case nil: nil
+                case .vfat?: String(Self.uuid(seed, "fs:\(role)").replacingAll("-", "").prefix(8)).uppercased()
+                default: Self.uuid(seed, "fs:\(role)")
+                }
+            slots.append(
+                Slot(
+                    role: role, startMiB: next, sizeMiB: size, typeGUID: type, partitionGUID: id,
+                    filesystemID: fsID, filesystem: fs, mountOptions: options, label: label,
+                    encryptionID: encrypted ? Self.uuid(seed, "luks:\(role)") : nil))
             next += size
         }
         if hardware.firmware != .uefi { add("bios", 1, Self.biosBootType, nil, nil, "bios") }
@@ -78,25 +81,31 @@ public struct DiskLayout: Sendable, Equatable {
             // takes the first 16 MiB of an encrypted partition.
             let header: Int64 = partition.passphrase == nil ? 0 : Self.luksHeaderMiB
             if partition.type == .xfs && partition.size.mebibytes < 300 + header && !partition.grow {
-                let need = header == 0 ? "300 MiB" : "\(300 + header) MiB (300 MiB and the LUKS2 header's \(header) MiB)"
-                throw BuilderError("\(partition.mountPoint): an xfs file system needs at least \(need), not \(partition.size)")
+                let need =
+                    header == 0 ? "300 MiB" : "\(300 + header) MiB (300 MiB and the LUKS2 header's \(header) MiB)"
+                throw BuilderError(
+                    "\(partition.mountPoint): an xfs file system needs at least \(need), not \(partition.size)")
             }
         }
         // GRUB reads the kernel and initramfs from a /boot it can open without a passphrase; the
         // initramfs then unlocks /. As Debian's installer does, an encrypted / gets a plain /boot.
         if let boot = partitions.first(where: { $0.mountPoint.hasPrefix("/boot") && $0.passphrase != nil }) {
-            throw BuilderError("\(boot.mountPoint): GRUB reads the kernel from /boot before anything is unlocked, so it cannot be encrypted")
+            throw BuilderError(
+                "\(boot.mountPoint): GRUB reads the kernel from /boot before anything is unlocked, so it cannot be encrypted"
+            )
         }
         if root.passphrase != nil {
             if !partitions.contains(where: { $0.mountPoint == "/boot" }) {
                 add("/boot", Self.bootSizeMiB, Self.linuxType, .ext4, nil, "boot")
             }
         }
-        let fixed = Self.leadMiB + slots.reduce(0) { $0 + $1.sizeMiB } + partitions.reduce(0) { $0 + $1.size.mebibytes }
+        let fixed =
+            Self.leadMiB + slots.reduce(0) { $0 + $1.sizeMiB } + partitions.reduce(0) { $0 + $1.size.mebibytes }
             + Self.tailMiB
         let disk = hardware.diskSize?.mebibytes ?? fixed
         guard disk >= fixed else {
-            throw BuilderError("disk_size \(Size(mebibytes: disk)) is smaller than the partitions need (\(Size(mebibytes: fixed)))")
+            throw BuilderError(
+                "disk_size \(Size(mebibytes: disk)) is smaller than the partitions need (\(Size(mebibytes: fixed)))")
         }
         for (index, partition) in partitions.enumerated() {
             var size = partition.size.mebibytes
@@ -106,9 +115,14 @@ public struct DiskLayout: Sendable, Equatable {
                 ? Self.swapType
                 : partition.mountPoint == "/" && hardware.arch == .aarch64
                     ? Self.arm64RootType : (Self.mountTypes[partition.mountPoint] ?? Self.linuxType)
-            let label = partition.isSwap ? "swap" : partition.mountPoint == "/" ? "root"
-                : String(partition.mountPoint.dropFirst()).replacingAll("/", "-")
-            add(partition.mountPoint, size, type, partition.type, partition.options, label,
+            let label =
+                partition.isSwap
+                ? "swap"
+                : partition.mountPoint == "/"
+                    ? "root"
+                    : String(partition.mountPoint.dropFirst()).replacingAll("/", "-")
+            add(
+                partition.mountPoint, size, type, partition.type, partition.options, label,
                 encrypted: partition.passphrase != nil)
         }
         diskGUID = Self.uuid(seed, "disk")
@@ -121,7 +135,8 @@ public struct DiskLayout: Sendable, Equatable {
         var lines = ["label: gpt", "label-id: \(diskGUID)", "unit: sectors", "first-lba: 2048", ""]
         for slot in slots {
             lines.append(
-                "start=\(slot.startMiB * 2048), size=\(slot.sizeMiB * 2048), type=\(slot.typeGUID), uuid=\(slot.partitionGUID), name=\(slot.label)")
+                "start=\(slot.startMiB * 2048), size=\(slot.sizeMiB * 2048), type=\(slot.typeGUID), uuid=\(slot.partitionGUID), name=\(slot.label)"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -177,8 +192,10 @@ public struct DiskLayout: Sendable, Equatable {
         bytes[6] = (bytes[6] & 0x0f) | 0x40
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         let hex = bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
-                     hex.dropFirst(20)]
+        let parts = [
+            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
+            hex.dropFirst(20),
+        ]
         return parts.joined(separator: "-")
     }
 

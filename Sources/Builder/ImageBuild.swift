@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Appliance
 import BuildVM
 import Crypto
@@ -8,6 +5,10 @@ import DiskImage
 import Foundation
 import KilnSupport
 import Packages
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The build pipeline after packages are locked and fetched: assemble the builder guest, unpack
 /// the target's packages on the host, install in the guest, and write the requested formats with
@@ -131,7 +132,8 @@ public struct ImageBuild: Sendable {
             progress(
                 .info(
                     "base",
-                    "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"))
+                    "reusing the configured base \(baseKey.prefix(12)) from the cache: packages are not configured again"
+                ))
             root = try TargetRoot.describe(debs: targetPackages.map(\.path), architecture: architecture.debianName)
             base = .reuse(cached)
         } else {
@@ -272,7 +274,8 @@ public struct ImageBuild: Sendable {
         do {
             try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: size, key: key)
             let mib = size / 1_048_576
-            progress(.info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
+            progress(
+                .info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
         } catch {
             progress(.warning("base", "\(error.message)"))
         }
@@ -308,8 +311,10 @@ public struct ImageBuild: Sendable {
     var targetSources: String? {
         guard !aptSources.isEmpty else { return nil }
         return aptSources.map { source in
-            var lines = ["Types: deb", "URIs: \(source.uri)", "Suites: \(source.suite)",
-                         "Components: \(source.components.joined(separator: " "))"]
+            var lines = [
+                "Types: deb", "URIs: \(source.uri)", "Suites: \(source.suite)",
+                "Components: \(source.components.joined(separator: " "))",
+            ]
             lines.append("Signed-By: \(source.effectiveKeyring)")
             return lines.joined(separator: "\n")
         }.joined(separator: "\n\n") + "\n"

@@ -93,7 +93,8 @@ public struct InstallJob: Sendable {
             if prewritten.isEmpty { files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true)) }
             if let cachedInitramfs {
                 files.append(.init(path: "initramfs.tar", source: .hostFile(cachedInitramfs.tar), extent: true))
-                files.append(.init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
+                files.append(
+                    .init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
             }
         } else {
             files.append(.init(path: "root.tar", source: .hostFile(rootTar), extent: true))
@@ -137,7 +138,9 @@ public struct InstallJob: Sendable {
     /// `NUMBER FS MOUNTPOINT`, parents first.
     var mounts: String {
         layout.mountedSlots.compactMap { slot -> String? in
-            guard let fs = slot.filesystem, fs != .swap, let index = layout.slots.firstIndex(of: slot) else { return nil }
+            guard let fs = slot.filesystem, fs != .swap, let index = layout.slots.firstIndex(of: slot) else {
+                return nil
+            }
             let mountPoint = slot.role == "esp" ? "/boot/efi" : slot.role
             return "\(index + 1) \(fs.rawValue) \(mountPoint == "/" ? "/" : mountPoint)\n"
         }.joined()

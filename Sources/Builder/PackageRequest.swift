@@ -23,7 +23,8 @@ public struct PackageRequest: Sendable {
     ///   generic kernel for VMware and VirtualBox).
     public init(appliance: Appliance, hostSources: [ArchiveSource], platform: Platform? = nil) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
-            throw PackagesError(.sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
+            throw PackagesError(
+                .sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
         }
         var sources: [ArchiveSource] = []
         for repo in appliance.repos {
@@ -106,6 +107,7 @@ public struct PackageRequest: Sendable {
     {
         try await PackagePlan.prepare(
             sources: sources, requested: packages, builderRequested: builderPackages, fileURLs: fileURLs, base: base,
-            architecture: architecture, lockPath: lockPath, locked: locked, offline: offline, cache: cache, progress: progress)
+            architecture: architecture, lockPath: lockPath, locked: locked, offline: offline, cache: cache,
+            progress: progress)
     }
 }

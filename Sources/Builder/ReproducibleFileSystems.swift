@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Ext4
 import Ext4Archive
 import Foundation
 import KilnArchive
 import KilnSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The host's part in making the same inputs give the same disk bytes.
 ///
@@ -102,10 +103,14 @@ enum ReproducibleFileSystems {
         _ slot: DiskLayout.Slot, into raw: String, changesAt: Int64, listAt: Int64, listSize: Int64, of source: Int32,
         name: String, base: String, sourceDateEpoch: Int64
     ) throws(BuilderError) -> Ext4Writer.Summary {
-        guard listSize >= 0, listSize < slot.sizeMiB << 20 else { throw BuilderError("\(name): a list of \(listSize) bytes") }
+        guard listSize >= 0, listSize < slot.sizeMiB << 20 else {
+            throw BuilderError("\(name): a list of \(listSize) bytes")
+        }
         var list = [UInt8](repeating: 0, count: Int(listSize))
         let read = list.withUnsafeMutableBytes { pread(source, $0.baseAddress, $0.count, off_t(listAt)) }
-        guard read == Int(listSize) else { throw BuilderError("cannot read \(name)'s list of paths: \(DiskRegion.errorText)") }
+        guard read == Int(listSize) else {
+            throw BuilderError("cannot read \(name)'s list of paths: \(DiskRegion.errorText)")
+        }
         guard lseek(source, off_t(changesAt), SEEK_SET) == off_t(changesAt) else {
             throw BuilderError("cannot read \(name): \(DiskRegion.errorText)")
         }
@@ -118,7 +123,8 @@ enum ReproducibleFileSystems {
                 into: writer)
             return try writer.finish()
         } catch {
-            throw BuilderError("cannot write \(slot.role)'s file system from the base and the guest's changes: \(error)")
+            throw BuilderError(
+                "cannot write \(slot.role)'s file system from the base and the guest's changes: \(error)")
         }
     }
 

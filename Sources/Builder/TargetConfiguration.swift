@@ -17,19 +17,22 @@ struct TargetConfiguration {
             for part in path.split(separator: "/") {
                 prefix += prefix.isEmpty ? String(part) : "/\(part)"
                 if made.insert(prefix).inserted {
-                    try writer.add(ArchiveEntry(path: prefix, kind: .directory, permissions: 0o755, modificationTime: time))
+                    try writer.add(
+                        ArchiveEntry(path: prefix, kind: .directory, permissions: 0o755, modificationTime: time))
                 }
             }
         }
         func file(_ path: String, _ text: String, mode: UInt32 = 0o644) throws(ArchiveError) {
             if let slash = path.lastIndex(of: "/") { try directory(String(path[..<slash])) }
-            try writer.addFile(ArchiveEntry(path: path, kind: .file, permissions: mode, modificationTime: time),
-                               contents: Array(text.utf8))
+            try writer.addFile(
+                ArchiveEntry(path: path, kind: .file, permissions: mode, modificationTime: time),
+                contents: Array(text.utf8))
         }
 
         let hostname = appliance.effectiveHostname
         try file("etc/hostname", hostname + "\n")
-        try file("etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t\(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        try file(
+            "etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t\(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         try file("etc/fstab", job.layout.fstab)
         if let crypttab = job.layout.crypttab { try file("etc/crypttab", crypttab) }
         try file("etc/default/grub", grubDefaults)
@@ -37,14 +40,19 @@ struct TargetConfiguration {
         if let resolv = resolvConf { try file("etc/resolv.conf", resolv) }
         try file("etc/timezone", appliance.os.timezone + "\n")
         try file("etc/default/locale", "LANG=\(appliance.os.locale)\n")
-        try file("etc/default/keyboard", "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"\(appliance.os.keyboard)\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n")
+        try file(
+            "etc/default/keyboard",
+            "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"\(appliance.os.keyboard)\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n"
+        )
         if let sources = job.aptSources { try file("etc/apt/sources.list.d/kiln.sources", sources) }
         for user in appliance.users {
             guard let rule = user.sudoersLine else { continue }
             try file("etc/sudoers.d/kiln-\(user.name)", rule + "\n", mode: 0o440)
         }
         // SSH host keys are made at first boot, so that every clone has its own.
-        try file("etc/systemd/system/kiln-ssh-host-keys.service", """
+        try file(
+            "etc/systemd/system/kiln-ssh-host-keys.service",
+            """
             [Unit]
             Description=Make SSH host keys on first boot (kiln)
             Before=ssh.service
@@ -58,8 +66,9 @@ struct TargetConfiguration {
             WantedBy=multi-user.target
 
             """)
-        try file("etc/systemd/system/ssh.service.d/kiln-host-keys.conf",
-                 "[Unit]\nWants=kiln-ssh-host-keys.service\nAfter=kiln-ssh-host-keys.service\n")
+        try file(
+            "etc/systemd/system/ssh.service.d/kiln-host-keys.conf",
+            "[Unit]\nWants=kiln-ssh-host-keys.service\nAfter=kiln-ssh-host-keys.service\n")
         for (index, user) in appliance.users.enumerated() where !user.sshKeys.isEmpty {
             try file("kiln/keys/\(index)", user.sshKeys.joined(separator: "\n") + "\n", mode: 0o600)
         }
@@ -81,7 +90,8 @@ struct TargetConfiguration {
                 try directory(parent)
                 let mode: UInt32 = FileManager.default.isExecutableFile(atPath: path) ? 0o755 : 0o644
                 try writer.addFile(
-                    ArchiveEntry(path: "\(target)/\(source.fileName)", kind: .file, permissions: mode, modificationTime: time),
+                    ArchiveEntry(
+                        path: "\(target)/\(source.fileName)", kind: .file, permissions: mode, modificationTime: time),
                     streamingFrom: path)
             }
         }
@@ -124,7 +134,9 @@ struct TargetConfiguration {
     }
 
     private var networkInterfaces: String {
-        var lines = ["# written by kiln", "source /etc/network/interfaces.d/*", "", "auto lo", "iface lo inet loopback"]
+        var lines = [
+            "# written by kiln", "source /etc/network/interfaces.d/*", "", "auto lo", "iface lo inet loopback",
+        ]
         let interfaces = appliance.network.isEmpty ? [NetworkInterface(interface: "default")] : appliance.network
         for interface in interfaces {
             let name = interface.isDefault ? "eth0" : interface.interface
@@ -154,7 +166,8 @@ struct TargetConfiguration {
         let locale = appliance.os.locale
         if locale != "C.UTF-8" && locale != "C" && locale != "POSIX" {
             lines.append("if [ -x /usr/sbin/locale-gen ]; then")
-            lines.append("  echo \(q("\(locale) \(locale.hasSuffix("UTF-8") ? "UTF-8" : "ISO-8859-1")")) > /etc/locale.gen")
+            lines.append(
+                "  echo \(q("\(locale) \(locale.hasSuffix("UTF-8") ? "UTF-8" : "ISO-8859-1")")) > /etc/locale.gen")
             lines.append("  locale-gen > /dev/null")
             lines.append("fi")
         }
@@ -172,7 +185,8 @@ struct TargetConfiguration {
             if !user.sshKeys.isEmpty {
                 let home = "/home/\(user.name)"
                 lines.append("install -d -m 700 -o \(uid) -g \(uid) \(q(home + "/.ssh"))")
-                lines.append("install -m 600 -o \(uid) -g \(uid) /kiln/keys/\(index) \(q(home + "/.ssh/authorized_keys"))")
+                lines.append(
+                    "install -m 600 -o \(uid) -g \(uid) /kiln/keys/\(index) \(q(home + "/.ssh/authorized_keys"))")
             }
         }
         lines.append("systemctl enable kiln-ssh-host-keys.service > /dev/null 2>&1")

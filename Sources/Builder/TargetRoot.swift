@@ -49,8 +49,9 @@ public struct TargetRoot: Sendable {
             for name in mergedDirectories {
                 try state.directory("usr/\(name)")
                 try state.writer.add(
-                    ArchiveEntry(path: name, kind: .symlink(target: "usr/\(name)"), permissions: 0o777,
-                                 modificationTime: modificationTime))
+                    ArchiveEntry(
+                        path: name, kind: .symlink(target: "usr/\(name)"), permissions: 0o777,
+                        modificationTime: modificationTime))
             }
             var unpacked: [(Package, members: [String: (permissions: UInt32, contents: [UInt8])], files: [String])] = []
             for deb in debs {
@@ -117,8 +118,10 @@ public struct TargetRoot: Sendable {
         into state: inout State, architecture: String
     ) throws(ArchiveError) {
         let admin = "var/lib/dpkg"
-        for dir in ["var", "var/lib", admin, "\(admin)/info", "\(admin)/updates", "\(admin)/triggers",
-                    "\(admin)/alternatives", "\(admin)/parts"] {
+        for dir in [
+            "var", "var/lib", admin, "\(admin)/info", "\(admin)/updates", "\(admin)/triggers",
+            "\(admin)/alternatives", "\(admin)/parts",
+        ] {
             try state.directory(dir)
         }
         var status: [String] = []

@@ -17,7 +17,8 @@ public enum Exporter {
             let diskName = "\(machine.name)-disk1.vmdk"
             let vmdk = "\(scratch)/\(diskName)"
             try ImageConverter.convert(
-                source, to: vmdk, options: ExportOptions(format: .vmdk, subformat: .streamOptimized, timestamp: timestamp),
+                source, to: vmdk,
+                options: ExportOptions(format: .vmdk, subformat: .streamOptimized, timestamp: timestamp),
                 progress: progress
             )
             let disk = ExportDisk(path: vmdk, fileName: diskName, capacity: source.virtualSize.roundedUp(to: 512))
@@ -60,7 +61,8 @@ public enum Exporter {
     ) throws(DiskImageError) {
         try withScratch(beside: destination) { scratch throws(DiskImageError) in
             let image = "\(scratch)/box.img"
-            try ImageConverter.convert(source, to: image, options: ExportOptions(format: .qcow2, timestamp: timestamp), progress: progress)
+            try ImageConverter.convert(
+                source, to: image, options: ExportOptions(format: .qcow2, timestamp: timestamp), progress: progress)
             let gib = (source.virtualSize + (1 << 30) - 1) >> 30
             let metadata = "{\n  \"provider\": \"libvirt\",\n  \"format\": \"qcow2\",\n  \"virtual_size\": \(gib)\n}\n"
             let vagrantfile = """

@@ -26,7 +26,8 @@ public struct LibvirtDomain: Sendable {
         let os: String
         if m.arch == .aarch64 {
             // UEFI only; the loader and variable store as Debian's qemu-efi-aarch64 installs them.
-            os = "  <os>\n\(type)    <loader readonly=\"yes\" type=\"pflash\">\(Self.aavmfCode)</loader>\n"
+            os =
+                "  <os>\n\(type)    <loader readonly=\"yes\" type=\"pflash\">\(Self.aavmfCode)</loader>\n"
                 + "    <nvram template=\"\(Self.aavmfVariables)\"/>\n  </os>\n"
         } else {
             os = m.firmware == .uefi ? "  <os firmware=\"efi\">\n\(type)  </os>\n" : "  <os>\n\(type)  </os>\n"

@@ -1,6 +1,6 @@
-import KilnSupport
 import Crypto
 import Foundation
+import KilnSupport
 
 /// An OVF 1.0 descriptor (DMTF DSP0243 1.0) for one virtual system, in a vSphere or VirtualBox flavour.
 public struct OVFDescriptor: Sendable {

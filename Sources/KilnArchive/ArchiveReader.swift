@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CKilnArchive
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Owns one libarchive read handle, over a file or over bytes it keeps, and frees both in `deinit`.
 public final class ArchiveReader {
@@ -53,17 +54,19 @@ public final class ArchiveReader {
     public convenience init(member outer: ArchiveReader, name: String, format: Format = .any) throws(ArchiveError) {
         let context = Unmanaged.passUnretained(outer).toOpaque()
         try self.init(name: name, format: format) { handle in
-            archive_read_open(handle, context, nil, { _, context, buffer in
-                // libarchive hands out the outer entry's bytes in its own blocks, which stay valid
-                // until the next read on the outer handle: exactly what a read callback may return.
-                guard let context, let buffer else { return -1 }
-                let outer = Unmanaged<ArchiveReader>.fromOpaque(context).takeUnretainedValue()
-                var size = 0
-                var offset: la_int64_t = 0
-                let rc = archive_read_data_block(outer.handle, buffer, &size, &offset)
-                if rc == ARCHIVE_EOF { return 0 }
-                return rc < ARCHIVE_WARN ? -1 : size
-            }, nil)
+            archive_read_open(
+                handle, context, nil,
+                { _, context, buffer in
+                    // libarchive hands out the outer entry's bytes in its own blocks, which stay valid
+                    // until the next read on the outer handle: exactly what a read callback may return.
+                    guard let context, let buffer else { return -1 }
+                    let outer = Unmanaged<ArchiveReader>.fromOpaque(context).takeUnretainedValue()
+                    var size = 0
+                    var offset: la_int64_t = 0
+                    let rc = archive_read_data_block(outer.handle, buffer, &size, &offset)
+                    if rc == ARCHIVE_EOF { return 0 }
+                    return rc < ARCHIVE_WARN ? -1 : size
+                }, nil)
         }
         self.outer = outer
     }

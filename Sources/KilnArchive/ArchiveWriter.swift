@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CKilnArchive
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Owns one libarchive write handle and frees it in `deinit`.
 ///
@@ -125,9 +126,10 @@ public final class ArchiveWriter {
 
     /// Writes data of the current file entry.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
+        guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
-            let written = archive_write_data(handle, bytes.baseAddress! + offset, bytes.count - offset)
+            let written = archive_write_data(handle, base + offset, bytes.count - offset)
             if written <= 0 { throw failure("cannot write data") }
             offset += written
         }

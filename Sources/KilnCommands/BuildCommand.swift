@@ -93,7 +93,8 @@ struct BuildCommand: AsyncParsableCommand {
         options.remoteFiles = prepared.files
         options.keepsLogOnFailure = { Interruption.received == nil }
         let build = ImageBuild(
-            appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages, builderPackages: prepared.builderPackages,
+            appliance: appliance, lockfile: lockfile, targetPackages: prepared.packages,
+            builderPackages: prepared.builderPackages,
             aptSources: request.sources, options: options)
         let result: ImageBuild.Result
         do {
@@ -113,14 +114,18 @@ struct BuildCommand: AsyncParsableCommand {
         for output in result.outputs {
             console.write("kiln: wrote \(output.path) (\(output.size / 1_048_576) MiB)")
         }
-        console.write(String(format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
-                             result.guestSeconds, result.accelerator.rawValue))
+        console.write(
+            String(
+                format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
+                result.guestSeconds, result.accelerator.rawValue))
         console.write("kiln: the build's log: \(options.outputDirectory)/build.log")
         console.result([
             "appliance": appliance.name, "manifest": result.manifest, "log": "\(options.outputDirectory)/build.log",
             "seconds": seconds,
             "accelerator": result.accelerator.rawValue,
-            "outputs": result.outputs.map { ["path": $0.path, "format": $0.format, "size": $0.size, "sha256": $0.sha256] },
+            "outputs": result.outputs.map {
+                ["path": $0.path, "format": $0.format, "size": $0.size, "sha256": $0.sha256]
+            },
         ])
     }
 
@@ -129,7 +134,8 @@ struct BuildCommand: AsyncParsableCommand {
         guard let name else { return nil }
         guard let platform = TargetPlatform(rawValue: name.lowercased()) else {
             throw ValidationError(
-                "unknown platform '\(name)' (expected \(TargetPlatform.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unknown platform '\(name)' (expected \(TargetPlatform.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         return platform
     }

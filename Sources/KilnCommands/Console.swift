@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The only place that writes to the terminal: lines to stderr, a progress bar when stderr is a
 /// terminal, or JSON lines on stdout with `--json`.
@@ -184,12 +185,16 @@ private struct Screen {
         let done = Double(event.completed - start.completed)
         guard seconds >= 2, done > 0 else { return nil }
         let rate = done / seconds
-        let rateText = rate >= 1_048_576 ? String(format: "%.1fM/s", rate / 1_048_576)
-            : rate >= 10_240 ? String(format: "%.0fk/s", rate / 1024)
-            : rate >= 10 ? String(format: "%.0f/s", rate) : String(format: "%.1f/s", rate)
+        let rateText =
+            rate >= 1_048_576
+            ? String(format: "%.1fM/s", rate / 1_048_576)
+            : rate >= 10_240
+                ? String(format: "%.0fk/s", rate / 1024)
+                : rate >= 10 ? String(format: "%.0f/s", rate) : String(format: "%.1f/s", rate)
         guard let total = event.total, total > event.completed else { return rateText }
         let left = Int(Double(total - event.completed) / rate)
-        let leftText = left >= 3600
+        let leftText =
+            left >= 3600
             ? String(format: "%d:%02d:%02d", left / 3600, left / 60 % 60, left % 60)
             : String(format: "%d:%02d", left / 60, left % 60)
         return "\(rateText), \(leftText) left"

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import KilnSupport
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Every signal that would end kiln (SIGINT, SIGTERM, SIGHUP from a closed terminal or SSH session,
 /// SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM) and a closed output pipe (SIGPIPE, as in `kiln convert --json |

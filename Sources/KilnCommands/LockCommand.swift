@@ -1,6 +1,6 @@
 import Appliance
-import Builder
 import ArgumentParser
+import Builder
 import Foundation
 import KilnSupport
 import Packages
@@ -35,11 +35,11 @@ struct LockCommand: AsyncParsableCommand {
     @Flag(name: .customLong("download"), help: "Also download every locked package into the cache.")
     var download = false
 
-
     @Option(help: "Lock for a platform (vmware, virtualbox, hyperv, ec2, gce): as `kiln build --platform`.")
     var platform: String?
 
-    @Option(help: "Lock for this architecture whatever the description says: x86_64 or aarch64 (as `kiln build --arch`).")
+    @Option(
+        help: "Lock for this architecture whatever the description says: x86_64 or aarch64 (as `kiln build --arch`).")
     var arch: Architecture?
 
     @OptionGroup var progress: ProgressOptions
@@ -95,7 +95,6 @@ struct LockCommand: AsyncParsableCommand {
         }
     }
 }
-
 
 extension PackageRequest {
     /// The request `kiln lock` and `kiln build` make, with the host's apt sources read from `aptRoot`.

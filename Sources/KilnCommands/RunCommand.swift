@@ -26,7 +26,8 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The image (raw, qcow2, vmdk, vhd, vhdx, vdi).")
     var image: String
 
-    @Option(help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
+    @Option(
+        help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
     var firmware: TestCommand.FirmwareChoice?
 
     @Option(help: "The virtual hardware: virtio, vmware (PVSCSI, VMXNET3), virtualbox (AHCI, E1000), hyperv (IDE).")

@@ -31,7 +31,8 @@ struct ServeLogHandler: LogHandler {
             left == "client" ? right != "client" : right == "client" ? false : left < right
         }
         for key in keys {
-            line += " \(key)=\(quoted("\(metadata[key]!)"))"
+            guard let value = metadata[key] else { continue }
+            line += " \(key)=\(quoted("\(value)"))"
         }
         if level != .info { line += " level=\(level.rawValue)" }
         line += " time=\(time.formatted(.iso8601))"

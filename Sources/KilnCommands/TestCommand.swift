@@ -40,7 +40,8 @@ struct TestCommand: AsyncParsableCommand {
     @Argument(help: "The image.")
     var image: String
 
-    @Option(help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
+    @Option(
+        help: "The firmware: bios (SeaBIOS; the default for x86_64 images) or uefi (OVMF; AAVMF for aarch64 images).")
     var firmware: FirmwareChoice?
 
     @Option(help: "The virtual hardware: virtio, vmware (PVSCSI, VMXNET3), virtualbox (AHCI, E1000), hyperv (IDE).")
@@ -111,7 +112,8 @@ struct TestCommand: AsyncParsableCommand {
     ) throws(CommandFailure) -> (FirmwareChoice, MachineChoice) {
         if architecture == .aarch64 {
             if firmware == .bios {
-                throw CommandFailure("\(image) is an aarch64 image: arm64 machines boot with UEFI only (--firmware uefi)")
+                throw CommandFailure(
+                    "\(image) is an aarch64 image: arm64 machines boot with UEFI only (--firmware uefi)")
             }
             if let machine, machine != .virtio {
                 throw CommandFailure(

@@ -96,7 +96,8 @@ struct ValidateCommand: AsyncParsableCommand {
         let description = String(path.dropLast(".lock".count))
         guard FileManager.default.fileExists(atPath: description),
             // A lockfile made with `kiln lock --arch` answers the description built for that architecture.
-            let appliance = try? ApplianceLoader(arch: Architecture(debianName: lockfile.architecture)).load(description),
+            let appliance = try? ApplianceLoader(arch: Architecture(debianName: lockfile.architecture)).load(
+                description),
             let sources = try? AptSources.load(
                 listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d",
                 architecture: lockfile.architecture)

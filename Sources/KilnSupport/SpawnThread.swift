@@ -40,6 +40,7 @@ final class SpawnThread: Sendable {
         }
         waiting.signal()
         done.wait()
-        return result.withLock { $0! }
+        guard let value = result.withLock({ $0 }) else { preconditionFailure("the spawning thread skipped a job") }
+        return value
     }
 }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Runs one program: argv without a shell, a minimal environment, its own process group, output to a
 /// log file (or a pipe the caller reads), and SIGTERM then SIGKILL when it must stop.
@@ -266,8 +267,15 @@ public final class Subprocess: @unchecked Sendable {
     ) async throws(SubprocessError) -> (Termination, String) {
         let child = Subprocess(arguments, environment: environment, output: .pipe)
         try child.start()
-        let handle = child.outputHandle!
-        let data = await Task.detached { handle.readDataToEndOfFile() }.value
+        guard let handle = child.outputHandle else {
+            throw SubprocessError(command: child.commandLine, reason: "no output pipe")
+        }
+        // Read on a thread of its own: a blocking read must not hold one of the shared pool's threads.
+        let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+            let reader = Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }
+            reader.name = "kiln-output"
+            reader.start()
+        }
         let ended = await child.wait()
         return (ended, String(decoding: data, as: UTF8.self))
     }

@@ -109,7 +109,7 @@ public final class ArchiveClient: Sendable {
             do {
                 return try await cache.store(
                     byHash, kind: .indexes, sha256: entry.sha256, size: entry.size, fetcher: fetcher)
-            } catch where !Task.isCancelled {
+            } catch  where !Task.isCancelled {
                 logger.debug("\(byHash): \(error.description); fetching it by name")
             }
         }

@@ -49,7 +49,7 @@ public struct PackageCache: Sendable {
         let fetched: FetchedFile
         do {
             fetched = try await fetcher.download(url, to: output.temporaryPath, progress: progress)
-        } catch where error.code == .network && !Task.isCancelled {
+        } catch  where error.code == .network && !Task.isCancelled {
             fetched = try await fetcher.download(url, to: output.temporaryPath, progress: progress)
         }
         guard fetched.size == size else {

@@ -34,7 +34,8 @@ public enum PackagePlan {
             resolution: try resolver.resolve(requested, base: base), index: index, requested: requested, base: base)
         if !builderRequested.isEmpty {
             let guest = try resolver.resolve(builderRequested, base: .none)
-            lockfile.builder = Lockfile(resolution: guest, index: index, requested: builderRequested, base: .none).packages
+            lockfile.builder =
+                Lockfile(resolution: guest, index: index, requested: builderRequested, base: .none).packages
         }
         if !fileURLs.isEmpty { lockfile.files = try await cache.pin(fileURLs, progress: progress) }
         return lockfile
@@ -47,7 +48,8 @@ public enum PackagePlan {
     ///   - offline: read no archive: implies using the lockfile, and only the cache's files.
     public static func prepare(
         sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], fileURLs: [String] = [],
-        base: BaseSet = .minbase, architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool, cache: PackageCache,
+        base: BaseSet = .minbase, architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool,
+        cache: PackageCache,
         progress: ProgressSink = .none
     ) async throws(PackagesError) -> Prepared {
         let lockfile: Lockfile

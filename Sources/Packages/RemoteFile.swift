@@ -56,7 +56,8 @@ extension PackageCache {
             if !contains(.files, sha256: file.sha256) && offline {
                 throw PackagesError(.offline, "--offline: \(file.url) is not in the cache \(root)")
             }
-            paths[file.url] = try await store(file.url, kind: .files, sha256: file.sha256, size: file.size, fetcher: fetcher)
+            paths[file.url] = try await store(
+                file.url, kind: .files, sha256: file.sha256, size: file.size, fetcher: fetcher)
         }
         return paths
     }

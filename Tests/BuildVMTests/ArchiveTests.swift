@@ -1,5 +1,5 @@
-import KilnArchive
 import Foundation
+import KilnArchive
 import KilnSupport
 import KilnTestSupport
 import Testing
@@ -168,10 +168,14 @@ struct ArchiveTests {
     func fixedVHDWithAQcow2HeadIsAVHDAndBackingFilesAreRefused() async throws {
         let work = try Fixtures.temporaryDirectory("formats")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        try await Subprocess(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw",
-                              "\(work)/lure.qcow2", "1M"]).run()
-        try await Subprocess(["qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=fixed",
-                              "\(work)/disk.vhd", "8M"]).run()
+        try await Subprocess([
+            "qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw",
+            "\(work)/lure.qcow2", "1M",
+        ]).run()
+        try await Subprocess([
+            "qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=fixed",
+            "\(work)/disk.vhd", "8M",
+        ]).run()
         let lure = try #require(FileManager.default.contents(atPath: "\(work)/lure.qcow2"))
         let handle = try #require(FileHandle(forWritingAtPath: "\(work)/disk.vhd"))
         try handle.write(contentsOf: lure.prefix(4096))

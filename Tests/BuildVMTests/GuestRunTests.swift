@@ -1,7 +1,7 @@
 import Foundation
 import KilnSupport
-import Synchronization
 import KilnTestSupport
+import Synchronization
 import Testing
 
 @testable import BuildVM

@@ -114,7 +114,8 @@ extension BootTests {
             let work = try Fixtures.temporaryDirectory("prompt")
             defer { try? FileManager.default.removeItem(atPath: work) }
             try serialPromptDisk(
-                at: "\(work)/disk.raw", prompt: "\r\nPlease unlock disk root_crypt: ", answer: "\r\nunlocked\r\nlogin: ")
+                at: "\(work)/disk.raw", prompt: "\r\nPlease unlock disk root_crypt: ", answer: "\r\nunlocked\r\nlogin: "
+            )
             var boot = ImageBoot(image: "\(work)/disk.raw")
             boot.timeout = .seconds(60)
             boot.passphrase = "a passphrase"

@@ -13,7 +13,9 @@ extension BootTests {
     /// whether KVM worked, and says so in one sentence; QEMU's own words only with --verbose.
     @Suite(
         "kiln remembers KVM",
-        .requires(KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64") && QEMUCommand.kvmDeviceUsable(), "the kiln binary, qemu-system-x86_64 and /dev/kvm"))
+        .requires(
+            KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64") && QEMUCommand.kvmDeviceUsable(),
+            "the kiln binary, qemu-system-x86_64 and /dev/kvm"))
     struct KVMRecordTests {
         private func kiln(_ arguments: [String], cache: String) throws -> (code: Int32, errors: String) {
             let process = KilnProgram.process(arguments)

@@ -13,7 +13,8 @@ extension BootTests {
     /// `kiln test` on something that cannot boot ends at once, not at its timeout.
     @Suite(
         "kiln test on what cannot boot",
-        .requires(KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"), "the kiln binary and qemu-system-x86_64"))
+        .requires(
+            KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64"), "the kiln binary and qemu-system-x86_64"))
     struct NoBootDeviceTests {
         @Test("a file that is no disk image is refused before QEMU starts")
         func notADiskImage() throws {

@@ -23,7 +23,8 @@ struct PassphrasePromptsTests {
     @Test func aRefusedPassphraseOrNoneFailsAtOnce() {
         var prompts = PassphrasePrompts(passphrase: "wrong")
         #expect(throws: BuildVMError.self) {
-            try prompts.answer(to: "cryptsetup: ERROR: root_crypt: cryptsetup failed, bad password or options?", tail: [])
+            try prompts.answer(
+                to: "cryptsetup: ERROR: root_crypt: cryptsetup failed, bad password or options?", tail: [])
         }
         var none = PassphrasePrompts(passphrase: nil)
         #expect(throws: BuildVMError.self) { try none.answer(to: "Please unlock disk root_crypt: ", tail: []) }

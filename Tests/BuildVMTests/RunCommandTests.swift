@@ -11,7 +11,9 @@ extension BootTests {
     /// guest, the SSH port is forwarded on loopback, Ctrl-a x quits.
     @Suite(
         "kiln run, in a terminal",
-        .requires(KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64") && TmuxSession.isAvailable, "the kiln binary, qemu-system-x86_64 and tmux"))
+        .requires(
+            KilnProgram.path != nil && Fixtures.tool("qemu-system-x86_64") && TmuxSession.isAvailable,
+            "the kiln binary, qemu-system-x86_64 and tmux"))
     struct RunCommandTests {
         @Test("the console takes keys, SSH is forwarded to a printed port, Ctrl-a x quits")
         func consoleOnTheTerminal() async throws {

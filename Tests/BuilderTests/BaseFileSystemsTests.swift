@@ -23,7 +23,8 @@ struct BaseFileSystemsTests {
         ], firmware: .hybrid)
 
     @Test func eachEntryLandsOnTheFileSystemMountedWhereItLives() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-base-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-base-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tree = "\(directory)/tree"
         let files = FileManager.default
@@ -66,7 +67,9 @@ struct BaseFileSystemsTests {
         #expect(boot.contains("Mode:  0700"), "\(boot)")
         let (_, kernel) = try await Subprocess.output(["debugfs", "-R", "cat /vmlinuz-6.1", try image("/boot")])
         #expect(kernel.hasSuffix("\nkernel\n"), "\(kernel)")
-        let (_, status) = try await Subprocess.output(["debugfs", "-R", "stat /dpkg/status-again", try image("/var/lib")])
+        let (_, status) = try await Subprocess.output([
+            "debugfs", "-R", "stat /dpkg/status-again", try image("/var/lib"),
+        ])
         #expect(status.contains("Links: 2"), "\(status)")
         let (_, tool) = try await Subprocess.output(["debugfs", "-R", "cat /usr/bin/tool", try image("/")])
         #expect(tool.hasSuffix("\ntool\n"), "\(tool)")

@@ -31,10 +31,11 @@ struct BuildCommandTests {
         let (_, table) = try await Subprocess.output(["partx", "--raw", "--noheadings", "-o", "NR,TYPE,NAME", raw])
         let rows = table.split(separator: "\n").map { $0.split(separator: " ").map { $0.lowercased() } }
         #expect(rows.map { $0.last ?? "" } == ["bios", "esp", "root"])
-        #expect(rows.map { $0.count > 1 ? $0[1] : "" } == [
-            "21686148-6449-6e6f-744e-656564454649", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
-            "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-        ])
+        #expect(
+            rows.map { $0.count > 1 ? $0[1] : "" } == [
+                "21686148-6449-6e6f-744e-656564454649", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+                "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+            ])
 
         // The root file system, written by kiln's ext4 writer on the host from the tree the guest
         // sent, passes e2fsck: inode checksums, counts, directories.
@@ -58,8 +59,9 @@ struct BuildCommandTests {
                 && grubConfig.contains("root=UUID=\(uuid) ro"), "root \(uuid): \(grubConfig)")
 
         // The manifest names every output with its real size and SHA-256.
-        let manifest = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/manifest.json"))) as? [String: Any]
         let outputs = manifest?["outputs"] as? [[String: Any]] ?? []
         #expect(Set(outputs.compactMap { $0["file"] as? String }) == ["debian-minimal.qcow2", "debian-minimal.raw"])
         for output in outputs {
@@ -67,17 +69,20 @@ struct BuildCommandTests {
             let (_, sum) = try await Subprocess.output(["sha256sum", "\(build.output)/\(file)"])
             #expect(sum.hasPrefix(output["sha256"] as? String ?? "-"), "\(file): manifest and file disagree")
         }
-        let sbom = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/debian-minimal.spdx.json"))) as? [String: Any]
+        let sbom =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(build.output)/debian-minimal.spdx.json")))
+            as? [String: Any]
         #expect(sbom?["spdxVersion"] as? String == "SPDX-2.3")
         let packages = try String(contentsOfFile: "\(build.output)/debian-minimal.packages", encoding: .utf8)
         #expect(packages.split(separator: "\n").contains { $0.hasPrefix("openssh-server ") })
         #expect((sbom?["packages"] as? [Any])?.count == packages.split(separator: "\n").count + 1)
         // Nothing but the outputs and the build's log is left in the directory.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: build.output).sorted() == [
-            "build.log", "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw",
-            "debian-minimal.spdx.json", "manifest.json",
-        ])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: build.output).sorted() == [
+                "build.log", "debian-minimal.packages", "debian-minimal.qcow2", "debian-minimal.raw",
+                "debian-minimal.spdx.json", "manifest.json",
+            ])
         // The log has each step with its time, then the guest's console.
         let log = try String(contentsOfFile: "\(build.output)/build.log", encoding: .utf8)
         #expect(log.contains("] booting the builder guest") && log.contains("] writing qcow2"), "\(log.prefix(3000))")
@@ -245,10 +250,13 @@ actor BuildFixture {
 
     static var canRun: Bool {
         getuid() == 0 && KilnProgram.isBuilt
-            && ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum",
-                "/usr/sbin/e2fsck"]
+            && [
+                "/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/partx", "/usr/bin/sha256sum",
+                "/usr/sbin/e2fsck",
+            ]
             .allSatisfy(FileManager.default.isExecutableFile(atPath:))
-            && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
+            && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip"))
     }
 
     /// Runs kiln (optionally inside a network namespace) and returns its exit code, stdout, stderr.
@@ -296,7 +304,8 @@ actor BuildFixture {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for name in ["debian-minimal.yaml"] {
-            try FileManager.default.copyItem(atPath: "\(KilnProgram.packageRoot)/Appliances/\(name)", toPath: "\(directory)/\(name)")
+            try FileManager.default.copyItem(
+                atPath: "\(KilnProgram.packageRoot)/Appliances/\(name)", toPath: "\(directory)/\(name)")
         }
         let description = "\(directory)/debian-minimal.yaml"
         // With network: resolve and fetch everything into the cache.
@@ -317,7 +326,9 @@ actor BuildFixture {
     static func offline(_ arguments: [String]) async throws -> (Int32, String, String) {
         let namespace = "kilnbuild\(getpid())"
         _ = try await Subprocess.output(["ip", "netns", "add", namespace])
-        defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace]) }
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace])
+        }
         return try kiln(arguments, namespace: namespace)
     }
 

@@ -10,7 +10,8 @@ import Testing
 @Suite(.requires(.program("qemu-img")))
 struct BuildOutputTests {
     @Test func everyOutputIsWrittenFromTheRawDisk() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-outputs-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-outputs-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A sparse 64 MiB disk with data at a few places.
@@ -26,7 +27,8 @@ struct BuildOutputTests {
 
         let appliance = Appliance(name: "exports", os: OperatingSystem(name: .debian, version: "12"))
         func write(_ output: BuildOutput) throws -> String {
-            try output.write(raw: raw, appliance: appliance, directory: dir, sourceDateEpoch: 1_700_000_000, progress: .none)
+            try output.write(
+                raw: raw, appliance: appliance, directory: dir, sourceDateEpoch: 1_700_000_000, progress: .none)
         }
 
         let qcow2 = try write(.disk(.qcow2))

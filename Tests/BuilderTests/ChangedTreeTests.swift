@@ -22,7 +22,9 @@ struct ChangedTreeTests {
     }
 
     @Test func baseAndChangesGiveTheWholeTreesFileSystem() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-changed-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "kiln-changed-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = FileManager.default
         func write(_ path: String, _ text: String) throws {
@@ -32,8 +34,10 @@ struct ChangedTreeTests {
         }
         func tar(_ arguments: [String]) async throws {
             let (ran, log) = try await Subprocess.output(
-                ["tar", "-c", "--format=posix", "--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=*",
-                 "--sparse"] + arguments)
+                [
+                    "tar", "-c", "--format=posix", "--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=*",
+                    "--sparse",
+                ] + arguments)
             try #require(ran.succeeded, "tar: \(log)")
         }
 
@@ -88,7 +92,8 @@ struct ChangedTreeTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: merged)) == Data(contentsOf: URL(fileURLWithPath: whole)))
 
         // A listed path that is neither in the base nor among the changes is an error, not a gap.
-        let broken = try ReproducibleFileSystems.ext4Writer(for: slot, into: "\(directory)/broken.img", sourceDateEpoch: epoch)
+        let broken = try ReproducibleFileSystems.ext4Writer(
+            for: slot, into: "\(directory)/broken.img", sourceDateEpoch: epoch)
         #expect(throws: BuilderError.self) {
             try ChangedTree(mountPath: "", list: Array((list + "./usr/lib/nowhere\0").utf8)).write(
                 base: try ArchiveReader(path: "\(directory)/base.tar"),

@@ -54,7 +54,8 @@ struct DiskLayoutTests {
         hardware.partitions[1] = Partition(mountPoint: "/srv", size: Size(mebibytes: 200), type: .xfs)
         #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
         // Encrypted, the LUKS2 header's 16 MiB come off the file system.
-        hardware.partitions[1] = Partition(mountPoint: "/srv", size: Size(mebibytes: 310), type: .xfs, passphrase: "12345678")
+        hardware.partitions[1] = Partition(
+            mountPoint: "/srv", size: Size(mebibytes: 310), type: .xfs, passphrase: "12345678")
         #expect(throws: BuilderError.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }
         hardware.partitions[1].size = Size(mebibytes: 316)
         #expect(throws: Never.self) { try DiskLayout(hardware: hardware, seed: "small-xfs") }

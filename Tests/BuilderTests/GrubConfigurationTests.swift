@@ -16,10 +16,12 @@ struct GrubConfigurationTests {
         appliance.hardware = Hardware(partitions: partitions, firmware: arch == .aarch64 ? .uefi : .hybrid)
         appliance.hardware.arch = arch
         if arch == .aarch64 { appliance.console = SerialConsole(device: "ttyAMA0", speed: 115200) }
-        let root = TargetRoot(packages: packages.map {
-            TargetRoot.Package(
-                name: $0, version: "1", architecture: arch.debianName, databaseKey: $0, hasPreinst: false, preDepends: nil)
-        })
+        let root = TargetRoot(
+            packages: packages.map {
+                TargetRoot.Package(
+                    name: $0, version: "1", architecture: arch.debianName, databaseKey: $0, hasPreinst: false,
+                    preDepends: nil)
+            })
         return InstallJob(
             appliance: appliance, layout: try DiskLayout(hardware: appliance.hardware, seed: "grub"), root: root,
             rootTar: "/nonexistent", aptSources: nil, sourceDateEpoch: 0)
@@ -34,7 +36,8 @@ struct GrubConfigurationTests {
     }
 
     static func checked(_ text: String) async throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-grub-\(UUID().uuidString).cfg").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-grub-\(UUID().uuidString).cfg")
+            .path
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let (ended, said) = try await Subprocess.output(["grub-script-check", file])
@@ -42,10 +45,11 @@ struct GrubConfigurationTests {
     }
 
     @Test func kernelsAreThePackagesThatInstallOneNewestFirst() {
-        #expect(GrubConfiguration.kernelReleases([
-            "linux-image-cloud-amd64", "linux-image-6.1.0-28-cloud-amd64", "linux-base",
-            "linux-image-6.1.0-30-amd64-unsigned", "linux-image-6.1.0-28-amd64-dbg", "linux-image-amd64",
-        ]) == ["6.1.0-30-amd64", "6.1.0-28-cloud-amd64"])
+        #expect(
+            GrubConfiguration.kernelReleases([
+                "linux-image-cloud-amd64", "linux-image-6.1.0-28-cloud-amd64", "linux-base",
+                "linux-image-6.1.0-30-amd64-unsigned", "linux-image-6.1.0-28-amd64-dbg", "linux-image-amd64",
+            ]) == ["6.1.0-30-amd64", "6.1.0-28-cloud-amd64"])
         #expect(GrubConfiguration.kernelReleases(["linux-image-amd64", "grub-pc"]).isEmpty)
     }
 
@@ -59,9 +63,12 @@ struct GrubConfigurationTests {
         try await Self.checked(text)
         #expect(text.contains("serial --unit=0 --speed=115200\nterminal_input console serial\n"))
         #expect(text.contains("  insmod ext2\n  search --no-floppy --fs-uuid --set=root \(uuid)\n"))
-        #expect(text.contains(
-            "  linux /boot/vmlinuz-6.12.57+deb13-cloud-amd64 root=UUID=\(uuid) ro console=tty0 console=ttyS0,115200\n"))
-        #expect(text.contains("    linux /boot/vmlinuz-6.12.57+deb13-cloud-amd64 root=UUID=\(uuid) ro single console=tty0"))
+        #expect(
+            text.contains(
+                "  linux /boot/vmlinuz-6.12.57+deb13-cloud-amd64 root=UUID=\(uuid) ro console=tty0 console=ttyS0,115200\n"
+            ))
+        #expect(
+            text.contains("    linux /boot/vmlinuz-6.12.57+deb13-cloud-amd64 root=UUID=\(uuid) ro single console=tty0"))
         #expect(text.contains("  initrd /boot/initrd.img-6.12.57+deb13-cloud-amd64\n"))
         #expect(grub.kernelList == "6.12.57+deb13-cloud-amd64\n")
         // The guest gets it with the kernels to compare with /boot.

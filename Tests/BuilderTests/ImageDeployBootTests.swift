@@ -16,9 +16,11 @@ import Testing
 /// runs the agent from the command line kiln's iPXE script gives.)
 @Suite(
     .serialized,
-    .requires(BuildFixture.canRun && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd")
+    .requires(
+        BuildFixture.canRun && FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd")
             && FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/efi-virtio.rom")
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "root, ip, qemu, ovmf, ipxe-qemu and chromium"))
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
+        "root, ip, qemu, ovmf, ipxe-qemu and chromium"))
 struct ImageDeployBootTests {
     struct Machine {
         var name: String
@@ -32,7 +34,8 @@ struct ImageDeployBootTests {
             [
                 "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-display", "none", "-monitor", "none",
                 "-serial", "file:\(console)", "-netdev", "tap,id=lab,ifname=\(tap),script=no,downscript=no",
-                "-drive", "file=\(disk),if=none,id=disk,format=qcow2", "-device", "virtio-blk-pci,drive=disk,bootindex=2",
+                "-drive", "file=\(disk),if=none,id=disk,format=qcow2", "-device",
+                "virtio-blk-pci,drive=disk,bootindex=2",
             ] + firmware
         }
 
@@ -52,11 +55,12 @@ struct ImageDeployBootTests {
             Machine(
                 name: "lab-21", mac: "52:54:00:20:00:21", tap: "tap-uefi",
                 firmware: [
-                    "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:20:00:21,romfile=,bootindex=1", "-machine", "q35",
+                    "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:20:00:21,romfile=,bootindex=1", "-machine",
+                    "q35",
                     "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
                     "-drive", "if=pflash,format=raw,unit=1,file=\(folder)/OVMF_VARS.fd",
                 ],
-                console: "\(folder)/lab-21.console", disk: "\(folder)/lab-21.qcow2"),
+                console: "\(folder)/lab-21.console", disk: "\(folder)/lab-21.qcow2")
         ]
         var hosts = ""
         for machine in machines {
@@ -65,14 +69,14 @@ struct ImageDeployBootTests {
         }
         let lab = "\(folder)/lab.yaml"
         try """
-            address: 192.0.2.1
-            interface: br-lab
-            tftp: ":69"
-            http: ":80"
-            dhcp: {mode: server, range: 192.0.2.100-192.0.2.110, router: 192.0.2.1, lease_time: 600}
-            hosts:
-            \(hosts)
-            """.write(toFile: lab, atomically: true, encoding: .utf8)
+        address: 192.0.2.1
+        interface: br-lab
+        tftp: ":69"
+        http: ":80"
+        dhcp: {mode: server, range: 192.0.2.100-192.0.2.110, router: 192.0.2.1, lease_time: 600}
+        hosts:
+        \(hosts)
+        """.write(toFile: lab, atomically: true, encoding: .utf8)
         // The boot loaders and the agent, from Debian packages, with network; the lab then runs offline.
         let (prepared, _, prepareErr) = try KilnProgram.run(["serve", "--config", lab, "--prepare"])
         try #require(prepared == 0, "kiln serve --prepare: \(prepareErr)")
@@ -143,7 +147,10 @@ struct ImageDeployBootTests {
                     "\(machine.name)'s second network boot was not sent to its disk")
             }
             #expect(log.contains("loader=grub mac=52:54:00:20:00:21"), "\(log.suffix(3000))")
-            #expect(log.split(separator: "\n").contains { $0.hasPrefix("tftp: sent ") && $0.contains("file=/agent/initrd.img ") }, "GRUB loads the agent over TFTP")
+            #expect(
+                log.split(separator: "\n").contains {
+                    $0.hasPrefix("tftp: sent ") && $0.contains("file=/agent/initrd.img ")
+                }, "GRUB loads the agent over TFTP")
             let (_, status) = try await Subprocess.output(inside + ["curl", "-fsS", "http://192.0.2.1/status.json"])
             let hosts = (try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])?["hosts"]
             let states = (hosts as? [[String: Any]] ?? []).map { "\($0["name"] ?? "")=\($0["state"] ?? "")" }

@@ -41,7 +41,8 @@ struct PlatformBuildTests {
                       type: ext4
                       passphrase: "\(passphrase)"
 
-                """)
+                """
+        )
         .replacingOccurrences(of: "  version: \"13\"\n", with: "  version: \"12\"\n")
         try #require(
             encrypted.contains("version: \"12\"") && encrypted.contains("passphrase"),
@@ -73,8 +74,9 @@ struct PlatformBuildTests {
             let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(output)/\(name)")), as: UTF8.self)
             #expect(!text.contains(passphrase), "\(name) holds the passphrase")
         }
-        let manifest = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: "\(output)/manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(output)/manifest.json"))) as? [String: Any]
         let digest = (manifest?["description"] as? [String: Any])?["sha256"] as? String
         let masked = encrypted.replacingOccurrences(of: passphrase, with: "********")
         #expect(digest == sha256Hex(masked) && digest != sha256Hex(encrypted))

@@ -1,7 +1,7 @@
 import Appliance
 import Foundation
-import Packages
 import KilnTestSupport
+import Packages
 import Testing
 
 @testable import Builder

@@ -154,15 +154,19 @@ struct ReproducibleFileSystemsTests {
         let summary = try ReproducibleFileSystems.writeExt4(
             slot, into: raw, fromTarAt: 2 << 20, of: source, name: "filesystems.raw partition 2",
             sourceDateEpoch: 1_700_000_000)
-        #expect(summary.inodes - summary.freeInodes == 11 + 6)  // reserved, lost+found, then the tree's 6 (one file has two names)
+        // The reserved inodes, lost+found, then the tree's 6 (one file has two names).
+        #expect(summary.inodes - summary.freeInodes == 11 + 6)
 
         let image = "\(raw)?offset=\(2 << 20)"
         let (checked, report) = try await Subprocess.output(["e2fsck", "-f", "-n", image])
         #expect(checked.succeeded, "e2fsck: \(report)")
         let (_, header) = try await Subprocess.output(["dumpe2fs", "-h", image])
-        #expect(header.contains("6f2c1d1e-3c4b-4a5d-9e8f-0123456789ab") && header.contains("volume name:   root"), "\(header)")
+        #expect(
+            header.contains("6f2c1d1e-3c4b-4a5d-9e8f-0123456789ab") && header.contains("volume name:   root"),
+            "\(header)")
         let (_, hello) = try await Subprocess.output(["debugfs", "-R", "stat /usr/bin/hello", image])
-        #expect(hello.contains("Mode:  04755") && hello.contains("Links: 2") && hello.contains("Group:    50"), "\(hello)")
+        #expect(
+            hello.contains("Mode:  04755") && hello.contains("Links: 2") && hello.contains("Group:    50"), "\(hello)")
         #expect(hello.contains("security.capability"), "\(hello)")
         let (_, text) = try await Subprocess.output(["debugfs", "-R", "cat /usr/bin/hello-again", image])
         #expect(text.contains("echo kiln"))

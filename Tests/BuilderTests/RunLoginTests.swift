@@ -48,8 +48,9 @@ struct RunLoginTests {
         let sshPort = try #require(port, "no SSH port printed")
         // sshd makes its host keys at first boot, which under TCG on a loaded machine can finish well
         // after the console's login; QEMU accepts on the forwarded port before the guest listens.
-        #expect(try await sshBanner(port: sshPort, within: .seconds(300)).hasPrefix("SSH-2.0-OpenSSH"),
-                "the guest's sshd does not answer")
+        #expect(
+            try await sshBanner(port: sshPort, within: .seconds(300)).hasPrefix("SSH-2.0-OpenSSH"),
+            "the guest's sshd does not answer")
 
         try tmux.send("C-a")
         try tmux.send("x", literal: true)

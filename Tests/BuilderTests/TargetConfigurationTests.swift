@@ -10,7 +10,8 @@ import Testing
 @Suite(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/tar"), "GNU tar"))
 struct TargetConfigurationTests {
     @Test func filesFromPathsAndURLsLandInTheirDirectories() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-overlay-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-overlay-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let local = "\(dir)/local.conf"
@@ -59,8 +60,10 @@ struct TargetConfigurationTests {
             appliance: appliance, layout: layout, root: TargetRoot(packages: []), rootTar: "/nonexistent",
             aptSources: nil, sourceDateEpoch: 0)
         let number = { (role: String) in (layout.slots.firstIndex { $0.role == role } ?? -1) + 1 }
-        #expect(job.nestedMountPoints.split(separator: "\n").sorted() == [
-            "\(number("/")) ./boot", "\(number("/")) ./var/lib", "\(number("/boot")) ./efi",
-        ].sorted())
+        #expect(
+            job.nestedMountPoints.split(separator: "\n").sorted()
+                == [
+                    "\(number("/")) ./boot", "\(number("/")) ./var/lib", "\(number("/boot")) ./efi",
+                ].sorted())
     }
 }

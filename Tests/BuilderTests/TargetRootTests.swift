@@ -35,7 +35,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (downloaded, log) = try run(["apt-get", "download", "-q"] + Self.packages, in: "\(dir)/debs")
         try #require(downloaded == 0, "apt-get download failed: \(log)")
-        let debs = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/debs").sorted().map { "\(dir)/debs/\($0)" }
+        let debs = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/debs").sorted().map {
+            "\(dir)/debs/\($0)"
+        }
 
         let root = try TargetRoot.write(debs: debs, to: "\(dir)/root.tar", modificationTime: 1_700_000_000)
         #expect(Set(root.packages.map(\.name)) == Set(Self.packages))
@@ -52,7 +54,9 @@ import Testing
 
         // dpkg reads the database: every package unpacked, file lists under the packages' own paths.
         let admin = "\(dir)/tree/var/lib/dpkg"
-        let (query, status) = try run(["dpkg-query", "--admindir=\(admin)", "-W", "-f=${Package} ${db:Status-Abbrev}\n"])
+        let (query, status) = try run([
+            "dpkg-query", "--admindir=\(admin)", "-W", "-f=${Package} ${db:Status-Abbrev}\n",
+        ])
         try #require(query == 0, "dpkg-query failed: \(status)")
         for name in Self.packages { #expect(status.contains("\(name) iU"), "\(name) is not unpacked: \(status)") }
         let (_, owner) = try run(["dpkg-query", "--admindir=\(admin)", "-S", "/bin/bash"])

@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct ArchiveRoundTripTests {
     private func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-archive-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-archive-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
@@ -13,10 +14,12 @@ import Testing
     private func sample(_ writer: ArchiveWriter) throws {
         try writer.add(ArchiveEntry(path: "etc", kind: .directory, permissions: 0o755, modificationTime: 1_700_000_000))
         try writer.addFile(
-            ArchiveEntry(path: "etc/shadow", kind: .file, permissions: 0o640, uid: 0, gid: 42, modificationTime: 1_700_000_000),
+            ArchiveEntry(
+                path: "etc/shadow", kind: .file, permissions: 0o640, uid: 0, gid: 42, modificationTime: 1_700_000_000),
             contents: Array("root:*:19000::::::\n".utf8))
         try writer.add(ArchiveEntry(path: "etc/link", kind: .symlink(target: "shadow"), permissions: 0o777))
-        try writer.add(ArchiveEntry(path: "etc/hard", kind: .hardlink(target: "etc/shadow"), permissions: 0o640, gid: 42))
+        try writer.add(
+            ArchiveEntry(path: "etc/hard", kind: .hardlink(target: "etc/shadow"), permissions: 0o640, gid: 42))
         try writer.finish()
     }
 

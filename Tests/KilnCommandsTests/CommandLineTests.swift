@@ -8,8 +8,10 @@ import Testing
     @Test func helpExitsZeroAndListsEveryCommand() throws {
         let (code, out, _) = try KilnProgram.run(["--help"])
         #expect(code == 0)
-        for command in ["validate", "kickstart", "preseed", "import-kickstart", "schema", "lock", "build", "convert",
-                        "inspect", "test", "serve"] {
+        for command in [
+            "validate", "kickstart", "preseed", "import-kickstart", "schema", "lock", "build", "convert",
+            "inspect", "test", "serve",
+        ] {
             #expect(out.contains(command), "help does not list \(command)")
         }
     }

@@ -35,7 +35,8 @@ struct FirstHourTests {
 
     @Test func checkSwiftAcceptsTheToolchainThatBuiltKiln() throws {
         // The swift that runs these tests: the toolchain's bin folder is an ancestor of this process's.
-        let swift = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
+        let swift =
+            ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
             .map { "\($0)/swift" }.first { FileManager.default.isExecutableFile(atPath: $0) }
             ?? "/opt/swift/usr/bin/swift"
         try #require(FileManager.default.isExecutableFile(atPath: swift), "no swift found")
@@ -128,7 +129,8 @@ struct FirstHourTests {
         let (afterCode, _, afterErr) = try KilnProgram.run(["convert", "disk.raw", "disk.vhdx", "-q"], cwd: dir)
         #expect(afterCode == 0, "\(afterErr)")
         #expect(afterErr.split(separator: "\n").count == 1, "\(afterErr)")
-        let (verboseCode, _, verboseErr) = try KilnProgram.run(["validate", "Appliances/debian-minimal.yaml", "--verbose"], cwd: KilnProgram.packageRoot)
+        let (verboseCode, _, verboseErr) = try KilnProgram.run(
+            ["validate", "Appliances/debian-minimal.yaml", "--verbose"], cwd: KilnProgram.packageRoot)
         #expect(verboseCode == 0, "\(verboseErr)")
     }
 }

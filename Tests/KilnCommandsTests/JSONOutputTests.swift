@@ -53,8 +53,10 @@ struct JSONOutputTests {
         #expect((objects(ksOut).first?["text"] as? String)?.contains("%packages") == true, "\(ksOut)")
 
         let (ps, psOut, psErr) = try KilnProgram.run(
-            ["preseed", "--json", "--apt-root", "Kickstarts/example-apt", "Appliances/debian-minimal.yaml", "-o",
-             dir + "/p.preseed"], cwd: root)
+            [
+                "preseed", "--json", "--apt-root", "Kickstarts/example-apt", "Appliances/debian-minimal.yaml", "-o",
+                dir + "/p.preseed",
+            ], cwd: root)
         #expect(ps == 0, "\(psErr)")
         let written = objects(psOut).first
         #expect(written?["output"] as? String == dir + "/p.preseed")

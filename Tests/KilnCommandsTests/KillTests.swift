@@ -117,7 +117,9 @@ struct KillTests {
         let (code, _, err) = try KilnProgram.run(["convert", "in.raw", "out.qcow2"], cwd: dir)
         #expect(code == 0, "\(err)")
         #expect(names(dir) == ["in.raw", "out.qcow2"], "left behind: \(names(dir))")
-        let (same, comparison) = try await Subprocess.output(["qemu-img", "compare", dir + "/in.raw", dir + "/out.qcow2"])
+        let (same, comparison) = try await Subprocess.output([
+            "qemu-img", "compare", dir + "/in.raw", dir + "/out.qcow2",
+        ])
         #expect(same.succeeded, "\(comparison)")
     }
 }

@@ -8,7 +8,10 @@ import Testing
 
 /// `kiln serve --tftp-root DIR --tftp 127.0.0.1:PORT` serves the folder on loopback only: no HTTP
 /// server on every address that the user did not ask for.
-@Suite(.requires(KilnProgram.isBuilt && FileManager.default.isExecutableFile(atPath: "/usr/bin/ss"), "the kiln binary and ss (iproute2) to list its sockets"))
+@Suite(
+    .requires(
+        KilnProgram.isBuilt && FileManager.default.isExecutableFile(atPath: "/usr/bin/ss"),
+        "the kiln binary and ss (iproute2) to list its sockets"))
 struct ServeAddressTests {
     /// Starts kiln serve with `arguments`, waits for it to report its servers, and returns what it
     /// printed and the local addresses its listening sockets are bound to.

@@ -44,9 +44,11 @@ struct ServeLogFormatTests {
         // A transfer's line is written when it ends, which on a loaded machine can come after the
         // client exits: wait for all three, up to 15 s.
         let logged = Date().addingTimeInterval(15)
-        while Date() < logged, !["tftp: sent ", "http: sent ", "http: not served "].allSatisfy({ prefix in
-            text().split(separator: "\n").contains { $0.hasPrefix(prefix) }
-        }) { usleep(100_000) }
+        while Date() < logged,
+            !["tftp: sent ", "http: sent ", "http: not served "].allSatisfy({ prefix in
+                text().split(separator: "\n").contains { $0.hasPrefix(prefix) }
+            })
+        { usleep(100_000) }
         let lines = text().split(separator: "\n").map(String.init)
         let time = /time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
         // tftp-hpa asks in netascii: "hello\n" goes out as "hello\r\n".

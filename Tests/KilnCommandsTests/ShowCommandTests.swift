@@ -6,7 +6,8 @@ import Testing
 @Suite(.requires(KilnProgram.isBuilt, "the kiln binary"))
 struct ShowCommandTests {
     @Test func showsTheMergedDescriptionAsALoadableDescription() throws {
-        let (code, out, err) = try KilnProgram.run(["show", "Appliances/debian-web.yaml"], cwd: KilnProgram.packageRoot)
+        let (code, out, err) = try KilnProgram.run(
+            ["show", "Appliances/debian-web.yaml"], cwd: KilnProgram.packageRoot)
         #expect(code == 0, "\(err)")
         // The parent's packages and the child's, the child's memory, the parent's cpus; variables substituted.
         for expected in ["- openssh-server", "- nginx", "memory: 2048", "cpus: 2", "www.example.org"] {

@@ -44,8 +44,10 @@ import Testing
         var grandchild: Int32 = 0
         for _ in 0..<200 where grandchild == 0 {
             try await Task.sleep(for: .milliseconds(10))
-            grandchild = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            grandchild =
+                Int32(
+                    (try? String(contentsOfFile: pidFile, encoding: .utf8))?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
         }
         #expect(grandchild > 0)
         let ended = await child.stop(grace: .seconds(2))

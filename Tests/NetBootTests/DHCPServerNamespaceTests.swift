@@ -208,7 +208,8 @@ struct DHCPServerNamespaceTests {
             let next = try await lease(network, mac: "52:54:00:00:00:02", folder: folder)
             // 192.0.2.100 stays held for 00:01, whose offer kiln made but could not send (60 s).
             #expect(next["ip"] == "192.0.2.101")
-            #expect(kiln.logText.contains("dhcp: lease 192.0.2.101 to 52:54:00:00:00:02"), "\(kiln.logText.suffix(1500))")
+            #expect(
+                kiln.logText.contains("dhcp: lease 192.0.2.101 to 52:54:00:00:00:02"), "\(kiln.logText.suffix(1500))")
         }
     }
 

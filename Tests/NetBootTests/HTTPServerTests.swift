@@ -1,8 +1,8 @@
 import Foundation
+import KilnTestSupport
 import Logging
 import NIOCore
 import NIOPosix
-import KilnTestSupport
 import Testing
 
 @testable import NetBoot

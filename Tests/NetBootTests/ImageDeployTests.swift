@@ -13,7 +13,8 @@ import Testing
 /// judged by sfdisk, e2fsck and debugfs. (The firmware boot chain is `ImageDeployBootTests`.)
 @Suite(
     "kiln serve deploys images with its agent", .serialized,
-    .requires(Tools.has("qemu-system-x86_64") && Tools.has("qemu-img") && Tools.has("sfdisk") && Tools.has("mke2fs")
+    .requires(
+        Tools.has("qemu-system-x86_64") && Tools.has("qemu-img") && Tools.has("sfdisk") && Tools.has("mke2fs")
             && Tools.has("debugfs") && Tools.has("curl"), "qemu-system-x86, qemu-utils, fdisk, e2fsprogs and curl")
 )
 struct ImageDeployTests {
@@ -34,13 +35,18 @@ struct ImageDeployTests {
     }
 
     /// Runs the agent until it reboots or powers off (QEMU exits with `-no-reboot`).
-    func runAgent(port: Int, folder: TemporaryFolder, diskMiB: Int, whileRunning: (Subprocess) async throws -> Void = {
-        _ in
-    }) async throws -> String {
+    func runAgent(
+        port: Int, folder: TemporaryFolder, diskMiB: Int,
+        whileRunning: (Subprocess) async throws -> Void = {
+            _ in
+        }
+    ) async throws -> String {
         let agent = try DeployFixtures.agent.get()
         let commandLine = try #require(try await DeployFixtures.agentCommandLine(port: port, mac: mac))
         #expect(commandLine.contains("kiln.url=http://\(DeployFixtures.userNetworkHost):\(port)/deploy/"))
-        try await DeployFixtures.run(["qemu-img", "create", "-q", "-f", "qcow2", folder.file("disk.qcow2"), "\(diskMiB)M"])
+        try await DeployFixtures.run([
+            "qemu-img", "create", "-q", "-f", "qcow2", folder.file("disk.qcow2"), "\(diskMiB)M",
+        ])
         let console = folder.file("console.log")
         let machine = DeployFixtures.agentMachine(
             agent: agent, commandLine: commandLine, mac: mac, disk: folder.file("disk.qcow2"), console: console)
@@ -78,7 +84,8 @@ struct ImageDeployTests {
     @Test func agentWritesTheImageGrowsItsRootAndNamesTheHost() async throws {
         let folder = try TemporaryFolder()
         let dataDigest = try await DeployFixtures.makeImage(in: folder.path, name: "golden.raw", dataMiB: 8)
-        try DeployFixtures.writeManifest(for: folder.file("golden.raw"), sha256: try await sha256(folder.file("golden.raw")))
+        try DeployFixtures.writeManifest(
+            for: folder.file("golden.raw"), sha256: try await sha256(folder.file("golden.raw")))
         let (kiln, port) = try await startKiln(folder: folder, image: "golden.raw")
         defer { Task { await kiln.stop() } }
         #expect(try await statusJSON(port: port).first?["state"] as? String == "waiting")

@@ -129,7 +129,10 @@ struct LabBootFilesTests {
         #expect(try await text("kickstart/52-54-00-ab-cd-ef", other) != nil, "a reinstall may come from elsewhere")
         // With kiln as the DHCP server, the lease decides, over the fixed address too.
         files.setLeaseTable {
-            [MACAddress("52:54:00:12:34:56")!: IPv4Address("192.0.2.70")!, MACAddress("52:54:00:ab:cd:ef")!: IPv4Address("192.0.2.71")!]
+            [
+                MACAddress("52:54:00:12:34:56")!: IPv4Address("192.0.2.70")!,
+                MACAddress("52:54:00:ab:cd:ef")!: IPv4Address("192.0.2.71")!,
+            ]
         }
         #expect(await refused("preseed/52-54-00-12-34-56", lab07))
         #expect(try await text("preseed/52-54-00-12-34-56", Self.client("192.0.2.70")) != nil)

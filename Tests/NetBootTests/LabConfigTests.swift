@@ -142,7 +142,8 @@ struct LabConfigTests {
         let error = try #require(throws: NetBootError.self) { try LabConfig.load(path) }
         let lines = error.message.split(separator: "\n").map(String.init)
         #expect(lines.contains("\(path):3:48: error: image '\(folder.path)/missing.qcow2' does not exist"), "\(lines)")
-        #expect(lines.contains { $0.hasPrefix("\(path):4:73: error: a host names either an 'image' or a 'description'") })
+        #expect(
+            lines.contains { $0.hasPrefix("\(path):4:73: error: a host names either an 'image' or a 'description'") })
         #expect(lines.contains { $0.hasPrefix("\(path):5:66: error: disk 'sda' is not a device path") }, "\(lines)")
         #expect(lines.contains("\(path):5:78: error: after 'halt' is not one of reboot, poweroff"), "\(lines)")
         #expect(lines.contains { $0.hasPrefix("\(path):6:73: error: 'disk' and 'after' go with an image deploy") })

@@ -1,9 +1,9 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Logging
 import NIOPosix
 import Packages
-import KilnTestSupport
 import Testing
 
 @testable import NetBoot

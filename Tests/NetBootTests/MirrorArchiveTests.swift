@@ -1,8 +1,8 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Logging
 import Packages
-import KilnTestSupport
 import Testing
 
 @testable import NetBoot

@@ -140,11 +140,13 @@ import Testing
         #expect(status == 0)
         let signed = try Data(contentsOf: URL(fileURLWithPath: "\(indexDir)/Packages.xz"))
         let digest = SHA256.hash(data: signed).hex
-        try FileManager.default.moveItem(atPath: "\(indexDir)/Packages.xz", toPath: "\(indexDir)/by-hash/SHA256/\(digest)")
+        try FileManager.default.moveItem(
+            atPath: "\(indexDir)/Packages.xz", toPath: "\(indexDir)/by-hash/SHA256/\(digest)")
         try Data("the next index, not yet signed".utf8).write(to: URL(fileURLWithPath: "\(indexDir)/Packages.xz"))
         let source = ArchiveSource(uri: "file://\(dir)/repo", suite: "stable", components: ["main"])
         func release(byHash: Bool) throws -> Release {
-            let text = "Date: Sat, 11 Jul 2026 10:16:37 UTC\n" + (byHash ? "Acquire-By-Hash: yes\n" : "")
+            let text =
+                "Date: Sat, 11 Jul 2026 10:16:37 UTC\n" + (byHash ? "Acquire-By-Hash: yes\n" : "")
                 + "SHA256:\n \(digest) \(signed.count) main/binary-amd64/Packages.xz\n"
             return try Release(signedText: text, source: source, inReleaseSHA256: "x")
         }

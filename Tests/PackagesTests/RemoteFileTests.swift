@@ -91,6 +91,8 @@ struct RemoteFileTests {
         #expect(!lockfile.answers(requested: ["a"], base: .minbase, architecture: "amd64", fileURLs: ["http://x/y"]))
         lockfile.files = [RemoteFile(url: "http://x/y", size: 1, sha256: String(repeating: "0", count: 64))]
         #expect(lockfile.encoded().contains("\"files\""))
-        #expect(lockfile.answers(requested: ["a"], base: .minbase, architecture: "amd64", fileURLs: ["http://x/y", "http://x/y"]))
+        #expect(
+            lockfile.answers(
+                requested: ["a"], base: .minbase, architecture: "amd64", fileURLs: ["http://x/y", "http://x/y"]))
     }
 }

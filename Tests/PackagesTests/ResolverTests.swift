@@ -77,7 +77,8 @@ import Testing
         #expect(
             throws: PackagesError(
                 .resolution,
-                "no packages named grub-pc, intel-microcode in the archive for amd64 (asked for by the requested packages)")
+                "no packages named grub-pc, intel-microcode in the archive for amd64 (asked for by the requested packages)"
+            )
         ) { try resolver.resolve(["vim", "grub-pc", "intel-microcode=3"], base: .none) }
         #expect(
             throws: PackagesError(

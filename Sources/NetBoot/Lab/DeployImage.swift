@@ -128,7 +128,8 @@ public final class DeployImages: Sendable {
         if let expected, expected != fileDigest {
             throw NetBootError(
                 .refused,
-                "\((path as NSString).lastPathComponent): SHA-256 \(fileDigest) does not match manifest.json's \(expected)")
+                "\((path as NSString).lastPathComponent): SHA-256 \(fileDigest) does not match manifest.json's \(expected)"
+            )
         }
         var rawPath = path
         do {
@@ -143,7 +144,8 @@ public final class DeployImages: Sendable {
             throw NetBootError(.refused, "\(path): \(error)")
         }
         do {
-            return try layout(of: DiskImage.open(rawPath), fileSHA256: fileDigest, rawPath: rawPath, checked: expected != nil)
+            return try layout(
+                of: DiskImage.open(rawPath), fileSHA256: fileDigest, rawPath: rawPath, checked: expected != nil)
         } catch {
             throw NetBootError(.refused, "\(path): \(error)")
         }
@@ -217,7 +219,9 @@ public final class DeployImages: Sendable {
     static func fileSystem(of partition: Partition, reader: any DiskReader) throws(DiskImageError) -> String? {
         guard partition.size >= 128 * 1024 else { return nil }
         let head = try reader.read(count: 128 * 1024, at: partition.start)
-        func ascii(_ offset: Int, _ text: String) -> Bool { Array(head[offset..<(offset + text.utf8.count)]) == Array(text.utf8) }
+        func ascii(_ offset: Int, _ text: String) -> Bool {
+            Array(head[offset..<(offset + text.utf8.count)]) == Array(text.utf8)
+        }
         if head[1024 + 56] == 0x53 && head[1024 + 57] == 0xEF { return "ext4" }
         if ascii(0, "XFSB") { return "xfs" }
         if ascii(0x10040, "_BHRfS_M") { return "btrfs" }

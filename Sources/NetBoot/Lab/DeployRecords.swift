@@ -66,7 +66,8 @@ public final class DeployRecords: Sendable {
     {
         reloadIfChanged()
         return try records.withLock { state in
-            if let existing = state.byMAC[mac.description], existing.state == .booting || existing.state == .installing {
+            if let existing = state.byMAC[mac.description], existing.state == .booting || existing.state == .installing
+            {
                 return (existing, false)
             }
             let record = Record(

@@ -28,7 +28,8 @@ extension LabBootFiles {
         let record: DeployRecords.Record
         do {
             let started: Bool
-            (record, started) = try deploys.begin(host.mac, name: host.name, image: host.image ?? host.description ?? "")
+            (record, started) = try deploys.begin(
+                host.mac, name: host.name, image: host.image ?? host.description ?? "")
             if started {
                 metrics.deploysStarted.add(1, ordering: .relaxed)
                 logger.notice("lab: \(host.name) deploy booting", metadata: ["mac": "\(host.mac)", "state": "booting"])

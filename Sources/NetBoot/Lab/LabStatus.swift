@@ -142,15 +142,23 @@ extension LabBootFiles {
     func metricsText() -> String {
         let counters: [(String, String, Int)] = [
             ("kiln_deploys_started_total", "Image deploys started.", metrics.deploysStarted.load(ordering: .relaxed)),
-            ("kiln_deploys_finished_total", "Image deploys that ended installed.",
-             metrics.deploysFinished.load(ordering: .relaxed)),
+            (
+                "kiln_deploys_finished_total", "Image deploys that ended installed.",
+                metrics.deploysFinished.load(ordering: .relaxed)
+            ),
             ("kiln_deploys_failed_total", "Image deploys that failed.", metrics.deploysFailed.load(ordering: .relaxed)),
-            ("kiln_image_bytes_served_total", "Bytes of disk images sent to deploy agents.",
-             metrics.imageBytesServed.load(ordering: .relaxed)),
-            ("kiln_tftp_requests_total", "TFTP read requests for the lab's files.",
-             metrics.tftpRequests.load(ordering: .relaxed)),
-            ("kiln_http_requests_total", "HTTP requests for the lab's files.",
-             metrics.httpRequests.load(ordering: .relaxed)),
+            (
+                "kiln_image_bytes_served_total", "Bytes of disk images sent to deploy agents.",
+                metrics.imageBytesServed.load(ordering: .relaxed)
+            ),
+            (
+                "kiln_tftp_requests_total", "TFTP read requests for the lab's files.",
+                metrics.tftpRequests.load(ordering: .relaxed)
+            ),
+            (
+                "kiln_http_requests_total", "HTTP requests for the lab's files.",
+                metrics.httpRequests.load(ordering: .relaxed)
+            ),
         ]
         var text = ""
         for (name, help, value) in counters {

@@ -35,7 +35,7 @@ extension MirrorSuite {
                     let bytes: [UInt8]?
                     do {
                         bytes = try await client.indexBytes(release, component: component, kind: kind)
-                    } catch where kind == .installer && error.code == .integrity {
+                    } catch  where kind == .installer && error.code == .integrity {
                         leftOut.append(
                             "\(source.label) \(component): the installer index does not match the signed Release, "
                                 + "so the mirror serves no installer packages from it (\(error.description))")

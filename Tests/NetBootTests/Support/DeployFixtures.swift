@@ -94,7 +94,8 @@ enum DeployFixtures {
         }
         try await run(["truncate", "-s", "\(sizeMiB)M", image])
         try await run([
-            "sh", "-c", "printf 'label: gpt\\n,16M,L\\n,,4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\\n' | sfdisk -q \"$1\"", "sh",
+            "sh", "-c", "printf 'label: gpt\\n,16M,L\\n,,4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\\n' | sfdisk -q \"$1\"",
+            "sh",
             image,
         ])
         let (_, layout) = try await Subprocess.output(["partx", "-g", "-o", "START,SECTORS", "-n", "2", image])

@@ -20,7 +20,8 @@ enum LabFixtures {
         """
 
     /// The same host on Debian 13 (trixie), which boots trixie's netboot installer.
-    static let debian13Description = debianDescription.replacingOccurrences(of: "version: \"12\"", with: "version: \"13\"")
+    static let debian13Description = debianDescription.replacingOccurrences(
+        of: "version: \"12\"", with: "version: \"13\"")
 
     static let rockyDescription = """
         name: lab-rocky
