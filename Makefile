@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 export PATH := $(CURDIR)/.tools/venv/bin:$(PATH)
 
-.PHONY: deps build demo test arm64-test platform-test repro-test deploy-test fuzz kickstarts netinstall-test install clean
+.PHONY: deps build demo test lint arm64-test platform-test repro-test deploy-test fuzz kickstarts netinstall-test install clean
 
 # First the Swift 6 toolchain (scripts/check-swift.sh says where to get it), then Debian packages.
 deps:
@@ -36,6 +36,11 @@ kickstarts: build
 	done
 
 # Ends with a plain "N passed, N failed, N skipped"; KILN_REQUIRE_ALL=1 turns every skip into a failure.
+# The code as `swift format` lays it out (.swift-format); `swift format -i -r Sources Tests Package.swift`
+# fixes most findings.
+lint: deps
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
 test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/run-tests.sh

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -128,15 +129,19 @@ let package = Package(
             path: "Sources/KilnFuzz"),
         // The ext4 writer from a folder or a tar, timed against mke2fs -d by Benchmarks/ext4.sh.
         .executableTarget(
-            name: "kiln-ext4-bench", dependencies: ["Ext4", "Ext4Archive", "KilnArchive"], path: "Sources/KilnExt4Bench"),
+            name: "kiln-ext4-bench", dependencies: ["Ext4", "Ext4Archive", "KilnArchive"], path: "Sources/KilnExt4Bench"
+        ),
 
         // Tests: one target per library, and what several of them share.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "Ext4Tests", dependencies: ["Ext4", "KilnSupport", "KilnTestSupport"]),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ApplianceTests", dependencies: ["Appliance", "KilnTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AutoinstallTests", dependencies: ["Autoinstall", "Appliance", "Packages", "KilnTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
@@ -150,3 +155,11 @@ let package = Package(
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands", "KilnTestSupport"]),
     ]
 )
+
+// CI (.ci/run sets KILN_STRICT=1): a compiler warning in kiln's own code is an error. Dependencies
+// keep their warnings, which SwiftPM silences anyway.
+if ProcessInfo.processInfo.environment["KILN_STRICT"] == "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+    }
+}
