@@ -247,11 +247,13 @@ public struct GuestRunner: Sendable {
         }
 
         if case .finished = ending {
-            // The guest powers itself off after its last message; wait for that briefly.
-            let grace = ContinuousClock.now + .seconds(30)
-            while machine.process.poll() == nil && ContinuousClock.now < grace {
-                try? await Task.sleep(for: .milliseconds(20))
+            // The guest powers itself off after its last message; after 30 s QEMU is stopped.
+            let grace = Task {
+                try? await Task.sleep(for: .seconds(30))
+                if !Task.isCancelled { await machine.stop() }
             }
+            _ = await machine.process.wait()
+            grace.cancel()
             await machine.stop()
         }
         let elapsed = ContinuousClock.now - started

@@ -197,24 +197,38 @@ public final class Subprocess: @unchecked Sendable {
         return (rc, child)
     }
 
-    /// Waits for the child to end, without blocking a cooperative thread for long.
+    /// Waits for the child to end: a thread of its own blocks until then, so that no thread of the
+    /// shared pool is held and nothing polls.
     public func wait() async -> Termination {
-        while true {
-            if let done = poll() { return done }
-            try? await Task.sleep(for: .milliseconds(20))
+        if let done = poll() { return done }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiter = Thread { [self] in
+                awaitExit()
+                continuation.resume()
+            }
+            waiter.name = "kiln-wait"
+            waiter.start()
         }
+        return waitBlocking()
     }
 
     /// Waits for the child, blocking the calling thread.
     public func waitBlocking() -> Termination {
-        child.withLock { child in
-            if let status = child.status { return status }
-            var raw: Int32 = 0
-            while waitpid(child.pid, &raw, 0) == -1 && errno == EINTR {}
-            let ended = Self.decode(raw)
-            child.status = ended
-            return ended
+        // Never started (its start threw): 127, as a shell reports a program it could not run.
+        guard processID > 0 else { return .exited(127) }
+        while true {
+            if let done = poll() { return done }
+            awaitExit()
         }
+    }
+
+    /// Blocks until the child has ended without reaping it (`poll` does), so that no lock is held
+    /// meanwhile: `killNow`, from the signal path, must always get through.
+    private func awaitExit() {
+        let pid = processID
+        guard pid > 0 else { return }
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
     }
 
     /// The child's termination if it has ended, without waiting.
@@ -237,13 +251,13 @@ public final class Subprocess: @unchecked Sendable {
         if let done = poll() { return done }
         let group = processID
         signalGroup(group, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while ContinuousClock.now < deadline {
-            if let done = poll() { return done }
-            try? await Task.sleep(for: .milliseconds(20))
+        let escalation = Task { [self] in
+            try? await Task.sleep(for: grace)
+            if !Task.isCancelled && poll() == nil { signalGroup(group, SIGKILL) }
         }
-        signalGroup(group, SIGKILL)
-        return await wait()
+        let ended = await wait()
+        escalation.cancel()
+        return ended
     }
 
     /// Stops the child's process group at once, from any thread (a signal handler's path).
