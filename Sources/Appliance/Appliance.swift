@@ -4,47 +4,47 @@ import KilnSupport
 ///
 /// Load one with `ApplianceLoader`; renderers, the builder and the PXE server read only this type.
 /// Passwords given as text are already SHA-512 crypt hashes here.
-public struct Appliance: Sendable, Equatable {
+package struct Appliance: Sendable, Equatable {
     /// Letters, digits, `-`, `_`, `.`.
-    public var name: String
-    public var summary: String?
-    public var version: Int
-    public var release: Int
-    public var os: OperatingSystem
-    public var hardware: Hardware
+    package var name: String
+    package var summary: String?
+    package var version: Int
+    package var release: Int
+    package var os: OperatingSystem
+    package var hardware: Hardware
     /// Package names in order; `@group` and `-excluded` names only for RPM targets.
-    public var packages: [String]
+    package var packages: [String]
     /// RPM targets: how `%packages` installs them.
-    public var packageOptions: PackageOptions
-    public var repos: [Repository]
+    package var packageOptions: PackageOptions
+    package var repos: [Repository]
     /// Whether the distribution's own repositories (or the host's apt sources) are used too.
-    public var defaultRepos: Bool
+    package var defaultRepos: Bool
     /// Files copied into the target, in order.
-    public var files: [FileGroup]
-    public var post: PostCommands
+    package var files: [FileGroup]
+    package var post: PostCommands
     /// Variables after merging, without the built-ins.
-    public var variables: [String: String]
-    public var hostname: String?
-    public var users: [User]
-    public var services: Services
+    package var variables: [String: String]
+    package var hostname: String?
+    package var users: [User]
+    package var services: Services
     /// Empty means DHCP on the first interface.
-    public var network: [NetworkInterface]
-    public var kernelArgs: String?
+    package var network: [NetworkInterface]
+    package var kernelArgs: String?
     /// The serial console, or nil when turned off.
-    public var console: SerialConsole?
-    public var test: TestSettings
+    package var console: SerialConsole?
+    package var test: TestSettings
     /// RPM targets: the SELinux mode (`.yaml` default enforcing; BoxGrinder's `.appl` permissive).
-    public var selinux: SELinuxMode
+    package var selinux: SELinuxMode
     /// RPM targets: the firewall (`.yaml` default on with ssh; BoxGrinder's `.appl` off).
-    public var firewall: Firewall
+    package var firewall: Firewall
     /// What the installer does when it is done.
-    public var end: EndAction
+    package var end: EndAction
     /// Names of the parents, nearest first, as BoxGrinder lists them.
-    public var parents: [String]
+    package var parents: [String]
     /// The description file this appliance was loaded from (absolute).
-    public var sourcePath: String
+    package var sourcePath: String
 
-    public init(
+    package init(
         name: String, summary: String? = nil, version: Int = 1, release: Int = 0, os: OperatingSystem,
         hardware: Hardware = Hardware(), packages: [String] = [], packageOptions: PackageOptions = PackageOptions(),
         repos: [Repository] = [], defaultRepos: Bool = true,
@@ -83,24 +83,24 @@ public struct Appliance: Sendable, Equatable {
 
     /// The host name the target gets: `hostname`, else the appliance name with dots and underscores
     /// made into dashes.
-    public var effectiveHostname: String {
+    package var effectiveHostname: String {
         hostname ?? String(name.map { $0 == "." || $0 == "_" ? "-" : $0 })
     }
 }
 
 /// The operating system a description installs.
-public struct OperatingSystem: Sendable, Equatable {
-    public var name: OSName
+package struct OperatingSystem: Sendable, Equatable {
+    package var name: OSName
     /// As written (`"12"`, `"9"`, `"40"`, `"bookworm"`).
-    public var version: String
+    package var version: String
     /// The root password as a crypt hash, or nil to lock root.
-    public var passwordHash: String?
+    package var passwordHash: String?
     /// Defaults: `en_US.UTF-8`, `Etc/UTC`, `us`.
-    public var locale: String
-    public var timezone: String
-    public var keyboard: String
+    package var locale: String
+    package var timezone: String
+    package var keyboard: String
 
-    public init(
+    package init(
         name: OSName, version: String, passwordHash: String? = nil, locale: String = "en_US.UTF-8",
         timezone: String = "Etc/UTC", keyboard: String = "us"
     ) {
@@ -113,24 +113,24 @@ public struct OperatingSystem: Sendable, Equatable {
     }
 
     /// The major version as a number when the version starts with one (`"9.4"` gives 9).
-    public var majorVersion: Int? {
+    package var majorVersion: Int? {
         Int(version.prefix { $0.isNumber })
     }
 }
 
 /// The distributions kiln installs.
-public enum OSName: String, Sendable, CaseIterable {
+package enum OSName: String, Sendable, CaseIterable {
     /// `sl` is Scientific Linux, a rebuild of RHEL as CentOS was.
     case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, sl
 
-    public enum Family: Sendable {
+    package enum Family: Sendable {
         /// Installed by debian-installer with a preseed.
         case debian
         /// Installed by Anaconda with a kickstart.
         case redHat
     }
 
-    public var family: Family {
+    package var family: Family {
         switch self {
         case .debian, .ubuntu: return .debian
         case .fedora, .rhel, .centos, .rocky, .almalinux, .sl: return .redHat
@@ -139,23 +139,23 @@ public enum OSName: String, Sendable, CaseIterable {
 }
 
 /// Virtual hardware and the disk layout.
-public struct Hardware: Sendable, Equatable {
-    public var cpus: Int
+package struct Hardware: Sendable, Equatable {
+    package var cpus: Int
     /// MiB.
-    public var memory: Int
+    package var memory: Int
     /// In the order written (parents' first); never empty after loading.
-    public var partitions: [Partition]
+    package var partitions: [Partition]
     /// How the target boots: hybrid by default, UEFI only (and by default) for aarch64.
-    public var firmware: Firmware
+    package var firmware: Firmware
     /// The machine the image is for (`hardware.arch`, or `kiln build --arch`).
-    public var arch: Architecture
+    package var arch: Architecture
     /// The whole disk; nil means the sum of the partitions plus room for the boot partitions.
-    public var diskSize: Size?
+    package var diskSize: Size?
     /// `partitions: installer`: install answers carry no disk layout (the installer asks, as with a
     /// kickstart without partitioning); images are built with `partitions` (kiln's default).
-    public var partitionsByInstaller: Bool = false
+    package var partitionsByInstaller: Bool = false
 
-    public init(
+    package init(
         cpus: Int = 1, memory: Int = 1024, partitions: [Partition] = [Partition.defaultRoot],
         firmware: Firmware = .hybrid, diskSize: Size? = nil, arch: Architecture = .x86_64
     ) {
@@ -169,45 +169,45 @@ public struct Hardware: Sendable, Equatable {
 }
 
 /// How the target boots.
-public enum Firmware: String, Sendable, CaseIterable {
+package enum Firmware: String, Sendable, CaseIterable {
     case bios, uefi, hybrid
 
     /// What a description gets without `hardware.firmware`: arm64 machines boot with UEFI only.
-    public static func defaultValue(for arch: Architecture) -> Firmware {
+    package static func defaultValue(for arch: Architecture) -> Firmware {
         arch == .aarch64 ? .uefi : .hybrid
     }
 }
 
 /// A size, kept in whole MiB (rounded up).
-public struct Size: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var mebibytes: Int64
+package struct Size: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package var mebibytes: Int64
 
-    public init(mebibytes: Int64) { self.mebibytes = mebibytes }
+    package init(mebibytes: Int64) { self.mebibytes = mebibytes }
 
-    public var bytes: Int64 { mebibytes * 1_048_576 }
+    package var bytes: Int64 { mebibytes * 1_048_576 }
 
-    public static func < (lhs: Size, rhs: Size) -> Bool { lhs.mebibytes < rhs.mebibytes }
+    package static func < (lhs: Size, rhs: Size) -> Bool { lhs.mebibytes < rhs.mebibytes }
 
     /// `4GiB` when a whole number of GiB, else `512MiB`.
-    public var description: String {
+    package var description: String {
         mebibytes % 1024 == 0 ? "\(mebibytes / 1024)GiB" : "\(mebibytes)MiB"
     }
 }
 
 /// One partition of the target disk.
-public struct Partition: Sendable, Equatable {
+package struct Partition: Sendable, Equatable {
     /// `/`, `/boot`, `/var`, ... or `swap`.
-    public var mountPoint: String
-    public var size: Size
-    public var type: FilesystemType
+    package var mountPoint: String
+    package var size: Size
+    package var type: FilesystemType
     /// Mount options (`noatime,nodev`), as fstab takes them.
-    public var options: String?
+    package var options: String?
     /// A LUKS passphrase; the partition is encrypted when set. Kept as text: installers need it.
-    public var passphrase: String?
+    package var passphrase: String?
     /// Take the rest of the disk (only the last partition).
-    public var grow: Bool
+    package var grow: Bool
 
-    public init(
+    package init(
         mountPoint: String, size: Size, type: FilesystemType, options: String? = nil, passphrase: String? = nil,
         grow: Bool = false
     ) {
@@ -219,33 +219,33 @@ public struct Partition: Sendable, Equatable {
         self.grow = grow
     }
 
-    public var isSwap: Bool { mountPoint == "swap" }
+    package var isSwap: Bool { mountPoint == "swap" }
 
     /// What a description without partitions gets: `/`, 4 GiB, ext4, growing.
-    public static let defaultRoot = Partition(mountPoint: "/", size: Size(mebibytes: 4096), type: .ext4, grow: true)
+    package static let defaultRoot = Partition(mountPoint: "/", size: Size(mebibytes: 4096), type: .ext4, grow: true)
 }
 
-public enum FilesystemType: String, Sendable, CaseIterable {
+package enum FilesystemType: String, Sendable, CaseIterable {
     case ext4, ext3, xfs, btrfs, vfat, swap
 }
 
 /// A package repository.
-public struct Repository: Sendable, Equatable {
-    public var name: String
+package struct Repository: Sendable, Equatable {
+    package var name: String
     /// Exactly one of `baseurl` and `mirrorlist` is set.
-    public var baseurl: String?
-    public var mirrorlist: String?
+    package var baseurl: String?
+    package var mirrorlist: String?
     /// Used only while installing, not written into the target.
-    public var ephemeral: Bool
+    package var ephemeral: Bool
     /// Lower is preferred (kickstart `--cost`); repos are ordered by it.
-    public var cost: Int?
+    package var cost: Int?
     /// Debian archives: the suite (default: the release's code name) and components (default `main`).
-    public var suite: String?
-    public var components: [String]
+    package var suite: String?
+    package var components: [String]
     /// Debian archives: a keyring, as a URL or an absolute local path.
-    public var key: String?
+    package var key: String?
 
-    public init(
+    package init(
         name: String, baseurl: String? = nil, mirrorlist: String? = nil, ephemeral: Bool = false, cost: Int? = nil,
         suite: String? = nil, components: [String] = [], key: String? = nil
     ) {
@@ -261,19 +261,19 @@ public struct Repository: Sendable, Equatable {
 }
 
 /// Files copied into one target directory.
-public struct FileGroup: Sendable, Equatable {
+package struct FileGroup: Sendable, Equatable {
     /// An absolute directory in the target.
-    public var target: String
-    public var sources: [FileSource]
+    package var target: String
+    package var sources: [FileSource]
 
-    public init(target: String, sources: [FileSource]) {
+    package init(target: String, sources: [FileSource]) {
         self.target = target
         self.sources = sources
     }
 }
 
 /// Where a file comes from.
-public enum FileSource: Sendable, Equatable {
+package enum FileSource: Sendable, Equatable {
     /// A file on the host (absolute path), and the path it gets under its target directory: its
     /// path relative to the description (`ntp/step-tickers`), as BoxGrinder's tar kept it, or its
     /// name for a file outside the description's folder.
@@ -281,7 +281,7 @@ public enum FileSource: Sendable, Equatable {
     case url(String)
 
     /// The path the file gets under its target directory (`ntp/step-tickers`, `tool.sh`).
-    public var fileName: String {
+    package var fileName: String {
         switch self {
         case .local(_, let destination): return destination
         case .url(let url):
@@ -292,34 +292,34 @@ public enum FileSource: Sendable, Equatable {
 }
 
 /// The platforms `post` has lists for, besides `base`.
-public enum Platform: String, Sendable, CaseIterable {
+package enum Platform: String, Sendable, CaseIterable {
     case vmware, virtualbox, hyperv, ec2, gce
 }
 
 /// Shell commands run in the target, as written.
-public struct PostCommands: Sendable, Equatable {
-    public var base: [String]
-    public var platforms: [Platform: [String]]
+package struct PostCommands: Sendable, Equatable {
+    package var base: [String]
+    package var platforms: [Platform: [String]]
 
-    public init(base: [String] = [], platforms: [Platform: [String]] = [:]) {
+    package init(base: [String] = [], platforms: [Platform: [String]] = [:]) {
         self.base = base
         self.platforms = platforms
     }
 }
 
 /// An account made in the target.
-public struct User: Sendable, Equatable {
-    public var name: String
-    public var groups: [String]
+package struct User: Sendable, Equatable {
+    package var name: String
+    package var groups: [String]
     /// A crypt hash, or nil for an account without a password (log in with a key).
-    public var passwordHash: String?
-    public var sshKeys: [String]
+    package var passwordHash: String?
+    package var sshKeys: [String]
     /// Sudo for every command.
-    public var sudo: Bool
+    package var sudo: Bool
     /// With `sudo`: sudo asks for the user's password (`sudo: password`) instead of none.
-    public var sudoAsksPassword: Bool
+    package var sudoAsksPassword: Bool
 
-    public init(
+    package init(
         name: String, groups: [String] = [], passwordHash: String? = nil, sshKeys: [String] = [], sudo: Bool = false,
         sudoAsksPassword: Bool = false
     ) {
@@ -332,26 +332,26 @@ public struct User: Sendable, Equatable {
     }
 
     /// The user's line in `/etc/sudoers.d`, or nil without sudo.
-    public var sudoersLine: String? {
+    package var sudoersLine: String? {
         guard sudo else { return nil }
         return sudoAsksPassword ? "\(name) ALL=(ALL) ALL" : "\(name) ALL=(ALL) NOPASSWD: ALL"
     }
 }
 
 /// Kickstart's `%packages` options, as the `package_options` list names them.
-public struct PackageOptions: Sendable, Equatable {
+package struct PackageOptions: Sendable, Equatable {
     /// `excludedocs`: no documentation files.
-    public var excludeDocs: Bool
+    package var excludeDocs: Bool
     /// `nocore`: not even the `@core` group unless listed.
-    public var noCore: Bool
+    package var noCore: Bool
     /// `exclude-weakdeps`: no weak dependencies (Recommends).
-    public var excludeWeakDeps: Bool
+    package var excludeWeakDeps: Bool
     /// `ignoremissing`: a package that does not exist does not stop the install.
-    public var ignoreMissing: Bool
+    package var ignoreMissing: Bool
     /// `inst-langs=...`: the languages whose translations are installed.
-    public var instLangs: String?
+    package var instLangs: String?
 
-    public init(
+    package init(
         excludeDocs: Bool = false, noCore: Bool = false, excludeWeakDeps: Bool = false, ignoreMissing: Bool = false,
         instLangs: String? = nil
     ) {
@@ -363,7 +363,7 @@ public struct PackageOptions: Sendable, Equatable {
     }
 
     /// As the description writes them (`excludedocs`, `inst-langs=en_US`).
-    public var names: [String] {
+    package var names: [String] {
         var names: [String] = []
         if excludeDocs { names.append("excludedocs") }
         if noCore { names.append("nocore") }
@@ -375,69 +375,69 @@ public struct PackageOptions: Sendable, Equatable {
 }
 
 /// The SELinux mode of an RPM target.
-public enum SELinuxMode: String, Sendable, CaseIterable {
+package enum SELinuxMode: String, Sendable, CaseIterable {
     case enforcing, permissive, disabled
 }
 
 /// The firewall of an RPM target.
-public struct Firewall: Sendable, Equatable {
-    public var enabled: Bool
+package struct Firewall: Sendable, Equatable {
+    package var enabled: Bool
     /// firewalld service names (`ssh`, `http`).
-    public var services: [String]
+    package var services: [String]
     /// `8080/tcp`, `53/udp`.
-    public var ports: [String]
+    package var ports: [String]
 
-    public init(enabled: Bool, services: [String] = [], ports: [String] = []) {
+    package init(enabled: Bool, services: [String] = [], ports: [String] = []) {
         self.enabled = enabled
         self.services = services
         self.ports = ports
     }
 
     /// A `.yaml` description's firewall: on, letting SSH in.
-    public static let `default` = Firewall(enabled: true, services: ["ssh"])
+    package static let `default` = Firewall(enabled: true, services: ["ssh"])
     /// BoxGrinder's kickstart template turned the firewall off.
-    public static let boxGrinder = Firewall(enabled: false)
+    package static let boxGrinder = Firewall(enabled: false)
 }
 
 /// How an installer ends.
-public enum EndAction: String, Sendable, CaseIterable {
+package enum EndAction: String, Sendable, CaseIterable {
     case reboot, poweroff, halt, shutdown
 }
 
-public struct Services: Sendable, Equatable {
-    public var enable: [String]
-    public var disable: [String]
+package struct Services: Sendable, Equatable {
+    package var enable: [String]
+    package var disable: [String]
 
-    public init(enable: [String] = [], disable: [String] = []) {
+    package init(enable: [String] = [], disable: [String] = []) {
         self.enable = enable
         self.disable = disable
     }
 }
 
 /// One network interface.
-public struct NetworkInterface: Sendable, Equatable {
+package struct NetworkInterface: Sendable, Equatable {
     /// A name, or `default` for the first interface.
-    public var interface: String
+    package var interface: String
     /// nil means DHCP.
-    public var staticAddress: StaticAddress?
+    package var staticAddress: StaticAddress?
 
-    public init(interface: String, staticAddress: StaticAddress? = nil) {
+    package init(interface: String, staticAddress: StaticAddress? = nil) {
         self.interface = interface
         self.staticAddress = staticAddress
     }
 
-    public var isDefault: Bool { interface == "default" }
+    package var isDefault: Bool { interface == "default" }
 }
 
 /// A static IPv4 configuration.
-public struct StaticAddress: Sendable, Equatable {
-    public var address: String
+package struct StaticAddress: Sendable, Equatable {
+    package var address: String
     /// 0...32.
-    public var prefixLength: Int
-    public var gateway: String?
-    public var dns: [String]
+    package var prefixLength: Int
+    package var gateway: String?
+    package var dns: [String]
 
-    public init(address: String, prefixLength: Int, gateway: String? = nil, dns: [String] = []) {
+    package init(address: String, prefixLength: Int, gateway: String? = nil, dns: [String] = []) {
         self.address = address
         self.prefixLength = prefixLength
         self.gateway = gateway
@@ -445,41 +445,41 @@ public struct StaticAddress: Sendable, Equatable {
     }
 
     /// The dotted netmask of `prefixLength` (24 gives 255.255.255.0).
-    public var netmask: String {
+    package var netmask: String {
         let bits: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
         return [24, 16, 8, 0].map { String((bits >> UInt32($0)) & 0xff) }.joined(separator: ".")
     }
 }
 
 /// A serial console: device and speed (`ttyS0,115200`).
-public struct SerialConsole: Sendable, Equatable, CustomStringConvertible {
-    public var device: String
-    public var speed: Int
+package struct SerialConsole: Sendable, Equatable, CustomStringConvertible {
+    package var device: String
+    package var speed: Int
 
-    public init(device: String, speed: Int) {
+    package init(device: String, speed: Int) {
         self.device = device
         self.speed = speed
     }
 
-    public static let `default` = SerialConsole(device: "ttyS0", speed: 115_200)
+    package static let `default` = SerialConsole(device: "ttyS0", speed: 115_200)
 
     /// The console a description gets unless it names one: the PL011 UART (`ttyAMA0`) on arm64's
     /// `virt` machines, the first 16550 (`ttyS0`) on PCs.
-    public static func defaultValue(for arch: Architecture) -> SerialConsole {
+    package static func defaultValue(for arch: Architecture) -> SerialConsole {
         arch == .aarch64 ? SerialConsole(device: "ttyAMA0", speed: 115_200) : .default
     }
 
     /// `ttyS0,115200`, as the kernel's `console=` takes it.
-    public var description: String { "\(device),\(speed)" }
+    package var description: String { "\(device),\(speed)" }
 }
 
 /// What `kiln test` waits for.
-public struct TestSettings: Sendable, Equatable {
-    public var expect: String
+package struct TestSettings: Sendable, Equatable {
+    package var expect: String
     /// Seconds.
-    public var timeout: Int
+    package var timeout: Int
 
-    public init(expect: String = "login:", timeout: Int = 300) {
+    package init(expect: String = "login:", timeout: Int = 300) {
         self.expect = expect
         self.timeout = timeout
     }

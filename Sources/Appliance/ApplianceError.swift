@@ -1,50 +1,50 @@
 /// One problem in a description, at a position.
-public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+package struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     /// Errors stop the load; warnings say what kiln read differently from what was written (a
     /// BoxGrinder default filled in, a variable taken from the environment) and let it go on.
-    public enum Severity: String, Sendable {
+    package enum Severity: String, Sendable {
         case error, warning
     }
 
-    public var mark: SourceMark
+    package var mark: SourceMark
     /// Lowercase, no period.
-    public var message: String
-    public var severity: Severity
+    package var message: String
+    package var severity: Severity
 
-    public init(mark: SourceMark, message: String, severity: Severity = .error) {
+    package init(mark: SourceMark, message: String, severity: Severity = .error) {
         self.mark = mark
         self.message = message
         self.severity = severity
     }
 
     /// `FILE:LINE:COL: error: MESSAGE` (or `warning:`).
-    public var description: String { "\(mark): \(severity.rawValue): \(message)" }
+    package var description: String { "\(mark): \(severity.rawValue): \(message)" }
 }
 
 /// The Appliance module's error: every problem found in a description (and its parents), each
 /// with a position, or a file that could not be read.
-public struct ApplianceError: Error, Sendable, CustomStringConvertible {
-    public enum Code: Sendable {
+package struct ApplianceError: Error, Sendable, CustomStringConvertible {
+    package enum Code: Sendable {
         /// The file could not be read.
         case unreadable
         /// The description is wrong; see `diagnostics`.
         case invalid
     }
 
-    public var code: Code
+    package var code: Code
     /// At least one error; sorted by file and position.
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
     /// Warnings found on the way, sorted the same way.
-    public var warnings: [Diagnostic]
+    package var warnings: [Diagnostic]
 
-    public init(code: Code = .invalid, diagnostics: [Diagnostic], warnings: [Diagnostic] = []) {
+    package init(code: Code = .invalid, diagnostics: [Diagnostic], warnings: [Diagnostic] = []) {
         self.code = code
         self.diagnostics = diagnostics
         self.warnings = warnings
     }
 
     /// One `FILE:LINE:COL: error: MESSAGE` line per diagnostic.
-    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    package var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
 /// Collects diagnostics while a description is read.
@@ -80,7 +80,7 @@ final class DiagnosticLog {
 
 /// The closest candidate to `word` by edit distance (ignoring case), if it is close enough to be a
 /// likely typo: for "did you mean" hints.
-public func closest(to word: String, in candidates: [String]) -> String? {
+package func closest(to word: String, in candidates: [String]) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let distance = editDistance(word.lowercased(), candidate.lowercased())

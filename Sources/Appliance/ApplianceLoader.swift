@@ -6,25 +6,25 @@ import KilnSupport
 /// substitutes `#NAME#` variables and hashes passwords given as text.
 ///
 /// Every problem found is reported, each with its file, line and column.
-public struct ApplianceLoader: Sendable {
+package struct ApplianceLoader: Sendable {
     /// The architecture to build for whatever `hardware.arch` says (`kiln build --arch`); nil: the
     /// description's, x86_64 by default. `#ARCH#` and `#BASE_ARCH#` follow the result.
-    public var arch: Architecture?
+    package var arch: Architecture?
     /// Descriptions larger than this are refused before parsing.
-    public var maxFileSize = 1 << 20
+    package var maxFileSize = 1 << 20
     /// Nodes a document may expand to through aliases.
-    public var maxNodes = 100_000
+    package var maxNodes = 100_000
     /// Characters one variable, or one string after substitution, may expand to.
-    public var maxExpansion = 1 << 16
+    package var maxExpansion = 1 << 16
     /// Where BoxGrinder descriptions (`.appl`) find `#NAME#` variables they do not define, as
     /// BoxGrinder did. `.yaml` descriptions never read it.
-    public var environment: [String: String]
+    package var environment: [String: String]
     /// `files` may name files outside the description's folder (absolute paths, `..`, symbolic
     /// links leading out). Off by default: a description from elsewhere could otherwise read any
     /// file of the user running kiln into an image or an install answer served to the network.
-    public var allowOutsideFiles: Bool
+    package var allowOutsideFiles: Bool
 
-    public init(arch: Architecture? = nil, environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
+    package init(arch: Architecture? = nil, environment: [String: String] = [:], allowOutsideFiles: Bool = false) {
         self.arch = arch
         self.environment = environment
         self.allowOutsideFiles = allowOutsideFiles
@@ -32,14 +32,14 @@ public struct ApplianceLoader: Sendable {
 
     /// Loads `path` and everything it inherits from.
     /// - Throws: `ApplianceError` with every problem found.
-    public func load(_ path: String) throws(ApplianceError) -> Appliance {
+    package func load(_ path: String) throws(ApplianceError) -> Appliance {
         try loadWithWarnings(path).appliance
     }
 
     /// Loads `path` and everything it inherits from, and says what was read with a warning
     /// (BoxGrinder defaults filled in, variables taken from the environment or left unresolved).
     /// - Throws: `ApplianceError` with every problem found (and the warnings given before them).
-    public func loadWithWarnings(_ path: String) throws(ApplianceError) -> (
+    package func loadWithWarnings(_ path: String) throws(ApplianceError) -> (
         appliance: Appliance, warnings: [Diagnostic]
     ) {
         let log = DiagnosticLog()
@@ -139,7 +139,7 @@ public struct ApplianceLoader: Sendable {
     }
 
     /// `name` beside `file`: as given, then with the child's extension, `.yaml`, `.yml`, `.appl`.
-    public static func locateParent(_ name: String, besides file: String) -> String? {
+    package static func locateParent(_ name: String, besides file: String) -> String? {
         let dir = (file as NSString).deletingLastPathComponent
         let ext = (file as NSString).pathExtension
         var candidates = [name]

@@ -4,9 +4,9 @@ import KilnSupport
 /// The JSON Schema (draft 2020-12) of the description format, for editors. It states the shapes
 /// the loader accepts; the loader remains the judge (it also checks inheritance, variables and
 /// files).
-public enum ApplianceSchema {
+package enum ApplianceSchema {
     /// The schema as pretty-printed JSON with sorted keys.
-    public static var json: String {
+    package static var json: String {
         let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = (try? JSONSerialization.data(withJSONObject: schema, options: options)) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"

@@ -3,10 +3,10 @@ import Yams
 
 /// Writes an `Appliance` as a kiln description (YAML), keys in the order the README gives them
 /// and only what differs from the defaults. Passwords are written as `password_hash`.
-public enum ApplianceWriter {
+package enum ApplianceWriter {
     /// The description text; loading it gives back the same appliance (files and platform posts
     /// aside, which are written as they are).
-    public static func yaml(_ appliance: Appliance) -> String {
+    package static func yaml(_ appliance: Appliance) -> String {
         var root: [(Node, Node)] = []
         func add(_ key: String, _ value: Node) { root.append((text(key), value)) }
 

@@ -4,18 +4,18 @@ import Foundation
 
 /// SHA-512 crypt (`$6$`) hashes of passwords given as text, with a salt derived from the
 /// description so that the same description always gives the same output.
-public enum PasswordHash {
+package enum PasswordHash {
     private static let alphabet = Array("./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
     /// The `$6$` hash of `password`; `context` (appliance and account names) makes the salt.
-    public static func sha512(_ password: String, context: String) -> String? {
+    package static func sha512(_ password: String, context: String) -> String? {
         let digest = SHA256.hash(data: Data("kiln-salt\u{0}\(context)\u{0}\(password)".utf8))
         let salt = String(digest.prefix(16).map { alphabet[Int($0) % alphabet.count] })
         return crypt(password, setting: "$6$\(salt)$")
     }
 
     /// libcrypt's `crypt_r`; nil when the setting is refused.
-    public static func crypt(_ password: String, setting: String) -> String? {
+    package static func crypt(_ password: String, setting: String) -> String? {
         let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
         defer { data.deallocate() }
         memset(data, 0, MemoryLayout<crypt_data>.size)
@@ -27,7 +27,7 @@ public enum PasswordHash {
 
     /// Whether `text` looks like a crypt hash kiln can put in an output (`$6$...`, `$5$`, `$y$`,
     /// `$2b$`), or a locked marker (`!`, `*`).
-    public static func isCryptHash(_ text: String) -> Bool {
+    package static func isCryptHash(_ text: String) -> Bool {
         if text == "!" || text == "*" { return true }
         let parts = text.split(separator: "$", omittingEmptySubsequences: false)
         guard text.hasPrefix("$"), parts.count >= 4, ["1", "5", "6", "y", "2a", "2b", "2y"].contains(String(parts[1]))

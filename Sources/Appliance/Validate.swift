@@ -230,7 +230,7 @@ extension OperatingSystem {
 
     /// A Debian release's number, from its number or its code name (`trixie` gives 13); nil for the
     /// unnumbered suites (newer than any release) and for other distributions.
-    public var debianMajor: Int? {
+    package var debianMajor: Int? {
         guard name == .debian, let codename else { return nil }
         return Self.debianCodenames.first { $0.value == codename }.flatMap { Int($0.key) }
     }
@@ -246,7 +246,7 @@ extension OperatingSystem {
 
     /// The release's code name (`12` gives `bookworm`, `"22.04"` gives `jammy`); a known code name
     /// given as the version is kept. Nil for a release that does not exist and for RPM distributions.
-    public static func codename(_ os: OSName, _ version: String) -> String? {
+    package static func codename(_ os: OSName, _ version: String) -> String? {
         switch os {
         case .debian:
             let major = String(version.prefix { $0.isNumber })
@@ -269,7 +269,7 @@ extension OperatingSystem {
 
     /// The major releases kiln writes kickstarts for, by distribution: those pykickstart knows a
     /// syntax for (RHEL 5 and Fedora 11 on) that the distribution published.
-    public static func knownMajorVersions(_ os: OSName) -> ClosedRange<Int>? {
+    package static func knownMajorVersions(_ os: OSName) -> ClosedRange<Int>? {
         switch os {
         case .fedora: return 11...45
         case .rhel, .centos: return 5...10
@@ -280,7 +280,7 @@ extension OperatingSystem {
     }
 
     /// Whether the version names a release of this distribution that exists.
-    public var isKnownRelease: Bool {
+    package var isKnownRelease: Bool {
         if name.family == .debian { return codename != nil }
         guard let range = Self.knownMajorVersions(name), let major = majorVersion else { return false }
         let rest = version.dropFirst(String(major).count)
@@ -289,5 +289,5 @@ extension OperatingSystem {
     }
 
     /// The Debian or Ubuntu code name of this release, nil for RPM distributions.
-    public var codename: String? { Self.codename(name, version) }
+    package var codename: String? { Self.codename(name, version) }
 }

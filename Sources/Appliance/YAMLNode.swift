@@ -1,18 +1,18 @@
 import CKilnYaml
 
 /// A position in a description file; lines and columns count from 1.
-public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var column: Int
+package struct SourceMark: Sendable, Hashable, CustomStringConvertible {
+    package var file: String
+    package var line: Int
+    package var column: Int
 
-    public init(file: String, line: Int, column: Int) {
+    package init(file: String, line: Int, column: Int) {
         self.file = file
         self.line = line
         self.column = column
     }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    package var description: String { "\(file):\(line):\(column)" }
 }
 
 /// One node of a composed YAML document, with the position where it starts: what descriptions and
@@ -20,8 +20,8 @@ public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
 ///
 /// Aliases are resolved while composing, so a node may appear in several places of the tree; the
 /// composer bounds the expanded size of the whole document (see `YAMLComposer.Limits`).
-public struct YAMLNode: Sendable {
-    public enum Kind: Sendable {
+package struct YAMLNode: Sendable {
+    package enum Kind: Sendable {
         /// The text of a scalar, and whether it was written plain (unquoted: it may be a number,
         /// a boolean or null in YAML 1.1).
         case scalar(String, plain: Bool)
@@ -30,19 +30,19 @@ public struct YAMLNode: Sendable {
         case mapping([(key: YAMLNode, value: YAMLNode)])
     }
 
-    public var kind: Kind
-    public var mark: SourceMark
+    package var kind: Kind
+    package var mark: SourceMark
     /// Nodes in this subtree, counting each alias expansion in full.
     var expandedSize: Int
 
     /// The text of a scalar; nil for a list or a map.
-    public var scalarText: String? {
+    package var scalarText: String? {
         if case .scalar(let text, _) = kind { return text }
         return nil
     }
 
     /// True for a plain `~`, `null`, `Null`, `NULL` or empty scalar.
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .scalar(let text, let plain) = kind, plain {
             return text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
         }
@@ -50,7 +50,7 @@ public struct YAMLNode: Sendable {
     }
 
     /// "a scalar", "null", "a list" or "a map", for messages.
-    public var kindName: String {
+    package var kindName: String {
         switch kind {
         case .scalar: return isNull ? "null" : "a scalar"
         case .sequence: return "a list"
@@ -62,28 +62,28 @@ public struct YAMLNode: Sendable {
 /// Composes YAML text into `YAMLNode`s from libyaml's event stream, so that alias expansion,
 /// nesting depth and key types are checked while the tree is built: a "billion laughs" document
 /// fails after `Limits.maxNodes` nodes instead of expanding.
-public struct YAMLComposer: Sendable {
-    public struct Limits: Sendable {
+package struct YAMLComposer: Sendable {
+    package struct Limits: Sendable {
         /// Nodes in the expanded document (aliases count as their full subtree).
-        public var maxNodes = 100_000
+        package var maxNodes = 100_000
         /// Collections nested in one another.
-        public var maxDepth = 64
+        package var maxDepth = 64
 
-        public init() {}
+        package init() {}
     }
 
     /// Malformed YAML, or a document beyond the limits, at a position.
-    public struct Failure: Error, Sendable {
-        public var mark: SourceMark
+    package struct Failure: Error, Sendable {
+        package var mark: SourceMark
         /// Lowercase, no period.
-        public var message: String
+        package var message: String
     }
 
     let file: String
     let limits: Limits
 
     /// - Parameter file: how marks name the file.
-    public init(file: String, limits: Limits = Limits()) {
+    package init(file: String, limits: Limits = Limits()) {
         self.file = file
         self.limits = limits
     }
@@ -91,7 +91,7 @@ public struct YAMLComposer: Sendable {
     /// The first document of `text`, or nil when the text holds no document.
     /// - Throws: `Failure` for malformed YAML, a second document, an unknown alias, a key that is not
     ///   text, a duplicate key, or a document beyond `limits`.
-    public func compose(_ text: String) throws(Failure) -> YAMLNode? {
+    package func compose(_ text: String) throws(Failure) -> YAMLNode? {
         let (node, problems) = try composeReporting(text)
         if let first = problems.first { throw first }
         return node
@@ -99,7 +99,7 @@ public struct YAMLComposer: Sendable {
 
     /// As `compose`, but a duplicate key does not end the reading: the first value is kept and the
     /// duplicate is returned among `problems`, so that the file's other errors are found too.
-    public func composeReporting(_ text: String) throws(Failure) -> (node: YAMLNode?, problems: [Failure]) {
+    package func composeReporting(_ text: String) throws(Failure) -> (node: YAMLNode?, problems: [Failure]) {
         let bytes = Array(text.utf8)
         let session = ParserSession(bytes: bytes)
         var state = State()

@@ -4,8 +4,8 @@ import KilnSupport
 
 /// The Autoinstall module's error: a description that cannot become the asked-for install
 /// answers, or a kickstart that cannot be read back.
-public struct AutoinstallError: Error, Sendable, CustomStringConvertible {
-    public enum Code: Sendable {
+package struct AutoinstallError: Error, Sendable, CustomStringConvertible {
+    package enum Code: Sendable {
         /// The description is for the other installer family.
         case wrongFamily
         /// A file named in `files` could not be read.
@@ -18,32 +18,32 @@ public struct AutoinstallError: Error, Sendable, CustomStringConvertible {
         case invalidKickstart
     }
 
-    public var code: Code
+    package var code: Code
     /// Lowercase, no period; names the value or path.
-    public var message: String
+    package var message: String
     /// The kickstart line for `invalidKickstart`.
-    public var line: Int?
+    package var line: Int?
 
-    public init(_ code: Code, _ message: String, line: Int? = nil) {
+    package init(_ code: Code, _ message: String, line: Int? = nil) {
         self.code = code
         self.message = message
         self.line = line
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Reads the contents of local files named in `files`; injectable so that renderers stay pure.
-public struct FileReader: Sendable {
+package struct FileReader: Sendable {
     /// A file's bytes and whether it is executable (it is then installed with mode 0755, else 0644).
-    public typealias Contents = (data: Data, executable: Bool)
+    package typealias Contents = (data: Data, executable: Bool)
     private let read: @Sendable (String) -> Contents?
 
-    public init(_ read: @escaping @Sendable (String) -> Contents?) {
+    package init(_ read: @escaping @Sendable (String) -> Contents?) {
         self.read = read
     }
 
-    public func callAsFunction(_ path: String) throws(AutoinstallError) -> Contents {
+    package func callAsFunction(_ path: String) throws(AutoinstallError) -> Contents {
         guard let contents = read(path) else { throw AutoinstallError(.unreadableFile, "cannot read \(path)") }
         guard contents.data.count <= Self.maxSize else {
             throw AutoinstallError(
@@ -55,12 +55,12 @@ public struct FileReader: Sendable {
     }
 
     /// Files larger than this are not embedded in install answers.
-    public static let maxSize = 1 << 20
+    package static let maxSize = 1 << 20
     /// All embedded files together: an installer holds its answer file in memory.
-    public static let maxTotalSize = 8 << 20
+    package static let maxTotalSize = 8 << 20
 
     /// Reads from the host's filesystem.
-    public static let disk = FileReader { path in
+    package static let disk = FileReader { path in
         FileManager.default.contents(atPath: path).map { ($0, FileManager.default.isExecutableFile(atPath: path)) }
     }
 }

@@ -7,15 +7,15 @@ import KilnSupport
 ///
 /// What a description cannot hold (`%pre`, `%post --nochroot`, unknown commands) is skipped and
 /// named in `warnings`.
-public struct KickstartImporter: Sendable {
+package struct KickstartImporter: Sendable {
     /// An imported appliance and what was left out.
-    public struct Result: Sendable {
-        public var appliance: Appliance
+    package struct Result: Sendable {
+        package var appliance: Appliance
         /// `line N: ...` for each skipped part.
-        public var warnings: [String]
+        package var warnings: [String]
     }
 
-    public init() {}
+    package init() {}
 
     /// - Parameters:
     ///   - text: the kickstart.
@@ -23,7 +23,7 @@ public struct KickstartImporter: Sendable {
     ///   - directory: where `%include` finds files named relatively (the kickstart's folder); nil
     ///     follows no include.
     /// - Throws: `AutoinstallError.invalidKickstart` for a line that cannot be split into words.
-    public func read(_ text: String, name fallbackName: String, directory: String? = nil) throws(AutoinstallError)
+    package func read(_ text: String, name fallbackName: String, directory: String? = nil) throws(AutoinstallError)
         -> Result
     {
         var state = ImportState(fallbackName: fallbackName)

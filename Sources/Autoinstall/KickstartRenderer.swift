@@ -6,18 +6,18 @@ import KilnSupport
 ///
 /// Pure: the description in, text out (local `files` are read through `readFile`). The same
 /// description always gives the same bytes.
-public struct KickstartRenderer: Sendable {
+package struct KickstartRenderer: Sendable {
     /// Overrides the description's `end`.
-    public var endAction: EndAction?
-    public var readFile: FileReader
+    package var endAction: EndAction?
+    package var readFile: FileReader
 
-    public init(endAction: EndAction? = nil, readFile: FileReader = .disk) {
+    package init(endAction: EndAction? = nil, readFile: FileReader = .disk) {
         self.endAction = endAction
         self.readFile = readFile
     }
 
     /// The pykickstart syntax version for a release (`F40`, `RHEL9`), as `ksvalidator -v` takes it.
-    public static func syntaxVersion(for os: OperatingSystem) -> String {
+    package static func syntaxVersion(for os: OperatingSystem) -> String {
         let major = os.majorVersion ?? 0
         switch os.name {
         case .fedora: return "F\(major)"
@@ -28,14 +28,14 @@ public struct KickstartRenderer: Sendable {
     /// The kickstart text.
     /// - Throws: `AutoinstallError` for a Debian-family description, an unreadable file, or what
     ///   the release cannot do at all.
-    public func render(_ appliance: Appliance) throws(AutoinstallError) -> String {
+    package func render(_ appliance: Appliance) throws(AutoinstallError) -> String {
         try renderWithWarnings(appliance).text
     }
 
     /// The kickstart text, and what the release's syntax could not say (each left out, named).
     /// - Throws: `AutoinstallError` for a Debian-family description, an unreadable file, a release
     ///   kiln does not know, or what the release cannot do at all.
-    public func renderWithWarnings(_ appliance: Appliance) throws(AutoinstallError) -> (
+    package func renderWithWarnings(_ appliance: Appliance) throws(AutoinstallError) -> (
         text: String, warnings: [String]
     ) {
         guard appliance.os.name.family == .redHat else {

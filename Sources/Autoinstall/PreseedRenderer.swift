@@ -7,14 +7,14 @@ import Packages
 ///
 /// Pure apart from its inputs: the host's apt sources (used for the mirror when the description
 /// names no repos) and local `files` are given to it.
-public struct PreseedRenderer: Sendable {
+package struct PreseedRenderer: Sendable {
     /// Overrides the description's `end`.
-    public var endAction: EndAction?
-    public var readFile: FileReader
+    package var endAction: EndAction?
+    package var readFile: FileReader
     /// The host's apt sources (the command layer reads them with the Packages module).
-    public var hostSources: [ArchiveSource]
+    package var hostSources: [ArchiveSource]
 
-    public init(endAction: EndAction? = nil, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
+    package init(endAction: EndAction? = nil, readFile: FileReader = .disk, hostSources: [ArchiveSource]) {
         self.endAction = endAction
         self.readFile = readFile
         self.hostSources = hostSources
@@ -23,7 +23,7 @@ public struct PreseedRenderer: Sendable {
     /// The preseed text.
     /// - Throws: `AutoinstallError` for an RPM-family description, an unreadable file, or when no
     ///   mirror is known.
-    public func render(_ appliance: Appliance) throws(AutoinstallError) -> String {
+    package func render(_ appliance: Appliance) throws(AutoinstallError) -> String {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
             throw AutoinstallError(
                 .wrongFamily,

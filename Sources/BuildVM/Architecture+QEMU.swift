@@ -3,10 +3,10 @@ import KilnSupport
 
 extension Architecture {
     /// The QEMU system emulator for machines of this architecture.
-    public var qemuSystem: String { "qemu-system-\(rawValue)" }
+    package var qemuSystem: String { "qemu-system-\(rawValue)" }
 
     /// The Debian package that holds `qemuSystem`.
-    public var qemuPackage: String { self == .aarch64 ? "qemu-system-arm" : "qemu-system-x86" }
+    package var qemuPackage: String { self == .aarch64 ? "qemu-system-arm" : "qemu-system-x86" }
 
     /// The serial console device of kiln's machines: the PL011 UART of QEMU's `virt` board, or the
     /// PC's first 16550.
@@ -16,7 +16,7 @@ extension Architecture {
     var kvmPossible: Bool { Architecture.host == self }
 
     /// Checks that `executable` (default `qemuSystem`) can be run; the error names the package that installs it.
-    public func requireQEMU(_ executable: String? = nil) throws(BuildVMError) {
+    package func requireQEMU(_ executable: String? = nil) throws(BuildVMError) {
         let name = executable ?? qemuSystem
         if name.contains("/") {
             if FileManager.default.isExecutableFile(atPath: name) { return }

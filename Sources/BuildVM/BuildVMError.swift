@@ -1,7 +1,7 @@
 /// Everything that can go wrong in the builder guest's module: reading packages, assembling the
 /// guest, running QEMU, and what the guest reports.
-public struct BuildVMError: Error, CustomStringConvertible, Sendable {
-    public enum Code: String, Sendable {
+package struct BuildVMError: Error, CustomStringConvertible, Sendable {
+    package enum Code: String, Sendable {
         /// libarchive could not read or write an archive.
         case archive
         /// A `.deb` lacks a member or a file it must hold.
@@ -24,21 +24,21 @@ public struct BuildVMError: Error, CustomStringConvertible, Sendable {
         case io
     }
 
-    public var code: Code
+    package var code: Code
     /// Lowercase, no trailing period, naming the path or value concerned.
-    public var message: String
+    package var message: String
     /// The last lines the guest printed, when the error comes from a run.
-    public var consoleTail: [String]
-    public var cause: (any Error & Sendable)?
+    package var consoleTail: [String]
+    package var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, consoleTail: [String] = [], cause: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, consoleTail: [String] = [], cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.consoleTail = consoleTail
         self.cause = cause
     }
 
-    public var description: String {
+    package var description: String {
         var text = message
         if let cause { text += ": \(cause)" }
         return text

@@ -8,22 +8,22 @@ import KilnSupport
 
 /// kiln's builder guest, assembled: a kernel and an initramfs in the cache, named by the content
 /// hash of everything they were made from.
-public struct BuilderGuest: Sendable {
-    public let kernel: String
-    public let initramfs: String
+package struct BuilderGuest: Sendable {
+    package let kernel: String
+    package let initramfs: String
     /// SHA-256 (hex) of the recipe, the guest's scripts and every package's contents.
-    public let key: String
+    package let key: String
     /// False when this call assembled it, true when it was already in the cache.
-    public let cached: Bool
+    package let cached: Bool
     /// The machine it runs on.
-    public var architecture: Architecture = .x86_64
+    package var architecture: Architecture = .x86_64
 
     /// Changes whenever the assembly itself changes in a way that alters its output.
     static let formatVersion = "kiln-builder-guest-3"
 
     /// Returns the builder guest for `recipe`, assembling it into `cacheDirectory/builder/<key>`
     /// unless it is already there.
-    public static func prepare(
+    package static func prepare(
         _ recipe: BuilderGuestRecipe, cacheDirectory: String, progress: ProgressSink = .none
     ) throws(BuildVMError) -> BuilderGuest {
         let key = try cacheKey(recipe)

@@ -2,29 +2,29 @@ import KilnSupport
 
 /// What goes into the builder guest: the `.deb` files it is made from, and which of their programs,
 /// kernel modules and files the initramfs holds.
-public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
+package struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     /// Local `.deb` files: a kernel image package, `busybox-static`, the programs' packages and the
     /// packages of every library they need.
-    public var packages: [String]
+    package var packages: [String]
     /// Programs by name, looked up in `sbin`, `usr/sbin`, `bin`, `usr/bin` of the packages; each is
     /// copied with the shared libraries it needs (its ELF `DT_NEEDED` closure).
-    public var programs: [String]
+    package var programs: [String]
     /// Kernel modules by name, loaded in this order after their dependencies (from `.modinfo`).
     /// Names the kernel has built in are skipped.
-    public var modules: [String]
+    package var modules: [String]
     /// Other files copied when a package has them (configuration the programs read).
-    public var files: [String]
-    public var compression: String
+    package var files: [String]
+    package var compression: String
     /// Modification time of every initramfs entry (SOURCE_DATE_EPOCH).
-    public var sourceDateEpoch: Int
+    package var sourceDateEpoch: Int
     /// `/init`; nil for the builder guest's own (`GuestScripts.initScript`). The deploy agent has its own.
-    public var initScript: String?
+    package var initScript: String?
     /// More executable scripts, by path in the initramfs.
-    public var scripts: [String: String]
+    package var scripts: [String: String]
     /// The machine the guest runs on, which its packages are built for.
-    public var architecture: Architecture
+    package var architecture: Architecture
 
-    public init(
+    package init(
         packages: [String],
         programs: [String] = BuilderGuestRecipe.standardPrograms,
         modules: [String] = BuilderGuestRecipe.standardModules,
@@ -49,22 +49,22 @@ public struct BuilderGuestRecipe: Sendable, Hashable, Codable {
     /// The tools a disk build needs that busybox lacks or does poorly. The boot loader and dpkg are
     /// not here: they run from the target itself. (GNU `tar`, for the configured base, is added by
     /// the build when the lockfile has it: see `Builder.BaseCache`.)
-    public static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
+    package static let standardPrograms = ["sfdisk", "mke2fs", "tune2fs", "e2fsck", "mkfs.fat", "mkfs.vfat"]
 
     /// virtio disks (PCI), and vfat for the ESP (code page 437, ASCII names: Debian's defaults);
     /// ext4 is built into Debian's kernels. (The same names serve arm64's cloud kernel, where
     /// `ModuleSet` skips those it has built in.)
-    public static let standardModules = ["virtio_pci", "virtio_blk", "vfat", "nls_cp437", "nls_ascii", "ext4"]
+    package static let standardModules = ["virtio_pci", "virtio_blk", "vfat", "nls_cp437", "nls_ascii", "ext4"]
 
-    public static let standardFiles = ["etc/mke2fs.conf"]
+    package static let standardFiles = ["etc/mke2fs.conf"]
 
     /// Debian packages that hold everything above, for amd64 (bookworm names). The kernel package is
     /// named by its metapackage; a resolver follows it to `linux-image-<version>-cloud-amd64`.
-    public static let debianPackages = debianPackages(for: .x86_64)
+    package static let debianPackages = debianPackages(for: .x86_64)
 
     /// The same for a guest of `architecture`: the same names but the kernel's, which Debian names
     /// by architecture (`linux-image-cloud-arm64`).
-    public static func debianPackages(for architecture: Architecture) -> [String] {
+    package static func debianPackages(for architecture: Architecture) -> [String] {
         [
             "linux-image-cloud-\(architecture.debianName)", "busybox-static", "fdisk", "e2fsprogs", "dosfstools", "tar",
             "libc6", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libext2fs2", "libcom-err2",

@@ -4,21 +4,21 @@
 /// It takes its orders from the kernel command line that kiln's boot menu gives it:
 /// `kiln.url=http://ADDR/deploy/TOKEN` (its plan, chunks and reports), `kiln.mac=MAC` (the interface
 /// it booted from), and optionally `kiln.disk=/dev/...`. See `DeployAgentScripts` for what it does.
-public enum DeployAgent {
+package enum DeployAgent {
     /// Debian packages the agent is made from (bookworm names). The generic kernel, not the cloud one:
     /// lab machines have e1000e, igb, ixgbe, r8169, AHCI and SAS controllers, which the cloud kernel lacks.
     /// The libraries the programs need come with them: the packages are resolved with their dependencies.
-    public static let debianPackages = [
+    package static let debianPackages = [
         "linux-image-amd64", "busybox-static", "fdisk", "util-linux", "e2fsprogs", "xfsprogs", "btrfs-progs",
         "curl",
     ]
 
     /// Programs that busybox lacks or does poorly.
     /// (busybox-static's wget crashes in glibc's static name lookup, even for a numeric address: curl.)
-    public static let programs = ["curl", "sfdisk", "blkdiscard", "e2fsck", "resize2fs", "xfs_growfs", "btrfs"]
+    package static let programs = ["curl", "sfdisk", "blkdiscard", "e2fsck", "resize2fs", "xfs_growfs", "btrfs"]
 
     /// Network cards, disk controllers and file systems of real lab hardware and of the hypervisors.
-    public static let modules = [
+    package static let modules = [
         // network
         "virtio_pci", "virtio_net", "e1000", "e1000e", "igb", "ixgbe", "r8169", "vmxnet3",
         // disks
@@ -30,7 +30,7 @@ public enum DeployAgent {
     ]
 
     /// The recipe: the packages' local `.deb` files in, a builder-guest-shaped recipe out.
-    public static func recipe(packages: [String], sourceDateEpoch: Int = 0) -> BuilderGuestRecipe {
+    package static func recipe(packages: [String], sourceDateEpoch: Int = 0) -> BuilderGuestRecipe {
         BuilderGuestRecipe(
             packages: packages, programs: programs, modules: modules, files: [],
             // 44 MB of programs, libraries and modules: zstd makes it a third of that to send over TFTP,

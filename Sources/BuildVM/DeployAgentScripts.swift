@@ -9,9 +9,9 @@
 /// - `GET chunk/INDEX`: that piece's bytes;
 /// - `GET progress/BYTES`, `GET done`, `GET failed/REASON`: what it reports.
 /// Its messages also go to the console as `kiln-agent: ...` lines.
-public enum DeployAgentScripts {
+package enum DeployAgentScripts {
     /// `/init`: PID 1 of the agent.
-    public static let initScript = #"""
+    package static let initScript = #"""
         #!/bin/busybox sh
         # kiln deploy agent, PID 1: writes this machine's disk from kiln serve, then reboots into it.
         /bin/busybox mkdir -p /proc /sys /dev /tmp /run /mnt
@@ -227,7 +227,7 @@ public enum DeployAgentScripts {
         """#
 
     /// `/kiln/udhcpc.script`: busybox udhcpc's hook, which configures the lease it got.
-    public static let dhcpScript = #"""
+    package static let dhcpScript = #"""
         #!/bin/sh
         # udhcpc hook: $1 is the event; the lease comes in the environment.
         case "$1" in

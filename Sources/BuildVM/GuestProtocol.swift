@@ -1,13 +1,13 @@
 /// One message from the builder guest: a console line `KILN:<seq>:<event>:<payload>`.
-public struct GuestEvent: Sendable, Equatable {
+package struct GuestEvent: Sendable, Equatable {
     /// 1, 2, 3, ... without gaps within one boot.
-    public var sequence: Int
+    package var sequence: Int
     /// "init", "modules", "job", "step", "progress", "info", "result", "error", "exit".
-    public var name: String
+    package var name: String
     /// Free text to the end of the line.
-    public var payload: String
+    package var payload: String
 
-    public init(sequence: Int, name: String, payload: String) {
+    package init(sequence: Int, name: String, payload: String) {
         self.sequence = sequence
         self.name = name
         self.payload = payload

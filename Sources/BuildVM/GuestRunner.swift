@@ -3,53 +3,53 @@ import KilnSupport
 import Synchronization
 
 /// How to run the builder guest.
-public struct GuestRunOptions: Sendable {
-    public var accelerator: Accelerator = .auto
-    public var memoryMiB = 1024
-    public var cpus = 2
+package struct GuestRunOptions: Sendable {
+    package var accelerator: Accelerator = .auto
+    package var memoryMiB = 1024
+    package var cpus = 2
     /// Longest time from QEMU's start to `/init`'s first message under TCG. The kernel boots
     /// quietly, so the boot has this deadline instead of the idle timeout.
-    public var bootTimeout: Duration = .seconds(120)
+    package var bootTimeout: Duration = .seconds(120)
     /// Longest silence on the console, once `/init` runs, before the guest counts as hung. The
     /// guest prints a heartbeat every 10 s, so this catches a guest that stopped answering.
-    public var idleTimeout: Duration = .seconds(300)
+    package var idleTimeout: Duration = .seconds(300)
     /// Longest time the job may print nothing but heartbeats (a step that waits for ever). Long:
     /// under TCG on a loaded host, one silent step (update-initramfs) can take many minutes.
-    public var stallTimeout: Duration = .seconds(3600)
+    package var stallTimeout: Duration = .seconds(3600)
     /// Longest run in all, if any.
-    public var timeout: Duration?
+    package var timeout: Duration?
     /// How long a KVM guest gets to reach `/init` before kiln gives up on KVM.
-    public var kvmProbeTimeout: Duration = .seconds(20)
+    package var kvmProbeTimeout: Duration = .seconds(20)
     /// A file that receives the whole console.
-    public var consoleLog: String?
+    package var consoleLog: String?
     /// The QEMU program; nil: the guest architecture's (`qemu-system-x86_64`, `qemu-system-aarch64`).
-    public var qemu: String?
+    package var qemu: String?
     /// Seconds since the epoch that the guest's clock starts at (SOURCE_DATE_EPOCH), so that the
     /// times the guest writes into file systems do not depend on when the build ran. Nil: the host's time.
-    public var clockStart: Int?
+    package var clockStart: Int?
 
-    public init() {}
+    package init() {}
 }
 
 /// What a finished job reported.
-public struct GuestRunResult: Sendable {
-    public var accelerator: Accelerator
+package struct GuestRunResult: Sendable {
+    package var accelerator: Accelerator
     /// Every protocol message, in order.
-    public var events: [GuestEvent]
+    package var events: [GuestEvent]
     /// The payloads of `result` messages.
-    public var results: [String] { events.filter { $0.name == "result" }.map(\.payload) }
+    package var results: [String] { events.filter { $0.name == "result" }.map(\.payload) }
     /// From QEMU's start to the guest's first message (`/init` running).
-    public var firstMessageAfter: Duration
+    package var firstMessageAfter: Duration
     /// The guest kernel's uptime in seconds when `/init` first reported.
-    public var kernelUptimeAtInit: Double?
+    package var kernelUptimeAtInit: Double?
     /// From QEMU's start to its end.
-    public var elapsed: Duration
+    package var elapsed: Duration
 }
 
 /// Runs jobs in the builder guest under QEMU.
-public struct GuestRunner: Sendable {
-    public let guest: BuilderGuest
-    public let options: GuestRunOptions
+package struct GuestRunner: Sendable {
+    package let guest: BuilderGuest
+    package let options: GuestRunOptions
 
     /// The kernel command line: serial console, quiet, a panic ends QEMU (`-no-reboot`), and what
     /// shortens a boot under TCG (measured, ~3.2 s to /init without, ~1.7 s with): no crypto
@@ -70,7 +70,7 @@ public struct GuestRunner: Sendable {
     /// The QEMU program that runs the guest.
     var qemu: String { options.qemu ?? guest.architecture.qemuSystem }
 
-    public init(guest: BuilderGuest, options: GuestRunOptions = GuestRunOptions()) {
+    package init(guest: BuilderGuest, options: GuestRunOptions = GuestRunOptions()) {
         self.guest = guest
         self.options = options
     }
@@ -83,7 +83,7 @@ public struct GuestRunner: Sendable {
     ///
     /// - Throws: `BuildVMError` with the console's last lines when QEMU fails, the guest hangs or
     ///   the job fails; `.interrupted` when the task is cancelled (QEMU is stopped first).
-    public func run(
+    package func run(
         _ job: GuestJob, targetDisk: String?, fileSystemDisk: String? = nil, outputDisk: String? = nil,
         workDirectory: String,
         progress: ProgressSink = .none

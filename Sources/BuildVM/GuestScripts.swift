@@ -8,7 +8,7 @@ enum GuestScripts {
     static let targetSerial = "kiln-target"
     static let inputSerial = "kiln-input"
     /// A second writable disk, where a job writes file systems the host moves into the target.
-    public static let fileSystemSerial = "kiln-fs"
+    package static let fileSystemSerial = "kiln-fs"
     /// A writable disk the job may write results to, such as an archive of the configured base.
     static let outputSerial = "kiln-output"
 

@@ -4,50 +4,50 @@ import Synchronization
 
 /// Boots a disk image under QEMU from its own boot loader and waits for a text on the serial
 /// console: what `kiln test` does.
-public struct ImageBoot: Sendable {
-    public var image: String
-    public var firmware: Firmware = .bios
+package struct ImageBoot: Sendable {
+    package var image: String
+    package var firmware: Firmware = .bios
     /// The disk controller and network card the image is booted on, as its target hypervisor has them.
-    public var hardware: VirtualHardware = .virtio
+    package var hardware: VirtualHardware = .virtio
     /// What to wait for ("login:").
-    public var marker = "login:"
-    public var timeout: Duration = .seconds(300)
-    public var accelerator: Accelerator = .tcg
-    public var memoryMiB = 1024
-    public var cpus = 2
-    public var consoleLog: String?
+    package var marker = "login:"
+    package var timeout: Duration = .seconds(300)
+    package var accelerator: Accelerator = .tcg
+    package var memoryMiB = 1024
+    package var cpus = 2
+    package var consoleLog: String?
     /// Typed at each prompt for a LUKS passphrase on the console (the initramfs's for `/`, systemd's for
     /// the others); nil fails the boot at the first such prompt.
-    public var passphrase: String?
+    package var passphrase: String?
     /// OVMF's code and variable-store templates.
-    public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
-    public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
+    package var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
+    package var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
     /// The machine the image is for: aarch64 images boot on QEMU's `virt` board with AAVMF.
-    public var architecture = Architecture.x86_64
+    package var architecture = Architecture.x86_64
     /// AAVMF's code and variable-store templates (Debian's qemu-efi-aarch64: 64 MiB each, the size
     /// of `virt`'s flash banks).
-    public var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    public var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+    package var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    package var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
     /// The QEMU program; nil: the architecture's.
-    public var qemu: String?
+    package var qemu: String?
 
-    public init(image: String) { self.image = image }
+    package init(image: String) { self.image = image }
 
     /// The UEFI firmware for the image's architecture: code and variable-store template.
-    public var uefiFirmware: (code: String, variables: String) {
+    package var uefiFirmware: (code: String, variables: String) {
         architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
     }
 
     private var qemuProgram: String { qemu ?? architecture.qemuSystem }
 
-    public struct Outcome: Sendable {
+    package struct Outcome: Sendable {
         /// QEMU's format name for the image.
-        public var format: String
+        package var format: String
         /// From QEMU's start to the marker.
-        public var elapsed: Duration
-        public var consoleTail: [String]
+        package var elapsed: Duration
+        package var consoleTail: [String]
         /// What the guest ran under (`.auto` resolved).
-        public var accelerator: Accelerator = .tcg
+        package var accelerator: Accelerator = .tcg
     }
 
     /// Boots, waits for `marker`, stops QEMU. The image is never written (QEMU's snapshot mode).
@@ -57,7 +57,7 @@ public struct ImageBoot: Sendable {
     ///
     /// With `.auto`, KVM unless /dev/kvm cannot be opened or KVM failed on this host before
     /// (`KVMProbe`); a KVM guest that QEMU ends at once is recorded as such and booted again under TCG.
-    public func run(workDirectory: String, progress: ProgressSink = .none) async throws(BuildVMError) -> Outcome {
+    package func run(workDirectory: String, progress: ProgressSink = .none) async throws(BuildVMError) -> Outcome {
         try architecture.requireQEMU(qemu)
         if architecture == .aarch64 && (firmware != .uefi || hardware != .virtio) {
             throw BuildVMError(.io, "aarch64 images boot with UEFI on virtio hardware only (QEMU's virt board)")

@@ -3,43 +3,43 @@ import KilnSupport
 
 /// Boots a disk image for a person: its serial console on the terminal, a network card on QEMU's
 /// user-mode network with the guest's SSH port forwarded to a local port. What `kiln run` does.
-public struct ImageRun: Sendable {
-    public var image: String
-    public var firmware: Firmware = .bios
-    public var hardware: VirtualHardware = .virtio
-    public var accelerator: Accelerator = .auto
-    public var memoryMiB = 1024
-    public var cpus = 2
+package struct ImageRun: Sendable {
+    package var image: String
+    package var firmware: Firmware = .bios
+    package var hardware: VirtualHardware = .virtio
+    package var accelerator: Accelerator = .auto
+    package var memoryMiB = 1024
+    package var cpus = 2
     /// Writes go to the image; otherwise to a temporary overlay that QEMU drops at its end.
-    public var writable = false
-    public var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
-    public var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
+    package var writable = false
+    package var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
+    package var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
     /// The machine the image is for: aarch64 images run on QEMU's `virt` board with AAVMF.
-    public var architecture = Architecture.x86_64
-    public var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    public var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+    package var architecture = Architecture.x86_64
+    package var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    package var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
     /// The QEMU program; nil: the architecture's.
-    public var qemu: String?
+    package var qemu: String?
 
-    public init(image: String) { self.image = image }
+    package init(image: String) { self.image = image }
 
     /// The UEFI firmware for the image's architecture: code and variable-store template.
-    public var uefiFirmware: (code: String, variables: String) {
+    package var uefiFirmware: (code: String, variables: String) {
         architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
     }
 
     /// What was decided before QEMU starts, for the lines `kiln run` prints.
-    public struct Plan: Sendable {
-        public var arguments: [String]
-        public var format: String
-        public var accelerator: Accelerator
-        public var sshPort: Int
+    package struct Plan: Sendable {
+        package var arguments: [String]
+        package var format: String
+        package var accelerator: Accelerator
+        package var sshPort: Int
     }
 
     /// The QEMU command line: the format told by content, `.auto` resolved (KVM unless /dev/kvm cannot
     /// be opened or `KVMProbe` says it failed here), a free port on 127.0.0.1 for SSH. With UEFI, a
     /// copy of OVMF's variable store is made in `workDirectory`.
-    public func plan(workDirectory: String) throws(BuildVMError) -> Plan {
+    package func plan(workDirectory: String) throws(BuildVMError) -> Plan {
         let format = try DiskFormat.qemuName(of: image)
         try architecture.requireQEMU(qemu)
         let qemu = self.qemu ?? architecture.qemuSystem
@@ -95,7 +95,7 @@ public struct ImageRun: Sendable {
 
     /// Starts `arguments` with kiln's terminal as its own (same process group, so that it may read
     /// the terminal) and the terminating signals' default actions restored; returns its process id.
-    public static func spawn(_ arguments: [String]) throws(BuildVMError) -> pid_t {
+    package static func spawn(_ arguments: [String]) throws(BuildVMError) -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -6,24 +6,24 @@ import KilnArchive
 #endif
 
 /// What the builder guest runs: a shell script and the files it works on.
-public struct GuestJob: Sendable {
-    public struct File: Sendable {
-        public enum Source: Sendable {
+package struct GuestJob: Sendable {
+    package struct File: Sendable {
+        package enum Source: Sendable {
             case bytes([UInt8])
             /// A file on the host, streamed into the input disk (a root file system tar, say).
             case hostFile(String)
         }
 
         /// Relative to `/job` in the guest.
-        public var path: String
-        public var source: Source
-        public var permissions: UInt32
+        package var path: String
+        package var source: Source
+        package var permissions: UInt32
         /// Placed on the input disk after the cpio stream instead of in it, and read in the guest
         /// with `kiln-extent NAME` (to a pipe): a large file (a root file system tar) never has to
         /// fit in the guest's memory. `NAME` is `path`.
-        public var extent: Bool
+        package var extent: Bool
 
-        public init(path: String, source: Source, permissions: UInt32 = 0o644, extent: Bool = false) {
+        package init(path: String, source: Source, permissions: UInt32 = 0o644, extent: Bool = false) {
             self.path = path
             self.source = source
             self.permissions = permissions
@@ -35,10 +35,10 @@ public struct GuestJob: Sendable {
     /// `KILN_INPUT` naming the disks. It reports with `kiln-event step|progress|info|result TEXT`;
     /// its exit status is the job's. The recipe's programs are called as `/kiln/bin/NAME`
     /// (busybox would run its own applet for a bare `mke2fs` or `mkfs.vfat`).
-    public var script: String
-    public var files: [File]
+    package var script: String
+    package var files: [File]
 
-    public init(script: String, files: [File] = []) {
+    package init(script: String, files: [File] = []) {
         self.script = script
         self.files = files
     }

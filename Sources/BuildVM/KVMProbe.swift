@@ -6,31 +6,31 @@ import Synchronization
 /// host name, kernel release and QEMU version, since any of them changing may change the answer. A
 /// host where KVM guests hang or QEMU aborts is then not tried again on every build, and the record
 /// goes with `kiln build --probe-kvm` (or by deleting the folder).
-public enum KVMProbe {
+package enum KVMProbe {
     /// One line per fact: `works` or `broken`, then the detail (what QEMU said).
-    public struct Record: Sendable, Equatable {
-        public var works: Bool
-        public var detail: String
+    package struct Record: Sendable, Equatable {
+        package var works: Bool
+        package var detail: String
         /// "host debian, kernel 6.1.0-18-amd64, QEMU 7.2.22".
-        public var subject: String
+        package var subject: String
     }
 
     /// What a user reads when KVM has just failed: one sentence; `--verbose` shows QEMU's own words.
-    public static let brokenNowSentence =
+    package static let brokenNowSentence =
         "KVM does not work on this host (its guest did not start); using TCG, which is slower. "
         + "kiln remembers this until the kernel or QEMU changes, or --probe-kvm"
 
     /// What a user reads when the record says KVM failed before.
-    public static let brokenBeforeSentence =
+    package static let brokenBeforeSentence =
         "KVM did not work on this host before; using TCG, which is slower (--probe-kvm tries KVM again)"
 
     /// The folder the records live in.
-    public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         KilnCache.root(environment: environment) + "/kvm"
     }
 
     /// What identifies the answer: host name, kernel release, QEMU's version line.
-    public static func subject(qemu: String = "qemu-system-x86_64") -> String {
+    package static func subject(qemu: String = "qemu-system-x86_64") -> String {
         var names = utsname()
         uname(&names)
         let host = withUnsafeBytes(of: names.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -39,7 +39,7 @@ public enum KVMProbe {
     }
 
     /// The recorded answer for this host, kernel and QEMU, if any.
-    public static func recorded(qemu: String = "qemu-system-x86_64", directory: String = directory()) -> Record? {
+    package static func recorded(qemu: String = "qemu-system-x86_64", directory: String = directory()) -> Record? {
         let subject = subject(qemu: qemu)
         guard let text = try? String(contentsOfFile: path(subject, directory), encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -48,7 +48,7 @@ public enum KVMProbe {
     }
 
     /// Keeps the answer for the next runs (best effort: a cache that cannot be written only costs a probe).
-    public static func record(
+    package static func record(
         works: Bool, detail: String, qemu: String = "qemu-system-x86_64", directory: String = directory()
     ) {
         let subject = subject(qemu: qemu)
@@ -57,7 +57,7 @@ public enum KVMProbe {
     }
 
     /// Forgets every answer, so that the next run probes again.
-    public static func forget(directory: String = directory()) {
+    package static func forget(directory: String = directory()) {
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -5,7 +5,7 @@ import KilnSupport
 #endif
 
 /// Where the guest's CPU runs.
-public enum Accelerator: String, Sendable, CaseIterable {
+package enum Accelerator: String, Sendable, CaseIterable {
     /// KVM if a guest boots under it within a short deadline, else TCG with a warning.
     case auto
     /// KVM or a clear failure.
@@ -27,7 +27,7 @@ struct VirtualDisk: Sendable {
 }
 
 /// Firmware for booting a disk image.
-public enum Firmware: String, Sendable, CaseIterable {
+package enum Firmware: String, Sendable, CaseIterable {
     /// SeaBIOS, QEMU's default.
     case bios
     /// OVMF, with a private copy of its variable store.

@@ -1,6 +1,6 @@
 /// The virtual hardware a disk image is booted on: the disk controller and network card a
 /// hypervisor presents, as far as QEMU emulates them (`kiln test --machine`).
-public enum VirtualHardware: String, Sendable, CaseIterable {
+package enum VirtualHardware: String, Sendable, CaseIterable {
     /// virtio-blk disk, no network card: KVM/QEMU, and kiln's builder guest.
     case virtio
     /// VMware ESXi/Workstation: paravirtual SCSI (PVSCSI) disk, VMXNET3 network card.
@@ -38,7 +38,7 @@ public enum VirtualHardware: String, Sendable, CaseIterable {
     }
 
     /// What the guest sees, for messages.
-    public var summary: String {
+    package var summary: String {
         switch self {
         case .virtio: return "virtio-blk disk, no network card"
         case .vmware: return "PVSCSI disk, VMXNET3 network card"

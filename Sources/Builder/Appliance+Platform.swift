@@ -2,12 +2,12 @@ import Appliance
 
 /// Appliance's `Platform` under a name that files importing DiskImage (which has a `Platform` of its
 /// own) can use.
-public typealias TargetPlatform = Platform
+package typealias TargetPlatform = Platform
 
 extension Appliance {
     /// The description as `kiln build --platform` builds it: the platform's `post` list runs in the
     /// target right after `post.base`.
-    public func forPlatform(_ platform: Platform?) -> Appliance {
+    package func forPlatform(_ platform: Platform?) -> Appliance {
         guard let platform, let commands = post.platforms[platform], !commands.isEmpty else { return self }
         var built = self
         built.post.base += commands

@@ -30,16 +30,16 @@ import Packages
 /// without UUIDs, and every file's name, mode and size; see `InstallScript`). A build from the base
 /// whose tree gives the same digest copies it instead of making it again: an edit of `post`, or of
 /// anything that only changes the disk's identifiers, no longer costs the initramfs.
-public struct BaseCache: Sendable {
+package struct BaseCache: Sendable {
     /// Bump when `TargetRoot` writes a different tree for the same packages, or the guest makes
     /// or reads the base differently.
     static let format = "kiln configured base 1"
     /// How many bases are kept: the most recently used ones.
     static let keep = 4
 
-    public let directory: String
+    package let directory: String
 
-    public init(cacheDirectory: String) {
+    package init(cacheDirectory: String) {
         directory = "\(cacheDirectory)/base"
     }
 
@@ -131,9 +131,9 @@ public struct BaseCache: Sendable {
     /// A base's initramfs: the tar of what `update-initramfs` wrote (`/boot/initrd.img-*`; bookworm's
     /// keeps no state elsewhere), and the digest of the inputs it was made from (what the guest's
     /// install script reads of the finished tree: see `InstallScript`).
-    public struct Initramfs: Sendable, Equatable {
-        public var tar: String
-        public var inputs: String
+    package struct Initramfs: Sendable, Equatable {
+        package var tar: String
+        package var inputs: String
     }
 
     func initramfsPaths(_ key: String) -> (tar: String, inputs: String) {

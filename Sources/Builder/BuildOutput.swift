@@ -5,7 +5,7 @@ import KilnSupport
 
 /// One thing `kiln build --format` writes from the finished raw disk: a disk image in a format, or
 /// a package for a platform (OVA for vSphere, a GCE tarball, a Vagrant box, a libvirt domain).
-public enum BuildOutput: Sendable, Hashable {
+package enum BuildOutput: Sendable, Hashable {
     case disk(ImageFormat)
     /// An OVA in the platform's OVF flavour (vSphere unless built for VirtualBox).
     case ova(OVFDescriptor.Profile = .vsphere)
@@ -16,7 +16,7 @@ public enum BuildOutput: Sendable, Hashable {
     case libvirt
 
     /// `qcow2`, `raw`, `vmdk`, `vhd`, `vhdx`, `vdi`, `ova`, `gce`, `vagrant`, `libvirt`.
-    public init?(name: String) {
+    package init?(name: String) {
         switch name {
         case "ova": self = .ova()
         case "gce": self = .gce
@@ -28,7 +28,7 @@ public enum BuildOutput: Sendable, Hashable {
         }
     }
 
-    public static let names = ImageFormat.allCases.map(\.rawValue) + ["ova", "gce", "vagrant", "libvirt"]
+    package static let names = ImageFormat.allCases.map(\.rawValue) + ["ova", "gce", "vagrant", "libvirt"]
 
     /// The file name it gets in the output directory.
     func fileName(for appliance: String) -> String {
@@ -41,7 +41,7 @@ public enum BuildOutput: Sendable, Hashable {
         }
     }
 
-    public var label: String {
+    package var label: String {
         switch self {
         case .disk(let format): return format.rawValue
         case .ova: return "ova"
@@ -89,7 +89,7 @@ public enum BuildOutput: Sendable, Hashable {
     }
 
     /// The output for a platform's build: an OVA takes the platform's OVF flavour.
-    public func forPlatform(_ name: String?) -> BuildOutput {
+    package func forPlatform(_ name: String?) -> BuildOutput {
         if case .ova = self { return .ova(PlatformPackages.ovfProfile(platform: name)) }
         return self
     }

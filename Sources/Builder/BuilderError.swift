@@ -1,13 +1,13 @@
 /// A build that could not be planned, prepared or finished.
-public struct BuilderError: Error, CustomStringConvertible, Sendable {
-    public var message: String
+package struct BuilderError: Error, CustomStringConvertible, Sendable {
+    package var message: String
     /// The builder guest's last console lines, when the guest failed.
-    public var consoleTail: [String]
+    package var consoleTail: [String]
 
-    public init(_ message: String, consoleTail: [String] = []) {
+    package init(_ message: String, consoleTail: [String] = []) {
         self.message = message
         self.consoleTail = consoleTail
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

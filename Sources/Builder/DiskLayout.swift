@@ -4,39 +4,39 @@ import Crypto
 /// Where each partition of the target disk goes: GPT with a BIOS boot partition and an ESP as the
 /// firmware needs them, then the description's partitions in order. Sizes in MiB, the first
 /// partition at 1 MiB; identifiers derived from a seed so that the same inputs give the same disk.
-public struct DiskLayout: Sendable, Equatable {
-    public struct Slot: Sendable, Equatable {
+package struct DiskLayout: Sendable, Equatable {
+    package struct Slot: Sendable, Equatable {
         /// `bios`, `esp`, or the description's mount point (`/`, `/var`, `swap`).
-        public var role: String
-        public var startMiB: Int64
-        public var sizeMiB: Int64
+        package var role: String
+        package var startMiB: Int64
+        package var sizeMiB: Int64
         /// GPT partition type GUID.
-        public var typeGUID: String
+        package var typeGUID: String
         /// GPT partition GUID.
-        public var partitionGUID: String
+        package var partitionGUID: String
         /// The file system's UUID (a FAT volume id, 8 hex digits, for the ESP); nil for BIOS boot.
-        public var filesystemID: String?
-        public var filesystem: FilesystemType?
-        public var mountOptions: String?
+        package var filesystemID: String?
+        package var filesystem: FilesystemType?
+        package var mountOptions: String?
         /// The GPT partition name.
-        public var label: String
+        package var label: String
         /// The LUKS2 header's UUID when the partition is encrypted; its file system is then inside
         /// the container, opened as `/dev/mapper/\(mapperName)`.
-        public var encryptionID: String?
+        package var encryptionID: String?
 
         /// The device-mapper name of an encrypted partition, as Debian's installer names one: `root_crypt`.
-        public var mapperName: String { "\(label)_crypt" }
+        package var mapperName: String { "\(label)_crypt" }
 
         /// The file system's UUID as blkid and /dev/disk/by-uuid spell it (`809B-9115` for FAT).
-        public var filesystemUUID: String? {
+        package var filesystemUUID: String? {
             guard let id = filesystemID else { return nil }
             return filesystem == .vfat ? "\(id.prefix(4))-\(id.suffix(4))" : id
         }
     }
 
-    public var diskGUID: String
-    public var sizeMiB: Int64
-    public var slots: [Slot]
+    package var diskGUID: String
+    package var sizeMiB: Int64
+    package var slots: [Slot]
 
     static let espSizeMiB: Int64 = 255
     /// The mount points that must be open before the initramfs hands over to init.
@@ -49,7 +49,7 @@ public struct DiskLayout: Sendable, Equatable {
     static let leadMiB: Int64 = 1
     static let tailMiB: Int64 = 1
 
-    public init(hardware: Hardware, seed: String) throws(BuilderError) {
+    package init(hardware: Hardware, seed: String) throws(BuilderError) {
         var slots: [Slot] = []
         var next = Self.leadMiB
         func add(
@@ -131,7 +131,7 @@ public struct DiskLayout: Sendable, Equatable {
     }
 
     /// sfdisk's script for the table (sfdisk(8), "Input format").
-    public var sfdiskScript: String {
+    package var sfdiskScript: String {
         var lines = ["label: gpt", "label-id: \(diskGUID)", "unit: sectors", "first-lba: 2048", ""]
         for slot in slots {
             lines.append(
@@ -142,7 +142,7 @@ public struct DiskLayout: Sendable, Equatable {
     }
 
     /// `/etc/fstab`, by UUID, mount points in order of depth.
-    public var fstab: String {
+    package var fstab: String {
         var lines = ["# written by kiln: <file system> <mount point> <type> <options> <dump> <pass>"]
         for slot in mountedSlots {
             guard let fs = slot.filesystem, let id = slot.filesystemUUID else { continue }
@@ -161,7 +161,7 @@ public struct DiskLayout: Sendable, Equatable {
 
     /// `/etc/crypttab`: each encrypted partition by its LUKS UUID, the passphrase asked for at boot. The
     /// partitions the initramfs must open (`/`, `/usr`) say so with `initramfs`.
-    public var crypttab: String? {
+    package var crypttab: String? {
         let encrypted = slots.filter { $0.encryptionID != nil }
         guard !encrypted.isEmpty else { return nil }
         var lines = ["# written by kiln: <target name> <source device> <key file> <options>"]
@@ -175,7 +175,7 @@ public struct DiskLayout: Sendable, Equatable {
     }
 
     /// Partitions with a file system, parents before children (`/` first, `/boot/efi` after `/boot`).
-    public var mountedSlots: [Slot] {
+    package var mountedSlots: [Slot] {
         slots.filter { $0.filesystem != nil }.sorted { a, b in
             func depth(_ slot: Slot) -> Int {
                 if slot.role == "swap" { return 100 }

@@ -13,50 +13,50 @@ import Packages
 /// The build pipeline after packages are locked and fetched: assemble the builder guest, unpack
 /// the target's packages on the host, install in the guest, and write the requested formats with
 /// a manifest, a package list and an SBOM (SPEC, "How an image is built", steps 4 to 7).
-public struct ImageBuild: Sendable {
-    public struct Options: Sendable {
-        public var outputDirectory: String
-        public var formats: [BuildOutput] = [.disk(.qcow2)]
-        public var accelerator: Accelerator = .auto
-        public var sourceDateEpoch: Int64 = 0
-        public var cacheDirectory: String
+package struct ImageBuild: Sendable {
+    package struct Options: Sendable {
+        package var outputDirectory: String
+        package var formats: [BuildOutput] = [.disk(.qcow2)]
+        package var accelerator: Accelerator = .auto
+        package var sourceDateEpoch: Int64 = 0
+        package var cacheDirectory: String
         /// Guest memory; the packages stream from the input disk, so it need not hold them.
-        public var guestMemoryMiB = 1024
+        package var guestMemoryMiB = 1024
         /// The cached copy of each file the description names by URL (`PackagePlan.Prepared.files`).
-        public var remoteFiles: [String: String] = [:]
+        package var remoteFiles: [String: String] = [:]
         /// Whether a failed build still writes its `build.log`: not when the person stopped it (a
         /// signal), whose command leaves nothing behind.
-        public var keepsLogOnFailure: @Sendable () -> Bool = { true }
+        package var keepsLogOnFailure: @Sendable () -> Bool = { true }
 
-        public init(outputDirectory: String, cacheDirectory: String) {
+        package init(outputDirectory: String, cacheDirectory: String) {
             self.outputDirectory = outputDirectory
             self.cacheDirectory = cacheDirectory
         }
     }
 
-    public struct Output: Sendable {
-        public var path: String
+    package struct Output: Sendable {
+        package var path: String
         /// `qcow2`, `raw`, ..., `ova`, `gce`, `vagrant`.
-        public var format: String
-        public var size: Int64
-        public var sha256: String
+        package var format: String
+        package var size: Int64
+        package var sha256: String
     }
 
-    public struct Result: Sendable {
-        public var outputs: [Output]
-        public var manifest: String
-        public var accelerator: Accelerator
-        public var guestSeconds: Double
+    package struct Result: Sendable {
+        package var outputs: [Output]
+        package var manifest: String
+        package var accelerator: Accelerator
+        package var guestSeconds: Double
     }
 
-    public let appliance: Appliance
-    public let lockfile: Lockfile
-    public let targetPackages: [LocalPackage]
-    public let builderPackages: [LocalPackage]
-    public let aptSources: [ArchiveSource]
-    public let options: Options
+    package let appliance: Appliance
+    package let lockfile: Lockfile
+    package let targetPackages: [LocalPackage]
+    package let builderPackages: [LocalPackage]
+    package let aptSources: [ArchiveSource]
+    package let options: Options
 
-    public init(
+    package init(
         appliance: Appliance, lockfile: Lockfile, targetPackages: [LocalPackage], builderPackages: [LocalPackage],
         aptSources: [ArchiveSource], options: Options
     ) {
@@ -70,7 +70,7 @@ public struct ImageBuild: Sendable {
 
     /// Runs the build; outputs appear in the output directory only when everything succeeded, and
     /// `build.log` (see `BuildLog`) in any case once that directory exists.
-    public func run(progress: ProgressSink) async throws(BuilderError) -> Result {
+    package func run(progress: ProgressSink) async throws(BuilderError) -> Result {
         let log = BuildLog()
         let sink = log.recording(to: progress)
         do {

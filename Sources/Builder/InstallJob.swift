@@ -10,9 +10,9 @@ import KilnSupport
 /// Values are never spliced into shell code: the guest's loops read plain whitespace-free fields
 /// (numbers, UUIDs, file system names, mount points kiln validated), and the few values the target's
 /// `configure.sh` passes to programs (names, hashes, groups) are single-quoted with `ShellQuote`.
-public struct InstallJob: Sendable {
+package struct InstallJob: Sendable {
     /// What the guest does about the configured base (`BaseCache`).
-    public enum Base: Sendable, Equatable {
+    package enum Base: Sendable, Equatable {
         /// Unpack and configure the packages, and keep nothing.
         case configure
         /// Unpack and configure the packages, and write the configured tree as a tar to the output
@@ -30,27 +30,27 @@ public struct InstallJob: Sendable {
         }
     }
 
-    public var appliance: Appliance
-    public var layout: DiskLayout
-    public var root: TargetRoot
+    package var appliance: Appliance
+    package var layout: DiskLayout
+    package var root: TargetRoot
     /// The uncompressed tar of the unpacked packages (`TargetRoot.write`); unused when `base` is `.reuse`.
-    public var rootTar: String
+    package var rootTar: String
     /// `deb822` text for `/etc/apt/sources.list.d/kiln.sources` in the target.
-    public var aptSources: String?
-    public var sourceDateEpoch: Int64
+    package var aptSources: String?
+    package var sourceDateEpoch: Int64
     /// dpkg's name for the target's architecture.
-    public var architecture: String { appliance.hardware.arch.debianName }
+    package var architecture: String { appliance.hardware.arch.debianName }
     /// The cached copy of each file the description names by URL.
-    public var remoteFiles: [String: String] = [:]
-    public var base = Base.configure
+    package var remoteFiles: [String: String] = [:]
+    package var base = Base.configure
     /// The initramfs last made on this base, which the guest copies instead of running
     /// update-initramfs when the finished tree gives the same inputs digest.
-    public var cachedInitramfs: BaseCache.Initramfs?
+    package var cachedInitramfs: BaseCache.Initramfs?
     /// The partitions (1-based) whose file systems kiln wrote from the cached base before the guest
     /// started (`BaseFileSystems`): the guest mounts them as they are, and the base tar stays home.
-    public var prewritten: [Int] = []
+    package var prewritten: [Int] = []
 
-    public init(
+    package init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
         sourceDateEpoch: Int64
     ) {
@@ -63,7 +63,7 @@ public struct InstallJob: Sendable {
     }
 
     /// Writes the overlay tar into `workDirectory` and returns the guest job.
-    public func guestJob(workDirectory: String) throws(BuilderError) -> GuestJob {
+    package func guestJob(workDirectory: String) throws(BuilderError) -> GuestJob {
         let overlay = "\(workDirectory)/overlay.tar"
         do {
             let writer = try ArchiveWriter(path: overlay, format: .gnuTar)

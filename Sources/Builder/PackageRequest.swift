@@ -6,22 +6,22 @@ import Packages
 /// What a Debian-family description asks the archive for: which suites, which packages on which
 /// base set, and the builder guest's own packages. `kiln lock` and `kiln build` make it the same
 /// way, so that a lockfile answers a build.
-public struct PackageRequest: Sendable {
-    public var sources: [ArchiveSource]
+package struct PackageRequest: Sendable {
+    package var sources: [ArchiveSource]
     /// The target's packages: the description's, and what kiln adds for a bootable image.
-    public var packages: [String]
-    public var base: BaseSet = .minbase
+    package var packages: [String]
+    package var base: BaseSet = .minbase
     /// Debian's name for the target's architecture (`amd64`, `arm64`): the archive's indexes are
     /// read for it, and the builder guest is of the same architecture.
-    public var architecture: String
+    package var architecture: String
     /// What the builder guest is assembled from.
-    public var builderPackages: [String]
+    package var builderPackages: [String]
     /// The files the description names by URL: pinned in the lockfile like packages.
-    public var fileURLs: [String] = []
+    package var fileURLs: [String] = []
 
     /// - Parameter platform: `kiln build --platform`: adds the platform's guest packages (and the
     ///   generic kernel for VMware and VirtualBox).
-    public init(appliance: Appliance, hostSources: [ArchiveSource], platform: Platform? = nil) throws(PackagesError) {
+    package init(appliance: Appliance, hostSources: [ArchiveSource], platform: Platform? = nil) throws(PackagesError) {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename else {
             throw PackagesError(
                 .sources, "kiln resolves packages for Debian and Ubuntu; this is \(appliance.os.name.rawValue)")
@@ -91,7 +91,7 @@ public struct PackageRequest: Sendable {
 
     /// Reads the archives, resolves the target's and the builder guest's packages, and writes the
     /// lockfile.
-    public func lock(to destination: String, cache: PackageCache, progress: ProgressSink) async throws(PackagesError)
+    package func lock(to destination: String, cache: PackageCache, progress: ProgressSink) async throws(PackagesError)
         -> Lockfile
     {
         let lockfile = try await PackagePlan.resolve(
@@ -102,7 +102,7 @@ public struct PackageRequest: Sendable {
     }
 
     /// Locks (or, with `locked` or `offline`, reads `lockPath`) and fetches everything a build needs.
-    public func prepare(lockPath: String, locked: Bool, offline: Bool, cache: PackageCache, progress: ProgressSink)
+    package func prepare(lockPath: String, locked: Bool, offline: Bool, cache: PackageCache, progress: ProgressSink)
         async throws(PackagesError) -> PackagePlan.Prepared
     {
         try await PackagePlan.prepare(

@@ -3,7 +3,7 @@ import Packages
 
 /// What `kiln build --platform` adds to a Debian target, from DiskImage's table. (Kept apart from
 /// the files that import Appliance, whose `Platform` has the same name.)
-public enum PlatformPackages {
+package enum PlatformPackages {
     /// The image's packages for the platform named `platform`: its guest packages added, and the cloud
     /// kernel swapped for the generic one where the platform's emulated devices need it.
     static func adjust(_ packages: [String], platform name: String, architecture: String = "amd64") -> [String] {
@@ -17,7 +17,7 @@ public enum PlatformPackages {
     }
 
     /// The `kiln build --format` a platform's build writes when none is given.
-    public static func defaultFormat(platform name: String) -> String {
+    package static func defaultFormat(platform name: String) -> String {
         Platform(rawValue: name)?.exportFormat ?? "qcow2"
     }
 

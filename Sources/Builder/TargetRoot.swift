@@ -15,20 +15,20 @@ import KilnArchive
 /// The layout is merged-/usr, as Debian 12 installs it: `bin`, `sbin` and `lib*` are links into
 /// `usr`, and package paths under them are written to their place in `usr`. dpkg's file lists keep
 /// the paths as the packages name them, which is what dpkg and `usr-is-merged` expect.
-public struct TargetRoot: Sendable {
+package struct TargetRoot: Sendable {
     /// One unpacked package.
-    public struct Package: Sendable, Equatable {
-        public var name: String
-        public var version: String
-        public var architecture: String
+    package struct Package: Sendable, Equatable {
+        package var name: String
+        package var version: String
+        package var architecture: String
         /// The name dpkg files its database entries under (`libc6:amd64` for Multi-Arch: same).
-        public var databaseKey: String
-        public var hasPreinst: Bool
-        public var preDepends: String?
+        package var databaseKey: String
+        package var hasPreinst: Bool
+        package var preDepends: String?
     }
 
     /// The packages in the order they were unpacked.
-    public var packages: [Package]
+    package var packages: [Package]
 
     static let mergedDirectories = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
 
@@ -38,7 +38,7 @@ public struct TargetRoot: Sendable {
     ///   - debs: local `.deb` files, already verified.
     ///   - architecture: the target's dpkg architecture.
     ///   - modificationTime: time of entries kiln makes itself (SOURCE_DATE_EPOCH).
-    public static func write(
+    package static func write(
         debs: [String], architecture: String = "amd64", to tarPath: String, modificationTime: Int64
     ) throws(BuilderError) -> TargetRoot {
         do {
@@ -78,7 +78,7 @@ public struct TargetRoot: Sendable {
 
     /// The packages `write` would unpack, read from their control members only (a build that starts
     /// from a cached configured base needs their names, not their files).
-    public static func describe(debs: [String], architecture: String = "amd64") throws(BuilderError) -> TargetRoot {
+    package static func describe(debs: [String], architecture: String = "amd64") throws(BuilderError) -> TargetRoot {
         do {
             var packages: [Package] = []
             for deb in debs {

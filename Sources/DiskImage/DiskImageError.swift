@@ -1,6 +1,6 @@
 /// Why a disk image could not be read or written.
-public struct DiskImageError: Error, CustomStringConvertible, Sendable {
-    public enum Code: String, Sendable {
+package struct DiskImageError: Error, CustomStringConvertible, Sendable {
+    package enum Code: String, Sendable {
         /// The file could not be opened, read or written.
         case io
         /// The file is not a valid image of the format it claims (bad magic, bad header, bad table).
@@ -17,18 +17,18 @@ public struct DiskImageError: Error, CustomStringConvertible, Sendable {
         case invalidArgument
     }
 
-    public var code: Code
-    public var message: String
+    package var code: Code
+    package var message: String
     /// The underlying error, when one caused this.
-    public var cause: (any Error & Sendable)?
+    package var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
     }
 
-    public var description: String {
+    package var description: String {
         if let cause { return "\(message): \(cause)" }
         return message
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Random access to the guest-visible bytes of an image, whatever its format.
-public protocol DiskReader: AnyObject {
+package protocol DiskReader: AnyObject {
     var info: ImageInfo { get }
 
     /// Fills `buffer` with the guest bytes at `offset`; bytes past the virtual size read as zero.
@@ -12,10 +12,10 @@ public protocol DiskReader: AnyObject {
 }
 
 extension DiskReader {
-    public var virtualSize: UInt64 { info.virtualSize }
+    package var virtualSize: UInt64 { info.virtualSize }
 
     /// Reads `count` bytes at `offset`.
-    public func read(count: Int, at offset: UInt64) throws(DiskImageError) -> [UInt8] {
+    package func read(count: Int, at offset: UInt64) throws(DiskImageError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var failure: DiskImageError?
         bytes.withUnsafeMutableBytes { raw in
@@ -27,29 +27,29 @@ extension DiskReader {
 }
 
 /// How an image is opened.
-public struct OpenOptions: Sendable, Equatable {
+package struct OpenOptions: Sendable, Equatable {
     /// Read the image as this format, whatever its content or its name says.
-    public var format: ImageFormat?
+    package var format: ImageFormat?
     /// Read through a qcow2 backing file. Even then only a regular file in the image's own folder,
     /// named by a bare file name (no `/`), is opened, never a link, FIFO or device, and its content must
     /// be of the format the image records for it. Without this, an image with a backing file opens
     /// (so that it can be inspected) but refuses to be read.
-    public var allowBacking: Bool
+    package var allowBacking: Bool
 
-    public init(format: ImageFormat? = nil, allowBacking: Bool = false) {
+    package init(format: ImageFormat? = nil, allowBacking: Bool = false) {
         self.format = format
         self.allowBacking = allowBacking
     }
 }
 
 /// Opening an image: the format comes from its content, never from its name alone.
-public enum DiskImage {
+package enum DiskImage {
     /// The largest virtual size kiln reads or writes (4 EiB): far beyond any real disk, and small enough
     /// that rounding a size up to any block size cannot overflow.
-    public static let maxVirtualSize: UInt64 = 1 << 62
+    package static let maxVirtualSize: UInt64 = 1 << 62
 
     /// Detects the format of the file at `path` from its content.
-    public static func detectFormat(_ path: String) throws(DiskImageError) -> ImageFormat {
+    package static func detectFormat(_ path: String) throws(DiskImageError) -> ImageFormat {
         let file = try ImageFile(reading: path)
         return try detectFormat(file, hint: nil)
     }
@@ -98,7 +98,7 @@ public enum DiskImage {
     ///   format is an error rather than a guess.
     /// - Parameter options: a forced format (then neither content nor `expected` is checked) and
     ///   whether backing files are followed.
-    public static func open(
+    package static func open(
         _ path: String, expecting expected: ImageFormat? = nil, options: OpenOptions = OpenOptions()
     ) throws(DiskImageError) -> any DiskReader {
         let file = try ImageFile(reading: path)
@@ -117,7 +117,7 @@ public enum DiskImage {
     }
 
     /// Opens `path` and checks that its content matches its extension, when the extension names a format.
-    public static func openChecked(_ path: String, options: OpenOptions = OpenOptions()) throws(DiskImageError)
+    package static func openChecked(_ path: String, options: OpenOptions = OpenOptions()) throws(DiskImageError)
         -> any DiskReader
     {
         try open(path, expecting: ImageFormat.fromExtension(path), options: options)

@@ -6,10 +6,10 @@ import KilnSupport
 ///
 /// `timestamp` is the time the packages record (archive members, the VHD or VMDK inside), as a Unix
 /// time; nil is now. A build gives its SOURCE_DATE_EPOCH, so that the same inputs give the same bytes.
-public enum Exporter {
+package enum Exporter {
     /// An OVA: the OVF descriptor first, then the manifest of SHA-256 digests, then the
     /// streamOptimized VMDK, in a USTAR archive (DSP0243 1.0, "OVF Packages").
-    public static func ova(
+    package static func ova(
         _ source: any DiskReader, machine: VirtualMachine, profile: OVFDescriptor.Profile, to destination: String,
         timestamp: UInt64? = nil, progress: ProgressSink = .none
     ) throws(DiskImageError) {
@@ -38,7 +38,7 @@ public enum Exporter {
     }
 
     /// A GCE image: `disk.raw` in a gzip-compressed GNU tar, as Compute Engine imports.
-    public static func gce(
+    package static func gce(
         _ source: any DiskReader, to destination: String, timestamp: UInt64? = nil, progress: ProgressSink = .none
     ) throws(DiskImageError) {
         // Compute Engine wants a whole number of GiB.
@@ -55,7 +55,7 @@ public enum Exporter {
     }
 
     /// A Vagrant box for the libvirt provider: metadata.json, Vagrantfile and box.img (qcow2) in a tar.gz.
-    public static func vagrant(
+    package static func vagrant(
         _ source: any DiskReader, machine: VirtualMachine, to destination: String, timestamp: UInt64? = nil,
         progress: ProgressSink = .none
     ) throws(DiskImageError) {

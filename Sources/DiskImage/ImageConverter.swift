@@ -3,28 +3,28 @@ import KilnSupport
 import Synchronization
 
 /// What to write: the target format and how.
-public struct ExportOptions: Sendable {
-    public var format: ImageFormat
+package struct ExportOptions: Sendable {
+    package var format: ImageFormat
     /// VMDK: monolithicSparse (default) or streamOptimized; VHD: dynamic (default) or fixed.
-    public var subformat: ImageSubformat?
+    package var subformat: ImageSubformat?
     /// qcow2: zlib-compressed clusters. (streamOptimized VMDK is always compressed.)
-    public var compress: Bool
+    package var compress: Bool
     /// zlib level for compressed output; nil takes the format's default (`DeflateSettings.standard`).
-    public var compressionLevel: Int32?
+    package var compressionLevel: Int32?
     /// Compression workers; defaults to the number of active cores.
-    public var threads: Int
+    package var threads: Int
     /// VMDK descriptor's `ddb.adapterType` (ide, lsilogic, buslogic, legacyESX).
-    public var vmdkAdapter: String
+    package var vmdkAdapter: String
     /// Text the identifiers a format stores are derived from; nil derives them from the content.
-    public var seed: String?
+    package var seed: String?
     /// The creation time a format stores (VHD), as a Unix time; nil is now. Commands pass
     /// SOURCE_DATE_EPOCH here (a build its own), the writers never read the environment.
-    public var timestamp: UInt64?
+    package var timestamp: UInt64?
     /// Write data with O_DIRECT, past the page cache (as qemu-img's `-t none`): much less CPU, but
     /// bound by the device, so slower than the page cache unless the CPU is the scarce part.
-    public var directIO = false
+    package var directIO = false
 
-    public init(
+    package init(
         format: ImageFormat, subformat: ImageSubformat? = nil, compress: Bool = false,
         compressionLevel: Int32? = nil,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount, vmdkAdapter: String? = nil, seed: String? = nil,
@@ -43,10 +43,10 @@ public struct ExportOptions: Sendable {
 
 /// Streams any image into any format: only the ranges the source says hold data are read, zero
 /// blocks stay unallocated, compression runs on every core, and the output appears only when complete.
-public enum ImageConverter {
+package enum ImageConverter {
     /// Converts the image at `source` (format from its magic bytes, checked against its extension).
     @discardableResult
-    public static func convert(
+    package static func convert(
         from source: String, to destination: String, options: ExportOptions, input: OpenOptions = OpenOptions(),
         progress: ProgressSink = .none
     ) throws(DiskImageError) -> ImageInfo {
@@ -58,7 +58,7 @@ public enum ImageConverter {
     /// image's own reader says about it. The output appears under `destination` only when it is complete
     /// and reads back; a failure leaves nothing there (nor a temporary file).
     @discardableResult
-    public static func convert(
+    package static func convert(
         _ reader: any DiskReader, to destination: String, options: ExportOptions, progress: ProgressSink = .none
     ) throws(DiskImageError) -> ImageInfo {
         if let backing = reader.info.backingFile, !reader.info.backingFollowed {

@@ -1,5 +1,5 @@
 /// A disk image format kiln reads and writes.
-public enum ImageFormat: String, Sendable, CaseIterable, Codable {
+package enum ImageFormat: String, Sendable, CaseIterable, Codable {
     case raw
     case qcow2
     case vmdk
@@ -8,7 +8,7 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
     case vdi
 
     /// The format a file name's extension names, if any (`.img` and `.raw` are raw).
-    public static func fromExtension(_ path: String) -> ImageFormat? {
+    package static func fromExtension(_ path: String) -> ImageFormat? {
         guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
         switch path[path.index(after: dot)...].lowercased() {
         case "raw", "img": return .raw
@@ -22,7 +22,7 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
     }
 
     /// The format qemu names `name` (`vpc` is VHD).
-    public init?(qemuName name: String) {
+    package init?(qemuName name: String) {
         if name == "vpc" {
             self = .vhd
         } else {
@@ -31,11 +31,11 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
     }
 
     /// The name qemu-img uses for the format.
-    public var qemuName: String { self == .vhd ? "vpc" : rawValue }
+    package var qemuName: String { self == .vhd ? "vpc" : rawValue }
 }
 
 /// A variant within a format.
-public enum ImageSubformat: String, Sendable, Codable {
+package enum ImageSubformat: String, Sendable, Codable {
     /// VMDK: one file, sparse grains, grain tables up front (Workstation, qemu's default).
     case monolithicSparse
     /// VMDK: compressed grains with markers, tables at the end (ESXi imports, OVA).
@@ -47,27 +47,27 @@ public enum ImageSubformat: String, Sendable, Codable {
 }
 
 /// What a reader knows about an image.
-public struct ImageInfo: Sendable, Equatable {
-    public var format: ImageFormat
-    public var subformat: ImageSubformat?
+package struct ImageInfo: Sendable, Equatable {
+    package var format: ImageFormat
+    package var subformat: ImageSubformat?
     /// Bytes the guest sees.
-    public var virtualSize: UInt64
+    package var virtualSize: UInt64
     /// Bytes the image file occupies on disk.
-    public var allocatedBytes: UInt64
+    package var allocatedBytes: UInt64
     /// Bytes of the image file.
-    public var fileSize: UInt64
+    package var fileSize: UInt64
     /// Cluster, grain or block size, where the format has one.
-    public var clusterSize: Int?
+    package var clusterSize: Int?
     /// A backing file the image reads through to (qcow2), as the image names it.
-    public var backingFile: String?
+    package var backingFile: String?
     /// The backing file's format as the image records it (qcow2's backing format extension).
-    public var backingFormat: String?
+    package var backingFormat: String?
     /// Whether the backing file was opened (only with `OpenOptions.allowBacking`).
-    public var backingFollowed: Bool
+    package var backingFollowed: Bool
     /// Whether some clusters are compressed.
-    public var compressed: Bool
+    package var compressed: Bool
 
-    public init(
+    package init(
         format: ImageFormat, subformat: ImageSubformat? = nil, virtualSize: UInt64, allocatedBytes: UInt64,
         fileSize: UInt64, clusterSize: Int? = nil, backingFile: String? = nil, backingFormat: String? = nil,
         backingFollowed: Bool = false, compressed: Bool = false

@@ -7,12 +7,12 @@ import Crypto
 /// The seed is the caller's text when given, otherwise a digest of the guest bytes and the virtual
 /// size: two different images get different identifiers (VirtualBox refuses to register a second
 /// disk with a UUID it already knows), the same image always the same ones.
-public struct ImageIdentity: Sendable, Equatable {
+package struct ImageIdentity: Sendable, Equatable {
     /// 32 bytes that every identifier is derived from.
     let seed: [UInt8]
 
     /// An identity from caller-given text (`kiln convert --seed`).
-    public init(seed text: String) {
+    package init(seed text: String) {
         seed = Array(SHA256.hash(data: Array("kiln image identity\u{0}seed\u{0}\(text)".utf8)))
     }
 

@@ -1,23 +1,23 @@
 import KilnSupport
 
 /// A libvirt domain definition (libvirt's "Domain XML format") that boots an exported image.
-public struct LibvirtDomain: Sendable {
-    public var machine: VirtualMachine
+package struct LibvirtDomain: Sendable {
+    package var machine: VirtualMachine
     /// The disk image's path as the libvirt host will see it.
-    public var diskPath: String
-    public var diskFormat: ImageFormat
+    package var diskPath: String
+    package var diskFormat: ImageFormat
 
-    public init(machine: VirtualMachine, diskPath: String, diskFormat: ImageFormat) {
+    package init(machine: VirtualMachine, diskPath: String, diskFormat: ImageFormat) {
         self.machine = machine
         self.diskPath = diskPath
         self.diskFormat = diskFormat
     }
 
     /// AAVMF, arm64's UEFI firmware for QEMU, where Debian's qemu-efi-aarch64 puts it.
-    public static let aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    public static let aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
+    package static let aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+    package static let aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
 
-    public var xml: String {
+    package var xml: String {
         let m = machine
         // arm64 machines are QEMU's `virt` board booted by UEFI (AAVMF), with the host's own CPU: libvirt
         // has no host-model CPU for them, and they have a GIC where PCs have an APIC.

@@ -3,8 +3,8 @@ import Foundation
 import KilnSupport
 
 /// An OVF 1.0 descriptor (DMTF DSP0243 1.0) for one virtual system, in a vSphere or VirtualBox flavour.
-public struct OVFDescriptor: Sendable {
-    public enum Profile: String, Sendable {
+package struct OVFDescriptor: Sendable {
+    package enum Profile: String, Sendable {
         /// VMware vSphere/ESXi: paravirtual SCSI (PVSCSI), VMXNET3, vmx hardware family, `firmware` config
         /// for UEFI.
         case vsphere
@@ -14,12 +14,12 @@ public struct OVFDescriptor: Sendable {
         case virtualbox
     }
 
-    public var machine: VirtualMachine
-    public var profile: Profile
+    package var machine: VirtualMachine
+    package var profile: Profile
     /// The disks with the sizes of their files (as packed).
-    public var disks: [(disk: ExportDisk, fileSize: UInt64)]
+    package var disks: [(disk: ExportDisk, fileSize: UInt64)]
 
-    public init(machine: VirtualMachine, profile: Profile, disks: [(disk: ExportDisk, fileSize: UInt64)]) {
+    package init(machine: VirtualMachine, profile: Profile, disks: [(disk: ExportDisk, fileSize: UInt64)]) {
         self.machine = machine
         self.profile = profile
         self.disks = disks
@@ -64,7 +64,7 @@ public struct OVFDescriptor: Sendable {
     }
 
     /// The descriptor text.
-    public var xml: String {
+    package var xml: String {
         let m = machine
         var x = """
             <?xml version="1.0" encoding="UTF-8"?>

@@ -1,24 +1,24 @@
 /// A partition found in an image's MBR or GPT.
-public struct Partition: Sendable, Equatable {
-    public var number: Int
+package struct Partition: Sendable, Equatable {
+    package var number: Int
     /// Byte offset in the guest disk.
-    public var start: UInt64
-    public var size: UInt64
+    package var start: UInt64
+    package var size: UInt64
     /// GPT: the type GUID (upper-case text); MBR: the type byte as two hex digits.
-    public var type: String
+    package var type: String
     /// GPT partition name (UTF-16LE on disk).
-    public var name: String
+    package var name: String
 }
 
 /// The partition table of a guest disk, read through any `DiskReader`.
-public struct PartitionTable: Sendable, Equatable {
-    public enum Scheme: String, Sendable { case mbr, gpt }
+package struct PartitionTable: Sendable, Equatable {
+    package enum Scheme: String, Sendable { case mbr, gpt }
 
-    public var scheme: Scheme
-    public var partitions: [Partition]
+    package var scheme: Scheme
+    package var partitions: [Partition]
 
     /// Reads an MBR or GPT (GPT when the MBR is protective); nil when sector 0 has no 0x55AA signature.
-    public static func read(from reader: any DiskReader) throws(DiskImageError) -> PartitionTable? {
+    package static func read(from reader: any DiskReader) throws(DiskImageError) -> PartitionTable? {
         guard reader.virtualSize >= 512 else { return nil }
         let mbr = Bytes(try reader.read(count: 512, at: 0))
         guard mbr[510] == 0x55 && mbr[511] == 0xAA else { return nil }

@@ -4,9 +4,9 @@ import KilnSupport
 /// or `BOOTAA64.EFI`, UEFI 2.10 section 3.5.1.1): the machine the disk boots on, as `kiln test`
 /// needs to know it. Reads the ESP's FAT32 directories through any `DiskReader`, short names only
 /// (Microsoft's "FAT: General Overview of On-Disk Format"; every field little-endian).
-public enum RemovableLoader {
+package enum RemovableLoader {
     /// The architecture of the loader found, nil when the disk has no ESP or no such loader.
-    public static func architecture(of reader: any DiskReader) throws(DiskImageError) -> Architecture? {
+    package static func architecture(of reader: any DiskReader) throws(DiskImageError) -> Architecture? {
         guard let table = try PartitionTable.read(from: reader) else { return nil }
         for partition in table.partitions where partition.type == espType || partition.type == "EF" {
             guard let volume = try FATVolume(reader: reader, offset: partition.start) else { continue }

@@ -2,24 +2,24 @@ import KilnSupport
 
 /// The machine an exported image describes (OVF, libvirt, Vagrant): a small typed value that the
 /// build pipeline fills from the appliance description.
-public struct VirtualMachine: Sendable, Equatable {
-    public enum Firmware: String, Sendable { case bios, uefi }
+package struct VirtualMachine: Sendable, Equatable {
+    package enum Firmware: String, Sendable { case bios, uefi }
 
-    public enum OSFamily: String, Sendable, CaseIterable {
+    package enum OSFamily: String, Sendable, CaseIterable {
         case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, linux
     }
 
-    public var name: String
-    public var summary: String
-    public var version: String
-    public var cpus: Int
-    public var memoryMiB: Int
-    public var firmware: Firmware
-    public var osFamily: OSFamily
-    public var osVersion: String
-    public var arch: Architecture
+    package var name: String
+    package var summary: String
+    package var version: String
+    package var cpus: Int
+    package var memoryMiB: Int
+    package var firmware: Firmware
+    package var osFamily: OSFamily
+    package var osVersion: String
+    package var arch: Architecture
 
-    public init(
+    package init(
         name: String, summary: String = "", version: String = "1", cpus: Int = 1, memoryMiB: Int = 1024,
         firmware: Firmware = .bios, osFamily: OSFamily = .linux, osVersion: String = "", arch: Architecture = .x86_64
     ) {
@@ -36,15 +36,15 @@ public struct VirtualMachine: Sendable, Equatable {
 }
 
 /// A disk file that goes into an export, already in its final format.
-public struct ExportDisk: Sendable, Equatable {
+package struct ExportDisk: Sendable, Equatable {
     /// Where the file is on the host.
-    public var path: String
+    package var path: String
     /// The name inside the package (OVA member, box member).
-    public var fileName: String
+    package var fileName: String
     /// Guest-visible bytes.
-    public var capacity: UInt64
+    package var capacity: UInt64
 
-    public init(path: String, fileName: String, capacity: UInt64) {
+    package init(path: String, fileName: String, capacity: UInt64) {
         self.path = path
         self.fileName = fileName
         self.capacity = capacity
@@ -52,11 +52,11 @@ public struct ExportDisk: Sendable, Equatable {
 }
 
 /// Guest packages and platform names for `kiln build --platform`.
-public enum Platform: String, Sendable, CaseIterable {
+package enum Platform: String, Sendable, CaseIterable {
     case vmware, virtualbox, hyperv, ec2, gce
 
     /// Packages the guest needs on this platform, by package family.
-    public func guestPackages(debian: Bool) -> [String] {
+    package func guestPackages(debian: Bool) -> [String] {
         switch self {
         case .vmware: return ["open-vm-tools"]
         // The generic kernel's vboxguest, vboxsf and vboxvideo drivers are what a VirtualBox guest needs;
@@ -70,13 +70,13 @@ public enum Platform: String, Sendable, CaseIterable {
     /// Whether the platform's emulated hardware needs Debian's generic kernel: the cloud kernel (6.1)
     /// has no AHCI, e1000, LSI Logic SCSI or vmwgfx, though it has vmw_pvscsi and vmxnet3. (Hyper-V,
     /// EC2 and GCE devices, and PIIX IDE, are in the cloud kernel.)
-    public var needsGenericKernel: Bool { self == .vmware || self == .virtualbox }
+    package var needsGenericKernel: Bool { self == .vmware || self == .virtualbox }
 
     /// The OVF flavour an OVA for this platform takes.
-    public var ovfProfile: OVFDescriptor.Profile { self == .virtualbox ? .virtualbox : .vsphere }
+    package var ovfProfile: OVFDescriptor.Profile { self == .virtualbox ? .virtualbox : .vsphere }
 
     /// The disk format and export each platform takes.
-    public var exportFormat: String {
+    package var exportFormat: String {
         switch self {
         case .vmware: return "ova"
         case .virtualbox: return "ova"

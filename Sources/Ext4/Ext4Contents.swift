@@ -3,19 +3,19 @@
 #endif
 
 /// The bytes of a regular file, handed over in runs so that a file never has to be whole in memory.
-public protocol Ext4Contents {
+package protocol Ext4Contents {
     /// Calls `body` with each run of the file's bytes and the offset in the file where it starts, in
     /// increasing order of offset; what no run covers is a hole (libarchive's sparse blocks map here).
     mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws
 }
 
 /// A file's bytes held in memory.
-public struct Ext4Bytes: Ext4Contents {
-    public var bytes: [UInt8]
+package struct Ext4Bytes: Ext4Contents {
+    package var bytes: [UInt8]
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    public mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
+    package mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
         try bytes.withUnsafeBytes { try body(0, $0) }
     }
 }

@@ -1,6 +1,6 @@
 /// One file, directory or other object to put into the file system, as a tar header describes it.
-public struct Ext4Entry: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct Ext4Entry: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// A regular file of `size` bytes; its data comes from an `Ext4Contents`.
         case regularFile(size: Int64)
         case directory
@@ -14,19 +14,19 @@ public struct Ext4Entry: Sendable, Equatable {
     }
 
     /// Relative to the file system's root, components separated by "/"; "" is the root itself.
-    public var path: String
-    public var kind: Kind
+    package var path: String
+    package var kind: Kind
     /// Permission bits, including setuid, setgid and sticky (the low 12 bits of `st_mode`).
-    public var permissions: UInt16
-    public var uid: UInt32
-    public var gid: UInt32
+    package var permissions: UInt16
+    package var uid: UInt32
+    package var gid: UInt32
     /// Seconds since the Unix epoch; clamped to the writer's `sourceDateEpoch`.
-    public var modificationTime: Int64
+    package var modificationTime: Int64
     /// Extended attributes, values as the VFS hands them (`getxattr`, tar's `SCHILY.xattr`): POSIX ACLs
     /// in the VFS format, which the writer turns into ext4's own.
-    public var extendedAttributes: [Ext4ExtendedAttribute]
+    package var extendedAttributes: [Ext4ExtendedAttribute]
 
-    public init(
+    package init(
         path: String, kind: Kind, permissions: UInt16, uid: UInt32 = 0, gid: UInt32 = 0, modificationTime: Int64 = 0,
         extendedAttributes: [Ext4ExtendedAttribute] = []
     ) {
@@ -41,11 +41,11 @@ public struct Ext4Entry: Sendable, Equatable {
 }
 
 /// One extended attribute: its full name (`user.comment`, `security.capability`) and its value.
-public struct Ext4ExtendedAttribute: Sendable, Equatable {
-    public var name: String
-    public var value: [UInt8]
+package struct Ext4ExtendedAttribute: Sendable, Equatable {
+    package var name: String
+    package var value: [UInt8]
 
-    public init(name: String, value: [UInt8]) {
+    package init(name: String, value: [UInt8]) {
         self.name = name
         self.value = value
     }

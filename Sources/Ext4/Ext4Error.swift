@@ -1,7 +1,7 @@
 /// What went wrong while writing an ext4 file system: the kind, a message naming the path or value,
 /// and the error that caused it, if any.
-public struct Ext4Error: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable, Equatable {
+package struct Ext4Error: Error, CustomStringConvertible, Sendable {
+    package enum Code: Sendable, Equatable {
         /// A path that ext4 cannot hold or that would escape its parent (`..`, empty, too long).
         case invalidPath
         /// An entry that contradicts what came before (a duplicate, a missing parent or link target).
@@ -20,17 +20,17 @@ public struct Ext4Error: Error, CustomStringConvertible, Sendable {
         case contents
     }
 
-    public var code: Code
-    public var message: String
-    public var cause: (any Error & Sendable)?
+    package var code: Code
+    package var message: String
+    package var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
     }
 
-    public var description: String {
+    package var description: String {
         guard let cause else { return message }
         return "\(message): \(cause)"
     }

@@ -8,7 +8,7 @@ extension Ext4Writer {
     /// `lgetxattr`, and holes found with SEEK_DATA/SEEK_HOLE left holes.
     /// - Parameter prefix: where in the file system the folder's contents go ("" for the root,
     ///   which then takes the folder's own owner, mode and time).
-    public func addTree(_ root: String, at prefix: String = "") throws(Ext4Error) {
+    package func addTree(_ root: String, at prefix: String = "") throws(Ext4Error) {
         var links: [Ext4TreeSource.FileID: String] = [:]
         try addTreeEntry(root, path: prefix, links: &links)
     }

@@ -11,24 +11,24 @@ import KilnSupport
 /// them sorted by path gives the same layout whatever produced them. The region holds no file system
 /// until `finish()` returns: it is cleared first and its superblock is written last, so after an
 /// error (which leaves the writer unusable) no half-written file system can be mounted.
-public final class Ext4Writer {
-    public struct Options: Sendable {
+package final class Ext4Writer {
+    package struct Options: Sendable {
         /// The file system's UUID (`mke2fs -U`).
-        public var uuid: UUID
+        package var uuid: UUID
         /// The seed of hashed directory names (`mke2fs -E hash_seed=`).
-        public var hashSeed: UUID
+        package var hashSeed: UUID
         /// Every time is clamped to this (seconds); the superblock's times are this.
-        public var sourceDateEpoch: Int64
+        package var sourceDateEpoch: Int64
         /// The volume label, at most 16 bytes (`mke2fs -L`).
-        public var label: String
+        package var label: String
         /// Bytes of space per inode (`mke2fs -i`).
-        public var bytesPerInode: Int
+        package var bytesPerInode: Int
         /// Percent of blocks reserved for root (`mke2fs -m`).
-        public var reservedPercent: Int
+        package var reservedPercent: Int
         /// The journal's size in blocks; nil for mke2fs's default for the size.
-        public var journalBlocks: Int?
+        package var journalBlocks: Int?
 
-        public init(
+        package init(
             uuid: UUID, hashSeed: UUID? = nil, sourceDateEpoch: Int64, label: String = "", bytesPerInode: Int = 16384,
             reservedPercent: Int = 5, journalBlocks: Int? = nil
         ) {
@@ -43,11 +43,11 @@ public final class Ext4Writer {
     }
 
     /// What `finish()` made.
-    public struct Summary: Sendable, Equatable {
-        public var blocks: Int64
-        public var freeBlocks: Int64
-        public var inodes: Int
-        public var freeInodes: Int
+    package struct Summary: Sendable, Equatable {
+        package var blocks: Int64
+        package var freeBlocks: Int64
+        package var inodes: Int
+        package var freeInodes: Int
     }
 
     static let rootInode: UInt32 = 2
@@ -79,7 +79,7 @@ public final class Ext4Writer {
     ///   - path: a disk image (made, or grown to hold the region, when it is shorter) or a block device.
     ///   - offset: where the file system starts, in bytes.
     ///   - size: its size in bytes (a partial last block is left out).
-    public init(path: String, offset: Int64 = 0, size: Int64, options: Options) throws(Ext4Error) {
+    package init(path: String, offset: Int64 = 0, size: Int64, options: Options) throws(Ext4Error) {
         guard options.label.utf8.count <= 16 else {
             throw Ext4Error(.invalidGeometry, "label \(options.label) is longer than 16 bytes")
         }
@@ -118,13 +118,13 @@ public final class Ext4Writer {
     /// Adds anything but a regular file with data: a directory, link, device, FIFO, socket, or an
     /// empty regular file. A directory that exists already (the root, lost+found, a parent made for an
     /// earlier entry) takes this entry's owner, mode, time and attributes.
-    public func add(_ entry: Ext4Entry) throws(Ext4Error) {
+    package func add(_ entry: Ext4Entry) throws(Ext4Error) {
         var none = Ext4NoContents()
         try add(entry, contents: &none)
     }
 
     /// Adds an entry; a regular file's bytes are read from `contents` and written straight to disk.
-    public func add(_ entry: Ext4Entry, contents: inout some Ext4Contents) throws(Ext4Error) {
+    package func add(_ entry: Ext4Entry, contents: inout some Ext4Contents) throws(Ext4Error) {
         guard state == .open else {
             throw Ext4Error(.unusable, "\(device.path): the writer has \(state == .failed ? "failed" : "finished")")
         }
@@ -138,7 +138,7 @@ public final class Ext4Writer {
 
     /// Writes directories, extent trees, attribute blocks, inode tables, bitmaps, group descriptors
     /// and superblocks; after it the region holds a clean file system.
-    public func finish() throws(Ext4Error) -> Summary {
+    package func finish() throws(Ext4Error) -> Summary {
         guard state == .open else {
             throw Ext4Error(.unusable, "\(device.path): the writer has \(state == .failed ? "failed" : "finished")")
         }

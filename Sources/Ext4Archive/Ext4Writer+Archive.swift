@@ -3,12 +3,12 @@ import KilnArchive
 
 /// A tar (or cpio) entry's data blocks as libarchive hands them out, with their offsets: a sparse
 /// entry's gaps become holes in the ext4 file.
-public struct ArchiveContents: Ext4Contents {
+package struct ArchiveContents: Ext4Contents {
     let reader: ArchiveReader
 
-    public init(reader: ArchiveReader) { self.reader = reader }
+    package init(reader: ArchiveReader) { self.reader = reader }
 
-    public mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
+    package mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
         var failure: (any Error)?
         do {
             try reader.readDataBlocks { (offset, block) throws(ArchiveError) in
@@ -28,7 +28,7 @@ public struct ArchiveContents: Ext4Contents {
 extension Ext4Entry {
     /// The ext4 entry for an archive's header: kind, permission bits, owner, time and extended
     /// attributes (file capabilities, ACLs) as the archive records them.
-    public init(_ header: ArchiveEntry) {
+    package init(_ header: ArchiveEntry) {
         let kind: Ext4Entry.Kind
         switch header.kind {
         case .file: kind = .regularFile(size: header.size)
@@ -53,7 +53,7 @@ extension Ext4Writer {
     ///
     /// - Throws: the archive's error (a damaged or truncated stream, a header that lies about its
     ///   size) or the writer's (a bad path, a full file system); what was added stays added.
-    public func addArchive(_ reader: ArchiveReader, limit: Int = .max) throws {
+    package func addArchive(_ reader: ArchiveReader, limit: Int = .max) throws {
         var count = 0
         while count < limit, let header = try reader.next() {
             count += 1

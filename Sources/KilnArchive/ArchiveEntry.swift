@@ -1,6 +1,6 @@
 /// One entry's header, as kiln needs it from tar, cpio and `ar` archives.
-public struct ArchiveEntry: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct ArchiveEntry: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case file
         case directory
         case symlink(target: String)
@@ -12,34 +12,34 @@ public struct ArchiveEntry: Sendable, Equatable {
     }
 
     /// Normalized: no leading "./" or "/", no trailing "/"; "" is the root directory.
-    public var path: String
-    public var kind: Kind
+    package var path: String
+    package var kind: Kind
     /// Permission bits, including setuid, setgid and sticky.
-    public var permissions: UInt32
-    public var uid: Int64
-    public var gid: Int64
+    package var permissions: UInt32
+    package var uid: Int64
+    package var gid: Int64
     /// Owner names, when the archive carries them (tar does, cpio does not).
-    public var userName: String?
-    public var groupName: String?
+    package var userName: String?
+    package var groupName: String?
     /// Seconds since the epoch.
-    public var modificationTime: Int64
+    package var modificationTime: Int64
     /// Bytes of data that follow the header (0 for everything but files).
-    public var size: Int64
+    package var size: Int64
     /// Extended attributes (pax `SCHILY.xattr` and `LIBARCHIVE.xattr` records), in archive order,
     /// values as `getxattr` returns them: file capabilities, POSIX ACLs in the VFS form, `user.*`.
-    public var extendedAttributes: [ExtendedAttribute]
+    package var extendedAttributes: [ExtendedAttribute]
 
-    public struct ExtendedAttribute: Sendable, Equatable {
-        public var name: String
-        public var value: [UInt8]
+    package struct ExtendedAttribute: Sendable, Equatable {
+        package var name: String
+        package var value: [UInt8]
 
-        public init(name: String, value: [UInt8]) {
+        package init(name: String, value: [UInt8]) {
             self.name = name
             self.value = value
         }
     }
 
-    public init(
+    package init(
         path: String, kind: Kind, permissions: UInt32, uid: Int64 = 0, gid: Int64 = 0, userName: String? = nil,
         groupName: String? = nil, modificationTime: Int64 = 0, size: Int64 = 0,
         extendedAttributes: [ExtendedAttribute] = []
@@ -57,7 +57,7 @@ public struct ArchiveEntry: Sendable, Equatable {
     }
 
     /// "./usr/bin/" and "/usr/bin" both become "usr/bin"; "." and "./" become "".
-    public static func normalize(_ path: String) -> String {
+    package static func normalize(_ path: String) -> String {
         var text = Substring(path)
         while text.hasPrefix("./") { text = text.dropFirst(2) }
         while text.hasPrefix("/") { text = text.dropFirst() }

@@ -1,13 +1,13 @@
 /// A libarchive call that failed, or an archive that is not what it should be.
-public struct ArchiveError: Error, CustomStringConvertible, Sendable {
+package struct ArchiveError: Error, CustomStringConvertible, Sendable {
     /// The archive (a path, or "outer.deb:data.tar.xz" for a member).
-    public var archive: String
-    public var message: String
+    package var archive: String
+    package var message: String
 
-    public init(_ archive: String, _ message: String) {
+    package init(_ archive: String, _ message: String) {
         self.archive = archive
         self.message = message
     }
 
-    public var description: String { "\(archive): \(message)" }
+    package var description: String { "\(archive): \(message)" }
 }

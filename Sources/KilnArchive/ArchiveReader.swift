@@ -5,8 +5,8 @@ import CKilnArchive
 #endif
 
 /// Owns one libarchive read handle, over a file or over bytes it keeps, and frees both in `deinit`.
-public final class ArchiveReader {
-    public enum Format: Sendable {
+package final class ArchiveReader {
+    package enum Format: Sendable {
         /// A single compressed stream (`Packages.xz`): one entry holding the decompressed bytes.
         case raw
         /// The `ar` container of a `.deb`.
@@ -22,21 +22,21 @@ public final class ArchiveReader {
     /// The size the current entry's header states, if any: what `readData()` reserves.
     private var currentSize: Int64?
     /// Names the archive in errors.
-    public let name: String
+    package let name: String
 
     /// Opens the file at `path`.
-    public convenience init(path: String, format: Format = .any) throws(ArchiveError) {
+    package convenience init(path: String, format: Format = .any) throws(ArchiveError) {
         try self.init(name: path, format: format) { archive_read_open_filename($0, path, 1 << 16) }
     }
 
     /// Reads the archive that starts at `descriptor`'s current offset (a region of a disk, say) up to
     /// its end-of-archive marker; the descriptor stays the caller's to close.
-    public convenience init(descriptor: Int32, name: String, format: Format = .any) throws(ArchiveError) {
+    package convenience init(descriptor: Int32, name: String, format: Format = .any) throws(ArchiveError) {
         try self.init(name: name, format: format) { archive_read_open_fd($0, descriptor, 1 << 20) }
     }
 
     /// Opens an archive held in `bytes`, copied so that the caller's buffer need not outlive it.
-    public convenience init(bytes: some Collection<UInt8>, name: String, format: Format = .any) throws(ArchiveError) {
+    package convenience init(bytes: some Collection<UInt8>, name: String, format: Format = .any) throws(ArchiveError) {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         _ = copy.initializeMemory(as: UInt8.self, from: bytes)
         do {
@@ -51,7 +51,7 @@ public final class ArchiveReader {
     /// Reads the current entry of `outer` (an `ar` member of a `.deb`, say) as an archive of its
     /// own, pulling its bytes from `outer` as they are needed: the member is never whole in memory.
     /// `outer` must not be moved on while this reader is in use.
-    public convenience init(member outer: ArchiveReader, name: String, format: Format = .any) throws(ArchiveError) {
+    package convenience init(member outer: ArchiveReader, name: String, format: Format = .any) throws(ArchiveError) {
         let context = Unmanaged.passUnretained(outer).toOpaque()
         try self.init(name: name, format: format) { handle in
             archive_read_open(
@@ -96,7 +96,7 @@ public final class ArchiveReader {
     }
 
     /// The next entry's header, or nil at the end of the archive.
-    public func next() throws(ArchiveError) -> ArchiveEntry? {
+    package func next() throws(ArchiveError) -> ArchiveEntry? {
         var entry: OpaquePointer?
         let rc = archive_read_next_header(handle, &entry)
         if rc == ARCHIVE_EOF { return nil }
@@ -107,7 +107,7 @@ public final class ArchiveReader {
     }
 
     /// The current entry's contents, whole.
-    public func readData() throws(ArchiveError) -> [UInt8] {
+    package func readData() throws(ArchiveError) -> [UInt8] {
         var result: [UInt8] = []
         // Sized from the header when it states a size: growing by doubling could hold twice the file.
         if let size = currentSize, size > 0, size < Int64(Int32.max) { result.reserveCapacity(Int(size)) }
@@ -116,7 +116,7 @@ public final class ArchiveReader {
     }
 
     /// The current entry's contents in chunks of up to 1 MiB, never whole in memory.
-    public func readData(_ chunk: (UnsafeRawBufferPointer) throws(ArchiveError) -> Void) throws(ArchiveError) {
+    package func readData(_ chunk: (UnsafeRawBufferPointer) throws(ArchiveError) -> Void) throws(ArchiveError) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -129,7 +129,7 @@ public final class ArchiveReader {
 
     /// The current entry's data blocks with the offset in the file where each starts, as libarchive
     /// hands them out: a sparse entry (GNU or pax sparse) leaves gaps, which are holes.
-    public func readDataBlocks(
+    package func readDataBlocks(
         _ block: (Int64, UnsafeRawBufferPointer) throws(ArchiveError) -> Void
     ) throws(ArchiveError) {
         while true {
@@ -145,7 +145,7 @@ public final class ArchiveReader {
     }
 
     /// Skips the current entry's contents.
-    public func skipData() throws(ArchiveError) {
+    package func skipData() throws(ArchiveError) {
         if archive_read_data_skip(handle) < ARCHIVE_WARN { throw failure("cannot skip data") }
     }
 

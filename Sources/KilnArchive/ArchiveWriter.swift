@@ -8,8 +8,8 @@ import CKilnArchive
 ///
 /// Output is deterministic for the same calls in the same order: inode numbers count from 1, device
 /// numbers are zero, and every time is the one the caller gives.
-public final class ArchiveWriter {
-    public enum Format: Sendable {
+package final class ArchiveWriter {
+    package enum Format: Sendable {
         /// newc ("070701") cpio, what the kernel unpacks as an initramfs.
         case cpioNewc
         /// POSIX pax tar without pax headers unless a field needs one (long names, large ids).
@@ -20,18 +20,18 @@ public final class ArchiveWriter {
         case ustar
     }
 
-    public enum Compression: String, Sendable, CaseIterable {
+    package enum Compression: String, Sendable, CaseIterable {
         case none, gzip, xz, zstd
     }
 
     private let handle: OpaquePointer
-    public let name: String
+    package let name: String
     private var nextInode: Int64 = 1
     private var closed = false
     private var opened = false
 
     /// Opens `path` for writing (callers write to a temporary name and rename when done).
-    public init(path: String, format: Format, compression: Compression = .none) throws(ArchiveError) {
+    package init(path: String, format: Format, compression: Compression = .none) throws(ArchiveError) {
         name = path
         guard let handle = archive_write_new() else { throw ArchiveError(path, "cannot allocate a writer") }
         self.handle = handle
@@ -74,7 +74,7 @@ public final class ArchiveWriter {
     }
 
     /// Writes a header. For a `.file` entry, `entry.size` bytes must follow through `write`.
-    public func add(_ entry: ArchiveEntry) throws(ArchiveError) {
+    package func add(_ entry: ArchiveEntry) throws(ArchiveError) {
         guard let raw = archive_entry_new() else { throw ArchiveError(name, "cannot allocate an entry") }
         defer { archive_entry_free(raw) }
         archive_entry_set_pathname(raw, entry.path.isEmpty ? "." : entry.path)
@@ -125,7 +125,7 @@ public final class ArchiveWriter {
     }
 
     /// Writes data of the current file entry.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
@@ -136,7 +136,7 @@ public final class ArchiveWriter {
     }
 
     /// Adds a whole file entry with `contents`.
-    public func addFile(_ entry: ArchiveEntry, contents: [UInt8]) throws(ArchiveError) {
+    package func addFile(_ entry: ArchiveEntry, contents: [UInt8]) throws(ArchiveError) {
         var entry = entry
         entry.kind = .file
         entry.size = Int64(contents.count)
@@ -148,7 +148,7 @@ public final class ArchiveWriter {
     }
 
     /// Adds a file entry whose bytes are streamed from `hostPath` in 1 MiB chunks.
-    public func addFile(_ entry: ArchiveEntry, streamingFrom hostPath: String) throws(ArchiveError) {
+    package func addFile(_ entry: ArchiveEntry, streamingFrom hostPath: String) throws(ArchiveError) {
         let fd = open(hostPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ArchiveError(name, "cannot read \(hostPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -171,7 +171,7 @@ public final class ArchiveWriter {
     }
 
     /// Writes the trailer and closes the file.
-    public func finish() throws(ArchiveError) {
+    package func finish() throws(ArchiveError) {
         closed = true
         try check(archive_write_close(handle), "cannot finish")
     }

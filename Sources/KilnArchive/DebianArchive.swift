@@ -1,15 +1,15 @@
 /// A Debian binary package file (deb(5)): an `ar` container holding `debian-binary`,
 /// `control.tar.*` and `data.tar.*`, each member read with libarchive whatever its compression.
-public struct DebianArchive: Sendable {
-    public let path: String
+package struct DebianArchive: Sendable {
+    package let path: String
 
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
     }
 
     /// The members of `control.tar.*` ("control", "postinst", "conffiles", "md5sums", ...), by
     /// name, with their permission bits.
-    public func controlMembers() throws(ArchiveError) -> [String: (permissions: UInt32, contents: [UInt8])] {
+    package func controlMembers() throws(ArchiveError) -> [String: (permissions: UInt32, contents: [UInt8])] {
         var members: [String: (permissions: UInt32, contents: [UInt8])] = [:]
         try withMember(prefix: "control.tar") { (reader: ArchiveReader) throws(ArchiveError) in
             while let entry = try reader.next() {
@@ -23,7 +23,7 @@ public struct DebianArchive: Sendable {
 
     /// Hands each entry of `data.tar.*` to `body`, with a reader positioned on its data (which
     /// `body` may read or leave: it is skipped).
-    public func forEachDataEntry(
+    package func forEachDataEntry(
         _ body: (ArchiveEntry, ArchiveReader) throws(ArchiveError) -> Void
     ) throws(ArchiveError) {
         try withMember(prefix: "data.tar") { (reader: ArchiveReader) throws(ArchiveError) in
@@ -53,8 +53,8 @@ public struct DebianArchive: Sendable {
 
 /// Fields of a deb822 stanza (a `control` file, a `Packages` entry): continuation lines are kept
 /// with their newlines, keys as written.
-public enum ControlStanza {
-    public static func parse(_ text: String) -> [(key: String, value: String)] {
+package enum ControlStanza {
+    package static func parse(_ text: String) -> [(key: String, value: String)] {
         var fields: [(key: String, value: String)] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             if line.first == " " || line.first == "\t" {

@@ -169,7 +169,7 @@ struct BuildCommand: AsyncParsableCommand {
 extension Accelerator: ExpressibleByArgument {}
 
 extension Architecture: ExpressibleByArgument {
-    public init?(argument: String) {
+    package init?(argument: String) {
         self.init(rawValue: argument)
     }
 }

@@ -5,8 +5,8 @@ import KilnSupport
 
 /// The `kiln` command: parses arguments, runs one subcommand, prints errors, and exits with the
 /// documented codes (0 success, 1 the input or the work failed, 2 usage error).
-public enum KilnCLI {
-    public static func main() async {
+package enum KilnCLI {
+    package static func main() async {
         Interruption.install()
         let code = await run(Array(CommandLine.arguments.dropFirst()))
         AtomicOutput.discardAll()
@@ -20,7 +20,7 @@ public enum KilnCLI {
     }
 
     /// Runs kiln with `arguments` (without the program name) and returns the exit code.
-    public static func run(_ arguments: [String]) async -> Int32 {
+    package static func run(_ arguments: [String]) async -> Int32 {
         _ = Console.started
         var arguments = arguments
         // Global options, before or after the command (not after `--`, which ends the options).
@@ -105,18 +105,18 @@ public enum KilnCLI {
 }
 
 /// An error the command layer has already worded for the user.
-public struct CommandFailure: Error {
+package struct CommandFailure: Error {
     /// Lines for standard error, each complete (`kiln: error: ...` or `FILE:LINE:COL: error: ...`).
-    public var lines: [String]
-    public var exitCode: Int32
+    package var lines: [String]
+    package var exitCode: Int32
 
-    public init(lines: [String], exitCode: Int32 = 1) {
+    package init(lines: [String], exitCode: Int32 = 1) {
         self.lines = lines
         self.exitCode = exitCode
     }
 
     /// A single `kiln: error: MESSAGE` line, with an optional hint on the next line.
-    public init(_ message: String, hint: String? = nil, exitCode: Int32 = 1) {
+    package init(_ message: String, hint: String? = nil, exitCode: Int32 = 1) {
         var lines = ["kiln: error: \(message)"]
         if let hint { lines.append("kiln: hint: \(hint)") }
         self.init(lines: lines, exitCode: exitCode)

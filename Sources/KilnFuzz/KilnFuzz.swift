@@ -108,7 +108,7 @@ enum FuzzTarget: String, CaseIterable {
     private nonisolated(unsafe) var selected: FuzzTarget = .disk
 
     @_cdecl("LLVMFuzzerInitialize")
-    public func fuzzerInitialize(
+    package func fuzzerInitialize(
         _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     ) -> Int32 {
         let name = ProcessInfo.processInfo.environment["KILN_FUZZ_TARGET"] ?? "disk"
@@ -121,7 +121,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    package func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         selected.run(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
         return 0
     }
@@ -136,7 +136,7 @@ enum FuzzTarget: String, CaseIterable {
     /// SwiftPM links an executable target's entry point under this name; libFuzzer's own driver runs
     /// from it.
     @_cdecl("kiln_fuzz_main")
-    public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    package func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
         var count = argc
         var vector = argv
         return runFuzzerDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }

@@ -4,12 +4,12 @@
 
 /// A machine architecture kiln builds images for, named as the description's `hardware.arch` and
 /// QEMU name it; Debian's name for it is `debianName`.
-public enum Architecture: String, Sendable, CaseIterable, Codable {
+package enum Architecture: String, Sendable, CaseIterable, Codable {
     case x86_64
     case aarch64
 
     /// Debian's architecture name: `amd64`, `arm64`.
-    public var debianName: String {
+    package var debianName: String {
         switch self {
         case .x86_64: return "amd64"
         case .aarch64: return "arm64"
@@ -17,16 +17,16 @@ public enum Architecture: String, Sendable, CaseIterable, Codable {
     }
 
     /// The architecture whose Debian name is `name`.
-    public init?(debianName name: String) {
+    package init?(debianName name: String) {
         guard let match = Self.allCases.first(where: { $0.debianName == name }) else { return nil }
         self = match
     }
 
     /// The GNU multiarch triplet of Debian's library directories (`lib/aarch64-linux-gnu`).
-    public var multiarchTriplet: String { "\(rawValue)-linux-gnu" }
+    package var multiarchTriplet: String { "\(rawValue)-linux-gnu" }
 
     /// The architecture this kiln runs on (from `uname -m`), if it is one kiln knows.
-    public static var host: Architecture? {
+    package static var host: Architecture? {
         var names = utsname()
         uname(&names)
         let machine = withUnsafeBytes(of: names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -34,5 +34,5 @@ public enum Architecture: String, Sendable, CaseIterable, Codable {
     }
 
     /// The names, for messages: "x86_64 or aarch64".
-    public static var names: String { allCases.map(\.rawValue).joined(separator: " or ") }
+    package static var names: String { allCases.map(\.rawValue).joined(separator: " or ") }
 }

@@ -9,15 +9,15 @@ import Synchronization
 
 /// An output file written under a temporary name beside its destination and renamed into place only
 /// when complete, so that a failed or interrupted command never leaves a half-written file.
-public final class AtomicOutput: @unchecked Sendable {
+package final class AtomicOutput: @unchecked Sendable {
     // @unchecked: one owner writes; `committed` is only read and set by that owner.
 
-    public let destination: String
-    public let temporaryPath: String
+    package let destination: String
+    package let temporaryPath: String
     private var committed = false
 
     /// Creates the temporary file (mode 0644) beside `destination`.
-    public init(_ destination: String) throws(OutputError) {
+    package init(_ destination: String) throws(OutputError) {
         self.destination = destination
         let url = URL(fileURLWithPath: destination)
         let dir = url.deletingLastPathComponent().path
@@ -31,7 +31,7 @@ public final class AtomicOutput: @unchecked Sendable {
     }
 
     /// Moves the finished file into place.
-    public func commit() throws(OutputError) {
+    package func commit() throws(OutputError) {
         guard rename(temporaryPath, destination) == 0 else {
             throw OutputError(path: destination, reason: String(cString: strerror(errno)))
         }
@@ -40,7 +40,7 @@ public final class AtomicOutput: @unchecked Sendable {
     }
 
     /// Removes the temporary file unless it was committed.
-    public func discard() {
+    package func discard() {
         if !committed {
             unlink(temporaryPath)
             AtomicOutput.registry.remove(temporaryPath)
@@ -50,7 +50,7 @@ public final class AtomicOutput: @unchecked Sendable {
     deinit { discard() }
 
     /// Writes `data` to `path` atomically.
-    public static func write(_ data: Data, to path: String) throws(OutputError) {
+    package static func write(_ data: Data, to path: String) throws(OutputError) {
         let output = try AtomicOutput(path)
         do {
             try data.write(to: URL(fileURLWithPath: output.temporaryPath))
@@ -62,13 +62,13 @@ public final class AtomicOutput: @unchecked Sendable {
     }
 
     /// Writes `text` to `path` atomically.
-    public static func write(_ text: String, to path: String) throws(OutputError) {
+    package static func write(_ text: String, to path: String) throws(OutputError) {
         try write(Data(text.utf8), to: path)
     }
 
     /// Removes what a kiln that was killed (`kill -9`, a power cut) left in `dir`: the entries named
     /// `PREFIX<pid>-<n>` whose process no longer runs. A running kiln's, and any other name, stay.
-    public static func removeLeftovers(in dir: String, prefix: String) {
+    package static func removeLeftovers(in dir: String, prefix: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
         for name in names where name.hasPrefix(prefix) {
             let rest = name.dropFirst(prefix.count)
@@ -83,13 +83,13 @@ public final class AtomicOutput: @unchecked Sendable {
 
     /// Removes every temporary file not yet committed, and every scratch directory still
     /// registered; called when kiln is interrupted.
-    public static func discardAll() { registry.removeAll() }
+    package static func discardAll() { registry.removeAll() }
 
     /// A work directory that an interruption removes with everything in it.
-    public static func registerScratchDirectory(_ path: String) { registry.addDirectory(path) }
+    package static func registerScratchDirectory(_ path: String) { registry.addDirectory(path) }
 
     /// The work directory was removed, or is to be kept.
-    public static func unregisterScratchDirectory(_ path: String) { registry.removeDirectory(path) }
+    package static func unregisterScratchDirectory(_ path: String) { registry.removeDirectory(path) }
 
     private static let registry = Registry()
 
@@ -111,14 +111,14 @@ public final class AtomicOutput: @unchecked Sendable {
 }
 
 /// An output that could not be written.
-public struct OutputError: Error, CustomStringConvertible {
-    public var path: String
-    public var reason: String
+package struct OutputError: Error, CustomStringConvertible {
+    package var path: String
+    package var reason: String
 
-    public init(path: String, reason: String) {
+    package init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
-    public var description: String { "cannot write \(path): \(reason)" }
+    package var description: String { "cannot write \(path): \(reason)" }
 }

@@ -1,7 +1,7 @@
 /// What long work tells the person or program waiting for it. Libraries emit these through a
 /// `ProgressSink`; only the command layer turns them into a terminal bar or JSON lines.
-public struct ProgressEvent: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+package struct ProgressEvent: Sendable, Equatable {
+    package enum Kind: String, Sendable {
         /// A new step begins; `message` names it.
         case step
         /// Units of the current step are done: `completed` of `total` (bytes, packages, blocks).
@@ -12,14 +12,14 @@ public struct ProgressEvent: Sendable, Equatable {
         case warning
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// A short machine name of the step ("download", "guest", "convert").
-    public var phase: String
-    public var message: String
-    public var completed: Int64
-    public var total: Int64?
+    package var phase: String
+    package var message: String
+    package var completed: Int64
+    package var total: Int64?
 
-    public init(kind: Kind, phase: String, message: String = "", completed: Int64 = 0, total: Int64? = nil) {
+    package init(kind: Kind, phase: String, message: String = "", completed: Int64 = 0, total: Int64? = nil) {
         self.kind = kind
         self.phase = phase
         self.message = message
@@ -27,33 +27,33 @@ public struct ProgressEvent: Sendable, Equatable {
         self.total = total
     }
 
-    public static func step(_ phase: String, _ message: String) -> ProgressEvent {
+    package static func step(_ phase: String, _ message: String) -> ProgressEvent {
         ProgressEvent(kind: .step, phase: phase, message: message)
     }
 
-    public static func progress(_ phase: String, completed: Int64, total: Int64?) -> ProgressEvent {
+    package static func progress(_ phase: String, completed: Int64, total: Int64?) -> ProgressEvent {
         ProgressEvent(kind: .progress, phase: phase, completed: completed, total: total)
     }
 
-    public static func info(_ phase: String, _ message: String) -> ProgressEvent {
+    package static func info(_ phase: String, _ message: String) -> ProgressEvent {
         ProgressEvent(kind: .info, phase: phase, message: message)
     }
 
-    public static func warning(_ phase: String, _ message: String) -> ProgressEvent {
+    package static func warning(_ phase: String, _ message: String) -> ProgressEvent {
         ProgressEvent(kind: .warning, phase: phase, message: message)
     }
 }
 
 /// Where progress goes. A closure so that libraries need no knowledge of terminals or JSON.
-public struct ProgressSink: Sendable {
+package struct ProgressSink: Sendable {
     private let emit: @Sendable (ProgressEvent) -> Void
 
-    public init(_ emit: @escaping @Sendable (ProgressEvent) -> Void) {
+    package init(_ emit: @escaping @Sendable (ProgressEvent) -> Void) {
         self.emit = emit
     }
 
-    public func callAsFunction(_ event: ProgressEvent) { emit(event) }
+    package func callAsFunction(_ event: ProgressEvent) { emit(event) }
 
     /// A sink that drops everything (tests, quiet callers).
-    public static let none = ProgressSink { _ in }
+    package static let none = ProgressSink { _ in }
 }

@@ -1,7 +1,7 @@
 /// Quoting for showing commands to people; kiln never hands a command line to a shell itself.
-public enum ShellQuote {
+package enum ShellQuote {
     /// The word as a POSIX shell would read it back unchanged.
-    public static func quote(_ word: String) -> String {
+    package static func quote(_ word: String) -> String {
         if word.isEmpty { return "''" }
         let plain = word.unicodeScalars.allSatisfy { scalar in
             switch scalar {

@@ -12,12 +12,12 @@ import Synchronization
 ///
 /// Every program kiln starts (QEMU, gpgv, qemu-img in tests) goes through this type, so that how a
 /// child is started, stopped and reported is decided in one place.
-public final class Subprocess: @unchecked Sendable {
+package final class Subprocess: @unchecked Sendable {
     // @unchecked: the pipe handles are set once, by `start`, before anyone reads them; `child` is a
     // mutex; the rest is immutable after init.
 
     /// Where the child's standard output and error go.
-    public enum Output: Sendable {
+    package enum Output: Sendable {
         /// Both streams appended to this file.
         case logFile(String)
         /// Both streams into a pipe; read it from `outputHandle`.
@@ -27,35 +27,35 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// How a finished child ended.
-    public enum Termination: Sendable, Equatable, CustomStringConvertible {
+    package enum Termination: Sendable, Equatable, CustomStringConvertible {
         case exited(Int32)
         case signalled(Int32)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .exited(let code): return "exit status \(code)"
             case .signalled(let signal): return "signal \(signal)"
             }
         }
 
-        public var succeeded: Bool { self == .exited(0) }
+        package var succeeded: Bool { self == .exited(0) }
     }
 
-    public let arguments: [String]
-    public let environment: [String: String]
-    public let output: Output
+    package let arguments: [String]
+    package let environment: [String: String]
+    package let output: Output
     /// Whether the child's standard input is a pipe (`inputHandle`) rather than /dev/null.
-    public let writableInput: Bool
+    package let writableInput: Bool
     /// The read end of the output pipe when `output` is `.pipe`.
-    public private(set) var outputHandle: FileHandle?
+    package private(set) var outputHandle: FileHandle?
     /// The write end of the input pipe when `writableInput` is set.
-    public private(set) var inputHandle: FileHandle?
+    package private(set) var inputHandle: FileHandle?
 
     /// The child's pid once started, and how it ended once reaped.
     private let child = Mutex<(pid: pid_t, status: Termination?)>((0, nil))
 
     /// The variables a child sees unless the caller adds more: enough to find programs and speak C.
-    public static var minimalEnvironment: [String: String] {
+    package static var minimalEnvironment: [String: String] {
         var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"]
         if let home = ProcessInfo.processInfo.environment["HOME"] { env["HOME"] = home }
         if let tmp = ProcessInfo.processInfo.environment["TMPDIR"] { env["TMPDIR"] = tmp }
@@ -67,7 +67,7 @@ public final class Subprocess: @unchecked Sendable {
     ///   - environment: the child's whole environment.
     ///   - output: where standard output and error go.
     ///   - writableInput: standard input from a pipe the caller writes to (`inputHandle`), not /dev/null.
-    public init(
+    package init(
         _ arguments: [String],
         environment: [String: String] = Subprocess.minimalEnvironment,
         output: Output = .discard,
@@ -81,13 +81,13 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// The command as a user could paste it into a shell.
-    public var commandLine: String { arguments.map(ShellQuote.quote).joined(separator: " ") }
+    package var commandLine: String { arguments.map(ShellQuote.quote).joined(separator: " ") }
 
     /// The child's process id, once started.
-    public var processID: pid_t { child.withLock { $0.pid } }
+    package var processID: pid_t { child.withLock { $0.pid } }
 
     /// Starts the child in a new process group. Standard input is /dev/null unless `writableInput`.
-    public func start() throws(SubprocessError) {
+    package func start() throws(SubprocessError) {
         guard let program = Self.resolve(arguments[0], path: environment["PATH"]) else {
             throw SubprocessError(command: commandLine, reason: "program not found: \(arguments[0])")
         }
@@ -199,7 +199,7 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Waits for the child to end: a thread of its own blocks until then, so that no thread of the
     /// shared pool is held and nothing polls.
-    public func wait() async -> Termination {
+    package func wait() async -> Termination {
         if let done = poll() { return done }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let waiter = Thread { [self] in
@@ -213,7 +213,7 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Waits for the child, blocking the calling thread.
-    public func waitBlocking() -> Termination {
+    package func waitBlocking() -> Termination {
         // Never started (its start threw): 127, as a shell reports a program it could not run.
         guard processID > 0 else { return .exited(127) }
         while true {
@@ -232,7 +232,7 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// The child's termination if it has ended, without waiting.
-    public func poll() -> Termination? {
+    package func poll() -> Termination? {
         child.withLock { child in
             if let status = child.status { return status }
             guard child.pid > 0 else { return nil }
@@ -247,7 +247,7 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Stops the child's whole process group: SIGTERM, then SIGKILL after `grace`.
     @discardableResult
-    public func stop(grace: Duration = .seconds(3)) async -> Termination {
+    package func stop(grace: Duration = .seconds(3)) async -> Termination {
         if let done = poll() { return done }
         let group = processID
         signalGroup(group, SIGTERM)
@@ -261,13 +261,13 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Stops the child's process group at once, from any thread (a signal handler's path).
-    public func killNow() {
+    package func killNow() {
         let group = processID
         if group > 0 && poll() == nil { signalGroup(group, SIGKILL) }
     }
 
     /// Runs to the end and throws, with the command and how it ended, unless it exits 0.
-    public func run() async throws(SubprocessError) {
+    package func run() async throws(SubprocessError) {
         try start()
         let ended = await wait()
         guard ended.succeeded else {
@@ -276,7 +276,7 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Runs to the end and returns what it printed (standard output and error together).
-    public static func output(
+    package static func output(
         _ arguments: [String], environment: [String: String] = Subprocess.minimalEnvironment
     ) async throws(SubprocessError) -> (Termination, String) {
         let child = Subprocess(arguments, environment: environment, output: .pipe)
@@ -320,20 +320,20 @@ private func signalGroup(_ group: pid_t, _ signal: Int32) {
 }
 
 /// A child that could not start or did not succeed.
-public struct SubprocessError: Error, CustomStringConvertible {
+package struct SubprocessError: Error, CustomStringConvertible {
     /// The shell-quoted command.
-    public var command: String
-    public var reason: String
+    package var command: String
+    package var reason: String
     /// The log file that holds what the child printed, if there is one.
-    public var logPath: String?
+    package var logPath: String?
 
-    public init(command: String, reason: String, logPath: String? = nil) {
+    package init(command: String, reason: String, logPath: String? = nil) {
         self.command = command
         self.reason = reason
         self.logPath = logPath
     }
 
-    public var description: String {
+    package var description: String {
         var text = "\(command): \(reason)"
         if let logPath { text += " (log: \(logPath))" }
         return text

@@ -1,11 +1,11 @@
 /// The CPU architecture a lab host runs, as the lab file names it (`arch:`), with the names Debian and
 /// GRUB give it.
-public enum BootArchitecture: String, Sendable, CaseIterable, Hashable {
+package enum BootArchitecture: String, Sendable, CaseIterable, Hashable {
     case x86_64
     case aarch64
 
     /// Debian's name: `amd64`, `arm64` (package names, installer folders, index architectures).
-    public var debian: String {
+    package var debian: String {
         switch self {
         case .x86_64: return "amd64"
         case .aarch64: return "arm64"
@@ -13,7 +13,7 @@ public enum BootArchitecture: String, Sendable, CaseIterable, Hashable {
     }
 
     /// GRUB's `${grub_cpu}`, which also names its platform folder (`arm64-efi`).
-    public var grubCPU: String {
+    package var grubCPU: String {
         switch self {
         case .x86_64: return "x86_64"
         case .aarch64: return "arm64"
@@ -21,7 +21,7 @@ public enum BootArchitecture: String, Sendable, CaseIterable, Hashable {
     }
 
     /// The removable-media loader UEFI starts from a disk with no boot entry (UEFI 2.10 section 3.5.1.1).
-    public var removableLoader: String {
+    package var removableLoader: String {
         switch self {
         case .x86_64: return "/EFI/BOOT/BOOTX64.EFI"
         case .aarch64: return "/EFI/BOOT/BOOTAA64.EFI"
@@ -29,7 +29,7 @@ public enum BootArchitecture: String, Sendable, CaseIterable, Hashable {
     }
 
     /// The GRUB network image kiln serves to this architecture's UEFI firmware.
-    public var grubNetImage: String {
+    package var grubNetImage: String {
         switch self {
         case .x86_64: return "grubnetx64.efi"
         case .aarch64: return "grubnetaa64.efi"

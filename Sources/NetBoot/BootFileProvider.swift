@@ -1,18 +1,18 @@
 import NIOCore
 
 /// Who asks for a file: what a generator may use to decide what to answer.
-public struct BootClient: Sendable, Equatable {
+package struct BootClient: Sendable, Equatable {
     /// How the file is asked for.
-    public enum Transport: String, Sendable {
+    package enum Transport: String, Sendable {
         case tftp
         case http
     }
 
     /// The client's address, as the server saw it.
-    public var address: SocketAddress?
-    public var transport: Transport
+    package var address: SocketAddress?
+    package var transport: Transport
 
-    public init(address: SocketAddress?, transport: Transport) {
+    package init(address: SocketAddress?, transport: Transport) {
         self.address = address
         self.transport = transport
     }
@@ -22,7 +22,7 @@ public struct BootClient: Sendable, Equatable {
 ///
 /// Paths are relative to the boot root, `/`-separated, already checked to stay inside it
 /// (`pxelinux.cfg/01-52-54-00-12-34-56`, `ks/lab-07.cfg`).
-public protocol BootFileProvider: Sendable {
+package protocol BootFileProvider: Sendable {
     /// The file generated for `path`, or nil when `path` is not a generated file (then the disk answers).
     func file(at path: String, for client: BootClient) async throws -> [UInt8]?
 
@@ -35,46 +35,46 @@ public protocol BootFileProvider: Sendable {
 }
 
 extension BootFileProvider {
-    public func diskFile(at path: String, for client: BootClient) async throws -> String? { nil }
-    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? { nil }
+    package func diskFile(at path: String, for client: BootClient) async throws -> String? { nil }
+    package func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? { nil }
 }
 
 /// Part of a file served as a whole response (over HTTP): a piece of a disk image, streamed from the
 /// file rather than held in memory.
-public struct DiskRange: Sendable, Equatable {
+package struct DiskRange: Sendable, Equatable {
     /// An absolute path the provider vouches for.
-    public var path: String
-    public var range: Range<Int>
+    package var path: String
+    package var range: Range<Int>
 
-    public init(path: String, range: Range<Int>) {
+    package init(path: String, range: Range<Int>) {
         self.path = path
         self.range = range
     }
 }
 
 /// Providers asked in order: the first one that answers a path wins.
-public struct ChainedFiles: BootFileProvider {
-    public var providers: [any BootFileProvider]
+package struct ChainedFiles: BootFileProvider {
+    package var providers: [any BootFileProvider]
 
-    public init(_ providers: [any BootFileProvider]) {
+    package init(_ providers: [any BootFileProvider]) {
         self.providers = providers
     }
 
-    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+    package func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
         for provider in providers {
             if let bytes = try await provider.file(at: path, for: client) { return bytes }
         }
         return nil
     }
 
-    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
+    package func diskFile(at path: String, for client: BootClient) async throws -> String? {
         for provider in providers {
             if let file = try await provider.diskFile(at: path, for: client) { return file }
         }
         return nil
     }
 
-    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
+    package func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
         for provider in providers {
             if let range = try await provider.diskRange(at: path, for: client) { return range }
         }
@@ -83,17 +83,17 @@ public struct ChainedFiles: BootFileProvider {
 }
 
 /// A `BootFileProvider` made of a closure.
-public struct GeneratedFiles: BootFileProvider {
+package struct GeneratedFiles: BootFileProvider {
     private let generate: @Sendable (String, BootClient) async throws -> [UInt8]?
 
-    public init(_ generate: @escaping @Sendable (_ path: String, _ client: BootClient) async throws -> [UInt8]?) {
+    package init(_ generate: @escaping @Sendable (_ path: String, _ client: BootClient) async throws -> [UInt8]?) {
         self.generate = generate
     }
 
     /// No generated files: everything comes from the disk.
-    public static let none = GeneratedFiles { _, _ in nil }
+    package static let none = GeneratedFiles { _, _ in nil }
 
-    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+    package func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
         try await generate(path, client)
     }
 }

@@ -13,12 +13,12 @@
 /// empty and `.` components are dropped, and `..`, control characters and non-UTF-8 names are refused.
 /// Then the real path (symlinks followed) must still lie inside the root's real path, and the file is
 /// opened without following a last symlink and must be a regular file.
-public struct BootRoot: Sendable {
+package struct BootRoot: Sendable {
     /// The root's real path, without a trailing slash (except for "/" itself).
-    public let path: String
+    package let path: String
 
     /// - Throws: `NetBootError(.configuration)` when `path` is not a readable folder.
-    public init(_ path: String) throws {
+    package init(_ path: String) throws {
         guard let real = BootRoot.realPath(path) else {
             throw NetBootError(.configuration, "boot root '\(path)' does not exist")
         }
@@ -31,7 +31,7 @@ public struct BootRoot: Sendable {
 
     /// The request's name made relative to the root ("a/b/c"), or an error naming why it is refused.
     /// - Throws: `NetBootError(.refused)`.
-    public func relativePath(for name: [UInt8]) throws -> String {
+    package func relativePath(for name: [UInt8]) throws -> String {
         guard let text = String(validating: name, as: UTF8.self) else {
             throw NetBootError(.refused, "file name is not UTF-8")
         }
@@ -53,7 +53,7 @@ public struct BootRoot: Sendable {
     /// Opens `relative` (from `relativePath(for:)`) for reading.
     /// - Returns: the open descriptor (the caller owns it) and the file's size.
     /// - Throws: `NetBootError(.notFound)` or `NetBootError(.refused)`.
-    public func open(_ relative: String) throws -> (descriptor: Int32, size: Int) {
+    package func open(_ relative: String) throws -> (descriptor: Int32, size: Int) {
         let joined = path == "/" ? "/" + relative : path + "/" + relative
         guard let real = BootRoot.realPath(joined) else {
             throw NetBootError(.notFound, "'\(relative)' not found")

@@ -1,10 +1,10 @@
 /// An address and port as written on kiln's command line and in lab files: `ADDR:PORT`, `[V6ADDR]:PORT`,
 /// `:PORT` (every address) or `ADDR` (the default port).
-public struct HostPort: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+package struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
@@ -14,7 +14,7 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     ///   - defaultHost: the host when `text` names none (`:69`).
     ///   - defaultPort: the port when `text` names none.
     /// - Throws: `NetBootError(.configuration)` naming `text`.
-    public init(parsing text: String, defaultHost: String = "::", defaultPort: Int) throws {
+    package init(parsing text: String, defaultHost: String = "::", defaultPort: Int) throws {
         var host = text
         var port = defaultPort
         if text.hasPrefix("[") {
@@ -44,7 +44,7 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    public var description: String { HostPort.format(host, port) }
+    package var description: String { HostPort.format(host, port) }
 
     static func format(_ host: String, _ port: Int) -> String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

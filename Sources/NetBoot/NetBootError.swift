@@ -1,7 +1,7 @@
 /// Every error the NetBoot library throws: a code to branch on, a message naming the path, address or
 /// value, and the underlying error where there is one.
-public struct NetBootError: Error, Sendable, CustomStringConvertible {
-    public enum Code: Sendable, Equatable {
+package struct NetBootError: Error, Sendable, CustomStringConvertible {
+    package enum Code: Sendable, Equatable {
         /// A packet that does not follow its protocol (TFTP, DHCP).
         case malformedPacket
         /// A request the server refuses (a write, a path outside the root, a bad option).
@@ -16,17 +16,17 @@ public struct NetBootError: Error, Sendable, CustomStringConvertible {
         case configuration
     }
 
-    public var code: Code
-    public var message: String
-    public var underlying: (any Error & Sendable)?
+    package var code: Code
+    package var message: String
+    package var underlying: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.underlying = underlying
     }
 
-    public var description: String {
+    package var description: String {
         if let underlying { return "\(message): \(underlying)" }
         return message
     }

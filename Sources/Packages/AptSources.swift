@@ -3,18 +3,18 @@ import Foundation
 /// One suite of one Debian archive: where its `dists/<suite>/InRelease` lives, which components to
 /// read, and which keyring signs it. apt's sources, a description's `repos`, and lockfiles all
 /// become these.
-public struct ArchiveSource: Sendable, Hashable, Codable {
+package struct ArchiveSource: Sendable, Hashable, Codable {
     /// The archive's base URI without a trailing slash (the part before `dists/` and `pool/`).
-    public var uri: String
-    public var suite: String
-    public var components: [String]
+    package var uri: String
+    package var suite: String
+    package var components: [String]
     /// The keyring `gpgv` checks the Release signature with; `nil` means `defaultKeyring`.
-    public var keyring: String?
+    package var keyring: String?
 
     /// Debian's archive keyring, from the debian-archive-keyring package.
-    public static let defaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    package static let defaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
-    public init(uri: String, suite: String, components: [String], keyring: String? = nil) {
+    package init(uri: String, suite: String, components: [String], keyring: String? = nil) {
         var base = uri
         while base.hasSuffix("/") { base.removeLast() }
         self.uri = base
@@ -24,30 +24,30 @@ public struct ArchiveSource: Sendable, Hashable, Codable {
     }
 
     /// The keyring actually used.
-    public var effectiveKeyring: String { keyring ?? Self.defaultKeyring }
+    package var effectiveKeyring: String { keyring ?? Self.defaultKeyring }
 
     /// `<uri>/dists/<suite>/<path>`.
-    public func distsURL(_ path: String) -> String { "\(uri)/dists/\(suite)/\(path)" }
+    package func distsURL(_ path: String) -> String { "\(uri)/dists/\(suite)/\(path)" }
 
     /// The URL of a file named by a Packages index's `Filename` field.
-    public func poolURL(_ filename: String) -> String { "\(uri)/\(filename)" }
+    package func poolURL(_ filename: String) -> String { "\(uri)/\(filename)" }
 
     /// `URI SUITE`, how messages name the source.
-    public var label: String { "\(uri) \(suite)" }
+    package var label: String { "\(uri) \(suite)" }
 }
 
 /// The host's apt sources: deb822 `.sources` files and one-line `.list` files. Only binary (`deb`)
 /// entries are kept; `deb-src` entries and disabled stanzas are skipped.
-public enum AptSources {
-    public static let defaultListFile = "/etc/apt/sources.list"
-    public static let defaultPartsDirectory = "/etc/apt/sources.list.d"
+package enum AptSources {
+    package static let defaultListFile = "/etc/apt/sources.list"
+    package static let defaultPartsDirectory = "/etc/apt/sources.list.d"
 
     /// Reads `listFile` and every `*.list` and `*.sources` file in `partsDirectory`, in apt's order
     /// (the main file first, then the parts by name). Missing files are not errors.
     ///
     /// - Parameter architecture: entries restricted to other architectures (`arch=`,
     ///   `Architectures:`) are skipped.
-    public static func load(
+    package static func load(
         listFile: String = defaultListFile, partsDirectory: String = defaultPartsDirectory,
         architecture: String = "amd64"
     ) throws(PackagesError) -> [ArchiveSource] {
@@ -69,7 +69,7 @@ public enum AptSources {
     }
 
     /// Parses a deb822 `.sources` file (sources.list(5), "DEB822-STYLE FORMAT").
-    public static func parseDeb822(_ text: String, origin: String, architecture: String = "amd64")
+    package static func parseDeb822(_ text: String, origin: String, architecture: String = "amd64")
         throws(PackagesError) -> [ArchiveSource]
     {
         let stanzas: [Stanza]
@@ -103,7 +103,7 @@ public enum AptSources {
     }
 
     /// Parses a one-line-style `sources.list`: `deb [ options ] uri suite [component...]`.
-    public static func parseOneLine(_ text: String, origin: String, architecture: String = "amd64")
+    package static func parseOneLine(_ text: String, origin: String, architecture: String = "amd64")
         throws(PackagesError) -> [ArchiveSource]
     {
         var sources: [ArchiveSource] = []
@@ -152,7 +152,7 @@ public enum AptSources {
     /// The host's suites moved to the description's release: with a bookworm host and a trixie
     /// description, `bookworm-updates` becomes `trixie-updates`. The host's release is its suite
     /// without a dash.
-    public static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
+    package static func retarget(_ sources: [ArchiveSource], to codename: String) -> [ArchiveSource] {
         guard let hostRelease = sources.map(\.suite).first(where: { !$0.contains("-") }), hostRelease != codename else {
             return sources
         }

@@ -5,7 +5,7 @@ import Foundation
 /// and single pool files fetched into the cache on demand.
 extension ArchiveClient {
     /// Which index of a component.
-    public enum IndexKind: Sendable {
+    package enum IndexKind: Sendable {
         /// `<component>/binary-<arch>/Packages`: the `.deb` files.
         case packages
         /// `<component>/debian-installer/binary-<arch>/Packages`: the installer's `.udeb` files.
@@ -14,7 +14,7 @@ extension ArchiveClient {
 
     /// The decompressed Packages index of one component, checked against the signed Release through
     /// the cache; nil when the Release lists no such index (a suite without installer packages).
-    public func indexBytes(_ release: Release, component: String, kind: IndexKind) async throws(PackagesError)
+    package func indexBytes(_ release: Release, component: String, kind: IndexKind) async throws(PackagesError)
         -> [UInt8]?
     {
         let middle = kind == .packages ? "binary-\(architecture)" : "debian-installer/binary-\(architecture)"
@@ -35,7 +35,7 @@ extension ArchiveClient {
 
     /// The cached path of one pool file, downloading it first when the cache lacks it; the file
     /// enters the cache only when its size and SHA-256 match.
-    public func poolFile(url: String, sha256: String, size: Int64) async throws(PackagesError) -> String {
+    package func poolFile(url: String, sha256: String, size: Int64) async throws(PackagesError) -> String {
         try await cache.store(url, kind: .debs, sha256: sha256, size: size, fetcher: fetcher)
     }
 }

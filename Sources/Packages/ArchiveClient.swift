@@ -6,14 +6,14 @@ import Logging
 /// Talks to Debian archives: fetches each suite's `InRelease`, has `gpgv` check its signature,
 /// then fetches the Packages indexes it lists (through the cache, checked against the Release's
 /// SHA-256 and size) and parses them.
-public final class ArchiveClient: Sendable {
-    public let architecture: String
-    public let cache: PackageCache
+package final class ArchiveClient: Sendable {
+    package let architecture: String
+    package let cache: PackageCache
     let fetcher: HTTPFetcher
     let progress: ProgressSink
     let logger: Logger
 
-    public init(
+    package init(
         cache: PackageCache, architecture: String = "amd64", progress: ProgressSink = .none,
         logger: Logger = Logger(label: "kiln.packages")
     ) {
@@ -25,7 +25,7 @@ public final class ArchiveClient: Sendable {
     }
 
     /// The suite's `InRelease`, its signature checked with `gpgv` against the source's keyring.
-    public func release(_ source: ArchiveSource, now: Date = Date()) async throws(PackagesError) -> Release {
+    package func release(_ source: ArchiveSource, now: Date = Date()) async throws(PackagesError) -> Release {
         let url = source.distsURL("InRelease")
         let signed = try await fetcher.data(url)
         let text = try await Self.verify(signed, keyring: source.effectiveKeyring, origin: url)
@@ -77,7 +77,7 @@ public final class ArchiveClient: Sendable {
     }
 
     /// All packages of one suite's components for `architecture`.
-    public func packages(_ release: Release) async throws(PackagesError) -> [BinaryPackage] {
+    package func packages(_ release: Release) async throws(PackagesError) -> [BinaryPackage] {
         try parse(try await indexFiles(release), of: release)
     }
 
@@ -146,7 +146,7 @@ public final class ArchiveClient: Sendable {
     }
 
     /// Fetches and checks every suite, then indexes their packages together.
-    public func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
+    package func index(_ sources: [ArchiveSource], now: Date = Date()) async throws(PackagesError) -> PackageIndex {
         progress(.step("index", "reading \(sources.count) archive suite\(sources.count == 1 ? "" : "s")"))
         // Each suite's result goes into its own slot, so that the index (and which suite a
         // package shared by two suites is taken from) follows the sources' order, not arrival.

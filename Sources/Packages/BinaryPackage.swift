@@ -1,7 +1,7 @@
 /// One binary package as a Packages index describes it. Relationship fields are kept as text and
 /// parsed when the resolver reaches the package: an index holds 60 000 stanzas and a build needs
 /// a few hundred.
-public struct BinaryPackage: Sendable {
+package struct BinaryPackage: Sendable {
     /// The fields, shared by every copy: the index, its providers and the resolver all hold the
     /// same 60 000 packages, and a copy is one reference rather than 300 bytes of strings.
     private final class Fields: @unchecked Sendable {
@@ -60,70 +60,70 @@ public struct BinaryPackage: Sendable {
         return fields
     }
 
-    public var name: String {
+    package var name: String {
         get { fields.name }
         set { unique().name = newValue }
     }
-    public var version: DebianVersion {
+    package var version: DebianVersion {
         get { fields.version }
         set { unique().version = newValue }
     }
-    public var architecture: String {
+    package var architecture: String {
         get { fields.architecture }
         set { unique().architecture = newValue }
     }
-    public var multiArch: String? {
+    package var multiArch: String? {
         get { fields.multiArch }
         set { unique().multiArch = newValue }
     }
-    public var priority: String? {
+    package var priority: String? {
         get { fields.priority }
         set { unique().priority = newValue }
     }
-    public var essential: Bool {
+    package var essential: Bool {
         get { fields.essential }
         set { unique().essential = newValue }
     }
-    public var depends: String? {
+    package var depends: String? {
         get { fields.depends }
         set { unique().depends = newValue }
     }
-    public var preDepends: String? {
+    package var preDepends: String? {
         get { fields.preDepends }
         set { unique().preDepends = newValue }
     }
-    public var provides: String? {
+    package var provides: String? {
         get { fields.provides }
         set { unique().provides = newValue }
     }
-    public var conflicts: String? {
+    package var conflicts: String? {
         get { fields.conflicts }
         set { unique().conflicts = newValue }
     }
-    public var breaks: String? {
+    package var breaks: String? {
         get { fields.breaks }
         set { unique().breaks = newValue }
     }
     /// The path below the archive's base URI (`pool/main/...`).
-    public var filename: String {
+    package var filename: String {
         get { fields.filename }
         set { unique().filename = newValue }
     }
-    public var size: Int64 {
+    package var size: Int64 {
         get { fields.size }
         set { unique().size = newValue }
     }
-    public var sha256: String {
+    package var sha256: String {
         get { fields.sha256.text }
         set { unique().sha256 = Digest(newValue) }
     }
     /// The suite this stanza came from.
-    public var source: ArchiveSource {
+    package var source: ArchiveSource {
         get { fields.source.value }
         set { unique().source = SharedSource(newValue) }
     }
 
-    public init(
+    package init(
         name: String, version: DebianVersion, architecture: String, multiArch: String? = nil, priority: String? = nil,
         essential: Bool = false, depends: String? = nil, preDepends: String? = nil, provides: String? = nil,
         conflicts: String? = nil, breaks: String? = nil, filename: String, size: Int64, sha256: String,
@@ -148,10 +148,10 @@ public struct BinaryPackage: Sendable {
     }
 
     /// `name=version`, how messages name a package.
-    public var label: String { "\(name)=\(version)" }
+    package var label: String { "\(name)=\(version)" }
 
     /// The file's URL in its archive.
-    public var url: String { source.poolURL(filename) }
+    package var url: String { source.poolURL(filename) }
 
     /// Parses all packages of a decompressed Packages index.
     package static func parseIndex(_ bytes: [UInt8], source: ArchiveSource, origin: String) throws(PackagesError)

@@ -1,25 +1,25 @@
 /// One paragraph of a deb822 control file (Packages, Release, `.sources`, a `.deb`'s control):
 /// fields in file order. Names compare case-insensitively, as deb822 says.
-public struct Stanza: Sendable, Equatable {
-    public var fields: [(name: String, value: String)]
+package struct Stanza: Sendable, Equatable {
+    package var fields: [(name: String, value: String)]
     /// The 1-based line where the stanza starts, for messages.
-    public var line: Int
+    package var line: Int
 
-    public init(fields: [(name: String, value: String)], line: Int = 1) {
+    package init(fields: [(name: String, value: String)], line: Int = 1) {
         self.fields = fields
         self.line = line
     }
 
     /// The value of `name`: the first line without surrounding blanks, and each continuation line
     /// (one leading blank removed) after a newline.
-    public subscript(name: String) -> String? {
+    package subscript(name: String) -> String? {
         for field in fields where field.name.count == name.count && field.name.lowercased() == name.lowercased() {
             return field.value
         }
         return nil
     }
 
-    public static func == (lhs: Stanza, rhs: Stanza) -> Bool {
+    package static func == (lhs: Stanza, rhs: Stanza) -> Bool {
         lhs.line == rhs.line && lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
     }
 }
@@ -27,14 +27,14 @@ public struct Stanza: Sendable, Equatable {
 /// A reader of deb822 text (Debian Policy 5.1): stanzas separated by blank lines, `Name: value`
 /// fields, continuation lines starting with a space or tab, and `#` comment lines (allowed in
 /// apt's `.sources` files, never in archive indexes).
-public enum ControlFile {
+package enum ControlFile {
     /// Parses `text` into stanzas.
     ///
     /// - Parameters:
     ///   - keeping: field names (exact case) to keep; others are skipped without building strings,
     ///     which matters for a 50 MB Packages index. `nil` keeps everything.
     ///   - origin: a path or URL named in errors.
-    public static func parse(
+    package static func parse(
         _ bytes: some Collection<UInt8>, keeping: Set<String>? = nil, origin: String
     ) throws(PackagesError) -> [Stanza] {
         let result: Result<[Stanza], PackagesError> =
@@ -50,7 +50,7 @@ public enum ControlFile {
     }
 
     /// Parses a string into stanzas.
-    public static func parse(_ text: String, keeping: Set<String>? = nil, origin: String) throws(PackagesError)
+    package static func parse(_ text: String, keeping: Set<String>? = nil, origin: String) throws(PackagesError)
         -> [Stanza]
     {
         try parse(Array(text.utf8), keeping: keeping, origin: origin)

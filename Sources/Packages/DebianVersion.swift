@@ -1,14 +1,14 @@
 /// A Debian package version, `[epoch:]upstream[-revision]`, ordered as Debian Policy 5.6.12 says
 /// (the order `dpkg --compare-versions` uses).
-public struct DebianVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let epoch: Int
-    public let upstream: String
-    public let revision: String
+package struct DebianVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package let epoch: Int
+    package let upstream: String
+    package let revision: String
     /// The text as written.
-    public let description: String
+    package let description: String
 
     /// Parses `text`; a version that dpkg would reject (empty, non-numeric epoch) is an error.
-    public init(_ text: String) throws(PackagesError) {
+    package init(_ text: String) throws(PackagesError) {
         let trimmed = text.trimmingBlanks
         guard !trimmed.isEmpty else { throw PackagesError(.format, "empty version") }
         var rest = Substring(trimmed)
@@ -32,18 +32,18 @@ public struct DebianVersion: Sendable, Hashable, Comparable, CustomStringConvert
         self.description = trimmed
     }
 
-    public static func < (lhs: DebianVersion, rhs: DebianVersion) -> Bool { compare(lhs, rhs) < 0 }
+    package static func < (lhs: DebianVersion, rhs: DebianVersion) -> Bool { compare(lhs, rhs) < 0 }
 
-    public static func == (lhs: DebianVersion, rhs: DebianVersion) -> Bool { compare(lhs, rhs) == 0 }
+    package static func == (lhs: DebianVersion, rhs: DebianVersion) -> Bool { compare(lhs, rhs) == 0 }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         // Equal versions may be written differently ("1.0" and "0:1.0", "1.0-0" ...), so only the
         // epoch is hashed; the rest is decided by ==.
         hasher.combine(epoch)
     }
 
     /// -1, 0 or 1 as `lhs` sorts before, equal to or after `rhs`.
-    public static func compare(_ lhs: DebianVersion, _ rhs: DebianVersion) -> Int {
+    package static func compare(_ lhs: DebianVersion, _ rhs: DebianVersion) -> Int {
         if lhs.epoch != rhs.epoch { return lhs.epoch < rhs.epoch ? -1 : 1 }
         let upstream = comparePart(Array(lhs.upstream.utf8), Array(rhs.upstream.utf8))
         if upstream != 0 { return upstream }

@@ -4,34 +4,34 @@ import KilnSupport
 /// A resolved package set, written as sorted, indented JSON so that it diffs well and two
 /// resolutions of the same archive state give the same bytes. Everything a build needs to fetch
 /// and verify each `.deb` without reading an index again is in it.
-public struct Lockfile: Codable, Equatable, Sendable {
+package struct Lockfile: Codable, Equatable, Sendable {
     /// One suite the packages came from, with the signed Release it was read at.
-    public struct Archive: Codable, Equatable, Sendable {
-        public var uri: String
-        public var suite: String
-        public var components: [String]
-        public var keyring: String
+    package struct Archive: Codable, Equatable, Sendable {
+        package var uri: String
+        package var suite: String
+        package var components: [String]
+        package var keyring: String
         /// The Release's `Date:`.
-        public var date: String
-        public var validUntil: String?
+        package var date: String
+        package var validUntil: String?
         /// SHA-256 of the `InRelease` file the packages were resolved from.
-        public var inReleaseSHA256: String
+        package var inReleaseSHA256: String
     }
 
     /// One package to install.
-    public struct Package: Codable, Equatable, Sendable {
-        public var name: String
-        public var version: String
-        public var architecture: String
+    package struct Package: Codable, Equatable, Sendable {
+        package var name: String
+        package var version: String
+        package var architecture: String
         /// The archive's base URI and suite this package was taken from.
-        public var uri: String
-        public var suite: String
+        package var uri: String
+        package var suite: String
         /// The path below `uri` (`pool/main/...`).
-        public var filename: String
-        public var size: Int64
-        public var sha256: String
+        package var filename: String
+        package var size: Int64
+        package var sha256: String
 
-        public init(
+        package init(
             name: String, version: String, architecture: String, uri: String, suite: String, filename: String,
             size: Int64, sha256: String
         ) {
@@ -46,29 +46,29 @@ public struct Lockfile: Codable, Equatable, Sendable {
         }
 
         /// Where to download it.
-        public var url: String { "\(uri)/\(filename)" }
+        package var url: String { "\(uri)/\(filename)" }
         /// `name=version`.
-        public var label: String { "\(name)=\(version)" }
+        package var label: String { "\(name)=\(version)" }
     }
 
     /// Bumped when the meaning of a field changes.
-    public var format: Int
-    public var architecture: String
-    public var base: BaseSet
+    package var format: Int
+    package var architecture: String
+    package var base: BaseSet
     /// The package names asked for (the description's and kiln's built-in ones), sorted.
-    public var requested: [String]
-    public var archives: [Archive]
+    package var requested: [String]
+    package var archives: [Archive]
     /// Sorted by name.
-    public var packages: [Package]
+    package var packages: [Package]
     /// The packages kiln's builder guest is made from (kernel, busybox, mkfs tools), sorted by
     /// name; absent in lockfiles that only answer installer-driven installs.
-    public var builder: [Package]?
+    package var builder: [Package]?
     /// The files the description names by URL, sorted by URL; absent when it names none.
-    public var files: [RemoteFile]?
+    package var files: [RemoteFile]?
 
-    public static let currentFormat = 1
+    package static let currentFormat = 1
 
-    public init(
+    package init(
         format: Int = Lockfile.currentFormat, architecture: String, base: BaseSet, requested: [String],
         archives: [Archive], packages: [Package]
     ) {
@@ -81,7 +81,7 @@ public struct Lockfile: Codable, Equatable, Sendable {
     }
 
     /// Records a resolution together with the Release files of its index.
-    public init(resolution: Resolution, index: PackageIndex, requested: [String], base: BaseSet) {
+    package init(resolution: Resolution, index: PackageIndex, requested: [String], base: BaseSet) {
         format = Self.currentFormat
         architecture = index.architecture
         self.base = base
@@ -101,13 +101,13 @@ public struct Lockfile: Codable, Equatable, Sendable {
     }
 
     /// Whether this lockfile was made for the same request, so that `--locked` may use it.
-    public func answers(requested: [String], base: BaseSet, architecture: String, fileURLs: [String] = []) -> Bool {
+    package func answers(requested: [String], base: BaseSet, architecture: String, fileURLs: [String] = []) -> Bool {
         self.requested == Array(Set(requested)).sorted() && self.base == base && self.architecture == architecture
             && (files ?? []).map(\.url) == Array(Set(fileURLs)).sorted()
     }
 
     /// The JSON text, keys sorted, ending with a newline.
-    public func encoded() -> String {
+    package func encoded() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings and numbers cannot fail.
@@ -116,7 +116,7 @@ public struct Lockfile: Codable, Equatable, Sendable {
     }
 
     /// Writes the lockfile atomically.
-    public func write(to path: String) throws(PackagesError) {
+    package func write(to path: String) throws(PackagesError) {
         do {
             try AtomicOutput.write(encoded(), to: path)
         } catch {
@@ -125,7 +125,7 @@ public struct Lockfile: Codable, Equatable, Sendable {
     }
 
     /// Reads and checks a lockfile.
-    public static func read(_ path: String) throws(PackagesError) -> Lockfile {
+    package static func read(_ path: String) throws(PackagesError) -> Lockfile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PackagesError(.cache, "cannot read lockfile \(path)")
         }
@@ -149,10 +149,10 @@ public struct Lockfile: Codable, Equatable, Sendable {
 /// The packages kiln adds to every bootable Debian image, beyond the description's own: an init,
 /// a kernel for virtual machines, and the boot loaders for the firmware asked for. `kiln lock` and
 /// `kiln build` both take them from here, so that a lockfile answers a build's request.
-public enum BuiltInPackages {
+package enum BuiltInPackages {
     /// - Parameter architecture: Debian's name (`amd64`, `arm64`); arm64 boots with UEFI only, so
     ///   `bios` is ignored there.
-    public static func debian(bios: Bool, uefi: Bool, architecture: String = "amd64") -> [String] {
+    package static func debian(bios: Bool, uefi: Bool, architecture: String = "amd64") -> [String] {
         var names = ["systemd-sysv", cloudKernel(architecture: architecture)]
         if architecture == "arm64" {
             names.append("grub-efi-arm64-bin")
@@ -167,8 +167,8 @@ public enum BuiltInPackages {
 
     /// Debian's kernel for virtual machines and clouds (virtio, the clouds' devices), smaller than
     /// the generic one.
-    public static func cloudKernel(architecture: String) -> String { "linux-image-cloud-\(architecture)" }
+    package static func cloudKernel(architecture: String) -> String { "linux-image-cloud-\(architecture)" }
 
     /// Debian's generic kernel, with every driver.
-    public static func genericKernel(architecture: String) -> String { "linux-image-\(architecture)" }
+    package static func genericKernel(architecture: String) -> String { "linux-image-\(architecture)" }
 }

@@ -3,10 +3,10 @@ import KilnSupport
 import Synchronization
 
 /// A locked package and where its verified `.deb` is in the cache.
-public struct LocalPackage: Sendable, Equatable {
-    public var package: Lockfile.Package
+package struct LocalPackage: Sendable, Equatable {
+    package var package: Lockfile.Package
     /// `<cache>/debs/sha256/<hex>`.
-    public var path: String
+    package var path: String
 }
 
 extension PackageCache {
@@ -18,7 +18,7 @@ extension PackageCache {
     ///   - offline: use only the cache; anything missing is an error that names it.
     ///   - progress: `download` steps and progress in bytes done of bytes to fetch.
     /// - Returns: the packages in lockfile order.
-    public func fetch(
+    package func fetch(
         _ lockfile: Lockfile, offline: Bool = false, concurrency: Int = 8, progress: ProgressSink = .none
     ) async throws(PackagesError) -> [LocalPackage] {
         let missing = lockfile.packages.filter { !contains(.debs, sha256: $0.sha256) }

@@ -5,27 +5,27 @@ import KilnSupport
 /// against, `<root>/debs/sha256/<hex>` for packages and `<root>/indexes/sha256/<hex>` for
 /// compressed Packages indexes (and `<root>/files/sha256/<hex>` for files named by URL). A file appears there only after its size and digest matched
 /// (it is written under a temporary name and renamed), so presence means verified.
-public struct PackageCache: Sendable {
-    public enum Kind: String, Sendable {
+package struct PackageCache: Sendable {
+    package enum Kind: String, Sendable {
         case debs
         case indexes
         /// Files a description names by URL.
         case files
     }
 
-    public let root: String
+    package let root: String
 
-    public init(root: String) {
+    package init(root: String) {
         var root = root
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         self.root = root
     }
 
     /// Where the file with this digest is (or would be) kept.
-    public func path(_ kind: Kind, sha256: String) -> String { "\(root)/\(kind.rawValue)/sha256/\(sha256)" }
+    package func path(_ kind: Kind, sha256: String) -> String { "\(root)/\(kind.rawValue)/sha256/\(sha256)" }
 
     /// Whether the file with this digest is in the cache.
-    public func contains(_ kind: Kind, sha256: String) -> Bool {
+    package func contains(_ kind: Kind, sha256: String) -> Bool {
         FileManager.default.fileExists(atPath: path(kind, sha256: sha256))
     }
 

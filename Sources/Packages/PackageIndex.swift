@@ -1,23 +1,23 @@
 /// Every package of a set of suites for one architecture, by name and by what they provide.
 /// Where several suites carry a name, each version is kept once, highest first; the highest is the
 /// candidate, as apt chooses with default pins.
-public struct PackageIndex: Sendable {
-    public struct Provider: Sendable {
-        public var package: BinaryPackage
+package struct PackageIndex: Sendable {
+    package struct Provider: Sendable {
+        package var package: BinaryPackage
         /// The version in `Provides: name (= version)`, if given.
-        public var version: DebianVersion?
+        package var version: DebianVersion?
     }
 
-    public let architecture: String
+    package let architecture: String
     /// The Release files the packages came from.
-    public let releases: [Release]
+    package let releases: [Release]
     /// Versions of each name, highest first.
-    public let byName: [String: [BinaryPackage]]
+    package let byName: [String: [BinaryPackage]]
     /// Packages providing each virtual name (every version that provides it).
-    public let providers: [String: [Provider]]
+    package let providers: [String: [Provider]]
 
     /// - Parameter packages: packages in suite order; those of other architectures are dropped.
-    public init(packages: [BinaryPackage], architecture: String, releases: [Release] = []) throws(PackagesError) {
+    package init(packages: [BinaryPackage], architecture: String, releases: [Release] = []) throws(PackagesError) {
         var byName: [String: [BinaryPackage]] = [:]
         Self.add(packages, to: &byName, architecture: architecture)
         try self.init(byName: byName, architecture: architecture, releases: releases)
@@ -60,8 +60,8 @@ public struct PackageIndex: Sendable {
     }
 
     /// The version apt would install of `name`: the highest.
-    public func candidate(_ name: String) -> BinaryPackage? { byName[name]?.first }
+    package func candidate(_ name: String) -> BinaryPackage? { byName[name]?.first }
 
     /// How many names the index holds.
-    public var count: Int { byName.count }
+    package var count: Int { byName.count }
 }

@@ -7,22 +7,22 @@ import KilnSupport
 
 /// The package half of a build in one call: resolve (or reuse the lockfile), then fetch into the
 /// cache. `kiln build` calls this; `kiln lock` is its first half.
-public enum PackagePlan {
+package enum PackagePlan {
     /// What a build installs.
-    public struct Prepared: Sendable {
-        public var lockfile: Lockfile
+    package struct Prepared: Sendable {
+        package var lockfile: Lockfile
         /// The verified `.deb` files, in lockfile order.
-        public var packages: [LocalPackage]
+        package var packages: [LocalPackage]
         /// The builder guest's verified `.deb` files (empty when none were asked for).
-        public var builderPackages: [LocalPackage]
+        package var builderPackages: [LocalPackage]
         /// The cached copy of each file named by URL.
-        public var files: [String: String] = [:]
+        package var files: [String: String] = [:]
     }
 
     /// Reads the archives and resolves `requested` on `base`, and `builderRequested` (the builder
     /// guest's packages) on nothing, from the same index, into one lockfile; downloads `fileURLs`
     /// and pins them in it too.
-    public static func resolve(
+    package static func resolve(
         sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], fileURLs: [String] = [],
         base: BaseSet = .minbase, architecture: String = "amd64", cache: PackageCache, progress: ProgressSink = .none
     ) async throws(PackagesError) -> Lockfile {
@@ -46,7 +46,7 @@ public enum PackagePlan {
     ///   - locked: use the lockfile as it is and never resolve; it must have been made for the same
     ///     request (names, base set, architecture).
     ///   - offline: read no archive: implies using the lockfile, and only the cache's files.
-    public static func prepare(
+    package static func prepare(
         sources: [ArchiveSource], requested: [String], builderRequested: [String] = [], fileURLs: [String] = [],
         base: BaseSet = .minbase, architecture: String = "amd64", lockPath: String, locked: Bool, offline: Bool,
         cache: PackageCache,

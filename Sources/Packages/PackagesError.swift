@@ -1,7 +1,7 @@
 /// Everything that can go wrong while reading apt sources, talking to an archive, resolving or
 /// fetching packages. The message names the path, URL, package or value at fault.
-public struct PackagesError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Code: String, Sendable {
+package struct PackagesError: Error, CustomStringConvertible, Sendable, Equatable {
+    package enum Code: String, Sendable {
         /// An apt sources file could not be read or parsed.
         case sources
         /// An HTTP request failed or returned an error status.
@@ -22,18 +22,18 @@ public struct PackagesError: Error, CustomStringConvertible, Sendable, Equatable
         case archive
     }
 
-    public var code: Code
-    public var message: String
+    package var code: Code
+    package var message: String
     /// What the underlying library or program said, if anything.
-    public var cause: String?
+    package var cause: String?
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    package init(_ code: Code, _ message: String, cause: String? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
     }
 
-    public var description: String {
+    package var description: String {
         guard let cause, !cause.isEmpty else { return message }
         return "\(message): \(cause)"
     }

@@ -1,8 +1,8 @@
 /// One package relation: a name, an optional architecture qualifier and an optional version
 /// constraint (Debian Policy 7.1), e.g. `libc6 (>= 2.36)` or `python3:any`.
-public struct Relation: Sendable, Hashable, CustomStringConvertible {
+package struct Relation: Sendable, Hashable, CustomStringConvertible {
     /// The five relations of Policy 7.1.
-    public enum Operator: String, Sendable, Hashable {
+    package enum Operator: String, Sendable, Hashable {
         case earlier = "<<"
         case earlierOrEqual = "<="
         case equal = "="
@@ -10,7 +10,7 @@ public struct Relation: Sendable, Hashable, CustomStringConvertible {
         case later = ">>"
 
         /// Whether `version` stands in this relation to `reference`.
-        public func admits(_ version: DebianVersion, _ reference: DebianVersion) -> Bool {
+        package func admits(_ version: DebianVersion, _ reference: DebianVersion) -> Bool {
             let order = DebianVersion.compare(version, reference)
             switch self {
             case .earlier: return order < 0
@@ -22,12 +22,12 @@ public struct Relation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var name: String
+    package var name: String
     /// `any`, `native` or an architecture name after a colon.
-    public var architecture: String?
-    public var constraint: (op: Operator, version: DebianVersion)?
+    package var architecture: String?
+    package var constraint: (op: Operator, version: DebianVersion)?
 
-    public init(name: String, architecture: String? = nil, constraint: (op: Operator, version: DebianVersion)? = nil) {
+    package init(name: String, architecture: String? = nil, constraint: (op: Operator, version: DebianVersion)? = nil) {
         self.name = name
         self.architecture = architecture
         self.constraint = constraint
@@ -35,25 +35,25 @@ public struct Relation: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a package or provided version satisfies the constraint (no constraint: any version).
     /// A provided name without a version never satisfies a versioned relation.
-    public func admits(_ version: DebianVersion?) -> Bool {
+    package func admits(_ version: DebianVersion?) -> Bool {
         guard let constraint else { return true }
         guard let version else { return false }
         return constraint.op.admits(version, constraint.version)
     }
 
-    public var description: String {
+    package var description: String {
         var text = name
         if let architecture { text += ":\(architecture)" }
         if let constraint { text += " (\(constraint.op.rawValue) \(constraint.version))" }
         return text
     }
 
-    public static func == (lhs: Relation, rhs: Relation) -> Bool {
+    package static func == (lhs: Relation, rhs: Relation) -> Bool {
         lhs.name == rhs.name && lhs.architecture == rhs.architecture
             && lhs.constraint?.op == rhs.constraint?.op && lhs.constraint?.version == rhs.constraint?.version
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(name)
         hasher.combine(architecture)
         hasher.combine(constraint?.op)
@@ -62,7 +62,7 @@ public struct Relation: Sendable, Hashable, CustomStringConvertible {
     /// Parses a relationship field (`Depends`, `Pre-Depends`, `Conflicts`, `Provides` ...):
     /// comma-separated clauses of `|`-separated alternatives. `[arch]` and `<profile>` restrictions
     /// (source-package fields only) are dropped.
-    public static func parseField(_ text: String, origin: String = "") throws(PackagesError) -> [[Relation]] {
+    package static func parseField(_ text: String, origin: String = "") throws(PackagesError) -> [[Relation]] {
         var clauses: [[Relation]] = []
         for clause in text.split(separator: ",") {
             var alternatives: [Relation] = []

@@ -2,29 +2,29 @@ import Foundation
 
 /// The signed `InRelease` of one suite, after `gpgv` accepted it: when it was made, until when it
 /// is valid, and the SHA-256 and size of every index it lists.
-public struct Release: Sendable {
-    public struct FileEntry: Sendable, Equatable {
-        public var sha256: String
-        public var size: Int64
+package struct Release: Sendable {
+    package struct FileEntry: Sendable, Equatable {
+        package var sha256: String
+        package var size: Int64
     }
 
-    public var source: ArchiveSource
+    package var source: ArchiveSource
     /// `Date:` as written (RFC 2822).
-    public var date: String
-    public var validUntil: String?
-    public var codename: String?
-    public var suiteName: String?
+    package var date: String
+    package var validUntil: String?
+    package var codename: String?
+    package var suiteName: String?
     /// Index paths relative to `dists/<suite>/`, from the `SHA256:` field.
-    public var files: [String: FileEntry]
+    package var files: [String: FileEntry]
     /// SHA-256 of the whole `InRelease` file as fetched.
-    public var inReleaseSHA256: String
+    package var inReleaseSHA256: String
     /// `Acquire-By-Hash: yes`: each index is also published under `by-hash/SHA256/<digest>` beside it,
     /// a name that never changes, so an archive updated between the `InRelease` and an index being
     /// fetched still serves the index this Release signed.
-    public var acquireByHash = false
+    package var acquireByHash = false
 
     /// Parses the signed text (what `gpgv --output` wrote: the Release fields without the armor).
-    public init(signedText: String, source: ArchiveSource, inReleaseSHA256: String, now: Date = Date())
+    package init(signedText: String, source: ArchiveSource, inReleaseSHA256: String, now: Date = Date())
         throws(PackagesError)
     {
         let origin = source.distsURL("InRelease")
@@ -55,14 +55,14 @@ public struct Release: Sendable {
     }
 
     /// The by-hash URL of the index `name` (relative to `dists/<suite>/`), when the Release offers one.
-    public func byHashURL(_ name: String) -> String? {
+    package func byHashURL(_ name: String) -> String? {
         guard acquireByHash, let entry = files[name] else { return nil }
         let folder = name.split(separator: "/").dropLast().joined(separator: "/")
         return source.distsURL("\(folder.isEmpty ? "" : folder + "/")by-hash/SHA256/\(entry.sha256)")
     }
 
     /// An RFC 2822 date as Release files write it ("Sat, 11 Jul 2026 10:16:37 UTC").
-    public static func parseDate(_ text: String) -> Date? {
+    package static func parseDate(_ text: String) -> Date? {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

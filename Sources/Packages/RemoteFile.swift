@@ -4,12 +4,12 @@ import KilnSupport
 /// A file a description names by URL (its `files:`), pinned in the lockfile like a package: the
 /// first `kiln lock` downloads it and records its size and SHA-256, and later builds fetch exactly
 /// those bytes or fail.
-public struct RemoteFile: Codable, Equatable, Sendable {
-    public var url: String
-    public var size: Int64
-    public var sha256: String
+package struct RemoteFile: Codable, Equatable, Sendable {
+    package var url: String
+    package var size: Int64
+    package var sha256: String
 
-    public init(url: String, size: Int64, sha256: String) {
+    package init(url: String, size: Int64, sha256: String) {
         self.url = url
         self.size = size
         self.sha256 = sha256
@@ -21,7 +21,7 @@ extension PackageCache {
     /// under their digests (`<root>/files/sha256/<hex>`).
     ///
     /// - Returns: one pin per distinct URL, sorted by URL.
-    public func pin(_ urls: [String], progress: ProgressSink = .none) async throws(PackagesError) -> [RemoteFile] {
+    package func pin(_ urls: [String], progress: ProgressSink = .none) async throws(PackagesError) -> [RemoteFile] {
         let urls = Array(Set(urls)).sorted()
         guard !urls.isEmpty else { return [] }
         progress(.step("download", "fetching \(urls.count) file\(urls.count == 1 ? "" : "s") named by URL"))
@@ -49,7 +49,7 @@ extension PackageCache {
     ///
     /// - Parameter offline: use only the cache; a missing file is an error that names its URL.
     /// - Returns: the cached path of each URL.
-    public func fetch(_ files: [RemoteFile], offline: Bool = false) async throws(PackagesError) -> [String: String] {
+    package func fetch(_ files: [RemoteFile], offline: Bool = false) async throws(PackagesError) -> [String: String] {
         var paths: [String: String] = [:]
         let fetcher = HTTPFetcher(connections: 4)
         for file in files {

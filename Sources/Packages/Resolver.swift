@@ -1,5 +1,5 @@
 /// Which packages a build starts from, before the requested ones.
-public enum BaseSet: String, Sendable, Codable {
+package enum BaseSet: String, Sendable, Codable {
     /// Nothing beyond the requested packages and their dependencies.
     case none
     /// Every `Essential: yes` package (mmdebstrap's `essential` variant).
@@ -10,11 +10,11 @@ public enum BaseSet: String, Sendable, Codable {
 }
 
 /// The packages chosen for one installation, by name.
-public struct Resolution: Sendable {
+package struct Resolution: Sendable {
     /// Every chosen package, sorted by name.
-    public var packages: [BinaryPackage]
+    package var packages: [BinaryPackage]
     /// The names that were asked for (base set and request), sorted.
-    public var roots: [String]
+    package var roots: [String]
 }
 
 /// Computes the dependency closure of a request against an index, the way apt's default solver
@@ -29,13 +29,13 @@ public struct Resolution: Sendable {
 ///   preferring a provider already chosen, then the one with the highest Priority;
 /// - `Recommends` and `Suggests` are not followed (as `--no-install-recommends`, and as mmdebstrap);
 /// - `Conflicts` and `Breaks` among the chosen packages are errors that name both packages.
-public struct Resolver: Sendable {
-    public let index: PackageIndex
+package struct Resolver: Sendable {
+    package let index: PackageIndex
 
-    public init(index: PackageIndex) { self.index = index }
+    package init(index: PackageIndex) { self.index = index }
 
     /// The names of the base set, sorted.
-    public func baseNames(_ base: BaseSet) -> [String] {
+    package func baseNames(_ base: BaseSet) -> [String] {
         guard base != .none else { return [] }
         var names: [String] = []
         for (name, versions) in index.byName {
@@ -47,7 +47,7 @@ public struct Resolver: Sendable {
     }
 
     /// Resolves `requested` (package names, optionally `name=version`) on top of `base`.
-    public func resolve(_ requested: [String], base: BaseSet = .minbase) throws(PackagesError) -> Resolution {
+    package func resolve(_ requested: [String], base: BaseSet = .minbase) throws(PackagesError) -> Resolution {
         var state = State(index: index)
         var roots: Set<String> = []
         for name in baseNames(base) {

@@ -5,23 +5,23 @@ import Foundation
 #endif
 
 /// How a run of kiln under a time limit ended.
-public struct LimitedRun: Sendable {
+package struct LimitedRun: Sendable {
     /// The exit status, when kiln exited.
-    public var code: Int32?
+    package var code: Int32?
     /// The signal that ended kiln, when one did (a trap is SIGILL or SIGTRAP, an abort SIGABRT).
-    public var signal: Int32?
+    package var signal: Int32?
     /// kiln was still running at the deadline and was killed.
-    public var timedOut: Bool
-    public var output: String
-    public var errors: String
+    package var timedOut: Bool
+    package var output: String
+    package var errors: String
 
     /// Exited 0 or 1: success, or an error reported as such.
-    public var endedCleanly: Bool { !timedOut && signal == nil && (code == 0 || code == 1) }
+    package var endedCleanly: Bool { !timedOut && signal == nil && (code == 0 || code == 1) }
 }
 
 extension KilnProgram {
     /// Runs kiln with `arguments`, killing it (SIGKILL) if it is still running after `timeout`.
-    public static func run(_ arguments: [String], timeout: Duration, cwd: String? = nil) throws -> LimitedRun {
+    package static func run(_ arguments: [String], timeout: Duration, cwd: String? = nil) throws -> LimitedRun {
         let process = process(arguments, cwd: cwd)
         let out = Pipe()
         let err = Pipe()

@@ -6,9 +6,9 @@ import Foundation
 
 /// The real `kiln` binary that `swift build` put beside the test bundle, for tests that judge kiln
 /// as a user runs it: exit code, standard output and standard error.
-public enum KilnProgram {
+package enum KilnProgram {
     /// Where the binary is: beside the test bundle (or a few folders up from it).
-    public static var path: String? {
+    package static var path: String? {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = url.appendingPathComponent("kiln").path
@@ -19,7 +19,7 @@ public enum KilnProgram {
     }
 
     /// Another executable of the package beside the test bundle (`kiln-fuzz`), when built.
-    public static func sibling(_ name: String) -> String? {
+    package static func sibling(_ name: String) -> String? {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = url.appendingPathComponent(name).path
@@ -30,17 +30,17 @@ public enum KilnProgram {
     }
 
     /// Whether the binary was built.
-    public static var isBuilt: Bool { path != nil }
+    package static var isBuilt: Bool { path != nil }
 
     /// The package's root folder (examples, Makefile).
-    public static var packageRoot: String {
+    package static var packageRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
     }
 
     /// A `Process` set up to run kiln with `arguments` (inside the network namespace `namespace`
     /// through `ip netns exec` when one is given); the caller starts it and owns its pipes.
-    public static func process(_ arguments: [String], cwd: String? = nil, namespace: String? = nil) -> Process {
+    package static func process(_ arguments: [String], cwd: String? = nil, namespace: String? = nil) -> Process {
         let process = Process()
         let binary = path ?? "kiln"
         if let namespace {
@@ -57,7 +57,7 @@ public enum KilnProgram {
     /// Runs kiln to its end and returns its exit code, standard output and standard error. Both pipes
     /// are drained at once, so a chatty run cannot block on a full pipe.
     /// `environment`, when given, is kiln's whole environment instead of the test's.
-    public static func run(
+    package static func run(
         _ arguments: [String], cwd: String? = nil, namespace: String? = nil, environment: [String: String]? = nil
     ) throws -> (code: Int32, output: String, errors: String) {
         let process = process(arguments, cwd: cwd, namespace: namespace)
@@ -77,7 +77,7 @@ public enum KilnProgram {
     }
 
     /// The children of `parent`, from /proc.
-    public static func children(of parent: pid_t) -> [pid_t] {
+    package static func children(of parent: pid_t) -> [pid_t] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> pid_t? in
             guard let pid = pid_t(entry),

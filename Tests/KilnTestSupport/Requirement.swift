@@ -8,20 +8,20 @@ import Testing
 /// than `.enabled(if:)`: on a developer's machine the test is skipped, saying what it needs; with
 /// `KILN_REQUIRE_ALL=1` (which `.ci/run` sets) the same test fails, naming what was missing, so a green
 /// CI run means that every test ran.
-public enum Requirement {
+package enum Requirement {
     /// `KILN_REQUIRE_ALL=1`: a missing requirement is a failure, not a skip.
-    public static var requireAll: Bool { ProcessInfo.processInfo.environment["KILN_REQUIRE_ALL"] == "1" }
+    package static var requireAll: Bool { ProcessInfo.processInfo.environment["KILN_REQUIRE_ALL"] == "1" }
 
     /// The error a test fails with under `KILN_REQUIRE_ALL=1` when `what` is missing.
-    public struct Missing: Error, CustomStringConvertible {
-        public var what: String
-        public var description: String {
+    package struct Missing: Error, CustomStringConvertible {
+        package var what: String
+        package var description: String {
             "missing requirement: \(what) (KILN_REQUIRE_ALL=1 turns this skip into a failure)"
         }
     }
 
     /// Whether a program is on the PATH (or at an absolute path given).
-    public static func hasProgram(_ name: String) -> Bool {
+    package static func hasProgram(_ name: String) -> Bool {
         if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let dirs = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
@@ -29,10 +29,10 @@ public enum Requirement {
     }
 
     /// Whether kiln runs as root (network namespaces, nftables).
-    public static var isRoot: Bool { getuid() == 0 }
+    package static var isRoot: Bool { getuid() == 0 }
 
     /// One thing a test needs.
-    public enum Need: Sendable {
+    package enum Need: Sendable {
         /// Running as root (network namespaces, nftables, loop devices).
         case root
         /// A program on the PATH (or in /usr/sbin, /sbin).
@@ -67,7 +67,7 @@ public enum Requirement {
 
     /// Whether a test runs: true when nothing is missing; false (a skip) when something is, unless
     /// `requireAll`, when it throws `Missing` naming what is missing (a failure).
-    public static func decide(missing: [String], requireAll: Bool) throws -> Bool {
+    package static func decide(missing: [String], requireAll: Bool) throws -> Bool {
         if missing.isEmpty { return true }
         if requireAll { throw Missing(what: missing.joined(separator: ", ")) }
         return false
@@ -75,7 +75,7 @@ public enum Requirement {
 
     /// For a part of a test that runs only when `needs` are met: whether they are; with
     /// `KILN_REQUIRE_ALL=1` a missing one is also recorded as an issue (the test fails).
-    public static func available(_ needs: Need..., sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    package static func available(_ needs: Need..., sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         let missing = missing(needs)
         if missing.isEmpty { return true }
         if requireAll {
@@ -87,13 +87,13 @@ public enum Requirement {
     }
 
     /// What of `needs` is missing, by name.
-    public static func missing(_ needs: [Need]) -> [String] { needs.filter { !$0.isMet }.map(\.name) }
+    package static func missing(_ needs: [Need]) -> [String] { needs.filter { !$0.isMet }.map(\.name) }
 }
 
 extension Trait where Self == ConditionTrait {
     /// Runs the test or suite only when `available` is true, saying that it needs `what` when it skips;
     /// with `KILN_REQUIRE_ALL=1` a missing requirement fails the test instead.
-    public static func requires(
+    package static func requires(
         _ available: @autoclosure @escaping @Sendable () -> Bool, _ what: String,
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> Self {
@@ -104,7 +104,7 @@ extension Trait where Self == ConditionTrait {
 
     /// Runs the test or suite only when every one of `needs` is met; skips (or, with `KILN_REQUIRE_ALL=1`,
     /// fails) naming exactly those that are missing.
-    public static func requires(
+    package static func requires(
         _ needs: Requirement.Need..., sourceLocation: SourceLocation = #_sourceLocation
     ) -> Self {
         let names = needs.map(\.name).joined(separator: ", ")
@@ -114,7 +114,7 @@ extension Trait where Self == ConditionTrait {
     }
 
     /// `requires` for several programs: each missing one is named.
-    public static func requiresPrograms(
+    package static func requiresPrograms(
         _ programs: [String], _ note: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> Self {
         .enabled("needs \(programs.joined(separator: ", "))", sourceLocation: sourceLocation) {

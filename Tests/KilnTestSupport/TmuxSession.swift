@@ -6,14 +6,14 @@ import Foundation
 
 /// A detached tmux session running one command in a terminal of its own: what a person sees
 /// (`capture-pane`) and types (`send-keys`), for tests of kiln's interactive commands.
-public final class TmuxSession: @unchecked Sendable {
+package final class TmuxSession: @unchecked Sendable {
     // @unchecked: immutable after init; tmux itself serialises the session.
-    public let name: String
+    package let name: String
 
-    public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
+    package static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
 
     /// Starts `command` (a shell command line) in a 160x50 terminal.
-    public init(_ command: String) throws {
+    package init(_ command: String) throws {
         name = "kiln-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try Self.tmux(["new-session", "-d", "-s", name, "-x", "160", "-y", "50", command])
         // Keep the pane after the command ends, so that its last words can be read.
@@ -24,24 +24,24 @@ public final class TmuxSession: @unchecked Sendable {
     deinit { _ = try? Self.tmux(["kill-session", "-t", name]) }
 
     /// Everything the pane shows and has scrolled away, as text.
-    public func screen() -> String {
+    package func screen() -> String {
         (try? Self.tmux(["capture-pane", "-p", "-J", "-S", "-", "-t", name])) ?? ""
     }
 
     /// The last `count` lines of `screen()`, for a failure message: a boot's console is thousands of
     /// lines, and where it stopped is what the reader needs (a CI log keeps the ends of long output).
-    public func lastLines(_ count: Int = 40) -> String {
+    package func lastLines(_ count: Int = 40) -> String {
         screen().split(separator: "\n", omittingEmptySubsequences: false).suffix(count).joined(separator: "\n")
     }
 
     /// Types `keys` (tmux key names: "Enter", "C-a", or literal text with `literal`).
-    public func send(_ keys: String, literal: Bool = false) throws {
+    package func send(_ keys: String, literal: Bool = false) throws {
         try Self.tmux(["send-keys", "-t", name] + (literal ? ["-l", keys] : [keys]))
     }
 
     /// Waits until `text` appears on the screen after `after` occurrences of it; false on timeout.
     @discardableResult
-    public func wait(for text: String, occurrence: Int = 1, timeout: Duration) async -> Bool {
+    package func wait(for text: String, occurrence: Int = 1, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if screen().components(separatedBy: text).count - 1 >= occurrence { return true }

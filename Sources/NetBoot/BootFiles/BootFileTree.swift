@@ -14,32 +14,32 @@ import Packages
 /// `debian-installer/<N>/amd64/{linux,initrd.gz}` (debian-installer-<N>-netboot-amd64); for a lab with
 /// arm64 hosts also `grubnetaa64.efi` (grub-efi-arm64-signed, from the arm64 index) and
 /// `debian-installer/<N>/arm64/{linux,initrd.gz}` (debian-installer-<N>-netboot-arm64).
-public enum BootFileTree {
+package enum BootFileTree {
     /// One file taken out of a package.
-    public struct Member: Sendable, Equatable {
-        public var package: String
+    package struct Member: Sendable, Equatable {
+        package var package: String
         /// The path inside the package's data.tar.
-        public var path: String
+        package var path: String
         /// Where it is served, relative to the boot root.
-        public var served: String
+        package var served: String
         /// The index the package is resolved from (Debian's name: `amd64`, `arm64`). The installer
         /// packages are `Architecture: all`, so only signed boot loaders need another index.
-        public var index: String = "amd64"
+        package var index: String = "amd64"
         /// The Debian release whose suites hold the package (an installer's); nil for the host's own.
-        public var release: Int? = nil
+        package var release: Int? = nil
     }
 
     /// One Debian netboot installer: a major version for one architecture.
-    public struct Installer: Sendable, Hashable, Comparable {
-        public var version: Int
-        public var architecture: BootArchitecture
+    package struct Installer: Sendable, Hashable, Comparable {
+        package var version: Int
+        package var architecture: BootArchitecture
 
-        public init(version: Int, architecture: BootArchitecture = .x86_64) {
+        package init(version: Int, architecture: BootArchitecture = .x86_64) {
             self.version = version
             self.architecture = architecture
         }
 
-        public static func < (a: Installer, b: Installer) -> Bool {
+        package static func < (a: Installer, b: Installer) -> Bool {
             (a.version, a.architecture.rawValue) < (b.version, b.architecture.rawValue)
         }
     }
@@ -72,12 +72,12 @@ public enum BootFileTree {
     }()
 
     /// The netboot installer package for a Debian major version and architecture.
-    public static func installerPackage(_ installer: Installer) -> String {
+    package static func installerPackage(_ installer: Installer) -> String {
         "debian-installer-\(installer.version)-netboot-\(installer.architecture.debian)"
     }
 
     /// Where kiln serves the Debian installer's kernel and initrd.
-    public static func installerPaths(_ installer: Installer) -> (kernel: String, initrd: String) {
+    package static func installerPaths(_ installer: Installer) -> (kernel: String, initrd: String) {
         let folder = "debian-installer/\(installer.version)/\(installer.architecture.debian)"
         return ("\(folder)/linux", "\(folder)/initrd.gz")
     }
@@ -101,7 +101,7 @@ public enum BootFileTree {
     }
 
     /// Every package the tree needs for these installers and host architectures.
-    public static func packages(installers: [Installer], architectures: Set<BootArchitecture> = []) -> [String] {
+    package static func packages(installers: [Installer], architectures: Set<BootArchitecture> = []) -> [String] {
         Array(Set(members(installers: installers, architectures: architectures).map(\.package))).sorted()
     }
 
@@ -115,7 +115,7 @@ public enum BootFileTree {
     ///   - sources: the archives to resolve from (the host's apt sources).
     ///   - offline: use only the lockfile and the cache.
     /// - Throws: `NetBootError(.configuration)` naming what is missing or failed.
-    public static func prepare(
+    package static func prepare(
         lockPath: String, installers: [Installer], architectures: Set<BootArchitecture> = [], cache: PackageCache,
         sources: [ArchiveSource], offline: Bool, progress: ProgressSink = .none
     ) async throws -> String {

@@ -7,30 +7,30 @@ import KilnSupport
 ///
 /// The file has one lease per line, `MAC ADDRESS EXPIRES` (expiry in seconds since 1970), after a comment
 /// line; it is meant to be read by people too.
-public struct DHCPLeases: Sendable, Equatable {
-    public struct Lease: Sendable, Equatable {
-        public var mac: MACAddress
-        public var address: IPv4Address
+package struct DHCPLeases: Sendable, Equatable {
+    package struct Lease: Sendable, Equatable {
+        package var mac: MACAddress
+        package var address: IPv4Address
         /// Seconds since 1970.
-        public var expires: Int64
+        package var expires: Int64
     }
 
-    public let pool: ClosedRange<IPv4Address>
+    package let pool: ClosedRange<IPv4Address>
     /// Known hosts' addresses, never given to anyone else.
-    public let fixed: [MACAddress: IPv4Address]
-    public private(set) var leases: [MACAddress: Lease] = [:]
+    package let fixed: [MACAddress: IPv4Address]
+    package private(set) var leases: [MACAddress: Lease] = [:]
     /// Addresses a client found in use (DHCPDECLINE), kept out of the pool until the time given.
-    public private(set) var declined: [IPv4Address: Int64] = [:]
+    package private(set) var declined: [IPv4Address: Int64] = [:]
     /// Addresses offered and not yet requested, by client (in memory only).
-    public private(set) var offered: [MACAddress: Lease] = [:]
+    package private(set) var offered: [MACAddress: Lease] = [:]
 
-    public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address] = [:]) {
+    package init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address] = [:]) {
         self.pool = pool
         self.fixed = fixed
     }
 
     /// A book with a new pool and fixed addresses that keeps `previous`'s leases (a lab file reload).
-    public init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address], keeping previous: DHCPLeases) {
+    package init(pool: ClosedRange<IPv4Address>, fixed: [MACAddress: IPv4Address], keeping previous: DHCPLeases) {
         self.pool = pool
         self.fixed = fixed
         leases = previous.leases
@@ -38,14 +38,14 @@ public struct DHCPLeases: Sendable, Equatable {
     }
 
     /// Keeps `address` from everyone until `now + seconds` (a DHCPDECLINE: something else answers on it).
-    public mutating func decline(_ address: IPv4Address, seconds: Int64, now: Int64) {
+    package mutating func decline(_ address: IPv4Address, seconds: Int64, now: Int64) {
         declined[address] = now + seconds
         for (mac, lease) in leases where lease.address == address { leases[mac] = nil }
     }
 
     /// The address to offer `mac`: its fixed address, its current lease, the address it asks for when
     /// free, or the lowest free address of the pool; nil when the pool is full.
-    public func offer(for mac: MACAddress, requested: IPv4Address? = nil, now: Int64) -> IPv4Address? {
+    package func offer(for mac: MACAddress, requested: IPv4Address? = nil, now: Int64) -> IPv4Address? {
         if let address = fixed[mac] { return address }
         if let held = offered[mac], held.expires > now, isFree(held.address, for: mac, now: now) {
             return held.address
@@ -66,7 +66,7 @@ public struct DHCPLeases: Sendable, Equatable {
 
     /// Binds `address` to `mac` until `now + seconds` (a REQUEST that is ACKed).
     /// - Throws: `NetBootError(.refused)` when the address belongs to another host or lies outside the pool.
-    public mutating func bind(_ address: IPv4Address, to mac: MACAddress, seconds: Int64, now: Int64) throws {
+    package mutating func bind(_ address: IPv4Address, to mac: MACAddress, seconds: Int64, now: Int64) throws {
         if let own = fixed[mac] {
             guard own == address else { throw NetBootError(.refused, "\(mac) has the fixed address \(own)") }
         } else {
@@ -79,19 +79,19 @@ public struct DHCPLeases: Sendable, Equatable {
     }
 
     /// How long an offered address stays held for its client, waiting for its REQUEST.
-    public static let offerHoldSeconds: Int64 = 60
+    package static let offerHoldSeconds: Int64 = 60
 
     /// Holds an offered address for `mac` a short while (RFC 2131 section 4.3.1), so that two clients
     /// that ask at once (machines powered on together) are not offered the same address, the second
     /// then refused with a NAK, which UEFI PXE firmware does not retry.
-    public mutating func reserve(_ address: IPv4Address, for mac: MACAddress, now: Int64) {
+    package mutating func reserve(_ address: IPv4Address, for mac: MACAddress, now: Int64) {
         guard fixed[mac] == nil else { return }
         offered = offered.filter { $0.value.expires > now }
         offered[mac] = Lease(mac: mac, address: address, expires: now + Self.offerHoldSeconds)
     }
 
     /// Ends `mac`'s lease (a RELEASE).
-    public mutating func release(_ mac: MACAddress) { leases[mac] = nil }
+    package mutating func release(_ mac: MACAddress) { leases[mac] = nil }
 
     private func holder(of address: IPv4Address, now: Int64) -> MACAddress? {
         if let owner = fixed.first(where: { $0.value == address })?.key { return owner }
@@ -105,7 +105,7 @@ public struct DHCPLeases: Sendable, Equatable {
     }
 
     /// The lease file's text, sorted by address.
-    public var fileText: String {
+    package var fileText: String {
         var text = "# kiln DHCP leases: MAC ADDRESS EXPIRES (seconds since 1970)\n"
         for lease in leases.values.sorted(by: { $0.address < $1.address }) {
             text += "\(lease.mac) \(lease.address) \(lease.expires)\n"
@@ -115,7 +115,7 @@ public struct DHCPLeases: Sendable, Equatable {
 
     /// Writes the lease file under a temporary name and renames it into place.
     /// - Throws: `NetBootError(.io)` naming the path.
-    public func save(to path: String) throws {
+    package func save(to path: String) throws {
         do {
             try AtomicOutput.write(fileText, to: path)
         } catch {
@@ -125,7 +125,7 @@ public struct DHCPLeases: Sendable, Equatable {
 
     /// Reads the leases of `path` into this book; a missing file is an empty one.
     /// - Throws: `NetBootError(.configuration)` naming the file and line of a line that does not parse.
-    public mutating func load(from path: String) throws {
+    package mutating func load(from path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }
         let text: String
         do {

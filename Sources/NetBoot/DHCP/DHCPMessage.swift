@@ -5,34 +5,34 @@ import NIOCore
 /// Every multi-byte integer is big-endian ("network byte order"); addresses are 4 bytes in network order.
 /// Fixed part, 236 bytes: op(1) htype(1) hlen(1) hops(1) xid(4) secs(2) flags(2) ciaddr(4) yiaddr(4)
 /// siaddr(4) giaddr(4) chaddr(16) sname(64) file(128); then the magic cookie 99.130.83.99 and options.
-public struct DHCPMessage: Sendable, Equatable {
+package struct DHCPMessage: Sendable, Equatable {
     /// BOOTREQUEST (1, client to server) or BOOTREPLY (2).
-    public var op: UInt8
+    package var op: UInt8
     /// Hardware type: 1 for Ethernet.
-    public var hardwareType: UInt8 = 1
-    public var hardwareLength: UInt8 = 6
-    public var hops: UInt8 = 0
-    public var transactionID: UInt32
-    public var seconds: UInt16 = 0
+    package var hardwareType: UInt8 = 1
+    package var hardwareLength: UInt8 = 6
+    package var hops: UInt8 = 0
+    package var transactionID: UInt32
+    package var seconds: UInt16 = 0
     /// Bit 15: the client wants the reply broadcast (RFC 2131 section 4.1).
-    public var flags: UInt16 = 0
-    public var clientAddress: IPv4Address = .zero
-    public var yourAddress: IPv4Address = .zero
+    package var flags: UInt16 = 0
+    package var clientAddress: IPv4Address = .zero
+    package var yourAddress: IPv4Address = .zero
     /// The next server in the boot chain (the TFTP server for PXE).
-    public var serverAddress: IPv4Address = .zero
-    public var relayAddress: IPv4Address = .zero
+    package var serverAddress: IPv4Address = .zero
+    package var relayAddress: IPv4Address = .zero
     /// 16 bytes; the first `hardwareLength` are the client's hardware address.
-    public var clientHardware: [UInt8]
-    public var serverName: String = ""
-    public var bootFile: String = ""
-    public var options: DHCPOptions
+    package var clientHardware: [UInt8]
+    package var serverName: String = ""
+    package var bootFile: String = ""
+    package var options: DHCPOptions
 
-    public static let bootRequest: UInt8 = 1
-    public static let bootReply: UInt8 = 2
+    package static let bootRequest: UInt8 = 1
+    package static let bootReply: UInt8 = 2
     static let magicCookie: UInt32 = 0x6382_5363
     static let fixedLength = 236
 
-    public init(op: UInt8, transactionID: UInt32, clientHardware: [UInt8], options: DHCPOptions = DHCPOptions()) {
+    package init(op: UInt8, transactionID: UInt32, clientHardware: [UInt8], options: DHCPOptions = DHCPOptions()) {
         self.op = op
         self.transactionID = transactionID
         self.clientHardware = clientHardware
@@ -40,14 +40,14 @@ public struct DHCPMessage: Sendable, Equatable {
     }
 
     /// The client's MAC address, when the hardware is Ethernet.
-    public var macAddress: MACAddress? {
+    package var macAddress: MACAddress? {
         guard hardwareType == 1, hardwareLength == 6, clientHardware.count >= 6 else { return nil }
         return MACAddress(Array(clientHardware.prefix(6)))
     }
 
     /// Decodes a datagram's payload.
     /// - Throws: `NetBootError(.malformedPacket)` naming what is wrong.
-    public static func decode(_ buffer: ByteBuffer) throws -> DHCPMessage {
+    package static func decode(_ buffer: ByteBuffer) throws -> DHCPMessage {
         var buffer = buffer
         guard buffer.readableBytes >= fixedLength + 4 else {
             throw NetBootError(.malformedPacket, "DHCP message of \(buffer.readableBytes) bytes is shorter than 240")
@@ -103,7 +103,7 @@ public struct DHCPMessage: Sendable, Equatable {
     }
 
     /// Encodes the message, padded to the 300 bytes that BOOTP relays and old clients expect.
-    public func encoded() -> ByteBuffer {
+    package func encoded() -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 576)
         buffer.writeInteger(op)
         buffer.writeInteger(hardwareType)
@@ -135,11 +135,11 @@ public struct DHCPMessage: Sendable, Equatable {
 }
 
 /// An IPv4 address as a 32-bit number (the first octet in the high byte).
-public struct IPv4Address: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var value: UInt32
-    public init(_ value: UInt32) { self.value = value }
+package struct IPv4Address: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package var value: UInt32
+    package init(_ value: UInt32) { self.value = value }
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
@@ -150,23 +150,23 @@ public struct IPv4Address: Sendable, Hashable, Comparable, CustomStringConvertib
         self.value = value
     }
 
-    public static let zero = IPv4Address(0)
-    public var bytes: [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: value >> $0) } }
-    public var description: String { bytes.map(String.init).joined(separator: ".") }
-    public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
+    package static let zero = IPv4Address(0)
+    package var bytes: [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: value >> $0) } }
+    package var description: String { bytes.map(String.init).joined(separator: ".") }
+    package static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
 }
 
 /// An Ethernet address.
-public struct MACAddress: Sendable, Hashable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct MACAddress: Sendable, Hashable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
-    public init(_ bytes: [UInt8]) {
+    package init(_ bytes: [UInt8]) {
         precondition(bytes.count == 6)
         self.bytes = bytes
     }
 
     /// Parses `52:54:00:12:34:56` or `52-54-00-12-34-56`, any case.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(whereSeparator: { $0 == ":" || $0 == "-" })
         guard parts.count == 6 else { return nil }
         var bytes: [UInt8] = []
@@ -178,10 +178,10 @@ public struct MACAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `52:54:00:12:34:56`.
-    public var description: String { bytes.map { hex($0) }.joined(separator: ":") }
+    package var description: String { bytes.map { hex($0) }.joined(separator: ":") }
 
     /// pxelinux's per-host config name: `01-52-54-00-12-34-56` (ARP type 1, then the address).
-    public var pxelinuxName: String { "01-" + bytes.map { hex($0) }.joined(separator: "-") }
+    package var pxelinuxName: String { "01-" + bytes.map { hex($0) }.joined(separator: "-") }
 
     private func hex(_ byte: UInt8) -> String {
         let digits = Array("0123456789abcdef")

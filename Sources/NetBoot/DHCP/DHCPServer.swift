@@ -5,25 +5,25 @@ import NIOPosix
 import Synchronization
 
 /// What kiln's full DHCP server hands out.
-public struct DHCPServerSettings: Sendable, Equatable {
+package struct DHCPServerSettings: Sendable, Equatable {
     /// kiln's own address: the server identifier and the next server for network boots.
-    public var server: IPv4Address
-    public var pool: ClosedRange<IPv4Address>
-    public var netmask: IPv4Address
-    public var router: IPv4Address?
-    public var dns: [IPv4Address]
+    package var server: IPv4Address
+    package var pool: ClosedRange<IPv4Address>
+    package var netmask: IPv4Address
+    package var router: IPv4Address?
+    package var dns: [IPv4Address]
     /// Seconds.
-    public var leaseTime: Int
-    public var leaseFile: String
+    package var leaseTime: Int
+    package var leaseFile: String
     /// Known hosts' fixed addresses.
-    public var fixed: [MACAddress: IPv4Address]
+    package var fixed: [MACAddress: IPv4Address]
     /// Known hosts' names (option 12).
-    public var names: [MACAddress: String]
-    public var loaders: BootLoaders
+    package var names: [MACAddress: String]
+    package var loaders: BootLoaders
     /// Known hosts whose boot loaders differ from `loaders`.
-    public var hostLoaders: [MACAddress: BootLoaders]
+    package var hostLoaders: [MACAddress: BootLoaders]
 
-    public init(
+    package init(
         server: IPv4Address, pool: ClosedRange<IPv4Address>, netmask: IPv4Address, router: IPv4Address? = nil,
         dns: [IPv4Address] = [], leaseTime: Int = 3600, leaseFile: String, fixed: [MACAddress: IPv4Address] = [:],
         names: [MACAddress: String] = [:], loaders: BootLoaders = BootLoaders(),
@@ -46,7 +46,7 @@ public struct DHCPServerSettings: Sendable, Equatable {
 /// A DHCP server for an isolated lab network (RFC 2131): DISCOVER/OFFER, REQUEST/ACK or NAK, RELEASE,
 /// DECLINE and INFORM; fixed addresses for known hosts; the network-boot file for PXE firmware (option
 /// 93) and iPXE (user class); leases written to disk atomically after each change and read back at start.
-public final class DHCPServer: Sendable {
+package final class DHCPServer: Sendable {
     private struct State: Sendable {
         var settings: DHCPServerSettings
         var leases: DHCPLeases
@@ -55,11 +55,11 @@ public final class DHCPServer: Sendable {
     private let state: Mutex<State>
     private let logger: Logger
     private let socket: DatagramListener?
-    public let localAddress: SocketAddress?
+    package let localAddress: SocketAddress?
 
     /// A server without a socket, for `reply(to:now:)`.
     /// - Throws: `NetBootError` when the lease file exists and cannot be read.
-    public convenience init(settings: DHCPServerSettings, logger: Logger) throws {
+    package convenience init(settings: DHCPServerSettings, logger: Logger) throws {
         try self.init(settings: settings, logger: logger, socket: nil)
     }
 
@@ -75,7 +75,7 @@ public final class DHCPServer: Sendable {
     /// Binds `host:port` (normally `0.0.0.0:67`) with broadcast allowed, on `interface` alone when one is
     /// named (so that broadcast replies leave through it), and reads the lease file.
     /// - Throws: `NetBootError(.io)` naming the address or interface.
-    public static func bind(
+    package static func bind(
         host: String = "0.0.0.0", port: Int = 67, interface: String?, settings: DHCPServerSettings, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> DHCPServer {
@@ -90,7 +90,7 @@ public final class DHCPServer: Sendable {
     }
 
     /// Takes new settings (a lab file reload), keeping every lease.
-    public func update(_ settings: DHCPServerSettings) {
+    package func update(_ settings: DHCPServerSettings) {
         state.withLock { state in
             state.leases = DHCPLeases(pool: settings.pool, fixed: settings.fixed, keeping: state.leases)
             state.settings = settings
@@ -98,14 +98,14 @@ public final class DHCPServer: Sendable {
     }
 
     /// The current leases.
-    public var leases: DHCPLeases { state.withLock { $0.leases } }
+    package var leases: DHCPLeases { state.withLock { $0.leases } }
 
     /// Closes the socket; `run()` returns. Every lease is in the lease file already.
-    public func stopListening() { socket?.close() }
+    package func stopListening() { socket?.close() }
 
     /// Serves until the calling task is cancelled. A reply that cannot be sent (a firewall rule, a network
     /// gone down) is logged and the server goes on: the client asks again.
-    public func run() async throws {
+    package func run() async throws {
         guard let socket else { throw NetBootError(.configuration, "DHCP server has no socket") }
         defer { socket.close() }
         try await socket.channel.executeThenClose { inbound, _ in
@@ -133,7 +133,7 @@ public final class DHCPServer: Sendable {
 
     /// The answer to one client message, with the lease book updated (and saved) as it implies; nil when
     /// nothing is to be sent.
-    public func reply(to request: DHCPMessage, now: Int64) -> DHCPMessage? {
+    package func reply(to request: DHCPMessage, now: Int64) -> DHCPMessage? {
         guard let mac = request.macAddress, let type = request.options.messageType else {
             logger.info("dhcp: a request without an Ethernet address or a message type ignored")
             return nil

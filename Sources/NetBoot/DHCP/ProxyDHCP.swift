@@ -1,18 +1,18 @@
 import Foundation
 
 /// What to hand each kind of network-booting client.
-public struct BootLoaders: Sendable, Equatable {
+package struct BootLoaders: Sendable, Equatable {
     /// For BIOS PXE (architecture 0): pxelinux from Debian's pxelinux package.
-    public var bios: String
+    package var bios: String
     /// For x86-64 UEFI (architectures 7 and 9): GRUB's network image from grub-efi-amd64-signed, or iPXE.
-    public var uefi64: String
+    package var uefi64: String
     /// For ARM64 UEFI (architecture 11): GRUB's network image from grub-efi-arm64-signed; nil when the
     /// lab has no arm64 hosts (such clients then get no boot file, as other architectures).
-    public var uefiARM64: String?
+    package var uefiARM64: String?
     /// For iPXE (user class "iPXE"): the URL of the boot script, so iPXE chains to HTTP.
-    public var ipxeScript: String?
+    package var ipxeScript: String?
 
-    public init(
+    package init(
         bios: String = "pxelinux.0", uefi64: String = "grubnetx64.efi", uefiARM64: String? = nil,
         ipxeScript: String? = nil
     ) {
@@ -24,9 +24,9 @@ public struct BootLoaders: Sendable, Equatable {
 }
 
 /// Reading a client's DHCP request as a network boot request (PXE 2.1, RFC 4578, iPXE's user class).
-public struct NetworkBootRequest: Sendable, Equatable {
+package struct NetworkBootRequest: Sendable, Equatable {
     /// RFC 4578 section 2.1 architecture types kiln tells apart.
-    public enum Architecture: Sendable, Equatable {
+    package enum Architecture: Sendable, Equatable {
         case bios
         case uefiIA32
         case uefiX64
@@ -44,14 +44,14 @@ public struct NetworkBootRequest: Sendable, Equatable {
         }
     }
 
-    public var mac: MACAddress?
-    public var architecture: Architecture
-    public var isIPXE: Bool
+    package var mac: MACAddress?
+    package var architecture: Architecture
+    package var isIPXE: Bool
     /// Option 97 as sent (type byte and UUID), echoed in replies as PXE asks.
-    public var machineID: [UInt8]?
+    package var machineID: [UInt8]?
 
     /// Nil when the request is not from a network-booting client (no "PXEClient" vendor class, not iPXE).
-    public init?(_ message: DHCPMessage) {
+    package init?(_ message: DHCPMessage) {
         let options = message.options
         let isIPXE = options.userClasses.contains("iPXE")
         guard options.vendorClass?.hasPrefix("PXEClient") == true || isIPXE else { return nil }
@@ -62,7 +62,7 @@ public struct NetworkBootRequest: Sendable, Equatable {
     }
 
     /// Why `bootFile` gave nothing: for the log, so that a lab admin sees what to change.
-    public var unservedReason: String {
+    package var unservedReason: String {
         switch architecture {
         case .uefiARM64:
             return "its firmware is ARM64 UEFI (option 93 = 11), and no host in the lab file has 'arch: aarch64'"
@@ -74,7 +74,7 @@ public struct NetworkBootRequest: Sendable, Equatable {
     }
 
     /// The file this client should load next, or nil when kiln has nothing for its architecture.
-    public func bootFile(_ loaders: BootLoaders) -> String? {
+    package func bootFile(_ loaders: BootLoaders) -> String? {
         if isIPXE, let script = loaders.ipxeScript {
             // `{mac}` in the script's URL names this client, so that iPXE needs no chain step.
             return script.replacingOccurrences(of: "{mac}", with: mac.map { "\($0)" } ?? "")
@@ -90,10 +90,10 @@ public struct NetworkBootRequest: Sendable, Equatable {
 
 /// proxyDHCP (PXE 2.1 section 2.2.4): beside a DHCP server that gives addresses, answer only the
 /// network-boot part: "PXEClient", the next server and the boot file, and no address.
-public enum ProxyDHCP {
+package enum ProxyDHCP {
     /// The reply to a DISCOVER (an OFFER, on port 67) or a REQUEST (an ACK, on port 4011), or nil when
     /// the message is not a boot request kiln answers.
-    public static func reply(to request: DHCPMessage, server: IPv4Address, loaders: BootLoaders) -> DHCPMessage? {
+    package static func reply(to request: DHCPMessage, server: IPv4Address, loaders: BootLoaders) -> DHCPMessage? {
         guard request.op == DHCPMessage.bootRequest, let boot = NetworkBootRequest(request),
             let file = boot.bootFile(loaders)
         else { return nil }

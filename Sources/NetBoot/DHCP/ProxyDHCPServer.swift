@@ -5,12 +5,12 @@ import NIOPosix
 /// A proxyDHCP responder on one UDP socket: port 67 beside the lab's DHCP server, or port 4011 where
 /// PXE clients send their boot-server REQUEST (PXE 2.1 section 2.2.4). Answers only network-boot requests
 /// (`ProxyDHCP.reply`), never gives an address.
-public final class ProxyDHCPServer: Sendable {
-    public let localAddress: SocketAddress
+package final class ProxyDHCPServer: Sendable {
+    package let localAddress: SocketAddress
     private let socket: DatagramListener
 
     /// Closes the socket; `run()` returns.
-    public func stopListening() { socket.close() }
+    package func stopListening() { socket.close() }
     private let serverAddress: IPv4Address
     private let loaders: BootLoaders
     private let hostLoaders: [MACAddress: BootLoaders]
@@ -32,7 +32,7 @@ public final class ProxyDHCPServer: Sendable {
     /// - Parameters:
     ///   - serverAddress: this host's IPv4 address on the lab network: the next server in replies.
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
-    public static func bind(
+    package static func bind(
         host: String, port: Int, interface: String? = nil, serverAddress: IPv4Address, loaders: BootLoaders,
         hostLoaders: [MACAddress: BootLoaders] = [:], logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -45,7 +45,7 @@ public final class ProxyDHCPServer: Sendable {
 
     /// Serves until the calling task is cancelled. A reply that cannot be sent is logged and the server
     /// goes on.
-    public func run() async throws {
+    package func run() async throws {
         defer { socket.close() }
         try await socket.channel.executeThenClose { inbound, _ in
             for try await envelope in inbound {

@@ -16,10 +16,10 @@ import Synchronization
 /// What one client can hold is bounded: a file is read a chunk at a time and the next chunk only once
 /// the last one is on the socket (a client that does not read costs one chunk, not the file), idle and
 /// slow connections time out, and connections beyond `HTTPLimits.maxConnections` are closed at once.
-public final class HTTPBootServer: Sendable {
+package final class HTTPBootServer: Sendable {
     private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    public let localAddress: SocketAddress
+    package let localAddress: SocketAddress
     private let listener: NIOAsyncChannel<Connection, Never>
     private let root: BootRoot
     private let generated: any BootFileProvider
@@ -44,7 +44,7 @@ public final class HTTPBootServer: Sendable {
 
     /// Binds the listening socket; `run()` then serves.
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
-    public static func bind(
+    package static func bind(
         host: String, port: Int, root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none,
         limits: HTTPLimits = HTTPLimits(), logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -72,16 +72,16 @@ public final class HTTPBootServer: Sendable {
     }
 
     /// Closes the listening socket; connections already open are answered until they close.
-    public func stopListening() { listener.channel.close(promise: nil) }
+    package func stopListening() { listener.channel.close(promise: nil) }
 
     /// The bound address as kiln writes it.
-    public var boundAddress: HostPort {
+    package var boundAddress: HostPort {
         HostPort(host: localAddress.ipAddress ?? "\(localAddress)", port: localAddress.port ?? 0)
     }
 
     /// Serves until the calling task is cancelled.
     /// (`stopListening()` ends it once the open connections have ended.)
-    public func run() async throws {
+    package func run() async throws {
         try await listener.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await connection in connections {

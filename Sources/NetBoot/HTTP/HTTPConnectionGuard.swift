@@ -8,17 +8,17 @@ import NIOHTTP1
 #endif
 
 /// Limits on what one HTTP client may hold of the server.
-public struct HTTPLimits: Sendable, Equatable {
+package struct HTTPLimits: Sendable, Equatable {
     /// Connections open at once, all clients together; more are closed as soon as they are accepted.
-    public var maxConnections: Int
+    package var maxConnections: Int
     /// From the moment a connection waits for a request (when it opens, and after each response)
     /// until that request's head and end have arrived: an idle keep-alive connection or a client that
     /// trickles its header a byte at a time is closed after this.
-    public var requestTimeout: TimeAmount
+    package var requestTimeout: TimeAmount
     /// While a response is being sent: a client that reads nothing for this long is closed.
-    public var sendTimeout: TimeAmount
+    package var sendTimeout: TimeAmount
 
-    public init(
+    package init(
         maxConnections: Int? = nil, requestTimeout: TimeAmount = .seconds(30), sendTimeout: TimeAmount = .seconds(60)
     ) {
         self.maxConnections = maxConnections ?? HTTPLimits.defaultMaxConnections
@@ -28,7 +28,7 @@ public struct HTTPLimits: Sendable, Equatable {
 
     /// Half of the descriptors the process may open (at most 1024), so that HTTP clients alone cannot
     /// use up what TFTP transfers, DHCP and files need.
-    public static var defaultMaxConnections: Int {
+    package static var defaultMaxConnections: Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
         return max(16, min(1024, Int(clamping: limit.rlim_cur) / 2))

@@ -1,11 +1,11 @@
 /// The installer one host boots: a kernel, an initrd and the kernel command line.
-public struct InstallerBoot: Sendable, Equatable {
+package struct InstallerBoot: Sendable, Equatable {
     /// Paths as served (relative to the boot root, the same over TFTP and HTTP).
-    public var kernel: String
-    public var initrd: String
-    public var arguments: String
+    package var kernel: String
+    package var initrd: String
+    package var arguments: String
 
-    public init(kernel: String, initrd: String, arguments: String) {
+    package init(kernel: String, initrd: String, arguments: String) {
         self.kernel = kernel
         self.initrd = initrd
         self.arguments = arguments
@@ -13,17 +13,17 @@ public struct InstallerBoot: Sendable, Equatable {
 }
 
 /// What a network-booting host is told to do.
-public enum BootAction: Sendable, Equatable {
+package enum BootAction: Sendable, Equatable {
     /// Unknown hosts, and known ones that finished installing.
     case localDisk
     case install(name: String, InstallerBoot)
 }
 
 /// The per-host configuration files of the three boot loaders kiln hands out, as text.
-public enum BootMenus {
+package enum BootMenus {
     /// `pxelinux.cfg/01-<mac>` (and `pxelinux.cfg/default`). Paths are relative to pxelinux.0's folder,
     /// the boot root.
-    public static func pxelinux(_ action: BootAction) -> String {
+    package static func pxelinux(_ action: BootAction) -> String {
         switch action {
         case .localDisk:
             return """
@@ -56,7 +56,7 @@ public enum BootMenus {
     /// signed grubnetx64 and grubnetaa64 have no `http` module built in, and a signed image loads no
     /// modules.
     /// - Parameter architecture: what the GRUB that reads it runs on (its disk's removable loader).
-    public static func grub(
+    package static func grub(
         _ action: BootAction, server: IPv4Address, architecture: BootArchitecture = .x86_64
     ) -> String {
         switch action {
@@ -101,7 +101,7 @@ public enum BootMenus {
     /// booting NIC's MAC address, which kiln answers for every host (a local-disk menu for unknown ones).
     /// An arm64 GRUB asks for it in its platform folder (`arm64-efi/`), so that kiln knows which
     /// firmware is booting; x86-64 keeps the plain name.
-    public static func grubEntry() -> String {
+    package static func grubEntry() -> String {
         """
         # kiln: on to this machine's own configuration
         if [ -n "${net_default_mac}" ]; then
@@ -119,7 +119,7 @@ public enum BootMenus {
     }
 
     /// The iPXE script for a host; `httpBase` is `http://ADDR[:PORT]`.
-    public static func ipxe(_ action: BootAction, httpBase: String) -> String {
+    package static func ipxe(_ action: BootAction, httpBase: String) -> String {
         switch action {
         case .localDisk:
             return """
@@ -143,7 +143,7 @@ public enum BootMenus {
     }
 
     /// The script iPXE gets when DHCP could not name a host: it chains to the one for its own MAC.
-    public static func ipxeEntry(httpBase: String) -> String {
+    package static func ipxeEntry(httpBase: String) -> String {
         """
         #!ipxe
         chain \(httpBase)/ipxe/${net0/mac}

@@ -7,37 +7,37 @@ import Synchronization
 /// What the deploy agent is told about an image: its size, its partition to grow and its root, and
 /// the pieces that hold data, each with its SHA-256. The zeros between the pieces never travel; the
 /// agent zeroes those ranges on the disk instead (`zero` lines), which costs no transfer.
-public struct DeployPlan: Sendable, Codable, Equatable {
-    public struct Chunk: Sendable, Codable, Equatable {
-        public var offset: UInt64
-        public var length: Int
-        public var sha256: String
+package struct DeployPlan: Sendable, Codable, Equatable {
+    package struct Chunk: Sendable, Codable, Equatable {
+        package var offset: UInt64
+        package var length: Int
+        package var sha256: String
     }
 
     /// The image file's SHA-256, checked against `manifest.json` when one names the file.
-    public var fileSHA256: String
+    package var fileSHA256: String
     /// The image's guest bytes as a raw (sparse) file: the image itself when it is raw, else a copy
     /// converted once into the lab's state folder. Chunks are served from it.
-    public var rawPath: String
+    package var rawPath: String
     /// Whether `fileSHA256` was checked against a manifest (else kiln only computed it).
-    public var checkedAgainstManifest: Bool
-    public var virtualSize: UInt64
-    public var table: String?
+    package var checkedAgainstManifest: Bool
+    package var virtualSize: UInt64
+    package var table: String?
     /// The last partition, grown to fill the disk when its file system is one the agent can grow.
-    public var grow: PartitionRef?
+    package var grow: PartitionRef?
     /// The root file system, where the host name goes.
-    public var root: PartitionRef?
-    public var chunks: [Chunk]
+    package var root: PartitionRef?
+    package var chunks: [Chunk]
     /// Ranges inside the image that hold no data: the agent zeroes them on the disk.
-    public var zeros: [Range<UInt64>]
+    package var zeros: [Range<UInt64>]
 
-    public struct PartitionRef: Sendable, Codable, Equatable {
-        public var number: Int
-        public var fileSystem: String
+    package struct PartitionRef: Sendable, Codable, Equatable {
+        package var number: Int
+        package var fileSystem: String
     }
 
     /// Bytes that travel.
-    public var dataBytes: Int64 { chunks.reduce(0) { $0 + Int64($1.length) } }
+    package var dataBytes: Int64 { chunks.reduce(0) { $0 + Int64($1.length) } }
 
     /// The text the agent reads (see `DeployAgentScripts`).
     func text(name: String, disk: String?, after: String) -> String {
@@ -57,7 +57,7 @@ public struct DeployPlan: Sendable, Codable, Equatable {
 /// The images lab hosts are deployed with: each one's plan, made once per version of the file (and
 /// kept in `<state>/images/`, so that a restart does not read the image again), and its chunks read
 /// on demand through kiln's own readers, whatever the format.
-public final class DeployImages: Sendable {
+package final class DeployImages: Sendable {
     /// Chunks are whole MiBs (the agent writes them with 1 MiB blocks), at most this many bytes.
     static let chunkSize = 8 << 20
     static let alignment: UInt64 = 1 << 20
@@ -65,14 +65,14 @@ public final class DeployImages: Sendable {
     private let directory: String
     private let plans: Mutex<[String: Task<DeployPlan, any Error>]>
 
-    public init(stateDirectory: String) {
+    package init(stateDirectory: String) {
         directory = stateDirectory + "/images"
         plans = Mutex([:])
     }
 
     /// The plan for the image at `path`, made on the first call for this version of the file.
     /// - Throws: `NetBootError(.refused)` when the image does not match its manifest or cannot be read.
-    public func plan(for path: String) async throws -> DeployPlan {
+    package func plan(for path: String) async throws -> DeployPlan {
         let key = try Self.key(path)
         let task = plans.withLock { tasks in
             if let task = tasks[key] { return task }
@@ -87,7 +87,7 @@ public final class DeployImages: Sendable {
     }
 
     /// Where one chunk of the plan for `path` lies: a range of its raw view.
-    public func chunk(_ index: Int, of path: String) async throws -> DiskRange {
+    package func chunk(_ index: Int, of path: String) async throws -> DiskRange {
         let plan = try await plan(for: path)
         guard plan.chunks.indices.contains(index) else {
             throw NetBootError(.notFound, "no chunk \(index) in the plan for \(path)")

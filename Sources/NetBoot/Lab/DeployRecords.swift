@@ -9,59 +9,59 @@ import Synchronization
 /// A deploy goes `booting` (kiln handed the host the agent and a token) -> `installing` (the agent
 /// fetched its plan) -> `installed` or `failed`. A failed host is not offered the agent again until its
 /// record is removed (`kiln serve --config LAB --reinstall NAME`).
-public final class DeployRecords: Sendable {
-    public enum State: String, Sendable, Codable, CaseIterable {
+package final class DeployRecords: Sendable {
+    package enum State: String, Sendable, Codable, CaseIterable {
         case waiting, booting, installing, installed, failed
     }
 
-    public struct Record: Sendable, Codable, Equatable {
-        public var mac: String
-        public var name: String
-        public var token: String
-        public var state: State
+    package struct Record: Sendable, Codable, Equatable {
+        package var mac: String
+        package var name: String
+        package var token: String
+        package var state: State
         /// The address the agent's first request came from; later requests must come from it too.
-        public var address: String?
-        public var image: String
+        package var address: String?
+        package var image: String
         /// Bytes written of `total` (the image's data, not its virtual size).
-        public var bytes: Int64
-        public var total: Int64
+        package var bytes: Int64
+        package var total: Int64
         /// Bytes per second over the last report.
-        public var rate: Double
+        package var rate: Double
         /// Seconds since 1970.
-        public var started: Double
-        public var ended: Double?
-        public var error: String?
+        package var started: Double
+        package var ended: Double?
+        package var error: String?
         var lastReport: Double?
     }
 
-    public let file: String
+    package let file: String
     private let records: Mutex<(stamp: FileStamp?, byMAC: [String: Record])>
 
     /// Reads `<directory>/deploys.json` (missing: no deploys yet).
-    public init(directory: String) {
+    package init(directory: String) {
         file = directory + "/deploys.json"
         records = Mutex((nil, [:]))
         reloadIfChanged()
     }
 
-    public func record(_ mac: MACAddress) -> Record? {
+    package func record(_ mac: MACAddress) -> Record? {
         reloadIfChanged()
         return records.withLock { $0.byMAC[mac.description] }
     }
 
-    public func record(token: String) -> Record? {
+    package func record(token: String) -> Record? {
         reloadIfChanged()
         return records.withLock { $0.byMAC.values.first { $0.token == token } }
     }
 
-    public var all: [Record] {
+    package var all: [Record] {
         reloadIfChanged()
         return records.withLock { $0.byMAC.values.sorted { $0.name < $1.name } }
     }
 
     /// The host's deploy under way, or a new one with a fresh token.
     /// - Returns: the record, and whether it was started now.
-    public func begin(_ mac: MACAddress, name: String, image: String, now: Double = Date().timeIntervalSince1970)
+    package func begin(_ mac: MACAddress, name: String, image: String, now: Double = Date().timeIntervalSince1970)
         throws -> (Record, started: Bool)
     {
         reloadIfChanged()
@@ -82,7 +82,7 @@ public final class DeployRecords: Sendable {
     /// Changes one record; `persist` writes the file (state changes), otherwise only memory changes
     /// (progress).
     @discardableResult
-    public func update(token: String, persist: Bool, _ change: (inout Record) -> Void) throws -> Record? {
+    package func update(token: String, persist: Bool, _ change: (inout Record) -> Void) throws -> Record? {
         reloadIfChanged()
         return try records.withLock { state in
             guard let key = state.byMAC.first(where: { $0.value.token == token })?.key,
@@ -98,7 +98,7 @@ public final class DeployRecords: Sendable {
     /// Forgets a host's deploy, so that its next network boot deploys again.
     /// - Returns: whether there was one.
     @discardableResult
-    public func remove(_ mac: MACAddress) throws -> Bool {
+    package func remove(_ mac: MACAddress) throws -> Bool {
         reloadIfChanged()
         return try records.withLock { state in
             guard state.byMAC.removeValue(forKey: mac.description) != nil else { return false }

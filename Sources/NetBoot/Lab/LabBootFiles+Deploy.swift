@@ -58,7 +58,7 @@ extension LabBootFiles {
     }
 
     /// The image a host with `install: image` gets, built once from its description.
-    public func builtImage(for host: LabConfig.Host) async throws -> String {
+    package func builtImage(for host: LabConfig.Host) async throws -> String {
         if let image = host.image { return image }
         guard let build = services.buildImage else {
             throw NetBootError(.configuration, "\(host.name): kiln cannot build images here")
@@ -107,7 +107,7 @@ extension LabBootFiles {
     }
 
     /// `deploy/TOKEN/chunk/N`: a piece of the image, streamed from its raw view.
-    public func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
+    package func diskRange(at path: String, for client: BootClient) async throws -> DiskRange? {
         let parts = path.split(separator: "/").map(String.init)
         guard client.transport == .http, parts.count == 4, parts[0] == "deploy", parts[2] == "chunk",
             let index = Int(parts[3])
@@ -199,7 +199,7 @@ extension LabBootFiles {
 
     /// Forgets that a host finished or failed, so that its next network boot installs it again.
     /// - Returns: whether there was anything to forget.
-    public func reinstall(_ name: String) throws -> Bool {
+    package func reinstall(_ name: String) throws -> Bool {
         let (config, state, deploys) = current.withLock { ($0.config, $0.state, $0.deploys) }
         guard let host = config.host(named: name) else {
             throw NetBootError(.configuration, "the lab has no host named \(name)")

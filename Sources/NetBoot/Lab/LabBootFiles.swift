@@ -6,23 +6,23 @@ import Packages
 import Synchronization
 
 /// Hooks through which other parts of kiln change what lab hosts install from.
-public struct LabServices: Sendable {
+package struct LabServices: Sendable {
     /// The package mirror a Debian-family installer uses, or nil for the description's repos or the
     /// host's apt sources. Called for every preseed, with the host's description.
-    public var mirror: @Sendable (_ appliance: Appliance) -> ArchiveSource?
+    package var mirror: @Sendable (_ appliance: Appliance) -> ArchiveSource?
     /// The installer kernel and initrd for a host, as paths in the boot root, or nil for kiln's own
     /// (the lab file's `installer:`, else Debian's netboot installer).
-    public var installer:
+    package var installer:
         @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (kernel: String, initrd: String)?
 
     /// The deploy agent's kernel and initramfs on disk, or nil when kiln has none (image deploys then
     /// cannot start).
-    public var agent: (kernel: String, initrd: String)?
+    package var agent: (kernel: String, initrd: String)?
     /// Builds the image of a host with `install: image` from its description and returns its path (the
     /// build is cached by content: a second call for the same description gives the same file).
-    public var buildImage: (@Sendable (_ host: LabConfig.Host) async throws -> String)?
+    package var buildImage: (@Sendable (_ host: LabConfig.Host) async throws -> String)?
 
-    public init(
+    package init(
         mirror: @escaping @Sendable (_ appliance: Appliance) -> ArchiveSource? = { _ in nil },
         installer:
             @escaping @Sendable (_ host: LabConfig.Host, _ appliance: Appliance) -> (
@@ -44,7 +44,7 @@ public struct LabServices: Sendable {
 ///
 /// Holds the current lab file; `update` swaps it, and what is compiled afterwards follows the new one
 /// while transfers already under way keep the bytes they started with.
-public final class LabBootFiles: BootFileProvider {
+package final class LabBootFiles: BootFileProvider {
     struct Current: Sendable {
         var config: LabConfig
         var state: LabState
@@ -53,10 +53,10 @@ public final class LabBootFiles: BootFileProvider {
     }
 
     let current: Mutex<Current>
-    public let services: LabServices
+    package let services: LabServices
     let logger: Logger
     /// Counters for `/metrics`.
-    public let metrics = LabMetrics()
+    package let metrics = LabMetrics()
     /// The addresses DHCP leased (server mode), for checking who asks for an image.
     let leaseTable = Mutex<(@Sendable () -> [MACAddress: IPv4Address])?>(nil)
     /// The address each host's answers went to first, where neither a lease nor a fixed address
@@ -70,7 +70,7 @@ public final class LabBootFiles: BootFileProvider {
     static let hostInstallerFolder = "hosts"
 
     /// - Throws: `NetBootError` when the state folder cannot be read.
-    public init(config: LabConfig, services: LabServices = LabServices(), logger: Logger) throws {
+    package init(config: LabConfig, services: LabServices = LabServices(), logger: Logger) throws {
         current = Mutex(Self.current(config, state: try LabState(directory: config.stateDirectory)))
         self.services = services
         self.logger = logger
@@ -83,7 +83,7 @@ public final class LabBootFiles: BootFileProvider {
     }
 
     /// Tells kiln where DHCP's leases are (server mode), so that an image goes only to its host's address.
-    public func setLeaseTable(_ table: @escaping @Sendable () -> [MACAddress: IPv4Address]) {
+    package func setLeaseTable(_ table: @escaping @Sendable () -> [MACAddress: IPv4Address]) {
         leaseTable.withLock { $0 = table }
     }
 
@@ -91,14 +91,14 @@ public final class LabBootFiles: BootFileProvider {
     var leases: [MACAddress: IPv4Address] { leaseTable.withLock { $0 }?() ?? [:] }
 
     /// The lab file in use.
-    public var config: LabConfig { current.withLock { $0.config } }
+    package var config: LabConfig { current.withLock { $0.config } }
 
     /// The installed-hosts record in use.
-    public var state: LabState { current.withLock { $0.state } }
+    package var state: LabState { current.withLock { $0.state } }
 
     /// Takes a new lab file (a reload).
     /// - Throws: `NetBootError` when its state folder cannot be read; the old file stays in use.
-    public func update(_ config: LabConfig) throws {
+    package func update(_ config: LabConfig) throws {
         let old = current.withLock { $0 }
         if old.config.stateDirectory == config.stateDirectory {
             current.withLock { $0.config = config }
@@ -111,7 +111,7 @@ public final class LabBootFiles: BootFileProvider {
     /// What the host with this MAC address boots now.
     /// - Parameter firmware: the architecture of the boot loader that asks, when it is known (GRUB's
     ///   platform folder, pxelinux); a known host whose lab entry names another is sent to its disk.
-    public func action(for mac: MACAddress, firmware: BootArchitecture? = nil) -> BootAction {
+    package func action(for mac: MACAddress, firmware: BootArchitecture? = nil) -> BootAction {
         let (config, state) = current.withLock { ($0.config, $0.state) }
         guard let host = config.host(mac) else { return .localDisk }
         if state.isInstalled(mac) { return .localDisk }
@@ -192,7 +192,7 @@ public final class LabBootFiles: BootFileProvider {
         return appliance
     }
 
-    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+    package func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
         switch client.transport {
         case .tftp: metrics.tftpRequests.add(1, ordering: .relaxed)
         case .http: metrics.httpRequests.add(1, ordering: .relaxed)
@@ -272,7 +272,7 @@ public final class LabBootFiles: BootFileProvider {
         }
     }
 
-    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
+    package func diskFile(at path: String, for client: BootClient) async throws -> String? {
         let parts = path.split(separator: "/").map(String.init)
         if parts.count == 2, parts[0] == Self.agentFolder, let agent = services.agent {
             switch parts[1] {

@@ -9,7 +9,7 @@ extension LabConfig {
     /// now rather than when the host boots.
     /// - Throws: `NetBootError(.configuration)` whose message is one or more `FILE:LINE:COL: error: ...`
     ///   lines.
-    public static func load(_ path: String) throws -> LabConfig {
+    package static func load(_ path: String) throws -> LabConfig {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw NetBootError(.configuration, "\(path):1:1: error: cannot read the lab file")
@@ -25,7 +25,7 @@ extension LabConfig {
 
     /// Parses lab file text; `path` is how messages name the file.
     /// - Throws: `NetBootError(.configuration)` with `FILE:LINE:COL: error: ...` lines.
-    public static func parse(_ text: String, path: String, absolutePath: String? = nil) throws -> LabConfig {
+    package static func parse(_ text: String, path: String, absolutePath: String? = nil) throws -> LabConfig {
         var reader = LabFileReader(file: path, absolutePath: absolutePath ?? path)
         // Appliance's composer, as for descriptions: positions, alias limits, duplicate keys.
         let root: YAMLNode?

@@ -4,9 +4,9 @@ import Appliance
 /// loaders it hands out, and the hosts it knows with the description each one installs.
 ///
 /// Relative paths in the file are relative to the file's folder; `load` makes them absolute.
-public struct LabConfig: Sendable, Equatable {
+package struct LabConfig: Sendable, Equatable {
     /// How kiln takes part in DHCP.
-    public enum DHCPMode: String, Sendable, CaseIterable {
+    package enum DHCPMode: String, Sendable, CaseIterable {
         /// Beside the lab's own DHCP server: answer only the network-boot part (ports 67 and 4011).
         case proxy
         /// The lab's only DHCP server: addresses from `range`, fixed ones for known hosts.
@@ -16,19 +16,19 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// The full DHCP server's settings (`dhcp:` with `mode: server`).
-    public struct DHCPSettings: Sendable, Equatable {
-        public var mode: DHCPMode
+    package struct DHCPSettings: Sendable, Equatable {
+        package var mode: DHCPMode
         /// Addresses handed to hosts without a fixed one.
-        public var range: ClosedRange<IPv4Address>?
-        public var netmask: IPv4Address
-        public var router: IPv4Address?
-        public var dns: [IPv4Address]
+        package var range: ClosedRange<IPv4Address>?
+        package var netmask: IPv4Address
+        package var router: IPv4Address?
+        package var dns: [IPv4Address]
         /// Seconds.
-        public var leaseTime: Int
+        package var leaseTime: Int
         /// Absolute path of the lease file.
-        public var leaseFile: String
+        package var leaseFile: String
 
-        public init(
+        package init(
             mode: DHCPMode, range: ClosedRange<IPv4Address>? = nil,
             netmask: IPv4Address = IPv4Address(0xFFFF_FF00), router: IPv4Address? = nil, dns: [IPv4Address] = [],
             leaseTime: Int = 3600, leaseFile: String
@@ -44,24 +44,24 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// The first stage handed to BIOS clients.
-    public enum BIOSLoader: String, Sendable, CaseIterable {
+    package enum BIOSLoader: String, Sendable, CaseIterable {
         case pxelinux, ipxe
     }
 
     /// The first stage handed to x86-64 UEFI clients.
-    public enum UEFILoader: String, Sendable, CaseIterable {
+    package enum UEFILoader: String, Sendable, CaseIterable {
         case grub, ipxe
     }
 
     /// Which first stage each kind of client gets.
-    public struct Loaders: Sendable, Equatable {
-        public var bios: BIOSLoader
-        public var uefi: UEFILoader
+    package struct Loaders: Sendable, Equatable {
+        package var bios: BIOSLoader
+        package var uefi: UEFILoader
         /// Whether iPXE (user class "iPXE") gets its HTTP script (true) or the first stage for its
         /// firmware, like any PXE client (false: iPXE then loads pxelinux or GRUB).
-        public var ipxeScript: Bool
+        package var ipxeScript: Bool
 
-        public init(bios: BIOSLoader = .pxelinux, uefi: UEFILoader = .grub, ipxeScript: Bool = true) {
+        package init(bios: BIOSLoader = .pxelinux, uefi: UEFILoader = .grub, ipxeScript: Bool = true) {
             self.bios = bios
             self.uefi = uefi
             self.ipxeScript = ipxeScript
@@ -69,7 +69,7 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// How a host is installed.
-    public enum InstallMethod: String, Sendable, CaseIterable {
+    package enum InstallMethod: String, Sendable, CaseIterable {
         /// An installer (Debian's netboot installer, or the host's own) with a preseed or kickstart.
         case installer
         /// kiln's deploy agent writes a disk image to the host's disk.
@@ -77,38 +77,38 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// What a host does once its image is written.
-    public enum AfterDeploy: String, Sendable, CaseIterable {
+    package enum AfterDeploy: String, Sendable, CaseIterable {
         case reboot, poweroff
     }
 
     /// One lab host.
-    public struct Host: Sendable, Equatable {
-        public var mac: MACAddress
-        public var name: String
+    package struct Host: Sendable, Equatable {
+        package var mac: MACAddress
+        package var name: String
         /// Absolute path of the host's appliance description; nil for a host that names only an `image`.
-        public var description: String?
+        package var description: String?
         /// Absolute path of the disk image the host is deployed with (`image:`); nil when it is built
         /// from the description (`install: image`) or installed by an installer.
-        public var image: String?
-        public var install: InstallMethod
+        package var image: String?
+        package var install: InstallMethod
         /// The target disk for an image deploy (`/dev/sda`); nil for the first fixed disk the agent finds.
-        public var disk: String?
-        public var after: AfterDeploy
+        package var disk: String?
+        package var after: AfterDeploy
         /// A fixed address (server mode).
-        public var address: IPv4Address?
+        package var address: IPv4Address?
         /// Added to the installer's kernel command line.
-        public var kernelArgs: String?
+        package var kernelArgs: String?
         /// An installer kernel and initrd of the host's own (absolute paths); nil for the one kiln takes
         /// from Debian's netboot package.
-        public var installer: (kernel: String, initrd: String)?
+        package var installer: (kernel: String, initrd: String)?
         /// The host's own boot loaders, when they differ from the lab's.
-        public var loaders: Loaders?
+        package var loaders: Loaders?
         /// What the host runs (`arch:`): which installer it boots, and the firmware kiln expects.
-        public var arch: BootArchitecture
+        package var arch: BootArchitecture
         /// Where the host is written in the lab file.
-        public var mark: SourceMark
+        package var mark: SourceMark
 
-        public init(
+        package init(
             mac: MACAddress, name: String, description: String?, image: String? = nil,
             install: InstallMethod? = nil, disk: String? = nil, after: AfterDeploy = .reboot,
             address: IPv4Address? = nil, kernelArgs: String? = nil, installer: (kernel: String, initrd: String)? = nil,
@@ -130,7 +130,7 @@ public struct LabConfig: Sendable, Equatable {
             self.mark = mark
         }
 
-        public static func == (a: Host, b: Host) -> Bool {
+        package static func == (a: Host, b: Host) -> Bool {
             a.mac == b.mac && a.name == b.name && a.description == b.description && a.image == b.image
                 && a.install == b.install && a.disk == b.disk && a.after == b.after && a.address == b.address
                 && a.kernelArgs == b.kernelArgs && a.installer?.kernel == b.installer?.kernel
@@ -140,22 +140,22 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// The lab file's absolute path.
-    public var path: String
+    package var path: String
     /// kiln's IPv4 address on the lab network: the next server in DHCP replies and the host in URLs.
-    public var address: IPv4Address
+    package var address: IPv4Address
     /// The interface DHCP is answered on; nil for every interface.
-    public var interface: String?
+    package var interface: String?
     /// nil when off.
-    public var tftp: HostPort?
+    package var tftp: HostPort?
     /// nil when off.
-    public var http: HostPort?
-    public var dhcp: DHCPSettings
-    public var loaders: Loaders
+    package var http: HostPort?
+    package var dhcp: DHCPSettings
+    package var loaders: Loaders
     /// Absolute path of the folder where kiln keeps which hosts finished installing.
-    public var stateDirectory: String
-    public var hosts: [Host]
+    package var stateDirectory: String
+    package var hosts: [Host]
 
-    public init(
+    package init(
         path: String, address: IPv4Address, interface: String? = nil, tftp: HostPort? = HostPort(host: "::", port: 69),
         http: HostPort? = HostPort(host: "::", port: 80), dhcp: DHCPSettings, loaders: Loaders = Loaders(),
         stateDirectory: String, hosts: [Host] = []
@@ -172,16 +172,16 @@ public struct LabConfig: Sendable, Equatable {
     }
 
     /// The known host with this MAC address.
-    public func host(_ mac: MACAddress) -> Host? { hosts.first { $0.mac == mac } }
+    package func host(_ mac: MACAddress) -> Host? { hosts.first { $0.mac == mac } }
 
     /// The architectures of the lab's hosts.
-    public var architectures: Set<BootArchitecture> { Set(hosts.map(\.arch)) }
+    package var architectures: Set<BootArchitecture> { Set(hosts.map(\.arch)) }
 
     /// The known host with this name.
-    public func host(named name: String) -> Host? { hosts.first { $0.name == name } }
+    package func host(named name: String) -> Host? { hosts.first { $0.name == name } }
 
     /// The base of every URL kiln hands out (`http://192.0.2.1:8080`), or nil when HTTP is off.
-    public var httpBase: String? {
+    package var httpBase: String? {
         guard let http else { return nil }
         return http.port == 80 ? "http://\(address)" : "http://\(address):\(http.port)"
     }

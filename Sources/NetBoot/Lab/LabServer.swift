@@ -6,8 +6,8 @@ import Synchronization
 
 /// Everything `kiln serve --config` runs for one lab: TFTP and HTTP over the boot root and the lab's
 /// generated files, and proxyDHCP or a full DHCP server, with the lab file watched and reloaded.
-public final class LabServer: Sendable {
-    public let files: LabBootFiles
+package final class LabServer: Sendable {
+    package let files: LabBootFiles
     private let listeners: Mutex<Listeners>
     /// Where `run()` takes servers bound after it started (a lab file that moved them) and failures.
     private let events: Mutex<AsyncStream<Event>.Continuation?>
@@ -49,10 +49,10 @@ public final class LabServer: Sendable {
         case failed(any Error)
     }
 
-    public var tftp: TFTPServer? { listeners.withLock { $0.tftp } }
-    public var http: HTTPBootServer? { listeners.withLock { $0.http } }
-    public var dhcp: DHCPServer? { listeners.withLock { $0.dhcp } }
-    public var proxy: [ProxyDHCPServer] { listeners.withLock { $0.proxy } }
+    package var tftp: TFTPServer? { listeners.withLock { $0.tftp } }
+    package var http: HTTPBootServer? { listeners.withLock { $0.http } }
+    package var dhcp: DHCPServer? { listeners.withLock { $0.dhcp } }
+    package var proxy: [ProxyDHCPServer] { listeners.withLock { $0.proxy } }
 
     /// Binds every socket the lab file asks for.
     /// - Parameters:
@@ -60,7 +60,7 @@ public final class LabServer: Sendable {
     ///   - extraFiles: providers asked before the lab's own (a package mirror, for instance).
     ///   - tftpLimits: limits on TFTP windows and concurrent transfers.
     /// - Throws: `NetBootError` naming the address that cannot be bound or the state that cannot be read.
-    public init(
+    package init(
         config: LabConfig, root: BootRoot, services: LabServices = LabServices(),
         extraFiles: [any BootFileProvider] = [], tftpConfiguration: TFTPServerConfiguration? = nil, logger: Logger,
         pollInterval: Duration = .seconds(1)
@@ -155,7 +155,7 @@ public final class LabServer: Sendable {
     }
 
     /// What DHCP names as the first stage for each kind of client.
-    public static func loaders(_ config: LabConfig, _ choice: LabConfig.Loaders? = nil) -> BootLoaders {
+    package static func loaders(_ config: LabConfig, _ choice: LabConfig.Loaders? = nil) -> BootLoaders {
         let choice = choice ?? config.loaders
         return BootLoaders(
             bios: choice.bios == .pxelinux ? "pxelinux.0" : "undionly.kpxe",
@@ -187,7 +187,7 @@ public final class LabServer: Sendable {
     }
 
     /// One line per socket, for the command to print.
-    public var summary: [String] {
+    package var summary: [String] {
         var lines: [String] = []
         if let tftp { lines.append("TFTP on \(tftp.boundAddress)") }
         if let http { lines.append("HTTP on \(http.boundAddress)") }
@@ -198,7 +198,7 @@ public final class LabServer: Sendable {
 
     /// Serves until the calling task is cancelled or a server fails. A server that a lab file change
     /// replaced ends on its own (after its transfers) and is not a failure.
-    public func run() async throws {
+    package func run() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
         events.withLock { $0 = continuation }
         defer { events.withLock { $0 = nil } }
@@ -337,7 +337,7 @@ public final class LabServer: Sendable {
 
     /// Reads the lab file again now.
     @discardableResult
-    public func reload() -> Bool {
+    package func reload() -> Bool {
         let old = files.config
         let config: LabConfig
         do {

@@ -8,41 +8,41 @@ import Synchronization
 /// Kept in `<state>/installed`, one `MAC NAME SECONDS-SINCE-1970` line per host, replaced atomically
 /// after every change. Deleting a host's line (or the file) makes it install again at its next boot;
 /// kiln reads the file again when it changes.
-public final class LabState: Sendable {
-    public struct Record: Sendable, Equatable {
-        public var mac: MACAddress
-        public var name: String
-        public var installed: Int64
+package final class LabState: Sendable {
+    package struct Record: Sendable, Equatable {
+        package var mac: MACAddress
+        package var name: String
+        package var installed: Int64
     }
 
-    public let directory: String
+    package let directory: String
     private let records: Mutex<(stamp: FileStamp?, byMAC: [MACAddress: Record])>
 
-    public var file: String { directory + "/installed" }
+    package var file: String { directory + "/installed" }
 
     /// Reads the state folder (a missing one is empty; it is made at the first write).
     /// - Throws: `NetBootError(.configuration)` naming a line that does not parse.
-    public init(directory: String) throws {
+    package init(directory: String) throws {
         self.directory = directory
         records = Mutex((nil, [:]))
         try reloadIfChanged()
     }
 
     /// Whether `mac` finished installing.
-    public func isInstalled(_ mac: MACAddress) -> Bool {
+    package func isInstalled(_ mac: MACAddress) -> Bool {
         try? reloadIfChanged()
         return records.withLock { $0.byMAC[mac] != nil }
     }
 
     /// Every installed host, by address.
-    public var installed: [Record] {
+    package var installed: [Record] {
         try? reloadIfChanged()
         return records.withLock { $0.byMAC.values.sorted { $0.mac.description < $1.mac.description } }
     }
 
     /// Records that `mac` finished installing and writes the file.
     /// - Throws: `NetBootError(.io)` naming the file.
-    public func markInstalled(_ mac: MACAddress, name: String, now: Int64 = Int64(Date().timeIntervalSince1970))
+    package func markInstalled(_ mac: MACAddress, name: String, now: Int64 = Int64(Date().timeIntervalSince1970))
         throws
     {
         try reloadIfChanged()
@@ -55,7 +55,7 @@ public final class LabState: Sendable {
 
     /// Forgets that `mac` finished installing (its next network boot installs it again).
     /// - Returns: whether it was recorded.
-    public func forget(_ mac: MACAddress) throws -> Bool {
+    package func forget(_ mac: MACAddress) throws -> Bool {
         try reloadIfChanged()
         return try records.withLock { state in
             guard state.byMAC.removeValue(forKey: mac) != nil else { return false }

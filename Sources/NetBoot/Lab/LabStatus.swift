@@ -2,17 +2,17 @@ import Foundation
 import Synchronization
 
 /// Counters for `/metrics` (the Prometheus text format).
-public final class LabMetrics: Sendable {
-    public let deploysStarted = Atomic<Int>(0)
-    public let deploysFinished = Atomic<Int>(0)
-    public let deploysFailed = Atomic<Int>(0)
+package final class LabMetrics: Sendable {
+    package let deploysStarted = Atomic<Int>(0)
+    package let deploysFinished = Atomic<Int>(0)
+    package let deploysFailed = Atomic<Int>(0)
     /// Bytes of image chunks sent to deploy agents.
-    public let imageBytesServed = Atomic<Int>(0)
+    package let imageBytesServed = Atomic<Int>(0)
     /// Requests that reached the lab's files (each TFTP transfer asks once; so does each HTTP request).
-    public let tftpRequests = Atomic<Int>(0)
-    public let httpRequests = Atomic<Int>(0)
+    package let tftpRequests = Atomic<Int>(0)
+    package let httpRequests = Atomic<Int>(0)
 
-    public init() {}
+    package init() {}
 }
 
 /// One row of the status page: a host and where its install stands.

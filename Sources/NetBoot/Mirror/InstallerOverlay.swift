@@ -15,9 +15,9 @@ import KilnSupport
 ///   and before its first `apt-get update` in the target, which copies the key into the target's
 ///   `/etc/apt/trusted.gpg.d/`, so that apt in the installed system trusts the mirror too.
 /// - `/preseed.cfg` when a preseed is given (d-i reads it from the initrd before any network).
-public enum InstallerOverlay {
+package enum InstallerOverlay {
     /// Where the target keeps the key.
-    public static let targetKeyPath = "/etc/apt/trusted.gpg.d/kiln-lab-mirror.gpg"
+    package static let targetKeyPath = "/etc/apt/trusted.gpg.d/kiln-lab-mirror.gpg"
 
     static let hook = """
         #!/bin/sh
@@ -34,7 +34,7 @@ public enum InstallerOverlay {
     /// - Parameters:
     ///   - keyring: the public key as a binary OpenPGP keyring (`MirrorSigningKey.keyringPath`).
     ///   - preseed: a preseed to put at `/preseed.cfg`, or nil.
-    public static func make(keyring: [UInt8], preseed: String? = nil) throws -> [UInt8] {
+    package static func make(keyring: [UInt8], preseed: String? = nil) throws -> [UInt8] {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
             "kiln-overlay-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cpio.gz"
         ).path
@@ -65,7 +65,7 @@ public enum InstallerOverlay {
     }
 
     /// Writes Debian's initrd followed by the overlay (what a host boots) to `path`, atomically.
-    public static func writeInitrd(debian: String, keyring: [UInt8], preseed: String? = nil, to path: String) throws {
+    package static func writeInitrd(debian: String, keyring: [UInt8], preseed: String? = nil, to path: String) throws {
         guard var bytes = FileManager.default.contents(atPath: debian).map(Array.init) else {
             throw NetBootError(.notFound, "cannot read the installer's initrd \(debian)")
         }

@@ -13,7 +13,7 @@ extension LabMirror {
     ///   - tree: the boot tree, which holds Debian's netboot installers (`BootFileTree`).
     ///   - sources: the host's apt sources, the mirror's upstream.
     ///   - offline: serve what an earlier run published and the cache holds.
-    public static func forLab(
+    package static func forLab(
         _ lab: LabConfig, tree: String, sources: [ArchiveSource], offline: Bool, cache: PackageCache,
         progress: ProgressSink = .none, logger: Logger
     ) async throws -> (mirror: LabMirror?, services: LabServices) {

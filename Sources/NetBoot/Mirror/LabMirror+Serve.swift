@@ -6,19 +6,19 @@ import Packages
 
 extension LabMirror {
     /// What `kiln serve --config` asks of the mirror.
-    public struct Request: Sendable {
+    package struct Request: Sendable {
         /// Debian codenames the lab's hosts install, each with its descriptions' package names.
-        public var suites: [String: [String]]
+        package var suites: [String: [String]]
         /// Debian's netboot initrd by major version (from the boot tree).
-        public var installers: [Int: String]
+        package var installers: [Int: String]
         /// Where the published indexes go (the lab's state folder).
-        public var root: String
+        package var root: String
         /// The host's apt sources; the mirror's upstream.
-        public var sources: [ArchiveSource]
+        package var sources: [ArchiveSource]
         /// Serve only what an earlier run published and the cache holds, reading no archive.
-        public var offline: Bool
+        package var offline: Bool
 
-        public init(
+        package init(
             suites: [String: [String]], installers: [Int: String], root: String, sources: [ArchiveSource],
             offline: Bool
         ) {
@@ -30,7 +30,7 @@ extension LabMirror {
         }
 
         /// The suites a lab's Debian descriptions install, with their package names.
-        public static func suites(of appliances: [Appliance]) -> [String: [String]] {
+        package static func suites(of appliances: [Appliance]) -> [String: [String]] {
             var suites: [String: [String]] = [:]
             for appliance in appliances where appliance.os.name.family == .debian {
                 guard let codename = appliance.os.codename else { continue }
@@ -49,7 +49,7 @@ extension LabMirror {
     /// signed again, so that the installer and apt only choose what can be served.
     ///
     /// - Throws: `NetBootError` naming the suite or file at fault.
-    public static func start(
+    package static func start(
         _ request: Request, cache: PackageCache, progress: ProgressSink = .none, logger: Logger
     ) async throws -> LabMirror {
         let key = try await MirrorSigningKey.loadOrCreate(in: "\(cache.root)/mirror-key")
@@ -90,7 +90,7 @@ extension LabMirror {
 
     /// The source a host's preseed names: this mirror at kiln's HTTP address.
     /// - Parameter httpBase: `http://<address>[:port]` as the lab's hosts reach kiln.
-    public func aptSource(for appliance: Appliance, httpBase: String) -> ArchiveSource? {
+    package func aptSource(for appliance: Appliance, httpBase: String) -> ArchiveSource? {
         guard appliance.os.name.family == .debian, let codename = appliance.os.codename, codenames.contains(codename)
         else { return nil }
         return ArchiveSource(

@@ -10,13 +10,13 @@ import Packages
 /// wrote them; a pool file is served from the cache, and one the cache lacks is downloaded into it
 /// first (checked against the SHA-256 of the archive's signed index) when an archive client is given.
 /// So an installer asks only kiln, whatever it picks, and the installed host can keep using the mirror.
-public final class LabMirror: BootFileProvider {
+package final class LabMirror: BootFileProvider {
     /// The first path component of every mirror URL ("debian" serves `/debian/dists/...`).
-    public let prefix: String
+    package let prefix: String
     /// The folder holding the published `dists/`.
-    public let root: String
-    public let key: MirrorSigningKey
-    public let codenames: [String]
+    package let root: String
+    package let key: MirrorSigningKey
+    package let codenames: [String]
     private let pool: [String: MirrorPackage]
     /// Served path below the prefix -> the initrd with kiln's key on disk.
     private let initrds: [String: String]
@@ -25,8 +25,8 @@ public final class LabMirror: BootFileProvider {
     private let logger: Logger
 
     /// The key's file names under `/<prefix>/`.
-    public static let keyringName = "kiln-lab-mirror.gpg"
-    public static let armoredKeyName = "kiln-lab-mirror.asc"
+    package static let keyringName = "kiln-lab-mirror.gpg"
+    package static let armoredKeyName = "kiln-lab-mirror.asc"
 
     /// Publishes `suites` under `root` (see `MirrorSuite.publish`) and serves them.
     ///
@@ -35,7 +35,7 @@ public final class LabMirror: BootFileProvider {
     ///   - installers: Debian's netboot initrds by major version, each served with kiln's key added as
     ///     `/<prefix>/installer/<version>/initrd.gz` (see `InstallerOverlay`).
     /// - Throws: `NetBootError` when an index cannot be written or signed.
-    public static func publish(
+    package static func publish(
         _ suites: [MirrorSuite], root: String, key: MirrorSigningKey, cache: PackageCache, client: ArchiveClient?,
         installers: [Int: String] = [:], prefix: String = "debian", logger: Logger
     ) async throws -> LabMirror {
@@ -46,7 +46,7 @@ public final class LabMirror: BootFileProvider {
     }
 
     /// Serves suites already published under `root` (see `MirrorSuite.published`).
-    public init(
+    package init(
         serving suites: [MirrorSuite], root: String, key: MirrorSigningKey, cache: PackageCache,
         client: ArchiveClient?, installers: [Int: String] = [:], prefix: String = "debian", logger: Logger
     ) throws {
@@ -82,7 +82,7 @@ public final class LabMirror: BootFileProvider {
     }
 
     /// Where a host boots Debian's installer with kiln's key from, relative to the boot root.
-    public func installerInitrd(debian version: Int) -> String? {
+    package func installerInitrd(debian version: Int) -> String? {
         initrds["installer/\(version)/initrd.gz"] == nil ? nil : "\(prefix)/installer/\(version)/initrd.gz"
     }
 
@@ -94,10 +94,10 @@ public final class LabMirror: BootFileProvider {
     }
 
     /// How many pool files the indexes list.
-    public var packageCount: Int { pool.count }
+    package var packageCount: Int { pool.count }
 
     /// Over TFTP (pxelinux) only the installer initrds are served, from memory; the rest is HTTP only.
-    public func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
+    package func file(at path: String, for client: BootClient) async throws -> [UInt8]? {
         guard client.transport == .tftp, path.hasPrefix(prefix + "/"),
             let initrd = initrds[String(path.dropFirst(prefix.count + 1))]
         else { return nil }
@@ -106,7 +106,7 @@ public final class LabMirror: BootFileProvider {
 
     /// The mirror's file for `path` (under `/<prefix>/`) on disk: an index, the key, or a cached package.
     /// - Throws: `NetBootError(.notFound)` for a mirror path that it does not have.
-    public func diskFile(at path: String, for client: BootClient) async throws -> String? {
+    package func diskFile(at path: String, for client: BootClient) async throws -> String? {
         guard path.hasPrefix(prefix + "/") else { return nil }
         let rest = String(path.dropFirst(prefix.count + 1))
         if rest == Self.keyringName { return key.keyringPath }

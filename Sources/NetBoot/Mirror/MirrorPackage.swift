@@ -2,19 +2,19 @@ import Foundation
 
 /// One file the lab mirror offers: its Packages stanza as the archive wrote it, and where its bytes
 /// come from.
-public struct MirrorPackage: Sendable, Equatable {
-    public var name: String
+package struct MirrorPackage: Sendable, Equatable {
+    package var name: String
     /// The path below the mirror's base (`pool/main/...`), from the stanza's `Filename`.
-    public var filename: String
-    public var size: Int64
+    package var filename: String
+    package var size: Int64
     /// Lowercase hex, from the stanza's `SHA256`: the cache key, and what a download is checked against.
-    public var sha256: String
+    package var sha256: String
     /// Where the file is downloaded from when kiln's cache lacks it; nil when only the cache may answer.
-    public var url: String?
+    package var url: String?
     /// The stanza's bytes (UTF-8 deb822 fields, no blank line), copied into the mirror's index as they are.
-    public var stanza: [UInt8]
+    package var stanza: [UInt8]
 
-    public init(name: String, filename: String, size: Int64, sha256: String, url: String?, stanza: [UInt8]) {
+    package init(name: String, filename: String, size: Int64, sha256: String, url: String?, stanza: [UInt8]) {
         self.name = name
         self.filename = filename
         self.size = size
@@ -30,7 +30,7 @@ public struct MirrorPackage: Sendable, Equatable {
     ///   - origin: a path or URL named in errors.
     /// - Throws: `NetBootError(.configuration)` naming the origin and line of a stanza without
     ///   `Package`, `Filename`, `Size` or a 64-digit `SHA256`.
-    public static func parseIndex(_ bytes: [UInt8], baseURL: String?, origin: String) throws -> [MirrorPackage] {
+    package static func parseIndex(_ bytes: [UInt8], baseURL: String?, origin: String) throws -> [MirrorPackage] {
         var packages: [MirrorPackage] = []
         let newline = UInt8(ascii: "\n")
         var position = 0

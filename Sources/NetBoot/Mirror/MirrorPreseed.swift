@@ -2,12 +2,12 @@
 ///
 /// Appended after a description's own preseed: debconf keeps the last answer given for a question,
 /// so these replace the mirror the description (or the host's apt sources) named.
-public enum MirrorPreseed {
+package enum MirrorPreseed {
     /// - Parameters:
     ///   - host: the address (and `:port` unless 80) the installed host reaches kiln's HTTP at.
     ///   - prefix: the mirror's path prefix (`LabMirror.prefix`).
     ///   - codename: the suite to install.
-    public static func lines(host: String, prefix: String = "debian", codename: String) -> [String] {
+    package static func lines(host: String, prefix: String = "debian", codename: String) -> [String] {
         [
             "# The lab mirror kiln serves; its Release is signed with kiln's key, which the installer",
             "# carries in its initrd and the installed system gets in \(InstallerOverlay.targetKeyPath).",
@@ -27,7 +27,7 @@ public enum MirrorPreseed {
     }
 
     /// `preseed` with the mirror's lines appended.
-    public static func apply(to preseed: String, host: String, prefix: String = "debian", codename: String) -> String {
+    package static func apply(to preseed: String, host: String, prefix: String = "debian", codename: String) -> String {
         var text = preseed
         if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
         return text + lines(host: host, prefix: prefix, codename: codename).joined(separator: "\n") + "\n"

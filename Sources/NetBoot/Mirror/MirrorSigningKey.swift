@@ -11,26 +11,26 @@ import KilnSupport
 /// The public key is exported as a binary keyring (`kiln-lab-mirror.gpg`), the form that `gpgv
 /// --keyring`, apt's `signed-by=` and the installer's `/usr/share/keyrings/archive.gpg` read, and as
 /// ASCII armor (`kiln-lab-mirror.asc`).
-public struct MirrorSigningKey: Sendable {
+package struct MirrorSigningKey: Sendable {
     /// The folder that holds the GnuPG home and the exported public key.
-    public let directory: String
+    package let directory: String
     /// The key's fingerprint (40 hex digits).
-    public let fingerprint: String
+    package let fingerprint: String
 
-    public var home: String { "\(directory)/gnupg" }
+    package var home: String { "\(directory)/gnupg" }
     /// The public key as a binary OpenPGP keyring.
-    public var keyringPath: String { "\(directory)/kiln-lab-mirror.gpg" }
+    package var keyringPath: String { "\(directory)/kiln-lab-mirror.gpg" }
     /// The public key in ASCII armor.
-    public var armoredPath: String { "\(directory)/kiln-lab-mirror.asc" }
+    package var armoredPath: String { "\(directory)/kiln-lab-mirror.asc" }
 
     /// The key's user id.
-    public static let userID = "kiln lab mirror <kiln-lab-mirror@localhost>"
+    package static let userID = "kiln lab mirror <kiln-lab-mirror@localhost>"
 
     /// Loads the key in `directory`, or makes one there first (an Ed25519 signing key that does not
     /// expire). Two processes making it at once each make one in a scratch folder and the first rename
     /// wins, so the key never changes once made.
     /// - Throws: `NetBootError(.io)` with what gpg said when it cannot be made or read.
-    public static func loadOrCreate(in directory: String) async throws -> MirrorSigningKey {
+    package static func loadOrCreate(in directory: String) async throws -> MirrorSigningKey {
         if let key = try? load(directory) { return key }
         let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
         try makePrivateDirectory(parent)
@@ -65,7 +65,7 @@ public struct MirrorSigningKey: Sendable {
 
     /// Writes `text` clear-signed (an `InRelease`) to `clearSigned` and a detached binary signature
     /// (a `Release.gpg`) of the same bytes to `detached`.
-    public func sign(_ text: [UInt8], clearSigned: String, detached: String) async throws {
+    package func sign(_ text: [UInt8], clearSigned: String, detached: String) async throws {
         let scratch = "\(directory)/.sign-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try Self.makePrivateDirectory(scratch)
         defer { try? FileManager.default.removeItem(atPath: scratch) }

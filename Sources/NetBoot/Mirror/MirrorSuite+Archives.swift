@@ -11,7 +11,7 @@ extension MirrorSuite {
     /// come, and debian-installer, which cannot run without its udebs anyway, is the only loser.
     ///
     /// - Throws: `NetBootError(.io)` with the archive's error when a suite cannot be read.
-    public static func fromArchives(codename: String, sources: [ArchiveSource], client: ArchiveClient) async throws
+    package static func fromArchives(codename: String, sources: [ArchiveSource], client: ArchiveClient) async throws
         -> MirrorSuite
     {
         var order: [String] = []

@@ -6,7 +6,7 @@ extension MirrorSuite {
     /// Packages debian-installer puts on a host beyond debootstrap's set (Priority required and
     /// important): the kernel, the boot loaders, and what its components add with apt-install
     /// (console-setup, locales, tasksel, ifupdown and a DHCP client, os-prober, ...).
-    public static let installerExtras = [
+    package static let installerExtras = [
         "linux-image-amd64", "os-prober", "initramfs-tools", "busybox",
         "locales", "console-setup", "keyboard-configuration", "tasksel", "tasksel-data", "ifupdown",
         "isc-dhcp-client", "discover", "laptop-detect", "eject", "pciutils", "usbutils", "installation-report",
@@ -14,14 +14,14 @@ extension MirrorSuite {
     ]
 
     /// The boot loaders, one set per firmware: they conflict with each other, so each is resolved apart.
-    public static let bootLoaderSets = [["grub-pc"], ["grub-efi-amd64", "efibootmgr"]]
+    package static let bootLoaderSets = [["grub-pc"], ["grub-efi-amd64", "efibootmgr"]]
 
     /// The files an unattended install of `requested` (a description's packages) takes from the
     /// mirror: every installer package (udeb), and the dependency closure, resolved from `index` (the
     /// same archives), of debootstrap's set, `installerExtras`, `requested` and each boot loader set.
     ///
     /// - Throws: `NetBootError(.configuration)` when the packages cannot be resolved together.
-    public func installerSelection(index: PackageIndex, requested: [String]) throws -> [MirrorPackage] {
+    package func installerSelection(index: PackageIndex, requested: [String]) throws -> [MirrorPackage] {
         // A description may name packages of its own repositories; those are not the mirror's to carry.
         var names = Set(requested.filter { index.byName[$0] != nil || !index.providers[$0, default: []].isEmpty })
         for (name, versions) in index.byName {
@@ -44,16 +44,16 @@ extension MirrorSuite {
     }
 
     /// What `prefetch` did.
-    public struct Prefetched: Sendable {
-        public var bytes: Int64
+    package struct Prefetched: Sendable {
+        package var bytes: Int64
         /// The packages that could not be fetched, with why.
-        public var failed: [(package: MirrorPackage, reason: String)]
+        package var failed: [(package: MirrorPackage, reason: String)]
     }
 
     /// Downloads `packages` into the cache, at most `concurrency` at a time; each is checked against
     /// its stanza's size and SHA-256. A package that cannot be fetched is reported, not fatal: an
     /// offline mirror then leaves it out of its index.
-    public static func prefetch(
+    package static func prefetch(
         _ packages: [MirrorPackage], client: ArchiveClient, concurrency: Int = 8, progress: ProgressSink = .none
     ) async -> Prefetched {
         let missing = packages.filter { !client.cache.contains(.debs, sha256: $0.sha256) && $0.url != nil }
@@ -89,7 +89,7 @@ extension MirrorSuite {
 
     /// The suite with only the packages whose files the cache holds: what an offline lab can serve,
     /// listed so that the installer and apt choose only among them.
-    public func keepingCached(_ cache: PackageCache) -> MirrorSuite {
+    package func keepingCached(_ cache: PackageCache) -> MirrorSuite {
         var copy = self
         copy.components = components.map { component in
             Component(
@@ -102,7 +102,7 @@ extension MirrorSuite {
     /// A suite published earlier under `root` (`dists/<codename>/`), read back from its own indexes:
     /// how an offline lab serves what `--prepare` published.
     /// - Throws: `NetBootError(.notFound)` when nothing was published for `codename`.
-    public static func published(codename: String, under root: String, architecture: String = "amd64") throws
+    package static func published(codename: String, under root: String, architecture: String = "amd64") throws
         -> MirrorSuite
     {
         let base = "\(root)/dists/\(codename)"

@@ -3,16 +3,16 @@ import Foundation
 import KilnSupport
 
 /// One suite of the lab mirror: what `dists/<codename>/` lists.
-public struct MirrorSuite: Sendable {
+package struct MirrorSuite: Sendable {
     /// One component's packages.
-    public struct Component: Sendable {
-        public var name: String
+    package struct Component: Sendable {
+        package var name: String
         /// `.deb` files: `<name>/binary-<arch>/Packages`.
-        public var packages: [MirrorPackage]
+        package var packages: [MirrorPackage]
         /// The installer's `.udeb` files: `<name>/debian-installer/binary-<arch>/Packages`.
-        public var installerPackages: [MirrorPackage]
+        package var installerPackages: [MirrorPackage]
 
-        public init(name: String, packages: [MirrorPackage], installerPackages: [MirrorPackage] = []) {
+        package init(name: String, packages: [MirrorPackage], installerPackages: [MirrorPackage] = []) {
             self.name = name
             self.packages = packages
             self.installerPackages = installerPackages
@@ -20,29 +20,29 @@ public struct MirrorSuite: Sendable {
     }
 
     /// The folder under `dists/`, and the Release's `Codename` (the installer reads it to find the udebs).
-    public var codename: String
-    public var architecture: String
-    public var components: [Component]
+    package var codename: String
+    package var architecture: String
+    package var components: [Component]
     /// What the archive offered but could not be trusted and was left out, one sentence each (an
     /// installer index whose bytes differ from the signed Release: the archive is mid-update or
     /// inconsistent). The caller logs them.
-    public var leftOut: [String] = []
+    package var leftOut: [String] = []
 
-    public init(codename: String, architecture: String = "amd64", components: [Component]) {
+    package init(codename: String, architecture: String = "amd64", components: [Component]) {
         self.codename = codename
         self.architecture = architecture
         self.components = components
     }
 
     /// Every package of every component, `.deb` and `.udeb`.
-    public var allPackages: [MirrorPackage] { components.flatMap { $0.packages + $0.installerPackages } }
+    package var allPackages: [MirrorPackage] { components.flatMap { $0.packages + $0.installerPackages } }
 
     /// Writes `dists/<codename>/` under `root`: each index plain and gzip'd, then the Release that
     /// lists their sizes and SHA-256, signed by `key` as `InRelease` (clear-signed) and `Release.gpg`
     /// (detached). The folder is made beside the old one and swapped in whole.
     ///
     /// - Parameter date: the Release's `Date`.
-    public func publish(under root: String, key: MirrorSigningKey, date: Date = Date()) async throws {
+    package func publish(under root: String, key: MirrorSigningKey, date: Date = Date()) async throws {
         let dists = "\(root)/dists"
         let final = "\(dists)/\(codename)"
         let scratch = "\(dists)/.\(codename)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -1,7 +1,7 @@
 /// RFC 1350's netascii as RFC 764 (Telnet) defines it: a line ends in CR LF and a bare CR is sent as CR NUL.
-public enum Netascii {
+package enum Netascii {
     /// Converts local text (lines ending in LF) to netascii.
-    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    package static func encode<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount + bytes.underestimatedCount / 16)
         for byte in bytes {
@@ -15,7 +15,7 @@ public enum Netascii {
     }
 
     /// Converts netascii back to local text: CR LF to LF, CR NUL to CR.
-    public static func decode<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    package static func decode<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var out: [UInt8] = []
         var pendingCR = false
         for byte in bytes {

@@ -1,35 +1,35 @@
 /// What the server agrees to for one read transfer: the outcome of RFC 2347 option negotiation.
-public struct TFTPTransferParameters: Sendable, Equatable {
+package struct TFTPTransferParameters: Sendable, Equatable {
     /// RFC 2348: bytes of data per DATA packet, 8...65464 (512 without the option).
-    public var blockSize: Int = 512
+    package var blockSize: Int = 512
     /// RFC 7440: DATA packets sent before waiting for an ACK (1 without the option).
-    public var windowSize: Int = 1
+    package var windowSize: Int = 1
     /// RFC 2349: the retransmission timeout the client asked for, in seconds.
-    public var timeoutSeconds: Int?
+    package var timeoutSeconds: Int?
     /// The options to acknowledge in an OACK, in the client's order; empty means no OACK (RFC 1350 behaviour).
-    public var acknowledged: [TFTPOption] = []
+    package var acknowledged: [TFTPOption] = []
 
-    public init() {}
+    package init() {}
 }
 
 /// The server's limits on what a client may ask for.
-public struct TFTPLimits: Sendable, Equatable {
+package struct TFTPLimits: Sendable, Equatable {
     /// The largest window the server accepts; larger requests are answered with this (RFC 7440 section 3).
-    public var maximumWindowSize: Int = 64
+    package var maximumWindowSize: Int = 64
     /// The largest block the server accepts; larger requests within RFC 2348's range get this.
-    public var maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound
+    package var maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound
     /// The most data in one window. A window of 64 blocks of 8 KiB (512 KiB) overflows a client's default
     /// 208 KiB socket buffer (and small NIC rings on a LAN), and every loss then costs a timeout; a smaller
     /// window is granted instead (RFC 7440 section 3 lets the server answer a smaller value). 128 KiB, 16
     /// blocks of 8 KiB, arrives whole at atftp on loopback, and carries 25% more than 64 KiB windows.
-    public var maximumWindowBytes: Int = 128 * 1024
+    package var maximumWindowBytes: Int = 128 * 1024
     /// The longest `timeout` (RFC 2349) accepted; a longer one is left out of the OACK (the RFC lets a
     /// server decline, not lower, the value). 3 s keeps the server's back-off (twice the client's
     /// timeout, 6 s) and its 20 s limit on a silent client: with `timeout=255` accepted, one 28-byte
     /// request held a transfer and its thread for 18 minutes.
-    public var maximumTimeout: Int = 3
+    package var maximumTimeout: Int = 3
 
-    public init(
+    package init(
         maximumWindowSize: Int = 64, maximumBlockSize: Int = TFTPNegotiation.blockSizeRange.upperBound,
         maximumWindowBytes: Int = 128 * 1024, maximumTimeout: Int = 3
     ) {
@@ -41,23 +41,23 @@ public struct TFTPLimits: Sendable, Equatable {
 }
 
 /// RFC 2347 negotiation for a read request.
-public enum TFTPNegotiation {
+package enum TFTPNegotiation {
     /// RFC 2348 section "Block Size Option Specification".
-    public static let blockSizeRange = 8...65464
+    package static let blockSizeRange = 8...65464
     /// RFC 2349: timeout in seconds.
-    public static let timeoutRange = 1...255
+    package static let timeoutRange = 1...255
     /// RFC 7440: window size.
-    public static let windowSizeRange = 1...65535
+    package static let windowSizeRange = 1...65535
 
     /// The transfer modes of RFC 1350; `mail` is for writes and so refused.
-    public enum Mode: Sendable, Equatable {
+    package enum Mode: Sendable, Equatable {
         case octet
         case netascii
     }
 
     /// Parses the mode of a read request.
     /// - Throws: `NetBootError(.refused)` for `mail` or an unknown mode.
-    public static func mode(_ text: String) throws -> Mode {
+    package static func mode(_ text: String) throws -> Mode {
         switch text.lowercased() {
         case "octet": return .octet
         case "netascii": return .netascii
@@ -73,7 +73,7 @@ public enum TFTPNegotiation {
     ///   - transferSize: the size the transfer will have, for `tsize` (RFC 2349); nil to leave `tsize` out.
     ///   - limits: the server's limits.
     /// - Throws: `NetBootError(.refused)` naming the option and value.
-    public static func negotiate(
+    package static func negotiate(
         _ options: [TFTPOption], transferSize: Int?, limits: TFTPLimits = TFTPLimits()
     ) throws -> TFTPTransferParameters {
         var parameters = TFTPTransferParameters()
@@ -123,7 +123,7 @@ public enum TFTPNegotiation {
     }
 
     /// The longest OACK sent: the size RFC 2347 allows a request, which every client reads whole.
-    public static let maximumAcknowledgementSize = 512
+    package static let maximumAcknowledgementSize = 512
 
     /// Drops options from the end of the OACK until it fits in `maximumAcknowledgementSize` bytes,
     /// putting back the RFC 1350 default of each one dropped: an OACK is one datagram, never split.

@@ -4,7 +4,7 @@ import NIOCore
 ///
 /// Every integer field is a 16-bit unsigned big-endian ("network byte order", RFC 1350 section 5);
 /// strings are bytes terminated by one NUL.
-public enum TFTPPacket: Sendable, Equatable {
+package enum TFTPPacket: Sendable, Equatable {
     /// RRQ: `01 | filename NUL | mode NUL | (option NUL value NUL)*`.
     case readRequest(TFTPRequest)
     /// WRQ: same layout as RRQ with opcode 2.
@@ -19,7 +19,7 @@ public enum TFTPPacket: Sendable, Equatable {
     case optionAcknowledgement([TFTPOption])
 
     /// The opcodes of RFC 1350 section 5 and RFC 2347.
-    public enum Opcode: UInt16, Sendable {
+    package enum Opcode: UInt16, Sendable {
         case readRequest = 1
         case writeRequest = 2
         case data = 3
@@ -29,11 +29,11 @@ public enum TFTPPacket: Sendable, Equatable {
     }
 
     /// RFC 2347: a request, options included, must fit in 512 bytes.
-    public static let maximumRequestSize = 512
+    package static let maximumRequestSize = 512
 
     /// Decodes one datagram's payload.
     /// - Throws: `NetBootError` with `.malformedPacket` naming what is wrong.
-    public static func decode(_ buffer: ByteBuffer) throws -> TFTPPacket {
+    package static func decode(_ buffer: ByteBuffer) throws -> TFTPPacket {
         var buffer = buffer
         guard let raw = buffer.readInteger(endianness: .big, as: UInt16.self) else {
             throw NetBootError(.malformedPacket, "packet of \(buffer.readableBytes) bytes is too short for an opcode")
@@ -68,7 +68,7 @@ public enum TFTPPacket: Sendable, Equatable {
     }
 
     /// Encodes the packet into `buffer`.
-    public func encode(into buffer: inout ByteBuffer) {
+    package func encode(into buffer: inout ByteBuffer) {
         switch self {
         case .readRequest(let request), .writeRequest(let request):
             let opcode: Opcode = if case .readRequest = self { .readRequest } else { .writeRequest }
@@ -95,7 +95,7 @@ public enum TFTPPacket: Sendable, Equatable {
     }
 
     /// The packet as a new buffer.
-    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    package func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 32)
         encode(into: &buffer)
         return buffer
@@ -155,50 +155,50 @@ public enum TFTPPacket: Sendable, Equatable {
 }
 
 /// The body of an RRQ or WRQ.
-public struct TFTPRequest: Sendable, Equatable {
+package struct TFTPRequest: Sendable, Equatable {
     /// The filename as sent: bytes, not necessarily UTF-8, never containing NUL.
-    public var filename: [UInt8]
+    package var filename: [UInt8]
     /// `octet`, `netascii` or `mail`, in any case.
-    public var mode: String
+    package var mode: String
     /// RFC 2347 options in the order sent.
-    public var options: [TFTPOption]
+    package var options: [TFTPOption]
 
-    public init(filename: [UInt8], mode: String, options: [TFTPOption] = []) {
+    package init(filename: [UInt8], mode: String, options: [TFTPOption] = []) {
         self.filename = filename
         self.mode = mode
         self.options = options
     }
 
-    public init(filename: String, mode: String, options: [TFTPOption] = []) {
+    package init(filename: String, mode: String, options: [TFTPOption] = []) {
         self.init(filename: Array(filename.utf8), mode: mode, options: options)
     }
 }
 
 /// One RFC 2347 option: a name (case-insensitive) and a value, both text.
-public struct TFTPOption: Sendable, Equatable {
-    public var name: String
-    public var value: String
+package struct TFTPOption: Sendable, Equatable {
+    package var name: String
+    package var value: String
 
-    public init(name: String, value: String) {
+    package init(name: String, value: String) {
         self.name = name
         self.value = value
     }
 }
 
 /// The error codes of RFC 1350 (0-7) and RFC 2347 (8).
-public struct TFTPErrorCode: RawRepresentable, Sendable, Equatable, Hashable, CustomStringConvertible {
-    public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+package struct TFTPErrorCode: RawRepresentable, Sendable, Equatable, Hashable, CustomStringConvertible {
+    package var rawValue: UInt16
+    package init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let notDefined = TFTPErrorCode(rawValue: 0)
-    public static let fileNotFound = TFTPErrorCode(rawValue: 1)
-    public static let accessViolation = TFTPErrorCode(rawValue: 2)
-    public static let diskFull = TFTPErrorCode(rawValue: 3)
-    public static let illegalOperation = TFTPErrorCode(rawValue: 4)
-    public static let unknownTransferID = TFTPErrorCode(rawValue: 5)
-    public static let fileExists = TFTPErrorCode(rawValue: 6)
-    public static let noSuchUser = TFTPErrorCode(rawValue: 7)
-    public static let optionsRefused = TFTPErrorCode(rawValue: 8)
+    package static let notDefined = TFTPErrorCode(rawValue: 0)
+    package static let fileNotFound = TFTPErrorCode(rawValue: 1)
+    package static let accessViolation = TFTPErrorCode(rawValue: 2)
+    package static let diskFull = TFTPErrorCode(rawValue: 3)
+    package static let illegalOperation = TFTPErrorCode(rawValue: 4)
+    package static let unknownTransferID = TFTPErrorCode(rawValue: 5)
+    package static let fileExists = TFTPErrorCode(rawValue: 6)
+    package static let noSuchUser = TFTPErrorCode(rawValue: 7)
+    package static let optionsRefused = TFTPErrorCode(rawValue: 8)
 
-    public var description: String { "\(rawValue)" }
+    package var description: String { "\(rawValue)" }
 }

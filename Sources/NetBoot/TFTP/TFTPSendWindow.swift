@@ -10,18 +10,18 @@
 /// Apprentice bug): only the retransmission timer does. With windows, a duplicate ACK of the window's
 /// base is how RFC 7440 receivers report that the window's first block was lost, so it restarts the
 /// window, at most once per window sent, which bounds the extra traffic to one window.
-public struct TFTPSendWindow: Sendable, Equatable {
-    public let blockCount: Int
-    public let blockSize: Int
-    public let windowSize: Int
+package struct TFTPSendWindow: Sendable, Equatable {
+    package let blockCount: Int
+    package let blockSize: Int
+    package let windowSize: Int
     /// The highest block the client acknowledged (0 before any).
-    public private(set) var acknowledged = 0
+    package private(set) var acknowledged = 0
     /// The highest block sent in the current window.
-    public private(set) var sentThrough = 0
+    package private(set) var sentThrough = 0
     private var restartedOnDuplicate = false
 
     /// What an ACK did.
-    public enum AckOutcome: Sendable, Equatable {
+    package enum AckOutcome: Sendable, Equatable {
         /// The client has every block up to this one; send the next window (or finish).
         case advanced
         /// Every block is acknowledged: the transfer is complete.
@@ -34,7 +34,7 @@ public struct TFTPSendWindow: Sendable, Equatable {
         case outOfWindow
     }
 
-    public init(size: Int, blockSize: Int, windowSize: Int) {
+    package init(size: Int, blockSize: Int, windowSize: Int) {
         precondition(size >= 0 && blockSize > 0 && windowSize > 0)
         self.blockCount = size / blockSize + 1
         self.blockSize = blockSize
@@ -42,10 +42,10 @@ public struct TFTPSendWindow: Sendable, Equatable {
     }
 
     /// Whether the client has acknowledged the last block.
-    public var isComplete: Bool { acknowledged == blockCount }
+    package var isComplete: Bool { acknowledged == blockCount }
 
     /// The blocks of the next window, from the first unacknowledged one; marks them sent.
-    public mutating func nextWindow() -> ClosedRange<Int> {
+    package mutating func nextWindow() -> ClosedRange<Int> {
         let first = acknowledged + 1
         let last = min(acknowledged + windowSize, blockCount)
         sentThrough = last
@@ -54,10 +54,10 @@ public struct TFTPSendWindow: Sendable, Equatable {
     }
 
     /// The window sent last, to send again after a timeout.
-    public var currentWindow: ClosedRange<Int> { (acknowledged + 1)...max(acknowledged + 1, sentThrough) }
+    package var currentWindow: ClosedRange<Int> { (acknowledged + 1)...max(acknowledged + 1, sentThrough) }
 
     /// Interprets an ACK carrying the 16-bit `block`.
-    public mutating func receive(ack block: UInt16) -> AckOutcome {
+    package mutating func receive(ack block: UInt16) -> AckOutcome {
         // Distance from the last acknowledged block, modulo 2^16: the window never exceeds 65535 blocks,
         // so the distance alone tells where in the window the ACK falls, across rollovers too.
         let distance = Int(block &- UInt16(truncatingIfNeeded: acknowledged))
@@ -72,10 +72,10 @@ public struct TFTPSendWindow: Sendable, Equatable {
     }
 
     /// The 16-bit number a block carries on the wire.
-    public static func wireNumber(_ block: Int) -> UInt16 { UInt16(truncatingIfNeeded: block) }
+    package static func wireNumber(_ block: Int) -> UInt16 { UInt16(truncatingIfNeeded: block) }
 
     /// The byte range of `block` (absolute, from 1) in a transfer of `size` bytes.
-    public func byteRange(of block: Int, size: Int) -> Range<Int> {
+    package func byteRange(of block: Int, size: Int) -> Range<Int> {
         let start = (block - 1) * blockSize
         return start..<min(start + blockSize, size)
     }

@@ -5,21 +5,21 @@ import NIOPosix
 import Synchronization
 
 /// What a TFTP server serves and how much it takes on.
-public struct TFTPServerConfiguration: Sendable {
-    public var root: BootRoot
+package struct TFTPServerConfiguration: Sendable {
+    package var root: BootRoot
     /// Files generated in memory, asked before the disk.
-    public var generated: any BootFileProvider
-    public var limits: TFTPLimits
+    package var generated: any BootFileProvider
+    package var limits: TFTPLimits
     /// Transfers in flight at once, all clients together; requests beyond are dropped (the client retries).
-    public var maximumTransfers: Int
+    package var maximumTransfers: Int
     /// Transfers in flight at once from one client address.
-    public var maximumTransfersPerClient: Int
+    package var maximumTransfersPerClient: Int
     /// The client's timeout assumed when it does not negotiate `timeout`.
-    public var defaultTimeout: TimeAmount
+    package var defaultTimeout: TimeAmount
     /// How long a client may stay silent before its transfer is abandoned.
-    public var patience: TimeAmount
+    package var patience: TimeAmount
 
-    public init(
+    package init(
         root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none, limits: TFTPLimits = TFTPLimits(),
         maximumTransfers: Int = 1024, maximumTransfersPerClient: Int = 64, defaultTimeout: TimeAmount = .seconds(1),
         patience: TimeAmount = .seconds(20)
@@ -38,11 +38,11 @@ public struct TFTPServerConfiguration: Sendable {
 ///
 /// Requests arrive on the bound socket; each read request becomes a child task with its own socket on
 /// an ephemeral port (its transfer ID), so a slow or lost client never holds up the others.
-public final class TFTPServer: Sendable {
+package final class TFTPServer: Sendable {
     private typealias Envelope = AddressedEnvelope<ByteBuffer>
 
     /// The address the server listens on (with the port the system chose when asked for 0).
-    public let localAddress: SocketAddress
+    package let localAddress: SocketAddress
     private let socket: DatagramListener
     private let configuration: TFTPServerConfiguration
     private let logger: Logger
@@ -62,7 +62,7 @@ public final class TFTPServer: Sendable {
 
     /// Binds the server's socket; `run()` then serves.
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
-    public static func bind(
+    package static func bind(
         host: String, port: Int, configuration: TFTPServerConfiguration, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TFTPServer {
@@ -71,19 +71,19 @@ public final class TFTPServer: Sendable {
     }
 
     /// The bound address as kiln writes it (`127.0.0.1:6969`, `[::]:69`).
-    public var boundAddress: HostPort {
+    package var boundAddress: HostPort {
         HostPort(host: localAddress.ipAddress ?? "\(localAddress)", port: localAddress.port ?? 0)
     }
 
     /// The number of transfers in flight.
-    public var activeTransfers: Int { slots.withLock { $0.total } }
+    package var activeTransfers: Int { slots.withLock { $0.total } }
 
     /// Closes the listening socket: no new transfer starts, the ones under way go on on their own sockets,
     /// and `run()` returns when they have ended (a lab file that moved TFTP elsewhere).
-    public func stopListening() { socket.close() }
+    package func stopListening() { socket.close() }
 
     /// Serves until the calling task is cancelled; closes the socket when it returns.
-    public func run() async throws {
+    package func run() async throws {
         defer { socket.close() }
         try await socket.channel.executeThenClose { inbound, _ in
             try await withThrowingDiscardingTaskGroup { group in
