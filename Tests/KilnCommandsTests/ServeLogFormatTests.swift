@@ -37,10 +37,14 @@ struct ServeLogFormatTests {
         func text() -> String { (try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "" }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline && process.isRunning && !text().contains("HTTP on") { usleep(100_000) }
+        // A port taken by another program ends kiln serve at once; tftp-hpa would then wait for ever.
+        try #require(process.isRunning && text().contains("HTTP on"), "kiln serve did not start: \(text())")
 
-        try run(["/usr/bin/tftp", "127.0.0.1", "\(tftpPort)", "-c", "get", "hello.txt", dir + "/got.txt"])
-        try run(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(httpPort)/hello.txt"])
-        try run(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(httpPort)/no-such-file"])
+        try run([
+            "timeout", "30", "/usr/bin/tftp", "127.0.0.1", "\(tftpPort)", "-c", "get", "hello.txt", dir + "/got.txt",
+        ])
+        try run(["timeout", "30", "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(httpPort)/hello.txt"])
+        try run(["timeout", "30", "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(httpPort)/no-such-file"])
         // A transfer's line is written when it ends, which on a loaded machine can come after the
         // client exits: wait for all three, up to 15 s.
         let logged = Date().addingTimeInterval(15)
