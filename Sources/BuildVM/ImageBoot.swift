@@ -19,24 +19,15 @@ package struct ImageBoot: Sendable {
     /// Typed at each prompt for a LUKS passphrase on the console (the initramfs's for `/`, systemd's for
     /// the others); nil fails the boot at the first such prompt.
     package var passphrase: String?
-    /// OVMF's code and variable-store templates.
-    package var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
-    package var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
     /// The machine the image is for: aarch64 images boot on QEMU's `virt` board with AAVMF.
     package var architecture = Architecture.x86_64
-    /// AAVMF's code and variable-store templates (Debian's qemu-efi-aarch64: 64 MiB each, the size
-    /// of `virt`'s flash banks).
-    package var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    package var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
     /// The QEMU program; nil: the architecture's.
     package var qemu: String?
 
     package init(image: String) { self.image = image }
 
     /// The UEFI firmware for the image's architecture: code and variable-store template.
-    package var uefiFirmware: (code: String, variables: String) {
-        architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
-    }
+    package var uefiFirmware: (code: String, variables: String) { architecture.uefiFirmware }
 
     private var qemuProgram: String { qemu ?? architecture.qemuSystem }
 

@@ -12,21 +12,15 @@ package struct ImageRun: Sendable {
     package var cpus = 2
     /// Writes go to the image; otherwise to a temporary overlay that QEMU drops at its end.
     package var writable = false
-    package var ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
-    package var ovmfVariables = "/usr/share/OVMF/OVMF_VARS.fd"
     /// The machine the image is for: aarch64 images run on QEMU's `virt` board with AAVMF.
     package var architecture = Architecture.x86_64
-    package var aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    package var aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
     /// The QEMU program; nil: the architecture's.
     package var qemu: String?
 
     package init(image: String) { self.image = image }
 
     /// The UEFI firmware for the image's architecture: code and variable-store template.
-    package var uefiFirmware: (code: String, variables: String) {
-        architecture == .aarch64 ? (aavmfCode, aavmfVariables) : (ovmfCode, ovmfVariables)
-    }
+    package var uefiFirmware: (code: String, variables: String) { architecture.uefiFirmware }
 
     /// What was decided before QEMU starts, for the lines `kiln run` prints.
     package struct Plan: Sendable {

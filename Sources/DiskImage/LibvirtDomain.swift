@@ -13,10 +13,6 @@ package struct LibvirtDomain: Sendable {
         self.diskFormat = diskFormat
     }
 
-    /// AAVMF, arm64's UEFI firmware for QEMU, where Debian's qemu-efi-aarch64 puts it.
-    package static let aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-    package static let aavmfVariables = "/usr/share/AAVMF/AAVMF_VARS.fd"
-
     package var xml: String {
         let m = machine
         // arm64 machines are QEMU's `virt` board booted by UEFI (AAVMF), with the host's own CPU: libvirt
@@ -27,8 +23,8 @@ package struct LibvirtDomain: Sendable {
         if m.arch == .aarch64 {
             // UEFI only; the loader and variable store as Debian's qemu-efi-aarch64 installs them.
             os =
-                "  <os>\n\(type)    <loader readonly=\"yes\" type=\"pflash\">\(Self.aavmfCode)</loader>\n"
-                + "    <nvram template=\"\(Self.aavmfVariables)\"/>\n  </os>\n"
+                "  <os>\n\(type)    <loader readonly=\"yes\" type=\"pflash\">\(Architecture.aarch64.uefiFirmware.code)</loader>\n"
+                + "    <nvram template=\"\(Architecture.aarch64.uefiFirmware.variables)\"/>\n  </os>\n"
         } else {
             os = m.firmware == .uefi ? "  <os firmware=\"efi\">\n\(type)  </os>\n" : "  <os>\n\(type)  </os>\n"
         }

@@ -33,6 +33,16 @@ package enum Architecture: String, Sendable, CaseIterable, Codable {
         return machine == "arm64" ? .aarch64 : Architecture(rawValue: machine)
     }
 
+    /// QEMU's UEFI firmware for this architecture, code and variable-store template, where Debian
+    /// installs it: OVMF (`ovmf`) for x86_64, AAVMF (`qemu-efi-aarch64`, 64 MiB each, the size of the
+    /// `virt` board's flash banks) for aarch64.
+    package var uefiFirmware: (code: String, variables: String) {
+        switch self {
+        case .x86_64: return ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd")
+        case .aarch64: return ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd")
+        }
+    }
+
     /// The names, for messages: "x86_64 or aarch64".
     package static var names: String { allCases.map(\.rawValue).joined(separator: " or ") }
 }
