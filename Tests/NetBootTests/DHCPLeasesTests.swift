@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 import Testing
 
 @testable import NetBoot
@@ -67,6 +68,46 @@ struct DHCPLeasesTests {
         #expect(restarted.offer(for: first, now: 200) == a)
         #expect(restarted.offer(for: second, now: 200) != a)
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains("52:54:00:00:00:02 \(a) 3700"))
+    }
+
+    /// kill -9 in the middle of a save leaves the temporary file, half written, and no rename: a
+    /// restart reads the lease file as it was, and the next save removes the dead writer's file.
+    /// The lab's installed-hosts record (`LabState`) is written the same way, and checked too.
+    @Test func aKilledSaveLeavesTheFileAsItWas() async throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/leases"
+        var leases = try book()
+        let a = try #require(leases.offer(for: first, now: 0))
+        try leases.bind(a, to: first, seconds: 3600, now: 100)
+        try leases.save(to: path)
+        let before = try String(contentsOfFile: path, encoding: .utf8)
+        // A writer that has ended: a child that ran and was reaped.
+        let child = Subprocess(["true"])
+        try child.start()
+        let dead = child.processID
+        _ = await child.wait()
+        let partial = folder.path + "/.leases.kiln-\(dead)-42"
+        try Data("52:54:00:00:00:03 192.0".utf8).write(to: URL(fileURLWithPath: partial))
+
+        var restarted = try book()
+        try restarted.load(from: path)
+        #expect(restarted == leases)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
+        try restarted.bind(try #require(restarted.offer(for: second, now: 200)), to: second, seconds: 60, now: 200)
+        try restarted.save(to: path)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["leases"], "the dead save's file")
+
+        let state = try LabState(directory: folder.path + "/state")
+        try state.markInstalled(first, name: "lab-07")
+        let record = state.file
+        let name = URL(fileURLWithPath: record).lastPathComponent
+        let partialRecord = folder.path + "/state/.\(name).kiln-\(dead)-43"
+        try Data("52:54:00:00:00:03 lab".utf8).write(to: URL(fileURLWithPath: partialRecord))
+        let reread = try LabState(directory: folder.path + "/state")
+        #expect(reread.isInstalled(first) && !reread.isInstalled(second))
+        try reread.markInstalled(second, name: "lab-08")
+        #expect(!FileManager.default.fileExists(atPath: partialRecord))
+        #expect(try LabState(directory: folder.path + "/state").isInstalled(second))
     }
 
     @Test func aDamagedLeaseFileNamesItsLine() throws {
