@@ -21,6 +21,11 @@ struct BuildCommandTests {
         let qcow2 = "\(build.output)/debian-minimal.qcow2"
         let raw = "\(build.output)/debian-minimal.raw"
 
+        // A build killed (kill -9) in the same folder before this one left its work folder; this
+        // build removed it, and left none of its own.
+        let names = try FileManager.default.contentsOfDirectory(atPath: build.output)
+        #expect(!names.contains { $0.hasPrefix(".kiln-") || $0.contains(".kiln-") }, "left behind: \(names)")
+
         let (checked, check) = try await Subprocess.output(["qemu-img", "check", qcow2])
         #expect(checked.succeeded, "qemu-img check: \(check)")
         #expect(check.contains("No errors were found"))
@@ -313,12 +318,48 @@ actor BuildFixture {
         guard locked == 0 else { throw BuildFailure(message: "kiln lock failed:\n\(lockErr)") }
 
         let output = "\(directory)/out"
+        try killBuildOnceQEMURuns(description, output: output)
         let (code, _, err) = try await offline([
             "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw",
         ])
         guard code == 0 else { throw BuildFailure(message: "kiln build failed (\(code)):\n\(err)") }
         try err.write(toFile: "\(directory)/build.err", atomically: true, encoding: .utf8)
         return Built(directory: directory, description: description, output: output)
+    }
+
+    /// `kill -9` of a build whose builder guest runs, into the folder the real build then uses: QEMU
+    /// must end with kiln and no output may appear; the real build must then succeed and remove the
+    /// dead one's work folder (`defaultApplianceBuildsOfflineAndIsAValidDisk` checks that).
+    private static func killBuildOnceQEMURuns(_ description: String, output: String) throws {
+        let process = KilnProgram.process([
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2,raw",
+        ])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let kiln = process.processIdentifier
+        var qemu: pid_t?
+        // A cold cache unpacks the packages and assembles the builder guest first.
+        let deadline = Date().addingTimeInterval(900)
+        while qemu == nil && process.isRunning && Date() < deadline {
+            qemu = ProcessTable.child(of: kiln, running: "qemu-system")
+            if qemu == nil { usleep(100_000) }
+        }
+        guard let qemu else {
+            kill(kiln, SIGKILL)
+            process.waitUntilExit()
+            throw BuildFailure(message: "the build to be killed started no QEMU (exit \(process.terminationStatus))")
+        }
+        usleep(2_000_000)
+        kill(kiln, SIGKILL)
+        let ended = ProcessTable.waitForEnd(of: qemu, seconds: 10)
+        if !ended { kill(qemu, SIGKILL) }
+        process.waitUntilExit()
+        guard ended else { throw BuildFailure(message: "QEMU \(qemu) outlived kill -9 of kiln build") }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        guard !names.contains(where: { $0.hasPrefix("debian-minimal.") }) else {
+            throw BuildFailure(message: "a killed build left outputs: \(names)")
+        }
     }
 
     /// Runs kiln without network: in an empty network namespace, which has only a loopback that

@@ -22,25 +22,6 @@ struct KillTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
     }
 
-    /// The children of `pid`, from /proc.
-    private func children(of pid: pid_t) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { pid_t($0) }.filter { child in
-            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return false }
-            // After "pid (comm)": state, then the parent's pid.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == pid
-        }
-    }
-
-    private func alive(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-        // A zombie has ended; only its parent's wait is missing.
-        return !stat.contains(") Z ")
-    }
-
     /// A disk that SeaBIOS boots into a loop (`jmp $`): QEMU runs until something stops it.
     private func spinningDisk(_ path: String) throws {
         var sector = [UInt8](repeating: 0, count: 1 << 20)
@@ -65,9 +46,7 @@ struct KillTests {
         var qemu: pid_t?
         let deadline = ContinuousClock.now + .seconds(30)
         while qemu == nil && process.isRunning && ContinuousClock.now < deadline {
-            qemu = children(of: kiln).first { child in
-                ((try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? "").contains("qemu-system")
-            }
+            qemu = ProcessTable.child(of: kiln, running: "qemu-system")
             if qemu == nil { usleep(50_000) }
         }
         let started = try #require(qemu, "kiln test started no QEMU")
@@ -75,9 +54,7 @@ struct KillTests {
         kill(kiln, SIGKILL)
         // The orphan is killed as its parent dies; give the kernel a moment. (Foundation's wait for kiln
         // would last as long as a surviving QEMU, so it comes after.)
-        let gone = ContinuousClock.now + .seconds(5)
-        while alive(started) && ContinuousClock.now < gone { usleep(50_000) }
-        let survived = alive(started)
+        let survived = !ProcessTable.waitForEnd(of: started, seconds: 5)
         if survived { kill(started, SIGKILL) }
         process.waitUntilExit()
         #expect(!survived, "QEMU \(started) outlived kill -9 of kiln test")
