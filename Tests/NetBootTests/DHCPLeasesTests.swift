@@ -53,13 +53,19 @@ struct DHCPLeasesTests {
         #expect(other.offer(for: second, now: DHCPLeases.offerHoldSeconds + 1) == a)
     }
 
-    @Test func leasesSurviveARestart() throws {
-        let folder = try TemporaryFolder()
+    /// A book with `first` bound until 3700, saved to `folder/leases`.
+    private func savedBook(in folder: TemporaryFolder) throws -> (leases: DHCPLeases, path: String, a: IPv4Address) {
         let path = folder.path + "/leases"
         var leases = try book()
         let a = try #require(leases.offer(for: first, now: 0))
         try leases.bind(a, to: first, seconds: 3600, now: 100)
         try leases.save(to: path)
+        return (leases, path, a)
+    }
+
+    @Test func leasesSurviveARestart() throws {
+        let folder = try TemporaryFolder()
+        let (leases, path, a) = try savedBook(in: folder)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["leases"], "no temporary left")
 
         var restarted = try book()
@@ -75,11 +81,7 @@ struct DHCPLeasesTests {
     /// The lab's installed-hosts record (`LabState`) is written the same way, and checked too.
     @Test func aKilledSaveLeavesTheFileAsItWas() async throws {
         let folder = try TemporaryFolder()
-        let path = folder.path + "/leases"
-        var leases = try book()
-        let a = try #require(leases.offer(for: first, now: 0))
-        try leases.bind(a, to: first, seconds: 3600, now: 100)
-        try leases.save(to: path)
+        let (leases, path, _) = try savedBook(in: folder)
         let before = try String(contentsOfFile: path, encoding: .utf8)
         // A writer that has ended: a child that ran and was reaped.
         let child = Subprocess(["true"])
