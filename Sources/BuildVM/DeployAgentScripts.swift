@@ -171,6 +171,7 @@ package enum DeployAgentScripts {
         # The GPT's backup header moves to the disk's real end, then the last partition fills the disk.
         [ "$TABLE" = gpt ] && { /kiln/bin/sfdisk --relocate gpt-bak-std "$DISK" >/tmp/sfdisk.log 2>&1 \
             || fail "cannot move the GPT backup header: $(tail -n 1 /tmp/sfdisk.log)"; }
+        # shellcheck disable=SC2046  # the plan's fields (number, file system), split on purpose
         set -- $(value grow)
         if [ -n "$1" ]; then
             number=$1
@@ -203,6 +204,7 @@ package enum DeployAgentScripts {
         fi
 
         # The lab's name for the host; a machine id and SSH host keys of its own at first boot.
+        # shellcheck disable=SC2046  # the plan's fields (number, file system), split on purpose
         set -- $(value root)
         if [ -n "$1" ] && [ -n "$NAME" ]; then
             device=$(part "$1")
@@ -230,6 +232,7 @@ package enum DeployAgentScripts {
     package static let dhcpScript = #"""
         #!/bin/sh
         # udhcpc hook: $1 is the event; the lease comes in the environment.
+        # shellcheck disable=SC2154  # interface, ip, mask, router: set by udhcpc
         case "$1" in
             deconfig)
                 ip addr flush dev "$interface"
