@@ -88,8 +88,22 @@ package struct ImageRun: Sendable {
     }
 
     /// Starts `arguments` with kiln's terminal as its own (same process group, so that it may read
-    /// the terminal) and the terminating signals' default actions restored; returns its process id.
+    /// the terminal) and the terminating signals' default actions restored, dying with kiln as every
+    /// child does (`Subprocess.dyingWithKiln`, from `SpawnThread`); returns its process id.
     package static func spawn(_ arguments: [String]) throws(BuildVMError) -> pid_t {
+        let path = ProcessInfo.processInfo.environment["PATH"]
+        guard let program = Subprocess.resolve(arguments[0], path: path) else {
+            throw BuildVMError(.qemu, "cannot start \(arguments[0]): program not found")
+        }
+        let (executable, argv) = Subprocess.dyingWithKiln(program, arguments)
+        let (status, pid) = SpawnThread.shared.run { Self.spawnWithTerminal(executable, argv) }
+        guard status == 0 else {
+            throw BuildVMError(.qemu, "cannot start \(arguments[0]): \(String(cString: strerror(status)))")
+        }
+        return pid
+    }
+
+    private static func spawnWithTerminal(_ executable: String, _ arguments: [String]) -> (Int32, pid_t) {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -106,10 +120,7 @@ package struct ImageRun: Sendable {
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, arguments[0], nil, &attributes, argv, environ)
-        guard status == 0 else {
-            throw BuildVMError(.qemu, "cannot start \(arguments[0]): \(String(cString: strerror(status)))")
-        }
-        return pid
+        let status = posix_spawn(&pid, executable, nil, &attributes, argv, environ)
+        return (status, pid)
     }
 }

@@ -9,8 +9,8 @@ import Synchronization
 /// *thread* that started the child ends, not the process, and the Swift runtime's pool threads end
 /// when they idle; a child started from one would be killed in the middle of a build. Children started
 /// from this thread are signalled only when kiln itself ends.
-final class SpawnThread: Sendable {
-    static let shared = SpawnThread()
+package final class SpawnThread: Sendable {
+    package static let shared = SpawnThread()
 
     private let jobs = Mutex<[@Sendable () -> Void]>([])
     private let waiting = DispatchSemaphore(value: 0)
@@ -28,7 +28,7 @@ final class SpawnThread: Sendable {
     }
 
     /// Runs `body` on the spawning thread and returns its result; the caller's thread waits meanwhile.
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<T?>(nil)
         jobs.withLock {

@@ -110,13 +110,7 @@ package final class Subprocess: @unchecked Sendable {
             _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
         }
-        // The child dies with kiln (see SpawnThread): setpriv sets its parent-death signal and execs it.
-        var argv = arguments
-        var executable = program
-        if let setpriv = Self.setpriv {
-            argv = [setpriv, "--pdeathsig", "KILL", "--", program] + arguments.dropFirst()
-            executable = setpriv
-        }
+        let (executable, argv) = Self.dyingWithKiln(program, arguments)
         let (input, outputFD, output) = (inputFDs[0], pipeFDs[1], output)
         let environment = environment
         let (rc, child) = SpawnThread.shared.run { [executable, argv] in
@@ -138,6 +132,14 @@ package final class Subprocess: @unchecked Sendable {
     /// without it children are started directly and outlive a killed kiln.
     static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
         FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// What to start so that `program` (resolved) dies with kiln: setpriv sets its parent-death signal
+    /// and execs it. Start it from `SpawnThread`; without setpriv, the program itself.
+    package static func dyingWithKiln(_ program: String, _ arguments: [String]) -> (executable: String, argv: [String])
+    {
+        guard let setpriv else { return (program, arguments) }
+        return (setpriv, [setpriv, "--pdeathsig", "KILL", "--", program] + arguments.dropFirst())
     }
 
     /// posix_spawn with the child's standard streams, process group and signals set; on SpawnThread.
@@ -305,7 +307,7 @@ package final class Subprocess: @unchecked Sendable {
         return .signalled(signal)
     }
 
-    static func resolve(_ program: String, path: String?) -> String? {
+    package static func resolve(_ program: String, path: String?) -> String? {
         if program.contains("/") { return program }
         for dir in (path ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(dir)/\(program)"

@@ -65,15 +65,7 @@ struct KillTests {
     @Test func killedConvertLeavesNoOutputAndTheNextRunSucceeds() async throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var generator = SystemRandomNumberGenerator()
-        _ = FileManager.default.createFile(atPath: dir + "/in.raw", contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/in.raw"))
-        for _ in 0..<64 {
-            var chunk = [UInt64](repeating: 0, count: (1 << 20) / 8)
-            for i in chunk.indices { chunk[i] = generator.next() }
-            try handle.write(contentsOf: chunk.withUnsafeBytes { Data($0) })
-        }
-        try handle.close()
+        try TestData.writeRandom(mebibytes: 64, to: dir + "/in.raw")
         var killedMidway = 0
         for _ in 0..<4 {
             // A conversion that finished before its kill leaves a complete output: start each try without it.
@@ -111,9 +103,7 @@ struct FullDiskTests {
         let dir = NSTemporaryDirectory() + "kiln-full-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/small", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<(32 << 20) / 8).map { _ in generator.next() as UInt64 }
-        try data.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: dir + "/in.raw"))
+        try TestData.writeRandom(mebibytes: 32, to: dir + "/in.raw")
         let script = """
             mount -t tmpfs -o size=8m kiln-full "$1/small" || exit 99
             "$2" convert "$1/in.raw" "$1/small/out.qcow2"

@@ -14,17 +14,7 @@ import Testing
 @Suite(.serialized, .requires(KilnProgram.isBuilt, "the kiln binary"))
 struct SignalCleanupTests {
     /// A raw image of 128 MiB of random data: slow enough to compress that a signal arrives mid-way.
-    private func makeInput(_ dir: String) throws {
-        var generator = SystemRandomNumberGenerator()
-        _ = FileManager.default.createFile(atPath: dir + "/in.raw", contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/in.raw"))
-        defer { try? handle.close() }
-        for _ in 0..<128 {
-            var chunk = [UInt64](repeating: 0, count: (1 << 20) / 8)
-            for i in chunk.indices { chunk[i] = generator.next() }
-            try handle.write(contentsOf: chunk.withUnsafeBytes { Data($0) })
-        }
-    }
+    private func makeInput(_ dir: String) throws { try TestData.writeRandom(mebibytes: 128, to: dir + "/in.raw") }
 
     private func leftovers(_ dir: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0 != "in.raw" }.sorted()

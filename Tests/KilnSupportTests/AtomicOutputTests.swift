@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnSupport
@@ -43,11 +44,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-left-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // A pid that has ended: a child that ran and was reaped.
-        let child = Subprocess(["true"])
-        try child.start()
-        let dead = child.processID
-        _ = await child.wait()
+        let dead = try ProcessTable.endedPID()
         let mine = getpid()
         let names = [
             ".image.raw.kiln-\(dead)-17", ".image.raw.kiln-\(mine)-18", ".other.raw.kiln-\(dead)-19",

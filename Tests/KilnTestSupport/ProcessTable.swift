@@ -35,3 +35,32 @@ package enum ProcessTable {
         return !alive(pid)
     }
 }
+
+extension ProcessTable {
+    /// The pid of a process that has ended: a child that ran `true` and was reaped (what a killed
+    /// kiln's leftovers are named after).
+    package static func endedPID() throws -> pid_t {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        return child.processIdentifier
+    }
+}
+
+/// Test inputs.
+package enum TestData {
+    /// Writes `mebibytes` MiB of random bytes to `path`: a raw image that no compressor shrinks, slow
+    /// enough to convert that a signal or a kill arrives mid-way.
+    package static func writeRandom(mebibytes: Int, to path: String) throws {
+        var generator = SystemRandomNumberGenerator()
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        for _ in 0..<mebibytes {
+            var chunk = [UInt64](repeating: 0, count: (1 << 20) / 8)
+            for i in chunk.indices { chunk[i] = generator.next() }
+            try handle.write(contentsOf: chunk.withUnsafeBytes { Data($0) })
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 @testable import NetBoot
@@ -83,11 +84,7 @@ struct DHCPLeasesTests {
         let folder = try TemporaryFolder()
         let (leases, path, _) = try savedBook(in: folder)
         let before = try String(contentsOfFile: path, encoding: .utf8)
-        // A writer that has ended: a child that ran and was reaped.
-        let child = Subprocess(["true"])
-        try child.start()
-        let dead = child.processID
-        _ = await child.wait()
+        let dead = try ProcessTable.endedPID()
         let partial = folder.path + "/.leases.kiln-\(dead)-42"
         try Data("52:54:00:00:00:03 192.0".utf8).write(to: URL(fileURLWithPath: partial))
 
