@@ -31,6 +31,10 @@ final class ConsoleMachine: Sendable {
         /// The last line that was not a heartbeat: when the guest's work last said something.
         var lastActivity = ContinuousClock.now
         var endOfOutput = false
+        /// Something happened since `watch` last looked (output, its end, a limit's time, cancellation).
+        var changed = false
+        /// `watch` asleep until something happens.
+        var waiter: CheckedContinuation<Void, Never>?
     }
 
     static let tailLength = 30
@@ -108,12 +112,14 @@ final class ConsoleMachine: Sendable {
             }
             if logFD >= 0 { close(logFD) }
             self.state.withLock { $0.endOfOutput = true }
+            self.wake()
             _ = handle  // keeps the descriptor open until the reading is done
         }
         thread.start()
     }
 
     private func received(_ bytes: ArraySlice<UInt8>) {
+        defer { wake() }
         state.withLock { state in
             state.lastOutput = ContinuousClock.now
             for byte in bytes {
@@ -175,6 +181,7 @@ final class ConsoleMachine: Sendable {
             let (lines, partial, quietSince, activeSince, ended) = state.withLock { state in
                 let lines = state.pending
                 state.pending.removeAll()
+                state.changed = false
                 return (lines, Self.text(state.partial), state.lastOutput, state.lastActivity, state.endOfOutput)
             }
             for line in lines {
@@ -184,36 +191,85 @@ final class ConsoleMachine: Sendable {
                 seenPartial = partial
                 if try watch(partial) == .finished { return .finished }
             }
-            if ended, let termination = process.poll() { return .exited(termination) }
             // The tail is taken before QEMU is stopped: its "terminating on signal" line says nothing.
             if Task.isCancelled {
                 let lines = tail
                 await stop()
                 throw BuildVMError(.interrupted, "interrupted; QEMU stopped", consoleTail: lines)
             }
+            let limits: [(at: ContinuousClock.Instant, error: String)] = [
+                idleTimeout.map {
+                    (quietSince + $0, "the guest printed nothing for \(Self.seconds($0)) s; QEMU stopped")
+                },
+                stallTimeout.map {
+                    (
+                        activeSince + $0,
+                        "the guest's job printed nothing for \(Self.seconds($0)) s (the guest still answered); QEMU stopped"
+                    )
+                },
+                deadline.map { ($0, "the guest did not finish in time; QEMU stopped") },
+            ].compactMap { $0 }
             let now = ContinuousClock.now
-            if let idleTimeout, now - quietSince > idleTimeout {
+            if let passed = limits.first(where: { now > $0.at }) {
                 let lines = tail
                 await stop()
-                throw BuildVMError(
-                    .timeout, "the guest printed nothing for \(Self.seconds(idleTimeout)) s; QEMU stopped",
-                    consoleTail: lines)
+                throw BuildVMError(.timeout, passed.error, consoleTail: lines)
             }
-            if let stallTimeout, now - activeSince > stallTimeout {
-                let lines = tail
-                await stop()
-                throw BuildVMError(
-                    .timeout,
-                    "the guest's job printed nothing for \(Self.seconds(stallTimeout)) s (the guest still answered); QEMU stopped",
-                    consoleTail: lines)
-            }
-            if let deadline, now > deadline {
-                let lines = tail
-                await stop()
-                throw BuildVMError(.timeout, "the guest did not finish in time; QEMU stopped", consoleTail: lines)
-            }
-            try? await Task.sleep(for: .milliseconds(20))
+            // QEMU closed its output: it is ending, and every line it printed has been seen. A QEMU
+            // that does not end after all is killed at the next limit, or on cancellation.
+            if ended { return .exited(await exit(killingAt: limits.map(\.at).min())) }
+            await nextChange(orAt: limits.map(\.at).min())
         }
+    }
+
+    /// Returns once something `watch` looks at has changed since it last looked, at `instant`, or when
+    /// the task is cancelled, whichever comes first.
+    private func nextChange(orAt instant: ContinuousClock.Instant?) async {
+        let timer = instant.map { instant in
+            Task { [self] in
+                try? await Task.sleep(until: instant + .milliseconds(1), clock: .continuous)
+                wake()
+            }
+        }
+        defer { timer?.cancel() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.changed || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            wake()
+        }
+    }
+
+    /// QEMU's termination, once it ends by itself, or is killed at `instant` or on cancellation.
+    private func exit(killingAt instant: ContinuousClock.Instant?) async -> Subprocess.Termination {
+        let timer = instant.map { instant in
+            Task { [process] in
+                try? await Task.sleep(until: instant, clock: .continuous)
+                if !Task.isCancelled { process.killNow() }
+            }
+        }
+        defer { timer?.cancel() }
+        return await withTaskCancellationHandler {
+            await process.wait()
+        } onCancel: {
+            killNow()
+        }
+    }
+
+    /// Tells a waiting `watch` to look again (from the reader thread, a timer or a cancellation).
+    private func wake() {
+        let waiter = state.withLock { state in
+            state.changed = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
     }
 
     /// Runs `body`, killing QEMU at once if the task is cancelled meanwhile.
