@@ -7,38 +7,37 @@ import KilnSupport
 package enum ApplianceSchema {
     /// The schema as pretty-printed JSON with sorted keys.
     package static var json: String {
-        let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? JSONSerialization.data(withJSONObject: schema, options: options)) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(schema)) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    private static func string(_ description: String, pattern: String? = nil) -> [String: Any] {
-        var object: [String: Any] = ["type": "string", "description": description]
-        if let pattern { object["pattern"] = pattern }
+    private static func string(_ description: String, pattern: String? = nil) -> JSONValue {
+        var object: JSONValue = ["type": "string", "description": .string(description)]
+        if let pattern { object["pattern"] = .string(pattern) }
         return object
     }
 
-    private static func strings(_ description: String, pattern: String? = nil) -> [String: Any] {
-        var item: [String: Any] = ["type": "string"]
-        if let pattern { item["pattern"] = pattern }
-        return ["type": "array", "description": description, "items": item]
+    private static func strings(_ description: String, pattern: String? = nil) -> JSONValue {
+        var item: JSONValue = ["type": "string"]
+        if let pattern { item["pattern"] = .string(pattern) }
+        return ["type": "array", "description": .string(description), "items": item]
     }
 
-    private static func object(_ properties: [String: Any], required: [String] = [], _ description: String) -> [String:
-        Any]
-    {
-        var result: [String: Any] = [
-            "type": "object", "description": description, "properties": properties, "additionalProperties": false,
+    private static func object(_ properties: JSONValue, required: [String] = [], _ description: String) -> JSONValue {
+        var result: JSONValue = [
+            "type": "object", "description": .string(description), "properties": properties,
+            "additionalProperties": false,
         ]
-        if !required.isEmpty { result["required"] = required }
+        if !required.isEmpty { result["required"] = JSONValue(required) }
         return result
     }
 
-    private static var size: [String: Any] {
+    private static var size: JSONValue {
         [
             "description":
-                "A number of GB as BoxGrinder reads it (1 GB = 1024 MiB), "
-                + "or text with a unit: 512MiB, 4GiB, 1TiB, or SI 500MB, 8GB",
+                "A number of GB as BoxGrinder reads it (1 GB = 1024 MiB), or text with a unit: 512MiB, 4GiB, 1TiB, or SI 500MB, 8GB",
             "oneOf": [
                 ["type": "number", "exclusiveMinimum": 0],
                 ["type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*(MiB|GiB|TiB|MB|GB|TB|M|G|T)?$"],
@@ -46,14 +45,14 @@ package enum ApplianceSchema {
         ]
     }
 
-    private static var text: [String: Any] { ["type": ["string", "number"]] }
+    private static var text: JSONValue { ["type": ["string", "number"]] }
 
-    private static var schema: [String: Any] {
+    private static var schema: JSONValue {
         let partition = object(
             [
                 "size": size,
                 "type": [
-                    "enum": FilesystemType.allCases.map(\.rawValue),
+                    "enum": JSONValue(FilesystemType.allCases.map(\.rawValue)),
                     "description": "Filesystem (default ext4; swap for swap)",
                 ],
                 "options": string("Mount options, as fstab takes them", pattern: "^[A-Za-z0-9_=,.:/-]+$"),
@@ -91,18 +90,18 @@ package enum ApplianceSchema {
                 "gateway": string("IPv4 gateway"),
                 "dns": strings("Name servers"),
             ], required: ["interface"], "A network interface (DHCP unless address is given)")
-        let commandList: [String: Any] = ["type": "array", "items": ["type": "string", "minLength": 1]]
-        var postProperties: [String: Any] = ["base": commandList]
+        let commandList: JSONValue = ["type": "array", "items": ["type": "string", "minLength": 1]]
+        var postProperties: JSONValue = ["base": commandList]
         for platform in Platform.allCases { postProperties[platform.rawValue] = commandList }
 
-        let properties: [String: Any] = [
+        let properties: JSONValue = [
             "name": string("Appliance name", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$"),
             "summary": string("One line about the appliance"),
             "version": ["type": "integer", "minimum": 0, "default": 1],
             "release": ["type": "integer", "minimum": 0, "default": 0],
             "os": object(
                 [
-                    "name": ["enum": OSName.allCases.map(\.rawValue)],
+                    "name": ["enum": JSONValue(OSName.allCases.map(\.rawValue))],
                     "version": text,
                     "password": string("Root password as text: stored only as a SHA-512 crypt hash"),
                     "password_hash": string("Root password as a crypt hash", pattern: "^\\$"),
@@ -118,17 +117,17 @@ package enum ApplianceSchema {
                         "oneOf": [["type": "integer", "minimum": 1], ["type": "string"]],
                     ],
                     "partitions": [
-                        "description": "Mount point (/, /boot, swap, ...) to partition; or installer: install "
-                            + "answers leave partitioning to the installer",
+                        "description":
+                            "Mount point (/, /boot, swap, ...) to partition; or installer: install answers leave partitioning to the installer",
                         // Keywords apply by type: a map of partitions, or the text "installer".
                         "type": ["object", "string"], "additionalProperties": partition, "pattern": "^installer$",
                     ],
                     "firmware": [
-                        "enum": Firmware.allCases.map(\.rawValue), "default": "hybrid",
+                        "enum": JSONValue(Firmware.allCases.map(\.rawValue)), "default": "hybrid",
                         "description": "hybrid (BIOS and UEFI) by default; aarch64 boots with uefi only",
                     ],
                     "arch": [
-                        "enum": Architecture.allCases.map(\.rawValue), "default": "x86_64",
+                        "enum": JSONValue(Architecture.allCases.map(\.rawValue)), "default": "x86_64",
                         "description": "The machine the image is for; #ARCH# and #BASE_ARCH# follow it",
                     ],
                     "disk_size": size,
@@ -160,7 +159,7 @@ package enum ApplianceSchema {
                 "oneOf": [["type": "string", "pattern": "^tty[A-Za-z0-9]+(,[0-9]+)?$"], ["const": false]],
             ],
             "selinux": [
-                "enum": SELinuxMode.allCases.map(\.rawValue),
+                "enum": JSONValue(SELinuxMode.allCases.map(\.rawValue)),
                 "description": "SELinux mode of RPM targets (default enforcing; BoxGrinder .appl files: permissive)",
             ],
             "firewall": object(
@@ -172,7 +171,7 @@ package enum ApplianceSchema {
                 ],
                 "Firewall of RPM targets (default on with ssh; BoxGrinder .appl files: off)"),
             "end": [
-                "enum": EndAction.allCases.map(\.rawValue),
+                "enum": JSONValue(EndAction.allCases.map(\.rawValue)),
                 "description": "What the installer does when done (default reboot)",
             ],
             "test": object(

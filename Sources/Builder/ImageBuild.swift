@@ -34,7 +34,8 @@ package struct ImageBuild: Sendable {
         }
     }
 
-    package struct Output: Sendable {
+    /// One image written; `kiln build --json` prints these as they are.
+    package struct Output: Sendable, Encodable {
         package var path: String
         /// `qcow2`, `raw`, ..., `ova`, `gce`, `vagrant`.
         package var format: String

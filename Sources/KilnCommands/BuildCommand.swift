@@ -119,14 +119,21 @@ struct BuildCommand: AsyncParsableCommand {
                 format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
                 result.guestSeconds, result.accelerator.rawValue))
         console.write("kiln: the build's log: \(options.outputDirectory)/build.log")
-        console.result([
-            "appliance": appliance.name, "manifest": result.manifest, "log": "\(options.outputDirectory)/build.log",
-            "seconds": seconds,
-            "accelerator": result.accelerator.rawValue,
-            "outputs": result.outputs.map {
-                ["path": $0.path, "format": $0.format, "size": $0.size, "sha256": $0.sha256]
-            },
-        ])
+        console.result(
+            Result(
+                appliance: appliance.name, manifest: result.manifest, log: "\(options.outputDirectory)/build.log",
+                seconds: seconds, accelerator: result.accelerator.rawValue,
+                outputs: result.outputs))
+    }
+
+    /// `kiln build --json`'s result: the images written, with the manifest and log beside them.
+    struct Result: Encodable {
+        let appliance: String
+        let manifest: String
+        let log: String
+        let seconds: Double
+        let accelerator: String
+        let outputs: [ImageBuild.Output]
     }
 
     /// The --platform value, checked.

@@ -88,15 +88,15 @@ struct CacheCommand: AsyncParsableCommand {
             let entries = CacheCommand.entries(root: root)
             let total = entries.reduce(UInt64(0)) { $0 + $1.bytes }
             if progress.json {
-                progress.console().result([
-                    "root": root, "bytes": total,
-                    "entries": entries.map {
-                        [
-                            "area": $0.area, "key": $0.key, "bytes": $0.bytes,
-                            "modified": ISO8601DateFormatter().string(from: $0.modified),
-                        ] as [String: Any]
-                    },
-                ])
+                let formatter = ISO8601DateFormatter()
+                progress.console().result(
+                    Listing(
+                        root: root, bytes: total,
+                        entries: entries.map {
+                            .init(
+                                area: $0.area, key: $0.key, bytes: $0.bytes,
+                                modified: formatter.string(from: $0.modified))
+                        }))
                 return
             }
             print("\(root): \(ConvertCommand.size(total))")
@@ -135,7 +135,7 @@ struct CacheCommand: AsyncParsableCommand {
                 }
             }
             Console.standardError.write("kiln: removed \(removed) cache entries, \(ConvertCommand.size(freed)) freed")
-            progress.console().result(["root": CacheCommand.root, "removed": removed, "bytes_freed": freed])
+            progress.console().result(Removal(root: CacheCommand.root, removed: removed, bytesFreed: freed))
         }
     }
 
@@ -153,7 +153,34 @@ struct CacheCommand: AsyncParsableCommand {
                 try? FileManager.default.removeItem(atPath: "\(root)/\(name)")
             }
             Console.standardError.write("kiln: removed \(root)'s contents, \(ConvertCommand.size(freed)) freed")
-            progress.console().result(["root": root, "removed": entries.count, "bytes_freed": freed])
+            progress.console().result(Removal(root: root, removed: entries.count, bytesFreed: freed))
+        }
+    }
+
+    /// `kiln cache list --json`'s result: every entry, and their total.
+    struct Listing: Encodable {
+        struct Entry: Encodable {
+            let area: String
+            let key: String
+            let bytes: UInt64
+            /// ISO 8601, UTC.
+            let modified: String
+        }
+
+        let root: String
+        let bytes: UInt64
+        let entries: [Entry]
+    }
+
+    /// `kiln cache prune/clean --json`'s result: how many entries went, and the space they held.
+    struct Removal: Encodable {
+        let root: String
+        let removed: Int
+        let bytesFreed: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case root, removed
+            case bytesFreed = "bytes_freed"
         }
     }
 }

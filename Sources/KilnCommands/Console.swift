@@ -68,34 +68,28 @@ final class Console: Sendable {
     }
 
     /// Prints the final result object (with `--json`) as one JSON line on stdout.
-    func result(_ fields: [String: Any]) {
-        guard json else { return }
-        var object = fields
-        object["event"] = "result"
-        emitJSON(object)
+    func result(_ fields: some Encodable) {
+        event("result", fields)
     }
 
     /// One JSON object on stdout with `"event": name` (`--json` only).
-    func event(_ name: String, _ fields: [String: Any]) {
+    func event(_ name: String, _ fields: some Encodable) {
         guard json else { return }
-        var object = fields
-        object["event"] = name
-        emitJSON(object)
+        emitJSON(JSONLine(event: name, fields: fields))
     }
 
     private func handle(_ event: ProgressEvent) {
         if json {
             let seconds = (ContinuousClock.now - Self.started).components
-            var object: [String: Any] = [
-                "event": event.kind.rawValue, "phase": event.phase,
-                "elapsed": Double(seconds.seconds) + Double(seconds.attoseconds / 1_000_000_000_000_000) / 1000,
-            ]
-            if !event.message.isEmpty { object["message"] = event.message }
-            if event.kind == .progress {
-                object["completed"] = event.completed
-                if let total = event.total { object["total"] = total }
-            }
-            emitJSON(object)
+            emitJSON(
+                JSONLine(
+                    event: event.kind.rawValue,
+                    fields: ProgressLine(
+                        phase: event.phase,
+                        elapsed: Double(seconds.seconds) + Double(seconds.attoseconds / 1_000_000_000_000_000) / 1000,
+                        message: event.message.isEmpty ? nil : event.message,
+                        completed: event.kind == .progress ? event.completed : nil,
+                        total: event.kind == .progress ? event.total : nil)))
             return
         }
         if Self.level == .quiet && event.kind != .warning { return }
@@ -127,12 +121,53 @@ final class Console: Sendable {
         }
     }
 
-    private func emitJSON(_ object: [String: Any]) {
-        guard
-            let data = try? JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
+    private func emitJSON(_ line: some Encodable) {
+        guard let data = try? JSONLines.encoder.encode(line) else { return }
         screen.withLock { _ in Self.writeAll(1, Array(data) + [0x0A]) }
+    }
+}
+
+/// How `--json` writes: keys sorted, slashes as they are (paths stay readable).
+enum JSONLines {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
+
+/// One line of `--json` output: the fields of `fields` and its `"event"`.
+struct JSONLine<Fields: Encodable>: Encodable {
+    let event: String
+    let fields: Fields
+
+    private enum Key: String, CodingKey { case event }
+
+    func encode(to encoder: any Encoder) throws {
+        try fields.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(event, forKey: .event)
+    }
+}
+
+/// A step, note, warning or progress report under `--json`.
+private struct ProgressLine: Encodable {
+    let phase: String
+    /// Seconds since kiln started, to the millisecond.
+    let elapsed: Double
+    let message: String?
+    let completed: Int64?
+    let total: Int64?
+}
+
+/// `{"event": "error", ...}`: why a command gives no result.
+struct ErrorLine: Encodable {
+    let exitCode: Int32
+    let messages: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case exitCode = "exit_code"
+        case messages
     }
 }
 

@@ -116,14 +116,30 @@ struct ConvertCommand: AsyncParsableCommand {
             console.write(
                 "kiln: wrote \(outputPath) (\(target.rawValue), \(Self.size(written.virtualSize)) virtual, "
                     + "\(Self.size(written.allocatedBytes)) on disk)")
-            console.result([
-                "output": outputPath, "format": target.rawValue, "virtual_size": written.virtualSize,
-                "file_size": written.fileSize, "allocated_bytes": written.allocatedBytes,
-            ])
+            console.result(
+                Result(
+                    output: outputPath, format: target.rawValue, virtualSize: written.virtualSize,
+                    fileSize: written.fileSize, allocatedBytes: written.allocatedBytes))
         } catch let failure as CommandFailure {
             throw failure
         } catch {
             throw CommandFailure("\(error)")
+        }
+    }
+
+    /// `kiln convert --json`'s result: the image written and its sizes.
+    struct Result: Encodable {
+        let output: String
+        let format: String
+        let virtualSize: UInt64
+        let fileSize: UInt64
+        let allocatedBytes: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case output, format
+            case virtualSize = "virtual_size"
+            case fileSize = "file_size"
+            case allocatedBytes = "allocated_bytes"
         }
     }
 }

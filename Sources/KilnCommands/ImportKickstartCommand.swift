@@ -49,7 +49,7 @@ struct ImportKickstartCommand: AsyncParsableCommand {
                     + ["kiln: error: \(kickstart): the imported description does not validate; nothing written"])
         }
         for warning in warnings { Console.standardError.write("kiln: warning: \(warning)") }
-        try emit(yaml, to: output, json: progress.json, extra: ["warnings": warnings])
+        try emit(yaml, to: output, json: progress.json, warnings: warnings)
     }
 
     /// What `kiln validate` says about the imported description: a hand-written kickstart may

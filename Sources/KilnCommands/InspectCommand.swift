@@ -34,27 +34,19 @@ struct InspectCommand: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
         if json {
-            var object: [String: Any] = [
-                "image": image, "format": info.format.rawValue, "virtual_size": info.virtualSize,
-                "allocated_bytes": info.allocatedBytes, "file_size": info.fileSize, "compressed": info.compressed,
-            ]
-            if let data { object["data_bytes"] = data }
-            if info.backingFile != nil {
-                object["backing_followed"] = info.backingFollowed
-                if let format = info.backingFormat { object["backing_format"] = format }
-            }
-            if let sub = info.subformat { object["subformat"] = sub.rawValue }
-            if let cluster = info.clusterSize { object["cluster_size"] = cluster }
-            if let backing = info.backingFile { object["backing_file"] = backing }
-            if let table {
-                object["partition_table"] = table.scheme.rawValue
-                object["partitions"] = table.partitions.map { p in
-                    ["number": p.number, "start": p.start, "size": p.size, "type": p.type, "name": p.name]
-                        as [String: Any]
-                }
-            }
-            let text = try JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            let report = Report(
+                image: image, format: info.format.rawValue, virtualSize: info.virtualSize,
+                allocatedBytes: info.allocatedBytes, fileSize: info.fileSize, compressed: info.compressed,
+                dataBytes: data, subformat: info.subformat?.rawValue, clusterSize: info.clusterSize,
+                backingFile: info.backingFile, backingFormat: info.backingFormat,
+                backingFollowed: info.backingFile == nil ? nil : info.backingFollowed,
+                partitionTable: table?.scheme.rawValue,
+                partitions: table?.partitions.map {
+                    .init(number: $0.number, start: $0.start, size: $0.size, type: $0.type, name: $0.name)
+                })
+            let encoder = JSONLines.encoder
+            encoder.outputFormatting.insert(.prettyPrinted)
+            let text = try encoder.encode(report)
             print(String(decoding: text, as: UTF8.self))
             return
         }
@@ -94,5 +86,45 @@ struct InspectCommand: AsyncParsableCommand {
             unit += 1
         }
         return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    /// `kiln inspect --json`: what the image's header and partition table say. Keys without a value
+    /// for this image (a raw file's cluster size, a backing file it has not) are left out.
+    struct Report: Encodable {
+        struct Partition: Encodable {
+            let number: Int
+            let start: UInt64
+            let size: UInt64
+            let type: String
+            let name: String
+        }
+
+        let image: String
+        let format: String
+        let virtualSize: UInt64
+        let allocatedBytes: UInt64
+        let fileSize: UInt64
+        let compressed: Bool
+        let dataBytes: UInt64?
+        let subformat: String?
+        let clusterSize: Int?
+        let backingFile: String?
+        let backingFormat: String?
+        let backingFollowed: Bool?
+        let partitionTable: String?
+        let partitions: [Partition]?
+
+        enum CodingKeys: String, CodingKey {
+            case image, format, compressed, subformat, partitions
+            case virtualSize = "virtual_size"
+            case allocatedBytes = "allocated_bytes"
+            case fileSize = "file_size"
+            case dataBytes = "data_bytes"
+            case clusterSize = "cluster_size"
+            case backingFile = "backing_file"
+            case backingFormat = "backing_format"
+            case backingFollowed = "backing_followed"
+            case partitionTable = "partition_table"
+        }
     }
 }

@@ -15,13 +15,11 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var fields: [String: Any] = [
-            "level": event.level.rawValue, "message": "\(event.message)", "logger": label,
-            "time": ISO8601DateFormatter().string(from: Date()),
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = "\(value)"
-        }
+        var fields = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).mapValues { "\($0)" }
+        fields["level"] = event.level.rawValue
+        fields["message"] = "\(event.message)"
+        fields["logger"] = label
+        fields["time"] = ISO8601DateFormatter().string(from: Date())
         console.event("log", fields)
     }
 }

@@ -34,20 +34,24 @@ struct KickstartCommand: AsyncParsableCommand {
 }
 
 /// Writes a command's text to `-o` atomically, or prints it. With `--json`, stdout carries one result
-/// object instead: the output file and its size, or the text itself.
-func emit(_ text: String, to output: String?, json: Bool = false, extra: [String: Any] = [:]) throws {
+/// object instead: the output file and its size, or the text itself, and any `warnings`.
+func emit(_ text: String, to output: String?, json: Bool = false, warnings: [String]? = nil) throws {
     if let output {
         try AtomicOutput.write(text, to: output)
     } else if !json {
         print(text, terminator: "")
     }
     guard json else { return }
-    var fields = extra
-    if let output {
-        fields["output"] = output
-        fields["bytes"] = text.utf8.count
-    } else {
-        fields["text"] = text
-    }
-    Console(json: true).result(fields)
+    Console(json: true).result(
+        TextResult(
+            output: output, bytes: output.map { _ in text.utf8.count }, text: output == nil ? text : nil,
+            warnings: warnings))
+}
+
+/// The result of a command that writes a text (kickstart, preseed, an imported description).
+struct TextResult: Encodable {
+    let output: String?
+    let bytes: Int?
+    let text: String?
+    let warnings: [String]?
 }

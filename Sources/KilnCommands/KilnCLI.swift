@@ -64,7 +64,7 @@ package enum KilnCLI {
             lines.append("kiln: hint: the commands are \(names.joined(separator: ", "))")
         }
         for line in lines { Console.standardError.write(line) }
-        if arguments.contains("--json") { Console(json: true).event("error", ["exit_code": 2, "messages": lines]) }
+        if arguments.contains("--json") { Console(json: true).event("error", ErrorLine(exitCode: 2, messages: lines)) }
         return 2
     }
 
@@ -79,7 +79,7 @@ package enum KilnCLI {
         }
         for line in lines { Console.standardError.write(line) }
         if json {
-            Console(json: true).event("error", ["exit_code": code, "messages": lines])
+            Console(json: true).event("error", ErrorLine(exitCode: code, messages: lines))
         }
         return code
     }

@@ -73,10 +73,19 @@ struct LockCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         console.sink(
             .info("lock", "wrote \(destination): \(lockfile.packages.count) packages, \(bytes / 1_000_000) MB of .deb"))
-        console.result([
-            "lockfile": destination, "packages": lockfile.packages.count, "bytes": bytes,
-            "milliseconds": elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000,
-        ])
+        console.result(
+            Result(
+                lockfile: destination, packages: lockfile.packages.count, bytes: bytes,
+                milliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds
+                    / 1_000_000_000_000_000))
+    }
+
+    /// `kiln lock --json`'s result: the lockfile, how many packages it pins and their size.
+    struct Result: Encodable {
+        let lockfile: String
+        let packages: Int
+        let bytes: Int64
+        let milliseconds: Int64
     }
 
     /// Reads the archives, resolves, and writes the lockfile.

@@ -143,7 +143,14 @@ struct ServeCommand: AsyncParsableCommand {
     /// `kiln: TFTP on ADDR:PORT serving ROOT` on stderr and, with --json, a `listening` object on stdout.
     private func announce(_ service: String, _ address: some CustomStringConvertible, root: String, console: Console) {
         Console.standardError.write("kiln: \(service) on \(address) serving \(root)")
-        console.event("listening", ["service": service.lowercased(), "address": "\(address)", "root": root])
+        console.event("listening", Listening(service: service.lowercased(), address: "\(address)", root: root))
+    }
+
+    /// `{"event": "listening", ...}`: a server of `kiln serve` is up.
+    struct Listening: Encodable {
+        let service: String
+        let address: String
+        let root: String
     }
 
     /// Where `--tftp-root` serves HTTP: where --http says, or port 80 on the address TFTP was given (so

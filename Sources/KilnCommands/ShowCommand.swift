@@ -29,9 +29,10 @@ struct ShowCommand: AsyncParsableCommand {
         let yaml = ApplianceWriter.yaml(appliance)
         if progress.json {
             // The YAML as text, and with --origin every key's places as FILE:LINE:COL, nearest first.
-            var fields: [String: Any] = ["file": file, "yaml": yaml]
-            if origin { fields["origins"] = Self.origins(of: file).mapValues { $0.map(\.description) } }
-            progress.console().result(fields)
+            progress.console().result(
+                Result(
+                    file: file, yaml: yaml,
+                    origins: origin ? Self.origins(of: file).mapValues { $0.map(\.description) } : nil))
             return
         }
         guard origin else {
@@ -139,5 +140,13 @@ struct ShowCommand: AsyncParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath + "/"
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         return absolute.hasPrefix(cwd) ? String(absolute.dropFirst(cwd.count)) : path
+    }
+
+    /// `kiln show --json`'s result: the description as kiln reads it and, with `--origin`, where each
+    /// key was set (`FILE:LINE:COL`, nearest first).
+    struct Result: Encodable {
+        let file: String
+        let yaml: String
+        let origins: [String: [String]]?
     }
 }

@@ -184,10 +184,21 @@ struct TestCommand: AsyncParsableCommand {
                 format: "kiln: %@ booted to \"%@\" in %.1f s (%@, %@, %@, %@, %@)", image, marker, seconds,
                 outcome.format, architecture.rawValue, firmware.rawValue, boot.hardware.summary,
                 outcome.accelerator.rawValue))
-        console.result([
-            "image": image, "format": outcome.format, "arch": architecture.rawValue, "firmware": firmware.rawValue,
-            "machine": machine.rawValue,
-            "marker": marker, "seconds": seconds, "accelerator": outcome.accelerator.rawValue,
-        ])
+        console.result(
+            Result(
+                image: image, format: outcome.format, arch: architecture.rawValue, firmware: firmware.rawValue,
+                machine: machine.rawValue, marker: marker, seconds: seconds, accelerator: outcome.accelerator.rawValue))
+    }
+
+    /// `kiln test --json`'s result: what booted, on what, and how long it took to say `marker`.
+    struct Result: Encodable {
+        let image: String
+        let format: String
+        let arch: String
+        let firmware: String
+        let machine: String
+        let marker: String
+        let seconds: Double
+        let accelerator: String
     }
 }

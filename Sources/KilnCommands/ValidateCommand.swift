@@ -28,36 +28,36 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         var lines: [String] = []
-        var results: [[String: Any]] = []
+        var results: [Result.File] = []
         for file in files {
             if Self.isLockfile(file) {
                 let errors = checkLockfile(file)
                 lines += errors
-                results.append([
-                    "file": file, "kind": "lockfile", "ok": errors.isEmpty,
-                    "errors": errors.map { ["file": file, "message": $0] },
-                ])
+                results.append(
+                    .init(
+                        file: file, kind: "lockfile", ok: errors.isEmpty,
+                        errors: errors.map { .init(file: file, message: $0) }))
                 continue
             }
             do {
                 let (_, warnings) = try ApplianceLoader.forCommands.loadWithWarnings(file)
                 for warning in warnings { Console.standardError.write(warning.description) }
                 if !progress.json { print("\(file): ok") }
-                results.append([
-                    "file": file, "kind": "description", "ok": true, "errors": [[String: Any]](),
-                    "warnings": warnings.map(\.description),
-                ])
+                results.append(
+                    .init(
+                        file: file, kind: "description", ok: true, errors: [],
+                        warnings: warnings.map(\.description)))
             } catch {
                 lines += (error.warnings + error.diagnostics).map(\.description)
-                results.append([
-                    "file": file, "kind": "description", "ok": false,
-                    "errors": error.diagnostics.map {
-                        ["file": $0.mark.file, "line": $0.mark.line, "column": $0.mark.column, "message": $0.message]
-                    },
-                ])
+                results.append(
+                    .init(
+                        file: file, kind: "description", ok: false,
+                        errors: error.diagnostics.map {
+                            .init(file: $0.mark.file, line: $0.mark.line, column: $0.mark.column, message: $0.message)
+                        }))
             }
         }
-        progress.console().result(["files": results, "ok": lines.isEmpty])
+        progress.console().result(Result(files: results, ok: lines.isEmpty))
         if !lines.isEmpty { throw CommandFailure(lines: lines) }
     }
 
@@ -114,5 +114,27 @@ struct ValidateCommand: AsyncParsableCommand {
             }
         }
         return "it no longer answers \(description); `kiln lock \(description)` or the next build renews it"
+    }
+
+    /// `kiln validate --json`'s result: each file's verdict, its errors with their places, its warnings.
+    struct Result: Encodable {
+        struct File: Encodable {
+            let file: String
+            /// `description` or `lockfile`.
+            let kind: String
+            let ok: Bool
+            let errors: [Problem]
+            var warnings: [String]? = nil
+        }
+
+        struct Problem: Encodable {
+            let file: String
+            var line: Int? = nil
+            var column: Int? = nil
+            let message: String
+        }
+
+        let files: [File]
+        let ok: Bool
     }
 }

@@ -37,10 +37,10 @@ struct VersionCommand: AsyncParsableCommand {
                 ("libarchive", LibarchiveVersion.text), ("zlib", ZlibVersion.text), ("libyaml", LibyamlVersion.text),
             ]
         if progress.json {
-            progress.console().result([
-                "version": Self.version, "commit": commit,
-                "libraries": Dictionary(uniqueKeysWithValues: libraries.map { ($0.0, $0.1) }),
-            ])
+            progress.console().result(
+                Result(
+                    version: Self.version, commit: commit,
+                    libraries: Dictionary(uniqueKeysWithValues: libraries.map { ($0.0, $0.1) })))
             return
         }
         print("kiln \(Self.version)")
@@ -66,5 +66,12 @@ struct VersionCommand: AsyncParsableCommand {
         guard git.waitBlocking().succeeded else { return nil }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
+    }
+
+    /// `kiln version --json`'s result: kiln's version and commit, and the C libraries it runs with.
+    struct Result: Encodable {
+        let version: String
+        let commit: String
+        let libraries: [String: String]
     }
 }

@@ -92,6 +92,66 @@ struct JSONOutputTests {
         #expect(objects(usageOut).first?["exit_code"] as? Int == 2, "\(usageOut)")
     }
 
+    /// What qemu-img says about `path`, as its own JSON.
+    private func qemuImgInfo(_ path: String) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
+        process.arguments = ["info", "--output=json", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test(.requires(.program("qemu-img")))
+    func convertAndInspectReportWhatQemuImgSees() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A GPT disk of 64 MiB with one partition and some data, so that every field has a value.
+        let raw = dir + "/disk.raw"
+        try TestData.writeRandom(mebibytes: 3, to: raw)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: raw))
+        try handle.truncate(atOffset: 64 << 20)
+        try handle.close()
+        let sfdisk = Process()
+        sfdisk.executableURL = URL(fileURLWithPath: "/sbin/sfdisk")
+        sfdisk.arguments = ["-q", raw]
+        let input = Pipe()
+        sfdisk.standardInput = input
+        sfdisk.standardOutput = FileHandle.nullDevice
+        try sfdisk.run()
+        input.fileHandleForWriting.write(Data("label: gpt\nstart=2048, size=8192, name=data\n".utf8))
+        try input.fileHandleForWriting.close()
+        sfdisk.waitUntilExit()
+        #expect(sfdisk.terminationStatus == 0)
+
+        let (code, out, err) = try KilnProgram.run(["convert", "--json", "disk.raw", "disk.qcow2"], cwd: dir)
+        #expect(code == 0, "\(err)")
+        let result = try #require(objects(out).first { $0["event"] as? String == "result" }, "\(out)")
+        let qemu = try qemuImgInfo(dir + "/disk.qcow2")
+        #expect(result["output"] as? String == "disk.qcow2")
+        #expect(result["format"] as? String == qemu["format"] as? String)
+        #expect(result["virtual_size"] as? Int == qemu["virtual-size"] as? Int, "\(out)")
+        #expect(result["allocated_bytes"] as? Int == qemu["actual-size"] as? Int, "\(out)")
+        let size = try FileManager.default.attributesOfItem(atPath: dir + "/disk.qcow2")[.size] as? Int
+        #expect(result["file_size"] as? Int == size)
+
+        let (inspected, report, inspectErr) = try KilnProgram.run(["inspect", "--json", "disk.qcow2"], cwd: dir)
+        #expect(inspected == 0, "\(inspectErr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any])
+        #expect(object["format"] as? String == "qcow2")
+        #expect(object["virtual_size"] as? Int == qemu["virtual-size"] as? Int)
+        #expect(object["cluster_size"] as? Int == qemu["cluster-size"] as? Int)
+        #expect(object["partition_table"] as? String == "gpt")
+        let partitions = object["partitions"] as? [[String: Any]] ?? []
+        #expect(partitions.count == 1, "\(report)")
+        #expect(partitions.first?["start"] as? Int == 2048 * 512 && partitions.first?["size"] as? Int == 8192 * 512)
+        #expect(partitions.first?["name"] as? String == "data")
+        #expect(object["backing_file"] == nil && object["backing_followed"] == nil, "no backing file: \(report)")
+    }
+
     @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl (TFTP client)"))
     func serveLogsAsJSONLines() async throws {
         let dir = try folder()
