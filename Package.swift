@@ -106,7 +106,9 @@ let package = Package(
                 "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "Ext4",
                 "Ext4Archive", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The builder guest's install script, a shell file of its own (shellcheck reads it as one).
+            resources: [.embedInCode("Resources/install.sh")]
         ),
         .target(
             name: "KilnCommands",

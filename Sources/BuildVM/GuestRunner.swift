@@ -38,6 +38,20 @@ package struct GuestRunResult: Sendable {
     package var events: [GuestEvent]
     /// The payloads of `result` messages.
     package var results: [String] { events.filter { $0.name == "result" }.map(\.payload) }
+
+    /// The job's reports of one kind, in order; one that does not read is an error naming it.
+    package func reports<Report: GuestReport>(_ kind: Report.Type) throws(BuildVMError) -> [Report] {
+        var reports: [Report] = []
+        for event in events where event.name == Report.event {
+            do throws(GuestRecordError) {
+                reports.append(try Report(event.record))
+            } catch {
+                throw BuildVMError(
+                    .guest, "the guest's '\(event.name)' report does not read (\(error)): \(event.payload)")
+            }
+        }
+        return reports
+    }
     /// From QEMU's start to the guest's first message (`/init` running).
     package var firstMessageAfter: Duration
     /// The guest kernel's uptime in seconds when `/init` first reported.
@@ -188,30 +202,38 @@ package struct GuestRunner: Sendable {
         var exitStatus: Int?
         var guestError: String?
 
+        var kernelUptime: Double?
+
         let watcher = { (line: String) throws(BuildVMError) -> ConsoleMachine.Verdict in
             guard let event = parser.parse(line) else { return .keepWaiting }
             if firstMessage == nil { firstMessage = ContinuousClock.now }
             events.append(event)
-            switch event.name {
-            case "step": progress(.step("guest", event.payload))
-            case "info": progress(.info("guest", event.payload))
-            case "progress":
-                let parts = event.payload.split(separator: " ").first?.split(separator: "/") ?? []
-                if let done = parts.first.flatMap({ Int64($0) }) {
-                    progress(.progress("guest", completed: done, total: parts.count > 1 ? Int64(parts[1]) : nil))
-                }
-            case "init":
+            let message: GuestMessage
+            do throws(GuestRecordError) {
+                message = try GuestMessage(event)
+            } catch {
+                // The guest's own scripts wrote it: a message that does not read is kiln's bug, not the job's.
+                throw BuildVMError(
+                    .guest, "the guest's '\(event.name)' message does not read (\(error)): \(event.payload)",
+                    consoleTail: machine.tail)
+            }
+            switch message {
+            case .step(let text): progress(.step("guest", text))
+            case .info(let text): progress(.info("guest", text))
+            case .progress(let completed, let total): progress(.progress("guest", completed: completed, total: total))
+            case .started(.initStarted, let uptime):
+                kernelUptime = uptime
                 let seconds = ConsoleMachine.seconds(ContinuousClock.now - started)
-                progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(event.payload) s)"))
-            case "job":
+                progress(.info("guest", "the builder guest runs /init after \(seconds) s (kernel: \(uptime) s)"))
+            case .started(.jobUnpacked, let uptime):
                 // The guest's uptime once its disks are found and the job is unpacked: the whole
                 // cost of the builder guest before any work of the build's own.
-                progress(.info("guest", "the builder guest starts its job \(event.payload) s after its kernel started"))
-            case "error": guestError = event.payload
-            case "exit":
-                exitStatus = Int(event.payload.trimmingCharacters(in: .whitespaces)) ?? -1
+                progress(.info("guest", "the builder guest starts its job \(uptime) s after its kernel started"))
+            case .started(.modulesLoaded, _), .result, .report: break
+            case .error(let text): guestError = text
+            case .exit(let status):
+                exitStatus = status
                 return .finished
-            default: break
             }
             // The first message ends the first phase (the boot to /init), which has its own deadline.
             return events.count == 1 ? .finished : .keepWaiting
@@ -272,10 +294,9 @@ package struct GuestRunner: Sendable {
         guard exitStatus == 0 else {
             throw BuildVMError(.guest, "the job failed with exit status \(exitStatus)", consoleTail: tail)
         }
-        let uptime = events.first { $0.name == "init" }.flatMap { Double($0.payload) }
         return GuestRunResult(
             accelerator: accelerator, events: events, firstMessageAfter: (firstMessage ?? started) - started,
-            kernelUptimeAtInit: uptime, elapsed: elapsed)
+            kernelUptimeAtInit: kernelUptime, elapsed: elapsed)
     }
 }
 

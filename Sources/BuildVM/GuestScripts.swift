@@ -1,7 +1,8 @@
 /// The shell scripts of the builder guest, run by busybox's `sh`.
 ///
 /// The guest speaks to the host in lines `KILN:<seq>:<event>:<payload>` on the serial console,
-/// `seq` counting from 1 without gaps (see `GuestProtocol`). Kernel messages are turned down to
+/// `seq` counting from 1 without gaps, the payload a text or a record of `name=value` fields (see
+/// `GuestMessage`). Kernel messages are turned down to
 /// emergencies once `/init` runs, and a line whose number is not the next one is only a log line.
 enum GuestScripts {
     /// The disk serial numbers that tell the guest which virtio disk is which (`/sys/block/vdX/serial`).
@@ -55,13 +56,13 @@ enum GuestScripts {
             finish
         }
 
-        kiln-event init "$(uptime)"
+        kiln-event init "uptime=$(uptime)"
 
         while read -r module; do
             [ -n "$module" ] || continue
             insmod "/$module" || fail "cannot load $module"
         done < /etc/kiln/modules
-        kiln-event modules "$(uptime)"
+        kiln-event modules "uptime=$(uptime)"
 
         # virtio_blk probes its disks while insmod runs; the retries only cover a slow probe.
         find_disk() {
@@ -89,7 +90,7 @@ enum GuestScripts {
         cd /job || fail "no /job directory"
         cpio -i -d -m < "$KILN_INPUT" 2>/tmp/cpio.log || fail "cannot unpack the job from $KILN_INPUT: $(cat /tmp/cpio.log)"
         [ -f /job/run.sh ] || fail "the input disk holds no run.sh"
-        kiln-event job "$(uptime)"
+        kiln-event job "uptime=$(uptime)"
 
         # A heartbeat that the host's watchdog hears while a long step prints nothing: a loaded host
         # makes TCG slow, not the guest dead. The host keeps these lines out of its logs' tails.
@@ -98,7 +99,7 @@ enum GuestScripts {
         sh /job/run.sh
         status=$?
         kill "$heartbeat" 2>/dev/null
-        kiln-event exit "$status"
+        kiln-event exit "status=$status"
         finish
         """#
 

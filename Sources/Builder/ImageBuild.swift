@@ -202,16 +202,19 @@ package struct ImageBuild: Sendable {
         unlink(rootTar)
         if let baseOutput, let baseKey {
             // The initramfs first: keeping the base moves the output disk into the cache.
-            keepInitramfs(baseOutput, key: baseKey, events: run.events, progress: progress)
-            if base == .configureAndSave { keepBase(baseOutput, key: baseKey, events: run.events, progress: progress) }
+            keepInitramfs(baseOutput, key: baseKey, run: run, progress: progress)
+            if base == .configureAndSave { keepBase(baseOutput, key: baseKey, run: run, progress: progress) }
             unlink(baseOutput)
         }
         progress(.step("settle", "writing the file systems into place"))
-        // `tree ...`: partition N's finished tree, or its changes over the base, is on the same
-        // partition of the file system disk.
-        let trees = Dictionary(
-            run.events.filter { $0.name == "tree" }.compactMap { ReproducibleFileSystems.Tree.parse($0.payload) },
-            uniquingKeysWith: { _, last in last })
+        let trees: [Int: ReproducibleFileSystems.Tree]
+        do throws(BuildVMError) {
+            trees = Dictionary(
+                try run.reports(ReproducibleFileSystems.TreeReport.self).map { ($0.partition, $0.tree) },
+                uniquingKeysWith: { _, last in last })
+        } catch {
+            throw BuilderError(error.message)
+        }
         try ReproducibleFileSystems.finish(
             raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: prewrite?.base,
             sourceDateEpoch: options.sourceDateEpoch, progress: progress)
@@ -249,36 +252,62 @@ package struct ImageBuild: Sendable {
 
     /// Keeps the initramfs the guest made on a base, with the digest of its inputs, for the next
     /// build from that base. Like the base, one that cannot be kept costs the next build time only.
-    private func keepInitramfs(_ output: String, key: String, events: [GuestEvent], progress: ProgressSink) {
-        guard let event = events.last(where: { $0.name == "initramfs" }) else { return }
-        let fields = event.payload.split(separator: " ").map(String.init)
-        guard fields.count == 3, let offset = Int64(fields[0]), let size = Int64(fields[1]), size > 0 else {
-            progress(.warning("base", "the guest reported its initramfs as '\(event.payload)'"))
-            return
-        }
+    private func keepInitramfs(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
         do {
+            guard let report = try run.reports(InitramfsReport.self).last, report.size > 0 else { return }
             try BaseCache(cacheDirectory: options.cacheDirectory)
-                .storeInitramfs(from: output, offset: offset, size: size, inputs: fields[2], key: key)
+                .storeInitramfs(from: output, offset: report.offset, size: report.size, inputs: report.inputs, key: key)
+        } catch let error as BuildVMError {
+            progress(.warning("base", error.message))
+        } catch let error as BuilderError {
+            progress(.warning("base", error.message))
         } catch {
-            progress(.warning("base", "\(error.message)"))
+            progress(.warning("base", "\(error)"))
         }
     }
 
     /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next
     /// build time, not this one its image: a warning.
-    private func keepBase(_ output: String, key: String, events: [GuestEvent], progress: ProgressSink) {
-        guard let event = events.last(where: { $0.name == "base" }) else { return }
-        guard let size = Int64(event.payload.trimmingCharacters(in: .whitespaces)), size > 0 else {
-            progress(.warning("base", "the guest reported no size for the configured base (\(event.payload))"))
-            return
-        }
+    private func keepBase(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
         do {
-            try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: size, key: key)
-            let mib = size / 1_048_576
+            guard let report = try run.reports(BaseReport.self).last else { return }
+            guard report.size > 0 else {
+                progress(.warning("base", "the guest reported an empty configured base"))
+                return
+            }
+            try BaseCache(cacheDirectory: options.cacheDirectory).store(output, size: report.size, key: key)
+            let mib = report.size / 1_048_576
             progress(
                 .info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
+        } catch let error as BuildVMError {
+            progress(.warning("base", error.message))
+        } catch let error as BuilderError {
+            progress(.warning("base", error.message))
         } catch {
-            progress(.warning("base", "\(error.message)"))
+            progress(.warning("base", "\(error)"))
+        }
+    }
+
+    /// `kiln-event base "size=BYTES"`: the configured base's archive, at the start of the output disk.
+    struct BaseReport: GuestReport {
+        static let event = "base"
+        let size: Int64
+
+        init(_ record: GuestRecord) throws(GuestRecordError) { size = try record.integer("size") }
+    }
+
+    /// `kiln-event initramfs "offset=BYTES size=BYTES inputs=SHA256"`: the initramfs the guest made, on
+    /// the output disk, and the digest of what it was made from.
+    struct InitramfsReport: GuestReport {
+        static let event = "initramfs"
+        let offset: Int64
+        let size: Int64
+        let inputs: String
+
+        init(_ record: GuestRecord) throws(GuestRecordError) {
+            offset = try record.integer("offset")
+            size = try record.integer("size")
+            inputs = try record.text("inputs")
         }
     }
 

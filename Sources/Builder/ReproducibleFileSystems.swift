@@ -1,3 +1,4 @@
+import BuildVM
 import Ext4
 import Ext4Archive
 import Foundation
@@ -29,14 +30,21 @@ enum ReproducibleFileSystems {
         /// A tar of what changed over the cached base at the partition's start, and the list of
         /// every path (`ChangedTree`) at `listOffset` bytes into the partition.
         case changes(listOffset: Int64, listSize: Int64)
+    }
 
-        /// `N` or `N LIST-OFFSET LIST-SIZE`: the partition number and what it holds.
-        static func parse(_ payload: String) -> (Int, Tree)? {
-            let fields = payload.split(separator: " ").compactMap { Int64($0) }
-            switch fields.count {
-            case 1: return (Int(fields[0]), .whole)
-            case 3: return (Int(fields[0]), .changes(listOffset: fields[1], listSize: fields[2]))
-            default: return nil
+    /// `kiln-event tree "partition=N [list_offset=BYTES list_size=BYTES]"`: partition N's tree, whole
+    /// or as changes with their path list, is on the same partition of the file system disk.
+    struct TreeReport: GuestReport {
+        static let event = "tree"
+        let partition: Int
+        let tree: Tree
+
+        init(_ record: GuestRecord) throws(GuestRecordError) {
+            partition = Int(try record.integer("partition"))
+            if let offset = try record.optionalInteger("list_offset") {
+                tree = .changes(listOffset: offset, listSize: try record.integer("list_size"))
+            } else {
+                tree = .whole
             }
         }
     }

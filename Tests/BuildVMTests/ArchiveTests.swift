@@ -143,6 +143,27 @@ struct ArchiveTests {
         #expect(parser.parse("KILN:x:step:") == nil)
     }
 
+    @Test("messages read as typed values; a record missing a field or holding a bad number is an error")
+    func typedMessages() throws {
+        func message(_ name: String, _ payload: String) throws(GuestRecordError) -> GuestMessage {
+            try GuestMessage(GuestEvent(sequence: 1, name: name, payload: payload))
+        }
+        #expect(try message("init", "uptime=1.52") == .started(.initStarted, uptime: 1.52))
+        #expect(try message("progress", "total=90 completed=12") == .progress(completed: 12, total: 90))
+        #expect(try message("progress", "completed=12") == .progress(completed: 12, total: nil))
+        #expect(try message("exit", "status=3") == .exit(status: 3))
+        #expect(try message("step", "writing a=b c") == .step("writing a=b c"))
+        #expect(
+            try message("tree", "partition=2 list_offset=1048576")
+                == .report(name: "tree", GuestRecord("partition=2 list_offset=1048576")))
+        #expect(throws: GuestRecordError.self) { try message("exit", "") }
+        #expect(throws: GuestRecordError.self) { try message("progress", "completed=12x total=90") }
+        #expect(throws: GuestRecordError.self) { try message("init", "1.52") }
+        let record = GuestRecord("size=42 note=x=y  odd")
+        #expect(try record.integer("size") == 42 && record.fields["note"] == "x=y" && record.fields["odd"] == nil)
+        #expect(try record.optionalInteger("missing") == nil)
+    }
+
     @Test(
         "QEMU opens an image as the format kiln's readers detect, as qemu-img made them",
         .requires(Fixtures.tool("qemu-img"), "qemu-img"))
