@@ -146,7 +146,7 @@ package struct Hardware: Sendable, Equatable {
     /// In the order written (parents' first); never empty after loading.
     package var partitions: [Partition]
     /// How the target boots: hybrid by default, UEFI only (and by default) for aarch64.
-    package var firmware: Firmware
+    package var firmware: BootFirmware
     /// The machine the image is for (`hardware.arch`, or `kiln build --arch`).
     package var arch: Architecture
     /// The whole disk; nil means the sum of the partitions plus room for the boot partitions.
@@ -157,7 +157,7 @@ package struct Hardware: Sendable, Equatable {
 
     package init(
         cpus: Int = 1, memory: Int = 1024, partitions: [Partition] = [Partition.defaultRoot],
-        firmware: Firmware = .hybrid, diskSize: Size? = nil, arch: Architecture = .x86_64
+        firmware: BootFirmware = .hybrid, diskSize: Size? = nil, arch: Architecture = .x86_64
     ) {
         self.cpus = cpus
         self.memory = memory
@@ -168,13 +168,22 @@ package struct Hardware: Sendable, Equatable {
     }
 }
 
-/// How the target boots.
-package enum Firmware: String, Sendable, CaseIterable {
+/// Which firmware the target boots under (`hardware.firmware`): BIOS, UEFI, or either (hybrid).
+package enum BootFirmware: String, Sendable, CaseIterable {
     case bios, uefi, hybrid
 
     /// What a description gets without `hardware.firmware`: arm64 machines boot with UEFI only.
-    package static func defaultValue(for arch: Architecture) -> Firmware {
+    package static func defaultValue(for arch: Architecture) -> BootFirmware {
         arch == .aarch64 ? .uefi : .hybrid
+    }
+
+    /// The machines' firmware it boots under.
+    package var machines: [Firmware] {
+        switch self {
+        case .bios: return [.bios]
+        case .uefi: return [.uefi]
+        case .hybrid: return [.bios, .uefi]
+        }
     }
 }
 
@@ -289,11 +298,6 @@ package enum FileSource: Sendable, Equatable {
             return String(path.split(separator: "/").last ?? "")
         }
     }
-}
-
-/// The platforms `post` has lists for, besides `base`.
-package enum Platform: String, Sendable, CaseIterable {
-    case vmware, virtualbox, hyperv, ec2, gce
 }
 
 /// Shell commands run in the target, as written.

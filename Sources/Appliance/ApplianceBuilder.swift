@@ -390,9 +390,9 @@ struct ApplianceBuilder {
         }
         if let memory = largest(\.memory) { hardware.memory = memory.value }
         hardware.arch = arch
-        hardware.firmware = Firmware.defaultValue(for: arch)
+        hardware.firmware = BootFirmware.defaultValue(for: arch)
         if let firmware = last(\.firmware) {
-            if let value = Firmware(rawValue: firmware.value) {
+            if let value = BootFirmware(rawValue: firmware.value) {
                 if arch == .aarch64 && value != .uefi {
                     log.error(
                         firmware.mark,

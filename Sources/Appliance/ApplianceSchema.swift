@@ -123,7 +123,7 @@ package enum ApplianceSchema {
                         "type": ["object", "string"], "additionalProperties": partition, "pattern": "^installer$",
                     ],
                     "firmware": [
-                        "enum": JSONValue(Firmware.allCases.map(\.rawValue)), "default": "hybrid",
+                        "enum": JSONValue(BootFirmware.allCases.map(\.rawValue)), "default": "hybrid",
                         "description": "hybrid (BIOS and UEFI) by default; aarch64 boots with uefi only",
                     ],
                     "arch": [

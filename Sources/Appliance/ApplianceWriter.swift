@@ -109,7 +109,7 @@ package enum ApplianceWriter {
             pairs.append(partitions(hardware))
         }
         if hardware.arch != defaults.arch { pairs.append((text("arch"), text(hardware.arch.rawValue))) }
-        if hardware.firmware != Firmware.defaultValue(for: hardware.arch) {
+        if hardware.firmware != BootFirmware.defaultValue(for: hardware.arch) {
             pairs.append((text("firmware"), text(hardware.firmware.rawValue)))
         }
         if let size = hardware.diskSize { pairs.append((text("disk_size"), text(size.description))) }

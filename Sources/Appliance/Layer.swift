@@ -1,3 +1,5 @@
+import KilnSupport
+
 /// One description file as written, before its parents are merged in. Every value keeps its
 /// position so that checks made after merging still point at the line that set it.
 struct Layer {

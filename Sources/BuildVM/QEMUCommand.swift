@@ -26,14 +26,6 @@ struct VirtualDisk: Sendable {
     var serial: String?
 }
 
-/// Firmware for booting a disk image.
-package enum Firmware: String, Sendable, CaseIterable {
-    /// SeaBIOS, QEMU's default.
-    case bios
-    /// OVMF, with a private copy of its variable store.
-    case uefi
-}
-
 /// The QEMU command line, assembled in one place.
 struct QEMUCommand: Sendable {
     var executable = "qemu-system-x86_64"

@@ -1,8 +1,5 @@
 import Appliance
-
-/// Appliance's `Platform` under a name that files importing DiskImage (which has a `Platform` of its
-/// own) can use.
-package typealias TargetPlatform = Platform
+import KilnSupport
 
 extension Appliance {
     /// The description as `kiln build --platform` builds it: the platform's `post` list runs in the

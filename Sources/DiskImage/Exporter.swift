@@ -90,13 +90,13 @@ package enum Exporter {
     // MARK: helpers
 
     private static func writeArchive(
-        _ destination: String, format: ArchiveWriter.Format, gzip: Bool, timestamp: UInt64?,
-        _ body: (ArchiveWriter) throws(DiskImageError) -> Void
+        _ destination: String, format: ExportArchive.Format, gzip: Bool, timestamp: UInt64?,
+        _ body: (ExportArchive) throws(DiskImageError) -> Void
     ) throws(DiskImageError) {
         let output: AtomicOutput
         do { output = try AtomicOutput(destination) } catch { throw DiskImageError(.io, error.description) }
         do {
-            let archive = try ArchiveWriter(
+            let archive = try ExportArchive(
                 path: output.temporaryPath, displayName: destination, format: format, gzip: gzip, timestamp: timestamp)
             try body(archive)
             try archive.close()

@@ -3,8 +3,6 @@ import KilnSupport
 /// The machine an exported image describes (OVF, libvirt, Vagrant): a small typed value that the
 /// build pipeline fills from the appliance description.
 package struct VirtualMachine: Sendable, Equatable {
-    package enum Firmware: String, Sendable { case bios, uefi }
-
     package enum OSFamily: String, Sendable, CaseIterable {
         case debian, ubuntu, fedora, rhel, centos, rocky, almalinux, linux
     }
@@ -51,27 +49,8 @@ package struct ExportDisk: Sendable, Equatable {
     }
 }
 
-/// Guest packages and platform names for `kiln build --platform`.
-package enum Platform: String, Sendable, CaseIterable {
-    case vmware, virtualbox, hyperv, ec2, gce
-
-    /// Packages the guest needs on this platform, by package family.
-    package func guestPackages(debian: Bool) -> [String] {
-        switch self {
-        case .vmware: return ["open-vm-tools"]
-        // The generic kernel's vboxguest, vboxsf and vboxvideo drivers are what a VirtualBox guest needs;
-        // Debian ships the guest utilities in contrib, which a description can add with its repos.
-        case .virtualbox: return []
-        case .hyperv: return ["hyperv-daemons"]
-        case .ec2, .gce: return ["cloud-init"]
-        }
-    }
-
-    /// Whether the platform's emulated hardware needs Debian's generic kernel: the cloud kernel (6.1)
-    /// has no AHCI, e1000, LSI Logic SCSI or vmwgfx, though it has vmw_pvscsi and vmxnet3. (Hyper-V,
-    /// EC2 and GCE devices, and PIIX IDE, are in the cloud kernel.)
-    package var needsGenericKernel: Bool { self == .vmware || self == .virtualbox }
-
+/// How each platform's machine is exported.
+extension Platform {
     /// The OVF flavour an OVA for this platform takes.
     package var ovfProfile: OVFDescriptor.Profile { self == .virtualbox ? .virtualbox : .vsphere }
 

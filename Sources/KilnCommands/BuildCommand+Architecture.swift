@@ -5,13 +5,13 @@ import KilnSupport
 
 extension BuildCommand {
     /// Platforms whose hypervisors run x86_64 guests only, as kiln targets them.
-    static let x86OnlyPlatforms: Set<TargetPlatform> = [.vmware, .virtualbox, .hyperv]
+    static let x86OnlyPlatforms: Set<Platform> = [.vmware, .virtualbox, .hyperv]
 
     /// Refuses what an arm64 image cannot be: a VMware, VirtualBox or Hyper-V build, a VDI
     /// (VirtualBox's) or a Vagrant box (whose Vagrantfile describes a PC); and, for a build, a host
     /// without the emulator for the description's architecture (`checkEmulator`).
     static func checkArchitecture(
-        _ appliance: Appliance, platform: TargetPlatform?, formats: [BuildOutput], checkEmulator: Bool = false
+        _ appliance: Appliance, platform: Platform?, formats: [BuildOutput], checkEmulator: Bool = false
     ) throws(CommandFailure) {
         let arch = appliance.hardware.arch
         if arch == .aarch64 {

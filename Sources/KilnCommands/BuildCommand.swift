@@ -137,11 +137,11 @@ struct BuildCommand: AsyncParsableCommand {
     }
 
     /// The --platform value, checked.
-    static func parsePlatform(_ name: String?) throws -> TargetPlatform? {
+    static func parsePlatform(_ name: String?) throws -> Platform? {
         guard let name else { return nil }
-        guard let platform = TargetPlatform(rawValue: name.lowercased()) else {
+        guard let platform = Platform(rawValue: name.lowercased()) else {
             throw ValidationError(
-                "unknown platform '\(name)' (expected \(TargetPlatform.allCases.map(\.rawValue).joined(separator: ", ")))"
+                "unknown platform '\(name)' (expected \(Platform.allCases.map(\.rawValue).joined(separator: ", ")))"
             )
         }
         return platform

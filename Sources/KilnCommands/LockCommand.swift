@@ -108,7 +108,7 @@ struct LockCommand: AsyncParsableCommand {
 extension PackageRequest {
     /// The request `kiln lock` and `kiln build` make, with the host's apt sources read from `aptRoot`.
     static func forCommand(
-        _ appliance: Appliance, file: String, aptRoot: String, platform: TargetPlatform? = nil
+        _ appliance: Appliance, file: String, aptRoot: String, platform: Platform? = nil
     ) throws(CommandFailure) -> PackageRequest {
         do {
             return try PackageRequest(

@@ -102,7 +102,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 listFile: "\(aptSources)/sources.list", partsDirectory: "\(aptSources)/sources.list.d",
                 architecture: lockfile.architecture)
         else { return nil }
-        let platforms: [TargetPlatform?] = [nil] + TargetPlatform.allCases
+        let platforms: [Platform?] = [nil] + Platform.allCases
         for platform in platforms {
             guard let request = try? PackageRequest(appliance: appliance, hostSources: sources, platform: platform)
             else { return nil }

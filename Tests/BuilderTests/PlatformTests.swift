@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import KilnSupport
 import KilnTestSupport
 import Packages
 import Testing
@@ -15,7 +16,7 @@ import Testing
 
     @Test func vmwareAndVirtualBoxTakeTheGenericKernel() throws {
         let appliance = try ApplianceLoader().load(Self.description)
-        for platform in [TargetPlatform.vmware, .virtualbox] {
+        for platform in [Platform.vmware, .virtualbox] {
             let request = try PackageRequest(appliance: appliance, hostSources: [Self.someArchive], platform: platform)
             #expect(request.packages.contains("linux-image-amd64"), "\(platform)")
             #expect(!request.packages.contains("linux-image-cloud-amd64"), "\(platform)")
@@ -23,7 +24,7 @@ import Testing
         let vmware = try PackageRequest(appliance: appliance, hostSources: [Self.someArchive], platform: .vmware)
         #expect(vmware.packages.contains("open-vm-tools"))
         for (platform, package) in [
-            (TargetPlatform.hyperv, "hyperv-daemons"), (.ec2, "cloud-init"), (.gce, "cloud-init"),
+            (Platform.hyperv, "hyperv-daemons"), (.ec2, "cloud-init"), (.gce, "cloud-init"),
         ] {
             let request = try PackageRequest(appliance: appliance, hostSources: [Self.someArchive], platform: platform)
             #expect(request.packages.contains(package), "\(platform)")

@@ -116,8 +116,8 @@ struct ExportTests {
 
     /// VirtualBox reads the firmware only from its own machine section; the disk it attaches there must
     /// be the DiskSection's disk (matched by vbox:uuid), and the same build gives the same OVA.
-    @Test(arguments: [VirtualMachine.Firmware.bios, .uefi])
-    func virtualBoxProfileCarriesItsMachineSection(_ firmware: VirtualMachine.Firmware) async throws {
+    @Test(arguments: [Firmware.bios, .uefi])
+    func virtualBoxProfileCarriesItsMachineSection(_ firmware: Firmware) async throws {
         let dir = try Fixture.directory()
         defer { Fixture.cleanup(dir) }
         let source = try Fixture.sampleRaw(in: dir)
@@ -203,8 +203,8 @@ struct ExportTests {
 
     @Test(
         .requires(tool("virt-xml-validate"), "virt-xml-validate (libvirt-clients)"),
-        arguments: [VirtualMachine.Firmware.bios, .uefi])
-    func libvirtDomainValidates(_ firmware: VirtualMachine.Firmware) async throws {
+        arguments: [Firmware.bios, .uefi])
+    func libvirtDomainValidates(_ firmware: Firmware) async throws {
         let dir = try Fixture.directory()
         defer { Fixture.cleanup(dir) }
         var m = machine

@@ -3,7 +3,7 @@ import KilnArchive
 
 /// The OVA, GCE and Vagrant containers: members streamed through KilnArchive's libarchive owner,
 /// with DiskImage's errors.
-final class ArchiveWriter {
+final class ExportArchive {
     enum Format { case ustar, gnutar }
 
     private let writer: KilnArchive.ArchiveWriter
