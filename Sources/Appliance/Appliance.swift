@@ -176,15 +176,6 @@ package enum BootFirmware: String, Sendable, CaseIterable {
     package static func defaultValue(for arch: Architecture) -> BootFirmware {
         arch == .aarch64 ? .uefi : .hybrid
     }
-
-    /// The machines' firmware it boots under.
-    package var machines: [Firmware] {
-        switch self {
-        case .bios: return [.bios]
-        case .uefi: return [.uefi]
-        case .hybrid: return [.bios, .uefi]
-        }
-    }
 }
 
 /// A size, kept in whole MiB (rounded up).
