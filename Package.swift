@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -39,9 +40,11 @@ let package = Package(
         ),
 
         // Libraries, leaves first.
-        .target(name: "KilnSupport"),
-        .target(name: "KilnArchive", dependencies: ["CKilnArchive"]),
-        .target(name: "Ext4", dependencies: ["KilnSupport"]),
+        .target(name: "KilnSupport", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "KilnArchive",
+            dependencies: ["CKilnArchive", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Ext4", dependencies: ["KilnSupport", .product(name: "SystemPackage", package: "swift-system")]),
         // The ext4 writer fed from a tar or cpio stream (libarchive): the build pipeline's and the
         // benchmark's way in, and a fuzz target's.
         .target(name: "Ext4Archive", dependencies: ["Ext4", "KilnArchive"]),
@@ -63,6 +66,7 @@ let package = Package(
                 "KilnArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -72,6 +76,7 @@ let package = Package(
                 "CKilnZlib",
                 "KilnArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -82,6 +87,7 @@ let package = Package(
                 "DiskImage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -106,6 +112,7 @@ let package = Package(
                 "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "Ext4",
                 "Ext4Archive", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             // The builder guest's install script, a shell file of its own (shellcheck reads it as one).
             resources: [.embedInCode("Resources/install.sh")]
@@ -117,6 +124,7 @@ let package = Package(
                 "Builder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(name: "kiln", dependencies: ["KilnCommands"]),
@@ -153,6 +161,7 @@ let package = Package(
             dependencies: [
                 "Builder", "KilnArchive", "KilnSupport", "KilnTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(name: "KilnCommandsTests", dependencies: ["KilnCommands", "KilnTestSupport"]),
     ]

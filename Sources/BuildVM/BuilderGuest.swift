@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KilnSupport
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -47,8 +48,12 @@ package struct BuilderGuest: Sendable {
         try BuilderGuestAssembler(recipe: recipe)
             .assemble(kernelPath: "\(staging)/vmlinuz", initramfsPath: "\(staging)/initrd.img")
         // A whole directory appears at once; if another kiln got there first, its copy is as good.
-        if rename(staging, dir) != 0 && !(files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs)) {
-            throw BuildVMError(.io, "cannot move the builder guest into \(dir): \(String(cString: strerror(errno)))")
+        if rename(staging, dir) != 0 {
+            // Read before fileExists, which may set errno again.
+            let failure = Errno(rawValue: errno)
+            if !(files.fileExists(atPath: kernel) && files.fileExists(atPath: initramfs)) {
+                throw BuildVMError(.io, "cannot move the builder guest into \(dir): \(failure)")
+            }
         }
         return BuilderGuest(
             kernel: kernel, initramfs: initramfs, key: key, cached: false, architecture: recipe.architecture)

@@ -1,6 +1,7 @@
 import Foundation
 import KilnSupport
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -63,13 +64,7 @@ final class ConsoleMachine: Sendable {
         sigaddset(&pipeSignal, SIGPIPE)
         var previous = sigset_t()
         pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { write(handle.fileDescriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            written += count
-        }
+        let written = (try? FileDescriptor(rawValue: handle.fileDescriptor).writeAll(bytes)) != nil
         var pending = sigset_t()
         sigpending(&pending)
         if sigismember(&pending, SIGPIPE) == 1 {
@@ -77,7 +72,7 @@ final class ConsoleMachine: Sendable {
             _ = sigtimedwait(&pipeSignal, nil, &zero)
         }
         pthread_sigmask(SIG_SETMASK, &previous, nil)
-        return written == bytes.count
+        return written
     }
 
     var commandLine: String { process.commandLine }
@@ -98,19 +93,23 @@ final class ConsoleMachine: Sendable {
             throw BuildVMError(.qemu, "cannot start QEMU: \(error)")
         }
         guard let handle = process.outputHandle else { return }
-        let fd = handle.fileDescriptor
-        let logFD = logPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        let fd = FileDescriptor(rawValue: handle.fileDescriptor)
+        let log = logPath.flatMap {
+            try? FileDescriptor.open(
+                FilePath($0), .writeOnly, options: [.create, .append, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o644))
+        }
         // A thread of its own: the read blocks for as long as QEMU runs.
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 1 << 14)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                if logFD >= 0 { _ = buffer.withUnsafeBytes { write(logFD, $0.baseAddress, count) } }
+                // An error other than EINTR (which the read retries) ends the output, as its end does.
+                let count = (try? buffer.withUnsafeMutableBytes { try fd.read(into: $0) }) ?? 0
+                if count == 0 { break }
+                _ = try? log?.writeAll(buffer[0..<count])
                 self.received(buffer[0..<count])
             }
-            if logFD >= 0 { close(logFD) }
+            try? log?.close()
             self.state.withLock { $0.endOfOutput = true }
             self.wake()
             _ = handle  // keeps the descriptor open until the reading is done

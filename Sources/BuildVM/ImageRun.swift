@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import SystemPackage
 
 /// Boots a disk image for a person: its serial console on the terminal, a network card on QEMU's
 /// user-mode network with the guest's SSH port forwarded to a local port. What `kiln run` does.
@@ -69,7 +70,7 @@ package struct ImageRun: Sendable {
     /// A TCP port on 127.0.0.1 that nothing listens on now.
     static func freePort() throws(BuildVMError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BuildVMError(.io, "cannot open a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BuildVMError(.io, "cannot open a socket: \(Errno(rawValue: errno))") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -82,7 +83,7 @@ package struct ImageRun: Sendable {
             }
         }
         guard bound else {
-            throw BuildVMError(.io, "cannot find a free local port: \(String(cString: strerror(errno)))")
+            throw BuildVMError(.io, "cannot find a free local port: \(Errno(rawValue: errno))")
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
@@ -98,7 +99,7 @@ package struct ImageRun: Sendable {
         let (executable, argv) = Subprocess.dyingWithKiln(program, arguments)
         let (status, pid) = SpawnThread.shared.run { Self.spawnWithTerminal(executable, argv) }
         guard status == 0 else {
-            throw BuildVMError(.qemu, "cannot start \(arguments[0]): \(String(cString: strerror(status)))")
+            throw BuildVMError(.qemu, "cannot start \(arguments[0]): \(Errno(rawValue: status))")
         }
         return pid
     }

@@ -1,5 +1,6 @@
 import Foundation
 import KilnArchive
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -86,8 +87,9 @@ enum InputDisk {
             }
         }
         try appendExtents(extents.map(\.1.source), at: offsets, to: path)
+        // swift-system resizes only an open file.
         guard truncate(path, off_t(align(next == 0 ? firstSize : next))) == 0 else {
-            throw BuildVMError(.io, "cannot pad \(path): \(String(cString: strerror(errno)))")
+            throw BuildVMError(.io, "cannot pad \(path): \(Errno(rawValue: errno))")
         }
     }
 
@@ -100,11 +102,11 @@ enum InputDisk {
         switch source {
         case .bytes(let bytes): return Int64(bytes.count)
         case .hostFile(let hostPath):
-            var info = stat()
-            guard stat(hostPath, &info) == 0 else {
-                throw BuildVMError(.io, "cannot read \(hostPath): \(String(cString: strerror(errno)))")
+            do {
+                return try FilePath(hostPath).stat().size
+            } catch {
+                throw BuildVMError(.io, "cannot read \(hostPath): \(error)")
             }
-            return Int64(info.st_size)
         }
     }
 
@@ -141,9 +143,11 @@ enum InputDisk {
             }
         }
         try writer.finish()
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw BuildVMError(.io, "cannot stat \(path)") }
-        return Int64(info.st_size)
+        do {
+            return try FilePath(path).stat().size
+        } catch {
+            throw BuildVMError(.io, "cannot stat \(path)")
+        }
     }
 
     private static func column(_ value: Int64) -> String {
@@ -155,26 +159,33 @@ enum InputDisk {
         _ sources: [GuestJob.File.Source], at offsets: [Int64], to path: String
     ) throws(BuildVMError) {
         guard !sources.isEmpty else { return }
-        let out = open(path, O_WRONLY | O_CLOEXEC)
-        guard out >= 0 else { throw BuildVMError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { close(out) }
+        let out: FileDescriptor
+        do {
+            out = try FileDescriptor.open(FilePath(path), .writeOnly, options: .closeOnExec)
+        } catch {
+            throw BuildVMError(.io, "cannot write \(path): \(error)")
+        }
+        defer { try? out.close() }
         for (source, offset) in zip(sources, offsets) {
             switch source {
             case .bytes(let bytes):
                 try writeAll(out, bytes[...], at: offset, path)
             case .hostFile(let hostPath):
-                let input = open(hostPath, O_RDONLY | O_CLOEXEC)
-                guard input >= 0 else {
-                    throw BuildVMError(.io, "cannot read \(hostPath): \(String(cString: strerror(errno)))")
+                let input: FileDescriptor
+                do {
+                    input = try FileDescriptor.open(FilePath(hostPath), .readOnly, options: .closeOnExec)
+                } catch {
+                    throw BuildVMError(.io, "cannot read \(hostPath): \(error)")
                 }
-                defer { close(input) }
+                defer { try? input.close() }
                 var chunk = [UInt8](repeating: 0, count: 1 << 20)
                 var position = offset
                 while true {
-                    let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-                    if count < 0 && errno == EINTR { continue }
-                    if count < 0 {
-                        throw BuildVMError(.io, "cannot read \(hostPath): \(String(cString: strerror(errno)))")
+                    let count: Int
+                    do {
+                        count = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
+                    } catch {
+                        throw BuildVMError(.io, "cannot read \(hostPath): \(error)")
                     }
                     if count == 0 { break }
                     try writeAll(out, chunk[0..<count], at: position, path)
@@ -184,20 +195,13 @@ enum InputDisk {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, at offset: Int64, _ path: String)
+    private static func writeAll(_ fd: FileDescriptor, _ bytes: ArraySlice<UInt8>, at offset: Int64, _ path: String)
         throws(BuildVMError)
     {
-        var done = 0
-        while done < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return 0 }
-                return pwrite(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
-            }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                throw BuildVMError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            done += written
+        do {
+            try fd.writeAll(toAbsoluteOffset: offset, bytes)
+        } catch {
+            throw BuildVMError(.io, "cannot write \(path): \(error)")
         }
     }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KilnSupport
 import Packages
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -90,7 +91,7 @@ package struct BaseCache: Sendable {
             throw BuilderError("cannot create \(directory): \(error.localizedDescription)")
         }
         guard truncate(file, off_t(size)) == 0 else {
-            throw BuilderError("cannot truncate \(file): \(String(cString: strerror(errno)))")
+            throw BuilderError("cannot truncate \(file): \(Errno(rawValue: errno))")
         }
         AtomicOutput.removeLeftovers(in: directory, prefix: ".\(key).tar.kiln-")
         let temporary = "\(directory)/.\(key).tar.kiln-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -104,7 +105,7 @@ package struct BaseCache: Sendable {
             }
         }
         guard rename(temporary, path(key)) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno(rawValue: errno)
             unlink(temporary)
             throw BuilderError("cannot store the configured base in \(path(key)): \(reason)")
         }

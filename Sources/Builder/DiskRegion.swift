@@ -1,11 +1,9 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import SystemPackage
 
 /// A byte range of an open disk file (one partition), read and written in place with `pread` and
 /// `pwrite`; offsets are relative to the start of the range.
 struct DiskRegion {
-    let descriptor: Int32
+    let descriptor: FileDescriptor
     let path: String
     let start: Int64
     let length: Int64
@@ -17,14 +15,17 @@ struct DiskRegion {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let got = bytes.withUnsafeMutableBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return -1 }
-                return pread(descriptor, base + done, count - done, off_t(start + offset) + off_t(done))
+            let got: Int
+            do {
+                got = try bytes.withUnsafeMutableBytes { buffer in
+                    try descriptor.read(
+                        fromAbsoluteOffset: start + offset + Int64(done),
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+                }
+            } catch {
+                throw BuilderError("\(path): cannot read at \(start + offset): \(error)")
             }
-            guard got > 0 else {
-                throw BuilderError(
-                    "\(path): cannot read at \(start + offset): \(got == 0 ? "end of file" : Self.errorText)")
-            }
+            guard got > 0 else { throw BuilderError("\(path): cannot read at \(start + offset): end of file") }
             done += got
         }
         return bytes
@@ -34,18 +35,12 @@ struct DiskRegion {
         guard offset >= 0, offset + Int64(bytes.count) <= length else {
             throw BuilderError("\(path): write of \(bytes.count) bytes at \(offset) is outside the partition")
         }
-        var done = 0
-        while done < bytes.count {
-            let put = bytes.withUnsafeBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return -1 }
-                return pwrite(descriptor, base + done, bytes.count - done, off_t(start + offset) + off_t(done))
-            }
-            guard put > 0 else { throw BuilderError("\(path): cannot write at \(start + offset): \(Self.errorText)") }
-            done += put
+        do {
+            try descriptor.writeAll(toAbsoluteOffset: start + offset, bytes)
+        } catch {
+            throw BuilderError("\(path): cannot write at \(start + offset): \(error)")
         }
     }
-
-    static var errorText: String { String(cString: strerror(errno)) }
 }
 
 /// Little-endian fields in a byte array, as ext4 and FAT store every integer.

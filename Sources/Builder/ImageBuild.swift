@@ -5,6 +5,7 @@ import DiskImage
 import Foundation
 import KilnSupport
 import Packages
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -232,7 +233,7 @@ package struct ImageBuild: Sendable {
         if options.formats.contains(.disk(.raw)) {
             let destination = "\(options.outputDirectory)/\(BuildOutput.disk(.raw).fileName(for: appliance.name))"
             guard rename(raw, destination) == 0 else {
-                throw BuilderError("cannot move the image to \(destination): \(String(cString: strerror(errno)))")
+                throw BuilderError("cannot move the image to \(destination): \(Errno(rawValue: errno))")
             }
             outputs.append(try Self.describe(destination, format: "raw"))
         }

@@ -4,6 +4,7 @@ import Ext4Archive
 import Foundation
 import KilnArchive
 import KilnSupport
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -56,12 +57,20 @@ enum ReproducibleFileSystems {
         raw: String, fileSystemDisk: String, layout: DiskLayout, trees: [Int: Tree] = [:], base: String? = nil,
         sourceDateEpoch: Int64, progress: ProgressSink = .none
     ) throws(BuilderError) {
-        let target = open(raw, O_RDWR | O_CLOEXEC)
-        guard target >= 0 else { throw BuilderError("cannot open \(raw): \(DiskRegion.errorText)") }
-        defer { close(target) }
-        let source = open(fileSystemDisk, O_RDONLY | O_CLOEXEC)
-        guard source >= 0 else { throw BuilderError("cannot open \(fileSystemDisk): \(DiskRegion.errorText)") }
-        defer { close(source) }
+        let target: FileDescriptor
+        do {
+            target = try FileDescriptor.open(FilePath(raw), .readWrite, options: .closeOnExec)
+        } catch {
+            throw BuilderError("cannot open \(raw): \(error)")
+        }
+        defer { try? target.close() }
+        let source: FileDescriptor
+        do {
+            source = try FileDescriptor.open(FilePath(fileSystemDisk), .readOnly, options: .closeOnExec)
+        } catch {
+            throw BuilderError("cannot open \(fileSystemDisk): \(error)")
+        }
+        defer { try? source.close() }
 
         for (index, slot) in layout.slots.enumerated() {
             let region = DiskRegion(
@@ -102,32 +111,36 @@ enum ReproducibleFileSystems {
                 break
             }
         }
-        guard fsync(target) == 0 else { throw BuilderError("cannot write \(raw): \(DiskRegion.errorText)") }
+        // swift-system has no fsync.
+        guard fsync(target.rawValue) == 0 else { throw BuilderError("cannot write \(raw): \(Errno(rawValue: errno))") }
     }
 
     /// Writes `slot`'s file system from the cached `base` tar and the guest's changes over it: the
     /// changes' tar at byte `changesAt` of `source`, the list of the tree's paths at `listAt`.
     static func writeExt4(
-        _ slot: DiskLayout.Slot, into raw: String, changesAt: Int64, listAt: Int64, listSize: Int64, of source: Int32,
+        _ slot: DiskLayout.Slot, into raw: String, changesAt: Int64, listAt: Int64, listSize: Int64,
+        of source: FileDescriptor,
         name: String, base: String, sourceDateEpoch: Int64
     ) throws(BuilderError) -> Ext4Writer.Summary {
         guard listSize >= 0, listSize < slot.sizeMiB << 20 else {
             throw BuilderError("\(name): a list of \(listSize) bytes")
         }
         var list = [UInt8](repeating: 0, count: Int(listSize))
-        let read = list.withUnsafeMutableBytes { pread(source, $0.baseAddress, $0.count, off_t(listAt)) }
-        guard read == Int(listSize) else {
-            throw BuilderError("cannot read \(name)'s list of paths: \(DiskRegion.errorText)")
+        let read: Int
+        do {
+            read = try list.withUnsafeMutableBytes { try source.read(fromAbsoluteOffset: listAt, into: $0) }
+        } catch {
+            throw BuilderError("cannot read \(name)'s list of paths: \(error)")
         }
-        guard lseek(source, off_t(changesAt), SEEK_SET) == off_t(changesAt) else {
-            throw BuilderError("cannot read \(name): \(DiskRegion.errorText)")
-        }
+        guard read == Int(listSize) else { throw BuilderError("cannot read \(name)'s list of paths: end of file") }
+        try seek(source, to: changesAt, name)
         let mountPath = slot.role.split(separator: "/").joined(separator: "/")
         let tree = ChangedTree(mountPath: mountPath, list: list)
         let writer = try ext4Writer(for: slot, into: raw, sourceDateEpoch: sourceDateEpoch)
         do {
             try tree.write(
-                base: try ArchiveReader(path: base), changes: try ArchiveReader(descriptor: source, name: name),
+                base: try ArchiveReader(path: base),
+                changes: try ArchiveReader(descriptor: source.rawValue, name: name),
                 into: writer)
             return try writer.finish()
         } catch {
@@ -139,18 +152,25 @@ enum ReproducibleFileSystems {
     /// Writes `slot`'s file system into its partition of `raw` from the tar that starts at byte
     /// `offset` of `source`, with the UUID, hash seed and label `mke2fs` had in the guest.
     static func writeExt4(
-        _ slot: DiskLayout.Slot, into raw: String, fromTarAt offset: Int64, of source: Int32, name: String,
+        _ slot: DiskLayout.Slot, into raw: String, fromTarAt offset: Int64, of source: FileDescriptor, name: String,
         sourceDateEpoch: Int64
     ) throws(BuilderError) -> Ext4Writer.Summary {
-        guard lseek(source, off_t(offset), SEEK_SET) == off_t(offset) else {
-            throw BuilderError("cannot read \(name): \(DiskRegion.errorText)")
-        }
+        try seek(source, to: offset, name)
         let writer = try ext4Writer(for: slot, into: raw, sourceDateEpoch: sourceDateEpoch)
         do {
-            try writer.addArchive(try ArchiveReader(descriptor: source, name: name))
+            try writer.addArchive(try ArchiveReader(descriptor: source.rawValue, name: name))
             return try writer.finish()
         } catch {
             throw BuilderError("cannot write \(slot.role)'s file system from the guest's tree: \(error)")
+        }
+    }
+
+    /// Moves `source`'s offset to `offset`, where libarchive starts reading.
+    private static func seek(_ source: FileDescriptor, to offset: Int64, _ name: String) throws(BuilderError) {
+        do {
+            try source.seek(offset: offset, from: .start)
+        } catch {
+            throw BuilderError("cannot read \(name): \(error)")
         }
     }
 
@@ -177,38 +197,44 @@ enum ReproducibleFileSystems {
 
     private static let punchHole: Int32 = 0x02  // FALLOC_FL_PUNCH_HOLE (linux/falloc.h)
     private static let keepSize: Int32 = 0x01  // FALLOC_FL_KEEP_SIZE
-    private static let seekData: Int32 = 3  // SEEK_DATA (unistd.h, _GNU_SOURCE)
-    private static let seekHole: Int32 = 4  // SEEK_HOLE
+    // SEEK_DATA and SEEK_HOLE (unistd.h, _GNU_SOURCE), which swift-system names on Darwin and FreeBSD only.
+    private static let seekData = FileDescriptor.SeekOrigin(rawValue: 3)
+    private static let seekHole = FileDescriptor.SeekOrigin(rawValue: 4)
 
     /// Replaces `region` with the same range of `source`: the range becomes a hole, then only the
     /// source's data blocks that are not all zero are written, so the raw file stays sparse.
-    static func copySparse(from source: Int32, path: String, into region: DiskRegion) throws(BuilderError) {
-        let start = off_t(region.start)
-        let end = off_t(region.start + region.length)
-        let punched = fallocate(region.descriptor, punchHole | keepSize, start, off_t(region.length))
+    static func copySparse(from source: FileDescriptor, path: String, into region: DiskRegion) throws(BuilderError) {
+        let start = region.start
+        let end = region.start + region.length
+        let punched = fallocate(region.descriptor.rawValue, punchHole | keepSize, off_t(start), off_t(region.length))
         let block = 4096
         let chunk = 1 << 20
-        let sourceRegion = DiskRegion(descriptor: source, path: path, start: 0, length: Int64(end))
+        let sourceRegion = DiskRegion(descriptor: source, path: path, start: 0, length: end)
         var position = start
         while position < end {
-            var data = lseek(source, position, seekData)
-            if data < 0 { data = errno == ENXIO ? end : position }  // ENXIO: only a hole follows
+            var data: Int64
+            do {
+                data = try source.seek(offset: position, from: seekData)
+            } catch Errno.noSuchAddressOrDevice {
+                data = end  // only a hole follows
+            } catch {
+                data = position
+            }
             data = min(data, end)
-            var hole = data < end ? lseek(source, data, seekHole) : end
-            if hole < 0 { hole = end }
+            var hole = data < end ? (try? source.seek(offset: data, from: seekHole)) ?? end : end
             hole = min(hole, end)
             if !punched && data > position {
-                try writeZeros(region, from: Int64(position) - region.start, to: Int64(min(data, end)) - region.start)
+                try writeZeros(region, from: position - region.start, to: min(data, end) - region.start)
             }
             guard data < end else { break }
             var at = data
             while at < hole {
-                let count = Int(min(off_t(chunk), hole - at))
-                let bytes = try sourceRegion.read(Int64(at), count)
+                let count = Int(min(Int64(chunk), hole - at))
+                let bytes = try sourceRegion.read(at, count)
                 var run: Range<Int>? = nil
                 func flush() throws(BuilderError) {
                     guard let range = run else { return }
-                    try region.write(Array(bytes[range]), at: Int64(at) - region.start + Int64(range.lowerBound))
+                    try region.write(Array(bytes[range]), at: at - region.start + Int64(range.lowerBound))
                     run = nil
                 }
                 for offset in stride(from: 0, to: count, by: block) {
@@ -221,7 +247,7 @@ enum ReproducibleFileSystems {
                     }
                 }
                 try flush()
-                at += off_t(count)
+                at += Int64(count)
             }
             position = hole
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -12,12 +13,12 @@ final class ImageFile: @unchecked Sendable {
     // @unchecked: the descriptors are immutable, pread/pwrite are safe to call from several threads, and
     // the one mutable flag is an atomic.
 
-    let fd: Int32
+    private let fd: FileDescriptor
     let path: String
-    /// A second descriptor on an output, opened with O_DIRECT when asked (-1 otherwise, or when the file
+    /// A second descriptor on an output, opened with O_DIRECT when asked (nil otherwise, or when the file
     /// system refuses it): bulk data then goes straight to the device instead of being copied into the
     /// page cache, for a third of the CPU time, but at the device's speed.
-    private let directFD: Int32
+    private let directFD: FileDescriptor?
     /// A block device: its size comes from the device, not from stat.
     private var isBlockDevice = false
     /// Set once a direct write is refused (EINVAL: an alignment the device needs is larger than ours).
@@ -26,16 +27,17 @@ final class ImageFile: @unchecked Sendable {
     /// The alignment of memory, offset and length that direct writes use.
     static let directAlignment = 4096
 
+    // O_DIRECT, which neither Glibc's Swift overlay nor swift-system exports.
     #if arch(x86_64) || arch(i386)
-        private static let oDirect: Int32 = 0o40000
+        private static let oDirect = FileDescriptor.OpenOptions(rawValue: 0o40000)
     #else
         // arm64, riscv64 and most others
-        private static let oDirect: Int32 = 0o200000
+        private static let oDirect = FileDescriptor.OpenOptions(rawValue: 0o200000)
     #endif
 
-    // Linux lseek whences for sparse files (not exported by Glibc's Swift overlay).
-    private static let seekData: Int32 = 3
-    private static let seekHole: Int32 = 4
+    // Linux lseek whences for sparse files (swift-system names them on Darwin and FreeBSD only).
+    private static let seekData = FileDescriptor.SeekOrigin(rawValue: 3)
+    private static let seekHole = FileDescriptor.SeekOrigin(rawValue: 4)
 
     /// Opens `path` read-only: a regular file, or a block device unless `regularOnly`.
     ///
@@ -46,38 +48,41 @@ final class ImageFile: @unchecked Sendable {
     /// - Parameter noFollow: refuse a symbolic link in the last component (a backing file must be the
     ///   file beside the image, not a link to somewhere else).
     init(reading path: String, regularOnly: Bool = false, noFollow: Bool = false) throws(DiskImageError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (noFollow ? O_NOFOLLOW : 0))
-        guard fd >= 0 else {
-            if noFollow && errno == ELOOP {
-                throw DiskImageError(.io, "cannot open \(path): is a symbolic link")
-            }
-            throw DiskImageError(.io, "cannot open \(path): \(ImageFile.lastError())")
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(
+                FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking, noFollow ? .noFollow : []])
+        } catch Errno.tooManySymbolicLinkLevels where noFollow {
+            throw DiskImageError(.io, "cannot open \(path): is a symbolic link")
+        } catch {
+            throw DiskImageError(.io, "cannot open \(path): \(error)")
         }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let reason = ImageFile.lastError()
-            close(fd)
-            throw DiskImageError(.io, "cannot open \(path): \(reason)")
+        let kind: FileType
+        do {
+            kind = try fd.stat().type
+        } catch {
+            try? fd.close()
+            throw DiskImageError(.io, "cannot open \(path): \(error)")
         }
-        let kind = st.st_mode & S_IFMT
-        if kind != S_IFREG && (regularOnly || kind != S_IFBLK) {
-            close(fd)
+        if kind != .regular && (regularOnly || kind != .blockSpecial) {
+            try? fd.close()
             let what: String
             switch kind {
-            case S_IFDIR: what = "is a directory"
-            case S_IFIFO: what = "is a FIFO"
-            case S_IFSOCK: what = "is a socket"
-            case S_IFCHR: what = "is a character device"
-            case S_IFBLK: what = "is a block device"
+            case .directory: what = "is a directory"
+            case .fifo: what = "is a FIFO"
+            case .socket: what = "is a socket"
+            case .characterSpecial: what = "is a character device"
+            case .blockSpecial: what = "is a block device"
             default: what = "is not a regular file"
             }
             throw DiskImageError(.io, "cannot open \(path): \(what)")
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        // swift-system has no fcntl.
+        _ = fcntl(fd.rawValue, F_SETFL, fcntl(fd.rawValue, F_GETFL) & ~O_NONBLOCK)
         self.fd = fd
         self.path = path
-        directFD = -1
-        isBlockDevice = kind == S_IFBLK
+        directFD = nil
+        isBlockDevice = kind == .blockSpecial
     }
 
     /// Opens `path` for writing, emptying it (used on an `AtomicOutput`'s temporary file).
@@ -89,25 +94,30 @@ final class ImageFile: @unchecked Sendable {
     ///
     /// - Parameter direct: also open it with O_DIRECT for `writeBulk`.
     init(writing path: String, displayName: String, direct: Bool = false) throws(DiskImageError) {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DiskImageError(.io, "cannot write \(displayName): \(ImageFile.lastError())") }
-        var st = stat()
-        if fstat(fd, &st) != 0 || (st.st_size > 0 && ftruncate(fd, 0) != 0) {
-            let reason = ImageFile.lastError()
-            close(fd)
-            throw DiskImageError(.io, "cannot write \(displayName): \(reason)")
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(
+                FilePath(path), .readWrite, options: [.create, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o644))
+        } catch {
+            throw DiskImageError(.io, "cannot write \(displayName): \(error)")
+        }
+        do {
+            if try fd.stat().size > 0 { try fd.resize(to: 0) }
+        } catch {
+            try? fd.close()
+            throw DiskImageError(.io, "cannot write \(displayName): \(error)")
         }
         self.fd = fd
         self.path = displayName
-        directFD = direct ? open(path, O_WRONLY | O_CLOEXEC | ImageFile.oDirect) : -1
+        let directOptions: FileDescriptor.OpenOptions = [.closeOnExec, ImageFile.oDirect]
+        directFD = direct ? try? FileDescriptor.open(FilePath(path), .writeOnly, options: directOptions) : nil
     }
 
     deinit {
-        close(fd)
-        if directFD >= 0 { close(directFD) }
+        try? fd.close()
+        try? directFD?.close()
     }
-
-    static func lastError() -> String { String(cString: strerror(errno)) }
 
     /// Whether `count` bytes at `offset` lie within what a file offset (off_t) can address.
     static func addressable(_ offset: UInt64, _ count: Int) -> Bool {
@@ -116,40 +126,39 @@ final class ImageFile: @unchecked Sendable {
 
     var size: UInt64 {
         get throws(DiskImageError) {
-            var st = stat()
-            guard fstat(fd, &st) == 0 else {
-                throw DiskImageError(.io, "cannot stat \(path): \(ImageFile.lastError())")
+            let status: Stat
+            do {
+                status = try fd.stat()
+            } catch {
+                throw DiskImageError(.io, "cannot stat \(path): \(error)")
             }
             if isBlockDevice {
-                let end = lseek(fd, 0, SEEK_END)
-                guard end >= 0 else { throw DiskImageError(.io, "cannot size \(path): \(ImageFile.lastError())") }
-                return UInt64(end)
+                do {
+                    return UInt64(try fd.seek(offset: 0, from: .end))
+                } catch {
+                    throw DiskImageError(.io, "cannot size \(path): \(error)")
+                }
             }
-            return UInt64(st.st_size)
+            return UInt64(status.size)
         }
     }
 
     /// Bytes the file occupies on disk.
     var allocatedBytes: UInt64 {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return 0 }
-        return UInt64(st.st_blocks) * 512
+        guard let status = try? fd.stat() else { return 0 }
+        return UInt64(status.sizeAllocated)
     }
 
     /// Reads exactly `buffer.count` bytes at `offset`; a short file is a truncated image.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
-        guard let base = buffer.baseAddress else { return }
+        guard buffer.baseAddress != nil else { return }
         guard ImageFile.addressable(offset, buffer.count) else {
             throw DiskImageError(
                 .truncated, "\(path) is truncated: needs \(buffer.count) bytes at offset \(offset), file ends first")
         }
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskImageError(.io, "cannot read \(path): \(ImageFile.lastError())")
-            }
+            let n = try readOnce(into: buffer, from: done, at: offset)
             if n == 0 {
                 throw DiskImageError(
                     .truncated, "\(path) is truncated: needs \(buffer.count) bytes at offset \(offset), file ends first"
@@ -180,16 +189,25 @@ final class ImageFile: @unchecked Sendable {
         }
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskImageError(.io, "cannot read \(path): \(ImageFile.lastError())")
-            }
+            let n = try readOnce(into: buffer, from: done, at: offset)
             if n == 0 { break }
             done += n
         }
         if done < buffer.count {
             (base + done).initializeMemory(as: UInt8.self, repeating: 0, count: buffer.count - done)
+        }
+    }
+
+    /// One pread (retried on EINTR) of `buffer[done...]` from `offset + done`; 0 at the end of the file.
+    private func readOnce(into buffer: UnsafeMutableRawBufferPointer, from done: Int, at offset: UInt64)
+        throws(DiskImageError) -> Int
+    {
+        do {
+            return try fd.read(
+                fromAbsoluteOffset: Int64(offset) + Int64(done),
+                into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+        } catch {
+            throw DiskImageError(.io, "cannot read \(path): \(error)")
         }
     }
 
@@ -205,18 +223,18 @@ final class ImageFile: @unchecked Sendable {
     }
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskImageError) {
-        guard let base = buffer.baseAddress else { return }
+        guard buffer.baseAddress != nil else { return }
         guard ImageFile.addressable(offset, buffer.count) else {
             throw DiskImageError(.io, "cannot write \(path): offset \(offset) is past the largest file size")
         }
         var done = 0
         while done < buffer.count {
-            let n = pwrite(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskImageError(.io, "cannot write \(path): \(ImageFile.lastError())")
+            do {
+                done += try fd.write(
+                    toAbsoluteOffset: Int64(offset) + Int64(done), UnsafeRawBufferPointer(rebasing: buffer[done...]))
+            } catch {
+                throw DiskImageError(.io, "cannot write \(path): \(error)")
             }
-            done += n
         }
     }
 
@@ -231,21 +249,21 @@ final class ImageFile: @unchecked Sendable {
         }
         let align = ImageFile.directAlignment
         var done = 0
-        if directFD >= 0 && !directRefused.load(ordering: .relaxed) && Int(bitPattern: base) % align == 0
-            && offset % UInt64(align) == 0
+        if let directFD, !directRefused.load(ordering: .relaxed), Int(bitPattern: base) % align == 0,
+            offset % UInt64(align) == 0
         {
             let direct = buffer.count - buffer.count % align
             while done < direct {
-                let n = pwrite(directFD, base + done, direct - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EINVAL && done == 0 {
-                        directRefused.store(true, ordering: .relaxed)
-                        break
-                    }
-                    throw DiskImageError(.io, "cannot write \(path): \(ImageFile.lastError())")
+                do {
+                    done += try directFD.write(
+                        toAbsoluteOffset: Int64(offset) + Int64(done),
+                        UnsafeRawBufferPointer(rebasing: buffer[done..<direct]))
+                } catch Errno.invalidArgument where done == 0 {
+                    directRefused.store(true, ordering: .relaxed)
+                    break
+                } catch {
+                    throw DiskImageError(.io, "cannot write \(path): \(error)")
                 }
-                done += n
                 // A short direct write leaves an unaligned remainder: the page cache takes it.
                 if done % align != 0 { break }
             }
@@ -269,8 +287,10 @@ final class ImageFile: @unchecked Sendable {
         guard ImageFile.addressable(size, 0) else {
             throw DiskImageError(.io, "cannot resize \(path) to \(size) bytes: past the largest file size")
         }
-        guard ftruncate(fd, off_t(size)) == 0 else {
-            throw DiskImageError(.io, "cannot resize \(path): \(ImageFile.lastError())")
+        do {
+            try fd.resize(to: Int64(size))
+        } catch {
+            throw DiskImageError(.io, "cannot resize \(path): \(error)")
         }
     }
 
@@ -278,16 +298,18 @@ final class ImageFile: @unchecked Sendable {
     /// the file system cannot tell).
     func dataRanges(end: UInt64) -> [Range<UInt64>] {
         var ranges: [Range<UInt64>] = []
-        var position: off_t = 0
+        var position: Int64 = 0
         while UInt64(position) < end {
-            let data = lseek(fd, position, ImageFile.seekData)
-            if data < 0 {
-                if errno == ENXIO { break }
+            let data: Int64
+            do {
+                data = try fd.seek(offset: position, from: ImageFile.seekData)
+            } catch Errno.noSuchAddressOrDevice {
+                break  // no data past `position`
+            } catch {
                 return [0..<end]
             }
             if UInt64(data) >= end { break }
-            var hole = lseek(fd, data, ImageFile.seekHole)
-            if hole < 0 { hole = off_t(clamping: end) }
+            let hole = (try? fd.seek(offset: data, from: ImageFile.seekHole)) ?? Int64(clamping: end)
             let upper = min(UInt64(hole), end)
             ranges.append(UInt64(data)..<upper)
             position = hole

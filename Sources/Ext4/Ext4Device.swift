@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -8,24 +10,34 @@ final class Ext4Device {
     let path: String
     let start: Int64
     let length: Int64
-    private let descriptor: Int32
+    private let descriptor: FileDescriptor
 
     init(path: String, start: Int64, length: Int64) throws(Ext4Error) {
         guard start >= 0, length > 0 else {
             throw Ext4Error(.invalidGeometry, "\(path): region at \(start) of \(length) bytes is empty or negative")
         }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Ext4Error(.io, "\(path): cannot open: \(Self.errorText)") }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            close(fd)
-            throw Ext4Error(.io, "\(path): cannot stat: \(Self.errorText)")
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(
+                FilePath(path), .readWrite, options: [.create, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o644))
+        } catch {
+            throw Ext4Error(.io, "\(path): cannot open: \(error)")
+        }
+        let status: Stat
+        do {
+            status = try fd.stat()
+        } catch {
+            try? fd.close()
+            throw Ext4Error(.io, "\(path): cannot stat: \(error)")
         }
         // A regular file shorter than the region grows to hold it (sparsely); a block device cannot.
-        if status.st_mode & S_IFMT == S_IFREG, Int64(status.st_size) < start + length {
-            guard ftruncate(fd, off_t(start + length)) == 0 else {
-                close(fd)
-                throw Ext4Error(.io, "\(path): cannot extend to \(start + length) bytes: \(Self.errorText)")
+        if status.type == .regular, status.size < start + length {
+            do {
+                try fd.resize(to: start + length)
+            } catch {
+                try? fd.close()
+                throw Ext4Error(.io, "\(path): cannot extend to \(start + length) bytes: \(error)")
             }
         }
         self.path = path
@@ -34,19 +46,21 @@ final class Ext4Device {
         self.descriptor = fd
     }
 
-    deinit { close(descriptor) }
+    deinit { try? descriptor.close() }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(Ext4Error) {
-        guard offset >= 0, offset + Int64(bytes.count) <= length, let base = bytes.baseAddress else {
+        guard offset >= 0, offset + Int64(bytes.count) <= length, bytes.baseAddress != nil else {
             if bytes.isEmpty { return }
             throw Ext4Error(.io, "\(path): write of \(bytes.count) bytes at \(offset) is outside the region")
         }
         var done = 0
         while done < bytes.count {
-            let put = pwrite(descriptor, base + done, bytes.count - done, off_t(start + offset) + off_t(done))
-            if put < 0, errno == EINTR { continue }
-            guard put > 0 else { throw Ext4Error(.io, "\(path): cannot write at \(start + offset): \(Self.errorText)") }
-            done += put
+            do {
+                done += try descriptor.write(
+                    toAbsoluteOffset: start + offset + Int64(done), UnsafeRawBufferPointer(rebasing: bytes[done...]))
+            } catch {
+                throw Ext4Error(.io, "\(path): cannot write at \(start + offset): \(error)")
+            }
         }
     }
 
@@ -59,7 +73,7 @@ final class Ext4Device {
     /// Makes the whole region read as zeros: a hole punched where the file system allows it, so that a
     /// sparse image stays sparse, and zeros written where it does not.
     func zeroAll() throws(Ext4Error) {
-        if let fallocate = Self.fallocate, fallocate(descriptor, Self.punchHole, start, length) == 0 { return }
+        if let fallocate = Self.fallocate, fallocate(descriptor.rawValue, Self.punchHole, start, length) == 0 { return }
         let chunk = [UInt8](repeating: 0, count: 1 << 20)
         var offset: Int64 = 0
         while offset < length {
@@ -74,7 +88,10 @@ final class Ext4Device {
     }
 
     func sync() throws(Ext4Error) {
-        guard fsync(descriptor) == 0 else { throw Ext4Error(.io, "\(path): cannot sync: \(Self.errorText)") }
+        // swift-system has no fsync.
+        guard fsync(descriptor.rawValue) == 0 else {
+            throw Ext4Error(.io, "\(path): cannot sync: \(Errno(rawValue: errno))")
+        }
     }
 
     /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` (linux/falloc.h).
@@ -85,8 +102,6 @@ final class Ext4Device {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate64") else { return nil }
         return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32, Int64, Int64) -> Int32).self)
     }()
-
-    static var errorText: String { String(cString: strerror(errno)) }
 }
 
 /// Little-endian fields in a byte array: every ext4 integer is stored so (the journal's are not).

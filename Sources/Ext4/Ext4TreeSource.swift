@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -11,7 +13,7 @@ enum Ext4TreeSource {
 
     static func names(in folder: String) throws(Ext4Error) -> [String] {
         guard let directory = opendir(folder) else {
-            throw Ext4Error(.contents, "\(folder): cannot list: \(Ext4Device.errorText)")
+            throw Ext4Error(.contents, "\(folder): cannot list: \(Errno(rawValue: errno))")
         }
         defer { closedir(directory) }
         var names: [[UInt8]] = []
@@ -39,7 +41,7 @@ enum Ext4TreeSource {
         guard size > 0 else { return [] }
         var list = [CChar](repeating: 0, count: size)
         let got = llistxattr(path, &list, size)
-        guard got >= 0 else { throw Ext4Error(.contents, "\(path): cannot list attributes: \(Ext4Device.errorText)") }
+        guard got >= 0 else { throw Ext4Error(.contents, "\(path): cannot list attributes: \(Errno(rawValue: errno))") }
         var attributes: [Ext4ExtendedAttribute] = []
         for name in list[0..<got].split(separator: 0) {
             let name = String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -63,28 +65,39 @@ enum Ext4TreeSource {
             self.size = size
         }
 
-        // lseek's SEEK_DATA and SEEK_HOLE (Linux), which Swift's Glibc module leaves out.
-        private static let seekData: Int32 = 3
-        private static let seekHole: Int32 = 4
+        // lseek's SEEK_DATA and SEEK_HOLE (Linux), which swift-system names on Darwin and FreeBSD only.
+        private static let seekData = FileDescriptor.SeekOrigin(rawValue: 3)
+        private static let seekHole = FileDescriptor.SeekOrigin(rawValue: 4)
 
         mutating func forEachRun(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw Ext4Error(.contents, "\(path): cannot open: \(Ext4Device.errorText)") }
-            defer { close(fd) }
+            let fd: FileDescriptor
+            do {
+                fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+            } catch {
+                throw Ext4Error(.contents, "\(path): cannot open: \(error)")
+            }
+            defer { try? fd.close() }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
             defer { buffer.deallocate() }
             var position: Int64 = 0
             while position < size {
-                let data = Int64(lseek(fd, off_t(position), Self.seekData))
-                if data < 0 { break }  // ENXIO: only a hole is left
-                let hole = min(Int64(lseek(fd, off_t(data), Self.seekHole)), size)
+                // ENXIO: only a hole is left.
+                guard let data = try? fd.seek(offset: position, from: Self.seekData) else { break }
+                let hole = min((try? fd.seek(offset: data, from: Self.seekHole)) ?? -1, size)
                 position = data
                 while position < hole {
                     // pread: the lseeks above moved the file's offset.
                     let wanted = Int(min(Int64(buffer.count), hole - position))
-                    let count = pread(fd, buffer.baseAddress, wanted, off_t(position))
+                    let count: Int
+                    do {
+                        count = try fd.read(
+                            fromAbsoluteOffset: position,
+                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted]))
+                    } catch {
+                        throw Ext4Error(.contents, "\(path): cannot read at \(position): \(error)")
+                    }
                     guard count > 0 else {
-                        throw Ext4Error(.contents, "\(path): cannot read at \(position): \(Ext4Device.errorText)")
+                        throw Ext4Error(.contents, "\(path): cannot read at \(position): end of file")
                     }
                     try body(position, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                     position += Int64(count)

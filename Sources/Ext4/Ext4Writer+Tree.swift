@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -18,7 +20,7 @@ extension Ext4Writer {
     ) throws(Ext4Error) {
         var status = stat()
         guard lstat(source, &status) == 0 else {
-            throw Ext4Error(.contents, "\(source): cannot stat: \(Ext4Device.errorText)")
+            throw Ext4Error(.contents, "\(source): cannot stat: \(Errno(rawValue: errno))")
         }
         let attributes = try Ext4TreeSource.extendedAttributes(source)
         var entry = Ext4Entry(
@@ -49,7 +51,9 @@ extension Ext4Writer {
         case S_IFLNK:
             var target = [CChar](repeating: 0, count: 4097)
             let count = readlink(source, &target, 4096)
-            guard count >= 0 else { throw Ext4Error(.contents, "\(source): cannot read link: \(Ext4Device.errorText)") }
+            guard count >= 0 else {
+                throw Ext4Error(.contents, "\(source): cannot read link: \(Errno(rawValue: errno))")
+            }
             entry.kind = .symlink(
                 target: String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
         case S_IFCHR, S_IFBLK:

@@ -1,4 +1,5 @@
 import CKilnArchive
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -149,21 +150,34 @@ package final class ArchiveWriter {
 
     /// Adds a file entry whose bytes are streamed from `hostPath` in 1 MiB chunks.
     package func addFile(_ entry: ArchiveEntry, streamingFrom hostPath: String) throws(ArchiveError) {
-        let fd = open(hostPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError(name, "cannot read \(hostPath): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ArchiveError(name, "cannot stat \(hostPath)") }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(hostPath), .readOnly, options: .closeOnExec)
+        } catch {
+            throw ArchiveError(name, "cannot read \(hostPath): \(error)")
+        }
+        defer { try? fd.close() }
+        let size: Int64
+        do {
+            size = try fd.stat().size
+        } catch {
+            throw ArchiveError(name, "cannot stat \(hostPath)")
+        }
         var entry = entry
         entry.kind = .file
-        entry.size = Int64(info.st_size)
+        entry.size = size
         try add(entry)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        var remaining = Int64(info.st_size)
+        var remaining = size
         while remaining > 0 {
-            let count = read(fd, buffer.baseAddress, min(buffer.count, Int(remaining)))
-            if count < 0 && errno == EINTR { continue }
+            let count: Int
+            do {
+                count = try fd.read(
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, Int(remaining))]))
+            } catch {
+                throw ArchiveError(name, "cannot read \(hostPath): \(error)")
+            }
             guard count > 0 else { throw ArchiveError(name, "\(hostPath) shrank while being read") }
             try write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             remaining -= Int64(count)

@@ -1,6 +1,7 @@
 import Foundation
 import KilnSupport
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -9,13 +10,13 @@ import Synchronization
 /// The only place that writes to the terminal: lines to stderr, a progress bar when stderr is a
 /// terminal, or JSON lines on stdout with `--json`.
 final class Console: Sendable {
-    private let fd: Int32
+    private let fd: FileDescriptor
     private let json: Bool
     private let animate: Bool
     /// What the terminal shows; every write to it holds this.
     private let screen = Mutex(Screen())
 
-    static let standardError = Console(fd: 2, json: false)
+    static let standardError = Console(fd: .standardError, json: false)
 
     enum Level { case quiet, normal, verbose }
 
@@ -36,7 +37,7 @@ final class Console: Sendable {
             : String(format: "%d:%02d", minutes, seconds % 60)
     }
 
-    init(fd: Int32 = 2, json: Bool) {
+    init(fd: FileDescriptor = .standardError, json: Bool) {
         self.fd = fd
         self.json = json
         animate = !json && isatty(2) == 1
@@ -49,22 +50,19 @@ final class Console: Sendable {
     func write(_ line: String) {
         screen.withLock { screen in
             screen.clearBar()
-            Self.writeAll(2, Array((line + "\n").utf8))
+            Self.writeAll(.standardError, Array((line + "\n").utf8))
         }
     }
 
     /// Writes every byte to `fd`. A reader that went away (EPIPE: `kiln ... | head -1`) ends kiln as
     /// SIGPIPE would have, but with its unfinished outputs removed; other errors (a terminal that was
     /// closed) lose the text and nothing else.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 && errno == EPIPE { Interruption.terminate(SIGPIPE) }
-            if count <= 0 { return }
-            written += count
-        }
+    static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) {
+        do {
+            try fd.writeAll(bytes)
+        } catch Errno.brokenPipe {
+            Interruption.terminate(SIGPIPE)
+        } catch {}
     }
 
     /// Prints the final result object (with `--json`) as one JSON line on stdout.
@@ -123,7 +121,7 @@ final class Console: Sendable {
 
     private func emitJSON(_ line: some Encodable) {
         guard let data = try? JSONLines.encoder.encode(line) else { return }
-        screen.withLock { _ in Self.writeAll(1, Array(data) + [0x0A]) }
+        screen.withLock { _ in Self.writeAll(.standardOutput, Array(data) + [0x0A]) }
     }
 }
 
@@ -195,7 +193,7 @@ private struct Screen {
         } else {
             text += " \(event.completed)"
         }
-        Console.writeAll(2, Array(text.utf8))
+        Console.writeAll(.standardError, Array(text.utf8))
         barShown = true
     }
 
@@ -237,7 +235,7 @@ private struct Screen {
 
     mutating func clearBar() {
         if barShown {
-            Console.writeAll(2, Array("\r\u{1B}[K".utf8))
+            Console.writeAll(.standardError, Array("\r\u{1B}[K".utf8))
             barShown = false
         }
     }

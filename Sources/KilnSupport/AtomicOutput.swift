@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -24,16 +25,21 @@ package final class AtomicOutput: @unchecked Sendable {
         let prefix = ".\(url.lastPathComponent).kiln-"
         Self.removeLeftovers(in: dir, prefix: prefix)
         temporaryPath = "\(dir)/\(prefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw OutputError(path: destination, reason: String(cString: strerror(errno))) }
-        close(fd)
+        do {
+            let fd = try FileDescriptor.open(
+                FilePath(temporaryPath), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o644))
+            try? fd.close()
+        } catch {
+            throw OutputError(path: destination, reason: "\(error)")
+        }
         AtomicOutput.registry.add(temporaryPath)
     }
 
     /// Moves the finished file into place.
     package func commit() throws(OutputError) {
         guard rename(temporaryPath, destination) == 0 else {
-            throw OutputError(path: destination, reason: String(cString: strerror(errno)))
+            throw OutputError(path: destination, reason: Errno(rawValue: errno).description)
         }
         committed = true
         AtomicOutput.registry.remove(temporaryPath)

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -91,41 +92,57 @@ package final class Subprocess: @unchecked Sendable {
         guard let program = Self.resolve(arguments[0], path: environment["PATH"]) else {
             throw SubprocessError(command: commandLine, reason: "program not found: \(arguments[0])")
         }
-        var inputFDs: [Int32] = [-1, -1]
+        var inputPipe: PipeEnds?
         if writableInput {
-            guard pipe(&inputFDs) == 0 else {
-                throw SubprocessError(command: commandLine, reason: "pipe: \(String(cString: strerror(errno)))")
+            do {
+                inputPipe = try Self.closeOnExecPipe()
+            } catch {
+                throw SubprocessError(command: commandLine, reason: "pipe: \(error)")
             }
-            _ = fcntl(inputFDs[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(inputFDs[1], F_SETFD, FD_CLOEXEC)
         }
-        var pipeFDs: [Int32] = [-1, -1]
+        var outputPipe: PipeEnds?
         if case .pipe = output {
-            guard pipe(&pipeFDs) == 0 else {
-                if inputFDs[0] >= 0 { close(inputFDs[0]) }
-                if inputFDs[1] >= 0 { close(inputFDs[1]) }
-                throw SubprocessError(command: commandLine, reason: "pipe: \(String(cString: strerror(errno)))")
+            do {
+                outputPipe = try Self.closeOnExecPipe()
+            } catch {
+                try? inputPipe?.readEnd.close()
+                try? inputPipe?.writeEnd.close()
+                throw SubprocessError(command: commandLine, reason: "pipe: \(error)")
             }
-            // Neither end may leak into other children started meanwhile.
-            _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
         }
         let (executable, argv) = Self.dyingWithKiln(program, arguments)
-        let (input, outputFD, output) = (inputFDs[0], pipeFDs[1], output)
+        let (input, outputFD, output) = (inputPipe?.readEnd.rawValue ?? -1, outputPipe?.writeEnd.rawValue ?? -1, output)
         let environment = environment
         let (rc, child) = SpawnThread.shared.run { [executable, argv] in
             Self.spawn(executable, argv, environment: environment, input: input, output: output, outputPipe: outputFD)
         }
-        if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
-        if inputFDs[0] >= 0 { close(inputFDs[0]) }
+        // The child holds its own copies of these ends now.
+        try? outputPipe?.writeEnd.close()
+        try? inputPipe?.readEnd.close()
         guard rc == 0 else {
-            if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
-            if inputFDs[1] >= 0 { close(inputFDs[1]) }
-            throw SubprocessError(command: commandLine, reason: "cannot start: \(String(cString: strerror(rc)))")
+            try? outputPipe?.readEnd.close()
+            try? inputPipe?.writeEnd.close()
+            throw SubprocessError(command: commandLine, reason: "cannot start: \(Errno(rawValue: rc))")
         }
-        if pipeFDs[0] >= 0 { outputHandle = FileHandle(fileDescriptor: pipeFDs[0], closeOnDealloc: true) }
-        if inputFDs[1] >= 0 { inputHandle = FileHandle(fileDescriptor: inputFDs[1], closeOnDealloc: true) }
+        if let outputPipe {
+            outputHandle = FileHandle(fileDescriptor: outputPipe.readEnd.rawValue, closeOnDealloc: true)
+        }
+        if let inputPipe {
+            inputHandle = FileHandle(fileDescriptor: inputPipe.writeEnd.rawValue, closeOnDealloc: true)
+        }
         self.child.withLock { $0.pid = child }
+    }
+
+    private typealias PipeEnds = (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+
+    /// A pipe whose ends no other child inherits: neither may leak into children started meanwhile.
+    private static func closeOnExecPipe() throws -> PipeEnds {
+        let ends = try FileDescriptor.pipe()
+        // No fcntl in swift-system; its pipe(options: .closeOnExec) needs pipe2, which Darwin has only
+        // from macOS 27.
+        _ = fcntl(ends.readEnd.rawValue, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(ends.writeEnd.rawValue, F_SETFD, FD_CLOEXEC)
+        return ends
     }
 
     /// util-linux's setpriv (Essential in Debian), which starts a program with a parent-death signal;

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import SystemPackage
 
 /// A file a description names by URL (its `files:`), pinned in the lockfile like a package: the
 /// first `kiln lock` downloads it and records its size and SHA-256, and later builds fetch exactly
@@ -38,7 +39,7 @@ extension PackageCache {
             let fetched = try await fetcher.download(url, to: staging, progress: { _ in })
             let destination = path(.files, sha256: fetched.sha256)
             guard rename(staging, destination) == 0 else {
-                throw PackagesError(.cache, "cannot write \(destination)", cause: String(cString: strerror(errno)))
+                throw PackagesError(.cache, "cannot write \(destination)", cause: Errno(rawValue: errno).description)
             }
             pins.append(RemoteFile(url: url, size: fetched.size, sha256: fetched.sha256))
         }

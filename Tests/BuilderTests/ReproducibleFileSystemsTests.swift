@@ -1,6 +1,7 @@
 import Foundation
 import KilnSupport
 import KilnTestSupport
+import SystemPackage
 import Testing
 
 @testable import Builder
@@ -56,7 +57,9 @@ struct ReproducibleFileSystemsTests {
         defer { close(descriptor) }
         let size = lseek(descriptor, 0, SEEK_END)
         let changed = try Ext4Timestamps(
-            region: DiskRegion(descriptor: descriptor, path: image, start: 0, length: Int64(size)), epoch: epoch
+            region: DiskRegion(
+                descriptor: FileDescriptor(rawValue: descriptor), path: image, start: 0, length: Int64(size)),
+            epoch: epoch
         ).apply()
         #expect(changed > 0)
 
@@ -73,7 +76,9 @@ struct ReproducibleFileSystemsTests {
         // A second pass finds nothing left to change.
         #expect(
             try Ext4Timestamps(
-                region: DiskRegion(descriptor: descriptor, path: image, start: 0, length: Int64(size)), epoch: epoch
+                region: DiskRegion(
+                    descriptor: FileDescriptor(rawValue: descriptor), path: image, start: 0, length: Int64(size)),
+                epoch: epoch
             ).apply() == 0)
     }
 
@@ -93,8 +98,9 @@ struct ReproducibleFileSystemsTests {
             close(input)
             close(output)
         }
-        let region = DiskRegion(descriptor: output, path: "target", start: Int64(mib), length: Int64(2 * mib))
-        try ReproducibleFileSystems.copySparse(from: input, path: "source", into: region)
+        let region = DiskRegion(
+            descriptor: FileDescriptor(rawValue: output), path: "target", start: Int64(mib), length: Int64(2 * mib))
+        try ReproducibleFileSystems.copySparse(from: FileDescriptor(rawValue: input), path: "source", into: region)
 
         let result = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/target")))
         #expect(result[..<mib] == target[..<mib])
@@ -152,7 +158,8 @@ struct ReproducibleFileSystemsTests {
         try #require(files.createFile(atPath: raw, contents: nil) && truncate(raw, 20 << 20) == 0)
 
         let summary = try ReproducibleFileSystems.writeExt4(
-            slot, into: raw, fromTarAt: 2 << 20, of: source, name: "filesystems.raw partition 2",
+            slot, into: raw, fromTarAt: 2 << 20, of: FileDescriptor(rawValue: source),
+            name: "filesystems.raw partition 2",
             sourceDateEpoch: 1_700_000_000)
         // The reserved inodes, lost+found, then the tree's 6 (one file has two names).
         #expect(summary.inodes - summary.freeInodes == 11 + 6)
@@ -182,7 +189,8 @@ struct ReproducibleFileSystemsTests {
         #expect(ftruncate(source, off_t((2 << 20) + bytes.count / 2)) == 0)
         #expect(throws: BuilderError.self) {
             try ReproducibleFileSystems.writeExt4(
-                slot, into: raw, fromTarAt: 2 << 20, of: source, name: "filesystems.raw partition 2",
+                slot, into: raw, fromTarAt: 2 << 20, of: FileDescriptor(rawValue: source),
+                name: "filesystems.raw partition 2",
                 sourceDateEpoch: 1_700_000_000)
         }
     }
