@@ -226,6 +226,38 @@ struct BuildCommandTests {
         #expect(log.contains("--- the builder guest's console ---\n") && log.contains("kiln-post-marker-one"))
         #expect(err.contains("kiln: the whole log: \(output)/build.log"), "\(err)")
     }
+
+    /// SPEC, "Bad input gets a clear error ... nothing half-written": the output folder on a disk too
+    /// small for the image (a 64 MiB tmpfs in a mount namespace of the test's own, which the host
+    /// never sees). The build must fail with the disk's error, exit 1, leave at most its log, and
+    /// leave no QEMU.
+    @Test(.requires(.program("unshare")))
+    func fullDiskDuringABuildIsAClearErrorAndLeavesNothing() async throws {
+        let build = try await BuildFixture.shared.build()
+        let small = "\(build.directory)/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        let namespace = "kilnfull\(getpid())"
+        _ = try await Subprocess.output(["ip", "netns", "add", namespace])
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["ip", "netns", "del", namespace])
+        }
+        let script = """
+            mount -t tmpfs -o size=64m kiln-full "$1" || exit 99
+            ip netns exec "$2" "$3" build "$4" -o "$1/out" --locked --offline --accel tcg --format qcow2,raw
+            echo "exit=$?"
+            ls -A "$1/out"
+            """
+        let (ended, output) = try await Subprocess.output([
+            "unshare", "-m", "sh", "-c", script, "sh", small, namespace, KilnProgram.path ?? "kiln", build.description,
+        ])
+        #expect(ended.succeeded, "\(output)")
+        #expect(output.contains("No space left on device"), "\(output)")
+        let after = output.split(separator: "\n").drop { !$0.hasPrefix("exit=") }
+        #expect(after.first == "exit=1", "\(output)")
+        #expect(Array(after.dropFirst()).allSatisfy { $0 == "build.log" }, "left in the full folder:\n\(output)")
+        let (_, running) = try await Subprocess.output(["pgrep", "-f", "qemu-system-x86_64.*\(small)"])
+        #expect(running.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "QEMU still runs: \(running)")
+    }
 }
 
 /// One build of the default appliance, shared by the tests above (a build takes minutes under TCG).
