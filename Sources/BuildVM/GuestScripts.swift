@@ -47,7 +47,10 @@ enum GuestScripts {
         uptime() { read -r up _ < /proc/uptime; echo "$up"; }
         finish() {
             sync
-            usleep 50000  # lets the UART send the last message before the power goes
+            # The last message must leave the serial line before the power goes, however slowly a
+            # loaded host runs the guest: stty setting the console's own settings again waits for its
+            # output to drain (tcsetattr with TCSADRAIN).
+            stty -F /dev/console "$(stty -F /dev/console -g)" 2>/dev/null || usleep 500000
             poweroff -f
             sleep 60
         }
