@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 import Testing
 
 /// `kiln serve --config` as a user meets it on the command line.

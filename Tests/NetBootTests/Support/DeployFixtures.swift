@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import KilnTestSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -6,18 +6,18 @@ import KilnSupport
 #endif
 
 /// Programs the tests use as real peers, looked up once.
-enum Tools {
-    static func has(_ program: String) -> Bool {
+package enum Tools {
+    package static func has(_ program: String) -> Bool {
         let path = Subprocess.minimalEnvironment["PATH"] ?? "/usr/bin:/bin"
         return path.split(separator: ":").contains { access("\($0)/\(program)", X_OK) == 0 }
     }
 
-    static let tftpClients = has("tftp") && has("atftp") && has("curl") && has("sha256sum")
+    package static let tftpClients = has("tftp") && has("atftp") && has("curl") && has("sha256sum")
     /// Network namespaces need root and iproute2.
-    static let namespaces: Bool = getuid() == 0 && has("ip")
+    package static let namespaces: Bool = getuid() == 0 && has("ip")
 
     /// The `kiln` executable beside the test bundle (`swift build --build-tests` builds both).
-    static let kiln: String = {
+    package static let kiln: String = {
         let exe =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
@@ -28,11 +28,11 @@ enum Tools {
 }
 
 /// A fresh folder removed at the end of the test.
-final class TemporaryFolder: Sendable {
-    let url: URL
-    var path: String { url.path }
+package final class TemporaryFolder: Sendable {
+    package let url: URL
+    package var path: String { url.path }
 
-    init() throws {
+    package init() throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-netboot-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
@@ -41,7 +41,7 @@ final class TemporaryFolder: Sendable {
 
     /// Writes `size` pseudo-random bytes (fixed seed per name) to `name` and returns its path.
     @discardableResult
-    func randomFile(_ name: String, size: Int) throws -> String {
+    package func randomFile(_ name: String, size: Int) throws -> String {
         let path = url.appendingPathComponent(name).path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -69,33 +69,34 @@ final class TemporaryFolder: Sendable {
         return path
     }
 
-    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+    package func file(_ name: String) -> String { url.appendingPathComponent(name).path }
 }
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its exit status and output.
 @discardableResult
-func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (status: Subprocess.Termination, output: String)
-{
+package func runTool(_ arguments: [String], timeout: Int = 120) async throws -> (
+    status: Subprocess.Termination, output: String
+) {
     let (status, output) = try await Subprocess.output(["timeout", "-k", "5", "\(timeout)"] + arguments)
     return (status, output)
 }
 
-func sha256(_ path: String) async throws -> String {
+package func sha256(_ path: String) async throws -> String {
     let (_, output) = try await Subprocess.output(["sha256sum", path])
     return String(output.prefix(64))
 }
 
 /// A `kiln serve` process, stopped at the end of the test.
-final class KilnServer: Sendable {
-    let process: Subprocess
-    let log: String
-    let port: Int
+package final class KilnServer: Sendable {
+    package let process: Subprocess
+    package let log: String
+    package let port: Int
     /// The HTTP port, when started with `http: true`.
-    let httpPort: Int?
+    package let httpPort: Int?
 
     /// Starts `kiln serve --tftp-root ROOT --tftp HOST:0 --http off EXTRA...`, in `namespace` if given,
     /// and waits for the line that names the bound port.
-    init(
+    package init(
         root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
         wrapper: [String] = [], logDir: String
     ) async throws {
@@ -128,7 +129,7 @@ final class KilnServer: Sendable {
         }
     }
 
-    var isRunning: Bool { process.poll() == nil }
+    package var isRunning: Bool { process.poll() == nil }
 
     private static func port(after prefix: String, in text: String) -> Int? {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
@@ -137,13 +138,13 @@ final class KilnServer: Sendable {
         return Int(portText)
     }
 
-    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    package var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
-    func stop() async { await process.stop() }
+    package func stop() async { await process.stop() }
 }
 
 /// Runs `body` with a `kiln serve` process and stops the process afterwards, whatever happens.
-func withKilnServer<T>(
+package func withKilnServer<T>(
     root: String, host: String = "127.0.0.1", http: Bool = false, extra: [String] = [], namespace: String? = nil,
     wrapper: [String] = [], logDir: String, _ body: (KilnServer) async throws -> T
 ) async throws -> T {
@@ -160,22 +161,22 @@ func withKilnServer<T>(
 }
 
 /// A network namespace with only `lo` up, deleted at the end.
-final class NetworkNamespace {
-    let name: String
+package final class NetworkNamespace {
+    package let name: String
 
-    init() async throws {
+    package init() async throws {
         name = "kilntest\(getpid() % 100000)x\(UInt16.random(in: 0...UInt16.max))"
         try await Subprocess(["ip", "netns", "add", name]).run()
         try await Subprocess(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"]).run()
     }
 
-    func exec(_ arguments: [String]) -> [String] { ["ip", "netns", "exec", name] + arguments }
+    package func exec(_ arguments: [String]) -> [String] { ["ip", "netns", "exec", name] + arguments }
 
     /// Drops 10% of the UDP packets arriving at a socket in the namespace (on input: a drop on output would
     /// make the sender's sendto fail with EPERM, unlike a loss), except ACK 0. atftp cannot survive losing
     /// ACK 0 twice in a row from any server that repeats its OACK (tftpd-hpa, dnsmasq, kiln), and GRUB
     /// cannot survive a server that does not; the loss of one ACK 0 has a test of its own.
-    func dropTenPercentOfUDP() async throws {
+    package func dropTenPercentOfUDP() async throws {
         let rules = """
             table inet kiln_loss {
               chain in {
@@ -192,7 +193,7 @@ final class NetworkNamespace {
     }
 
     /// Where a rule of `drop(_:on:)` takes packets.
-    enum Hook: String {
+    package enum Hook: String {
         /// Arriving at a socket in the namespace: a loss, as on a wire.
         case input
         /// Leaving a socket: the sender's sendmsg(2) fails with EPERM.
@@ -200,7 +201,7 @@ final class NetworkNamespace {
     }
 
     /// Drops what the nftables `match` selects (`udp sport 67`) at `hook`, until `allow(_:)`.
-    func drop(_ match: [String], on hook: Hook) async throws {
+    package func drop(_ match: [String], on hook: Hook) async throws {
         let table = ["inet", "kiln_block_\(hook.rawValue)"]
         try await Subprocess(exec(["nft", "add", "table"] + table)).run()
         try await Subprocess(
@@ -213,11 +214,11 @@ final class NetworkNamespace {
     }
 
     /// Removes the rules of `drop(_:on:)` at `hook`.
-    func allow(_ hook: Hook) async throws {
+    package func allow(_ hook: Hook) async throws {
         try await Subprocess(exec(["nft", "delete", "table", "inet", "kiln_block_\(hook.rawValue)"])).run()
     }
 
-    func delete() async {
+    package func delete() async {
         // End whatever still runs in it (only what this test started), then remove it.
         if let (_, pids) = try? await Subprocess.output(["ip", "netns", "pids", name]) {
             for pid in pids.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
@@ -227,6 +228,6 @@ final class NetworkNamespace {
 }
 
 /// Whether one line of `kiln serve`'s log holds every one of `parts` (an event and its `key=value`s).
-func logHasLine(_ log: String, _ parts: String...) -> Bool {
+package func logHasLine(_ log: String, _ parts: String...) -> Bool {
     log.split(separator: "\n").contains { line in parts.allSatisfy { line.contains($0) } }
 }

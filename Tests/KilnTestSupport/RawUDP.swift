@@ -6,12 +6,12 @@ import Foundation
 
 /// A bare UDP socket for sending exact bytes to the server: malformed packets, traversal names, a
 /// stranger's ACK. Loopback only.
-final class RawUDP: @unchecked Sendable {
+package final class RawUDP: @unchecked Sendable {
     // @unchecked: the descriptor and flag never change; a test uses the socket from one task at a time.
-    let descriptor: Int32
-    let ipv6: Bool
+    package let descriptor: Int32
+    package let ipv6: Bool
 
-    init(ipv6: Bool = false) throws {
+    package init(ipv6: Bool = false) throws {
         self.ipv6 = ipv6
         descriptor = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard descriptor >= 0 else { throw POSIXError(.EIO) }
@@ -20,7 +20,7 @@ final class RawUDP: @unchecked Sendable {
     deinit { close(descriptor) }
 
     /// Sends `bytes` to the loopback address at `port`.
-    func send(_ bytes: [UInt8], to port: Int) {
+    package func send(_ bytes: [UInt8], to port: Int) {
         if ipv6 {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
@@ -47,13 +47,13 @@ final class RawUDP: @unchecked Sendable {
     /// The next datagram and the port it came from, or nil after `timeout`.
     /// `receive` on a thread of its own, so that waiting does not hold one of the few threads that
     /// Swift's concurrency pool has here (the server under test may need it to answer).
-    func receiveOffPool(timeout: Duration = .milliseconds(500)) async -> (bytes: [UInt8], port: Int)? {
+    package func receiveOffPool(timeout: Duration = .milliseconds(500)) async -> (bytes: [UInt8], port: Int)? {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread { continuation.resume(returning: self.receive(timeout: timeout)) }
         }
     }
 
-    func receive(timeout: Duration = .milliseconds(500)) -> (bytes: [UInt8], port: Int)? {
+    package func receive(timeout: Duration = .milliseconds(500)) -> (bytes: [UInt8], port: Int)? {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(
             timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
@@ -82,8 +82,10 @@ final class RawUDP: @unchecked Sendable {
 }
 
 /// TFTP packets written by hand, independent of the codec under test.
-enum Wire {
-    static func request(_ opcode: UInt8, _ name: [UInt8], mode: String = "octet", options: [(String, String)] = [])
+package enum Wire {
+    package static func request(
+        _ opcode: UInt8, _ name: [UInt8], mode: String = "octet", options: [(String, String)] = []
+    )
         -> [UInt8]
     {
         var bytes: [UInt8] = [0, opcode] + name + [0] + Array(mode.utf8) + [0]
@@ -91,17 +93,17 @@ enum Wire {
         return bytes
     }
 
-    static func rrq(_ name: String, options: [(String, String)] = []) -> [UInt8] {
+    package static func rrq(_ name: String, options: [(String, String)] = []) -> [UInt8] {
         request(1, Array(name.utf8), options: options)
     }
 
-    static func ack(_ block: UInt16) -> [UInt8] { [0, 4, UInt8(block >> 8), UInt8(block & 0xFF)] }
+    package static func ack(_ block: UInt16) -> [UInt8] { [0, 4, UInt8(block >> 8), UInt8(block & 0xFF)] }
 
-    static func opcode(_ bytes: [UInt8]) -> UInt16? {
+    package static func opcode(_ bytes: [UInt8]) -> UInt16? {
         bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
     }
 
-    static func number(_ bytes: [UInt8]) -> UInt16? {
+    package static func number(_ bytes: [UInt8]) -> UInt16? {
         bytes.count >= 4 ? UInt16(bytes[2]) << 8 | UInt16(bytes[3]) : nil
     }
 }

@@ -7,11 +7,11 @@ import KilnSupport
 
 /// Two network namespaces made by a test and joined by a veth pair: kiln's side (`veth-kiln`,
 /// 192.0.2.1/24, TEST-NET-1) and a client's side (`veth-host`, no address). Nothing leaves them.
-final class LabNetwork {
-    let server: NetworkNamespace
-    let client: NetworkNamespace
+package final class LabNetwork {
+    package let server: NetworkNamespace
+    package let client: NetworkNamespace
 
-    init() async throws {
+    package init() async throws {
         server = try await NetworkNamespace()
         do {
             client = try await NetworkNamespace()
@@ -37,26 +37,26 @@ final class LabNetwork {
     }
 
     /// Gives the client's interface another MAC address (another machine, as DHCP sees it).
-    func setClientMAC(_ mac: String) async throws {
+    package func setClientMAC(_ mac: String) async throws {
         try await Subprocess(client.exec(["ip", "link", "set", "veth-host", "down"])).run()
         try await Subprocess(client.exec(["ip", "addr", "flush", "dev", "veth-host"])).run()
         try await Subprocess(client.exec(["ip", "link", "set", "veth-host", "address", mac])).run()
         try await Subprocess(client.exec(["ip", "link", "set", "veth-host", "up"])).run()
     }
 
-    func delete() async {
+    package func delete() async {
         await client.delete()
         await server.delete()
     }
 }
 
 /// A `kiln serve --config` process, stopped at the end of the test.
-final class LabKiln: Sendable {
-    let process: Subprocess
-    let log: String
+package final class LabKiln: Sendable {
+    package let process: Subprocess
+    package let log: String
 
     /// Starts kiln with the lab file (in `namespace` if given) and waits for its "serving" line.
-    init(config: String, extra: [String] = [], namespace: NetworkNamespace?, logDir: String) async throws {
+    package init(config: String, extra: [String] = [], namespace: NetworkNamespace?, logDir: String) async throws {
         log = logDir + "/kiln-lab-\(UUID().uuidString.prefix(8)).log"
         let argv = [Tools.kiln, "serve", "--config", config] + extra
         process = Subprocess(namespace?.exec(argv) ?? argv, output: .logFile(log))
@@ -74,22 +74,22 @@ final class LabKiln: Sendable {
         }
     }
 
-    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    package var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     /// The port of a server kiln reported (`kiln: TFTP on 127.0.0.1:PORT`).
-    func port(_ server: String) -> Int? {
+    package func port(_ server: String) -> Int? {
         let prefix = "kiln: \(server) on "
         guard let line = logText.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
         return line.split(separator: ":").last.flatMap { Int($0) }
     }
 
-    func stop() async { await process.stop() }
+    package func stop() async { await process.stop() }
 }
 
 extension NetworkNamespace {
     /// A namespace with a bridge `br-lab` (kiln's side, 192.0.2.1/24) and a tap device on it for each
     /// machine the test boots.
-    static func bridged(taps: [String]) async throws -> NetworkNamespace {
+    package static func bridged(taps: [String]) async throws -> NetworkNamespace {
         let namespace = try await NetworkNamespace()
         var commands: [[String]] = [
             ["ip", "link", "add", "br-lab", "type", "bridge"],

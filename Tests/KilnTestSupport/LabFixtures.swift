@@ -1,10 +1,8 @@
 import Foundation
 
-@testable import NetBoot
-
 /// Lab files and descriptions written into a test's folder.
-enum LabFixtures {
-    static let debianDescription = """
+package enum LabFixtures {
+    package static let debianDescription = """
         name: lab-debian
         os:
           name: debian
@@ -20,10 +18,10 @@ enum LabFixtures {
         """
 
     /// The same host on Debian 13 (trixie), which boots trixie's netboot installer.
-    static let debian13Description = debianDescription.replacingOccurrences(
+    package static let debian13Description = debianDescription.replacingOccurrences(
         of: "version: \"12\"", with: "version: \"13\"")
 
-    static let rockyDescription = """
+    package static let rockyDescription = """
         name: lab-rocky
         os:
           name: rocky
@@ -38,7 +36,7 @@ enum LabFixtures {
 
     /// The `dhcp` block of the tests' labs: 192.0.2.100-110 handed out for 600 s, with kiln (192.0.2.1) as
     /// router and DNS server.
-    static func dhcpBlock(mode: String = "server") -> String {
+    package static func dhcpBlock(mode: String = "server") -> String {
         """
         dhcp:
           mode: \(mode)
@@ -51,7 +49,7 @@ enum LabFixtures {
 
     /// The lab of the network-namespace tests: kiln at 192.0.2.1 on `interface`, TFTP on port 69, DHCP in
     /// `mode`, and lab-07 (Debian, fixed address 192.0.2.17) followed by `moreHosts` (YAML list items).
-    static func namespaceLab(interface: String, http: String, mode: String = "server", moreHosts: String = "")
+    package static func namespaceLab(interface: String, http: String, mode: String = "server", moreHosts: String = "")
         -> String
     {
         """
@@ -70,7 +68,8 @@ enum LabFixtures {
     }
 
     /// A lab with two known hosts (one Debian with a fixed address, one Rocky), in server mode.
-    static func serverLab(address: String = "192.0.2.1", http: String = ":8080", tftp: String = ":69") -> String {
+    package static func serverLab(address: String = "192.0.2.1", http: String = ":8080", tftp: String = ":69") -> String
+    {
         """
         # a lab for tests
         address: \(address)
@@ -97,7 +96,7 @@ enum LabFixtures {
 
     /// Writes the descriptions and `lab.yaml` into `folder` and returns the lab file's path.
     @discardableResult
-    static func write(_ lab: String, into folder: String) throws -> String {
+    package static func write(_ lab: String, into folder: String) throws -> String {
         try debianDescription.write(toFile: folder + "/debian.yaml", atomically: true, encoding: .utf8)
         try debian13Description.write(toFile: folder + "/debian13.yaml", atomically: true, encoding: .utf8)
         try rockyDescription.write(toFile: folder + "/rocky.yaml", atomically: true, encoding: .utf8)
