@@ -84,9 +84,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The protocol servers (TFTP, DHCP, HTTP): they serve what a BootFileProvider hands them and know
+        // nothing of labs, appliances or packages.
         .target(
             name: "NetBoot",
             dependencies: [
+                "KilnSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The lab: its file, per-host boot menus and answers, deploys, the package mirror and the boot
+        // files taken from Debian, served through NetBoot.
+        .target(
+            name: "Lab",
+            dependencies: [
+                "NetBoot",
                 "KilnSupport",
                 "KilnArchive",
                 "DiskImage",
@@ -95,7 +110,6 @@ let package = Package(
                 "Packages",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -112,7 +126,7 @@ let package = Package(
             name: "KilnCommands",
             dependencies: [
                 "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "NetBoot",
-                "Builder",
+                "Lab", "Builder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -123,7 +137,8 @@ let package = Package(
         .executableTarget(
             name: "kiln-fuzz",
             dependencies: [
-                "DiskImage", "NetBoot", "Appliance", "Autoinstall", "Packages", "KilnArchive", "Ext4", "Ext4Archive",
+                "DiskImage", "NetBoot", "Lab", "Appliance", "Autoinstall", "Packages", "KilnArchive", "Ext4",
+                "Ext4Archive",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/KilnFuzz"),
@@ -145,7 +160,8 @@ let package = Package(
         .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages", "KilnTestSupport"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "KilnTestSupport"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "NetBoot", "Packages", "KilnTestSupport"]),
         .testTarget(
             name: "BuilderTests",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NetBoot
 import Packages
 
 /// A Debian package mirror for the lab, served over kiln's HTTP under `/<prefix>/`: signed

@@ -1,3 +1,4 @@
+import NetBoot
 import Packages
 
 extension MirrorSuite {

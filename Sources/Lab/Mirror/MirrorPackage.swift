@@ -1,4 +1,5 @@
 import Foundation
+import NetBoot
 
 /// One file the lab mirror offers: its Packages stanza as the archive wrote it, and where its bytes
 /// come from.

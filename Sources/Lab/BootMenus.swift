@@ -1,3 +1,5 @@
+import NetBoot
+
 /// The installer one host boots: a kernel, an initrd and the kernel command line.
 package struct InstallerBoot: Sendable, Equatable {
     /// Paths as served (relative to the boot root, the same over TFTP and HTTP).

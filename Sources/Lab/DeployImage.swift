@@ -2,6 +2,7 @@ import Crypto
 import DiskImage
 import Foundation
 import KilnSupport
+import NetBoot
 import Synchronization
 
 /// What the deploy agent is told about an image: its size, its partition to grow and its root, and

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KilnSupport
+import NetBoot
 
 /// One suite of the lab mirror: what `dists/<codename>/` lists.
 package struct MirrorSuite: Sendable {

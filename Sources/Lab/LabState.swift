@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import NetBoot
 import Synchronization
 
 /// Which lab hosts finished installing, so that their next network boot goes to the local disk instead

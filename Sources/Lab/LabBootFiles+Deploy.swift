@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NetBoot
 
 /// Image deploys: the agent's boot entry with its one-time token, and the endpoints the agent calls.
 extension LabBootFiles {

@@ -1,8 +1,9 @@
 import Foundation
 import KilnTestSupport
+import NetBoot
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 @Suite("The lab file")
 struct LabConfigTests {

@@ -1,5 +1,6 @@
 import Appliance
 import Foundation
+import NetBoot
 
 extension LabConfig {
     /// The largest lab file kiln reads.

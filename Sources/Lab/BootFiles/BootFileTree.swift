@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import KilnArchive
 import KilnSupport
+import NetBoot
 import Packages
 
 /// The boot loaders and installers kiln serves, taken from Debian packages: resolved from the archive

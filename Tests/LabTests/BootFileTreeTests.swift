@@ -1,6 +1,6 @@
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 @Suite("The boot files taken from Debian packages")
 struct BootFileTreeTests {

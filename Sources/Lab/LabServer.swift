@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NetBoot
 import Synchronization
 
 /// Everything `kiln serve --config` runs for one lab: TFTP and HTTP over the boot root and the lab's

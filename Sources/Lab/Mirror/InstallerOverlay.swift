@@ -1,6 +1,7 @@
 import Foundation
 import KilnArchive
 import KilnSupport
+import NetBoot
 
 /// A second initramfs archive that makes Debian's netboot installer trust kiln's lab mirror.
 ///

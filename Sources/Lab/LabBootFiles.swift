@@ -2,6 +2,7 @@ import Appliance
 import Autoinstall
 import Foundation
 import Logging
+import NetBoot
 import Packages
 import Synchronization
 

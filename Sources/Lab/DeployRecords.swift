@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import NetBoot
 import Synchronization
 
 /// Where each image deploy stands, kept in `<state>/deploys.json` (replaced atomically at every change

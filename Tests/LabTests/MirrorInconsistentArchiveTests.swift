@@ -1,9 +1,10 @@
 import Foundation
 import KilnTestSupport
+import NetBoot
 import Packages
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 /// An archive whose installer index no longer matches its signed Release (what the host's archive
 /// serves for trixie here: the InRelease names a 53936-byte `debian-installer/.../Packages.xz`, the

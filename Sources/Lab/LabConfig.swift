@@ -1,4 +1,5 @@
 import Appliance
+import NetBoot
 
 /// A lab file (`kiln serve --config lab.yaml`): where kiln listens, how it answers DHCP, which boot
 /// loaders it hands out, and the hosts it knows with the description each one installs.

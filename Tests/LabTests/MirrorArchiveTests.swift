@@ -2,10 +2,11 @@ import Foundation
 import KilnSupport
 import KilnTestSupport
 import Logging
+import NetBoot
 import Packages
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 enum HostArchive {
     /// The host's release as its apt sources name it (the first suite without a dash).

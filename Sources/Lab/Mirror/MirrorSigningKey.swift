@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import NetBoot
 
 #if canImport(Glibc)
     import Glibc

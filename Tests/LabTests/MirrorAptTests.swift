@@ -3,10 +3,11 @@ import KilnSupport
 import KilnTestSupport
 import Logging
 import NIOPosix
+import NetBoot
 import Packages
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 /// The lab mirror against real apt, gpgv and cpio: apt trusts it only with kiln's key, downloads
 /// verified packages from it, and the installer's check (gpgv on Release.gpg) passes.

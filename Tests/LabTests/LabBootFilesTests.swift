@@ -2,9 +2,10 @@ import Foundation
 import KilnTestSupport
 import Logging
 import NIOCore
+import NetBoot
 import Testing
 
-@testable import NetBoot
+@testable import Lab
 
 /// The package's root, from this file's place in it.
 private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -2,6 +2,7 @@ import Appliance
 import Foundation
 import KilnSupport
 import Logging
+import NetBoot
 import Packages
 
 extension LabMirror {

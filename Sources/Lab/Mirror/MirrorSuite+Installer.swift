@@ -1,5 +1,6 @@
 import Foundation
 import KilnSupport
+import NetBoot
 import Packages
 
 extension MirrorSuite {
