@@ -41,7 +41,7 @@ struct ImageDeployTests {
             _ in
         }
     ) async throws -> String {
-        let agent = try DeployFixtures.agent.get()
+        let agent = try await DeployFixtures.agent.value
         let commandLine = try #require(try await DeployFixtures.agentCommandLine(port: port, mac: mac))
         #expect(commandLine.contains("kiln.url=http://\(DeployFixtures.userNetworkHost):\(port)/deploy/"))
         try await DeployFixtures.run([

@@ -18,26 +18,9 @@ import Testing
     .requires(.file("/usr/lib/ipxe/qemu/efi-virtio.rom"), .file("/usr/share/OVMF/OVMF_CODE_4M.fd"))
 )
 struct NetworkInstallBootTests {
-    /// The lab, its boot files prepared from Debian packages, once for both firmware runs.
-    static let prepared: Result<String, any Error> = {
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = ResultBox()
-        Task.detached {
-            do {
-                box.result = .success(try await prepareLab())
-            } catch {
-                box.result = .failure(error)
-            }
-            semaphore.signal()
-        }
-        semaphore.wait()
-        return box.result ?? .failure(SubprocessError(command: "prepare", reason: "no result"))
-    }()
-
-    final class ResultBox: @unchecked Sendable {
-        // @unchecked: written once by the detached task before the semaphore is signalled, read after.
-        var result: Result<String, any Error>?
-    }
+    /// The lab, its boot files prepared from Debian packages, once for both firmware runs. Awaited, not
+    /// waited for: a thread of Swift's small pool blocked on it could be the one the preparation needs.
+    static let prepared = Task.detached { try await prepareLab() }
 
     static func prepareLab() async throws -> String {
         // Beside the kiln binary (under .build), so that the boot lockfile written there by the first run
@@ -115,7 +98,7 @@ struct NetworkInstallBootTests {
     /// rendered both preseeds and both consoles show the installer's kernel command line; and a third
     /// SeaBIOS machine whose iPXE is told to load pxelinux, until its installer kernel runs.
     @Test func seaBIOSThroughIPXEOrPxelinuxAndOVMFThroughGRUBBootTheInstaller() async throws {
-        let config = try Self.prepared.get()
+        let config = try await Self.prepared.value
         let folder = try TemporaryFolder()
         try FileManager.default.copyItem(
             atPath: "/usr/share/OVMF/OVMF_VARS_4M.fd", toPath: folder.path + "/OVMF_VARS.fd")

@@ -14,26 +14,9 @@ enum DeployFixtures {
     static let userNetworkHost = "10.0.2.2"
 
     /// The agent's kernel and initramfs, prepared once for all the tests (a lab beside the kiln binary,
-    /// so that its lockfile serves later runs).
-    static let agent: Result<(kernel: String, initrd: String), any Error> = {
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = AgentBox()
-        Task.detached {
-            do {
-                box.result = .success(try await prepareAgent())
-            } catch {
-                box.result = .failure(error)
-            }
-            semaphore.signal()
-        }
-        semaphore.wait()
-        return box.result ?? .failure(SubprocessError(command: "prepare", reason: "no result"))
-    }()
-
-    final class AgentBox: @unchecked Sendable {
-        // @unchecked: written once by the detached task before the semaphore is signalled, read after.
-        var result: Result<(kernel: String, initrd: String), any Error>?
-    }
+    /// so that its lockfile serves later runs). Awaited, not waited for: a thread of Swift's small pool
+    /// blocked on it could be the one the preparation needs.
+    static let agent = Task.detached { try await prepareAgent() }
 
     static func prepareAgent() async throws -> (kernel: String, initrd: String) {
         let folder = URL(fileURLWithPath: Tools.kiln).deletingLastPathComponent()
