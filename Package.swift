@@ -90,9 +90,24 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The protocol servers (TFTP, DHCP, HTTP): they serve what a BootFileProvider hands them and know
+        // nothing of labs, appliances or packages.
         .target(
             name: "NetBoot",
             dependencies: [
+                "KilnSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The lab: its file, per-host boot menus and answers, deploys, the package mirror and the boot
+        // files taken from Debian, served through NetBoot.
+        .target(
+            name: "Lab",
+            dependencies: [
+                "NetBoot",
                 "KilnSupport",
                 "KilnArchive",
                 "DiskImage",
@@ -101,7 +116,6 @@ let package = Package(
                 "Packages",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -121,7 +135,7 @@ let package = Package(
             name: "KilnCommands",
             dependencies: [
                 "KilnSupport", "KilnArchive", "Appliance", "Autoinstall", "Packages", "DiskImage", "BuildVM", "NetBoot",
-                "Builder",
+                "Lab", "Builder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -133,7 +147,8 @@ let package = Package(
         .executableTarget(
             name: "kiln-fuzz",
             dependencies: [
-                "DiskImage", "NetBoot", "Appliance", "Autoinstall", "Packages", "KilnArchive", "Ext4", "Ext4Archive",
+                "DiskImage", "NetBoot", "Lab", "Appliance", "Autoinstall", "Packages", "KilnArchive", "Ext4",
+                "Ext4Archive",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/KilnFuzz"),
@@ -143,7 +158,7 @@ let package = Package(
         ),
 
         // Tests: one target per library, and what several of them share.
-        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
+        .target(name: "KilnTestSupport", dependencies: ["KilnSupport"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnSupportTests", dependencies: ["KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "KilnArchiveTests", dependencies: ["KilnArchive", "KilnTestSupport"]),
         .testTarget(name: "Ext4Tests", dependencies: ["Ext4", "KilnSupport", "KilnTestSupport"]),
@@ -155,7 +170,8 @@ let package = Package(
         .testTarget(name: "PackagesTests", dependencies: ["Packages", "KilnTestSupport"]),
         .testTarget(name: "DiskImageTests", dependencies: ["DiskImage", "KilnSupport", "KilnTestSupport"]),
         .testTarget(name: "BuildVMTests", dependencies: ["BuildVM", "KilnArchive", "KilnTestSupport"]),
-        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "Packages", "KilnTestSupport"]),
+        .testTarget(name: "NetBootTests", dependencies: ["NetBoot", "KilnTestSupport"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "NetBoot", "Packages", "KilnTestSupport"]),
         .testTarget(
             name: "BuilderTests",
             dependencies: [

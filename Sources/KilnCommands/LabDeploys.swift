@@ -4,6 +4,7 @@ import Builder
 import Crypto
 import Foundation
 import KilnSupport
+import Lab
 import Logging
 import NetBoot
 import Packages

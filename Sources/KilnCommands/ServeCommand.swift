@@ -1,6 +1,7 @@
 import Appliance
 import ArgumentParser
 import KilnSupport
+import Lab
 import Logging
 import NetBoot
 import Packages

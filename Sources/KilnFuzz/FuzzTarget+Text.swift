@@ -1,7 +1,7 @@
 import Appliance
 import Autoinstall
 import Foundation
-import NetBoot
+import Lab
 import Packages
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Logging
 import NIOCore
 import Testing
