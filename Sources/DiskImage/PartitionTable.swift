@@ -1,5 +1,6 @@
-/// A partition found in an image's MBR or GPT.
-package struct Partition: Sendable, Equatable {
+/// A partition as an image's MBR or GPT records it (a description's partitions are Appliance's
+/// `Partition`).
+package struct PartitionEntry: Sendable, Equatable {
     package var number: Int
     /// Byte offset in the guest disk.
     package var start: UInt64
@@ -15,7 +16,7 @@ package struct PartitionTable: Sendable, Equatable {
     package enum Scheme: String, Sendable { case mbr, gpt }
 
     package var scheme: Scheme
-    package var partitions: [Partition]
+    package var partitions: [PartitionEntry]
 
     /// Reads an MBR or GPT (GPT when the MBR is protective); nil when sector 0 has no 0x55AA signature.
     package static func read(from reader: any DiskReader) throws(DiskImageError) -> PartitionTable? {
@@ -23,7 +24,7 @@ package struct PartitionTable: Sendable, Equatable {
         let mbr = Bytes(try reader.read(count: 512, at: 0))
         guard mbr[510] == 0x55 && mbr[511] == 0xAA else { return nil }
         // MBR partition entries: 4 x 16 bytes at 446; type at +4, LBA start and count little-endian at +8, +12.
-        var primary: [Partition] = []
+        var primary: [PartitionEntry] = []
         var protective = false
         for i in 0..<4 {
             let base = 446 + i * 16
@@ -32,7 +33,8 @@ package struct PartitionTable: Sendable, Equatable {
             if type == 0xEE { protective = true }
             let start = UInt64(mbr.getLE(UInt32.self, at: base + 8)) * 512
             let size = UInt64(mbr.getLE(UInt32.self, at: base + 12)) * 512
-            primary.append(Partition(number: i + 1, start: start, size: size, type: String(format2: type), name: ""))
+            primary.append(
+                PartitionEntry(number: i + 1, start: start, size: size, type: String(format2: type), name: ""))
         }
         if protective, reader.virtualSize >= 1024, let gpt = try readGPT(reader) { return gpt }
         return PartitionTable(scheme: .mbr, partitions: primary)
@@ -52,7 +54,7 @@ package struct PartitionTable: Sendable, Equatable {
         let sectors = reader.virtualSize / 512
         guard entriesLBA < sectors, UInt64(count * entrySize) <= (sectors - entriesLBA) * 512 else { return nil }
         let table = Bytes(try reader.read(count: count * entrySize, at: entriesLBA * 512))
-        var partitions: [Partition] = []
+        var partitions: [PartitionEntry] = []
         for i in 0..<count {
             let base = i * entrySize
             let type = GUID(mixedEndian: table.slice(base, 16))
@@ -67,7 +69,7 @@ package struct PartitionTable: Sendable, Equatable {
                 units.append(unit)
             }
             partitions.append(
-                Partition(
+                PartitionEntry(
                     number: i + 1, start: first * 512, size: (last - first + 1) * 512,
                     type: type.description, name: String(decoding: units, as: UTF16.self)))
         }

@@ -197,7 +197,7 @@ package final class DeployImages: Sendable {
         grow: DeployPlan.PartitionRef?, root: DeployPlan.PartitionRef?
     ) {
         let rootTypes: Set<String> = ["4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"]
-        var systems: [(Partition, String)] = []
+        var systems: [(PartitionEntry, String)] = []
         for partition in table.partitions {
             if let system = try fileSystem(of: partition, reader: reader) { systems.append((partition, system)) }
         }
@@ -217,7 +217,7 @@ package final class DeployImages: Sendable {
 
     /// The file system a partition holds, from its superblock's magic: ext4 (for ext2/3/4), xfs,
     /// btrfs, vfat, swap, crypto_LUKS; nil for anything else.
-    static func fileSystem(of partition: Partition, reader: any DiskReader) throws(DiskImageError) -> String? {
+    static func fileSystem(of partition: PartitionEntry, reader: any DiskReader) throws(DiskImageError) -> String? {
         guard partition.size >= 128 * 1024 else { return nil }
         let head = try reader.read(count: 128 * 1024, at: partition.start)
         func ascii(_ offset: Int, _ text: String) -> Bool {
@@ -236,12 +236,22 @@ package final class DeployImages: Sendable {
     static func manifestDigest(for path: String) throws -> String? {
         let manifest = (path as NSString).deletingLastPathComponent + "/manifest.json"
         guard let data = FileManager.default.contents(atPath: manifest) else { return nil }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw NetBootError(.refused, "\(manifest) is not JSON")
+        // Only what a deploy checks is read; the rest of the manifest may change without it.
+        struct Manifest: Decodable {
+            struct Output: Decodable {
+                let file: String
+                let sha256: String?
+            }
+            let outputs: [Output]?
+        }
+        let outputs: [Manifest.Output]
+        do {
+            outputs = try JSONDecoder().decode(Manifest.self, from: data).outputs ?? []
+        } catch {
+            throw NetBootError(.refused, "\(manifest) is not a kiln manifest: \(error)")
         }
         let name = (path as NSString).lastPathComponent
-        let outputs = object["outputs"] as? [[String: Any]] ?? []
-        return outputs.first { $0["file"] as? String == name }?["sha256"] as? String
+        return outputs.first { $0.file == name }?.sha256
     }
 
     static func sha256(ofFile path: String) throws -> String {

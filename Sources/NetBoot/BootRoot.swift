@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -65,7 +67,7 @@ package struct BootRoot: Sendable {
         guard descriptor >= 0 else {
             let code = errno
             if code == ENOENT { throw NetBootError(.notFound, "'\(relative)' not found") }
-            throw NetBootError(.refused, "'\(relative)' cannot be opened: \(String(cString: strerror(code)))")
+            throw NetBootError(.refused, "'\(relative)' cannot be opened: \(Errno(rawValue: code))")
         }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {

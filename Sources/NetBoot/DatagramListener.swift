@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -114,7 +115,7 @@ final class DatagramListener: Sendable {
 
     /// The system call that failed and errno's text: `bind: Address already in use`.
     private static func systemError(_ call: String, _ code: CInt = errno) -> NetBootError {
-        NetBootError(.io, "\(call): \(String(cString: strerror(code)))")
+        NetBootError(.io, "\(call): \(Errno(rawValue: code))")
     }
 
     /// Sends one datagram without waiting (a full socket buffer is an error, not a wait).

@@ -3,7 +3,7 @@ import Testing
 
 @testable import DiskImage
 
-/// Partition tables laid out by hand from the MBR and UEFI (GPT) layouts; no partitioning tool is
+/// PartitionEntry tables laid out by hand from the MBR and UEFI (GPT) layouts; no partitioning tool is
 /// installed here to make them.
 @Suite struct PartitionTableTests {
     private func image(_ bytes: [(Int, [UInt8])], size: Int = 1 << 20) throws -> (String, String) {
@@ -25,7 +25,8 @@ import Testing
         defer { Fixture.cleanup(dir) }
         let table = try #require(try PartitionTable.read(from: DiskImage.open(path)))
         #expect(table.scheme == .mbr)
-        #expect(table.partitions == [Partition(number: 2, start: 2048 * 512, size: 1024 * 512, type: "83", name: "")])
+        #expect(
+            table.partitions == [PartitionEntry(number: 2, start: 2048 * 512, size: 1024 * 512, type: "83", name: "")])
     }
 
     @Test func gptPartitionsBehindAProtectiveMBR() throws {
@@ -42,7 +43,7 @@ import Testing
         #expect(table.scheme == .gpt)
         #expect(
             table.partitions == [
-                Partition(
+                PartitionEntry(
                     number: 1, start: 34 * 512, size: 100 * 512, type: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
                     name: "EFI system")
             ])

@@ -1,6 +1,7 @@
 import Foundation
 import KilnSupport
 import NetBoot
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -49,7 +50,7 @@ package struct MirrorSigningKey: Sendable {
         try write(Array((fingerprint + "\n").utf8), to: "\(scratch)/fingerprint")
         if rename(scratch, directory) != 0 && errno != EEXIST && errno != ENOTEMPTY {
             throw NetBootError(
-                .io, "cannot move the new signing key to \(directory): \(String(cString: strerror(errno)))")
+                .io, "cannot move the new signing key to \(directory): \(Errno(rawValue: errno))")
         }
         return try load(directory)
     }
@@ -98,7 +99,7 @@ package struct MirrorSigningKey: Sendable {
             "\(NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/")"
             + "kiln-gpg-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         guard symlink(home, link) == 0 else {
-            throw NetBootError(.io, "cannot link \(link) to \(home): \(String(cString: strerror(errno)))")
+            throw NetBootError(.io, "cannot link \(link) to \(home): \(Errno(rawValue: errno))")
         }
         defer { unlink(link) }
         var environment = Subprocess.minimalEnvironment

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KilnSupport
 import NetBoot
+import SystemPackage
 
 /// One suite of the lab mirror: what `dists/<codename>/` lists.
 package struct MirrorSuite: Sendable {
@@ -90,7 +91,7 @@ package struct MirrorSuite: Sendable {
         let old = "\(dists)/.\(codename)-old-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         if FileManager.default.fileExists(atPath: final) { rename(final, old) }
         guard rename(scratch, final) == 0 else {
-            throw NetBootError(.io, "cannot move the mirror's index into \(final): \(String(cString: strerror(errno)))")
+            throw NetBootError(.io, "cannot move the mirror's index into \(final): \(Errno(rawValue: errno))")
         }
         try? FileManager.default.removeItem(atPath: old)
     }

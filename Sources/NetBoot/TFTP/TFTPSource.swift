@@ -1,4 +1,5 @@
 import NIOCore
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -65,9 +66,12 @@ final class TFTPSource: @unchecked Sendable {
         case .file(let descriptor):
             var done = 0
             while done < length {
+                // EINTR is retried by the read; an error, like the end of the file, ends the transfer.
                 let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { pointer in
-                    let result = pread(descriptor, pointer.baseAddress, length - done, off_t(offset + done))
-                    return max(result, 0) == result ? result : 0
+                    let wanted = UnsafeMutableRawBufferPointer(rebasing: pointer[..<(length - done)])
+                    return
+                        (try? FileDescriptor(rawValue: descriptor).read(
+                            fromAbsoluteOffset: Int64(offset + done), into: wanted)) ?? 0
                 }
                 guard count > 0 else {
                     throw NetBootError(.io, "file became shorter or unreadable during the transfer")

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -115,10 +116,10 @@ final class TFTPTransfer: @unchecked Sendable {
         let family = local.withSockAddr { address, _ in Int32(address.pointee.sa_family) }
         let descriptor = Glibc.socket(family, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
-            throw NetBootError(.io, "cannot open a transfer socket: \(String(cString: strerror(errno)))")
+            throw NetBootError(.io, "cannot open a transfer socket: \(Errno(rawValue: errno))")
         }
         guard local.withSockAddr({ bind(descriptor, $0, socklen_t($1)) }) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = "\(Errno(rawValue: errno))"
             close(descriptor)
             throw NetBootError(.io, "cannot bind a transfer socket to \(local): \(reason)")
         }
@@ -238,7 +239,7 @@ final class TFTPTransfer: @unchecked Sendable {
             var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, milliseconds)
             if cancelled.load(ordering: .acquiring) { return .failed("server stopped") }
-            if ready < 0 && errno != EINTR { return .failed("poll: \(String(cString: strerror(errno)))") }
+            if ready < 0 && errno != EINTR { return .failed("poll: \(Errno(rawValue: errno))") }
         }
     }
 
@@ -258,7 +259,7 @@ final class TFTPTransfer: @unchecked Sendable {
             case EAGAIN, EWOULDBLOCK, EINTR: return nil
             // An ICMP error queued for an earlier send: the timer deals with the loss.
             case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return nil
-            default: return .failed("receive: \(String(cString: strerror(errno)))")
+            default: return .failed("receive: \(Errno(rawValue: errno))")
             }
         }
         if count == 0 && cancelled.load(ordering: .acquiring) { return .failed("server stopped") }
