@@ -183,7 +183,8 @@ import Testing
         #expect(found.count == 1)
         #expect(found.first?.contains("expands to more than 100000 nodes") == true, "\(found)")
         #expect(found.first?.hasPrefix("bad.yaml:") == true)
-        #expect(elapsed < .seconds(1), "took \(elapsed)")
+        // Unbounded, it runs for minutes; the limit leaves room for a loaded machine.
+        #expect(elapsed < .seconds(10), "took \(elapsed)")
     }
 
     @Test func aliasBombAsAKeyIsRefusedToo() throws {

@@ -149,7 +149,7 @@ struct ProxyDHCPServerTests {
             #expect(await client.receiveOffPool(timeout: .milliseconds(300)) == nil)
             client.send(Array(request.encoded().readableBytesView), to: port)
             let reply = try DHCPMessage.decode(
-                ByteBuffer(bytes: try #require(await client.receiveOffPool(timeout: .seconds(2))).bytes))
+                ByteBuffer(bytes: try #require(await client.receiveOffPool(timeout: .seconds(10))).bytes))
             #expect(reply.transactionID == 0x1234_5678)
             #expect(reply.options.messageType == .ack)
             #expect(reply.bootFile == "pxelinux.0")

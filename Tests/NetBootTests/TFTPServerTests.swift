@@ -113,7 +113,7 @@ struct TFTPServerTests {
             for name in names {
                 let client = try RawUDP()
                 client.send(Wire.request(1, name), to: server.port)
-                let reply = try #require(client.receive(timeout: .seconds(2)), "no answer for \(name)")
+                let reply = try #require(client.receive(timeout: .seconds(10)), "no answer for \(name)")
                 #expect(
                     Wire.opcode(reply.bytes) == 5,
                     "\(String(decoding: name, as: UTF8.self)) got \(reply.bytes.prefix(4))")
@@ -167,7 +167,7 @@ struct TFTPServerTests {
         try await withKilnServer(root: folder.path + "/root", logDir: folder.path) { server in
             let client = try RawUDP()
             client.send(Wire.rrq("f.bin", options: [("blksize", "1024"), ("timeout", "1")]), to: server.port)
-            let first = try #require(await client.receiveOffPool(timeout: .seconds(2)), "no OACK")
+            let first = try #require(await client.receiveOffPool(timeout: .seconds(10)), "no OACK")
             #expect(Wire.opcode(first.bytes) == 6)
             let sent = ContinuousClock.now
             let again = try #require(await client.receiveOffPool(timeout: .seconds(10)), "the OACK never came again")
@@ -175,7 +175,7 @@ struct TFTPServerTests {
             #expect(again.bytes == first.bytes && again.port == first.port)
             #expect(waited > .seconds(5) && waited < .seconds(8), "came again after \(waited)")
             client.send(Wire.ack(0), to: first.port)
-            let data = try #require(await client.receiveOffPool(timeout: .seconds(2)), "no DATA after ACK 0")
+            let data = try #require(await client.receiveOffPool(timeout: .seconds(10)), "no DATA after ACK 0")
             #expect(Wire.opcode(data.bytes) == 3 && Wire.number(data.bytes) == 1 && data.bytes.count == 4 + 1024)
         }
     }
@@ -187,7 +187,7 @@ struct TFTPServerTests {
         try await withKilnServer(root: folder.path + "/root", logDir: folder.path) { server in
             let client = try RawUDP()
             client.send(Wire.request(2, Array("new.txt".utf8)), to: server.port)
-            let reply = try #require(client.receive(timeout: .seconds(2)))
+            let reply = try #require(client.receive(timeout: .seconds(10)))
             #expect(Wire.opcode(reply.bytes) == 5 && Wire.number(reply.bytes) == 2)
             _ = try await runTool(
                 ["tftp", "127.0.0.1", "\(server.port)", "-c", "put", folder.path + "/upload.txt", "new.txt"],
@@ -204,14 +204,14 @@ struct TFTPServerTests {
             let stranger = try RawUDP()
             client.send(Wire.rrq("f.bin"), to: server.port)
             var received: [UInt8] = []
-            let first = try #require(client.receive(timeout: .seconds(2)))
+            let first = try #require(client.receive(timeout: .seconds(10)))
             #expect(first.port != server.port, "a transfer has its own port")
             let transferPort = first.port
             #expect(Wire.opcode(first.bytes) == 3 && Wire.number(first.bytes) == 1)
             received += first.bytes.dropFirst(4)
 
             stranger.send(Wire.ack(1), to: transferPort)
-            let refusal = try #require(stranger.receive(timeout: .seconds(2)))
+            let refusal = try #require(stranger.receive(timeout: .seconds(10)))
             #expect(Wire.opcode(refusal.bytes) == 5 && Wire.number(refusal.bytes) == 5)
 
             // The same ACK twenty times: a server with the Sorcerer's Apprentice bug answers each with block 2;
@@ -250,7 +250,7 @@ struct TFTPServerTests {
             let clients = try (0..<3).map { _ in try RawUDP() }
             for client in clients.prefix(2) {
                 client.send(Wire.rrq("f.bin"), to: server.port)
-                #expect(Wire.opcode(client.receive(timeout: .seconds(2))?.bytes ?? []) == 3)
+                #expect(Wire.opcode(client.receive(timeout: .seconds(10))?.bytes ?? []) == 3)
             }
             clients[2].send(Wire.rrq("f.bin"), to: server.port)
             #expect(clients[2].receive(timeout: .milliseconds(500)) == nil)
