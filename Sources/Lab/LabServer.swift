@@ -106,7 +106,8 @@ package final class LabServer: Sendable {
         guard let address = config.http else { return nil }
         return try await Self.anyAddress(address) { host in
             try await HTTPBootServer.bind(
-                host: host, port: address.port, root: root, generated: generated, logger: logger)
+                host: host, port: address.port, root: root, generated: generated,
+                contentTypes: LabStatus.contentTypes, logger: logger)
         }
     }
 

@@ -32,6 +32,13 @@ struct HostStatus: Codable, Equatable {
     var error: String?
 }
 
+/// The HTTP content types of the names the status files answer to that have no telling extension.
+enum LabStatus {
+    static let contentTypes = [
+        "status": "text/html; charset=utf-8", "metrics": "text/plain; version=0.0.4; charset=utf-8",
+    ]
+}
+
 /// `GET /status` (a page that refreshes itself), `/status.json` and `/metrics`.
 extension LabBootFiles {
     func statusFile(_ name: String) -> [UInt8]? {

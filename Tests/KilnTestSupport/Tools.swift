@@ -7,24 +7,14 @@ import KilnSupport
 
 /// Programs the tests use as real peers, looked up once.
 package enum Tools {
-    package static func has(_ program: String) -> Bool {
-        let path = Subprocess.minimalEnvironment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").contains { access("\($0)/\(program)", X_OK) == 0 }
-    }
+    package static func has(_ program: String) -> Bool { Requirement.hasProgram(program) }
 
     package static let tftpClients = has("tftp") && has("atftp") && has("curl") && has("sha256sum")
     /// Network namespaces need root and iproute2.
     package static let namespaces: Bool = getuid() == 0 && has("ip")
 
     /// The `kiln` executable beside the test bundle (`swift build --build-tests` builds both).
-    package static let kiln: String = {
-        let exe =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        // The test binary may sit inside a .xctest bundle folder.
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("kiln").path
-    }()
+    package static var kiln: String { KilnProgram.path ?? "kiln" }
 }
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its exit status and output.

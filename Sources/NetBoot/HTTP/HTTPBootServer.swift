@@ -25,6 +25,8 @@ package final class HTTPBootServer: Sendable {
     private let generated: any BootFileProvider
     private let logger: Logger
     private let limits: HTTPLimits
+    /// Content types for names of the server's user (a status page, metrics), before the extension table.
+    private let contentTypes: [String: String]
     private let openConnections = Atomic<Int>(0)
 
     /// Bytes read from a file and handed to the socket at a time.
@@ -32,9 +34,10 @@ package final class HTTPBootServer: Sendable {
 
     private init(
         listener: NIOAsyncChannel<Connection, Never>, localAddress: SocketAddress, root: BootRoot,
-        generated: any BootFileProvider, limits: HTTPLimits, logger: Logger
+        generated: any BootFileProvider, limits: HTTPLimits, contentTypes: [String: String], logger: Logger
     ) {
         self.limits = limits
+        self.contentTypes = contentTypes
         self.listener = listener
         self.localAddress = localAddress
         self.root = root
@@ -46,7 +49,7 @@ package final class HTTPBootServer: Sendable {
     /// - Throws: `NetBootError(.io)` naming the address when it cannot be bound.
     package static func bind(
         host: String, port: Int, root: BootRoot, generated: any BootFileProvider = GeneratedFiles.none,
-        limits: HTTPLimits = HTTPLimits(), logger: Logger,
+        limits: HTTPLimits = HTTPLimits(), contentTypes: [String: String] = [:], logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> HTTPBootServer {
         let listener: NIOAsyncChannel<Connection, Never>
@@ -68,7 +71,7 @@ package final class HTTPBootServer: Sendable {
         }
         return HTTPBootServer(
             listener: listener, localAddress: address, root: root, generated: generated, limits: limits,
-            logger: logger)
+            contentTypes: contentTypes, logger: logger)
     }
 
     /// Closes the listening socket; connections already open are answered until they close.
@@ -221,7 +224,9 @@ package final class HTTPBootServer: Sendable {
         metadata: Logger.Metadata, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, channel: any Channel
     ) async throws -> Bool {
         var metadata = metadata
-        var headers: HTTPHeaders = ["Accept-Ranges": "bytes", "Content-Type": HTTPBootServer.contentType(relative)]
+        var headers: HTTPHeaders = [
+            "Accept-Ranges": "bytes", "Content-Type": contentTypes[relative] ?? HTTPBootServer.contentType(relative),
+        ]
         var range = 0..<size
         var status = HTTPResponseStatus.ok
         if let header = request.headers.first(name: "Range") {
@@ -302,9 +307,8 @@ package final class HTTPBootServer: Sendable {
     static func contentType(_ path: String) -> String {
         switch path.split(separator: ".").last.map({ $0.lowercased() }) {
         case "cfg", "txt", "ks", "seed", "ipxe", "sh", "conf": return "text/plain; charset=utf-8"
-        case "html", "status": return "text/html; charset=utf-8"
+        case "html": return "text/html; charset=utf-8"
         case "json": return "application/json"
-        case "metrics": return "text/plain; version=0.0.4; charset=utf-8"
         case "gz": return "application/gzip"
         case "xz": return "application/x-xz"
         case "deb", "udeb": return "application/vnd.debian.binary-package"
