@@ -7,8 +7,7 @@ import KilnSupport
 package enum ApplianceSchema {
     /// The schema as pretty-printed JSON with sorted keys.
     package static var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = KilnJSON.encoder()
         let data = (try? encoder.encode(schema)) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }

@@ -100,8 +100,7 @@ struct BuildRecords {
     }
 
     private func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = KilnJSON.encoder()
         return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
     }
 }

@@ -208,14 +208,9 @@ package struct ImageBuild: Sendable {
             unlink(baseOutput)
         }
         progress(.step("settle", "writing the file systems into place"))
-        let trees: [Int: ReproducibleFileSystems.Tree]
-        do throws(BuildVMError) {
-            trees = Dictionary(
-                try run.reports(ReproducibleFileSystems.TreeReport.self).map { ($0.partition, $0.tree) },
-                uniquingKeysWith: { _, last in last })
-        } catch {
-            throw BuilderError(error.message)
-        }
+        let trees = Dictionary(
+            try reports(ReproducibleFileSystems.TreeReport.self, of: run).map { ($0.partition, $0.tree) },
+            uniquingKeysWith: { _, last in last })
         try ReproducibleFileSystems.finish(
             raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: prewrite?.base,
             sourceDateEpoch: options.sourceDateEpoch, progress: progress)
@@ -254,24 +249,20 @@ package struct ImageBuild: Sendable {
     /// Keeps the initramfs the guest made on a base, with the digest of its inputs, for the next
     /// build from that base. Like the base, one that cannot be kept costs the next build time only.
     private func keepInitramfs(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
-        do {
-            guard let report = try run.reports(InitramfsReport.self).last, report.size > 0 else { return }
+        do throws(BuilderError) {
+            guard let report = try reports(InitramfsReport.self, of: run).last, report.size > 0 else { return }
             try BaseCache(cacheDirectory: options.cacheDirectory)
                 .storeInitramfs(from: output, offset: report.offset, size: report.size, inputs: report.inputs, key: key)
-        } catch let error as BuildVMError {
-            progress(.warning("base", error.message))
-        } catch let error as BuilderError {
-            progress(.warning("base", error.message))
         } catch {
-            progress(.warning("base", "\(error)"))
+            progress(.warning("base", error.message))
         }
     }
 
     /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next
     /// build time, not this one its image: a warning.
     private func keepBase(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
-        do {
-            guard let report = try run.reports(BaseReport.self).last else { return }
+        do throws(BuilderError) {
+            guard let report = try reports(BaseReport.self, of: run).last else { return }
             guard report.size > 0 else {
                 progress(.warning("base", "the guest reported an empty configured base"))
                 return
@@ -280,12 +271,19 @@ package struct ImageBuild: Sendable {
             let mib = report.size / 1_048_576
             progress(
                 .info("base", "kept the configured base \(key.prefix(12)) (\(mib) MiB) for rebuilds of these packages"))
-        } catch let error as BuildVMError {
-            progress(.warning("base", error.message))
-        } catch let error as BuilderError {
-            progress(.warning("base", error.message))
         } catch {
-            progress(.warning("base", "\(error)"))
+            progress(.warning("base", error.message))
+        }
+    }
+
+    /// The job's reports of one kind; one that does not read fails the build.
+    private func reports<Report: GuestReport>(
+        _ kind: Report.Type, of run: GuestRunResult
+    ) throws(BuilderError) -> [Report] {
+        do throws(BuildVMError) {
+            return try run.reports(kind)
+        } catch {
+            throw BuilderError(error.message)
         }
     }
 

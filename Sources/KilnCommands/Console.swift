@@ -120,17 +120,8 @@ final class Console: Sendable {
     }
 
     private func emitJSON(_ line: some Encodable) {
-        guard let data = try? JSONLines.encoder.encode(line) else { return }
+        guard let data = try? KilnJSON.encoder(pretty: false).encode(line) else { return }
         screen.withLock { _ in Self.writeAll(.standardOutput, Array(data) + [0x0A]) }
-    }
-}
-
-/// How `--json` writes: keys sorted, slashes as they are (paths stay readable).
-enum JSONLines {
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }
 

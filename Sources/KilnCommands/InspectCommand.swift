@@ -1,6 +1,7 @@
 import ArgumentParser
 import DiskImage
 import Foundation
+import KilnSupport
 
 struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,9 +45,7 @@ struct InspectCommand: AsyncParsableCommand {
                 partitions: table?.partitions.map {
                     .init(number: $0.number, start: $0.start, size: $0.size, type: $0.type, name: $0.name)
                 })
-            let encoder = JSONLines.encoder
-            encoder.outputFormatting.insert(.prettyPrinted)
-            let text = try encoder.encode(report)
+            let text = try KilnJSON.encoder().encode(report)
             print(String(decoding: text, as: UTF8.self))
             return
         }

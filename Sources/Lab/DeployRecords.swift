@@ -116,8 +116,7 @@ package final class DeployRecords: Sendable {
     }
 
     private func write(_ state: inout (stamp: FileStamp?, byMAC: [String: Record])) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = KilnJSON.encoder()
         do {
             let data = try encoder.encode(state.byMAC.values.sorted { $0.mac < $1.mac })
             try FileManager.default.createDirectory(

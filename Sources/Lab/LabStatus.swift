@@ -1,4 +1,5 @@
 import Foundation
+import KilnSupport
 import Synchronization
 
 /// Counters for `/metrics` (the Prometheus text format).
@@ -84,8 +85,7 @@ extension LabBootFiles {
     }
 
     func statusJSON() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = KilnJSON.encoder()
         struct Document: Encodable {
             var lab: String
             var generated: String

@@ -108,8 +108,7 @@ package struct Lockfile: Codable, Equatable, Sendable {
 
     /// The JSON text, keys sorted, ending with a newline.
     package func encoded() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = KilnJSON.encoder()
         // Encoding plain strings and numbers cannot fail.
         let data = (try? encoder.encode(self)) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
