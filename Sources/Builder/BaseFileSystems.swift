@@ -8,9 +8,10 @@ import KilnSupport
     import Glibc
 #endif
 
-/// A cached configured base laid out on the host, straight into the target disk's partitions, before
-/// the builder guest starts: the guest then mounts file systems that already hold every package,
-/// instead of making them and unpacking the base through the kernel under TCG.
+/// A cached configured base, or on a lockfile's first build the unpacked packages' tar, laid out on
+/// the host, straight into the target disk's partitions, before the builder guest starts: the guest
+/// then mounts file systems that already hold every package, instead of making them and unpacking
+/// the tar through the kernel under TCG.
 ///
 /// Each entry of the base goes to the file system whose mount point holds it, with that prefix
 /// taken off; a mount point's own entry is both the directory in its parent and the root of the file
@@ -56,7 +57,7 @@ struct BaseFileSystems {
         return nil
     }
 
-    /// Writes the base tar at `base` into `raw`'s ext4 partitions.
+    /// Writes the tar at `base` (a configured base or the unpacked packages) into `raw`'s ext4 partitions.
     func write(base: String, into raw: String, sourceDateEpoch: Int64) throws(BuilderError) -> [Ext4Writer.Summary] {
         var writers: [Int: Ext4Writer] = [:]
         for mount in mounts {

@@ -8,13 +8,15 @@ import KilnSupport
     import Glibc
 #endif
 
-/// A file system the host wrote from a cached base (`BaseFileSystems`), as the guest left it, from
-/// what changed: the guest sends every path the file system holds (NUL-separated, `find -print0`)
-/// and a tar of only the entries whose change time is past `SOURCE_DATE_EPOCH` (`find -newerct`:
-/// the host wrote every time at or before it, and the guest's clock is past it before anything is
-/// touched; every write, chmod, chown, rename or link changes an inode's change time), sorted as
-/// below. The final file system takes each listed path from that tar when it is there, else from
-/// the base tar; a base entry that is not listed was deleted.
+/// A file system the host wrote before the guest started (`BaseFileSystems`), as the guest left it,
+/// from what changed: the guest sends every path the file system holds (NUL-separated,
+/// `find -print0`) and a tar of only the entries whose change time is past the base's (`find
+/// -newerct`; every write, chmod, chown, rename or link changes an inode's change time), sorted as
+/// below. From a cached base that time is `SOURCE_DATE_EPOCH`: the host wrote every time at or
+/// before it, and the guest's clock is past it before anything is touched. On a lockfile's first
+/// build it is when the guest finished saving the configured base, whose tar is then the base.
+/// The final file system takes each listed path from that tar when it is there, else from the base
+/// tar; a base entry that is not listed was deleted.
 ///
 /// Under TCG the guest then reads back only what it wrote, not the whole tree. The entries reach
 /// the writer in the order GNU tar's `--sort=name` gives a whole tree (depth first, names compared

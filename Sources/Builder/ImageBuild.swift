@@ -151,11 +151,17 @@ package struct ImageBuild: Sendable {
         install.base = base
         install.remoteFiles = options.remoteFiles
         if let baseKey, case .reuse = base { install.cachedInitramfs = bases.initramfs(baseKey) }
-        // A cached base on plain ext4 file systems is laid out here, natively, once the disk exists.
-        var prewrite: (base: String, fileSystems: BaseFileSystems)?
-        if case .reuse(let tar) = base, let fileSystems = BaseFileSystems(layout: layout) {
-            prewrite = (tar, fileSystems)
-            install.prewritten = fileSystems.numbers
+        // Plain ext4 file systems are laid out here, natively, once the disk exists: from a cached
+        // base, or from the unpacked packages when the guest is to configure them and save the base
+        // (the guest then sends back what changed since it saved the base, not the whole trees).
+        var prewrite: (tar: String, fileSystems: BaseFileSystems)?
+        if let fileSystems = BaseFileSystems(layout: layout) {
+            switch base {
+            case .reuse(let tar): prewrite = (tar, fileSystems)
+            case .configureAndSave: prewrite = (rootTar, fileSystems)
+            case .configure: break
+            }
+            if prewrite != nil { install.prewritten = fileSystems.numbers }
         }
         let job = try install.guestJob(workDirectory: work)
         // Where the guest writes the configured base and the initramfs made on it: at most what the
@@ -179,11 +185,12 @@ package struct ImageBuild: Sendable {
             }
         }
         if let prewrite {
-            progress(.step("base", "writing the configured base's file systems on the host"))
+            let what = base == .configureAndSave ? "the unpacked packages" : "the cached base"
+            progress(.step("base", "writing \(what) into the file systems on the host"))
             let summaries = try prewrite.fileSystems.write(
-                base: prewrite.base, into: raw, sourceDateEpoch: options.sourceDateEpoch)
+                base: prewrite.tar, into: raw, sourceDateEpoch: options.sourceDateEpoch)
             let mib = summaries.reduce(0) { $0 + ($1.blocks - $1.freeBlocks) * 4096 } / 1_048_576
-            progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from the cached base: \(mib) MiB"))
+            progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from \(what): \(mib) MiB"))
         }
         var runOptions = GuestRunOptions()
         runOptions.accelerator = options.accelerator
@@ -201,18 +208,25 @@ package struct ImageBuild: Sendable {
             throw BuilderError(error.message, consoleTail: error.consoleTail)
         }
         unlink(rootTar)
+        // What the guest's changes apply to: the cached base it started from, or the one it just saved.
+        var changesBase: String?
+        if case .reuse(let tar) = base { changesBase = tar }
         if let baseOutput, let baseKey {
             // The initramfs first: keeping the base moves the output disk into the cache.
             keepInitramfs(baseOutput, key: baseKey, run: run, progress: progress)
-            if base == .configureAndSave { keepBase(baseOutput, key: baseKey, run: run, progress: progress) }
-            unlink(baseOutput)
+            if base == .configureAndSave {
+                keepBase(baseOutput, key: baseKey, run: run, progress: progress)
+                // Not kept (a warning said why): the output disk holds it still, a tar from its start.
+                changesBase = bases.lookup(baseKey) ?? (files.fileExists(atPath: baseOutput) ? baseOutput : nil)
+            }
         }
+        defer { if let baseOutput { unlink(baseOutput) } }
         progress(.step("settle", "writing the file systems into place"))
         let trees = Dictionary(
             try reports(ReproducibleFileSystems.TreeReport.self, of: run).map { ($0.partition, $0.tree) },
             uniquingKeysWith: { _, last in last })
         try ReproducibleFileSystems.finish(
-            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: prewrite?.base,
+            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: changesBase,
             sourceDateEpoch: options.sourceDateEpoch, progress: progress)
         unlink(fileSystems)
 

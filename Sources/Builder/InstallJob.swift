@@ -46,8 +46,10 @@ package struct InstallJob: Sendable {
     /// The initramfs last made on this base, which the guest copies instead of running
     /// update-initramfs when the finished tree gives the same inputs digest.
     package var cachedInitramfs: BaseCache.Initramfs?
-    /// The partitions (1-based) whose file systems kiln wrote from the cached base before the guest
-    /// started (`BaseFileSystems`): the guest mounts them as they are, and the base tar stays home.
+    /// The partitions (1-based) whose file systems kiln wrote before the guest started
+    /// (`BaseFileSystems`), from the cached base or, when the guest is to save the base, from the
+    /// unpacked packages: the guest mounts them as they are, the tar stays home, and the guest sends
+    /// back what changed over the base (`ChangedTree`).
     package var prewritten: [Int] = []
 
     package init(
@@ -96,7 +98,7 @@ package struct InstallJob: Sendable {
                 files.append(
                     .init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
             }
-        } else {
+        } else if prewritten.isEmpty {
             files.append(.init(path: "root.tar", source: .hostFile(rootTar), extent: true))
         }
         let post = appliance.post.base
