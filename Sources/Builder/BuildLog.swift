@@ -37,12 +37,13 @@ final class BuildLog: Sendable {
 
     /// Takes the guest's console log before its scratch directory goes, less the guest protocol's own
     /// lines (`KILN:...`: heartbeats, and the events the steps above already tell).
-    func keepConsole(from path: String) {
-        guard let data = FileManager.default.contents(atPath: path) else { return }
+    func keepConsole(from paths: [String]) {
         // The serial console ends its lines with CR LF, one Character in Swift: split on any newline.
-        let text = String(decoding: data, as: UTF8.self)
-            .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-            .filter { !$0.hasPrefix("KILN:") }.joined(separator: "\n")
+        let text = paths.compactMap { FileManager.default.contents(atPath: $0) }.map { data in
+            String(decoding: data, as: UTF8.self)
+                .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                .filter { !$0.hasPrefix("KILN:") }.joined(separator: "\n")
+        }.joined(separator: "\n")
         self.text.withLock { $0.console = text }
     }
 

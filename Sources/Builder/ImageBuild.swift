@@ -103,8 +103,9 @@ package struct ImageBuild: Sendable {
             throw BuilderError("cannot create \(work): \(error.localizedDescription)")
         }
         AtomicOutput.registerScratchDirectory(work)
+        var consoleLogs: [String] = []
         defer {
-            log.keepConsole(from: "\(work)/guest.log")
+            log.keepConsole(from: consoleLogs)
             try? files.removeItem(atPath: work)
             AtomicOutput.unregisterScratchDirectory(work)
         }
@@ -145,88 +146,93 @@ package struct ImageBuild: Sendable {
                 modificationTime: options.sourceDateEpoch)
             if baseKey != nil { base = .configureAndSave }
         }
-        var install = InstallJob(
-            appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
-            sourceDateEpoch: options.sourceDateEpoch)
-        install.base = base
-        install.remoteFiles = options.remoteFiles
-        if let baseKey, case .reuse = base { install.cachedInitramfs = bases.initramfs(baseKey) }
-        // Plain ext4 file systems are laid out here, natively, once the disk exists: from a cached
-        // base, or from the unpacked packages when the guest is to configure them and save the base
-        // (the guest then sends back what changed since it saved the base, not the whole trees).
-        var prewrite: (tar: String, fileSystems: BaseFileSystems)?
-        if let fileSystems = BaseFileSystems(layout: layout) {
-            switch base {
-            case .reuse(let tar): prewrite = (tar, fileSystems)
-            case .configureAndSave: prewrite = (rootTar, fileSystems)
-            case .configure: break
-            }
-            if prewrite != nil { install.prewritten = fileSystems.numbers }
-        }
-        let job = try install.guestJob(workDirectory: work)
-        // Where the guest writes the configured base and the initramfs made on it: at most what the
-        // target disk holds, plus the tars' headers and 1 GiB (sparse: only what is written takes space).
-        let baseOutput = baseKey == nil ? nil : "\(work)/base.raw"
-        if let baseOutput {
-            let mib = (base == .configureAndSave ? layout.sizeMiB : 0) + 1024
-            guard files.createFile(atPath: baseOutput, contents: nil), truncate(baseOutput, off_t(mib * 1_048_576)) == 0
-            else {
-                throw BuilderError("cannot create the base's output disk \(baseOutput)")
-            }
-        }
-
+        // Plain ext4 file systems are laid out here, natively, before the guest starts. On a
+        // lockfile's first build the guest configures the packages the host wrote, saves the
+        // configured base and stops; the build then goes on from that base in a second run, as
+        // every rebuild does, so that both make the same disk.
+        let fileSystemLayout = BaseFileSystems(layout: layout)
         let raw = "\(work)/disk.raw"
         // The guest sends each ext file system's tree back on this disk (see ReproducibleFileSystems).
         let fileSystems = "\(work)/filesystems.raw"
-        for disk in [raw, fileSystems] {
-            guard files.createFile(atPath: disk, contents: nil), truncate(disk, off_t(layout.sizeMiB * 1_048_576)) == 0
-            else {
-                throw BuilderError("cannot create the target disk \(disk)")
+        var runBase = base
+        var run: GuestRunResult
+        var accelerator = options.accelerator
+        var guestSeconds = 0.0
+        var runs = 0
+        while true {
+            runs += 1
+            var install = InstallJob(
+                appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
+                sourceDateEpoch: options.sourceDateEpoch)
+            install.base = runBase
+            install.remoteFiles = options.remoteFiles
+            if let baseKey, case .reuse = runBase { install.cachedInitramfs = bases.initramfs(baseKey) }
+            var prewrite: (tar: String, fileSystems: BaseFileSystems)?
+            if let fileSystemLayout {
+                switch runBase {
+                case .reuse(let tar): prewrite = (tar, fileSystemLayout)
+                case .configureAndSave:
+                    prewrite = (rootTar, fileSystemLayout)
+                    install.stopsAfterBase = true
+                case .configure: break
+                }
+                if prewrite != nil { install.prewritten = fileSystemLayout.numbers }
             }
-        }
-        if let prewrite {
-            let what = base == .configureAndSave ? "the unpacked packages" : "the cached base"
-            progress(.step("base", "writing \(what) into the file systems on the host"))
-            let summaries = try prewrite.fileSystems.write(
-                base: prewrite.tar, into: raw, sourceDateEpoch: options.sourceDateEpoch)
-            let mib = summaries.reduce(0) { $0 + ($1.blocks - $1.freeBlocks) * 4096 } / 1_048_576
-            progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from \(what): \(mib) MiB"))
-        }
-        var runOptions = GuestRunOptions()
-        runOptions.accelerator = options.accelerator
-        runOptions.memoryMiB = options.guestMemoryMiB
-        runOptions.consoleLog = "\(work)/guest.log"
-        // What the guest's programs read from the clock starts at the same second in every build.
-        runOptions.clockStart = Int(options.sourceDateEpoch)
-        let run: GuestRunResult
-        do {
-            run = try await GuestRunner(guest: guest, options: runOptions)
-                .run(
-                    job, targetDisk: raw, fileSystemDisk: fileSystems, outputDisk: baseOutput, workDirectory: work,
-                    progress: progress)
-        } catch {
-            throw BuilderError(error.message, consoleTail: error.consoleTail)
+            let job = try install.guestJob(workDirectory: work)
+            // Where the guest writes the configured base and the initramfs made on it: at most what
+            // the target disk holds, plus the tars' headers and 1 GiB (sparse: only what is written
+            // takes space).
+            let output = baseKey == nil ? nil : "\(work)/output-\(runs).raw"
+            if let output {
+                try Self.createSparse(output, mib: (runBase == .configureAndSave ? layout.sizeMiB : 0) + 1024)
+            }
+            // Fresh disks for each run: nothing a first run left in free space may reach the image.
+            for disk in [raw, fileSystems] { try Self.createSparse(disk, mib: layout.sizeMiB) }
+            if let prewrite {
+                let what = runBase == .configureAndSave ? "the unpacked packages" : "the configured base"
+                progress(.step("base", "writing \(what) into the file systems on the host"))
+                let summaries = try prewrite.fileSystems.write(
+                    base: prewrite.tar, into: raw, sourceDateEpoch: options.sourceDateEpoch)
+                let mib = summaries.reduce(0) { $0 + ($1.blocks - $1.freeBlocks) * 4096 } / 1_048_576
+                progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from \(what): \(mib) MiB"))
+            }
+            var runOptions = GuestRunOptions()
+            runOptions.accelerator = accelerator
+            runOptions.memoryMiB = options.guestMemoryMiB
+            let consoleLog = "\(work)/guest-\(runs).log"
+            runOptions.consoleLog = consoleLog
+            consoleLogs.append(consoleLog)
+            // What the guest's programs read from the clock starts at the same second in every build.
+            runOptions.clockStart = Int(options.sourceDateEpoch)
+            do {
+                run = try await GuestRunner(guest: guest, options: runOptions)
+                    .run(
+                        job, targetDisk: raw, fileSystemDisk: fileSystems, outputDisk: output, workDirectory: work,
+                        progress: progress)
+            } catch {
+                throw BuilderError(error.message, consoleTail: error.consoleTail)
+            }
+            accelerator = run.accelerator
+            let elapsed = run.elapsed.components
+            guestSeconds += Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            guard let output, let baseKey else { break }
+            // The initramfs first: keeping the base moves the output disk into the cache.
+            keepInitramfs(output, key: baseKey, run: run, progress: progress)
+            guard runBase == .configureAndSave else { break }
+            keepBase(output, key: baseKey, run: run, progress: progress)
+            // A guest that could not save the base (packages wrote to the ESP) finished the job.
+            guard install.stopsAfterBase, try !reports(BaseReport.self, of: run).isEmpty else { break }
+            // One not kept (a warning said why) is on the output disk still, a tar from its start.
+            runBase = .reuse(bases.lookup(baseKey) ?? output)
+            unlink(rootTar)
         }
         unlink(rootTar)
-        // What the guest's changes apply to: the cached base it started from, or the one it just saved.
-        var changesBase: String?
-        if case .reuse(let tar) = base { changesBase = tar }
-        if let baseOutput, let baseKey {
-            // The initramfs first: keeping the base moves the output disk into the cache.
-            keepInitramfs(baseOutput, key: baseKey, run: run, progress: progress)
-            if base == .configureAndSave {
-                keepBase(baseOutput, key: baseKey, run: run, progress: progress)
-                // Not kept (a warning said why): the output disk holds it still, a tar from its start.
-                changesBase = bases.lookup(baseKey) ?? (files.fileExists(atPath: baseOutput) ? baseOutput : nil)
-            }
-        }
-        defer { if let baseOutput { unlink(baseOutput) } }
         progress(.step("settle", "writing the file systems into place"))
         let trees = Dictionary(
             try reports(ReproducibleFileSystems.TreeReport.self, of: run).map { ($0.partition, $0.tree) },
             uniquingKeysWith: { _, last in last })
         try ReproducibleFileSystems.finish(
-            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: changesBase,
+            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: runBase.tar,
             sourceDateEpoch: options.sourceDateEpoch, progress: progress)
         unlink(fileSystems)
 
@@ -247,8 +253,16 @@ package struct ImageBuild: Sendable {
             outputs.append(try Self.describe(destination, format: "raw"))
         }
         let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
-        let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) / 1e18
-        return Result(outputs: outputs, manifest: manifest, accelerator: run.accelerator, guestSeconds: seconds)
+        return Result(outputs: outputs, manifest: manifest, accelerator: accelerator, guestSeconds: guestSeconds)
+    }
+
+    /// An empty sparse file of `mib` MiB, in place of any file at `path`.
+    static func createSparse(_ path: String, mib: Int64) throws(BuilderError) {
+        unlink(path)
+        guard FileManager.default.createFile(atPath: path, contents: nil), truncate(path, off_t(mib * 1_048_576)) == 0
+        else {
+            throw BuilderError("cannot create the disk \(path): \(Errno(rawValue: errno))")
+        }
     }
 
     /// The configured base's cache key: the packages, and the disk's shape without its identifiers.

@@ -21,6 +21,12 @@ package struct InstallJob: Sendable {
         /// Make the target from this cached base tar; nothing is configured again.
         case reuse(String)
 
+        /// The base tar the target is made from.
+        var tar: String? {
+            if case .reuse(let tar) = self { return tar }
+            return nil
+        }
+
         var setting: String {
             switch self {
             case .configure: "none"
@@ -51,6 +57,9 @@ package struct InstallJob: Sendable {
     /// unpacked packages: the guest mounts them as they are, the tar stays home, and the guest sends
     /// back what changed over the base (`ChangedTree`).
     package var prewritten: [Int] = []
+    /// With `.configureAndSave`: the guest stops once the base is saved (the build goes on from it
+    /// in a second run). A guest that cannot save it goes on to the end.
+    package var stopsAfterBase = false
 
     package init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
@@ -125,6 +134,7 @@ package struct InstallJob: Sendable {
         ARCH=\(architecture)
         BASE=\(base.setting)
         PREWRITTEN="\(prewritten.map(String.init).joined(separator: " "))"
+        STOP_AFTER_BASE=\(stopsAfterBase ? 1 : 0)
 
         """
     }

@@ -19,7 +19,7 @@ import Testing
         let console = "KILN:1:init:up\r\nSetting up openssh-server (1:10.0p1-7) ...\r\nKILN:0:alive:\r\npost marker\r\n"
         try Data(console.utf8)
             .write(to: URL(fileURLWithPath: "\(folder)/guest.log"))
-        log.keepConsole(from: "\(folder)/guest.log")
+        log.keepConsole(from: ["\(folder)/guest.log"])
         log.write(to: folder, outcome: "built demo", progress: .none)
         let text = try String(contentsOfFile: "\(folder)/build.log", encoding: .utf8)
         #expect(

@@ -22,11 +22,9 @@ prewritten() { # whether kiln wrote partition N's file system from the cached ba
     case " $PREWRITTEN " in *" $1 "*) return 0 ;; esac
     return 1
 }
-# What changed over the base is what changed after this time (find -newerct): every time kiln
-# wrote is at or before SOURCE_DATE_EPOCH, and the clock gets past it before anything is touched
-# (see ChangedTree). A build that saves the base moves it to when the base was saved.
-CHANGED_AFTER="$SOURCE_DATE_EPOCH.5"
 if [ -n "$PREWRITTEN" ]; then
+    # Every time kiln wrote is at or before SOURCE_DATE_EPOCH: what changes here must be later,
+    # so that find -newerct finds it (see ChangedTree)
     while [ "$(date +%s)" -le "$SOURCE_DATE_EPOCH" ]; do usleep 100000; done
 fi
 
@@ -183,12 +181,12 @@ else
         [ -n "$size" ] || { cat /tmp/base.log; exit 1; }
         kiln-event base "size=$size"
         OUTPUT_USED=$size
-        # From here on, what changes is what goes back to the host, to be laid over this base:
-        # everything above changed at most a second after `saved`, everything below changes two
-        # seconds after it at the earliest (file times come from a clock up to a tick behind date's)
-        saved=$(date +%s)
-        while [ "$(date +%s)" -lt $((saved + 2)) ]; do usleep 100000; done
-        CHANGED_AFTER="$((saved + 1)).5"
+        if [ "$STOP_AFTER_BASE" = 1 ]; then
+            # The host goes on from the base, in a run of its own (the disk here is dropped)
+            sync
+            kiln-event result "base saved"
+            exit 0
+        fi
     else
         # No base to lay the changes over: the file systems go back whole
         PREWRITTEN=
@@ -348,7 +346,7 @@ fi
 while read -r number fs mountpoint; do
     prewritten "$number" || continue
     in_target sh -c 'cd "$1" && find . -xdev -newerct "@$2" -print0' changed "$mountpoint" \
-        "$CHANGED_AFTER" > /tmp/changed.found
+        "$SOURCE_DATE_EPOCH.5" > /tmp/changed.found
     # The directories other file systems are mounted on, which find saw as those file systems'
     # roots: tar reads them below the mounts, as a whole tree's tar does
     while read -r parent dir; do
