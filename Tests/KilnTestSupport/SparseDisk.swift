@@ -19,6 +19,9 @@ package struct SparseDisk {
         }
     }
 
+    /// A disk file that exists.
+    package init(_ path: String) { self.path = path }
+
     /// `count` bytes at `offset`.
     package func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
@@ -64,12 +67,18 @@ package struct SparseDisk {
 
     /// Whether every byte that holds data lies in `allowed`, widened to `block`-byte blocks.
     package func onlyWritten(_ allowed: [Range<UInt64>], block: UInt64 = 4096) -> Bool {
-        dataRanges.allSatisfy { range in
-            allowed.contains { allowed in
-                let low = allowed.lowerBound / block * block
-                let high = (allowed.upperBound + block - 1) / block * block
-                return low <= range.lowerBound && range.upperBound <= high
+        var widened: [Range<UInt64>] = []
+        for range in allowed.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            let low = range.lowerBound / block * block
+            let high = (range.upperBound + block - 1) / block * block
+            if let last = widened.last, low <= last.upperBound {
+                widened[widened.count - 1] = last.lowerBound..<max(high, last.upperBound)
+            } else {
+                widened.append(low..<high)
             }
+        }
+        return dataRanges.allSatisfy { range in
+            widened.contains { $0.lowerBound <= range.lowerBound && range.upperBound <= $0.upperBound }
         }
     }
 
