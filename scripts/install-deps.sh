@@ -18,8 +18,10 @@ packages=(
   qemu-system-arm qemu-efi-aarch64
   # judges for the builder guest's cpio and ELF readers
   cpio binutils zstd
-  # judge for the partition tables kiln describes
+  # judge for the partition tables kiln describes and writes
   fdisk
+  # judges for the FAT32 file systems kiln writes (fsck.fat; mcopy, mdir, mtype)
+  dosfstools mtools
   # archive signatures; gnupg signs kiln's lab mirror, apt judges it
   gpgv debian-archive-keyring gnupg apt
   # PXE clients and network namespaces

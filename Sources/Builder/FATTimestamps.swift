@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import DiskImage
 
 /// Sets every directory entry's times in a FAT32 file system (the ESP) to SOURCE_DATE_EPOCH, in place.
 ///
@@ -27,7 +25,7 @@ struct FATTimestamps {
         let fat = try region.read(reserved * bytesPerSector, Int(fatSize * bytesPerSector))
         let clusterBytes = Int(bytesPerSector * sectorsPerCluster)
         let dataStart = (reserved + fatCount * fatSize) * bytesPerSector
-        let (time, date) = Self.fatTime(epoch)
+        let (time, date) = FATTime.encode(epoch)
 
         var changed = 0
         var visited: Set<UInt32> = []
@@ -69,16 +67,5 @@ struct FATTimestamps {
             }
         }
         return changed
-    }
-
-    /// FAT's local time (the guest runs in UTC): time = hour << 11 | minute << 5 | second / 2,
-    /// date = (year - 1980) << 9 | month << 5 | day; clamped to 1980...2107.
-    static func fatTime(_ epoch: Int64) -> (time: UInt16, date: UInt16) {
-        var seconds = time_t(min(max(epoch, 315_532_800), 4_354_819_198))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let time = UInt16(parts.tm_hour) << 11 | UInt16(parts.tm_min) << 5 | UInt16(parts.tm_sec / 2)
-        let date = UInt16(parts.tm_year + 1900 - 1980) << 9 | UInt16(parts.tm_mon + 1) << 5 | UInt16(parts.tm_mday)
-        return (time, date)
     }
 }

@@ -21,6 +21,18 @@ struct GUID: Equatable, Hashable, Sendable, CustomStringConvertible {
         bytes = [plain[3], plain[2], plain[1], plain[0], plain[5], plain[4], plain[7], plain[6]] + plain[8..<16]
     }
 
+    /// Parses the text form, 8-4-4-4-12 hex digits in either case; nil for anything else.
+    init?(validating text: String) {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 36 else { return nil }
+        for (index, byte) in utf8.enumerated() {
+            let dash = [8, 13, 18, 23].contains(index)
+            let hex = (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte)
+            guard dash ? byte == UInt8(ascii: "-") : hex else { return nil }
+        }
+        self.init(text)
+    }
+
     /// A random (version 4) GUID.
     static func random() -> GUID {
         var plain = (0..<16).map { _ in UInt8.random(in: 0...255) }
