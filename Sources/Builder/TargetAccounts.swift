@@ -204,4 +204,20 @@ package struct TargetAccounts: Sendable {
         makeHome(home, uid: uid, gid: gid)
         makeMailSpool(for: name, uid: uid, gid: gid, groups: group)
     }
+
+    /// `install -d -m 700 -o UID -g GID HOME/.ssh` and `install -m 600 -o UID -g GID KEYS
+    /// HOME/.ssh/authorized_keys`: a `.ssh` the skeleton brought is given that mode and owner.
+    package mutating func authorizeKeys(_ keys: [UInt8], home: String, uid: UInt32, gid: UInt32) {
+        let folder = home + "/.ssh"
+        if let copied = copies.firstIndex(where: { $0.destination == folder && $0.kind == .directory }) {
+            copies[copied].mode = 0o700
+            copies[copied].uid = uid
+            copies[copied].gid = gid
+        } else {
+            directories.append(AccountEdits.Directory(path: folder, mode: 0o700, uid: uid, gid: gid))
+        }
+        let path = folder + "/authorized_keys"
+        current[path] = TargetFile(bytes: keys, mode: 0o600, uid: uid, gid: gid)
+        written.insert(path)
+    }
 }

@@ -23,6 +23,7 @@ struct TargetAccountsTests {
         case rootHash(String)
         case lockRoot
         case user(String, uid: UInt32, groups: [String], hash: String?)
+        case keys(String, uid: UInt32, String)
     }
 
     /// A fresh Debian 12 base's accounts (base-passwd, then the packages' postinsts), login.defs,
@@ -81,6 +82,8 @@ struct TargetAccountsTests {
         if richSkeleton {
             let skel = root + "/etc/skel"
             try manager.createDirectory(atPath: skel + "/.config/kiln", withIntermediateDirectories: true)
+            try manager.createDirectory(
+                atPath: skel + "/.ssh", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             try "private\n".write(toFile: skel + "/.config/kiln/secret", atomically: false, encoding: .utf8)
             try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: skel + "/.config/kiln/secret")
             try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: skel + "/.config")
@@ -92,11 +95,15 @@ struct TargetAccountsTests {
 
     /// Runs the steps with the real tools in `judge` and with `TargetAccounts` in `mine`, and compares.
     @discardableResult
-    func compare(_ steps: [Step], subuid: String = "", richSkeleton: Bool = false) async throws -> TreeSnapshot {
+    func compare(
+        _ steps: [Step], subuid: String = "", richSkeleton: Bool = false,
+        changing change: (String) throws -> Void = { _ in }
+    ) async throws -> TreeSnapshot {
         let folder = try TemporaryFolder()
         let mine = folder.path + "/kiln"
         let judge = folder.path + "/judge"
         try Self.makeBase(at: mine, subuid: subuid, richSkeleton: richSkeleton)
+        try change(mine)
         try copyTree(mine, to: judge)
         // The guest runs the tools with /proc mounted in the target (install.sh): without it useradd 4.13
         // stops copying the skeleton at its first folder (it sets modes through /proc/self/fd), silently.
@@ -118,6 +125,15 @@ struct TargetAccountsTests {
             case .lockRoot:
                 try await run(["passwd", "--root", judge, "-l", "root"])
                 try accounts.lockPassword(of: "root")
+            case .keys(let name, let uid, let keys):
+                let file = folder.path + "/keys-" + name
+                try keys.write(toFile: file, atomically: false, encoding: .utf8)
+                let home = judge + "/home/" + name
+                try await run(["install", "-d", "-m", "700", "-o", "\(uid)", "-g", "\(uid)", home + "/.ssh"])
+                try await run([
+                    "install", "-m", "600", "-o", "\(uid)", "-g", "\(uid)", file, home + "/.ssh/authorized_keys",
+                ])
+                accounts.authorizeKeys(Array(keys.utf8), home: "/home/" + name, uid: uid, gid: uid)
             case .user(let name, let uid, let groups, let hash):
                 var add = ["useradd", "--root", judge, "-m", "-u", "\(uid)", "-U", "-s", "/bin/bash"]
                 if !groups.isEmpty { add += ["-G", groups.joined(separator: ",")] }
@@ -144,17 +160,22 @@ struct TargetAccountsTests {
         try await compare([.rootHash(Self.hash)])
     }
 
-    @Test func oneUserWithGroupsAndAPassword() async throws {
-        try await compare([.rootHash(Self.hash), .user("alice", uid: 1000, groups: ["sudo", "adm"], hash: Self.hash)])
+    @Test func oneUserWithGroupsAPasswordAndKeys() async throws {
+        try await compare([
+            .rootHash(Self.hash), .user("alice", uid: 1000, groups: ["sudo", "adm"], hash: Self.hash),
+            .keys("alice", uid: 1000, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln one\nssh-rsa AAAAB3Nza two\n"),
+        ])
     }
 
-    /// Two users, subordinate ranges already taken out of order, and a skeleton with a private folder and
-    /// links into and out of it.
+    /// Two users with SSH keys, subordinate ranges already taken out of order, and a skeleton with a
+    /// private folder, a `.ssh` of its own, and links into and out of it.
     @Test func twoUsersBesideExistingSubordinateRanges() async throws {
         let judged = try await compare(
             [
                 .lockRoot, .user("alice", uid: 1000, groups: ["sudo"], hash: Self.hash),
+                .keys("alice", uid: 1000, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln alice@example\n"),
                 .user("bob", uid: 1001, groups: [], hash: nil),
+                .keys("bob", uid: 1001, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln bob@example\n"),
             ], subuid: "zed:300000:65536\nold:165536:65536\n", richSkeleton: true)
         // Each useradd sorts the ranges by start, then appends its own in the first gap big enough.
         #expect(
@@ -162,6 +183,42 @@ struct TargetAccountsTests {
                 == "file 644 0:0\nalice:100000:65536\nold:165536:65536\nzed:300000:65536\nbob:231072:65536\n")
         #expect(judged.entries["etc/shadow"]?.contains("\nbob:!:19675:0:99999:7:::\n") == true)
         #expect(judged.entries["home/bob/.bashrc-link"] == "link 777 1001:1001 -> /home/bob/.bashrc")
+    }
+
+    /// Settings a fresh base does not have: HOME_MODE, a mail spool, account expiry and inactivity, a group
+    /// with members already, the UID's own GID taken by another group, and a home that already exists.
+    @Test func settingsAndCollisionsOfAnOlderSystem() async throws {
+        let judged = try await compare(
+            [
+                .rootHash(Self.hash), .user("alice", uid: 1000, groups: ["sudo", "27", "docker"], hash: nil),
+                .user("carol", uid: 1001, groups: ["adm"], hash: Self.hash),
+            ],
+            changing: { root in
+                func append(_ text: String, to path: String) throws {
+                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: root + path))
+                    try handle.seekToEnd()
+                    try handle.write(contentsOf: Data(text.utf8))
+                    try handle.close()
+                }
+                try append("HOME_MODE\t0750\n", to: "/etc/login.defs")
+                try append("CREATE_MAIL_SPOOL=yes\nINACTIVE=30\nEXPIRE=2030-01-01\n", to: "/etc/default/useradd")
+                try append("docker:x:1001:bob\n", to: "/etc/group")
+                try append("docker:!::bob\n", to: "/etc/gshadow")
+                let group = try String(contentsOfFile: root + "/etc/group", encoding: .utf8)
+                try group.replacingOccurrences(of: "\nsudo:x:27:\n", with: "\nsudo:x:27:bob\n")
+                    .write(toFile: root + "/etc/group", atomically: false, encoding: .utf8)
+                try FileManager.default.createDirectory(atPath: root + "/var/mail", withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    atPath: root + "/home/carol", withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o711])
+            })
+        #expect(judged.entries["etc/group"]?.contains("\nsudo:x:27:bob,alice\n") == true)
+        #expect(judged.entries["home/alice"] == "directory 750 1000:1000")
+        #expect(judged.entries["home/carol"] == "directory 711 0:0")
+        #expect(judged.entries["var/mail/alice"] == "file 660 1000:8\n")
+        // carol's UID is docker's GID: her group takes the next one after the highest in GID_MIN...GID_MAX.
+        #expect(judged.entries["etc/passwd"]?.contains("\ncarol:x:1001:1002::/home/carol:/bin/bash\n") == true)
+        #expect(judged.entries["etc/shadow"]?.contains("\ncarol:\(Self.hash):19675:0:99999:7:30:21915:\n") == true)
     }
 
     @Test func aMissingGroupIsAnErrorNamingTheUserAndTheGroup() async throws {

@@ -94,11 +94,15 @@ struct UnitInstallerTests {
 
     /// Runs the commands with `systemctl --root` in one copy and `UnitInstaller` in another, and compares.
     @discardableResult
-    func compare(_ commands: [(Verb, String)], after setup: [(Verb, String)] = []) async throws -> TreeSnapshot {
+    func compare(
+        _ commands: [(Verb, String)], after setup: [(Verb, String)] = [],
+        changing change: (String) throws -> Void = { _ in }
+    ) async throws -> TreeSnapshot {
         let folder = try TemporaryFolder()
         let mine = folder.path + "/kiln"
         let judge = folder.path + "/judge"
         try Self.makeRoot(at: mine)
+        try change(mine)
         try copyTree(mine, to: judge)
         var installer = try UnitInstaller(root: mine)
         for (verb, name) in setup + commands {
@@ -147,6 +151,30 @@ struct UnitInstallerTests {
         #expect(judged.entries["etc/systemd/system/getty.target.wants/getty@tty1.service"] != nil)
         #expect(judged.entries["etc/systemd/system/sockets.target.wants/ssh.socket"] != nil)
         #expect(judged.entries["etc/systemd/system/multi-user.target.wants"] == nil)
+    }
+
+    /// Links a package's maintainer scripts left through /usr/lib, a masked unit, and an empty `.wants`.
+    @Test func existingLinksMasksAndFolders() async throws {
+        let judged = try await compare(
+            [
+                (.enable, "ssh"), (.disable, "avahi-daemon"), (.enable, "systemd-networkd"),
+                (.disable, "systemd-networkd"), (.enable, "kiln-ssh-host-keys"), (.disable, "kiln-ssh-host-keys"),
+            ],
+            changing: { root in
+                let manager = FileManager.default
+                let etc = root + "/etc/systemd/system"
+                try manager.createDirectory(atPath: etc + "/multi-user.target.wants", withIntermediateDirectories: true)
+                try manager.createDirectory(atPath: etc + "/timers.target.wants", withIntermediateDirectories: true)
+                try manager.createSymbolicLink(
+                    atPath: etc + "/multi-user.target.wants/ssh.service",
+                    withDestinationPath: "/usr/lib/systemd/system/ssh.service")
+                try manager.createSymbolicLink(atPath: etc + "/avahi-daemon.service", withDestinationPath: "/dev/null")
+            })
+        #expect(
+            judged.entries["etc/systemd/system/multi-user.target.wants/ssh.service"]
+                == "link 777 0:0 -> /usr/lib/systemd/system/ssh.service")
+        #expect(judged.entries["etc/systemd/system/avahi-daemon.service"] == "link 777 0:0 -> /dev/null")
+        #expect(judged.entries["etc/systemd/system/timers.target.wants"] == "directory 755 0:0")
     }
 
     @Test func aMissingUnitIsAnErrorNamingIt() async throws {
