@@ -221,6 +221,20 @@ struct TargetAccountsTests {
         #expect(judged.entries["etc/shadow"]?.contains("\ncarol:\(Self.hash):19675:0:99999:7:30:21915:\n") == true)
     }
 
+    /// A target without shadow, gshadow, subuid or subgid: passwords and group passwords in passwd and group.
+    @Test func aTargetWithoutShadowFiles() async throws {
+        let judged = try await compare(
+            [.lockRoot, .user("alice", uid: 1000, groups: ["sudo"], hash: Self.hash)],
+            changing: { root in
+                for name in ["shadow", "gshadow", "subuid", "subgid"] {
+                    try FileManager.default.removeItem(atPath: root + "/etc/" + name)
+                }
+            })
+        #expect(judged.entries["etc/shadow"] == nil)
+        #expect(judged.entries["etc/passwd"]?.contains("\nroot:!x:0:0:root:/root:/bin/bash\n") == true)
+        #expect(judged.entries["etc/group"]?.contains("\nalice:!:1000:\n") == true)
+    }
+
     @Test func aMissingGroupIsAnErrorNamingTheUserAndTheGroup() async throws {
         let folder = try TemporaryFolder()
         try Self.makeBase(at: folder.path)
