@@ -146,7 +146,7 @@ extension TargetAccounts {
         let umask = defaults.number("UMASK", default: 0o022)
         let mode = UInt32(clamping: defaults.number("HOME_MODE", default: 0o777 & ~umask)) & 0o7777
         directories.append(AccountEdits.Directory(path: home, mode: mode, uid: uid, gid: gid))
-        let folder = defaults.useradd["SKEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/skel"
+        let folder = defaults.skeletonFolder
         for entry in skeleton.sorted(by: { $0.path < $1.path }) {
             var kind = entry.kind
             if case .symlink(let target) = kind, target.hasPrefix(folder) {

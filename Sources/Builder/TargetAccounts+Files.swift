@@ -79,6 +79,9 @@ struct AccountDefaults {
 
     func number(_ name: String, default fallback: Int64) -> Int64 { number(name) ?? fallback }
 
-    /// A yes/no setting of login.defs (`USERGROUPS_ENAB yes`).
-    func flag(_ name: String) -> Bool { loginDefs[name]?.lowercased() == "yes" }
+    /// `SKEL` of /etc/default/useradd: where new homes are copied from.
+    var skeletonFolder: String { useradd["SKEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/skel" }
+
+    /// `HOME` of /etc/default/useradd: the folder new homes are made in.
+    var homeBase: String { useradd["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/home" }
 }

@@ -21,8 +21,9 @@ package struct TargetAccounts: Sendable {
     }
 
     /// The files shadow's tools read or write, by absolute path in the target.
-    static let databases = ["passwd", "shadow", "group", "gshadow", "subuid", "subgid"].map { "/etc/" + $0 }
-    static let inputs = databases + ["/etc/login.defs", "/etc/default/useradd", "/etc/.pwd.lock"]
+    package static let inputs =
+        ["passwd", "shadow", "group", "gshadow", "subuid", "subgid", "login.defs", "default/useradd", ".pwd.lock"]
+        .map { "/etc/" + $0 }
 
     var current: [String: TargetFile]
     var written: Set<String> = []
@@ -65,7 +66,7 @@ package struct TargetAccounts: Sendable {
         }
         let defaults = AccountDefaults(
             loginDefs: files["/etc/login.defs"]?.bytes, useradd: files["/etc/default/useradd"]?.bytes)
-        let skeletonFolder = root + (defaults.useradd["SKEL"] ?? "/etc/skel")
+        let skeletonFolder = root + defaults.skeletonFolder
         var skeleton: [SkeletonEntry] = []
         if let walker = FileManager.default.enumerator(atPath: skeletonFolder) {
             while let path = walker.nextObject() as? String {
@@ -168,8 +169,7 @@ package struct TargetAccounts: Sendable {
         if shadow?.index(of: name) != nil { throw fail("the user already exists in /etc/shadow") }
         var gshadow = database("gshadow")
         let gid = newGroupID(preferring: uid, in: groupEntries)
-        let homeBase = defaults.useradd["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/home"
-        let home = homeBase + "/" + name
+        let home = defaults.homeBase + "/" + name
 
         takeLock()
         passwd.append([name, shadow == nil ? "!" : "x", "\(uid)", "\(gid)", "", home, shell])

@@ -71,7 +71,7 @@ package struct UnitInstaller {
     var entries: [String: Entry]
 
     /// Reads `/etc/systemd/system` of the tree whose root is `root`.
-    package init(root: String, rules: Rules = .systemd252) throws(BuilderError) {
+    package init(root: String, rules: Rules = .systemd252) {
         self.root = root
         self.rules = rules
         var seen: [(UInt64, UInt64)] = []

@@ -104,7 +104,7 @@ struct UnitInstallerTests {
         try Self.makeRoot(at: mine)
         try change(mine)
         try copyTree(mine, to: judge)
-        var installer = try UnitInstaller(root: mine)
+        var installer = UnitInstaller(root: mine)
         for (verb, name) in setup + commands {
             let (ended, output) = try await Subprocess.output(["systemctl", "--root=\(judge)", verb.rawValue, name])
             #expect(ended == .exited(0), "systemctl \(verb) \(name): \(output)")
@@ -182,7 +182,7 @@ struct UnitInstallerTests {
         try Self.makeRoot(at: folder.path)
         let (ended, _) = try await Subprocess.output(["systemctl", "--root=\(folder.path)", "enable", "nosuch"])
         #expect(ended != .exited(0))
-        var installer = try UnitInstaller(root: folder.path)
+        var installer = UnitInstaller(root: folder.path)
         let error = #expect(throws: BuilderError.self) { try installer.enable("nosuch") }
         #expect(error?.message == "cannot enable unit nosuch.service: it does not exist")
         _ = try installer.enable("ssh")
@@ -193,7 +193,7 @@ struct UnitInstallerTests {
     @Test func aUnitWithoutInstallSectionIsANotice() throws {
         let folder = try TemporaryFolder()
         try Self.makeRoot(at: folder.path)
-        var installer = try UnitInstaller(root: folder.path)
+        var installer = UnitInstaller(root: folder.path)
         let outcome = try installer.enable("systemd-journald")
         #expect(outcome.createdLinks.isEmpty)
         #expect(
@@ -210,7 +210,7 @@ struct UnitInstallerTests {
         for name in ["legacy", "ssh"] {
             try "#!/bin/sh\n".write(toFile: folder.path + "/etc/init.d/" + name, atomically: false, encoding: .utf8)
         }
-        var installer = try UnitInstaller(root: folder.path)
+        var installer = UnitInstaller(root: folder.path)
         let legacy = try installer.enable("legacy")
         #expect(legacy.needsGuest && legacy.sysvScript == "/etc/init.d/legacy" && legacy.createdLinks.isEmpty)
         let ssh = try installer.enable("ssh.service")
