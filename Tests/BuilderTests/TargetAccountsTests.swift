@@ -109,6 +109,8 @@ struct TargetAccountsTests {
         // stops copying the skeleton at its first folder (it sets modes through /proc/self/fd), silently.
         try FileManager.default.createDirectory(atPath: judge + "/proc", withIntermediateDirectories: false)
         try #require(mount("/proc", judge + "/proc", nil, UInt(MS_BIND), nil) == 0, "mount --bind /proc: \(errno)")
+        // Unmounted before the folder may go (defers run last first): its removal must not walk into /proc.
+        defer { withExtendedLifetime(folder) {} }
         defer { umount2(judge + "/proc", Int32(MNT_DETACH)) }
 
         let environment = Subprocess.minimalEnvironment.merging(["SOURCE_DATE_EPOCH": "\(Self.epoch)"]) { $1 }
