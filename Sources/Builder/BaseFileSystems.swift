@@ -57,6 +57,16 @@ struct BaseFileSystems {
         return nil
     }
 
+    /// Of the whole tree's `paths`, those on `mount`'s file system, relative to its root: a mount
+    /// point is its file system's root ("") and a directory of its parent's.
+    func paths(on mount: Mount, of paths: [String]) -> [String] {
+        paths.compactMap { path in
+            if !mount.path.isEmpty && path == mount.path { return "" }
+            guard let (found, inside) = route(path), found.number == mount.number else { return nil }
+            return inside
+        }
+    }
+
     /// Writes the tar at `base` (a configured base or the unpacked packages) into `raw`'s ext4 partitions.
     func write(base: String, into raw: String, sourceDateEpoch: Int64) throws(BuilderError) -> [Ext4Writer.Summary] {
         var writers: [Int: Ext4Writer] = [:]

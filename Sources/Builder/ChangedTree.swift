@@ -37,6 +37,12 @@ struct ChangedTree {
         self.paths = paths.sorted(by: Self.precedes)
     }
 
+    /// Every path the file system holds, in any order.
+    init(mountPath: String, paths: [String]) {
+        self.mountPath = mountPath
+        self.paths = paths.sorted(by: Self.precedes)
+    }
+
     /// GNU tar's `--sort=name` order: a directory before what it holds, siblings by their names'
     /// bytes. Comparing the paths' bytes with "/" below every other byte gives exactly that.
     static func precedes(_ a: String, _ b: String) -> Bool {

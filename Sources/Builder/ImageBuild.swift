@@ -47,7 +47,8 @@ package struct ImageBuild: Sendable {
     package struct Result: Sendable {
         package var outputs: [Output]
         package var manifest: String
-        package var accelerator: Accelerator
+        /// nil when no builder guest ran (`GuestChangesCache`).
+        package var accelerator: Accelerator?
         package var guestSeconds: Double
     }
 
@@ -146,95 +147,12 @@ package struct ImageBuild: Sendable {
                 modificationTime: options.sourceDateEpoch)
             if baseKey != nil { base = .configureAndSave }
         }
-        // Plain ext4 file systems are laid out here, natively, before the guest starts. On a
-        // lockfile's first build the guest configures the packages the host wrote, saves the
-        // configured base and stops; the build then goes on from that base in a second run, as
-        // every rebuild does, so that both make the same disk.
-        let fileSystemLayout = BaseFileSystems(layout: layout)
         let raw = "\(work)/disk.raw"
-        // The guest sends each ext file system's tree back on this disk (see ReproducibleFileSystems).
-        let fileSystems = "\(work)/filesystems.raw"
-        var runBase = base
-        var run: GuestRunResult
-        var accelerator = options.accelerator
-        var guestSeconds = 0.0
-        var runs = 0
-        while true {
-            runs += 1
-            var install = InstallJob(
-                appliance: appliance, layout: layout, root: root, rootTar: rootTar, aptSources: targetSources,
-                sourceDateEpoch: options.sourceDateEpoch)
-            install.base = runBase
-            install.remoteFiles = options.remoteFiles
-            if let baseKey, case .reuse = runBase { install.cachedInitramfs = bases.initramfs(baseKey) }
-            var prewrite: (tar: String, fileSystems: BaseFileSystems)?
-            if let fileSystemLayout {
-                switch runBase {
-                case .reuse(let tar): prewrite = (tar, fileSystemLayout)
-                case .configureAndSave:
-                    prewrite = (rootTar, fileSystemLayout)
-                    install.stopsAfterBase = true
-                case .configure: break
-                }
-                if prewrite != nil { install.prewritten = fileSystemLayout.numbers }
-            }
-            let job = try install.guestJob(workDirectory: work)
-            // Where the guest writes the configured base and the initramfs made on it: at most what
-            // the target disk holds, plus the tars' headers and 1 GiB (sparse: only what is written
-            // takes space).
-            let output = baseKey == nil ? nil : "\(work)/output-\(runs).raw"
-            if let output {
-                try Self.createSparse(output, mib: (runBase == .configureAndSave ? layout.sizeMiB : 0) + 1024)
-            }
-            // Fresh disks for each run: nothing a first run left in free space may reach the image.
-            for disk in [raw, fileSystems] { try Self.createSparse(disk, mib: layout.sizeMiB) }
-            if let prewrite {
-                let what = runBase == .configureAndSave ? "the unpacked packages" : "the configured base"
-                progress(.step("base", "writing \(what) into the file systems on the host"))
-                let summaries = try prewrite.fileSystems.write(
-                    base: prewrite.tar, into: raw, sourceDateEpoch: options.sourceDateEpoch)
-                let mib = summaries.reduce(0) { $0 + ($1.blocks - $1.freeBlocks) * 4096 } / 1_048_576
-                progress(.info("base", "wrote \(summaries.count) ext4 file system(s) from \(what): \(mib) MiB"))
-            }
-            var runOptions = GuestRunOptions()
-            runOptions.accelerator = accelerator
-            runOptions.memoryMiB = options.guestMemoryMiB
-            let consoleLog = "\(work)/guest-\(runs).log"
-            runOptions.consoleLog = consoleLog
-            consoleLogs.append(consoleLog)
-            // What the guest's programs read from the clock starts at the same second in every build.
-            runOptions.clockStart = Int(options.sourceDateEpoch)
-            do {
-                run = try await GuestRunner(guest: guest, options: runOptions)
-                    .run(
-                        job, targetDisk: raw, fileSystemDisk: fileSystems, outputDisk: output, workDirectory: work,
-                        progress: progress)
-            } catch {
-                throw BuilderError(error.message, consoleTail: error.consoleTail)
-            }
-            accelerator = run.accelerator
-            let elapsed = run.elapsed.components
-            guestSeconds += Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-            guard let output, let baseKey else { break }
-            // The initramfs first: keeping the base moves the output disk into the cache.
-            keepInitramfs(output, key: baseKey, run: run, progress: progress)
-            guard runBase == .configureAndSave else { break }
-            keepBase(output, key: baseKey, run: run, progress: progress)
-            // A guest that could not save the base (packages wrote to the ESP) finished the job.
-            guard install.stopsAfterBase, try !reports(BaseReport.self, of: run).isEmpty else { break }
-            // One not kept (a warning said why) is on the output disk still, a tar from its start.
-            runBase = .reuse(bases.lookup(baseKey) ?? output)
-            unlink(rootTar)
-        }
-        unlink(rootTar)
-        progress(.step("settle", "writing the file systems into place"))
-        let trees = Dictionary(
-            try reports(ReproducibleFileSystems.TreeReport.self, of: run).map { ($0.partition, $0.tree) },
-            uniquingKeysWith: { _, last in last })
-        try ReproducibleFileSystems.finish(
-            raw: raw, fileSystemDisk: fileSystems, layout: layout, trees: trees, base: runBase.tar,
-            sourceDateEpoch: options.sourceDateEpoch, progress: progress)
-        unlink(fileSystems)
+        let installed = try await install(
+            Installation(
+                layout: layout, base: base, baseKey: baseKey, root: root, rootTar: rootTar, guest: guest, work: work,
+                raw: raw),
+            progress: progress, consoleLogs: &consoleLogs)
 
         progress(.step("export", "writing \(options.formats.map(\.label).joined(separator: ", "))"))
         var outputs: [Output] = []
@@ -253,7 +171,9 @@ package struct ImageBuild: Sendable {
             outputs.append(try Self.describe(destination, format: "raw"))
         }
         let manifest = try BuildRecords(build: self, root: root, outputs: outputs).write()
-        return Result(outputs: outputs, manifest: manifest, accelerator: accelerator, guestSeconds: guestSeconds)
+        return Result(
+            outputs: outputs, manifest: manifest, accelerator: installed.accelerator,
+            guestSeconds: installed.guestSeconds)
     }
 
     /// An empty sparse file of `mib` MiB, in place of any file at `path`.
@@ -276,11 +196,15 @@ package struct ImageBuild: Sendable {
 
     /// Keeps the initramfs the guest made on a base, with the digest of its inputs, for the next
     /// build from that base. Like the base, one that cannot be kept costs the next build time only.
-    private func keepInitramfs(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
+    func keepInitramfs(
+        _ output: String, key: String, inputs: String?, run: GuestRunResult, progress: ProgressSink
+    ) {
         do throws(BuilderError) {
-            guard let report = try reports(InitramfsReport.self, of: run).last, report.size > 0 else { return }
+            guard let inputs, let report = try reports(InitramfsReport.self, of: run).last, report.size > 0 else {
+                return
+            }
             try BaseCache(cacheDirectory: options.cacheDirectory)
-                .storeInitramfs(from: output, offset: report.offset, size: report.size, inputs: report.inputs, key: key)
+                .storeInitramfs(from: output, offset: report.offset, size: report.size, inputs: inputs, key: key)
         } catch {
             progress(.warning("base", error.message))
         }
@@ -288,7 +212,7 @@ package struct ImageBuild: Sendable {
 
     /// Moves the base the guest wrote into the cache. A base that cannot be kept costs the next
     /// build time, not this one its image: a warning.
-    private func keepBase(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
+    func keepBase(_ output: String, key: String, run: GuestRunResult, progress: ProgressSink) {
         do throws(BuilderError) {
             guard let report = try reports(BaseReport.self, of: run).last else { return }
             guard report.size > 0 else {
@@ -305,7 +229,7 @@ package struct ImageBuild: Sendable {
     }
 
     /// The job's reports of one kind; one that does not read fails the build.
-    private func reports<Report: GuestReport>(
+    func reports<Report: GuestReport>(
         _ kind: Report.Type, of run: GuestRunResult
     ) throws(BuilderError) -> [Report] {
         do throws(BuildVMError) {
@@ -323,28 +247,41 @@ package struct ImageBuild: Sendable {
         init(_ record: GuestRecord) throws(GuestRecordError) { size = try record.integer("size") }
     }
 
-    /// `kiln-event initramfs "offset=BYTES size=BYTES inputs=SHA256"`: the initramfs the guest made, on
-    /// the output disk, and the digest of what it was made from.
+    /// `kiln-event initramfs "offset=BYTES size=BYTES"`: the initramfs the guest made, on the output disk.
     struct InitramfsReport: GuestReport {
         static let event = "initramfs"
         let offset: Int64
         let size: Int64
-        let inputs: String
 
         init(_ record: GuestRecord) throws(GuestRecordError) {
             offset = try record.integer("offset")
             size = try record.integer("size")
-            inputs = try record.text("inputs")
         }
     }
 
-    /// What every derived identifier (disk and file system UUIDs) comes from: the description and
-    /// the exact packages, so that the same inputs give the same disk.
+    /// What every derived identifier (disk and file system UUIDs) comes from: the appliance's name,
+    /// its disk (partitions, firmware, size, architecture; whether a partition is encrypted, never
+    /// its passphrase) and the exact packages, so that the same inputs give the same disk. An edit
+    /// of anything else (users, host name, files, `post`) keeps the identifiers, and with them the
+    /// boot loader's installed bytes (`BootLoaderCache`).
     var seed: String {
         var hasher = SHA256()
-        hasher.update(data: Data(descriptionDigest.utf8))
+        let hardware = appliance.hardware
+        var lines = [
+            "kiln disk 1", appliance.name, hardware.firmware.rawValue, hardware.arch.rawValue,
+            hardware.diskSize.map { "\($0.mebibytes)" } ?? "-",
+        ]
+        for partition in hardware.partitions {
+            lines.append(
+                [
+                    partition.mountPoint, "\(partition.size.mebibytes)", partition.type.rawValue,
+                    partition.options ?? "-",
+                    partition.passphrase == nil ? "plain" : "encrypted", partition.grow ? "grow" : "fixed",
+                ].joined(separator: " "))
+        }
+        hasher.update(data: Data(lines.joined(separator: "\n").utf8))
         for package in lockfile.packages { hasher.update(data: Data(package.sha256.utf8)) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hex
     }
 
     /// SHA-256 of the description file as written, with each partition passphrase in it replaced by

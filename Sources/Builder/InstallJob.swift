@@ -50,8 +50,10 @@ package struct InstallJob: Sendable {
     package var remoteFiles: [String: String] = [:]
     package var base = Base.configure
     /// The initramfs last made on this base, which the guest copies instead of running
-    /// update-initramfs when the finished tree gives the same inputs digest.
+    /// update-initramfs when this description gives the same inputs digest (`InitramfsInputs`).
     package var cachedInitramfs: BaseCache.Initramfs?
+    /// The base's initramfs hook scripts (`InitramfsInputs.hookTexts`), which the inputs digest needs.
+    package var baseHooks: [String]?
     /// The partitions (1-based) whose file systems kiln wrote before the guest started
     /// (`BaseFileSystems`), from the cached base or, when the guest is to save the base, from the
     /// unpacked packages: the guest mounts them as they are, the tar stays home, and the guest sends
@@ -60,6 +62,12 @@ package struct InstallJob: Sendable {
     /// With `.configureAndSave`: the guest stops once the base is saved (the build goes on from it
     /// in a second run). A guest that cannot save it goes on to the end.
     package var stopsAfterBase = false
+    /// The description's files (`TargetConfiguration`) are in the prewritten file systems already:
+    /// the guest does not unpack them.
+    package var overlaid = false
+    /// The host makes the accounts, services and the time zone's link (`HostConfiguration`); the
+    /// guest's configuration script only makes the locale.
+    package var configuresOnHost = false
 
     package init(
         appliance: Appliance, layout: DiskLayout, root: TargetRoot, rootTar: String, aptSources: String?,
@@ -73,6 +81,13 @@ package struct InstallJob: Sendable {
         self.sourceDateEpoch = sourceDateEpoch
     }
 
+    /// The digest of what this description adds that the initramfs could be made from, once the
+    /// overlay tar is written; nil without the base's hooks.
+    package func initramfsInputs(overlay: String) throws(BuilderError) -> String? {
+        guard let baseHooks else { return nil }
+        return try InitramfsInputs.digest(overlay: overlay, appliance: appliance, hooks: baseHooks)
+    }
+
     /// Writes the overlay tar into `workDirectory` and returns the guest job.
     package func guestJob(workDirectory: String) throws(BuilderError) -> GuestJob {
         let overlay = "\(workDirectory)/overlay.tar"
@@ -84,9 +99,14 @@ package struct InstallJob: Sendable {
             throw BuilderError("cannot write the target's configuration: \(error)")
         }
 
+        var initramfs: BaseCache.Initramfs?
+        if case .reuse = base, let cachedInitramfs, try initramfsInputs(overlay: overlay) == cachedInitramfs.inputs {
+            initramfs = cachedInitramfs
+        }
         var files: [GuestJob.File] = [
-            .init(path: "settings.sh", source: .bytes(Array(settings.utf8))),
-            .init(path: "layout.sfdisk", source: .bytes(Array(layout.sfdiskScript.utf8))),
+            .init(
+                path: "settings.sh",
+                source: .bytes(Array(settings(initramfs: initramfs == nil ? "make" : "cached").utf8))),
             .init(path: "filesystems", source: .bytes(Array(filesystems.utf8))),
             .init(path: "mounts", source: .bytes(Array(mounts.utf8))),
             .init(path: "nested", source: .bytes(Array(nestedMountPoints.utf8))),
@@ -102,10 +122,8 @@ package struct InstallJob: Sendable {
         }
         if case .reuse(let tar) = base {
             if prewritten.isEmpty { files.append(.init(path: "base.tar", source: .hostFile(tar), extent: true)) }
-            if let cachedInitramfs {
-                files.append(.init(path: "initramfs.tar", source: .hostFile(cachedInitramfs.tar), extent: true))
-                files.append(
-                    .init(path: "initramfs.inputs", source: .bytes(Array((cachedInitramfs.inputs + "\n").utf8))))
+            if let initramfs {
+                files.append(.init(path: "initramfs.tar", source: .hostFile(initramfs.tar), extent: true))
             }
         } else if prewritten.isEmpty {
             files.append(.init(path: "root.tar", source: .hostFile(rootTar), extent: true))
@@ -125,8 +143,8 @@ package struct InstallJob: Sendable {
         return GuestJob(script: InstallScript.text, files: files)
     }
 
-    /// Shell assignments of numbers and fixed words only.
-    var settings: String {
+    /// Shell assignments of numbers and fixed words only; `initramfs` is `cached` or `make`.
+    func settings(initramfs: String) -> String {
         """
         SOURCE_DATE_EPOCH=\(sourceDateEpoch)
         PACKAGE_COUNT=\(root.packages.count)
@@ -135,6 +153,8 @@ package struct InstallJob: Sendable {
         BASE=\(base.setting)
         PREWRITTEN="\(prewritten.map(String.init).joined(separator: " "))"
         STOP_AFTER_BASE=\(stopsAfterBase ? 1 : 0)
+        OVERLAID=\(overlaid ? 1 : 0)
+        INITRAMFS=\(initramfs)
 
         """
     }

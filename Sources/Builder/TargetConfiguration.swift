@@ -6,6 +6,9 @@ import KilnSupport
 /// The files kiln writes into the target after its packages are configured, and `/kiln/configure.sh`,
 /// which the target's own shell runs to make accounts and enable services.
 struct TargetConfiguration {
+    /// The first user's id; the description's users follow in order.
+    static let firstUID = 1000
+
     let job: InstallJob
     private var appliance: Appliance { job.appliance }
 
@@ -69,8 +72,15 @@ struct TargetConfiguration {
         try file(
             "etc/systemd/system/ssh.service.d/kiln-host-keys.conf",
             "[Unit]\nWants=kiln-ssh-host-keys.service\nAfter=kiln-ssh-host-keys.service\n")
-        for (index, user) in appliance.users.enumerated() where !user.sshKeys.isEmpty {
-            try file("kiln/keys/\(index)", user.sshKeys.joined(separator: "\n") + "\n", mode: 0o600)
+        if job.configuresOnHost {
+            try writer.add(
+                ArchiveEntry(
+                    path: "etc/localtime", kind: .symlink(target: "/usr/share/zoneinfo/" + appliance.os.timezone),
+                    permissions: 0o777, modificationTime: time))
+        } else {
+            for (index, user) in appliance.users.enumerated() where !user.sshKeys.isEmpty {
+                try file("kiln/keys/\(index)", user.sshKeys.joined(separator: "\n") + "\n", mode: 0o600)
+            }
         }
         for group in appliance.files {
             for source in group.sources {
@@ -162,7 +172,9 @@ struct TargetConfiguration {
     private var configureScript: String {
         let q = ShellQuote.quote
         var lines = ["#!/bin/sh", "# written by kiln", "set -eu"]
-        lines.append("ln -sf \(q("/usr/share/zoneinfo/" + appliance.os.timezone)) /etc/localtime")
+        if !job.configuresOnHost {
+            lines.append("ln -sf \(q("/usr/share/zoneinfo/" + appliance.os.timezone)) /etc/localtime")
+        }
         let locale = appliance.os.locale
         if locale != "C.UTF-8" && locale != "C" && locale != "POSIX" {
             lines.append("if [ -x /usr/sbin/locale-gen ]; then")
@@ -171,13 +183,15 @@ struct TargetConfiguration {
             lines.append("  locale-gen > /dev/null")
             lines.append("fi")
         }
+        // The host made the accounts and services (HostConfiguration).
+        if job.configuresOnHost { return lines.joined(separator: "\n") + "\n" }
         if let hash = appliance.os.passwordHash {
             lines.append("usermod -p \(q(hash)) root")
         } else {
             lines.append("passwd -l root > /dev/null")
         }
         for (index, user) in appliance.users.enumerated() {
-            let uid = 1000 + index
+            let uid = Self.firstUID + index
             var add = "useradd -m -u \(uid) -U -s /bin/bash"
             if !user.groups.isEmpty { add += " -G \(q(user.groups.joined(separator: ",")))" }
             lines.append("\(add) \(q(user.name))")

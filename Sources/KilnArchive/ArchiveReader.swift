@@ -197,7 +197,6 @@ package final class ArchiveReader {
     }
 
     private func failure(_ action: String) -> ArchiveError {
-        let reason = archive_error_string(handle).map { String(cString: $0) } ?? "error \(archive_errno(handle))"
-        return ArchiveError(name, "\(action): \(reason)")
+        ArchiveError(name, action, handle: handle)
     }
 }

@@ -114,15 +114,15 @@ struct BuildCommand: AsyncParsableCommand {
         for output in result.outputs {
             console.write("kiln: wrote \(output.path) (\(output.size / 1_048_576) MiB)")
         }
-        console.write(
-            String(
-                format: "kiln: built %@ in %.1f s (guest %.1f s, %@)", appliance.name, seconds,
-                result.guestSeconds, result.accelerator.rawValue))
+        let guest =
+            result.accelerator.map { String(format: "guest %.1f s, %@", result.guestSeconds, $0.rawValue) }
+            ?? "no builder guest"
+        console.write(String(format: "kiln: built %@ in %.1f s (%@)", appliance.name, seconds, guest))
         console.write("kiln: the build's log: \(options.outputDirectory)/build.log")
         console.result(
             Result(
                 appliance: appliance.name, manifest: result.manifest, log: "\(options.outputDirectory)/build.log",
-                seconds: seconds, accelerator: result.accelerator.rawValue,
+                seconds: seconds, accelerator: result.accelerator?.rawValue ?? "none",
                 outputs: result.outputs))
     }
 

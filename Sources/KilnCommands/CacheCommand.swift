@@ -9,7 +9,8 @@ struct CacheCommand: AsyncParsableCommand {
         abstract: "List, prune or clean kiln's cache ($KILN_CACHE, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).",
         discussion: """
             The cache holds downloaded packages and indexes (debs, indexes: content-addressed), builder \
-            guests (builder), configured bases and initramfs images (base), unpacked boot files (netboot) \
+            guests (builder), configured bases and initramfs images (base), builder guest runs kept for \
+            builds without QEMU (changes), unpacked boot files (netboot) \
             and what kiln learned about KVM (kvm). Do not prune or clean while a build runs.
             """,
         subcommands: [List.self, Prune.self, Clean.self],
@@ -17,7 +18,7 @@ struct CacheCommand: AsyncParsableCommand {
     )
 
     /// The areas whose entries are keyed (`KEY` or `KEY.suffix`); an entry's age is its newest write.
-    static let keyedAreas = ["builder", "base", "netboot"]
+    static let keyedAreas = ["builder", "base", "changes", "netboot"]
 
     static var root: String { KilnCache.root() }
 
@@ -112,9 +113,9 @@ struct CacheCommand: AsyncParsableCommand {
     struct Prune: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "prune",
-            abstract: "Keep the N newest builder guests, bases and boot file trees; remove the rest.")
+            abstract: "Keep the N newest builder guests, bases, kept guest runs and boot file trees; remove the rest.")
 
-        @Option(help: "How many entries to keep in each of builder, base and netboot.")
+        @Option(help: "How many entries to keep in each of builder, base, changes and netboot.")
         var keep = 2
 
         @OptionGroup var progress: ProgressOptions

@@ -73,7 +73,7 @@ struct LabDeploys {
         ).run(progress: progress)
         logger.notice(
             "lab: built the image of \(host.name) in \(ContinuousClock.now - started)",
-            metadata: ["image": "\(image)", "accelerator": "\(result.accelerator.rawValue)"])
+            metadata: ["image": "\(image)", "accelerator": "\(result.accelerator?.rawValue ?? "none")"])
         return image
     }
 }

@@ -203,7 +203,7 @@ final class HTTPFetcher: Sendable {
 
 extension Digest {
     /// Lowercase hexadecimal, as Release files and lockfiles write digests.
-    var hex: String {
+    package var hex: String {
         var text = ""
         text.reserveCapacity(Self.byteCount * 2)
         for byte in self {

@@ -162,8 +162,11 @@ struct BuildCommandTests {
         let (second, log) = try await BuildFixture.shared.rebuild()
         // The first build kept its configured base and initramfs; this one is made from both, so
         // the comparison also shows that they give what configuring anew gives.
+        // The first build's second guest run was kept: this one needs no QEMU, and the comparison
+        // shows that laying the kept run over the base gives what running the guest gives.
         #expect(log.contains("reusing the configured base"), "\(log)")
-        #expect(log.contains("writing the cached initramfs"), "\(log)")
+        #expect(log.contains("nothing to execute in the target"), "\(log)")
+        #expect(!log.contains("booting the builder guest"), "\(log)")
         #expect(log.contains("build-appliance: \(second)/debian-minimal.qcow2 boots (bios uefi)"), "\(log)")
         for file in ["debian-minimal.raw", "debian-minimal.qcow2"] {
             let (_, one) = try await Subprocess.output(["sha256sum", "\(first.output)/\(file)"])
@@ -180,10 +183,12 @@ struct BuildCommandTests {
     @Test func interruptedBuildLeavesNoQEMUAndNoOutput() async throws {
         let build = try await BuildFixture.shared.build()
         let output = "\(build.directory)/interrupted"
+        // A post command: a rebuild of the description itself would need no guest to interrupt.
+        let description = try build.derived("interrupted", post: ["true"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: KilnProgram.path ?? "kiln")
         process.arguments = [
-            "build", build.description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
+            "build", description, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
         ]
         let err = Pipe()
         process.standardError = err
@@ -206,6 +211,29 @@ struct BuildCommandTests {
         #expect(leftovers.isEmpty, "left behind: \(leftovers)")
         let (_, running) = try await Subprocess.output(["pgrep", "-f", "qemu-system-x86_64.*\(output)"])
         #expect(running.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "QEMU still runs: \(running)")
+    }
+
+    /// An edit the builder guest would not read (the host name) of a description whose packages and
+    /// disk were built before: the host writes the image from the base and the kept guest run, QEMU
+    /// never starts, and the image boots under the new name.
+    @Test func hostNameEditBuildsWithoutQEMUAndBoots() async throws {
+        let build = try await BuildFixture.shared.build()
+        let path = "\(build.directory)/renamed-host.yaml"
+        let original = try String(contentsOfFile: build.description, encoding: .utf8)
+        try (original + "hostname: kiln-edited\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: "\(path).lock")
+        try FileManager.default.copyItem(atPath: "\(build.description).lock", toPath: "\(path).lock")
+        let output = "\(build.directory)/renamed-host"
+        let (code, _, err) = try BuildFixture.kiln([
+            "build", path, "-o", output, "--locked", "--offline", "--accel", "tcg", "--format", "qcow2",
+        ])
+        #expect(code == 0, "\(err)")
+        #expect(err.contains("nothing to execute in the target"), "\(err)")
+        #expect(!err.contains("booting the builder guest") && err.contains("no builder guest"), "\(err)")
+        let (booted, _, said) = try BuildFixture.kiln([
+            "test", "\(output)/debian-minimal.qcow2", "--expect", "kiln-edited login:", "--timeout", "600",
+        ])
+        #expect(booted == 0, "\(said)")
     }
 
     @Test func failingPostCommandFailsWithItsLogAndNoImage() async throws {

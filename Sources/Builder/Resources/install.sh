@@ -28,12 +28,11 @@ if [ -n "$PREWRITTEN" ]; then
     while [ "$(date +%s)" -le "$SOURCE_DATE_EPOCH" ]; do usleep 100000; done
 fi
 
-kiln-event step "partitioning the disk"
-/kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$DISK" < /job/layout.sfdisk
-# Busybox prefers its own applets to PATH: the real tools are called by their paths.
-blockdev --rereadpt "$DISK" 2>/dev/null || true
+# kiln wrote the partition table, and the FAT file systems outside LUKS, on the host: the
+# kernel read the table when it found the disk
 tries=0
 while [ ! -b "$(part 1)" ] && [ "$tries" -lt 100 ]; do usleep 20000; tries=$((tries + 1)); done
+[ -b "$(part 1)" ] || { kiln-event error "the target disk $DISK has no partitions"; exit 1; }
 
 # LUKS2 with a fixed key-derivation cost (argon2id, 4 passes over 256 MiB, 2 lanes) rather than
 # one benchmarked here: under TCG a benchmark would pick the weakest cost, and a larger memory
@@ -62,7 +61,8 @@ make_filesystems() {
             ext4|ext3) /kiln/bin/mke2fs -q -F -t "$fs" -U "$id" -E "hash_seed=$id,lazy_itable_init=0,lazy_journal_init=0" -L "$label" "$dev" ;;
             xfs) /kiln/bin/mkfs.xfs -q -f -m "uuid=$id" -L "$(echo "$label" | cut -c1-12)" "$dev" ;;
             btrfs) /kiln/bin/mkfs.btrfs -q -f -U "$id" -L "$label" "$dev" > /dev/null ;;
-            vfat) /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
+            vfat) encrypted "$number" || continue  # kiln made it on the host
+                /kiln/bin/mkfs.fat -F 32 -i "$id" -n "$(echo "$label" | tr a-z A-Z)" "$dev" > /dev/null 2>&1 ;;
             swap) : ;;  # made from the target's mkswap, which takes a UUID
         esac
     done < /job/filesystems
@@ -199,7 +199,8 @@ kiln-event step "configuring the system"
 while read -r number fs id label; do
     [ "$fs" = swap ] && in_target mkswap -U "$id" -L "$label" "$(fsdev "$number")" > /dev/null
 done < /job/filesystems
-tar -x -f /job/overlay.tar -C "$T"
+# kiln laid the description's files over a prewritten base on the host already
+[ "$OVERLAID" = 1 ] || tar -x -f /job/overlay.tar -C "$T"
 in_target sh /kiln/configure.sh
 rm -rf "$T/kiln"
 
@@ -219,35 +220,10 @@ install_grub() {
         in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram || return 1
     fi
 }
-# The initramfs follows from the packages (the base's key) and from what this description
-# changed that mkinitramfs reads: /etc (fstab less its UUIDs, which no hook copies; in a
-# chroot the resume hook does not look for swap; the host's name and accounts), and any file
-# added or resized elsewhere.
-# A build from a cached base whose finished tree gives the digest the cached initramfs was
-# made from copies that initramfs: update-initramfs would write the same bytes.
-initramfs_inputs() (
-    cd "$T"
-    # The files that name the host and its accounts, which no initramfs hook of Debian's copies,
-    # count only if a hook here (or mkinitramfs itself) names them. The boot scripts do not
-    # count: they run inside the initramfs, and trixie's write its own /etc/hostname there.
-    set -- ! -path ./etc/fstab
-    for name in hostname hosts passwd group shadow gshadow subuid subgid; do
-        grep -rqsF "/etc/$name" usr/share/initramfs-tools/hooks usr/share/initramfs-tools/hook-functions \
-            etc/initramfs-tools/hooks usr/sbin/mkinitramfs && continue
-        set -- "$@" ! -path "./etc/$name" ! -path "./etc/$name-"
-    done
-    find ./etc -type f "$@" -exec sha256sum {} + | sort -k2
-    find ./etc -type l -exec stat -c '%N' {} + | sort
-    sed 's/UUID=[0-9A-Fa-f-]*/UUID=/' etc/fstab
-    find . \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
-        -o -path ./var -o -path ./home -o -path ./root -o -path ./srv -o -path ./etc -o -path ./lost+found \) \
-        -prune -o -type d -print | sort
-    find . \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
-        -o -path ./var -o -path ./home -o -path ./root -o -path ./srv -o -path ./etc -o -path ./lost+found \) \
-        -prune -o ! -type d -exec stat -c '%n %f %u %g %s' {} + | sort
-)
-INITRAMFS_INPUTS=$(initramfs_inputs | sha256sum | cut -d ' ' -f 1)
-if [ -f /job/initramfs.inputs ] && [ "$(cat /job/initramfs.inputs)" = "$INITRAMFS_INPUTS" ]; then
+# The initramfs follows from the packages (the base's key) and from what this description adds
+# that mkinitramfs reads: the host compares that (InitramfsInputs) with what the cached one was
+# made from, and sends it when they agree: update-initramfs would write the same bytes.
+if [ "$INITRAMFS" = cached ]; then
     kiln-event step "writing the cached initramfs and installing the boot loader"
     kiln-extent initramfs.tar | tar -x -f - -C "$T"
     # mkinitramfs works in a directory it makes and removes in /var/tmp, which changes that
@@ -274,7 +250,7 @@ else
         (cd "$T" && tar -c -f /tmp/initramfs.tar boot/initrd.img-*)
         offset=$(( (OUTPUT_USED + 1048575) / 1048576 ))
         dd if=/tmp/initramfs.tar of="$KILN_OUTPUT" bs=1048576 seek="$offset" conv=notrunc 2>/dev/null
-        kiln-event initramfs "offset=$((offset * 1048576)) size=$(stat -c %s /tmp/initramfs.tar) inputs=$INITRAMFS_INPUTS"
+        kiln-event initramfs "offset=$((offset * 1048576)) size=$(stat -c %s /tmp/initramfs.tar)"
         rm -f /tmp/initramfs.tar
     fi
 fi
@@ -339,8 +315,6 @@ umount "$T/dev/pts" "$T/dev" "$T/run" "$T/sys" "$T/proc"
 if [ -n "$PREWRITTEN" ]; then
     [ -n "$KILN_FS" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
     kiln-event step "sending the changes to the host"
-    /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$KILN_FS" < /job/layout.sfdisk
-    blockdev --rereadpt "$KILN_FS" 2>/dev/null || true
     mkdir -p /kiln-bind
 fi
 while read -r number fs mountpoint; do
@@ -402,8 +376,6 @@ if [ -n "$to_send" ]; then
     kiln-event step "sending the file systems' trees to the host"
     FSDISK=$KILN_FS
     [ -n "$FSDISK" ] || { kiln-event error "no file system disk (virtio serial kiln-fs)"; exit 1; }
-    /kiln/bin/sfdisk --quiet --no-reread --no-tell-kernel "$FSDISK" < /job/layout.sfdisk
-    blockdev --rereadpt "$FSDISK" 2>/dev/null || true
     mkdir -p /kiln-source
 fi
 while read -r number fs id label; do

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KilnSupport
 import NetBoot
+import Packages
 import SystemPackage
 
 /// One suite of the lab mirror: what `dists/<codename>/` lists.
@@ -155,16 +156,5 @@ package struct MirrorSuite: Sendable {
         } catch {
             throw NetBootError(.io, "cannot compress \(path)", underlying: error)
         }
-    }
-}
-
-extension Digest {
-    /// Lowercase hex.
-    var hex: String { map { byte in String(byte, radix: 16).leftPadded(to: 2) }.joined() }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
