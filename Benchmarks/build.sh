@@ -9,7 +9,9 @@
 # Cold: empty caches (kiln: a fresh $KILN_CACHE, so it resolves, downloads every .deb, assembles
 # its builder guest and configures the base; vmdb2: debootstrap; debos has no cache, so its one
 # kind of run counts as cold and warm). Warm: kiln `--locked --offline` with that cache filled (a
-# rebuild of the same lockfile); then kiln again with one more `post` command (a description edit);
+# rebuild of the same lockfile, which needs no QEMU: see "Builds without QEMU" in docs/building.md);
+# then kiln with another host name and a user with an SSH key (an edit that needs no QEMU either),
+# and with one more `post` command (an edit that runs the builder guest);
 # vmdb2 with its `--rootfs-tarball` cache.
 #
 # Usage: sudo Benchmarks/build.sh   (root: vmdb2 needs a loop device, debos runs as root)
@@ -240,7 +242,7 @@ mirror=$(mirror_url)
 [ -n "$mirror" ] || { echo "build.sh: no Debian archive in the host's apt sources (set MIRROR=)" >&2; exit 1; }
 
 # --- kiln
-kiln_cold=NA kiln_warm=NA kiln_post=NA
+kiln_cold=NA kiln_warm=NA kiln_post=NA kiln_edit=NA
 if [[ " $tools " == *" kiln "* ]]; then
     rec version:kiln "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
     mkdir -p "$work/kiln"
@@ -261,6 +263,16 @@ if [[ " $tools " == *" kiln "* ]]; then
         cut -d' ' -f1 "$work/kiln-warm$r.time" >> "$work/kiln-warm.walls"
     done
     kiln_warm=$(median < "$work/kiln-warm.walls")
+    # a description edit as users make them between builds: another host name and a user with an
+    # SSH key (nothing the target has to execute: kiln writes the image without QEMU)
+    changed="$work/kiln/changed.yaml"
+    { sed -e '/^hostname:/d' "$desc"; printf 'hostname: bench-changed\nusers:\n  - name: bench\n    ssh_keys:\n      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln0bench0key0000000000000000000000000000 bench@kiln"\n'; } > "$changed"
+    grep -q '^users:' "$desc" && { echo "build.sh: $appliance has users already; the edit adds one" >&2; exit 1; }
+    cp "$desc.lock" "$changed.lock"
+    timed kiln-edit "$kiln" build "$changed" -o "$work/kiln/out-edit" --format raw --accel tcg --locked --offline --json
+    row kiln user-edit kiln-edit "$work/kiln/out-edit/$name.raw"
+    kiln_edit=$(cut -d' ' -f1 "$work/kiln-edit.time")
+    rm -rf "$work/kiln/out-edit"
     # a description edit: one more post command, same packages and lockfile
     edited="$work/kiln/edited.yaml"
     { cat "$desc"; printf 'post:\n  base:\n    - "echo benchmark-edit > /etc/kiln-benchmark"\n'; } > "$edited"
@@ -404,6 +416,7 @@ printf '  kiln warm / debos-%s:        %s\n' "$debos_backend" "$(ratio "$kiln_wa
 printf '  kiln cold / debos-%s:        %s\n' "$debos_backend" "$(ratio "$kiln_cold" "$debos_wall")"
 printf '  kiln post-edit / debos-%s:   %s\n' "$debos_backend" "$(ratio "$kiln_post" "$debos_wall")"
 printf '  kiln warm / vmdb2 warm:       %s\n' "$(ratio "$kiln_warm" "$vmdb2_warm")"
+printf '  kiln user-edit / vmdb2 warm:  %s\n' "$(ratio "$kiln_edit" "$vmdb2_warm")"
 printf '  kiln cold / vmdb2 cold:       %s\n' "$(ratio "$kiln_cold" "$vmdb2_cold")"
 if [[ " $tools " == *" kiln "* ]]; then
     echo

@@ -80,7 +80,18 @@ struct HostConfiguration {
             + appliance.services.disable.map({ ($0, false) })
         {
             let outcome = enable ? try units.enable(name) : try units.disable(name)
-            if outcome.needsGuest { return false }
+            // systemctl also runs systemd-sysv-install for a unit with a SysV script: `update-rc.d
+            // NAME defaults`, whose rc.d links the package's own postinst made in the base already
+            // (`ssh`). A script without them, or one to disable, is left to the guest's tools.
+            if let script = outcome.sysvScript {
+                let name = (script as NSString).lastPathComponent
+                // etc/rc2.d/S01ssh
+                let linked = paths.contains { path in
+                    let link = (path as NSString).lastPathComponent
+                    return path.hasPrefix("etc/rc") && link.hasPrefix("S") && link.dropFirst(3) == name
+                }
+                if !enable || !linked { return false }
+            }
             outcomes.append(outcome)
         }
         for outcome in outcomes {
