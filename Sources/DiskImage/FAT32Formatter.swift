@@ -220,19 +220,8 @@ package struct FAT32Formatter: Sendable {
             throw DiskImageError(.invalidArgument, "a file system region must start on a sector, not at byte \(offset)")
         }
         let (geometry, pieces) = try encode(bytes: length)
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: .closeOnExec)
-        } catch {
-            throw DiskImageError(.io, "cannot open \(path): \(error)")
-        }
+        let (fd, size) = try FileDescriptor.openForWriting(path)
         defer { try? fd.close() }
-        let size: UInt64
-        do {
-            size = UInt64(try fd.seek(offset: 0, from: .end))
-        } catch {
-            throw DiskImageError(.io, "cannot size \(path): \(error)")
-        }
         guard offset <= size, length <= size - offset else {
             throw DiskImageError(
                 .invalidArgument, "\(length) bytes at \(offset) lie past the end of \(path) (\(size) bytes)")

@@ -109,19 +109,8 @@ package struct GPTWriter: Sendable {
     ///
     /// - Parameter diskSize: when given, the file must be exactly this many bytes.
     package func write(to path: String, diskSize: UInt64? = nil) throws(DiskImageError) {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: .closeOnExec)
-        } catch {
-            throw DiskImageError(.io, "cannot open \(path): \(error)")
-        }
+        let (fd, size) = try FileDescriptor.openForWriting(path)
         defer { try? fd.close() }
-        let size: UInt64
-        do {
-            size = UInt64(try fd.seek(offset: 0, from: .end))
-        } catch {
-            throw DiskImageError(.io, "cannot size \(path): \(error)")
-        }
         if let diskSize, diskSize != size {
             throw DiskImageError(.invalidArgument, "\(path) is \(size) bytes, not the disk's \(diskSize)")
         }
@@ -229,5 +218,23 @@ package struct GPTWriter: Sendable {
             crc32(0, buffer.baseAddress, uInt(buffer.count))
         }
         return UInt32(value ?? Array(bytes).withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+    }
+}
+
+extension FileDescriptor {
+    /// Opens the disk file (or block device) at `path` to write into it in place, with its size.
+    static func openForWriting(_ path: String) throws(DiskImageError) -> (FileDescriptor, UInt64) {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: .closeOnExec)
+        } catch {
+            throw DiskImageError(.io, "cannot open \(path): \(error)")
+        }
+        do {
+            return (fd, UInt64(try fd.seek(offset: 0, from: .end)))
+        } catch {
+            try? fd.close()
+            throw DiskImageError(.io, "cannot size \(path): \(error)")
+        }
     }
 }
