@@ -224,9 +224,14 @@ final class ConsoleMachine: Sendable {
     /// Returns once something `watch` looks at has changed since it last looked, at `instant`, or when
     /// the task is cancelled, whichever comes first.
     private func nextChange(orAt instant: ContinuousClock.Instant?) async {
+        // A timer cancelled below (something else woke the watcher first) must not wake it again:
+        // that wake would start the next timer, whose cancellation would wake it again, and so on,
+        // a loop that cost a tenth of a core and 6 MB a second while the guest ran.
         let timer = instant.map { instant in
             Task { [self] in
-                try? await Task.sleep(until: instant + .milliseconds(1), clock: .continuous)
+                guard (try? await Task.sleep(until: instant + .milliseconds(1), clock: .continuous)) != nil else {
+                    return
+                }
                 wake()
             }
         }
