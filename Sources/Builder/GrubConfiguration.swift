@@ -26,6 +26,10 @@ struct GrubConfiguration {
     var commandLine: String
     var console: SerialConsole?
     var arch: Architecture
+    /// Whether the target's GRUB (2.12 and later) has `fwsetup --is-supported`, which its
+    /// `update-grub` then asks before offering the firmware's settings. GRUB 2.06 (Debian 12) has
+    /// not: there the same line would restart the machine into the firmware's setup at every boot.
+    var asksFirmwareSetup = false
 
     static let distributor = "Debian GNU/Linux"
 
@@ -41,10 +45,16 @@ struct GrubConfiguration {
         else { return nil }
         let kernels = kernelReleases(job.root.packages.map(\.name))
         guard !kernels.isEmpty else { return nil }
-        return GrubConfiguration(
+        var configuration = GrubConfiguration(
             kernels: kernels, bootUUID: bootUUID, bootFilesystem: bootFilesystem,
             bootIsOwnPartition: boot.role == "/boot", rootUUID: rootUUID, commandLine: commandLine,
             console: job.appliance.console, arch: job.appliance.hardware.arch)
+        if let grub = job.root.packages.first(where: { $0.name == "grub-common" }),
+            let version = try? DebianVersion(grub.version), let first = try? DebianVersion("2.12")
+        {
+            configuration.asksFirmwareSetup = version >= first
+        }
+        return configuration
     }
 
     /// The kernel releases that packages named `linux-image-RELEASE` install as
@@ -132,16 +142,26 @@ struct GrubConfiguration {
                 release: release, recovery: true, indent: "  ")
         }
         lines.append("}")
-        lines += [
-            "if [ \"$grub_platform\" = efi ]; then",
-            "  fwsetup --is-supported",
-            "  if [ \"$?\" = 0 ]; then",
-            "    menuentry 'UEFI Firmware Settings' --id uefi-firmware {",
-            "      fwsetup",
-            "    }",
-            "  fi",
-            "fi",
-        ]
+        if asksFirmwareSetup {
+            lines += [
+                "if [ \"$grub_platform\" = efi ]; then",
+                "  fwsetup --is-supported",
+                "  if [ \"$?\" = 0 ]; then",
+                "    menuentry 'UEFI Firmware Settings' --id uefi-firmware {",
+                "      fwsetup",
+                "    }",
+                "  fi",
+                "fi",
+            ]
+        } else {
+            lines += [
+                "if [ \"$grub_platform\" = efi ]; then",
+                "  menuentry 'UEFI Firmware Settings' --id uefi-firmware {",
+                "    fwsetup",
+                "  }",
+                "fi",
+            ]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -11,7 +11,9 @@ import Testing
 /// RunLoginTests' (SeaBIOS and OVMF) and PlatformBuildTests'.
 @Suite(.requires(.program("grub-script-check")))
 struct GrubConfigurationTests {
-    static func job(_ partitions: [Partition], arch: Architecture = .x86_64, packages: [String]) throws -> InstallJob {
+    static func job(
+        _ partitions: [Partition], arch: Architecture = .x86_64, packages: [String], versions: [String: String] = [:]
+    ) throws -> InstallJob {
         var appliance = Appliance(name: "grub", os: OperatingSystem(name: .debian, version: "12"))
         appliance.hardware = Hardware(partitions: partitions, firmware: arch == .aarch64 ? .uefi : .hybrid)
         appliance.hardware.arch = arch
@@ -19,7 +21,8 @@ struct GrubConfigurationTests {
         let root = TargetRoot(
             packages: packages.map {
                 TargetRoot.Package(
-                    name: $0, version: "1", architecture: arch.debianName, databaseKey: $0, hasPreinst: false,
+                    name: $0, version: versions[$0] ?? "1", architecture: arch.debianName, databaseKey: $0,
+                    hasPreinst: false,
                     preDepends: nil)
             })
         return InstallJob(
@@ -51,6 +54,22 @@ struct GrubConfigurationTests {
                 "linux-image-6.1.0-30-amd64-unsigned", "linux-image-6.1.0-28-amd64-dbg", "linux-image-amd64",
             ]) == ["6.1.0-30-amd64", "6.1.0-28-cloud-amd64"])
         #expect(GrubConfiguration.kernelReleases(["linux-image-amd64", "grub-pc"]).isEmpty)
+    }
+
+    /// GRUB 2.06 (Debian 12) has no `fwsetup --is-supported`: there that line restarts the machine
+    /// into the firmware's setup, which is how a Debian 12 UEFI image reset right after "Welcome to
+    /// GRUB!". Its menu entry is written as 2.06's update-grub writes it; 2.12 (Debian 13) asks first.
+    @Test(arguments: [("2.06-13+deb12u2", false), ("2.12-9", true), (nil, false)] as [(String?, Bool)])
+    func theFirmwareEntryFollowsTheTargetsGRUB(version: String?, asks: Bool) async throws {
+        let packages =
+            ["linux-image-6.1.0-57-cloud-arm64", "grub-efi-arm64-bin"] + (version == nil ? [] : ["grub-common"])
+        let job = try Self.job(
+            [Partition(mountPoint: "/", size: Size(mebibytes: 2048), type: .ext4)], arch: .aarch64,
+            packages: packages, versions: version.map { ["grub-common": $0] } ?? [:])
+        let grub = try #require(GrubConfiguration.make(for: job, commandLine: "console=ttyAMA0,115200"))
+        #expect(grub.text.contains("fwsetup --is-supported") == asks, "\(grub.text)")
+        #expect(grub.text.contains("menuentry 'UEFI Firmware Settings' --id uefi-firmware {"))
+        try await Self.checked(grub.text)
     }
 
     @Test func rootHoldsTheKernelsAndTheSerialConsoleIsGRUBsToo() async throws {
