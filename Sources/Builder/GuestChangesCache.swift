@@ -79,10 +79,8 @@ struct GuestChangesCache {
             hasher.update(data: Data(SHA256.hash(data: Data(part.utf8)).hex.utf8))
         }
         do {
-            let reader = try ArchiveReader(path: overlay)
             var lines: [String] = []
-            while let entry = try reader.next() {
-                let data = entry.kind == .file ? try reader.readData() : []
+            for (entry, data) in try ArchiveReader.entries(of: overlay) {
                 guard !isInert(entry.path, configuredOnHost: configuredOnHost) else { continue }
                 lines.append(
                     "\(entry.path) \(entry.kind) \(String(entry.permissions, radix: 8)) \(entry.uid) \(entry.gid) "
@@ -184,16 +182,9 @@ struct GuestChangesCache {
                 throw BuilderError("\(folder) has no removed-\(mount.number)")
             }
             let removed = Set(removedData.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
-            var paths = fileSystems.paths(on: mount, of: treePaths).filter { !removed.contains($0) }
-            do {
-                let reader = try ArchiveReader(path: changes)
-                while let entry = try reader.next() {
-                    paths.append(entry.path)
-                    try reader.skipData()
-                }
-            } catch {
-                throw BuilderError("cannot read \(changes): \(error)")
-            }
+            let paths =
+                fileSystems.paths(on: mount, of: treePaths).filter { !removed.contains($0) }
+                + (try Self.paths(of: changes))
             let changed = ChangedTree(mountPath: mount.path, paths: Array(Set(paths)))
             let writer = try ReproducibleFileSystems.ext4Writer(
                 for: mount.slot, into: raw, sourceDateEpoch: sourceDateEpoch)

@@ -52,12 +52,9 @@ struct InitramfsInputs {
     /// the target (`TargetConfiguration`), `hooks` the base's hook texts.
     static func digest(overlay: String, appliance: Appliance, hooks: [String]) throws(BuilderError) -> String {
         var lines: [String] = []
-        var entries: [(ArchiveEntry, [UInt8])] = []
+        let entries: [(ArchiveEntry, [UInt8])]
         do {
-            let reader = try ArchiveReader(path: overlay)
-            while let entry = try reader.next() {
-                entries.append((entry, entry.kind == .file ? try reader.readData() : []))
-            }
+            entries = try ArchiveReader.entries(of: overlay)
         } catch {
             throw BuilderError("cannot read \(overlay): \(error)")
         }

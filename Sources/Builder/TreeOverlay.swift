@@ -44,9 +44,8 @@ struct TreeOverlay {
     /// The entries of an archive (one `TargetConfiguration` wrote), their contents held in memory.
     mutating func add(archive path: String) throws(BuilderError) {
         do {
-            let reader = try ArchiveReader(path: path)
-            while let entry = try reader.next() {
-                add(entry, source: entry.kind == .file ? .bytes(try reader.readData()) : .none)
+            for (entry, data) in try ArchiveReader.entries(of: path) {
+                add(entry, source: entry.kind == .file ? .bytes(data) : .none)
             }
         } catch {
             throw BuilderError("cannot read \(path): \(error)")

@@ -106,6 +106,17 @@ package final class ArchiveReader {
         return Self.header(of: entry)
     }
 
+    /// Every entry of the archive at `path` with its data (empty for all but files), in order: for
+    /// small archives, which are read whole.
+    package static func entries(of path: String) throws(ArchiveError) -> [(ArchiveEntry, [UInt8])] {
+        let reader = try ArchiveReader(path: path)
+        var entries: [(ArchiveEntry, [UInt8])] = []
+        while let entry = try reader.next() {
+            entries.append((entry, entry.kind == .file ? try reader.readData() : []))
+        }
+        return entries
+    }
+
     /// The current entry's contents, whole.
     package func readData() throws(ArchiveError) -> [UInt8] {
         var result: [UInt8] = []
